@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The test command: unit tests, ansible-test sanity, ansible-lint (production
+# profile) and the integration tests against the lab cluster.
+#   hack/test.sh [all|unit|sanity|lint|integration] [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source hack/env.sh
+what="${1:-all}"; shift || true
+
+versions() {
+  python - <<'PY'
+import json, os, sys, ansible, ansible.release
+import ansible_collections.kubernetes.core as kc, ansible_collections.kubevirt.core as kv
+def coll(mod):
+    with open(os.path.join(list(mod.__path__)[0], "MANIFEST.json")) as f:
+        return json.load(f)["collection_info"]["version"]
+import importlib.metadata as md
+print("versions: Python %s, ansible %s (ansible-core %s), kubernetes.core %s, kubevirt.core %s, kubernetes client %s" % (
+    sys.version.split()[0], md.version("ansible"), ansible.release.__version__, coll(kc), coll(kv), md.version("kubernetes")))
+PY
+}
+
+sanity() {
+  # ansible-test wants the collection (and its dependencies) in a real
+  # ansible_collections tree: copy the tracked files there.
+  local root="$BUILD/sanity/ansible_collections"
+  rm -rf "$root/kubevirt_net/core"; mkdir -p "$root/kubevirt_net/core" "$root/kubernetes"
+  git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$root/kubevirt_net/core/"
+  local kc; kc="$(python -c 'import ansible_collections.kubernetes.core as m; print(list(m.__path__)[0])')"
+  ln -sfn "$kc" "$root/kubernetes/core"
+  # ansible-test downloads a pip bootstrap script from a host these machines
+  # cannot reach: give it an offline stand-in under the name it caches.
+  local pipver; pipver="$(sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" \
+      "$(python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py")"
+  mkdir -p "$HOME/.ansible/test/cache"
+  for v in $pipver; do cp hack/get-pip-offline.py "$HOME/.ansible/test/cache/get_pip_${v//./_}.py"; done
+  ( cd "$root/kubevirt_net/core" && git init -q && git add -A )
+  local pyver; pyver="$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  echo "sanity: ansible-test sanity --python $pyver"
+  ( cd "$root/kubevirt_net/core" && ANSIBLE_COLLECTIONS_PATH="$BUILD/sanity" \
+      ansible-test sanity --python "$pyver" --color no --venv )
+}
+
+lint() {
+  echo "lint: ansible-lint --profile production"
+  ansible-lint --profile production --offline -q
+}
+
+run_pytest() {
+  local rc=0
+  python -m pytest "$@" || rc=$?
+  [ "$rc" -eq 5 ] && { echo "pytest: no tests collected" >&2; return 1; }
+  return "$rc"
+}
+
+versions
+case "$what" in
+  unit) run_pytest tests/unit "$@" ;;
+  sanity) sanity ;;
+  lint) lint ;;
+  integration) run_pytest tests/integration "$@" ;;
+  all)
+    sanity
+    lint
+    run_pytest tests/unit tests/integration "$@"
+    ;;
+  *) echo "usage: $0 [all|unit|sanity|lint|integration]" >&2; exit 2 ;;
+esac

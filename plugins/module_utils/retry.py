@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""When to retry a Kubernetes API call, and how long to wait (pure logic)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import random
+
+# Methods that may be repeated without changing the outcome.
+IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
+# Statuses that mean "the server did not act, try again later".
+RETRYABLE_STATUSES = frozenset([429, 500, 502, 503, 504])
+
+
+class RetryPolicy(object):
+    """Bounded exponential back-off with jitter that honours ``Retry-After``.
+
+    ``attempts`` counts every try, the first one included.  Writes are repeated
+    after an HTTP status only: such a status proves the server did not apply the
+    request (429/5xx from kube-apiserver are answered before the write is
+    stored).  After a transport error (timeout, reset) the write may have landed,
+    so only idempotent methods are repeated blindly; the caller decides for the
+    others (``retry_unsafe``), e.g. after reading the object back.
+    """
+
+    def __init__(self, attempts=5, base_delay=0.5, max_delay=10.0, jitter=0.2, rand=None):
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.jitter = jitter
+        self._rand = rand or random.random
+
+    def should_retry(self, attempt, method, status=None, transport_error=False, retry_unsafe=False):
+        """``attempt`` is the number of the try that just failed (1-based)."""
+        if attempt >= self.attempts:
+            return False
+        if transport_error:
+            return method.upper() in IDEMPOTENT_METHODS or retry_unsafe
+        return status in RETRYABLE_STATUSES
+
+    def delay(self, attempt, retry_after=None):
+        """Seconds to wait before try ``attempt + 1``."""
+        parsed = parse_retry_after(retry_after)
+        if parsed is not None:
+            return min(parsed, self.max_delay)
+        backoff = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
+        return backoff * (1 + self.jitter * self._rand())
+
+
+def parse_retry_after(value):
+    """Seconds from a ``Retry-After`` header (delta-seconds form), else None."""
+    if value is None:
+        return None
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

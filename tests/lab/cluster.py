@@ -1,0 +1,387 @@
+"""Start, stop and inspect the lab cluster: etcd + kube-apiserver +
+kube-controller-manager built from Debian's source package, plus the lab
+daemon (request-logging, fault-injecting proxy; later KubeVirt's emulated
+controllers and webhooks) in front of the API server.
+
+Everything a running lab needs is in one state directory: certificates,
+tokens, etcd data, logs, the kubeconfig and ``lab.json`` (ports and pids).
+"""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import yaml
+
+from . import crds as lab_crds
+from . import pki
+
+K8S_VERSION = os.environ.get("LAB_K8S_VERSION", "1.20.2")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD_SCRIPT = os.path.join(REPO_ROOT, "tests", "lab", "build-apiserver.sh")
+
+
+def cache_dir():
+    base = os.environ.get("LAB_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kubevirt-net-lab")
+    return os.path.join(base, K8S_VERSION)
+
+
+def binary(name):
+    if name == "etcd":
+        return shutil.which("etcd") or "/usr/bin/etcd"
+    return os.path.join(cache_dir(), name)
+
+
+def ensure_binaries():
+    """Build the API server once (cached outside the repo)."""
+    missing = [b for b in ("kube-apiserver", "kube-controller-manager", "etcd")
+               if not os.access(binary(b), os.X_OK)]
+    if missing:
+        subprocess.run(["bash", BUILD_SCRIPT], check=True)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clear_discovery_caches():
+    """kubernetes.core and the DynamicClient cache discovery per host in the
+    temp dir; a lab that reuses a port with other resources must not see it."""
+    for pattern in ("k8srcp-*.json", "osrcp-*.json"):
+        for path in glob.glob(os.path.join(tempfile.gettempdir(), pattern)):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+class LabError(RuntimeError):
+    pass
+
+
+class Lab:
+    """A lab cluster rooted at ``state_dir``."""
+
+    def __init__(self, state_dir, options=None):
+        self.state_dir = os.path.abspath(state_dir)
+        self.options = dict(options or {})
+        self.state_file = os.path.join(self.state_dir, "lab.json")
+        self.state = {}
+        if os.path.exists(self.state_file):
+            with open(self.state_file, encoding="utf-8") as handle:
+                self.state = json.load(handle)
+
+    # ---------------------------------------------------------------- paths
+    def path(self, *parts):
+        return os.path.join(self.state_dir, *parts)
+
+    @property
+    def kubeconfig(self):
+        return self.path("kubeconfig")
+
+    @property
+    def url(self):
+        """The API URL clients use: the lab daemon's proxy."""
+        return "https://127.0.0.1:%d" % self.state["proxy_port"]
+
+    @property
+    def apiserver_url(self):
+        return "https://127.0.0.1:%d" % self.state["apiserver_port"]
+
+    def token(self, name="admin"):
+        return self.state["tokens"][name]
+
+    # ------------------------------------------------------------ lifecycle
+    def up(self, timeout=120):
+        if self.is_running():
+            return self
+        ensure_binaries()
+        os.makedirs(self.path("logs"), exist_ok=True)
+        paths = pki.make_pki(self.path("pki"))
+        tokens, token_file = pki.make_tokens(self.path("pki"))
+        etcd_data = tempfile.mkdtemp(prefix="etcd-", dir=self.state_dir)
+        self.state = {
+            "tokens": tokens, "pki": paths, "etcd_data": etcd_data,
+            "etcd_port": free_port(), "etcd_peer_port": free_port(),
+            "apiserver_port": free_port(), "proxy_port": free_port(),
+            "options": self.options, "pids": {},
+        }
+        clear_discovery_caches()
+        try:
+            self._start_etcd()
+            self._start_apiserver(token_file)
+            self._wait_ready(timeout)
+            self._write_kubeconfig()
+            self._start_controller_manager()
+            self._bootstrap()
+            self._start_daemon()
+            self._wait_daemon(timeout)
+        except BaseException:
+            self.down()
+            raise
+        self._save()
+        return self
+
+    def down(self):
+        pids = self.state.get("pids", {})
+        for name in ("daemon", "controller-manager", "apiserver", "etcd"):
+            pid = pids.get(name)
+            if pid:
+                _terminate(pid)
+        if self.state.get("etcd_data"):
+            shutil.rmtree(self.state["etcd_data"], ignore_errors=True)
+        if os.path.exists(self.state_file):
+            os.unlink(self.state_file)
+        self.state = {}
+
+    def is_running(self):
+        pids = self.state.get("pids", {})
+        if not pids or not all(_alive(pid) for pid in pids.values()):
+            return False
+        try:
+            self.request("GET", "/readyz")
+            return True
+        except (OSError, LabError):
+            return False
+
+    def status(self):
+        pids = self.state.get("pids", {})
+        return {
+            "running": self.is_running(),
+            "url": self.url if self.state else None,
+            "apiserver": self.apiserver_url if self.state else None,
+            "kubeconfig": self.kubeconfig if self.state else None,
+            "processes": {name: {"pid": pid, "alive": _alive(pid)} for name, pid in pids.items()},
+        }
+
+    # --------------------------------------------------------- processes
+    def _spawn(self, name, argv, env=None):
+        log = open(self.path("logs", name + ".log"), "ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=self.state_dir, env=env, start_new_session=True)
+        log.close()
+        self.state["pids"][name] = proc.pid
+        self._save()
+        return proc
+
+    def _start_etcd(self):
+        port, peer = self.state["etcd_port"], self.state["etcd_peer_port"]
+        self._spawn("etcd", [
+            binary("etcd"), "--name", "lab", "--data-dir", self.state["etcd_data"],
+            "--listen-client-urls", "http://127.0.0.1:%d" % port,
+            "--advertise-client-urls", "http://127.0.0.1:%d" % port,
+            "--listen-peer-urls", "http://127.0.0.1:%d" % peer,
+            "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % peer,
+            "--initial-cluster", "lab=http://127.0.0.1:%d" % peer,
+            "--unsafe-no-fsync", "--logger", "zap", "--log-level", "warn",
+        ])
+
+    def _start_apiserver(self, token_file):
+        pki_paths = self.state["pki"]
+        self._spawn("apiserver", [
+            binary("kube-apiserver"),
+            "--etcd-servers", "http://127.0.0.1:%d" % self.state["etcd_port"],
+            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--secure-port", str(self.state["apiserver_port"]), "--insecure-port=0",
+            "--tls-cert-file", pki_paths["server.crt"], "--tls-private-key-file", pki_paths["server.key"],
+            "--client-ca-file", pki_paths["ca.crt"],
+            "--token-auth-file", token_file,
+            "--authorization-mode", "RBAC",
+            "--service-account-key-file", pki_paths["sa.pub"],
+            "--service-account-signing-key-file", pki_paths["sa.key"],
+            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+            "--api-audiences", "https://kubernetes.default.svc.cluster.local",
+            "--service-cluster-ip-range", "10.96.0.0/16",
+            "--endpoint-reconciler-type", "none",
+            "--disable-admission-plugins", "ServiceAccount",
+            "--enable-admission-plugins", "NamespaceLifecycle,ValidatingAdmissionWebhook,MutatingAdmissionWebhook",
+            "--allow-privileged=true",
+            "--profiling=false", "--v", "1",
+        ])
+
+    def _start_controller_manager(self):
+        pki_paths = self.state["pki"]
+        self._spawn("controller-manager", [
+            binary("kube-controller-manager"),
+            "--kubeconfig", self.path("kubeconfig-controller"),
+            "--controllers", "namespace,garbagecollector,endpoint,endpointslice,serviceaccount,serviceaccount-token",
+            "--leader-elect=false", "--port=0", "--secure-port=0",
+            "--service-account-private-key-file", pki_paths["sa.key"],
+            "--root-ca-file", pki_paths["ca.crt"],
+            "--concurrent-gc-syncs", "5", "--concurrent-namespace-syncs", "5",
+            "--namespace-sync-period", "30s",
+            "--v", "1",
+        ])
+
+    def _start_daemon(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        self._spawn("daemon", [sys.executable, "-m", "tests.lab.daemon", "--state-dir", self.state_dir], env=env)
+
+    # ---------------------------------------------------------------- HTTP
+    def _ssl(self):
+        return ssl.create_default_context(cafile=self.state["pki"]["ca.crt"])
+
+    def request(self, method, path, body=None, token="admin", direct=True,
+                content_type="application/json"):
+        """A raw request (for the lab's own set-up and for tests)."""
+        base = self.apiserver_url if direct else self.url
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(base + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.token(token))
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, context=self._ssl(), timeout=30) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as err:
+            raise LabError("%s %s -> %s: %s" % (method, path, err.code, err.read()[:500])) from err
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw.decode(errors="replace")
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            for name, pid in self.state["pids"].items():
+                if not _alive(pid):
+                    raise LabError("%s exited during start-up; see %s" % (
+                        name, self.path("logs", name + ".log")))
+            try:
+                if self.request("GET", "/readyz") == "ok":
+                    return
+            except (OSError, LabError) as err:
+                last = err
+            time.sleep(0.2)
+        raise LabError("kube-apiserver not ready after %ss: %s" % (timeout, last))
+
+    def _wait_daemon(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(self.state["pids"]["daemon"]):
+                raise LabError("lab daemon exited; see %s" % self.path("logs", "daemon.log"))
+            try:
+                self.request("GET", "/version", direct=False)
+                return
+            except (OSError, LabError):
+                time.sleep(0.1)
+        raise LabError("lab daemon not answering after %ss" % timeout)
+
+    # ------------------------------------------------------------ bootstrap
+    def _bootstrap(self):
+        self.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "lab-viewers"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "lab:viewers"}],
+        })
+        # The built-in "view" role does not cover custom resources: let viewers read them.
+        self.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "lab-view-custom-resources",
+                         "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+            "rules": [{"apiGroups": ["kubevirt.io", "clone.kubevirt.io", "k8s.cni.cncf.io",
+                                     "sriovnetwork.openshift.io", "security.istio.io",
+                                     "networking.istio.io", "subresources.kubevirt.io"],
+                       "resources": ["*"], "verbs": ["get", "list", "watch"]}],
+        })
+        for crd in lab_crds.all_crds():
+            self.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        self._wait_crds_established([c["metadata"]["name"] for c in lab_crds.all_crds()])
+
+    def _wait_crds_established(self, names, timeout=60):
+        deadline = time.monotonic() + timeout
+        pending = set(names)
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                crd = self.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + name)
+                conds = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+                if conds.get("Established") == "True":
+                    pending.discard(name)
+            if pending:
+                time.sleep(0.1)
+        if pending:
+            raise LabError("CRDs not established: %s" % ", ".join(sorted(pending)))
+
+    def _write_kubeconfig(self):
+        import base64
+
+        with open(self.state["pki"]["ca.crt"], "rb") as handle:
+            ca_data = base64.b64encode(handle.read()).decode()
+
+        def config(server, users, current):
+            return {
+                "apiVersion": "v1", "kind": "Config",
+                "clusters": [{"name": "lab", "cluster": {"server": server,
+                                                         "certificate-authority-data": ca_data}}],
+                "users": [{"name": name, "user": {"token": self.token(name)}} for name in users],
+                "contexts": [{"name": "lab" if name == "admin" else "lab-" + name,
+                              "context": {"cluster": "lab", "user": name, "namespace": "default"}}
+                             for name in users],
+                "current-context": current,
+            }
+
+        proxy = "https://127.0.0.1:%d" % self.state["proxy_port"]
+        _write_private(self.kubeconfig, config(proxy, ["admin", "viewer"], "lab"))
+        _write_private(self.path("kubeconfig-direct"), config(self.apiserver_url, ["admin"], "lab"))
+        _write_private(self.path("kubeconfig-controller"),
+                       config(self.apiserver_url, ["controller"], "lab-controller"))
+
+    def _save(self):
+        os.makedirs(self.state_dir, exist_ok=True)
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(self.state, handle, indent=2)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.state_file)
+
+
+def _write_private(path, data):
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(data, handle, sort_keys=False)
+    os.chmod(path, 0o600)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child of ours counts as dead
+        return os.waitpid(pid, os.WNOHANG)[0] == 0
+    except ChildProcessError:
+        return True
+
+
+def _terminate(pid, timeout=10):
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass

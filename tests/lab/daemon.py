@@ -1,0 +1,34 @@
+"""The lab daemon: one process in front of kube-apiserver that runs the
+request-logging, fault-injecting proxy (and, from the KubeVirt emulation on,
+KubeVirt's controllers, webhooks and aggregated subresource API)."""
+
+import argparse
+import json
+import os
+import signal
+import threading
+
+from .proxy import LabProxy
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--state-dir", required=True)
+    args = parser.parse_args(argv)
+    with open(os.path.join(args.state_dir, "lab.json"), encoding="utf-8") as handle:
+        state = json.load(handle)
+    pki_paths = state["pki"]
+    proxy = LabProxy(
+        upstream="https://127.0.0.1:%d" % state["apiserver_port"],
+        certfile=pki_paths["server.crt"], keyfile=pki_paths["server.key"],
+        upstream_ca=pki_paths["ca.crt"], port=state["proxy_port"])
+    proxy.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    proxy.stop()
+
+
+if __name__ == "__main__":
+    main()
