@@ -10,15 +10,19 @@ import os
 import sys
 
 from .cluster import REPO_ROOT, Lab
+from .kubevirt.config import parse_option
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a lab capability (tests/lab/kubevirt/config.py), e.g. dynamic_networks=false")
     parser.add_argument("--state-dir", default=os.environ.get("LAB_STATE_DIR", os.path.join(REPO_ROOT, ".lab")))
     args = parser.parse_args(argv)
-    lab = Lab(args.state_dir)
+    options = dict(parse_option(text) for text in args.option)
+    lab = Lab(args.state_dir, options)
     if args.command == "up":
         lab.up()
         print("lab: up at %s (kube-apiserver %s behind the lab proxy)" % (lab.url, lab.apiserver_url))

@@ -11,9 +11,12 @@ set -euo pipefail
 K8S_VERSION="${LAB_K8S_VERSION:-1.20.2}"
 CACHE_DIR="${LAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kubevirt-net-lab}/${K8S_VERSION}"
 BINS=(kube-apiserver kube-controller-manager)
+# Debian's kubectl of the same release, for client-compatibility tests.
+CLIENT=kubectl
 
 have_all() {
   for b in "${BINS[@]}"; do [ -x "$CACHE_DIR/$b" ] || return 1; done
+  [ -x "$CACHE_DIR/$CLIENT" ] || return 1
   command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || return 1
   return 0
 }
@@ -37,14 +40,27 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/kvnet-lab-build.XXXXXX")"
 chmod 755 "$WORK"   # apt downloads as the _apt user
 trap 'chmod -R u+w "$WORK" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
+if [ ! -x "$CACHE_DIR/$CLIENT" ]; then
+  echo "lab: fetching Debian's kubectl (kubernetes-client)"
+  mkdir -p "$WORK/client" "$CACHE_DIR"
+  ( cd "$WORK/client" && apt-get download kubernetes-client >/dev/null 2>&1 && dpkg -x kubernetes-client_*.deb root )
+  install -m 0755 "$WORK/client/root/usr/bin/kubectl" "$CACHE_DIR/$CLIENT"
+fi
+server_built=1
+for b in "${BINS[@]}"; do [ -x "$CACHE_DIR/$b" ] || server_built=0; done
+if [ "$server_built" = 1 ]; then
+  echo "lab: cached binaries present in $CACHE_DIR"; exit 0
+fi
+
 # --- a private apt configuration with one deb-src line -------------------------
-uri="" suite=""
+uri="" suite="" key=""
 for f in /etc/apt/sources.list.d/*.sources; do
   [ -f "$f" ] || continue
   u=$(sed -n 's/^URIs:[[:space:]]*//p' "$f" | head -1 | awk '{print $1}')
   s=$(sed -n 's/^Suites:[[:space:]]*//p' "$f" | head -1 | awk '{print $1}')
   case "$u" in *security*) continue ;; esac
-  if [ -n "$u" ] && [ -n "$s" ]; then uri="$u"; suite="$s"; break; fi
+  k=$(sed -n 's/^Signed-By:[[:space:]]*//p' "$f" | head -1)
+  if [ -n "$u" ] && [ -n "$s" ]; then uri="$u"; suite="$s"; key="$k"; break; fi
 done
 if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
   read -r uri suite < <(awk '$1=="deb" && $0 !~ /security/ {
@@ -52,7 +68,9 @@ if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
 fi
 [ -n "$uri" ] || { echo "lab: no Debian apt source found to derive deb-src from" >&2; exit 1; }
 mkdir -p "$WORK/apt/lists/partial" "$WORK/apt/sources.list.d"
-echo "deb-src [trusted=yes] $uri $suite main" > "$WORK/apt/sources.list"
+# Verify the source package with the machine's own archive key.
+[ -n "$key" ] || key=/usr/share/keyrings/debian-archive-keyring.gpg
+echo "deb-src [signed-by=$key] $uri $suite main" > "$WORK/apt/sources.list"
 APT_OPTS=(-o "Dir::Etc::sourcelist=$WORK/apt/sources.list"
           -o "Dir::Etc::sourceparts=$WORK/apt/sources.list.d"
           -o "Dir::State::Lists=$WORK/apt/lists"

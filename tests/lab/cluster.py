@@ -255,6 +255,29 @@ class Lab:
         except ValueError:
             return raw.decode(errors="replace")
 
+    # ------------------------------------------------ the proxy's admin API
+    def log_seq(self):
+        """The sequence number of the last logged request."""
+        return self.request("GET", "/_lab/log/seq", direct=False)["seq"]
+
+    def log(self, since=0):
+        """Requests the proxy logged after sequence number ``since``."""
+        return self.request("GET", "/_lab/log?since=%d" % since, direct=False)["requests"]
+
+    def add_fault(self, **rule):
+        return self.request("POST", "/_lab/faults", rule, direct=False)
+
+    def clear_faults(self):
+        self.request("DELETE", "/_lab/faults", direct=False)
+
+    def get_config(self):
+        """The lab's capabilities (tests/lab/kubevirt/config.py)."""
+        return self.request("GET", "/_lab/config", direct=False)
+
+    def set_config(self, **changes):
+        """Change capabilities at run time; returns the new configuration."""
+        return self.request("PATCH", "/_lab/config", changes, direct=False)
+
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
         last = None

@@ -1,0 +1,141 @@
+"""Fixtures for the integration tests: one lab cluster per test session, a
+fresh namespace per test, the proxy's request log scoped per test, and an
+ansible-playbook runner wired to the lab and to this checkout's collection."""
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+import yaml
+
+from tests.lab.cluster import REPO_ROOT, Lab
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    state = tmp_path_factory.mktemp("lab")
+    cluster = Lab(str(state)).up()
+    yield cluster
+    cluster.down()
+
+
+@pytest.fixture
+def namespace(lab):
+    name = "t-" + uuid.uuid4().hex[:10]
+    lab.request("POST", "/api/v1/namespaces", {
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"kubevirt-net.test": "true"}}})
+    yield name
+    try:
+        lab.request("DELETE", "/api/v1/namespaces/" + name)
+    except Exception:  # pylint: disable=broad-except
+        pass
+
+
+class RequestLog:
+    """The proxy's request log from the moment the fixture was made."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.start = lab.log_seq()
+
+    def mark(self):
+        self.start = self.lab.log_seq()
+
+    def entries(self):
+        return self.lab.log(self.start)
+
+    def writes(self, include_dry_run=False):
+        return [e for e in self.entries() if e["method"] in WRITE_METHODS
+                and (include_dry_run or not e.get("dry_run"))]
+
+
+@pytest.fixture
+def request_log(lab):
+    lab.clear_faults()
+    log = RequestLog(lab)
+    yield log
+    lab.clear_faults()
+
+
+class PlaybookResult:
+    def __init__(self, proc, data):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.data = data
+
+    @property
+    def tasks(self):
+        """name -> result of the task on localhost (last play wins)."""
+        results = {}
+        for play in (self.data or {}).get("plays", []):
+            for task in play["tasks"]:
+                results[task["task"]["name"]] = task["hosts"].get("localhost", {})
+        return results
+
+    @property
+    def stats(self):
+        return (self.data or {}).get("stats", {}).get("localhost", {})
+
+    @property
+    def changed(self):
+        return self.stats.get("changed", 0)
+
+
+@pytest.fixture
+def ansible_env(lab, tmp_path):
+    venv_bin = os.path.dirname(shutil.which("ansible-playbook") or "")
+    build = os.path.join(REPO_ROOT, ".build")
+    os.makedirs(os.path.join(build, "ansible_collections", "kubevirt_net"), exist_ok=True)
+    link = os.path.join(build, "ansible_collections", "kubevirt_net", "core")
+    if not os.path.islink(link):
+        os.symlink(REPO_ROOT, link)
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": build,
+        "ANSIBLE_PYTHON_INTERPRETER": os.path.join(venv_bin, "python"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "K8S_AUTH_KUBECONFIG": lab.kubeconfig,
+        "KUBECONFIG": lab.kubeconfig,
+    })
+    return env
+
+
+@pytest.fixture
+def run_playbook(ansible_env, tmp_path):
+    """Run a playbook (YAML text or a list of plays) and parse the JSON callback."""
+
+    def run(playbook, extra_vars=None, check=False, diff=False, expect_rc=0):
+        if not isinstance(playbook, str):
+            playbook = yaml.safe_dump(playbook, sort_keys=False)
+        path = tmp_path / ("play-%s.yml" % uuid.uuid4().hex[:6])
+        path.write_text(playbook)
+        argv = ["ansible-playbook", "-i", "localhost,", "-c", "local", str(path)]
+        if extra_vars:
+            argv += ["-e", json.dumps(extra_vars)]
+        if check:
+            argv.append("--check")
+        if diff:
+            argv.append("--diff")
+        proc = subprocess.run(argv, env=ansible_env, capture_output=True, text=True, timeout=600)
+        try:
+            data = json.loads(proc.stdout[proc.stdout.index("{"):])
+        except ValueError:
+            data = None
+        result = PlaybookResult(proc, data)
+        if expect_rc is not None and proc.returncode != expect_rc:
+            raise AssertionError("ansible-playbook rc=%s (expected %s)\nstdout:\n%s\nstderr:\n%s" % (
+                proc.returncode, expect_rc, proc.stdout[-6000:], proc.stderr[-3000:]))
+        return result
+
+    return run

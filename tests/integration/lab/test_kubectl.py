@@ -1,0 +1,107 @@
+"""Real kubectl clients (the machine's own and Debian's 1.20) against the lab."""
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from tests.lab.cluster import cache_dir
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _kubectls():
+    found = []
+    debian = os.path.join(cache_dir(), "kubectl")
+    if os.access(debian, os.X_OK):
+        found.append(pytest.param(debian, id="kubectl-1.20-debian"))
+    machine = shutil.which("kubectl")
+    if machine:
+        found.append(pytest.param(machine, id="kubectl-machine"))
+    return found
+
+
+KUBECTLS = _kubectls()
+
+
+@pytest.fixture(params=KUBECTLS)
+def kubectl(request, lab, tmp_path):
+    binary = request.param
+    cache = tmp_path / "kubectl-cache"
+
+    def run(*args, check=True, ns=None):
+        argv = [binary, "--kubeconfig", lab.kubeconfig, "--cache-dir", str(cache)]
+        if ns:
+            argv += ["-n", ns]
+        proc = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=60)
+        if check and proc.returncode:
+            raise AssertionError("kubectl %s failed: %s%s" % (" ".join(args), proc.stdout, proc.stderr))
+        return proc
+
+    run.argv = [binary, "--kubeconfig", lab.kubeconfig, "--cache-dir", str(cache)]
+    return run
+
+
+def test_both_kubectls_are_present():
+    """The build script provides Debian's kubectl; a machine kubectl is optional."""
+    assert any("debian" in p.id for p in KUBECTLS)
+
+
+def _apply(kubectl, path, ns):
+    proc = kubectl("apply", "-f", path, ns=ns, check=False)
+    if proc.returncode and "openapi" in (proc.stderr + proc.stdout).lower():
+        proc = kubectl("apply", "--validate=false", "-f", path, ns=ns)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize("kind,name,manifest", [
+    ("virtualmachine", "vm1", "vm.yaml"),
+    ("networkpolicy", "allow-ssh", "networkpolicy.yaml"),
+])
+def test_get_apply_patch_watch_delete(kubectl, lab, namespace, kind, name, manifest):
+    path = os.path.join(HERE, "manifests", manifest)
+    assert "created" in _apply(kubectl, path, namespace).stdout
+    # client-side apply of the same file: nothing to change
+    assert "unchanged" in _apply(kubectl, path, namespace).stdout
+
+    got = json.loads(kubectl("get", kind, name, "-o", "json", ns=namespace).stdout)
+    assert got["metadata"]["name"] == name
+    assert "kubectl.kubernetes.io/last-applied-configuration" in got["metadata"]["annotations"]
+    assert name in kubectl("get", kind, ns=namespace).stdout
+
+    # get -w: start a watch, change the object, see the change arrive
+    watch = subprocess.Popen(kubectl.argv + ["-n", namespace, "get", kind, name, "-w", "-o",
+                                             "jsonpath={.metadata.labels.watched}{\"\\n\"}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    done = threading.Event()
+
+    def reader():
+        for line in watch.stdout:
+            seen.append(line.strip())
+            if line.strip() == "yes":
+                done.set()
+                return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        kubectl("patch", kind, name, "--type=merge", "-p", '{"metadata":{"labels":{"watched":"yes"}}}',
+                ns=namespace)
+        assert done.wait(30), "watch saw %r" % seen
+    finally:
+        watch.kill()
+        watch.wait()
+
+    kubectl("patch", kind, name, "--type=json",
+            "-p", '[{"op":"add","path":"/metadata/labels/jsonpatched","value":"1"}]', ns=namespace)
+    labels = json.loads(kubectl("get", kind, name, "-o", "json", ns=namespace).stdout)["metadata"]["labels"]
+    assert labels["watched"] == "yes" and labels["jsonpatched"] == "1"
+
+    assert "deleted" in kubectl("delete", kind, name, ns=namespace).stdout
+    missing = kubectl("get", kind, name, ns=namespace, check=False)
+    assert missing.returncode != 0 and "NotFound" in missing.stderr
