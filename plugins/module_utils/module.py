@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The module shell every kubevirt_net.core module shares: argument spec with
+kubernetes.core's auth options, check mode, one API session, failures that
+carry the API requests made (so a user sees that nothing was written)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import HAS_K8S_CORE, ApiSession
+from ansible_collections.kubevirt_net.core.plugins.module_utils.args import argument_spec
+
+try:
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+except ImportError:  # pragma: no cover - reported below
+    AnsibleK8SModule = None
+
+try:
+    import netaddr  # noqa: F401  pylint: disable=unused-import
+    NETADDR_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover
+    NETADDR_IMPORT_ERROR = traceback.format_exc()
+
+
+def build_module(module_spec, wait=False, needs_netaddr=False, **kwargs):
+    """An AnsibleK8SModule (kubeconfig secrets redacted from logs) with the
+    collection's common options; fails early on missing libraries."""
+    kwargs.setdefault("supports_check_mode", True)
+    spec = argument_spec(module_spec, wait=wait)
+    if AnsibleK8SModule is None or not HAS_K8S_CORE:
+        module = AnsibleModule(argument_spec=spec, **kwargs)
+        module.fail_json(msg="the kubernetes.core collection (>= 6.0.0) is required by kubevirt_net.core")
+    module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=spec, **kwargs)
+    if needs_netaddr and NETADDR_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
+    return module
+
+
+class Run(object):
+    """Per-run state: the lazily built API session and the request summary."""
+
+    def __init__(self, module):
+        self.module = module
+        self._session = None
+
+    @property
+    def session(self):
+        if self._session is None:
+            try:
+                self._session = ApiSession(self.module)
+            except Exception as exc:  # pylint: disable=broad-except
+                self.module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc,
+                                      api_requests=self.api_requests())
+        return self._session
+
+    def api_requests(self):
+        if self._session is None:
+            return {"total": 0, "writes": 0, "retries": 0}
+        return {"total": len(self._session.requests), "writes": self._session.write_count,
+                "retries": self._session.retries}
+
+    def fail(self, msg, **extra):
+        extra.setdefault("api_requests", self.api_requests())
+        self.module.fail_json(msg=msg, **extra)
+
+    def exit(self, **result):
+        result.setdefault("api_requests", self.api_requests())
+        self.module.exit_json(**result)

@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""NetworkAttachmentDefinitions: manifests from typed networks, the fields
+this collection owns, address-overlap checks on shared layer-2 segments, and
+which VMs use a network (delete protection)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import cni
+from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD)
+
+DESCRIPTION_ANNOTATION = "description"
+
+
+def manifest(net):
+    """The NAD for a validated network option dict."""
+    config = cni.build_config(net)
+    labels = dict(net.get("labels") or {})
+    labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    annotations = dict(net.get("annotations") or {})
+    if net.get("description"):
+        annotations[DESCRIPTION_ANNOTATION] = net["description"]
+    if net["type"] == "sriov":
+        annotations[cni.RESOURCE_NAME_ANNOTATION] = net["resource_name"]
+    metadata = {"name": net["name"], "namespace": net["namespace"], "labels": labels}
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": NAD.api_version, "kind": NAD.kind, "metadata": metadata,
+            "spec": {"config": cni.dumps(config)}}
+
+
+def is_managed(obj):
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
+class NadKind(Kind):
+    """Owned: the labels and annotations we set, and ``spec.config`` compared
+    as parsed JSON (never as a string)."""
+
+    def __init__(self):
+        super(NadKind, self).__init__(NAD)
+
+    def view(self, obj):
+        meta = obj.get("metadata") or {}
+        config = (obj.get("spec") or {}).get("config")
+        return {"name": meta.get("name"), "namespace": meta.get("namespace"),
+                "labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {}),
+                "config": cni.parse(config) if cni.parse(config) is not None else config}
+
+    def expected(self, desired, current):
+        """``current`` once patched: our labels/annotations merged, our config."""
+        if current is None:
+            return desired
+        meta = dict(current.get("metadata") or {})
+        meta["labels"] = dict(meta.get("labels") or {}, **(desired["metadata"].get("labels") or {}))
+        meta["annotations"] = dict(meta.get("annotations") or {}, **(desired["metadata"].get("annotations") or {}))
+        return dict(current, metadata=meta, spec=dict(current.get("spec") or {}, **desired["spec"]))
+
+    def same(self, desired, current):
+        want, have = self.view(desired), self.view(current)
+        return (want["config"] == have["config"]
+                and all(have["labels"].get(k) == v for k, v in want["labels"].items())
+                and all(have["annotations"].get(k) == v for k, v in want["annotations"].items()))
+
+    def patch(self, desired, current):
+        meta = desired["metadata"]
+        patch = {"metadata": {"labels": dict(meta.get("labels") or {})}, "spec": dict(desired["spec"])}
+        if meta.get("annotations"):
+            patch["metadata"]["annotations"] = dict(meta["annotations"])
+        return patch
+
+
+def check_overlaps(problems, desired, existing, removed=()):
+    """Networks on one layer-2 segment must not hand out the same addresses.
+
+    ``desired``: the NADs this run writes; ``existing``: every NAD read from the
+    namespaces involved (key -> object); ``removed``: keys this run deletes.
+    Two whereabouts networks may share a range (whereabouts allocates
+    cluster-wide per range), every other pairing may not.  Only pairs that
+    involve a network of this run are reported."""
+    final = dict((k, v) for k, v in existing.items() if k not in removed)
+    ours = set()
+    for obj in desired:
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        final[key] = obj
+        ours.add(key)
+    segments = {}
+    for key in sorted(final):
+        config = cni.parse((final[key].get("spec") or {}).get("config"))
+        if not config:
+            continue
+        segment = cni.l2_key(config)
+        pools = cni.address_pools(config)
+        if segment is None or not pools:
+            continue
+        segments.setdefault(segment, []).append((key, pools, cni.ipam_kind(config)))
+    for segment, members in segments.items():
+        for index, (key_a, pools_a, kind_a) in enumerate(members):
+            for key_b, pools_b, kind_b in members[index + 1:]:
+                if key_a not in ours and key_b not in ours:
+                    continue
+                if kind_a == kind_b == "whereabouts":
+                    continue
+                overlap = pools_a & pools_b
+                if overlap:
+                    mine, other = (key_a, key_b) if key_a in ours else (key_b, key_a)
+                    problems.add("network %s/%s" % mine, "ipam",
+                                 "hands out %s, which network %s/%s on the same segment (%s) also hands out: "
+                                 "give each network its own range_start/range_end or exclude"
+                                 % (_short(overlap), other[0], other[1], _segment_text(segment)))
+
+
+def _short(pools):
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.ipam import describe_pools
+    return describe_pools(pools)
+
+
+def _segment_text(segment):
+    kind = segment[0]
+    if kind in ("bridge", "ovs"):
+        return "%s %s, vlan %s" % (kind, segment[1], segment[2])
+    if kind == "localnet":
+        return "localnet %s, vlan %s" % (segment[1], segment[2])
+    return "%s %s" % (kind, segment[1])
+
+
+def users_of(vms, vmis):
+    """(namespace, nad name) -> sorted list of 'VirtualMachine ns/name' users."""
+    users = {}
+    for kind, objects in (("VirtualMachine", vms), ("VirtualMachineInstance", vmis)):
+        for obj in objects:
+            meta = obj.get("metadata") or {}
+            spec = obj.get("spec") or {}
+            if kind == "VirtualMachine":
+                spec = ((spec.get("template") or {}).get("spec")) or {}
+            for network in spec.get("networks") or []:
+                ref = (network.get("multus") or {}).get("networkName")
+                if not ref:
+                    continue
+                namespace, _sep, name = ref.rpartition("/")
+                key = (namespace or meta.get("namespace"), name)
+                users.setdefault(key, set()).add("%s %s/%s" % (kind, meta.get("namespace"), meta.get("name")))
+    return dict((k, sorted(v)) for k, v in users.items())

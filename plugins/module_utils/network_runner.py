@@ -1,0 +1,185 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The kubevirt_network module's flow: options -> checked networks -> one
+LIST per namespace -> plan -> (check mode: stop) -> writes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from copy import deepcopy
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import cni
+from ansible_collections.kubevirt_net.core.plugins.module_utils import nad as nad_utils
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
+    DELETE, UNCHANGED, Executor, diff_of, key_of, plan)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+
+IPAM_SPEC = dict(
+    type=dict(type="str", choices=["none", "host-local", "whereabouts", "static", "dhcp"], default="none"),
+    subnet=dict(type="str"),
+    range_start=dict(type="str"),
+    range_end=dict(type="str"),
+    gateway=dict(type="str"),
+    exclude=dict(type="list", elements="str"),
+    ranges=dict(type="list", elements="dict"),
+    routes=dict(type="list", elements="dict"),
+    addresses=dict(type="list", elements="dict"),
+)
+
+ONE_NETWORK_SPEC = dict(
+    name=dict(type="str"),
+    namespace=dict(type="str"),
+    type=dict(type="str", choices=list(cni.NETWORK_TYPES)),
+    description=dict(type="str"),
+    labels=dict(type="dict"),
+    annotations=dict(type="dict"),
+    cni_version=dict(type="str"),
+    bridge=dict(type="str"),
+    vlan=dict(type="int"),
+    mtu=dict(type="int"),
+    mac_spoof_check=dict(type="bool"),
+    preserve_default_vlan=dict(type="bool"),
+    trunk=dict(type="list", elements="dict", options=dict(
+        id=dict(type="int"), min_id=dict(type="int"), max_id=dict(type="int"))),
+    master=dict(type="str"),
+    mode=dict(type="str", choices=["bridge", "private", "vepa", "passthru"]),
+    resource_name=dict(type="str"),
+    vlan_qos=dict(type="int"),
+    spoof_check=dict(type="bool"),
+    trust=dict(type="bool"),
+    link_state=dict(type="str", choices=["auto", "enable", "disable"]),
+    min_tx_rate=dict(type="int"),
+    max_tx_rate=dict(type="int"),
+    physical_network_name=dict(type="str"),
+    subnets=dict(type="list", elements="str"),
+    exclude_subnets=dict(type="list", elements="str"),
+    cni_config=dict(type="raw"),
+    ipam=dict(type="dict", options=IPAM_SPEC),
+)
+
+NETWORK_ARG_SPEC = dict(deepcopy(ONE_NETWORK_SPEC),
+                        state=dict(type="str", choices=["present", "absent", "overridden", "rendered"],
+                                   default="present"),
+                        force=dict(type="bool", default=False),
+                        networks=dict(type="list", elements="dict"))
+NETWORK_ARG_SPEC["namespace"]["default"] = "default"
+NETWORK_ARG_SPEC["cni_version"]["default"] = "0.3.1"
+
+
+def collect_networks(params, problems):
+    """The network dicts of this task: one from the top-level options, or the
+    ``networks`` items (each validated with the same spec, defaults from the top)."""
+    if not params.get("networks"):
+        return [dict((k, params.get(k)) for k in ONE_NETWORK_SPEC)]
+    validator = ArgumentSpecValidator(ONE_NETWORK_SPEC)
+    networks = []
+    for index, item in enumerate(params["networks"]):
+        if not isinstance(item, dict):
+            problems.add("networks[%d]" % index, "item", "must be a dict of network options")
+            continue
+        result = validator.validate(item)
+        for error in result.errors:
+            problems.add("networks[%d] (%s)" % (index, item.get("name")), "options", str(error))
+        net = result.validated_parameters
+        net["namespace"] = net.get("namespace") or params["namespace"]
+        net["cni_version"] = net.get("cni_version") or params["cni_version"]
+        networks.append(net)
+    return networks
+
+
+def check(networks, state, problems):
+    seen = set()
+    for index, net in enumerate(networks):
+        where = "network %s/%s" % (net.get("namespace"), net.get("name"))
+        key = (net.get("namespace"), net.get("name"))
+        if key in seen:
+            problems.add(where, "name", "is listed twice (networks[%d])" % index)
+        seen.add(key)
+        if state == "absent":
+            problems.dns_subdomain(where, "name", net.get("name"))
+            problems.dns_label(where, "namespace", net.get("namespace"))
+        elif not net.get("type"):
+            problems.dns_subdomain(where, "name", net.get("name"))
+            problems.add(where, "type", "is required: one of %s" % ", ".join(cni.NETWORK_TYPES))
+        else:
+            cni.check_network(problems, net)
+
+
+def _entry(result, users=None):
+    obj = result.get("object")
+    config = cni.parse(((obj or {}).get("spec") or {}).get("config")) if obj else None
+    entry = {"name": result["name"], "namespace": result["namespace"], "method": result["method"],
+             "config": config, "resource": obj}
+    if users is not None:
+        entry["users"] = users.get((result["namespace"], result["name"]), [])
+    return entry
+
+
+def run(arg_spec):
+    module = build_module(arg_spec, needs_netaddr=True, mutually_exclusive=[("name", "networks")],
+                          required_one_of=[("name", "networks")])
+    params = module.params
+    state = params["state"]
+    runner = Run(module)
+    problems = Problems()
+    networks = collect_networks(params, problems)
+    if state == "overridden" and not params.get("networks"):
+        problems.add("task", "networks", "is required with state=overridden (the complete list of networks)")
+    check(networks, state, problems)
+    if problems:
+        runner.fail(problems.render(), problems=problems.items)
+
+    desired = [] if state == "absent" else [nad_utils.manifest(net) for net in networks]
+    if state == "rendered":
+        runner.exit(changed=False, networks=[
+            {"name": m["metadata"]["name"], "namespace": m["metadata"]["namespace"], "method": "rendered",
+             "config": cni.parse(m["spec"]["config"]), "resource": m} for m in desired])
+
+    session = runner.session
+    kind = nad_utils.NadKind()
+    namespaces = sorted(set(net["namespace"] for net in networks))
+    try:
+        existing = {}
+        for namespace in namespaces:
+            for obj in session.list(NAD.path(namespace)):
+                existing[key_of(obj)] = obj
+        wanted = set((net["namespace"], net["name"]) for net in networks)
+        if state == "absent":
+            deletions = [existing[k] for k in sorted(wanted) if k in existing]
+        elif state == "overridden":
+            deletions = [obj for k, obj in sorted(existing.items()) if k not in wanted and nad_utils.is_managed(obj)]
+        else:
+            deletions = []
+        if desired:
+            nad_utils.check_overlaps(problems, desired, existing, removed=set(key_of(o) for o in deletions))
+            if problems:
+                runner.fail(problems.render(), problems=problems.items)
+        users = None
+        if deletions:
+            users = nad_utils.users_of(session.list(VM.path()), session.list(VMI.path()))
+            blocked = [(key_of(o), users[key_of(o)]) for o in deletions if users.get(key_of(o))]
+            if blocked and not params["force"]:
+                runner.fail("refusing to delete networks that VMs use (set force=true to delete anyway): " + "; ".join(
+                    "%s/%s is used by %s" % (k[0], k[1], ", ".join(u)) for k, u in blocked),
+                    users=dict(("%s/%s" % k, u) for k, u in blocked))
+        actions = plan(kind, desired, existing, deletions)
+        results = Executor(session, kind, check_mode=module.check_mode).run(actions)
+    except ApiError as err:
+        runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason)
+
+    failed = [r for r in results if r.get("error")]
+    changed = any(r["method"] != UNCHANGED and not r.get("error") for r in results)
+    out = dict(changed=changed, networks=[_entry(r, users if r["method"] == DELETE else None) for r in results])
+    if module._diff and changed:  # pylint: disable=protected-access
+        out["diff"] = diff_of([r for r in results if not r.get("error")])
+    if failed:
+        runner.fail("%d of %d networks failed: %s" % (len(failed), len(results), "; ".join(
+            "%s/%s: %s" % (r["namespace"], r["name"], r["error"]) for r in failed)), **out)
+    runner.exit(**out)

@@ -1,0 +1,193 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""Reconcile, don't loop: desired objects against what one LIST returned.
+
+A ``Kind`` tells the engine which fields the collection owns (``view``) and
+how to write them (``patch``).  ``plan`` compares views and decides per
+object: create, update, delete or nothing; ``Executor`` carries the plan out,
+concurrently, with the conflict and fault handling every module needs:
+
+* update: a merge patch that carries the ``resourceVersion`` it was computed
+  from, so a concurrent change answers 409; the object is then read again and
+  the decision made anew (bounded);
+* create: 409 AlreadyExists (someone was faster) becomes a fresh decision;
+* a write whose answer was lost (timeout, reset) is verified by reading the
+  object back before it is repeated, so nothing is applied twice;
+* check mode plans the same way and sends no write at all.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, MERGE_PATCH
+
+try:
+    from concurrent.futures import ThreadPoolExecutor
+except ImportError:  # pragma: no cover
+    ThreadPoolExecutor = None
+
+CREATE, UPDATE, DELETE, UNCHANGED = "created", "updated", "deleted", "unchanged"
+MAX_DECISIONS = 5
+
+
+def key_of(obj):
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name"))
+
+
+class Kind(object):
+    """How the engine treats one resource type.  Subclass and override."""
+
+    def __init__(self, resource):
+        self.resource = resource
+
+    def view(self, obj):
+        """The part of ``obj`` this collection owns, for comparison and diff."""
+        raise NotImplementedError
+
+    def patch(self, desired, current):
+        """The merge patch that turns ``current`` into ``desired``."""
+        raise NotImplementedError
+
+    def same(self, desired, current):
+        return self.view(desired) == self.view(current)
+
+    def expected(self, desired, current):  # pylint: disable=unused-argument
+        """What ``current`` looks like once ``desired`` is applied (for --diff)."""
+        return desired
+
+
+class Action(object):
+    def __init__(self, method, desired=None, current=None):
+        self.method = method
+        self.desired = desired
+        self.current = current
+
+    @property
+    def key(self):
+        return key_of(self.desired if self.desired is not None else self.current)
+
+
+def plan(kind, desired, existing, deletions=()):
+    """Actions for ``desired`` objects given ``existing`` (key -> object)."""
+    actions = []
+    for obj in desired:
+        current = existing.get(key_of(obj))
+        if current is None:
+            actions.append(Action(CREATE, obj))
+        elif kind.same(obj, current):
+            actions.append(Action(UNCHANGED, obj, current))
+        else:
+            actions.append(Action(UPDATE, obj, current))
+    actions.extend(Action(DELETE, None, obj) for obj in deletions)
+    return actions
+
+
+class Executor(object):
+    def __init__(self, session, kind, check_mode=False, workers=8):
+        self.session = session
+        self.kind = kind
+        self.check_mode = check_mode
+        self.workers = workers
+
+    def run(self, actions):
+        """Carry out ``actions``; returns one result dict per action, in order.
+        An ApiError of one object does not stop the others: its result has
+        ``error`` and the caller decides how to fail."""
+        writes = [a for a in actions if a.method != UNCHANGED]
+        if self.check_mode or len(writes) <= 1 or ThreadPoolExecutor is None:
+            return [self._one(action) for action in actions]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(writes))) as pool:
+            return list(pool.map(self._one, actions))
+
+    # ------------------------------------------------------------ per object
+    def _one(self, action):
+        after = None if action.desired is None else self.kind.expected(action.desired, action.current)
+        result = {"namespace": action.key[0], "name": action.key[1], "method": action.method,
+                  "before": self._view(action.current), "after": self._view(after),
+                  "object": action.current}
+        if action.method == UNCHANGED:
+            return result
+        if action.method == DELETE:
+            result["after"] = None
+        if self.check_mode:
+            result["object"] = action.desired
+            return result
+        try:
+            if action.method == DELETE:
+                self._delete(action.current)
+            else:
+                method, obj, before = self._converge(action)
+                result.update(method=method, object=obj)
+                if before is not None:
+                    result["before"] = self._view(before)
+        except ApiError as err:
+            result["error"] = err
+        return result
+
+    def _view(self, obj):
+        return None if obj is None else self.kind.view(obj)
+
+    def _path(self, obj):
+        namespace, name = key_of(obj)
+        return self.kind.resource.path(namespace or None, name)
+
+    def _read(self, obj):
+        return self.session.get(self._path(obj))
+
+    def _converge(self, action):
+        """Create or update until the object matches; returns (method, object, before)."""
+        desired, current = action.desired, action.current
+        for _attempt in range(MAX_DECISIONS):
+            lost = False
+            try:
+                if current is None:
+                    return CREATE, self._create(desired), None
+                return UPDATE, self._update(desired, current), current
+            except ApiError as err:
+                if err.status not in (409, None):
+                    raise
+                lost = err.status is None  # the answer was lost: the write may have landed
+            fresh = self._read(desired)
+            if fresh is not None and self.kind.same(desired, fresh):
+                if lost:
+                    return (CREATE if current is None else UPDATE), fresh, current
+                return UNCHANGED, fresh, None  # someone else made it so meanwhile
+            current = fresh
+        raise ApiError("PATCH", self._path(desired), 409,
+                       message="the object kept changing while it was being updated; gave up after %d tries"
+                       % MAX_DECISIONS)
+
+    def _create(self, desired):
+        return self.session.request("POST", self.kind.resource.path(key_of(desired)[0] or None), body=desired)
+
+    def _update(self, desired, current):
+        patch = self.kind.patch(desired, current)
+        patch.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return self.session.request("PATCH", self._path(desired), body=patch, content_type=MERGE_PATCH)
+
+    def _delete(self, current):
+        try:
+            return self.session.request("DELETE", self._path(current), body={
+                "apiVersion": "v1", "kind": "DeleteOptions",
+                "preconditions": {"uid": current["metadata"]["uid"]}})
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            if err.status is None and self._read(current) is None:
+                return None
+            raise
+
+
+def diff_of(results):
+    """Ansible ``diff`` (before/after) for a list of results."""
+    changed = [r for r in results if r["method"] != UNCHANGED]
+    if len(changed) == 1:
+        return {"before": changed[0]["before"] or {}, "after": changed[0]["after"] or {}}
+    return {
+        "before": dict(("%s/%s" % (r["namespace"], r["name"]), r["before"]) for r in changed if r["before"]),
+        "after": dict(("%s/%s" % (r["namespace"], r["name"]), r["after"]) for r in changed if r["after"]),
+    }
+

@@ -1,0 +1,54 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The API resources this collection reads and writes, addressed directly
+(no discovery round trips: one module run costs only the requests it needs)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+try:
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover - Python 2 is not supported, keeps sanity's compile test quiet
+    from urllib import quote
+
+
+class ResourceType(object):
+    def __init__(self, group, version, plural, kind, namespaced=True):
+        self.group = group
+        self.version = version
+        self.plural = plural
+        self.kind = kind
+        self.namespaced = namespaced
+
+    @property
+    def api_version(self):
+        return "%s/%s" % (self.group, self.version) if self.group else self.version
+
+    def path(self, namespace=None, name=None, subresource=None):
+        """REST path; without ``namespace`` a namespaced type lists across all."""
+        base = "/apis/%s/%s" % (self.group, self.version) if self.group else "/api/%s" % self.version
+        if self.namespaced and namespace:
+            base += "/namespaces/%s" % quote(namespace, safe="")
+        base += "/" + self.plural
+        if name:
+            base += "/" + quote(name, safe="")
+        if subresource:
+            base += "/" + subresource
+        return base
+
+
+NAMESPACE = ResourceType("", "v1", "namespaces", "Namespace", namespaced=False)
+NAD = ResourceType("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition")
+VM = ResourceType("kubevirt.io", "v1", "virtualmachines", "VirtualMachine")
+VMI = ResourceType("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance")
+VMIM = ResourceType("kubevirt.io", "v1", "virtualmachineinstancemigrations", "VirtualMachineInstanceMigration")
+KUBEVIRT = ResourceType("kubevirt.io", "v1", "kubevirts", "KubeVirt")
+VM_CLONE = ResourceType("clone.kubevirt.io", "v1beta1", "virtualmachineclones", "VirtualMachineClone")
+NETWORK_POLICY = ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
+SERVICE = ResourceType("", "v1", "services", "Service")
+POD = ResourceType("", "v1", "pods", "Pod")
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "kubevirt_net.core"
