@@ -190,4 +190,3 @@ def diff_of(results):
         "before": dict(("%s/%s" % (r["namespace"], r["name"]), r["before"]) for r in changed if r["before"]),
         "after": dict(("%s/%s" % (r["namespace"], r["name"]), r["after"]) for r in changed if r["after"]),
     }
-

@@ -12,7 +12,7 @@ module: kubevirt_network
 short_description: Manage secondary networks of KubeVirt VMs (Multus NetworkAttachmentDefinitions)
 version_added: 0.1.0
 author:
-  - kubevirt_net.core maintainers
+  - kubevirt_net.core maintainers (@kubevirt-net)
 description:
   - Creates, updates and deletes Multus C(NetworkAttachmentDefinition) objects (C(k8s.cni.cncf.io/v1)), the
     secondary networks that KubeVirt VMs reference from C(spec.template.spec.networks[].multus.networkName).
@@ -21,9 +21,10 @@ description:
   - Addresses are checked with netaddr before any request is sent (subnets, ranges, gateways, excludes), and
     networks that share a layer-2 segment (same bridge and VLAN, same OVS bridge and VLAN, same macvlan master,
     same OVN localnet) must not hand out the same addresses.
-  - There is no KubeVirt "Network" resource. What older notes call a network of type bridge or masquerade is an
+  - >-
+    There is no KubeVirt "Network" resource. What older notes call a network of type bridge or masquerade is an
     B(interface binding) in the VM (C(bridge: {}), C(masquerade: {})); this module manages the NAD a bridge or
-    SR-IOV binding attaches to. Use P(kubevirt_net.core.kubevirt_iface_hotplug#module) for the VM side.
+    SR-IOV binding attaches to. The VM side is the C(kubevirt_iface_hotplug) module's.
   - Many networks in one task (O(networks)) cost one LIST per namespace plus one request per network that
     differs; unchanged networks cost nothing more.
 extends_documentation_fragment:
@@ -184,7 +185,7 @@ options:
     type: raw
   ipam:
     description:
-      - IP address management of V(bridge), V(ovs), V(macvlan) and V(sriov) networks. KubeVirt VMs have no IP field:
+      - IP address management of V(bridge), V(ovs), V(macvlan) and V(sriov) networks. KubeVirt VMs have no IP field;
         addresses come from here (or from the guest, e.g. cloud-init C(networkData)).
     type: dict
     suboptions:

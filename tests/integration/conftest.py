@@ -127,7 +127,7 @@ def run_playbook(ansible_env, tmp_path):
             argv.append("--check")
         if diff:
             argv.append("--diff")
-        proc = subprocess.run(argv, env=ansible_env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(argv, env=ansible_env, capture_output=True, text=True, timeout=600, check=False)
         try:
             data = json.loads(proc.stdout[proc.stdout.index("{"):])
         except ValueError:

@@ -56,7 +56,7 @@ def test_status_faults_are_real_status_bodies(lab, request_log, namespace, code,
 def test_forced_conflict_on_a_write(lab, request_log, namespace):
     assert call(lab, "POST", cm_path(namespace), cm("c1"))[0] == 201
     lab.add_fault(method="PATCH", path="/configmaps/c1$", action="conflict")
-    status, _, body = call(lab, "PATCH", cm_path(namespace, "c1"), {"data": {"a": "c"}})
+    status, _headers, body = call(lab, "PATCH", cm_path(namespace, "c1"), {"data": {"a": "c"}})
     assert status == 409 and body["reason"] == "Conflict"
     assert body["details"]["name"] == "c1" and body["details"]["kind"] == "configmaps"
     assert "the object has been modified" in body["message"]
@@ -84,7 +84,7 @@ def test_drop_after_write_lands_but_client_sees_an_error(lab, namespace):
 
 
 def test_readonly_token_gets_403_on_write(lab, namespace):
-    status, _, body = call(lab, "POST", cm_path(namespace), cm("ro"), token="viewer")
+    status, _headers, body = call(lab, "POST", cm_path(namespace), cm("ro"), token="viewer")
     assert status == 403 and body["reason"] == "Forbidden"
     assert call(lab, "GET", cm_path(namespace), token="viewer")[0] == 200
 

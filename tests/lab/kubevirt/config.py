@@ -46,7 +46,7 @@ DEFAULTS = {
 
 def parse_option(text):
     """``key=value`` from the command line; the value is JSON when it parses."""
-    key, _, raw = text.partition("=")
+    key, _sep, raw = text.partition("=")
     if key not in DEFAULTS:
         raise ValueError("unknown lab option %r; known: %s" % (key, ", ".join(sorted(DEFAULTS))))
     try:

@@ -9,7 +9,6 @@ controller identity's token and their own field manager, through the official
 import json
 import threading
 
-from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 

@@ -59,14 +59,14 @@ def status(code, reason, message="m"):
 
 
 def test_get_returns_decoded_json_and_counts_requests():
-    api, _ = session((200, {"metadata": {"name": "x"}}))
+    api, _sleeps = session((200, {"metadata": {"name": "x"}}))
     assert api.request("GET", "/api/v1/namespaces/x") == {"metadata": {"name": "x"}}
     assert api.requests == [("GET", "/api/v1/namespaces/x", 200)]
     assert api.write_count == 0
 
 
 def test_get_of_missing_object_is_none():
-    api, _ = session((404, status(404, "NotFound")))
+    api, _sleeps = session((404, status(404, "NotFound")))
     assert api.get("/api/v1/namespaces/nope") is None
 
 
@@ -96,17 +96,17 @@ def test_client_errors_are_not_retried():
 
 
 def test_transport_error_retried_for_get_not_for_post():
-    api, _ = session(ProtocolError("reset"), (200, {"a": 1}))
+    api, _sleeps = session(ProtocolError("reset"), (200, {"a": 1}))
     assert api.request("GET", "/x") == {"a": 1}
-    api, _ = session(ProtocolError("reset"), (201, {}))
+    api, _sleeps = session(ProtocolError("reset"), (201, {}))
     with pytest.raises(ApiError) as err:
         api.request("POST", "/x", body={})
     assert err.value.status is None and "connection failed" in str(err.value)
 
 
 def test_list_follows_continue_tokens():
-    api, _ = session((200, {"metadata": {"continue": "t1"}, "items": [1, 2]}),
-                     (200, {"metadata": {}, "items": [3]}))
+    api, _sleeps = session((200, {"metadata": {"continue": "t1"}, "items": [1, 2]}),
+                           (200, {"metadata": {}, "items": [3]}))
     assert api.list("/apis/x/v1/things", label_selector="a=b", page_size=2) == [1, 2, 3]
     second_query = dict(api.dynamic.calls[1][3]["query_params"])
     assert second_query == {"labelSelector": "a=b", "limit": 2, "continue": "t1"}
@@ -120,7 +120,7 @@ def test_parse_server_version(info, expected):
 
 
 def test_require_server_names_the_feature_and_versions():
-    api, _ = session((200, {"major": "1", "minor": "20"}))
+    api, _sleeps = session((200, {"major": "1", "minor": "20"}))
     api.require_server((1, 20), "anything")
     with pytest.raises(UnsupportedByServer) as err:
         api.require_server((1, 25), "NetworkPolicy endPort")

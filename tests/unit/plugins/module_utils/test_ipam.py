@@ -55,7 +55,7 @@ def test_ipv6_and_several_ranges():
     ({"type": "host-local", "subnet": "10.1.0.0/24", "routes": [{"dst": "nope"}]}, "ipam.routes[0].dst", "not a CIDR"),
 ])
 def test_each_rule_names_the_field(ipam, field, words):
-    items, _ = problems_of(ipam)
+    items, _pools = problems_of(ipam)
     assert field in fields(items), items
     assert any(words in p["message"] for p in items if p["field"] == field), items
 
