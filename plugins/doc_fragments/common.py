@@ -40,7 +40,7 @@ options:
     default: 300
   wait_sleep:
     description:
-      - Seconds between two status reads while waiting.
-    type: int
-    default: 2
+      - Seconds between two status reads while waiting. One read covers every object the task waits for.
+    type: float
+    default: 1.0
 """

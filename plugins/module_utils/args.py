@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover - the module reports the missing collect
 WAIT_ARG_SPEC = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
-    wait_sleep=dict(type="int", default=2),
+    wait_sleep=dict(type="float", default=1.0),
 )
 
 API_ARG_SPEC = dict(

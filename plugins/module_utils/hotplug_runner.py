@@ -1,0 +1,408 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The kubevirt_iface_hotplug module's flow.
+
+1. Check the request (no cluster).  2. Read, in a fixed number of requests
+whatever the number of VMs: the KubeVirt CR, the VMs (one GET or one LIST by
+selector), the VMIs of the namespace, the NADs referenced, and (SR-IOV) the
+nodes.  3. Preflight every VM; any problem fails the task before a write.
+4. Patch the VMs concurrently, each patch guarded by ``test`` operations and
+re-planned from a fresh read when another writer got there first.  5. Wait:
+one LIST of VMIs (plus VMs / migrations when needed) per poll covers every VM.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import time
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI, VMIM
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+
+try:
+    import jsonpatch
+except ImportError:  # pragma: no cover - a requirement of kubernetes.core too
+    jsonpatch = None
+
+try:
+    from concurrent.futures import ThreadPoolExecutor
+except ImportError:  # pragma: no cover
+    ThreadPoolExecutor = None
+
+REQUEST_SPEC = dict(
+    interface=dict(type="str"),
+    network=dict(type="str"),
+    binding=dict(type="str", choices=["bridge", "sriov"], default="bridge"),
+    model=dict(type="str"),
+    mac_address=dict(type="str"),
+    pci_address=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
+
+ARG_SPEC = dict(
+    vm=dict(type="str"),
+    vm_selector=dict(type="str"),
+    namespace=dict(type="str", default="default"),
+    interface=dict(type="str"),
+    network=dict(type="str"),
+    binding=dict(type="str", choices=["bridge", "sriov"], default="bridge"),
+    model=dict(type="str"),
+    mac_address=dict(type="str"),
+    pci_address=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    interfaces=dict(type="list", elements="dict", options=REQUEST_SPEC),
+    restart_if_required=dict(type="bool", default=False),
+    migrate_if_required=dict(type="bool", default=False),
+    dynamic_networks=dict(type="str", choices=["auto", "true", "false"], default="auto"),
+    max_concurrency=dict(type="int", default=20),
+)
+
+DYNAMIC_NETWORKS_SELECTOR = "app=dynamic-networks-controller"
+MAX_REPLANS = 5
+SUBRESOURCES = "/apis/subresources.kubevirt.io/v1/namespaces/%s/virtualmachines/%s/%s"
+
+
+def _requests(params):
+    if params.get("interfaces"):
+        return [dict(r) for r in params["interfaces"]]
+    return [dict((k, params.get(k)) for k in REQUEST_SPEC)]
+
+
+def _vm_key(vm):
+    return vm["metadata"]["name"]
+
+
+class Hotplug(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.namespace = self.params["namespace"]
+        self.runner = Run(module)
+        self.requests = _requests(self.params)
+        self.old_migrations = set()
+        self._nodes = None
+
+    # ------------------------------------------------------------ reading
+    @property
+    def session(self):
+        return self.runner.session
+
+    def read_vms(self):
+        if self.params.get("vm"):
+            vm = self.session.get(VM.path(self.namespace, self.params["vm"]))
+            if vm is None:
+                self.runner.fail("VirtualMachine %s/%s not found; check the name and the namespace (vm, namespace)"
+                                 % (self.namespace, self.params["vm"]))
+            return [vm]
+        return self.session.list(VM.path(self.namespace), label_selector=self.params["vm_selector"])
+
+    def read_vmis(self):
+        return dict((o["metadata"]["name"], o) for o in self.session.list(VMI.path(self.namespace)))
+
+    def dynamic_networks(self):
+        setting = self.params["dynamic_networks"]
+        if setting != "auto":
+            return setting == "true"
+        return bool(self.session.list("/apis/apps/v1/daemonsets", label_selector=DYNAMIC_NETWORKS_SELECTOR))
+
+    # ---------------------------------------------------------- preflight
+    def preflight(self, problems, vms, vmis, kv):
+        plugs = [r for r in self.requests if r.get("state") != "absent"]
+        nads = {}
+        for ns in sorted(set(vmspec.split_reference(r["network"], self.namespace)[0] for r in plugs)):
+            for nad in self.session.list(NAD.path(ns)):
+                nads[(ns, nad["metadata"]["name"])] = nad
+        for req in plugs:
+            ns, name = vmspec.split_reference(req["network"], self.namespace)
+            nad = nads.get((ns, name))
+            where = "interface %s" % req["interface"]
+            if nad is None:
+                hint = (" To use a network from another namespace, write '<namespace>/%s'." % name
+                        if ns == self.namespace else "")
+                problems.add(where, "network", "NetworkAttachmentDefinition %r not found in namespace %r (searched: "
+                             "%s/%s).%s" % (name, ns, ns, name, hint))
+            elif req.get("binding") == "sriov":
+                self.check_sriov(problems, where, nad)
+        if any(r.get("mac_address") for r in plugs):
+            self.check_macs(problems, vms, vmis)
+        plans = {}
+        dynamic = None
+        for vm in vms:
+            vmi = vmis.get(_vm_key(vm))
+            running = vmi is not None and (vmi.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            plan = hotplug.plan_vm(problems, vm, self.requests, running)
+            plans[_vm_key(vm)] = (plan, running)
+            live_changes = [c for c in plan.changes if c[1] in (hotplug.PLUG, hotplug.SWAP)]
+            if not (running and live_changes):
+                continue
+            if dynamic is None:
+                dynamic = self.dynamic_networks()
+            needs_migration = (not dynamic or any(c[1] == hotplug.SWAP for c in live_changes)
+                               or any(r.get("binding") == "sriov" and r.get("state") != "absent"
+                                      for r in self.requests))
+            if needs_migration:
+                self.check_migratable(problems, vm, vmi, kv)
+        return plans, bool(dynamic)
+
+    def check_sriov(self, problems, where, nad):
+        resource = ((nad.get("metadata") or {}).get("annotations") or {}).get("k8s.v1.cni.cncf.io/resourceName")
+        if not resource:
+            problems.add(where, "network", "NetworkAttachmentDefinition %s/%s has no k8s.v1.cni.cncf.io/resourceName "
+                         "annotation, so no VF would be requested: create it with kubevirt_network type=sriov"
+                         % (nad["metadata"]["namespace"], nad["metadata"]["name"]))
+            return
+        if self._nodes is None:
+            self._nodes = self.session.list("/api/v1/nodes")
+        offered = [n["metadata"]["name"] for n in self._nodes
+                   if str(((n.get("status") or {}).get("allocatable") or {}).get(resource, "0")) not in ("0", "")]
+        if not offered:
+            problems.add(where, "network", "no node offers the SR-IOV resource %r (status.allocatable); prepare the "
+                         "hosts (kubevirt_net.core.sriov_host) and the device plugin first" % resource)
+
+    def check_macs(self, problems, vms, vmis):
+        all_vms = vms if self.params.get("vm_selector") is None and len(vms) > 1 else \
+            self.session.list(VM.path(self.namespace))
+        used = vmspec.macs_in_use(all_vms, list(vmis.values()))
+        for req in self.requests:
+            mac = req.get("mac_address")
+            if mac and req.get("state") != "absent":
+                user = used.get(vmspec.normal_mac(mac))
+                if user and not user.endswith(" interface %s" % req["interface"]):
+                    problems.add("interface %s" % req["interface"], "mac_address",
+                                 "%s is already used by %s; choose another MAC" % (mac, user))
+
+    def check_migratable(self, problems, vm, vmi, kv):
+        where = "VirtualMachine %s/%s" % (self.namespace, _vm_key(vm))
+        if not kv.live_migrate and not self.params["migrate_if_required"]:
+            problems.add(where, "interfaces", "this change needs a live migration (no dynamic-networks controller, "
+                         "SR-IOV, or a network swap) and KubeVirt will not start one: add LiveMigrate to "
+                         "spec.workloadUpdateStrategy.workloadUpdateMethods of the KubeVirt CR (kubectl patch kubevirt "
+                         "-n %s %s --type=merge -p '{\"spec\":{\"workloadUpdateStrategy\":{\"workloadUpdateMethods\":"
+                         "[\"LiveMigrate\"]}}}'), or set migrate_if_required=true"
+                         % (kv.cr.get("metadata", {}).get("namespace", "kubevirt"),
+                            kv.cr.get("metadata", {}).get("name", "kubevirt")))
+        cond = vmspec.condition(vmi, "LiveMigratable")
+        if cond is not None and cond.get("status") != "True":
+            problems.add(where, "interfaces", "the VMI is not live-migratable (%s: %s), so the interface cannot be "
+                         "attached without a restart" % (cond.get("reason"), cond.get("message")))
+
+    # ------------------------------------------------------------ writing
+    def patch_vm(self, vm, plan, running):
+        """Apply one VM's patch; on a lost race read again and re-plan."""
+        for _attempt in range(MAX_REPLANS):
+            if not plan.changed:
+                return vm, plan
+            try:
+                return self.session.request("PATCH", VM.path(self.namespace, _vm_key(vm)), body=plan.ops,
+                                            content_type=JSON_PATCH), plan
+            except ApiError as err:
+                if err.status not in (409, 422, None):
+                    raise
+                fresh = self.session.get(VM.path(self.namespace, _vm_key(vm)))
+                if fresh is None:
+                    raise ApiError("PATCH", VM.path(self.namespace, _vm_key(vm)), 404,
+                                   message="the VirtualMachine was deleted while it was being patched")
+                problems = Problems()
+                replanned = hotplug.plan_vm(problems, fresh, self.requests, running)
+                if err.status == 422 and vmspec.interfaces_of(fresh) == vmspec.interfaces_of(vm) and \
+                        vmspec.networks_of(fresh) == vmspec.networks_of(vm):
+                    raise  # not a lost race: the server refused the change itself
+                if problems:
+                    raise ApiError("PATCH", VM.path(self.namespace, _vm_key(vm)), 409, message=problems.render())
+                vm, plan = fresh, replanned
+        raise ApiError("PATCH", VM.path(self.namespace, _vm_key(vm)), 409,
+                       message="the VM kept changing while it was being patched; gave up after %d tries" % MAX_REPLANS)
+
+    # ------------------------------------------------------------ waiting
+    def wait(self, pending):
+        """pending: name -> result dict of running VMs that changed."""
+        deadline = time.monotonic() + self.params["wait_timeout"]
+        sleep = max(self.params["wait_sleep"], 0.05)
+        migrations_wanted = self.params["migrate_if_required"]
+        while pending:
+            try:
+                vmis = self.read_vmis()
+                vms = dict((_vm_key(v), v) for v in self.read_vms()) if self.params.get("vm_selector") else \
+                    dict((_vm_key(v), v) for v in [self.session.get(VM.path(self.namespace, self.params["vm"]))] if v)
+                migrations = self.session.list(VMIM.path(self.namespace)) if any(
+                    r.get("needs_migration") for r in pending.values()) or migrations_wanted else []
+            except ApiError as err:  # a failed read while waiting is retried until the deadline
+                if time.monotonic() > deadline:
+                    for result in pending.values():
+                        result["error"] = "timed out while the API failed: %s" % err
+                    return
+                time.sleep(sleep)
+                continue
+            for name in list(pending):
+                if self.progress(pending[name], vms.get(name), vmis.get(name), migrations):
+                    pending[name]["duration"] = round(time.monotonic() - pending[name]["_start"], 2)
+                    del pending[name]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                for name, result in pending.items():
+                    result["error"] = "timed out after %ss waiting for %s" % (
+                        self.params["wait_timeout"], result.get("waiting_for") or "the change")
+                return
+            time.sleep(sleep)
+
+    def progress(self, result, vm, vmi, migrations):
+        """Advance one VM; True when it is done (or failed)."""
+        if vm is None:
+            result["error"] = "the VirtualMachine disappeared while waiting"
+            return True
+        restart = vmspec.condition(vm, "RestartRequired")
+        if restart and restart.get("status") == "True" and not result.get("restarted"):
+            result.update(restart_required=True, restart_message=restart.get("message"))
+            if not self.params["restart_if_required"]:
+                result["method"] = "restart_required"
+                return True
+            self.session.request("PUT", SUBRESOURCES % (self.namespace, _vm_key(vm), "restart"), body={})
+            result["restarted"] = True
+            return False
+        own = [m for m in migrations if (m.get("spec") or {}).get("vmiName") == _vm_key(vm)
+               and m["metadata"]["name"] not in self.old_migrations]
+        if own:
+            newest = sorted(own, key=lambda m: m["metadata"].get("creationTimestamp", ""))[-1]
+            phase = (newest.get("status") or {}).get("phase")
+            result["migration"] = newest["metadata"]["name"]
+            result["method"] = "migration"
+            if phase == "Failed":
+                result["error"] = "migration %s failed" % newest["metadata"]["name"]
+                return True
+        required = vmspec.condition(vmi or {}, "MigrationRequired")
+        if required and required.get("status") == "True" and not own and self.params["migrate_if_required"] \
+                and not result.get("migration_created"):
+            created = self.session.request("POST", VMIM.path(self.namespace), body={
+                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+                "metadata": {"generateName": "kubevirt-net-hotplug-", "namespace": self.namespace},
+                "spec": {"vmiName": _vm_key(vm)}})
+            result.update(migration_created=True, migration=created["metadata"]["name"], method="migration")
+            return False
+        for name, action, _detail in result["_changes"]:
+            if action in (hotplug.PLUG, hotplug.SWAP) and not hotplug.plug_done(vmi, name):
+                result["waiting_for"] = "interface %s in the domain (infoSource: %s)" % (
+                    name, (hotplug.iface_status(vmi, name) or {}).get("infoSource") or "not reported")
+                return False
+            if action == hotplug.UNPLUG and not hotplug.unplug_done(vm, vmi, name):
+                result["waiting_for"] = "interface %s removed from the VM and VMI" % name
+                return False
+        for entry in result["interfaces"]:
+            entry["status"] = hotplug.iface_status(vmi, entry["name"])
+        return True
+
+    # --------------------------------------------------------------- main
+    def run(self):
+        problems = Problems()
+        for index, req in enumerate(self.requests):
+            hotplug.check_request(problems, "interfaces[%d]" % index if self.params.get("interfaces")
+                                  else "task", req)
+        names = [r.get("interface") for r in self.requests]
+        if len(set(names)) != len(names):
+            problems.add("task", "interfaces", "lists an interface twice")
+        if self.params["max_concurrency"] < 1:
+            problems.add("task", "max_concurrency", "must be at least 1")
+        if problems:
+            self.runner.fail(problems.render(), problems=problems.items)
+        try:
+            kv = KubeVirtInfo.read(self.session)
+            if not kv.installed:
+                self.runner.fail("KubeVirt is not installed in this cluster (no KubeVirt CR found)")
+            if not kv.at_least(1, 4):
+                self.runner.fail("KubeVirt %s is older than 1.4: declarative NIC hot-plug is GA from 1.4 (the "
+                                 "virtctl addinterface API of 1.0 was removed in 1.1); upgrade KubeVirt" % kv.version_text)
+            vms = self.read_vms()
+            vmis = self.read_vmis()
+            plans, dynamic = self.preflight(problems, vms, vmis, kv)
+        except ApiError as err:
+            self.runner.fail("Kubernetes API error: %s" % err, status=err.status)
+        if problems:
+            self.runner.fail(problems.render(), problems=problems.items)
+        results = []
+        start = time.monotonic()
+        for vm in vms:
+            plan, running = plans[_vm_key(vm)]
+            results.append({
+                "name": _vm_key(vm), "namespace": self.namespace, "running": running,
+                "method": ("live" if running else "offline") if plan.changed else "unchanged",
+                "interfaces": [{"name": n, "action": a, "detail": d} for n, a, d in plan.changes],
+                "restart_required": False, "_vm": vm, "_plan": plan, "_changes": plan.changes,
+                "_start": start,
+                "needs_migration": running and plan.changed and (not dynamic or any(
+                    a == hotplug.SWAP for _n, a, _d in plan.changes) or any(
+                    r.get("binding") == "sriov" and r.get("state") != "absent" for r in self.requests)),
+            })
+        changed = any(r["_plan"].changed for r in results)
+        self.old_migrations = set()
+        if not self.module.check_mode and changed:
+            if self.params["wait"] and (any(r["needs_migration"] for r in results) or self.params["migrate_if_required"]):
+                # migrations that exist before the patch are not ours
+                self.old_migrations = set(m["metadata"]["name"] for m in self.session.list(VMIM.path(self.namespace)))
+            self.apply(results)
+            if self.params["wait"]:
+                self.wait(dict((r["name"], r) for r in results
+                               if r["running"] and r["_plan"].changed and not r.get("error")))
+        self.finish(results, changed, kv, start)
+
+    def apply(self, results):
+        def one(result):
+            try:
+                vm, plan = self.patch_vm(result["_vm"], result["_plan"], result["running"])
+                result.update(_after=vm, _plan=plan, _changes=plan.changes)
+                result["interfaces"] = [{"name": n, "action": a, "detail": d} for n, a, d in plan.changes]
+                if not plan.changed:
+                    result["method"] = "unchanged"
+            except ApiError as err:
+                result["error"] = str(err)
+        todo = [r for r in results if r["_plan"].changed]
+        if ThreadPoolExecutor is None or len(todo) <= 1:
+            for result in todo:
+                one(result)
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.params["max_concurrency"], len(todo))) as pool:
+                list(pool.map(one, todo))
+
+    def finish(self, results, changed, kv, start):
+        out_vms, failed = [], []
+        diff_before, diff_after = {}, {}
+        for result in results:
+            plan = result["_plan"]
+            if plan.changed:
+                key = "%s/%s" % (self.namespace, result["name"])
+                diff_before[key] = {"interfaces": vmspec.interfaces_of(result["_vm"]),
+                                    "networks": vmspec.networks_of(result["_vm"])}
+                after = result.get("_after") or _apply_ops(result["_vm"], plan.ops)
+                diff_after[key] = {"interfaces": vmspec.interfaces_of(after), "networks": vmspec.networks_of(after)}
+            result.setdefault("duration", round(time.monotonic() - start, 2))
+            clean = dict((k, v) for k, v in result.items() if not k.startswith("_") and k != "waiting_for")
+            out_vms.append(clean)
+            if result.get("error"):
+                failed.append(result)
+        out = dict(changed=changed, vms=out_vms, kubevirt=kv.as_dict())
+        if self.module._diff and changed:  # pylint: disable=protected-access
+            out["diff"] = {"before": diff_before, "after": diff_after} if len(diff_before) > 1 else \
+                {"before": list(diff_before.values())[0], "after": list(diff_after.values())[0]}
+        if failed:
+            done = [r["name"] for r in results if not r.get("error")]
+            self.runner.fail("%d of %d VMs failed: %s (succeeded: %s)" % (
+                len(failed), len(results), "; ".join("%s: %s" % (r["name"], r["error"]) for r in failed),
+                ", ".join(done) or "none"), **out)
+        self.runner.exit(**out)
+
+
+def _apply_ops(vm, ops):
+    return jsonpatch.apply_patch(copy.deepcopy(vm), ops) if ops else vm
+
+
+def run():
+    module = build_module(ARG_SPEC, wait=True,
+                          mutually_exclusive=[("vm", "vm_selector"), ("interface", "interfaces")],
+                          required_one_of=[("vm", "vm_selector"), ("interface", "interfaces")])
+    Hotplug(module).run()
