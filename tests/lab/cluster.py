@@ -217,7 +217,8 @@ class Lab:
         self._spawn("controller-manager", [
             binary("kube-controller-manager"),
             "--kubeconfig", self.path("kubeconfig-controller"),
-            "--controllers", "namespace,garbagecollector,endpoint,endpointslice,serviceaccount,serviceaccount-token",
+            "--controllers", "namespace,garbagecollector,endpoint,endpointslice,serviceaccount,serviceaccount-token,"
+                             "clusterrole-aggregation",
             "--leader-elect=false", "--port=0", "--secure-port=0",
             "--service-account-private-key-file", pki_paths["sa.key"],
             "--root-ca-file", pki_paths["ca.crt"],
@@ -323,6 +324,13 @@ class Lab:
                                      "sriovnetwork.openshift.io", "security.istio.io",
                                      "networking.istio.io", "subresources.kubevirt.io"],
                        "resources": ["*"], "verbs": ["get", "list", "watch"]}],
+        })
+        self.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "lab-viewers-custom-resources"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "lab-view-custom-resources"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "lab:viewers"}],
         })
         for crd in lab_crds.all_crds():
             self.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)

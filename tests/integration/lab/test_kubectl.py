@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from tests.integration.helpers import wait_for
 from tests.lab.cluster import cache_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,6 +75,7 @@ def test_get_apply_patch_watch_delete(kubectl, lab, namespace, kind, name, manif
     assert name in kubectl("get", kind, ns=namespace).stdout
 
     # get -w: start a watch, change the object, see the change arrive
+    seq = lab.log_seq()
     watch = subprocess.Popen(kubectl.argv + ["-n", namespace, "get", kind, name, "-w", "-o",
                                              "jsonpath={.metadata.labels.watched}{\"\\n\"}"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -89,7 +91,11 @@ def test_get_apply_patch_watch_delete(kubectl, lab, namespace, kind, name, manif
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
+    plural = "virtualmachines" if kind == "virtualmachine" else "networkpolicies"
     try:
+        # change the object only once the watch request reached the server
+        wait_for(lambda: [e for e in lab.log(seq) if e["path"].endswith("/" + plural) and "watch=" in e["query"]],
+                 timeout=30, message="kubectl's watch request")
         kubectl("patch", kind, name, "--type=merge", "-p", '{"metadata":{"labels":{"watched":"yes"}}}',
                 ns=namespace)
         assert done.wait(30), "watch saw %r" % seen
