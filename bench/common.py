@@ -65,8 +65,8 @@ def report(title, rows, pairs, out_name):
         ratio = theirs["seconds"] / ours["seconds"] if ours["seconds"] else float("inf")
         ratios.append({"ours": ours["label"], "alternative": theirs["label"], "speedup": round(ratio, 1),
                        "requests_ours": ours["requests"], "requests_alternative": theirs["requests"]})
-        print("speed-up %-38s %6.1fx  (requests %d vs %d)" % (ours["label"], ratio, ours["requests"],
-                                                               theirs["requests"]))
+        print("speed-up %-38s %6.1fx  (requests %d vs %d)"
+              % (ours["label"], ratio, ours["requests"], theirs["requests"]))
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
     with open(os.path.join(REPO, "bench", "results", out_name), "w", encoding="utf-8") as handle:
         json.dump({"title": title, "rows": rows, "ratios": ratios}, handle, indent=2)

@@ -38,8 +38,8 @@ def main():
     lab = start_lab()
     try:
         for namespace in ("bench-ours", "bench-k8s"):
-            lab.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                        "metadata": {"name": namespace}})
+            lab.request("POST", "/api/v1/namespaces",
+                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         rows = [
             run_playbook(lab, ours("bench-ours", nets), "kubevirt_network create %d" % args.count),
             run_playbook(lab, k8s_loop("bench-k8s", nets), "kubernetes.core.k8s loop create %d" % args.count),

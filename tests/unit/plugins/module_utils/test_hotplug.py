@@ -51,7 +51,7 @@ def test_patch_fails_when_someone_else_changed_the_lists():
 
 
 def test_present_and_same_is_unchanged_without_ops():
-    problems, result, _ = plan([{"interface": "net1", "network": "vms/br1"}])
+    problems, result, _machine = plan([{"interface": "net1", "network": "vms/br1"}])
     assert problems == [] and not result.changed and result.ops == []
 
 
@@ -66,7 +66,7 @@ def test_unplug_running_sets_state_absent_stopped_removes_both():
 
 
 def test_unplug_of_absent_interface_is_unchanged():
-    problems, result, _ = plan([{"interface": "nope", "state": "absent"}])
+    problems, result, _machine = plan([{"interface": "nope", "state": "absent"}])
     assert problems == [] and not result.changed
 
 
@@ -84,7 +84,7 @@ def test_network_swap_changes_only_network_name():
     ({"interface": "net1", "network": "br1", "model": "e1000"}, "model virtio -> e1000"),
 ])
 def test_impossible_requests_are_refused(request_, words):
-    problems, result, _ = plan([request_])
+    problems, result, _machine = plan([request_])
     assert problems and words in problems[0]["message"] and result.ops == []
 
 
