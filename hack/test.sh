@@ -60,9 +60,12 @@ case "$what" in
   lint) lint ;;
   integration) run_pytest tests/integration "$@" ;;
   all)
-    sanity
-    lint
-    run_pytest tests/unit tests/integration "$@"
+    # run every stage, then fail if any failed (so one report shows all of them)
+    rc=0
+    sanity || { echo "test: ansible-test sanity FAILED" >&2; rc=1; }
+    lint || { echo "test: ansible-lint FAILED" >&2; rc=1; }
+    run_pytest tests/unit tests/integration "$@" || rc=1
+    exit "$rc"
     ;;
   *) echo "usage: $0 [all|unit|sanity|lint|integration]" >&2; exit 2 ;;
 esac
