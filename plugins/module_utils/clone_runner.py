@@ -1,0 +1,429 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The kubevirt_vm_clone module's flow: check -> read (source, KubeVirt CR,
+targets, NADs, MACs in use) -> preflight -> clones (concurrently, bounded) ->
+wait on one LIST of clones per poll -> clean up."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import time
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import clone as clone_utils
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI, ResourceType
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - kubernetes.core requires PyYAML
+    yaml = None
+
+try:
+    from concurrent.futures import ThreadPoolExecutor
+except ImportError:  # pragma: no cover
+    ThreadPoolExecutor = None
+
+NETWORK_OVERRIDE = dict(
+    interface=dict(type="str", required=True),
+    network=dict(type="str"),
+    binding=dict(type="str", choices=["bridge", "masquerade", "sriov", "passtBinding"]),
+    model=dict(type="str"),
+    mac_address=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
+
+TARGET_SPEC = dict(
+    name=dict(type="str", required=True),
+    new_mac_addresses=dict(type="dict"),
+    new_smbios_serial=dict(type="str"),
+    networks=dict(type="list", elements="dict", options=NETWORK_OVERRIDE),
+    labels=dict(type="dict"),
+    template_labels=dict(type="dict"),
+    hostname=dict(type="str"),
+    subdomain=dict(type="str"),
+    run_strategy=dict(type="str", choices=["Always", "Halted", "Manual", "RerunOnFailure", "Once"]),
+    patches=dict(type="list", elements="raw"),
+)
+
+ARG_SPEC = dict(
+    source=dict(type="str"),
+    source_kind=dict(type="str", choices=["VirtualMachine", "VirtualMachineSnapshot"], default="VirtualMachine"),
+    source_definition=dict(type="raw"),
+    target=dict(type="str"),
+    targets=dict(type="list", elements="dict"),
+    namespace=dict(type="str", default="default"),
+    state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
+    label_filters=dict(type="list", elements="str"),
+    annotation_filters=dict(type="list", elements="str"),
+    template_label_filters=dict(type="list", elements="str"),
+    template_annotation_filters=dict(type="list", elements="str"),
+    new_mac_addresses=dict(type="dict"),
+    new_smbios_serial=dict(type="str"),
+    volume_name_policy=dict(type="str", choices=["RandomizeNames", "PrefixTargetName"]),
+    networks=dict(type="list", elements="dict", options=NETWORK_OVERRIDE),
+    labels=dict(type="dict"),
+    template_labels=dict(type="dict"),
+    hostname=dict(type="str"),
+    subdomain=dict(type="str"),
+    run_strategy=dict(type="str", choices=["Always", "Halted", "Manual", "RerunOnFailure", "Once"]),
+    patches=dict(type="list", elements="raw"),
+    cleanup=dict(type="bool", default=True),
+    start=dict(type="bool", default=False),
+    recreate=dict(type="bool", default=False),
+    max_concurrency=dict(type="int", default=10),
+)
+
+CLONE_V1BETA1 = ResourceType("clone.kubevirt.io", "v1beta1", "virtualmachineclones", "VirtualMachineClone")
+CLONE_V1ALPHA1 = ResourceType("clone.kubevirt.io", "v1alpha1", "virtualmachineclones", "VirtualMachineClone")
+SNAPSHOT = ResourceType("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots", "VirtualMachineSnapshot")
+START = "/apis/subresources.kubevirt.io/v1/namespaces/%s/virtualmachines/%s/start"
+
+
+def _raw_patches(problems, where, patches):
+    """User patches (dicts or JSON strings) as dicts."""
+    out = []
+    for index, patch in enumerate(patches or []):
+        value = patch
+        if isinstance(patch, str):
+            try:
+                value = json.loads(patch)
+            except ValueError as exc:
+                problems.add(where, "patches[%d]" % index, "is not JSON: %s" % exc)
+                continue
+        if not isinstance(value, dict) or value.get("op") not in ("add", "remove", "replace", "move", "copy",
+                                                                  "test") or "path" not in value:
+            problems.add(where, "patches[%d]" % index, "%r is not a JSON Patch operation ({op, path[, value]})"
+                         % (patch,))
+            continue
+        out.append(value)
+    return out
+
+
+class Cloner(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.namespace = self.params["namespace"]
+        self.runner = Run(module)
+
+    # ------------------------------------------------------------ options
+    def targets(self, problems):
+        shared = dict((k, self.params.get(k)) for k in TARGET_SPEC if k != "name")
+        if not self.params.get("targets"):
+            return [dict(shared, name=self.params.get("target"))]
+        validator = ArgumentSpecValidator(TARGET_SPEC)
+        out = []
+        for index, item in enumerate(self.params["targets"]):
+            result = validator.validate(item if isinstance(item, dict) else {"name": item})
+            for error in result.errors:
+                problems.add("targets[%d]" % index, "options", str(error))
+            merged = dict(shared)
+            merged.update(dict((k, v) for k, v in result.validated_parameters.items() if v is not None))
+            out.append(merged)
+        return out
+
+    def options(self, target):
+        opts = dict((k, self.params.get(k)) for k in ("source", "source_kind", "label_filters", "annotation_filters",
+                                                      "template_label_filters", "template_annotation_filters",
+                                                      "volume_name_policy"))
+        opts.update(target)
+        opts["target"] = target["name"]
+        macs = dict(opts.get("new_mac_addresses") or {})
+        for net in opts.get("networks") or []:
+            if net.get("mac_address") and net.get("state") != "absent":
+                macs[net["interface"]] = net["mac_address"]
+        opts["new_mac_addresses"] = macs or None
+        return opts
+
+    def check(self, problems, targets):
+        where = "clone"
+        problems.dns_subdomain(where, "source", self.params.get("source"))
+        names = [t.get("name") for t in targets]
+        if len(set(names)) != len(names):
+            problems.add(where, "targets", "lists a target twice")
+        for target in targets:
+            twhere = "target %s" % target.get("name")
+            problems.dns_subdomain(twhere, "name", target.get("name"))
+            if target.get("name") == self.params.get("source"):
+                problems.add(twhere, "name", "is the source's name; KubeVirt requires another name")
+            opts = self.options(target)
+            for iface, mac in (opts.get("new_mac_addresses") or {}).items():
+                problems.mac(twhere, "new_mac_addresses.%s" % iface, mac)
+            for field in ("label_filters", "annotation_filters", "template_label_filters",
+                          "template_annotation_filters"):
+                clone_utils.check_filters(problems, twhere, field, self.params.get(field))
+            for index, net in enumerate(opts.get("networks") or []):
+                if net.get("network"):
+                    parts = net["network"].split("/")
+                    if len(parts) > 2 or not all(parts):
+                        problems.add(twhere, "networks[%d].network" % index, "%r is not '<nad>' or '<ns>/<nad>'"
+                                     % net["network"])
+                if net.get("model") and net["model"] not in vmspec.MODELS:
+                    problems.add(twhere, "networks[%d].model" % index, "%r is not one of %s"
+                                 % (net["model"], ", ".join(vmspec.MODELS)))
+            target["_raw"] = _raw_patches(problems, twhere, opts.get("patches"))
+
+    # --------------------------------------------------------------- plan
+    def plan(self, problems, source, target, kv, existing):
+        opts = self.options(target)
+        where = "target %s" % target["name"]
+        base = clone_utils.kubevirt_base(source, opts)
+        typed = clone_utils.override_patches(problems, where, base, opts, self.namespace)
+        digest = clone_utils.digest_of(dict(opts, patches=target["_raw"]), self.params["source"])
+        ops = typed + target["_raw"]
+        ops_all = ops + clone_utils.identity_patches(self.params["source"], digest)
+        expected = clone_utils.try_patches(problems, where, base, ops_all, len(target["_raw"]) + 2) \
+            if not problems else None
+        plan = {"name": target["name"], "opts": opts, "patches": ops_all, "digest": digest, "expected": expected,
+                "method": "create"}
+        if existing is not None:
+            annotations = (existing.get("metadata") or {}).get("annotations") or {}
+            if annotations.get(clone_utils.CLONED_FROM) != self.params["source"]:
+                problems.add(where, "name", "VirtualMachine %s/%s already exists and is not a clone of %s made by "
+                             "this collection; choose another target name" % (self.namespace, target["name"],
+                                                                             self.params["source"]))
+            elif annotations.get(clone_utils.CLONE_DIGEST) == digest:
+                plan["method"] = "unchanged"
+            elif self.params["recreate"]:
+                plan["method"] = "recreate"
+            else:
+                problems.add(where, "name", "VirtualMachine %s/%s is a clone of %s with other overrides (digest %s, "
+                             "now %s); set recreate=true to delete and clone it again" % (
+                                 self.namespace, target["name"], self.params["source"],
+                                 annotations.get(clone_utils.CLONE_DIGEST), digest))
+        if kv is not None:
+            plan["api"] = CLONE_V1BETA1 if kv.at_least(1, 5) else CLONE_V1ALPHA1
+            plan["server_patches"] = kv.at_least(1, 6)
+            plan["manifest"] = clone_utils.clone_manifest(
+                opts, self.namespace, ops_all, plan["api"].version, plan["server_patches"], kv.at_least(1, 8))
+        else:
+            plan["manifest"] = clone_utils.clone_manifest(opts, self.namespace, ops_all, "v1beta1", True, True)
+        return plan
+
+    # --------------------------------------------------------------- read
+    def read_source(self):
+        if self.params["source_kind"] == "VirtualMachineSnapshot":
+            snap = self.session.get(SNAPSHOT.path(self.namespace, self.params["source"]))
+            if snap is None:
+                self.runner.fail("VirtualMachineSnapshot %s/%s not found (source)" % (self.namespace,
+                                                                                       self.params["source"]))
+            source_vm = ((snap.get("status") or {}).get("virtualMachine")) or self.session.get(
+                VM.path(self.namespace, (snap.get("spec") or {}).get("source", {}).get("name")))
+            return source_vm or {"metadata": {"name": self.params["source"]}, "spec": {"template": {"spec": {}}}}
+        vm = self.session.get(VM.path(self.namespace, self.params["source"]))
+        if vm is None:
+            self.runner.fail("source VirtualMachine %s/%s not found; check source and namespace"
+                             % (self.namespace, self.params["source"]), api_requests=self.runner.api_requests())
+        return vm
+
+    @property
+    def session(self):
+        return self.runner.session
+
+    def preflight_cluster(self, problems, plans, kv):
+        if not kv.installed:
+            problems.add("cluster", "KubeVirt", "is not installed (no KubeVirt CR found)")
+            return
+        if not kv.gate_enabled("Snapshot"):
+            problems.add("cluster", "featureGates", "the Snapshot feature gate is off in the KubeVirt CR, and "
+                         "VirtualMachineClone needs it: add 'Snapshot' to spec.configuration.developerConfiguration"
+                         ".featureGates%s" % (" and remove it from disabledFeatureGates"
+                                              if "Snapshot" in kv.disabled_gates else ""))
+        refs = set()
+        for plan in plans:
+            for net in plan["opts"].get("networks") or []:
+                if net.get("network") and net.get("state") != "absent":
+                    refs.add(vmspec.split_reference(net["network"], self.namespace))
+        existing = set()
+        for ns in sorted(set(r[0] for r in refs)):
+            existing.update((ns, n["metadata"]["name"]) for n in self.session.list(NAD.path(ns)))
+        for ns, name in sorted(refs - existing):
+            problems.add("networks", name, "NetworkAttachmentDefinition %s/%s not found; create it first or reference "
+                         "another with '<namespace>/<name>'" % (ns, name))
+        wanted = [(p["name"], iface, mac) for p in plans
+                  for iface, mac in (p["opts"].get("new_mac_addresses") or {}).items()]
+        if wanted:
+            used = vmspec.macs_in_use(self.session.list(VM.path(self.namespace)),
+                                      self.session.list(VMI.path(self.namespace)))
+            seen = {}
+            for target, iface, mac in wanted:
+                mac_n = vmspec.normal_mac(mac)
+                owner = used.get(mac_n)
+                if owner and not owner.startswith("VirtualMachine %s/%s " % (self.namespace, target)):
+                    problems.add("target %s" % target, "new_mac_addresses.%s" % iface,
+                                 "%s is already used by %s" % (mac, owner))
+                if mac_n in seen:
+                    problems.add("target %s" % target, "new_mac_addresses.%s" % iface,
+                                 "%s is also given to %s" % (mac, seen[mac_n]))
+                seen[mac_n] = "%s %s" % (target, iface)
+
+    # -------------------------------------------------------------- write
+    def execute(self, plan):
+        result = {"name": plan["name"], "method": plan["method"], "phases": [], "patches": plan["patches"]}
+        start = time.monotonic()
+        try:
+            if plan["method"] == "recreate":
+                self.session.request("DELETE", VM.path(self.namespace, plan["name"]))
+                self.wait_gone(plan["name"])
+            created = self.session.request("POST", plan["api"].path(self.namespace), body=plan["manifest"])
+            result["clone"] = created["metadata"]["name"]
+            if self.params["wait"]:
+                self.wait_clone(plan, result)
+                if not plan.get("server_patches") and not result.get("error"):
+                    self.session.request("PATCH", VM.path(self.namespace, plan["name"]), body=plan["patches"],
+                                         content_type=JSON_PATCH)
+                if not result.get("error") and self.params["cleanup"]:
+                    self.session.request("DELETE", plan["api"].path(self.namespace, result["clone"]))
+                if not result.get("error") and self.params["start"]:
+                    self.session.request("PUT", START % (self.namespace, plan["name"]), body={})
+                if not result.get("error"):
+                    result["vm"] = self.session.get(VM.path(self.namespace, plan["name"]))
+        except ApiError as err:
+            result["error"] = str(err)
+        result["duration"] = round(time.monotonic() - start, 2)
+        return result
+
+    def wait_gone(self, name):
+        deadline = time.monotonic() + self.params["wait_timeout"]
+        while self.session.get(VM.path(self.namespace, name)) is not None:
+            if time.monotonic() > deadline:
+                raise ApiError("DELETE", name, None, message="the old target VM was not deleted in time")
+            time.sleep(self.params["wait_sleep"])
+
+    def wait_clone(self, plan, result):
+        deadline = time.monotonic() + self.params["wait_timeout"]
+        path = plan["api"].path(self.namespace, result["clone"])
+        while True:
+            try:
+                obj = self.session.get(path)
+            except ApiError:
+                obj = None  # 5xx after the retries: keep waiting until the deadline
+            status = (obj or {}).get("status") or {}
+            phase = status.get("phase")
+            if phase and (not result["phases"] or result["phases"][-1] != phase):
+                result["phases"].append(phase)
+            if phase == "Succeeded":
+                result["status"] = status
+                return
+            if phase == "Failed":
+                reasons = ["%s: %s" % (c.get("reason"), c.get("message")) for c in status.get("conditions") or []
+                           if c.get("message")]
+                result["status"] = status
+                result["error"] = "clone %s failed: %s" % (result["clone"], "; ".join(reasons) or "no reason given")
+                self.cleanup_failed(plan, result)
+                return
+            if time.monotonic() > deadline:
+                result["error"] = "timed out after %ss; last phase %s" % (self.params["wait_timeout"], phase)
+                return
+            time.sleep(self.params["wait_sleep"])
+
+    def cleanup_failed(self, plan, result):
+        """Delete a half-made target, only when this run created it."""
+        if plan["method"] not in ("create", "recreate"):
+            return
+        target = self.session.get(VM.path(self.namespace, plan["name"]))
+        if target is not None:
+            self.session.request("DELETE", VM.path(self.namespace, plan["name"]))
+            result["partial_target_deleted"] = True
+
+    # --------------------------------------------------------------- main
+    def run(self):
+        problems = Problems()
+        targets = self.targets(problems)
+        self.check(problems, targets)
+        if problems:
+            self.runner.fail(problems.render(), problems=problems.items)
+        if self.params["state"] == "rendered" and self.params.get("source_definition") is not None:
+            source = self.params["source_definition"]
+            if isinstance(source, str):
+                with open(source) as handle:
+                    source = yaml.safe_load(handle)
+            plans = [self.plan(problems, source, t, None, None) for t in targets]
+            if problems:
+                self.runner.fail(problems.render(), problems=problems.items)
+            self.runner.exit(changed=False, clones=[{"name": p["name"], "method": "rendered",
+                                                     "clone": p["manifest"], "vm": p["expected"],
+                                                     "patches": p["patches"]} for p in plans])
+        try:
+            source = self.read_source()
+            kv = KubeVirtInfo.read(self.session)
+            existing = dict((t["name"], self.session.get(VM.path(self.namespace, t["name"]))) for t in targets)
+            if self.params["state"] == "absent":
+                return self.absent(targets, existing)
+            plans = [self.plan(problems, source, t, kv, existing[t["name"]]) for t in targets]
+            self.preflight_cluster(problems, plans, kv)
+        except ApiError as err:
+            self.runner.fail("Kubernetes API error: %s" % err, status=err.status)
+        if problems:
+            self.runner.fail(problems.render(), problems=problems.items)
+        if self.params["state"] == "rendered":
+            self.runner.exit(changed=False, clones=[{"name": p["name"], "method": "rendered", "clone": p["manifest"],
+                                                     "vm": p["expected"], "patches": p["patches"]} for p in plans])
+        todo = [p for p in plans if p["method"] != "unchanged"]
+        results = dict((p["name"], {"name": p["name"], "method": "unchanged", "vm": existing[p["name"]]})
+                       for p in plans if p["method"] == "unchanged")
+        if self.module.check_mode:
+            for p in todo:
+                results[p["name"]] = {"name": p["name"], "method": p["method"], "vm": p["expected"],
+                                      "clone": p["manifest"], "patches": p["patches"]}
+        elif todo:
+            if ThreadPoolExecutor is None or len(todo) == 1:
+                done = [self.execute(p) for p in todo]
+            else:
+                with ThreadPoolExecutor(max_workers=min(self.params["max_concurrency"], len(todo))) as pool:
+                    done = list(pool.map(self.execute, todo))
+            for item in done:
+                results[item["name"]] = item
+        ordered = [self.describe(results[t["name"]], source) for t in targets]
+        out = dict(changed=bool(todo), clones=ordered)
+        if self.module._diff and todo:  # pylint: disable=protected-access
+            out["diff"] = {"before": dict((p["name"], existing[p["name"]]) for p in todo if existing[p["name"]]),
+                           "after": dict((p["name"], p["expected"]) for p in todo)}
+        failed = [r for r in ordered if r.get("error")]
+        if failed:
+            self.runner.fail("%d of %d clones failed: %s (succeeded: %s)" % (
+                len(failed), len(ordered), "; ".join("%s: %s" % (r["name"], r["error"]) for r in failed),
+                ", ".join(r["name"] for r in ordered if not r.get("error")) or "none"), **out)
+        self.runner.exit(**out)
+
+    def describe(self, result, source):
+        vm = result.get("vm") or {}
+        old = dict((i.get("name"), i.get("macAddress")) for i in vmspec.interfaces_of(source))
+        new = dict((i.get("name"), i.get("macAddress")) for i in vmspec.interfaces_of(vm))
+        result = dict(result)
+        result["macs"] = dict((name, {"old": old.get(name), "new": new.get(name)}) for name in sorted(set(old) | set(new)))
+        return result
+
+    def absent(self, targets, existing):
+        results, changed = [], False
+        for target in targets:
+            vm = existing[target["name"]]
+            annotations = ((vm or {}).get("metadata") or {}).get("annotations") or {}
+            if vm is None:
+                results.append({"name": target["name"], "method": "unchanged"})
+                continue
+            if annotations.get(clone_utils.CLONED_FROM) != self.params["source"]:
+                self.runner.fail("VirtualMachine %s/%s is not a clone of %s made by this collection; not deleting it"
+                                 % (self.namespace, target["name"], self.params["source"]))
+            changed = True
+            if not self.module.check_mode:
+                self.session.request("DELETE", VM.path(self.namespace, target["name"]))
+            results.append({"name": target["name"], "method": "deleted"})
+        self.runner.exit(changed=changed, clones=results)
+
+
+def run():
+    module = build_module(ARG_SPEC, wait=True, mutually_exclusive=[("target", "targets")],
+                          required_one_of=[("target", "targets")])
+    if not module.params.get("source"):
+        module.fail_json(msg="source is required (the VirtualMachine or VirtualMachineSnapshot to clone)")
+    Cloner(module).run()
