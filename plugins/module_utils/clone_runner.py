@@ -189,8 +189,8 @@ class Cloner(object):
             annotations = (existing.get("metadata") or {}).get("annotations") or {}
             if annotations.get(clone_utils.CLONED_FROM) != self.params["source"]:
                 problems.add(where, "name", "VirtualMachine %s/%s already exists and is not a clone of %s made by "
-                             "this collection; choose another target name" % (self.namespace, target["name"],
-                                                                             self.params["source"]))
+                             "this collection; choose another target name"
+                             % (self.namespace, target["name"], self.params["source"]))
             elif annotations.get(clone_utils.CLONE_DIGEST) == digest:
                 plan["method"] = "unchanged"
             elif self.params["recreate"]:
@@ -214,8 +214,8 @@ class Cloner(object):
         if self.params["source_kind"] == "VirtualMachineSnapshot":
             snap = self.session.get(SNAPSHOT.path(self.namespace, self.params["source"]))
             if snap is None:
-                self.runner.fail("VirtualMachineSnapshot %s/%s not found (source)" % (self.namespace,
-                                                                                       self.params["source"]))
+                self.runner.fail("VirtualMachineSnapshot %s/%s not found (source)"
+                                 % (self.namespace, self.params["source"]))
             source_vm = ((snap.get("status") or {}).get("virtualMachine")) or self.session.get(
                 VM.path(self.namespace, (snap.get("spec") or {}).get("source", {}).get("name")))
             return source_vm or {"metadata": {"name": self.params["source"]}, "spec": {"template": {"spec": {}}}}
