@@ -19,7 +19,7 @@ log = logging.getLogger("lab.kubevirt")
 # Started in this order; a missing module is skipped (parts land one by one).
 PARTS = [
     "capabilities",   # KubeVirt CR, nodes, kubevirt namespace
-    "admission",      # validating/mutating webhooks
+    "webhook",        # validating/mutating webhooks (rules in admission.py)
     "subresources",   # start/stop/restart/migrate via the proxy
     "vm",             # VM -> VMI
     "vmi",            # VMI phases, virt-launcher pods, interface status, hot-plug

@@ -53,7 +53,7 @@ class Kube:
                 stream=False):
         url = self.api_client.configuration.host + path
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        self.api_client.update_params_for_auth(headers, None, ["BearerToken"])
+        self.api_client.update_params_for_auth(headers, None, ["BearerToken"], path, method, None)
         params = dict(query or {})
         if method in ("POST", "PUT", "PATCH"):
             params.setdefault("fieldManager", FIELD_MANAGER)

@@ -1,0 +1,314 @@
+"""The VirtualMachineClone controller in the lab behaves like KubeVirt v1.9's
+(pkg/virt-controller/watch/clone + the restore it drives): phases, conditions,
+the target VM it creates, and where a clone waits instead of failing."""
+
+import json
+
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
+from kubernetes.client.exceptions import ApiException
+
+from tests.integration.helpers import wait_for
+
+CLONE = ("clone.kubevirt.io", "v1beta1")
+VM = ("kubevirt.io", "v1")
+
+
+@pytest.fixture
+def api(lab):
+    return k8s_config.new_client_from_config(config_file=lab.kubeconfig, context="lab")
+
+
+@pytest.fixture
+def custom(api):
+    return k8s_client.CustomObjectsApi(api)
+
+
+@pytest.fixture
+def config_restored(lab):
+    before = lab.get_config()
+    yield
+    after = lab.get_config()
+    changed = {key: value for key, value in before.items() if after.get(key) != value}
+    if changed:
+        lab.set_config(**changed)
+
+
+def vm_body(name="src", **spec_extra):
+    body = {
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+        "metadata": {"name": name, "labels": {"app": "web", "debug/trace": "on"},
+                     "annotations": {"team": "net"}},
+        "spec": {"runStrategy": "Halted", "template": {
+            "metadata": {"labels": {"app": "web"}, "annotations": {"ovn.kubernetes.io/ip_address": "10.16.0.5"}},
+            "spec": {"domain": {"devices": {"interfaces": [
+                {"name": "default", "masquerade": {}, "macAddress": "02:00:00:00:01:01"},
+                {"name": "net1", "bridge": {}, "macAddress": "02:00:00:00:01:02"},
+                {"name": "net2", "bridge": {}, "macAddress": "02:00:00:00:01:03"}]},
+                "resources": {"requests": {"memory": "128Mi"}}},
+                "networks": [{"name": "default", "pod": {}},
+                             {"name": "net1", "multus": {"networkName": "br1"}},
+                             {"name": "net2", "multus": {"networkName": "br2"}}]}}},
+    }
+    body["spec"].update(spec_extra)
+    return body
+
+
+def clone_body(name="c1", source="src", target=None, **spec):
+    body = {"apiVersion": "clone.kubevirt.io/v1beta1", "kind": "VirtualMachineClone", "metadata": {"name": name},
+            "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": source}}}
+    if target:
+        body["spec"]["target"] = {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": target}
+    body["spec"].update(spec)
+    return body
+
+
+def create_vm(custom, namespace, body):
+    return custom.create_namespaced_custom_object(*VM, namespace, "virtualmachines", body)
+
+
+def get_vm(custom, namespace, name):
+    return custom.get_namespaced_custom_object(*VM, namespace, "virtualmachines", name)
+
+
+def create_clone(custom, namespace, body):
+    return custom.create_namespaced_custom_object(*CLONE, namespace, "virtualmachineclones", body)
+
+
+def get_clone(custom, namespace, name="c1"):
+    return custom.get_namespaced_custom_object(*CLONE, namespace, "virtualmachineclones", name)
+
+
+def wait_clone(custom, namespace, predicate, message, name="c1"):
+    """The clone once ``predicate(clone)`` holds."""
+
+    def probe():
+        clone = get_clone(custom, namespace, name)
+        return clone if predicate(clone) else None
+
+    return wait_for(probe, timeout=30, message=message)
+
+
+def wait_phase(custom, namespace, phase, name="c1"):
+    return wait_clone(custom, namespace, lambda c: (c.get("status") or {}).get("phase") == phase,
+                      "clone %s phase %s" % (name, phase), name)
+
+
+def conditions(clone):
+    return {c["type"]: (c["status"], c["reason"]) for c in (clone.get("status") or {}).get("conditions") or []}
+
+
+def events(lab, namespace, kind=None):
+    items = lab.request("GET", "/api/v1/namespaces/%s/events" % namespace)["items"]
+    return [(e["involvedObject"]["name"], e["reason"], e["message"]) for e in items
+            if kind is None or e["involvedObject"]["kind"] == kind]
+
+
+def restore_error(lab, namespace, clone):
+    """The restore's Warning event, as KubeVirt's restore controller records it."""
+    restore = "tmp-restore-" + clone["metadata"]["uid"]
+    found = [m for n, r, m in events(lab, namespace, "VirtualMachineRestore")
+             if n == restore and r == "VirtualMachineRestoreError"]
+    return found[0] if found else None
+
+
+def interfaces(vm):
+    return vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+
+
+# ------------------------------------------------------------ the happy path
+def test_clone_gets_new_macs_filters_and_patches(lab, custom, namespace):
+    source = create_vm(custom, namespace, vm_body())
+    body = clone_body(labelFilters=["*", "!debug/*"], template={"annotationFilters": ["!ovn.kubernetes.io/*"]},
+                      newMacAddresses={"net1": "02-00-00-00-02-02"},
+                      patches=['{"op":"replace","path":"/spec/template/metadata/labels/app","value":"web-b"}',
+                               '{"op":"add","path":"/spec/template/spec/hostname","value":"web-b"}'])
+    created = create_clone(custom, namespace, body)
+    target_name = created["spec"]["target"]["name"]
+    assert target_name.startswith("clone-src-")  # named by KubeVirt's clone mutating webhook
+
+    done = wait_phase(custom, namespace, "Succeeded")
+    assert conditions(done) == {"Ready": ("True", "Ready"), "Progressing": ("False", "Ready")}
+    assert done["status"]["targetName"] == target_name
+    assert "snapshotName" not in done["status"] and "restoreName" not in done["status"]
+
+    target = get_vm(custom, namespace, target_name)
+    macs = [i.get("macAddress") for i in interfaces(target)]
+    assert macs == [None, "02-00-00-00-02-02", None]  # the others blanked
+    assert set(macs).isdisjoint(i["macAddress"] for i in interfaces(source))
+    assert target["spec"]["template"]["metadata"] == {"labels": {"app": "web-b"}}
+    assert target["spec"]["template"]["spec"]["hostname"] == "web-b"
+    assert target["metadata"]["labels"] == {"app": "web"}
+    assert target["metadata"]["annotations"]["team"] == "net"
+    assert target["spec"]["runStrategy"] == "Halted"
+    firmware, old = target["spec"]["template"]["spec"]["domain"]["firmware"], \
+        source["spec"]["template"]["spec"]["domain"]["firmware"]
+    assert firmware["uuid"] != old["uuid"] and firmware["serial"] != old["serial"]
+    assert get_vm(custom, namespace, "src")["spec"] == source["spec"]  # the source is left alone
+
+    reasons = [r for n, r, _m in events(lab, namespace, "VirtualMachineClone") if n == "c1"]
+    assert reasons == ["SnapshotCreated", "SnapshotReady", "RestoreCreated", "RestoreReady", "TargetVMCreated",
+                       "PVCBound"]
+
+
+def test_phases_follow_kubevirts_order(api, custom, namespace):
+    create_vm(custom, namespace, vm_body())
+    listing = custom.list_namespaced_custom_object(*CLONE, namespace, "virtualmachineclones")
+    create_clone(custom, namespace, clone_body(target="dst", newSMBiosSerial="serial-b"))
+    seen = []
+    stream = k8s_watch.Watch()
+    for event in stream.stream(custom.list_namespaced_custom_object, *CLONE, namespace, "virtualmachineclones",
+                               resource_version=listing["metadata"]["resourceVersion"], timeout_seconds=30):
+        status = event["object"].get("status") or {}
+        step = (status.get("phase"), bool(status.get("snapshotName")), bool(status.get("restoreName")),
+                status.get("targetName"))
+        if not seen or seen[-1] != step:
+            seen.append(step)
+        if status.get("phase") == "Succeeded":
+            stream.stop()
+    assert seen == [(None, False, False, None),
+                    ("SnapshotInProgress", True, False, None),
+                    ("RestoreInProgress", True, True, None),
+                    ("CreatingTargetVM", True, True, "dst"),
+                    ("Succeeded", False, False, "dst")]
+    assert get_vm(custom, namespace, "dst")["spec"]["template"]["spec"]["domain"]["firmware"]["serial"] == "serial-b"
+
+
+def test_volume_names_follow_the_policy(custom, namespace):
+    volumes = [{"name": "root", "dataVolume": {"name": "src-root"}},
+               {"name": "data", "persistentVolumeClaim": {"claimName": "src-data"}}]
+    body = vm_body(dataVolumeTemplates=[{"metadata": {"name": "src-root"},
+                                         "spec": {"storage": {"resources": {"requests": {"storage": "1Gi"}}},
+                                                  "source": {"blank": {}}}}])
+    body["spec"]["template"]["spec"]["volumes"] = volumes
+    body["spec"]["template"]["spec"]["domain"]["devices"]["disks"] = [{"name": "root"}, {"name": "data"}]
+    create_vm(custom, namespace, body)
+    create_clone(custom, namespace, clone_body("prefix", target="dst", volumeNamePolicy="PrefixTargetName"))
+    create_clone(custom, namespace, clone_body("random", target="dst2"))
+    wait_phase(custom, namespace, "Succeeded", "prefix")
+    random_clone = wait_phase(custom, namespace, "Succeeded", "random")
+    prefixed = get_vm(custom, namespace, "dst")
+    assert prefixed["spec"]["dataVolumeTemplates"][0]["metadata"]["name"] == "dst-root"
+    assert prefixed["spec"]["template"]["spec"]["volumes"] == [
+        {"name": "root", "dataVolume": {"name": "dst-root"}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": "dst-data"}}]
+    randomized = get_vm(custom, namespace, "dst2")["spec"]["template"]["spec"]["volumes"]
+    restore = randomized[1]["persistentVolumeClaim"]["claimName"]
+    assert restore.startswith("restore-") and restore.endswith("-data")
+    assert restore != "restore-%s-data" % random_clone["metadata"]["uid"]  # the restore's UID, not the clone's
+
+
+def test_deleting_the_target_deletes_the_succeeded_clone(custom, namespace):
+    create_vm(custom, namespace, vm_body())
+    create_clone(custom, namespace, clone_body(target="dst"))
+    wait_phase(custom, namespace, "Succeeded")
+    custom.delete_namespaced_custom_object(*VM, namespace, "virtualmachines", "dst")
+
+    def gone():
+        try:
+            get_clone(custom, namespace)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for(gone, timeout=30, message="the clone to be deleted with its target")
+
+
+# ------------------------------------------------------------ where KubeVirt waits
+def test_missing_source_waits_and_then_clones(lab, custom, namespace):
+    create_clone(custom, namespace, clone_body(source="later", target="dst"))
+    reason = "Source doesnt exist: VirtualMachine %s/later" % namespace
+    pending = wait_clone(custom, namespace, lambda c: conditions(c).get("Ready") == ("False", reason),
+                         "the clone to report its missing source")
+    assert conditions(pending)["Progressing"] == ("False", "Pending")
+    assert "phase" not in pending["status"]
+    assert ("c1", "SourceDoesNotExist", reason) in events(lab, namespace, "VirtualMachineClone")
+
+    create_vm(custom, namespace, vm_body("later"))
+    wait_phase(custom, namespace, "Succeeded")
+
+
+def test_snapshot_source_is_never_found_in_the_lab(custom, namespace):
+    body = clone_body(target="dst")
+    body["spec"]["source"] = {"apiGroup": "snapshot.kubevirt.io", "kind": "VirtualMachineSnapshot", "name": "snap"}
+    create_clone(custom, namespace, body)
+    reason = "Source doesnt exist: VirtualMachineSnapshot %s/snap" % namespace
+    wait_clone(custom, namespace, lambda c: conditions(c).get("Ready") == ("False", reason),
+               "the snapshot source to be reported missing")
+
+
+def test_existing_target_keeps_the_restore_failing_until_it_goes(lab, custom, namespace):
+    create_vm(custom, namespace, vm_body())
+    existing = create_vm(custom, namespace, vm_body("dst"))
+    clone = create_clone(custom, namespace, clone_body(target="dst"))
+    message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=30, message="the restore's error")
+    assert message == ("VirtualMachineRestore encountered error restore source and restore target are different but "
+                       "restore target already exists")
+    stuck = get_clone(custom, namespace)
+    assert stuck["status"]["phase"] == "RestoreInProgress"
+    assert conditions(stuck) == {"Progressing": ("True", "Still processing"), "Ready": ("False", "Still processing")}
+    assert get_vm(custom, namespace, "dst")["metadata"]["resourceVersion"] == existing["metadata"]["resourceVersion"]
+
+    custom.delete_namespaced_custom_object(*VM, namespace, "virtualmachines", "dst")
+    wait_phase(custom, namespace, "Succeeded")
+    assert get_vm(custom, namespace, "dst")["metadata"]["uid"] != existing["metadata"]["uid"]
+
+
+def test_patch_that_does_not_apply_is_a_restore_error(lab, custom, namespace):
+    create_vm(custom, namespace, vm_body())
+    bad = '{"op":"remove","path":"/spec/template/spec/nodeSelector"}'
+    clone = create_clone(custom, namespace, clone_body(target="dst", patches=[bad]))
+    message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=30, message="the restore's error")
+    assert message.startswith("VirtualMachineRestore encountered error error patching VM dst: failed to apply patch "
+                              "for VM [\n")
+    assert bad in message
+    assert get_clone(custom, namespace)["status"]["phase"] == "RestoreInProgress"
+    with pytest.raises(ApiException) as err:
+        get_vm(custom, namespace, "dst")
+    assert err.value.status == 404
+
+
+def test_target_the_webhook_refuses_is_a_restore_error(lab, custom, namespace):
+    create_vm(custom, namespace, vm_body())
+    patch = json.dumps({"op": "replace", "path": "/spec/template/spec/domain/devices/interfaces/1",
+                        "value": {"name": "net1", "masquerade": {}}})
+    clone = create_clone(custom, namespace, clone_body(target="dst", patches=[patch]))
+    message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=30, message="the restore's error")
+    assert message == ('VirtualMachineRestore encountered error admission webhook "virtualmachine-validator.kubevirt.io" '
+                       'denied the request: Masquerade interface only implemented with pod network')
+
+
+# ------------------------------------------------------------ refused or failed
+@pytest.mark.usefixtures("config_restored")
+def test_snapshot_gate_disabled_refuses_the_clone(lab, custom, namespace):
+    lab.set_config(disabled_feature_gates=["Snapshot"])
+    with pytest.raises(ApiException) as err:
+        create_clone(custom, namespace, clone_body(target="dst"))
+    assert err.value.status == 400
+    assert json.loads(err.value.body)["message"] == (
+        'admission webhook "vm-clone-validator.kubevirt.io" denied the request: snapshot feature gate is not enabled')
+
+
+def test_clone_admission_causes(custom, namespace):
+    body = clone_body(target="src", labelFilters=["a*b"], patches=["{not json"])
+    with pytest.raises(ApiException) as err:
+        create_clone(custom, namespace, body)
+    assert err.value.status == 422
+    assert [(c["field"], c["message"]) for c in json.loads(err.value.body)["details"]["causes"]] == [
+        ("spec.labels", "spec.labels filter a*b is invalid: cannot contain a wildcard character (*); FilterRules: "
+                        "WildcardChar can be only at the end of the filter"),
+        ("spec.target.name", "Target name cannot be equal to source name when both are VirtualMachines"),
+        ("spec.patches[0]", "patch is not valid JSON ({not json)")]
+
+
+def test_source_with_backend_storage_fails(lab, custom, namespace):
+    body = vm_body()
+    body["spec"]["template"]["spec"]["domain"]["devices"]["tpm"] = {"persistent": True}
+    create_vm(custom, namespace, body)
+    create_clone(custom, namespace, clone_body(target="dst"))
+    failed = wait_phase(custom, namespace, "Failed")
+    reason = "Clone of source with backendstorage is not supported: VM %s/src" % namespace
+    assert conditions(failed) == {"Progressing": ("False", "Failed"), "Ready": ("False", reason)}
+    assert ("c1", "SourceVMWithBackendStorageInvalid", reason) in events(lab, namespace, "VirtualMachineClone")

@@ -1,0 +1,300 @@
+"""What the lab cluster has installed, as KubeVirt shows it: the ``kubevirt``
+namespace, the KubeVirt CR ``kubevirt/kubevirt`` and the Nodes.
+
+Mirrors what virt-operator leaves behind on a deployed cluster
+(``pkg/virt-operator/util/client.go``: phase ``Deployed``, conditions
+Available/Progressing/Degraded with reason ``AllComponentsReady`` and Created
+with ``AllResourcesCreated``) and KubeVirt's feature-gate evaluation
+(``pkg/virt-config/featuregate/feature-gates.go`` ``IsEnabled`` in v1.9,
+``pkg/virt-config/feature-gates.go`` ``isFeatureGateEnabled`` before), so the
+other parts decide the way KubeVirt does from the CR read from the API.
+
+The CR's spec is written from the lab capabilities (tests/lab/kubevirt/config.py)
+at start-up and again for each changed capability; fields the lab does not own
+(e.g. ``spec.configuration.network.binding`` set by a test) are left alone.
+"""
+
+import datetime
+import logging
+import re
+
+from .kapi import Conflict, KubeError, NotFound
+
+log = logging.getLogger("lab.kubevirt.capabilities")
+
+NAMESPACE = "kubevirt"
+NAME = "kubevirt"
+KUBEVIRT_PATH = "/apis/kubevirt.io/v1/namespaces/%s/kubevirts/%s" % (NAMESPACE, NAME)
+KUBEVIRTS_PATH = "/apis/kubevirt.io/v1/namespaces/%s/kubevirts" % NAMESPACE
+REGISTRY = "quay.io/kubevirt"
+
+ALPHA, BETA, GA, DISCONTINUED = "Alpha", "Beta", "General Availability", "Discontinued"
+
+# gate -> [(first minor version of 1.x with that state, state)], from KubeVirt's
+# featuregate/{active,inactive}.go at v1.4.0 ... v1.9.0 (network-relevant gates
+# and Snapshot, which gates VirtualMachineClone).
+GATE_HISTORY = {
+    "Snapshot": [((1, 0), ALPHA), ((1, 6), BETA)],
+    "PasstBinding": [((1, 8), BETA)],
+    "ExternalNetResourceInjection": [((1, 8), BETA)],
+    "PodSecondaryInterfaceNamingUpgrade": [((1, 8), BETA)],
+    "PortRangesSpec": [((1, 9), ALPHA)],
+    "NetworkDevicesWithDRA": [((1, 9), ALPHA)],
+    "HotplugNICs": [((1, 1), ALPHA), ((1, 3), BETA), ((1, 4), GA)],
+    "NetworkBindingPlugins": [((1, 1), ALPHA), ((1, 4), BETA), ((1, 5), GA)],
+    "LiveUpdateNADRef": [((1, 8), BETA), ((1, 9), GA)],
+    "SRIOVLiveMigration": [((1, 0), GA)],
+    "Passt": [((1, 3), DISCONTINUED)],
+    "Macvtap": [((1, 3), DISCONTINUED)],
+}
+
+# From v1.9.0 a Beta gate is on unless listed in disabledFeatureGates (VEP 229).
+BETA_ON_BY_DEFAULT = (1, 9)
+
+
+def parse_version(text):
+    """``v1.9.0`` / ``1.8`` / ``v1.9.0-rc.1`` -> (1, 9, 0)."""
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or "").strip())
+    if not match:
+        raise ValueError("not a KubeVirt version: %r" % (text,))
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def gate_state(gate, version):
+    """The gate's state in that KubeVirt version, or None when unknown there."""
+    state = None
+    for since, value in GATE_HISTORY.get(gate, []):
+        if parse_version(version)[:2] >= since:
+            state = value
+    return state
+
+
+def kubevirt_version(kubevirt_cr):
+    status = (kubevirt_cr or {}).get("status") or {}
+    return status.get("observedKubeVirtVersion") or status.get("targetKubeVirtVersion")
+
+
+def developer_configuration(kubevirt_cr):
+    spec = (kubevirt_cr or {}).get("spec") or {}
+    return (spec.get("configuration") or {}).get("developerConfiguration") or {}
+
+
+def feature_gate_enabled(kubevirt_cr, version, gate):
+    """Whether KubeVirt ``version`` (None: the CR's observed version) treats
+    ``gate`` as enabled with this CR.  v1.9: GA > explicit enable > explicit
+    disable > Beta on by default; an unknown gate is off.  Before v1.9: GA or
+    listed in featureGates."""
+    version = version or kubevirt_version(kubevirt_cr)
+    dev = developer_configuration(kubevirt_cr)
+    enabled = dev.get("featureGates") or []
+    disabled = dev.get("disabledFeatureGates") or []
+    state = gate_state(gate, version)
+    if parse_version(version)[:2] < BETA_ON_BY_DEFAULT:
+        return state == GA or gate in enabled
+    if state is None:
+        return False
+    if state == GA or gate in enabled:
+        return True
+    if gate in disabled:
+        return False
+    return state == BETA
+
+
+def network_configuration(kubevirt_cr):
+    spec = (kubevirt_cr or {}).get("spec") or {}
+    return (spec.get("configuration") or {}).get("network") or {}
+
+
+def binding_plugin_registered(kubevirt_cr, name):
+    """Whether ``interfaces[].binding.name`` is registered in the CR
+    (spec.configuration.network.binding); KubeVirt checks this when the VMI
+    starts, not at admission."""
+    return name in (network_configuration(kubevirt_cr).get("binding") or {})
+
+
+# ------------------------------------------------------------ the objects
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def kubevirt_spec_fields(config_values):
+    """The CR fields each capability owns: capability -> merge-patch fragment."""
+    methods = config_values.get("workload_update_methods")
+    strategy = config_values.get("vm_rollout_strategy")
+    return {
+        "feature_gates": {"configuration": {"developerConfiguration": {
+            "featureGates": list(config_values.get("feature_gates") or [])}}},
+        "disabled_feature_gates": {"configuration": {"developerConfiguration": {
+            "disabledFeatureGates": list(config_values.get("disabled_feature_gates") or [])}}},
+        "vm_rollout_strategy": {"configuration": {"vmRolloutStrategy": strategy or None}},
+        "workload_update_methods": {"workloadUpdateStrategy": {
+            "workloadUpdateMethods": list(methods) if methods is not None else None}},
+    }
+
+
+def _merge(into, fragment):
+    for key, value in fragment.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+def _drop_none(value):
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def kubevirt_cr(config_values):
+    """The KubeVirt CR as the lab creates it (spec only)."""
+    spec = {
+        "certificateRotateStrategy": {},
+        "configuration": {"network": {"defaultNetworkInterface": "bridge",
+                                      "permitBridgeInterfaceOnPodNetwork": True}},
+        "customizeComponents": {},
+        "imagePullPolicy": "IfNotPresent",
+        "workloadUpdateStrategy": {},
+    }
+    for fragment in kubevirt_spec_fields(config_values).values():
+        _merge(spec, fragment)
+    return {"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt",
+            "metadata": {"name": NAME, "namespace": NAMESPACE}, "spec": _drop_none(spec)}
+
+
+def kubevirt_status(version, previous=None):
+    """status of a deployed KubeVirt of that version (virt-operator's
+    UpdateConditionsCreated + UpdateConditionsAvailable)."""
+    now = _now()
+    previous = {c.get("type"): c for c in (previous or {}).get("conditions") or []}
+
+    def condition(kind, status, reason, message):
+        old = previous.get(kind) or {}
+        since = old.get("lastTransitionTime") if old.get("status") == status else None
+        return {"type": kind, "status": status, "reason": reason, "message": message,
+                "lastProbeTime": now, "lastTransitionTime": since or now}
+
+    ready = "All components are ready."
+    return {
+        "phase": "Deployed",
+        "observedKubeVirtVersion": version, "targetKubeVirtVersion": version,
+        "observedKubeVirtRegistry": REGISTRY, "targetKubeVirtRegistry": REGISTRY,
+        "operatorVersion": version, "defaultArchitecture": "amd64",
+        "outdatedVirtualMachineInstanceWorkloads": 0,
+        "conditions": [
+            condition("Available", "True", "AllComponentsReady", ready),
+            condition("Progressing", "False", "AllComponentsReady", ready),
+            condition("Degraded", "False", "AllComponentsReady", ready),
+            condition("Created", "True", "AllResourcesCreated", "All resources were created."),
+        ],
+    }
+
+
+def node(spec):
+    """A Node (metadata and spec) for a capability entry {name, allocatable}."""
+    name = spec["name"]
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {
+                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                "kubevirt.io/schedulable": "true"}},
+            "spec": {}}
+
+
+def node_status(spec, index):
+    """status of a Ready node; capacity = allocatable from the capability."""
+    now = _now()
+    resources = {key: str(value) for key, value in (spec.get("allocatable") or {}).items()}
+    return {
+        "capacity": dict(resources), "allocatable": dict(resources),
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                        "message": "kubelet is posting ready status",
+                        "lastHeartbeatTime": now, "lastTransitionTime": now}],
+        "addresses": [{"type": "InternalIP", "address": "192.168.66.%d" % (101 + index)},
+                      {"type": "Hostname", "address": spec["name"]}],
+        "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "6.1.0",
+                     "osImage": "lab", "containerRuntimeVersion": "cri-o://1.20.0",
+                     "kubeletVersion": "v1.20.2", "kubeProxyVersion": "v1.20.2",
+                     "operatingSystem": "linux", "architecture": "amd64"},
+    }
+
+
+# ------------------------------------------------------------ the part
+class Capabilities:
+    """Writes namespace, CR and Nodes through the controller's client."""
+
+    def __init__(self, kube, config):
+        self.kube = kube
+        self.config = config
+        self._nodes = []
+
+    def apply_all(self):
+        self._ensure_namespace()
+        values = self.config.snapshot()
+        self._apply_kubevirt(values, kubevirt_spec_fields(values))
+        self._apply_nodes(values["nodes"])
+
+    def on_change(self, changes):
+        values = self.config.snapshot()
+        owned = {key: fragment for key, fragment in kubevirt_spec_fields(values).items() if key in changes}
+        if owned or "kubevirt_version" in changes:
+            self._apply_kubevirt(values, owned)
+        if "nodes" in changes:
+            self._apply_nodes(values["nodes"])
+
+    def _ensure_namespace(self):
+        try:
+            self.kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": NAMESPACE}})
+        except Conflict:
+            pass
+
+    def _apply_kubevirt(self, values, fragments):
+        try:
+            current = self.kube.get(KUBEVIRT_PATH)
+        except NotFound:
+            current = self.kube.create(KUBEVIRTS_PATH, kubevirt_cr(values))
+        else:
+            patch = {}
+            for fragment in fragments.values():
+                _merge(patch, fragment)
+            if patch:
+                current = self.kube.merge_patch(KUBEVIRT_PATH, {"spec": patch})
+        status = kubevirt_status(values["kubevirt_version"], current.get("status"))
+        self.kube.merge_patch(KUBEVIRT_PATH + "/status", {"status": status})
+
+    def _apply_nodes(self, nodes):
+        wanted = {spec["name"] for spec in nodes}
+        for name in self._nodes:
+            if name not in wanted:
+                self.kube.delete("/api/v1/nodes/" + name)
+        for index, spec in enumerate(nodes):
+            path = "/api/v1/nodes/" + spec["name"]
+            try:
+                self.kube.create("/api/v1/nodes", node(spec))
+            except Conflict:
+                self.kube.merge_patch(path, {"metadata": {"labels": node(spec)["metadata"]["labels"]}})
+            status = node_status(spec, index)
+            # allocatable is replaced, not merged: a removed resource must go
+            self.kube.json_patch(path + "/status", [
+                {"op": "add", "path": "/status/capacity", "value": status["capacity"]},
+                {"op": "add", "path": "/status/allocatable", "value": status["allocatable"]},
+                {"op": "add", "path": "/status/conditions", "value": status["conditions"]},
+                {"op": "add", "path": "/status/addresses", "value": status["addresses"]},
+                {"op": "add", "path": "/status/nodeInfo", "value": status["nodeInfo"]},
+            ])
+        self._nodes = sorted(wanted)
+
+
+def start(ctx):
+    caps = Capabilities(ctx.kube, ctx.config)
+    caps.apply_all()
+
+    def listener(changes):
+        try:
+            caps.on_change(changes)
+        except (KubeError, NotFound, Conflict) as exc:
+            log.error("re-applying capabilities %s failed: %s", sorted(changes), exc)
+
+    ctx.config.on_change(listener)
+    return caps
