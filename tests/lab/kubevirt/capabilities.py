@@ -220,6 +220,9 @@ def node_status(spec, index):
 
 
 # ------------------------------------------------------------ the part
+DYNAMIC_NETWORKS_DS = "dynamic-networks-controller-ds"
+
+
 class Capabilities:
     """Writes namespace, CR and Nodes through the controller's client."""
 
@@ -233,6 +236,7 @@ class Capabilities:
         values = self.config.snapshot()
         self._apply_kubevirt(values, kubevirt_spec_fields(values))
         self._apply_nodes(values["nodes"])
+        self._apply_dynamic_networks(values["dynamic_networks"])
 
     def on_change(self, changes):
         values = self.config.snapshot()
@@ -241,6 +245,30 @@ class Capabilities:
             self._apply_kubevirt(values, owned)
         if "nodes" in changes:
             self._apply_nodes(values["nodes"])
+        if "dynamic_networks" in changes:
+            self._apply_dynamic_networks(values["dynamic_networks"])
+
+    def _apply_dynamic_networks(self, enabled):
+        """The multus-dynamic-networks-controller DaemonSet, as its upstream
+        manifest deploys it (kube-system, label app=dynamic-networks-controller):
+        what clients can observe of the capability.  No pod runs: the VMI
+        emulation reads the capability from the lab config."""
+        path = "/apis/apps/v1/namespaces/kube-system/daemonsets/" + DYNAMIC_NETWORKS_DS
+        if not enabled:
+            self.kube.delete(path)
+            return
+        labels = {"app": "dynamic-networks-controller", "tier": "node"}
+        try:
+            self.kube.create("/apis/apps/v1/namespaces/kube-system/daemonsets", {
+                "apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": DYNAMIC_NETWORKS_DS, "labels": labels},
+                "spec": {"selector": {"matchLabels": {"app": "dynamic-networks-controller"}},
+                         "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                             {"name": "dynamic-networks-controller",
+                              "image": "ghcr.io/k8snetworkplumbingwg/multus-dynamic-networks-controller:latest"}]}}},
+            })
+        except Conflict:
+            pass
 
     def _ensure_namespace(self):
         try:
