@@ -1,0 +1,240 @@
+"""kubevirt_iface_hotplug against the lab's emulated KubeVirt 1.9."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from tests.integration.helpers import wait_for
+from tests.integration.modules.kubevirt_objects import (
+    create_nad, create_vm, get_vm, get_vmi, iface_names, migrations, network_names, wait_running)
+
+
+def play(tasks):
+    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+
+
+def hotplug(title, options=None, **more):
+    return {"name": title, "kubevirt_net.core.kubevirt_iface_hotplug": dict(options or {}, **more),
+            "register": "r"}
+
+
+@pytest.fixture
+def capabilities(lab):
+    """Change lab capabilities for one test; restore them after."""
+    saved = lab.get_config()
+
+    def change(**options):
+        lab.set_config(**options)
+
+    yield change
+    lab.set_config(**dict((k, saved[k]) for k in ("dynamic_networks", "workload_update_methods")))
+
+
+def vmi_iface(vmi, name):
+    return next((i for i in (vmi.get("status") or {}).get("interfaces") or [] if i["name"] == name), None)
+
+
+def test_stopped_vm_plug_rerun_check_unplug(lab, namespace, run_playbook, request_log):
+    create_nad(lab, namespace, "br-a")
+    create_vm(lab, namespace, "off", running=False)
+    plug = play([hotplug("plug", namespace=namespace, vm="off", interface="net1", network="br-a")])
+
+    request_log.mark()
+    checked = run_playbook(plug, check=True, diff=True).tasks["plug"]
+    assert checked["changed"] and checked["vms"][0]["method"] == "offline"
+    assert [i["name"] for i in checked["diff"]["after"]["interfaces"]] == ["default", "net1"]
+    assert request_log.writes(include_dry_run=True) == []
+    assert iface_names(get_vm(lab, namespace, "off")) == ["default"]
+
+    res = run_playbook(plug).tasks["plug"]
+    assert res["vms"][0]["method"] == "offline" and res["api_requests"]["writes"] == 1
+    vm = get_vm(lab, namespace, "off")
+    assert iface_names(vm) == ["default", "net1"] and network_names(vm) == ["default", "net1"]
+    assert vm["spec"]["template"]["spec"]["networks"][1] == {"name": "net1", "multus": {"networkName": "br-a"}}
+
+    request_log.mark()
+    again = run_playbook(plug).tasks["plug"]
+    assert not again["changed"] and again["vms"][0]["method"] == "unchanged"
+    assert request_log.writes(include_dry_run=True) == []
+
+    gone = run_playbook(play([hotplug("unplug", namespace=namespace, vm="off", interface="net1",
+                                      state="absent")])).tasks["unplug"]
+    assert gone["vms"][0]["interfaces"][0]["action"] == "remove"
+    vm = get_vm(lab, namespace, "off")
+    assert iface_names(vm) == ["default"] and network_names(vm) == ["default"]
+
+
+def test_running_vm_live_plug_and_unplug_with_dynamic_networks(lab, namespace, run_playbook, capabilities):
+    capabilities(dynamic_networks=True)
+    create_nad(lab, namespace, "br-b", subnet="10.77.0.0/24")
+    create_vm(lab, namespace, "web")
+    wait_running(lab, namespace, "web")
+    res = run_playbook(play([hotplug("plug", namespace=namespace, vm="web", interface="net1", network="br-b",
+                                     dynamic_networks="true")])).tasks["plug"]
+    entry = res["vms"][0]
+    assert entry["method"] == "live" and "migration" not in entry
+    status = entry["interfaces"][0]["status"]
+    assert "domain" in status["infoSource"] and status["mac"]
+    assert migrations(lab, namespace) == []
+    assert "domain" in vmi_iface(get_vmi(lab, namespace, "web"), "net1")["infoSource"]
+
+    res = run_playbook(play([hotplug("unplug", namespace=namespace, vm="web", interface="net1",
+                                     state="absent")])).tasks["unplug"]
+    assert res["vms"][0]["interfaces"][0]["action"] == "unplug"
+    assert iface_names(get_vm(lab, namespace, "web")) == ["default"]
+    assert vmi_iface(get_vmi(lab, namespace, "web"), "net1") is None
+
+
+def test_without_dynamic_networks_live_migrate_attaches_by_migration(lab, namespace, run_playbook, capabilities):
+    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"])
+    create_nad(lab, namespace, "br-c")
+    create_vm(lab, namespace, "db")
+    wait_running(lab, namespace, "db")
+    res = run_playbook(play([hotplug("plug", namespace=namespace, vm="db", interface="net1", network="br-c",
+                                     dynamic_networks="false")])).tasks["plug"]
+    entry = res["vms"][0]
+    assert entry["method"] == "migration" and entry["migration"]
+    phases = [m["status"]["phase"] for m in migrations(lab, namespace)]
+    assert phases == ["Succeeded"]
+    assert "domain" in vmi_iface(get_vmi(lab, namespace, "db"), "net1")["infoSource"]
+
+
+def test_without_live_migrate_refused_before_write_or_migrated_on_request(lab, namespace, run_playbook,
+                                                                          request_log, capabilities):
+    capabilities(dynamic_networks=False, workload_update_methods=[])
+    create_nad(lab, namespace, "br-d")
+    create_vm(lab, namespace, "app")
+    wait_running(lab, namespace, "app")
+    request_log.mark()
+    task = dict(namespace=namespace, vm="app", interface="net1", network="br-d", dynamic_networks="false")
+    refused = run_playbook(play([hotplug("plug", task)]), expect_rc=2).tasks["plug"]
+    assert "LiveMigrate" in refused["msg"] and "kubectl patch kubevirt" in refused["msg"]
+    assert request_log.writes() == []
+    assert iface_names(get_vm(lab, namespace, "app")) == ["default"]
+
+    res = run_playbook(play([hotplug("plug", task, migrate_if_required=True)])).tasks["plug"]
+    assert res["vms"][0]["method"] == "migration"
+    assert res["vms"][0]["migration"].startswith("kubevirt-net-hotplug-")
+
+
+def test_sriov_plug_goes_through_migration(lab, namespace, run_playbook, capabilities):
+    capabilities(workload_update_methods=["LiveMigrate"])
+    create_nad(lab, namespace, "sriov-a", resource_name="openshift.io/intelnics")
+    create_vm(lab, namespace, "dpdk")
+    wait_running(lab, namespace, "dpdk")
+    res = run_playbook(play([hotplug("plug", namespace=namespace, vm="dpdk", interface="fast", network="sriov-a",
+                                     binding="sriov")])).tasks["plug"]
+    assert res["vms"][0]["method"] == "migration"
+    vm = get_vm(lab, namespace, "dpdk")
+    assert vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"][1] == {"name": "fast", "sriov": {}}
+
+
+def test_refusals_before_any_write(lab, namespace, run_playbook, request_log):
+    create_nad(lab, namespace, "br-e")
+    create_vm(lab, namespace, "vm1", running=False)
+    request_log.mark()
+    cases = [
+        ({"vm": "vm1", "interface": "net1", "network": "nowhere"},
+         "NetworkAttachmentDefinition 'nowhere' not found in namespace '%s'" % namespace),
+        ({"vm": "vm1", "interface": "net1", "network": "nowhere"}, "write '<namespace>/nowhere'"),
+        ({"vm": "vm1", "interface": "default", "state": "absent"}, "primary network"),
+        ({"vm": "nope", "interface": "net1", "network": "br-e"}, "VirtualMachine %s/nope not found" % namespace),
+        ({"vm": "vm1", "interface": "net1", "network": "br-e", "binding": "sriov"}, "resourceName"),
+    ]
+    tasks = [dict(hotplug("c%d" % i, options, namespace=namespace), ignore_errors=True)
+             for i, (options, _m) in enumerate(cases)]
+    result = run_playbook(play(tasks))
+    for index, (_options, words) in enumerate(cases):
+        res = result.tasks["c%d" % index]
+        assert res.get("failed") and words in res["msg"], (index, res.get("msg"))
+    assert request_log.writes(include_dry_run=True) == []
+
+
+BAD = [
+    ({"interface": "Net_1", "network": "br"}, "interface"),
+    ({"interface": "n" * 64, "network": "br"}, "interface"),
+    ({"interface": "n1"}, "network"),
+    ({"interface": "n1", "network": "a/b/c"}, "network"),
+    ({"interface": "n1", "network": "Bad_Net"}, "network"),
+    ({"interface": "n1", "network": "br", "model": "virtio-net"}, "model"),
+    ({"interface": "n1", "network": "br", "model": "vmxnet3"}, "model"),
+    ({"interface": "n1", "network": "br", "mac_address": "02:00:00:00:00"}, "mac_address"),
+    ({"interface": "n1", "network": "br", "mac_address": "zz:00:00:00:00:01"}, "mac_address"),
+    ({"interface": "n1", "network": "br", "pci_address": "81:00.1"}, "pci_address"),
+    ({"interface": "n1", "network": "br", "pci_address": "0000:81:00.9"}, "pci_address"),
+    ({"interfaces": [{"interface": "a", "network": "br"}, {"interface": "a", "network": "br"}]}, "interfaces"),
+    ({"interfaces": [{"interface": "ok", "network": "br"}, {"interface": "Bad!", "network": "br"}]}, "interface"),
+    ({"interface": "n1", "network": "br", "max_concurrency": 0}, "max_concurrency"),
+    ({"interface": "", "network": "br"}, "interface"),
+]
+
+
+def test_fifteen_bad_inputs_fail_before_any_request(namespace, run_playbook, request_log):
+    tasks = [dict(hotplug("bad%d" % i, options, namespace=namespace, vm="x"), ignore_errors=True)
+             for i, (options, _f) in enumerate(BAD)]
+    result = run_playbook(play(tasks))
+    assert len(BAD) == 15
+    for index, (_options, field) in enumerate(BAD):
+        res = result.tasks["bad%d" % index]
+        assert res.get("failed") and ": %s: " % field in res["msg"], (index, res.get("msg"))
+        assert res["api_requests"]["total"] == 0
+    assert request_log.entries() == []
+
+
+def test_forced_conflict_is_replanned_and_concurrent_plays_both_land(lab, namespace, run_playbook, request_log,
+                                                                     ansible_env, tmp_path):
+    create_nad(lab, namespace, "br-f")
+    create_vm(lab, namespace, "shared", running=False)
+    lab.add_fault(method="PATCH", path="/virtualmachines/shared$", action="conflict", count=1)
+    res = run_playbook(play([hotplug("plug", namespace=namespace, vm="shared", interface="a", network="br-f")]))
+    assert res.tasks["plug"]["vms"][0]["method"] == "offline"
+    patches = [(e["method"], e["status"]) for e in request_log.entries() if e["path"].endswith("/shared")]
+    assert patches[-3:] == [("PATCH", 409), ("GET", 200), ("PATCH", 200)]
+
+    # two ansible-playbook processes plug different NICs into the same VM at once
+    procs = []
+    for nic in ("b", "c"):
+        path = tmp_path / ("p-%s.yml" % nic)
+        path.write_text(yaml.safe_dump(play([hotplug("plug", namespace=namespace, vm="shared", interface=nic,
+                                                     network="br-f")])))
+        procs.append(subprocess.Popen(["ansible-playbook", "-i", "localhost,", "-c", "local", str(path)],
+                                      env=ansible_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, (out[-3000:], err[-2000:])
+    assert sorted(iface_names(get_vm(lab, namespace, "shared"))) == ["a", "b", "c", "default"]
+    assert sorted(network_names(get_vm(lab, namespace, "shared"))) == ["a", "b", "c", "default"]
+
+
+def test_503_while_waiting_is_retried(lab, namespace, run_playbook, request_log, capabilities):
+    capabilities(dynamic_networks=True)
+    create_nad(lab, namespace, "br-g")
+    create_vm(lab, namespace, "flaky")
+    wait_running(lab, namespace, "flaky")
+    lab.add_fault(method="GET", path="/virtualmachineinstances$", action="status", code=503, count=3)
+    res = run_playbook(play([hotplug("plug", namespace=namespace, vm="flaky", interface="net1", network="br-g",
+                                     dynamic_networks="true")])).tasks["plug"]
+    assert res["vms"][0]["method"] == "live" and res["api_requests"]["retries"] >= 3
+
+
+def test_bulk_over_fifty_running_vms(lab, namespace, run_playbook, request_log, capabilities):
+    capabilities(dynamic_networks=True)
+    create_nad(lab, namespace, "br-h")
+    for i in range(50):
+        create_vm(lab, namespace, "bulk-%02d" % i, labels={"tier": "bulk"})
+    wait_for(lambda: len([v for v in lab.request("GET", "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances"
+                                                 % namespace)["items"]
+                          if (v.get("status") or {}).get("phase") == "Running"]) == 50,
+             timeout=180, message="50 VMIs Running")
+    request_log.mark()
+    res = run_playbook(play([hotplug("bulk", namespace=namespace, vm_selector="tier=bulk", interface="net1",
+                                     network="br-h", dynamic_networks="true")])).tasks["bulk"]
+    assert len(res["vms"]) == 50 and {v["method"] for v in res["vms"]} == {"live"}
+    assert all("domain" in v["interfaces"][0]["status"]["infoSource"] for v in res["vms"])
+    writes = request_log.writes()
+    assert len(writes) == 50 and {e["method"] for e in writes} == {"PATCH"}
+    request_log.mark()
+    again = run_playbook(play([hotplug("bulk", namespace=namespace, vm_selector="tier=bulk", interface="net1",
+                                       network="br-h", dynamic_networks="true")])).tasks["bulk"]
+    assert not again["changed"] and request_log.writes() == []
