@@ -291,6 +291,11 @@ class VMIController(Controller):
     def run_pod(self, pod, node):
         ip = self.ips.pick("pods", ipaddress.ip_network(self.config.get("pod_cidr")), pod["metadata"]["uid"])
         path = "/api/v1/namespaces/%s/pods/%s" % (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        # bind the pod to its node the way the scheduler does (pods/binding)
+        if not (pod.get("spec") or {}).get("nodeName"):
+            self.kube.create(path + "/binding", {"apiVersion": "v1", "kind": "Binding",
+                                                 "metadata": {"name": pod["metadata"]["name"]},
+                                                 "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
         self.kube.merge_patch(path, {"metadata": {"labels": {"kubevirt.io/nodeName": node}}})
         stamp = now()
         statuses = [{"name": c["name"], "ready": True, "restartCount": 0, "image": c["image"], "imageID": "",
