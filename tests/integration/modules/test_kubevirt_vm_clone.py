@@ -1,0 +1,129 @@
+"""kubevirt_vm_clone against the lab's emulated clone controller."""
+
+from tests.integration.modules.kubevirt_objects import VM_PATH, create_nad, get_vm
+
+SOURCE = {
+    "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+    "metadata": {"name": "golden", "labels": {"app": "golden"}},
+    "spec": {"runStrategy": "Halted", "template": {
+        "metadata": {"labels": {"app": "golden"}},
+        "spec": {"domain": {"devices": {"interfaces": [
+            {"name": "default", "masquerade": {}, "macAddress": "02:00:00:00:10:01"},
+            {"name": "prod", "bridge": {}, "macAddress": "02:00:00:00:10:02"},
+            {"name": "old", "bridge": {}}]}, "resources": {"requests": {"memory": "128Mi"}}},
+            "networks": [{"name": "default", "pod": {}}, {"name": "prod", "multus": {"networkName": "prod-a"}},
+                         {"name": "old", "multus": {"networkName": "prod-a"}}]}}},
+}
+
+
+def play(tasks):
+    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+
+
+def clone(title, options=None, **more):
+    return {"name": title, "kubevirt_net.core.kubevirt_vm_clone": dict(options or {}, **more), "register": "r"}
+
+
+def ifaces(vm):
+    return vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+
+
+def setup(lab, namespace):
+    create_nad(lab, namespace, "prod-a")
+    create_nad(lab, namespace, "prod-b")
+    lab.request("POST", VM_PATH % namespace, SOURCE)
+
+
+def test_clone_with_network_override_rerun_and_check_mode(lab, namespace, run_playbook, request_log):
+    setup(lab, namespace)
+    task = dict(namespace=namespace, source="golden", target="web-1", wait_timeout=120, wait_sleep=0.2,
+                networks=[{"interface": "prod", "network": "prod-b", "mac_address": "02:00:00:aa:00:01"},
+                          {"interface": "old", "state": "absent"}],
+                template_labels={"app": "web-1"})
+    request_log.mark()
+    checked = run_playbook(play([clone("c", task)]), check=True).tasks["c"]
+    assert checked["changed"] and checked["clones"][0]["method"] == "create"
+    assert request_log.writes(include_dry_run=True) == []
+
+    res = run_playbook(play([clone("c", task)])).tasks["c"]
+    entry = res["clones"][0]
+    assert entry["method"] == "create" and entry["phases"][-1] == "Succeeded"
+    target = get_vm(lab, namespace, "web-1")
+    names = [i["name"] for i in ifaces(target)]
+    assert names == ["default", "prod"]
+    by_name = {i["name"]: i for i in ifaces(target)}
+    assert by_name["prod"]["macAddress"] == "02:00:00:aa:00:01"
+    assert by_name["default"].get("macAddress") != "02:00:00:00:10:01"
+    assert target["spec"]["template"]["spec"]["networks"][1]["multus"]["networkName"] == "prod-b"
+    assert target["spec"]["template"]["metadata"]["labels"]["app"] == "web-1"
+    assert entry["macs"]["prod"] == {"old": "02:00:00:00:10:02", "new": "02:00:00:aa:00:01"}
+    clones_left = lab.request("GET", "/apis/clone.kubevirt.io/v1beta1/namespaces/%s/virtualmachineclones"
+                              % namespace)["items"]
+    assert clones_left == []  # cleanup: true
+
+    request_log.mark()
+    again = run_playbook(play([clone("c", task)])).tasks["c"]
+    assert not again["changed"] and again["clones"][0]["method"] == "unchanged"
+    assert request_log.writes(include_dry_run=True) == []
+
+    changed = dict(task, template_labels={"app": "other"})
+    differs = run_playbook(play([clone("c", changed)]), expect_rc=2).tasks["c"]
+    assert "other overrides" in differs["msg"] and "recreate=true" in differs["msg"]
+
+
+def test_refusals_before_any_write(lab, namespace, run_playbook, request_log):
+    setup(lab, namespace)
+    lab.request("POST", VM_PATH % namespace, dict(SOURCE, metadata={"name": "taken"}))
+    request_log.mark()
+    cases = [
+        ({"source": "missing", "target": "t1"}, "source VirtualMachine %s/missing not found" % namespace),
+        ({"source": "golden", "target": "taken"}, "already exists and is not a clone"),
+        ({"source": "golden", "target": "t2", "networks": [{"interface": "prod", "network": "nowhere"}]},
+         "nowhere not found"),
+        ({"source": "golden", "target": "t3", "new_mac_addresses": {"prod": "02:00:00:00:10:02"}},
+         "already used by VirtualMachine"),
+        ({"source": "golden", "target": "t4", "patches": [{"op": "replace", "path": "/spec/nope/x", "value": 1}]},
+         "patches[0]"),
+        ({"source": "golden", "target": "golden"}, "is the source's name"),
+        ({"source": "golden", "target": "t5", "label_filters": ["a*b"]}, "label_filters[0]"),
+    ]
+    tasks = [dict(clone("c%d" % i, options, namespace=namespace), ignore_errors=True)
+             for i, (options, _m) in enumerate(cases)]
+    result = run_playbook(play(tasks))
+    for index, (_options, words) in enumerate(cases):
+        res = result.tasks["c%d" % index]
+        assert res.get("failed") and words in res["msg"], (index, res.get("msg"))
+    assert request_log.writes(include_dry_run=True) == []
+
+
+def test_snapshot_gate_off_is_refused_before_any_write(lab, namespace, run_playbook, request_log):
+    setup(lab, namespace)
+    saved = lab.get_config()["disabled_feature_gates"]
+    lab.set_config(disabled_feature_gates=["Snapshot"])
+    try:
+        from tests.integration.helpers import wait_for
+        wait_for(lambda: "Snapshot" in (lab.request("GET", "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts/"
+                                                    "kubevirt")["spec"]["configuration"].get(
+            "developerConfiguration") or {}).get("disabledFeatureGates", []), timeout=30, message="gate off")
+        request_log.mark()
+        res = run_playbook(play([clone("c", namespace=namespace, source="golden", target="t9")]),
+                           expect_rc=2).tasks["c"]
+        assert "Snapshot feature gate is off" in res["msg"]
+        assert request_log.writes(include_dry_run=True) == []
+    finally:
+        lab.set_config(disabled_feature_gates=saved)
+
+
+def test_batch_of_clones(lab, namespace, run_playbook):
+    setup(lab, namespace)
+    targets = [{"name": "b-%02d" % i} for i in range(8)]
+    res = run_playbook(play([clone("b", namespace=namespace, source="golden", targets=targets, wait_sleep=0.2,
+                                   wait_timeout=180)])).tasks["b"]
+    assert [c["method"] for c in res["clones"]] == ["create"] * 8
+    macs = set()
+    for i in range(8):
+        vm = get_vm(lab, namespace, "b-%02d" % i)
+        for iface in ifaces(vm):
+            assert iface.get("macAddress") not in ("02:00:00:00:10:01", "02:00:00:00:10:02")
+            if iface.get("macAddress"):
+                macs.add(iface["macAddress"])
