@@ -80,8 +80,8 @@ class MigrationController(Controller):
         self.vmis.set_attached(new_pod, dict((i["name"], "domain") for i in ifaces_of(vmi)
                                              if "multus" in (nets.get(i["name"]) or {}) and i.get("state") != "absent"))
         if old_pod is not None:
-            self.kube.delete("/api/v1/namespaces/%s/pods/%s" % (old_pod["metadata"]["namespace"],
-                                                                 old_pod["metadata"]["name"]))
+            self.kube.delete("/api/v1/namespaces/%s/pods/%s"
+                             % (old_pod["metadata"]["namespace"], old_pod["metadata"]["name"]))
         new_pod = self.vmis.pod_of(vmi)
         status = self.vmis.running_status(vmi, new_pod)
         status["conditions"] = [c for c in status["conditions"] if c["type"] != "MigrationRequired"]

@@ -95,6 +95,7 @@ class WorkQueue:
     def __init__(self):
         self._heap = []
         self._due = {}
+        self._processing = set()
         self._cond = threading.Condition()
 
     def add(self, key, delay=0.0):
@@ -113,13 +114,23 @@ class WorkQueue:
                 now = time.monotonic()
                 while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
                     heapq.heappop(self._heap)  # stale entry
-                if self._heap and self._heap[0][0] <= now:
-                    when, key = heapq.heappop(self._heap)
+                ready = [(when, key) for when, key in self._heap
+                         if when <= now and key not in self._processing and self._due.get(key) == when]
+                if ready:
+                    when, key = min(ready)
+                    self._heap.remove((when, key))
+                    heapq.heapify(self._heap)
                     del self._due[key]
+                    self._processing.add(key)  # a key is never handed to two workers at once
                     return key
-                timeout = (self._heap[0][0] - now) if self._heap else 0.5
+                timeout = (self._heap[0][0] - now) if self._heap and self._heap[0][0] > now else 0.05
                 self._cond.wait(min(timeout, 0.5))
         return None
+
+    def done(self, key):
+        with self._cond:
+            self._processing.discard(key)
+            self._cond.notify_all()
 
 
 class Controller:
@@ -127,7 +138,7 @@ class Controller:
     which to reconcile the key again.  Errors are retried with back-off."""
 
     name = "controller"
-    workers = 1  # one worker: a key is never reconciled twice at once
+    workers = 4  # the queue never hands one key to two workers at once
 
     def __init__(self, kube, config):
         self.kube = kube
@@ -164,3 +175,5 @@ class Controller:
                 self._failures[key] = failures
                 log.warning("%s: reconcile %s failed (%s): %s", self.name, key, failures, exc)
                 self.enqueue(key, min(0.05 * 2 ** failures, 5.0))
+            finally:
+                self.queue.done(key)

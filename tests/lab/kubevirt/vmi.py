@@ -32,6 +32,7 @@ import json
 import logging
 import random
 import string
+import threading
 import time
 
 from .kapi import Conflict, NotFound
@@ -93,8 +94,13 @@ class IPAllocator:
 
     def __init__(self):
         self.used = {}
+        self._lock = threading.Lock()
 
     def pick(self, pool_key, network, key):
+        with self._lock:
+            return self._pick(pool_key, network, key)
+
+    def _pick(self, pool_key, network, key):
         taken = self.used.setdefault(pool_key, {})
         if key in taken:
             return taken[key]
@@ -237,7 +243,7 @@ class VMIController(Controller):
     # -------------------------------------------------------------- pods
     def create_pod(self, vmi):
         meta = vmi["metadata"]
-        suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+        suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _index in range(5))
         labels = dict(meta.get("labels") or {})
         labels.update({"kubevirt.io": "virt-launcher", "kubevirt.io/created-by": meta["uid"],
                        "vm.kubevirt.io/name": meta["name"], "vmi.kubevirt.io/id": meta["name"][:63]})
@@ -282,8 +288,8 @@ class VMIController(Controller):
         return out
 
     def set_pod_unschedulable(self, pod, message):
-        self.kube.merge_patch("/api/v1/namespaces/%s/pods/%s/status" % (pod["metadata"]["namespace"],
-                                                                         pod["metadata"]["name"]),
+        path = "/api/v1/namespaces/%s/pods/%s/status" % (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        self.kube.merge_patch(path,
                               {"status": {"phase": "Pending", "conditions": [
                                   {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                    "message": message, "lastTransitionTime": now()}]}})

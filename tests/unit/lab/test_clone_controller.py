@@ -101,7 +101,7 @@ def reasons(kube, kind="VirtualMachineClone"):
 
 
 def run(controller, times=1):
-    results = [controller.reconcile("ns1/c1") for _ in range(times)]
+    results = [controller.reconcile("ns1/c1") for _index in range(times)]
     return results[-1]
 
 
@@ -196,7 +196,7 @@ def test_existing_target_is_retried_with_back_off(kube, controller):
     kube.objects[VMS_PATH + "/src"] = vm()
     kube.objects[VMS_PATH + "/dst"] = vm("dst")
     run(controller, 2)
-    assert [run(controller) for _ in range(3)] == [0.4, 0.8, 1.6]
+    assert [run(controller) for _index in range(3)] == [0.4, 0.8, 1.6]
     assert status(kube)["phase"] == "RestoreInProgress"
     assert [e["message"] for e in kube.events if e["reason"] == "VirtualMachineRestoreError"] == [
         "VirtualMachineRestore encountered error restore source and restore target are different but restore "
