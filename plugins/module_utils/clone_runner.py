@@ -315,8 +315,9 @@ class Cloner(object):
                 result["status"] = status
                 return
             if phase == "Failed":
-                reasons = ["%s: %s" % (c.get("reason"), c.get("message")) for c in status.get("conditions") or []
-                           if c.get("message")]
+                # KubeVirt puts the cause in the reason of the Ready condition (and sometimes a message)
+                reasons = [": ".join(str(c[k]) for k in ("type", "reason", "message") if c.get(k))
+                           for c in status.get("conditions") or [] if c.get("status") != "True"]
                 result["status"] = status
                 result["error"] = "clone %s failed: %s" % (result["clone"], "; ".join(reasons) or "no reason given")
                 self.cleanup_failed(plan, result)

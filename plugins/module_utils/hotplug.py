@@ -68,10 +68,15 @@ def _same_ref(a, b, namespace):
 
 
 def new_interface(req):
+    """The interface a plug request adds.  ``fields`` (optional) carries further
+    v1.Interface fields (ports, bootOrder, ...) as KubeVirt spells them; KubeVirt
+    copies the whole interface into the VMI, so they travel with the plug."""
     iface = {"name": req["interface"], req.get("binding") or "bridge": {}}
     for option, field in (("model", "model"), ("mac_address", "macAddress"), ("pci_address", "pciAddress")):
         if req.get(option):
             iface[field] = req[option]
+    for field, value in (req.get("fields") or {}).items():
+        iface.setdefault(field, copy.deepcopy(value))
     return iface
 
 

@@ -80,12 +80,17 @@ def _vm_key(vm):
 
 
 class Hotplug(object):
-    def __init__(self, module):
+    """The hot-plug flow.  kubevirt_iface_hotplug drives it from its own options;
+    other modules (kubevirt_vm_network) reuse its preflight, guarded patch with
+    re-planning and waits by passing ``params`` (the same keys as this module's
+    options), the hot-plug ``requests`` and their ``runner`` (shared session)."""
+
+    def __init__(self, module, params=None, requests=None, runner=None):
         self.module = module
-        self.params = module.params
+        self.params = module.params if params is None else params
         self.namespace = self.params["namespace"]
-        self.runner = Run(module)
-        self.requests = _requests(self.params)
+        self.runner = runner or Run(module)
+        self.requests = _requests(self.params) if requests is None else requests
         self.old_migrations = set()
         self._nodes = None
 
@@ -325,31 +330,35 @@ class Hotplug(object):
             self.runner.fail("Kubernetes API error: %s" % err, status=err.status)
         if problems:
             self.runner.fail(problems.render(), problems=problems.items)
-        results = []
         start = time.monotonic()
-        for vm in vms:
-            plan, running = plans[_vm_key(vm)]
-            results.append({
-                "name": _vm_key(vm), "namespace": self.namespace, "running": running,
-                "method": ("live" if running else "offline") if plan.changed else "unchanged",
-                "interfaces": [{"name": n, "action": a, "detail": d} for n, a, d in plan.changes],
-                "restart_required": False, "_vm": vm, "_plan": plan, "_changes": plan.changes,
-                "_start": start,
-                "needs_migration": running and plan.changed and (not dynamic or any(
-                    a == hotplug.SWAP for _n, a, _d in plan.changes) or any(
-                    r.get("binding") == "sriov" and r.get("state") != "absent" for r in self.requests)),
-            })
+        results = [self.new_result(vm, plans[_vm_key(vm)][0], plans[_vm_key(vm)][1], dynamic, start) for vm in vms]
         changed = any(r["_plan"].changed for r in results)
         self.old_migrations = set()
         if not self.module.check_mode and changed:
-            if self.params["wait"] and (any(r["needs_migration"] for r in results) or self.params["migrate_if_required"]):
-                # migrations that exist before the patch are not ours
-                self.old_migrations = set(m["metadata"]["name"] for m in self.session.list(VMIM.path(self.namespace)))
+            self.remember_migrations(results)
             self.apply(results)
             if self.params["wait"]:
                 self.wait(dict((r["name"], r) for r in results
                                if r["running"] and r["_plan"].changed and not r.get("error")))
         self.finish(results, changed, kv, start)
+
+    def new_result(self, vm, plan, running, dynamic, start):
+        """The per-VM result (and working state) that apply() and wait() use."""
+        return {
+            "name": _vm_key(vm), "namespace": self.namespace, "running": running,
+            "method": ("live" if running else "offline") if plan.changed else "unchanged",
+            "interfaces": [{"name": n, "action": a, "detail": d} for n, a, d in plan.changes],
+            "restart_required": False, "_vm": vm, "_plan": plan, "_changes": plan.changes,
+            "_start": start,
+            "needs_migration": running and plan.changed and (not dynamic or any(
+                a == hotplug.SWAP for _n, a, _d in plan.changes) or any(
+                r.get("binding") == "sriov" and r.get("state") != "absent" for r in self.requests)),
+        }
+
+    def remember_migrations(self, results):
+        """Before patching: migrations that exist already are not ours to follow."""
+        if self.params["wait"] and (any(r["needs_migration"] for r in results) or self.params["migrate_if_required"]):
+            self.old_migrations = set(m["metadata"]["name"] for m in self.session.list(VMIM.path(self.namespace)))
 
     def apply(self, results):
         def one(result):

@@ -1,118 +1,114 @@
-"""VM -> VMI -> virt-launcher pod, Services -> Endpoints, kubevirt.core's own
-modules: the emulated KubeVirt as clients see it."""
+"""VM -> VMI -> virt-launcher pod: the user-guide VM, run strategies and the
+VM status, as KubeVirt 1.9 shows them (tests/lab/kubevirt/vm.py, vmi.py)."""
 
-import pytest
+import json
+import re
 
 from tests.integration.helpers import wait_for
-from tests.integration.modules.kubevirt_objects import create_nad, get_vm, get_vmi, wait_running
 
-VM_PATH = "/apis/kubevirt.io/v1/namespaces/%s/virtualmachines"
-
-
-def user_guide_vm(name):
-    """The user guide's VM: masquerade on the pod network plus a Multus bridge."""
-    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
-            "metadata": {"name": name, "labels": {"vm-label": "only-on-vm"}},
-            "spec": {"runStrategy": "Always", "template": {
-                "metadata": {"labels": {"app": name}, "annotations": {"note": "template"}},
-                "spec": {"domain": {"devices": {"interfaces": [{"name": "default", "masquerade": {}},
-                                                               {"name": "red", "bridge": {}}]},
-                                    "resources": {"requests": {"memory": "128Mi"}}},
-                         "networks": [{"name": "default", "pod": {}},
-                                      {"name": "red", "multus": {"networkName": "red-net"}}]}}}}
+USER_GUIDE_IFACES = [{"name": "default", "masquerade": {}}, {"name": "red", "bridge": {}}]
+USER_GUIDE_NETS = [{"name": "default", "pod": {}}, {"name": "red", "multus": {"networkName": "red-net"}}]
 
 
-def test_user_guide_vm_runs_with_both_interfaces(lab, namespace):
-    create_nad(lab, namespace, "red-net", subnet="10.88.0.0/24")
-    lab.request("POST", VM_PATH % namespace, user_guide_vm("ug"))
-    vmi = wait_running(lab, namespace, "ug")
-    assert vmi["metadata"]["labels"]["app"] == "ug" and "vm-label" not in vmi["metadata"]["labels"]
-    by_name = {i["name"]: i for i in vmi["status"]["interfaces"]}
-    assert set(by_name) == {"default", "red"}
-    assert by_name["red"]["infoSource"] == "domain, guest-agent, multus-status"
-    assert by_name["red"]["ipAddress"].startswith("10.88.0.")
-    assert by_name["default"]["mac"] != by_name["red"]["mac"]
-    pods = lab.request("GET", "/api/v1/namespaces/%s/pods?labelSelector=kubevirt.io%%3Dvirt-launcher" % namespace)
-    pod = pods["items"][0]
-    assert pod["metadata"]["labels"]["app"] == "ug"
-    assert pod["metadata"]["labels"]["kubevirt.io/created-by"] == vmi["metadata"]["uid"]
-    assert "red-net" in pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"]
-    assert pod["status"]["podIP"] == by_name["default"]["ipAddress"]
-    vm = wait_for(lambda: get_vm(lab, namespace, "ug")["status"].get("ready") and get_vm(lab, namespace, "ug"),
-                  timeout=30, message="VM ready")
-    assert vm["status"]["printableStatus"] == "Running"
+def test_user_guide_vm_runs_with_both_interfaces(kv):
+    kv.nad("red-net", {"type": "host-local", "subnet": "10.88.0.0/24"})
+    kv.vm("ug", USER_GUIDE_IFACES, USER_GUIDE_NETS, labels={"app": "ug"}, annotations={"note": "template"},
+          subdomain="lab")
+    vmi = kv.running("ug")
+    assert vmi["metadata"]["labels"]["app"] == "ug" and "only-on-the-vm" not in vmi["metadata"]["labels"]
+    assert vmi["metadata"]["annotations"]["note"] == "template"
+    assert vmi["metadata"]["ownerReferences"][0]["kind"] == "VirtualMachine"
+    assert [p["phase"] for p in vmi["status"]["phaseTransitionTimestamps"]] == [
+        "Pending", "Scheduling", "Scheduled", "Running"]
+    default, red = kv.interface(vmi, "default"), kv.interface(vmi, "red")
+    assert default["infoSource"] == "domain, guest-agent" and default["podInterfaceName"] == "eth0"
+    assert red["infoSource"] == "domain, guest-agent, multus-status"
+    assert re.match(r"^pod[0-9a-f]{11}$", red["podInterfaceName"])
+    assert (default["interfaceName"], red["interfaceName"]) == ("eth0", "eth1")
+    assert red["ipAddress"].startswith("10.88.0.") and red["ipAddresses"] == [red["ipAddress"]]
+    assert default["mac"] != red["mac"] and red["mac"].startswith("02:") and red["linkState"] == "up"
+    assert kv.condition(vmi, "Ready")["status"] == "True" and kv.condition(vmi, "LiveMigratable")["status"] == "True"
+
+    [pod] = kv.pods(vmi)
+    meta = pod["metadata"]
+    assert re.match(r"^virt-launcher-ug-[a-z0-9]{5}$", meta["name"])
+    wanted = {"app": "ug", "kubevirt.io": "virt-launcher", "kubevirt.io/created-by": vmi["metadata"]["uid"],
+              "vm.kubevirt.io/name": "ug", "vmi.kubevirt.io/id": "ug"}
+    assert {k: meta["labels"][k] for k in wanted} == wanted
+    assert "only-on-the-vm" not in meta["labels"]
+    assert meta["ownerReferences"][0]["uid"] == vmi["metadata"]["uid"]
+    assert json.loads(meta["annotations"]["k8s.v1.cni.cncf.io/networks"]) == [
+        {"name": "red-net", "namespace": kv.namespace, "interface": red["podInterfaceName"]}]
+    attached = {e["interface"]: e for e in json.loads(meta["annotations"]["k8s.v1.cni.cncf.io/network-status"])}
+    assert attached[red["podInterfaceName"]]["ips"] == [red["ipAddress"]]
+    assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("ug", "lab")
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["compute"]
+    assert pod["spec"]["nodeName"] == vmi["status"]["nodeName"] == vmi["metadata"]["labels"]["kubevirt.io/nodeName"]
+    assert pod["status"]["phase"] == "Running" and pod["status"]["podIP"] == default["ipAddress"]
+
+    vm = wait_for(lambda: kv.get("virtualmachines", "ug")["status"].get("ready") and
+                  kv.get("virtualmachines", "ug"), timeout=30, message="VM ready")
+    status = vm["status"]
+    assert (status["printableStatus"], status["created"], status["runStrategy"]) == ("Running", True, "Always")
+    assert kv.condition(vm, "Ready")["status"] == "True" and kv.condition(vm, "RestartRequired") is None
+    revision = kv.get("controllerrevisions", vmi["status"]["virtualMachineRevisionName"], group="apps/v1")
+    assert revision["data"]["spec"]["template"]["spec"]["networks"] == USER_GUIDE_NETS
 
 
-def test_service_on_template_labels_gets_endpoints_vm_labels_get_none(lab, namespace):
-    create_nad(lab, namespace, "red-net")
-    lab.request("POST", VM_PATH % namespace, user_guide_vm("svc"))
-    vmi = wait_running(lab, namespace, "svc")
-    for name, selector in (("good", {"app": "svc"}), ("classic-mistake", {"vm-label": "only-on-vm"})):
-        lab.request("POST", "/api/v1/namespaces/%s/services" % namespace, {
-            "apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-            "spec": {"selector": selector, "ports": [{"port": 22, "targetPort": 22}]}})
-    endpoints = wait_for(lambda: (lab.request("GET", "/api/v1/namespaces/%s/endpoints/good" % namespace)
-                                  .get("subsets") or [None])[0], timeout=60, message="Endpoints of good")
-    assert endpoints["addresses"][0]["ip"] == vmi["status"]["interfaces"][0]["ipAddress"]
-    mistake = lab.request("GET", "/api/v1/namespaces/%s/endpoints/classic-mistake" % namespace)
-    assert not mistake.get("subsets")
+def test_run_strategies_and_legacy_running(kv, lab):
+    kv.vm("halted", run_strategy="Halted")
+    kv.vm("legacy", run_strategy=None)
+    kv.patch("virtualmachines", "legacy", {"spec": {"running": True}}, merge=True)
+    kv.vm("manual", run_strategy="Manual")
+    kv.vm("once", run_strategy="Once")
+    kv.vm("rerun", run_strategy="RerunOnFailure")
+    for name in ("legacy", "once", "rerun"):
+        kv.running(name)
+    stopped = wait_for(lambda: kv.condition(kv.get("virtualmachines", "halted"), "Ready"), timeout=30,
+                       message="Ready condition of the halted VM")
+    assert (stopped["status"], stopped["reason"]) == ("False", "VMINotExists")
+    for name in ("halted", "manual"):
+        vm = kv.get("virtualmachines", name)
+        assert vm["status"]["printableStatus"] == "Stopped" and vm["status"]["created"] is False
+        assert kv.vmi_or_none(name) is None
+
+    kv.patch("virtualmachines", "halted", {"spec": {"runStrategy": "Always"}}, merge=True)
+    kv.running("halted")
+    kv.patch("virtualmachines", "legacy", {"spec": {"running": False}}, merge=True)
+    vm = wait_for(lambda: kv.vmi_or_none("legacy") is None and
+                  kv.get("virtualmachines", "legacy")["status"]["printableStatus"] == "Stopped" and
+                  kv.get("virtualmachines", "legacy"), timeout=30, message="legacy VM stopped")
+    assert kv.condition(vm, "Ready")["reason"] == "VMINotExists"
+    assert not [p for p in kv.pods() if p["metadata"]["name"].startswith("virt-launcher-legacy-")]
 
 
-def test_stop_start_through_subresources_and_viewer_forbidden(lab, namespace):
-    lab.request("POST", VM_PATH % namespace, dict(user_guide_vm("sub"), spec=dict(
-        user_guide_vm("sub")["spec"], runStrategy="Halted")))
-    base = "/apis/subresources.kubevirt.io/v1/namespaces/%s/virtualmachines/sub/" % namespace
-    from tests.lab.cluster import LabError
-    with pytest.raises(LabError) as err:
-        lab.request("PUT", base + "start", {}, token="viewer", direct=False)
-    assert "403" in str(err.value)
-    create_nad(lab, namespace, "red-net")
-    lab.request("PUT", base + "start", {}, direct=False)
-    wait_running(lab, namespace, "sub")
-    with pytest.raises(LabError) as err:
-        lab.request("PUT", base + "start", {}, direct=False)
-    assert "409" in str(err.value) and "already running" in str(err.value)
-    lab.request("PUT", base + "stop", {}, direct=False)
-    wait_for(lambda: get_vm(lab, namespace, "sub")["status"].get("printableStatus") == "Stopped", timeout=30,
-             message="VM stopped")
-    with pytest.raises(Exception):
-        get_vmi(lab, namespace, "sub")
+def test_intermediate_states_are_observable_with_a_reconcile_delay(kv, capabilities):
+    capabilities(reconcile_delay=0.4)
+    kv.vm("slow")
+    seen = []
+
+    def printable():
+        status = kv.get("virtualmachines", "slow").get("status") or {}
+        if status.get("printableStatus") and (not seen or seen[-1] != status["printableStatus"]):
+            seen.append(status["printableStatus"])
+        return status.get("printableStatus") == "Running"
+
+    wait_for(printable, timeout=60, interval=0.05, message="VM Running")
+    assert seen[-2:] == ["Starting", "Running"]
+    kv.patch("virtualmachines", "slow", {"spec": {"runStrategy": "Halted"}}, merge=True)
+    seen.clear()
+
+    def stopped():
+        printable()
+        return seen[-1] == "Stopped"
+
+    wait_for(stopped, timeout=60, interval=0.05, message="VM Stopped")
+    assert seen == ["Running", "Stopping", "Stopped"]
 
 
-KUBEVIRT_CORE = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: create
-      kubevirt.core.kubevirt_vm:
-        name: kc
-        namespace: "{{ ns }}"
-        running: true
-        wait: true
-        wait_timeout: 60
-        spec:
-          domain:
-            devices:
-              interfaces: [{name: default, masquerade: {}}]
-            resources: {requests: {memory: 128Mi}}
-          networks: [{name: default, pod: {}}]
-    - name: info
-      kubevirt.core.kubevirt_vm_info:
-        name: kc
-        namespace: "{{ ns }}"
-    - name: stopped
-      kubevirt.core.kubevirt_vm:
-        name: kc
-        namespace: "{{ ns }}"
-        running: false
-        wait: true
-        wait_timeout: 60
-"""
-
-
-def test_kubevirt_core_modules_work_unmodified(namespace, run_playbook):
-    result = run_playbook(KUBEVIRT_CORE, {"ns": namespace})
-    assert result.tasks["create"]["changed"]
-    info = result.tasks["info"]["resources"][0]
-    assert info["status"]["printableStatus"] == "Running" and info["status"]["ready"] is True
-    assert result.tasks["stopped"]["changed"]
+def test_vm_deletion_removes_vmi_and_pod(kv):
+    kv.vm("gone")
+    vmi = kv.running("gone")
+    kv.lab.request("DELETE", kv.path("virtualmachines", "gone"))
+    wait_for(lambda: kv.vmi_or_none("gone") is None and not kv.pods(vmi), timeout=60,
+             message="VMI and launcher pod garbage-collected")

@@ -1,6 +1,9 @@
 """kubevirt_vm_clone against the lab's emulated clone controller."""
 
+import pytest
+
 from tests.integration.modules.kubevirt_objects import VM_PATH, create_nad, get_vm
+from tests.lab.cluster import LabError
 
 SOURCE = {
     "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
@@ -116,14 +119,45 @@ def test_snapshot_gate_off_is_refused_before_any_write(lab, namespace, run_playb
 
 def test_batch_of_clones(lab, namespace, run_playbook):
     setup(lab, namespace)
-    targets = [{"name": "b-%02d" % i} for i in range(8)]
+    targets = [{"name": "b-%02d" % i} for i in range(20)]
     res = run_playbook(play([clone("b", namespace=namespace, source="golden", targets=targets, wait_sleep=0.2,
                                    wait_timeout=180)])).tasks["b"]
-    assert [c["method"] for c in res["clones"]] == ["create"] * 8
+    assert [c["method"] for c in res["clones"]] == ["create"] * 20
+    assert all(c["phases"][-1] == "Succeeded" for c in res["clones"])
     macs = set()
-    for i in range(8):
+    for i in range(20):
         vm = get_vm(lab, namespace, "b-%02d" % i)
         for iface in ifaces(vm):
             assert iface.get("macAddress") not in ("02:00:00:00:10:01", "02:00:00:00:10:02")
             if iface.get("macAddress"):
                 macs.add(iface["macAddress"])
+
+
+def test_failed_phase_is_surfaced_and_the_half_made_target_removed(lab, namespace, run_playbook):
+    # KubeVirt fails the clone of a source with backend storage (persistent TPM)
+    setup(lab, namespace)
+    source = {**SOURCE, "metadata": {"name": "tpm-src"}, "spec": {**SOURCE["spec"], "template": {
+        **SOURCE["spec"]["template"], "spec": {**SOURCE["spec"]["template"]["spec"], "domain": {
+            **SOURCE["spec"]["template"]["spec"]["domain"],
+            "devices": {**SOURCE["spec"]["template"]["spec"]["domain"]["devices"], "tpm": {"persistent": True}}}}}}}
+    lab.request("POST", VM_PATH % namespace, source)
+    res = run_playbook(play([clone("c", namespace=namespace, source="tpm-src", target="tpm-copy", wait_sleep=0.2,
+                                   wait_timeout=120)]), expect_rc=2).tasks["c"]
+    assert res["failed"]
+    assert "Clone of source with backendstorage is not supported" in res["msg"]
+    assert res["clones"][0]["phases"][-1] == "Failed"
+    with pytest.raises(LabError, match="404"):
+        get_vm(lab, namespace, "tpm-copy")
+
+
+def test_503_while_waiting_is_retried(lab, namespace, run_playbook):
+    setup(lab, namespace)
+    lab.add_fault(method="GET", path="/virtualmachineclones/", action="status", code=503, count=4)
+    try:
+        res = run_playbook(play([clone("c", namespace=namespace, source="golden", target="steady", wait_sleep=0.2,
+                                       wait_timeout=120)])).tasks["c"]
+    finally:
+        lab.clear_faults()
+    assert res["clones"][0]["phases"][-1] == "Succeeded"
+    assert res["api_requests"]["retries"] >= 4
+    assert get_vm(lab, namespace, "steady")["metadata"]["name"] == "steady"

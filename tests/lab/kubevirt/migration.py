@@ -1,102 +1,265 @@
-"""VirtualMachineInstanceMigration (KubeVirt v1.9 migration controller, as the
-API shows it): phases Pending -> Scheduling -> Scheduled -> PreparingTarget ->
-TargetReady -> Running -> Succeeded, one per ``reconcile_delay``; Failed when
-the VMI is missing, not running or not LiveMigratable.  On success the VMI runs
-on another node in a new virt-launcher pod that has every network of the VMI
-spec (pending hot-plugs attached, unplugged ones gone), ``status.migrationState``
-is filled in and ``MigrationRequired`` is removed."""
+"""Live migration as the API shows it (KubeVirt v1.9.0):
 
+The migration controller (``pkg/virt-controller/watch/migration/migration.go``
+with virt-handler's part), one phase per ``reconcile_delay``:
+``Pending`` -> ``Scheduling`` (the target virt-launcher pod is created, with
+``kubevirt.io/migrationJobUID`` and a required anti-affinity to the VMI's
+other pods, so it lands on another node; VMI ``status.migrationState`` gets
+source/target pods) -> ``Scheduled`` (target pod Ready; ``targetNode``) ->
+``PreparingTarget`` -> ``TargetReady`` -> ``Running`` (``startTimestamp``;
+the VM shows ``Migrating``) -> ``Succeeded``: the VMI runs on the target node
+(``status.nodeName``, label ``kubevirt.io/nodeName``, ``activePods``,
+``migrationState`` completed with ``endTimestamp``), its interfaces are those
+the target pod carries (pending hot-plugs attached, unplugged ones gone),
+``MigrationRequired`` is cleared and the source pod is deleted.  A migration
+fails (phase ``Failed`` and a ``FailedMigration`` event) when its VMI does
+not exist or is not running, or is not live-migratable (KubeVirt's migration
+webhook refuses those; the lab has none).  A target pod that cannot be
+scheduled keeps the migration in ``Scheduling``.
+
+The workload updater (``pkg/virt-controller/watch/workload-updater/
+workload-updater.go``): a running VMI with ``MigrationRequired=True``, no
+unfinished migration and ``LiveMigratable=True`` is migrated through a
+VirtualMachineInstanceMigration ``kubevirt-workload-update-<random>``
+(annotation ``kubevirt.io/workloadUpdateMigration``) - only while the
+KubeVirt CR lists ``LiveMigrate`` in
+``spec.workloadUpdateStrategy.workloadUpdateMethods``.
+"""
+
+import copy
 import logging
 
-from .kapi import NotFound
-from .runtime import Controller, key_of
-from .vmi import ifaces_of, networks_of, now
+from . import net_launcher, net_status
+from .kapi import Conflict, KubeError
+from .net_base import ClusterView, PacedController, condition_is, drop_condition, find_condition, net_state, now, \
+    record_event, status_patch
+from .runtime import key_of
+from .vmi import (NODE_LABEL, current_pod, launcher_pods, pod_ips, pod_network_status, pod_ready, render_pod,
+                  running_conditions, vmi_path)
 
 log = logging.getLogger("lab.kubevirt.migration")
 
 VMIMS = "/apis/kubevirt.io/v1/virtualmachineinstancemigrations"
-STEPS = ["Pending", "Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running", "Succeeded"]
+VMIS = "/apis/kubevirt.io/v1/virtualmachineinstances"
+PODS = "/api/v1/pods"
+KUBEVIRTS = "/apis/kubevirt.io/v1/kubevirts"
+FINAL = ("Succeeded", "Failed")
+# phases after Scheduled that only virt-handler's progress separates
+HANDLER_STEPS = {"Scheduled": "PreparingTarget", "PreparingTarget": "TargetReady", "TargetReady": "Running"}
+WORKLOAD_UPDATE_ANNOTATION = "kubevirt.io/workloadUpdateMigration"
+VMI_NAME_LABEL = "kubevirt.io/vmi-name"
 
 
-class MigrationController(Controller):
+def migration_path(namespace, name, sub=""):
+    return "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstancemigrations/%s%s" % (namespace, name, sub)
+
+
+def _target_of(mig, pods):
+    return next((p for p in pods if (p["metadata"].get("labels") or {}).get(
+        net_launcher.MIGRATION_JOB_LABEL) == mig["metadata"]["uid"]), None)
+
+
+def is_migrating(vmi):
+    state = (vmi.get("status") or {}).get("migrationState") or {}
+    return bool(state) and not state.get("completed") and not state.get("failed")
+
+
+def refusal(vmi):
+    """Why a migration of ``vmi`` cannot start, or None."""
+    if vmi is None:
+        return "Migration failed because vmi does not exist."
+    phase = (vmi.get("status") or {}).get("phase")
+    if phase != "Running":
+        return "Cannot migrate VMI in phase %s: VMI is not running" % (phase or "Pending")
+    migratable = find_condition(vmi, "LiveMigratable") or {}
+    if migratable.get("status") != "True":
+        return "Cannot migrate VMI, Reason: %s, Message: %s" % (migratable.get("reason"), migratable.get("message"))
+    return None
+
+
+class MigrationController(PacedController):
     name = "migration"
 
-    def __init__(self, kube, config, vmims, vmi_controller):
+    def __init__(self, kube, config, vmims, pods, state):
         super().__init__(kube, config)
-        self.vmis = vmi_controller
-        vmims.add_handler(lambda _t, obj: self.enqueue(key_of(obj), self.config.get("reconcile_delay")))
+        self.cluster = ClusterView(kube, config)
+        self.state = state
+        self.vmims = vmims
+        vmims.add_handler(self.on_event)
+        pods.add_handler(self._pod_event)
 
-    def path(self, namespace, name, sub=None):
-        return "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstancemigrations/%s%s" % (
-            namespace, name, "/" + sub if sub else "")
-
-    def set_phase(self, mig, phase, **extra):
-        status = dict(extra, phase=phase)
-        stamps = list((mig.get("status") or {}).get("phaseTransitionTimestamps") or [])
-        stamps.append({"phase": phase, "phaseTransitionTimestamp": now()})
-        status["phaseTransitionTimestamps"] = stamps
-        return self.kube.merge_patch(self.path(mig["metadata"]["namespace"], mig["metadata"]["name"], "status"),
-                                     {"status": status})
+    def _pod_event(self, _event_type, pod):
+        uid = (pod["metadata"].get("labels") or {}).get(net_launcher.MIGRATION_JOB_LABEL)
+        for mig in self.vmims.items() if uid else []:
+            if mig["metadata"]["uid"] == uid:
+                self.enqueue(key_of(mig), self.delay)
 
     def reconcile(self, key):
         namespace, name = key.split("/", 1)
-        try:
-            mig = self.kube.get(self.path(namespace, name))
-        except NotFound:
+        mig = self.kube.get_or_none(migration_path(namespace, name))
+        if mig is None or (mig.get("status") or {}).get("phase") in FINAL:
+            self.forget(key)
             return None
+        wait = self.wait_left(key)
+        if wait:
+            return wait
         phase = (mig.get("status") or {}).get("phase") or ""
-        if phase in ("Succeeded", "Failed"):
-            return None
-        vmi_name = (mig.get("spec") or {}).get("vmiName")
-        vmi = self.kube.get_or_none("/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances/%s"
-                                    % (namespace, vmi_name))
-        problem = None
-        if vmi is None:
-            problem = "VMI %s/%s does not exist" % (namespace, vmi_name)
-        elif (vmi.get("status") or {}).get("phase") != "Running":
-            problem = "VMI %s/%s is not running" % (namespace, vmi_name)
-        elif not any(c["type"] == "LiveMigratable" and c["status"] == "True"
-                     for c in (vmi.get("status") or {}).get("conditions") or []):
-            problem = "VMI %s/%s is not live-migratable" % (namespace, vmi_name)
+        vmi = self.kube.get_or_none(vmi_path(namespace, (mig.get("spec") or {}).get("vmiName", "")))
+        problem = refusal(vmi) if phase in ("", "Pending") or vmi is None else None
         if problem:
-            self.set_phase(mig, "Failed", conditions=[{"type": "Failed", "status": "True", "reason": "Failed",
-                                                       "message": problem, "lastTransitionTime": now()}])
-            return None
-        index = STEPS.index(phase) + 1 if phase in STEPS else 0
-        if STEPS[index] == "Succeeded":
-            self.complete(mig, vmi)
-            return None
-        self.set_phase(mig, STEPS[index])
-        return self.config.get("reconcile_delay") or 0.02
+            return self._fail(mig, problem)
+        if phase == "":
+            return self._set_phase(mig, "Pending")
+        if phase == "Pending":
+            return self._create_target(mig, vmi)
+        pods = launcher_pods(self.kube, vmi)
+        target = _target_of(mig, pods)
+        if target is None or target["metadata"].get("deletionTimestamp"):
+            return self._fail(mig, "Migration failed because target pod shutdown during migration")
+        if phase == "Scheduling":
+            return self._target_scheduled(mig, vmi, target) if pod_ready(target) else None
+        if phase in HANDLER_STEPS:
+            if HANDLER_STEPS[phase] == "Running":
+                self._patch_vmi_state(vmi, dict((vmi.get("status") or {}).get("migrationState") or {},
+                                                startTimestamp=now()))
+            return self._set_phase(mig, HANDLER_STEPS[phase])
+        if phase == "Running":
+            return self._complete(mig, vmi, pods, target)
+        return None
 
-    def complete(self, mig, vmi):
-        source_node = (vmi.get("status") or {}).get("nodeName")
-        target_node, _message = self.vmis.pick_node(vmi, exclude=source_node)
-        target_node = target_node or source_node
-        old_pod = self.vmis.pod_of(vmi)
-        new_pod = self.vmis.create_pod(vmi)
-        self.vmis.run_pod(new_pod, target_node)
-        nets = networks_of(vmi)
-        self.vmis.set_attached(new_pod, dict((i["name"], "domain") for i in ifaces_of(vmi)
-                                             if "multus" in (nets.get(i["name"]) or {}) and i.get("state") != "absent"))
-        if old_pod is not None:
-            self.kube.delete("/api/v1/namespaces/%s/pods/%s"
-                             % (old_pod["metadata"]["namespace"], old_pod["metadata"]["name"]))
-        new_pod = self.vmis.pod_of(vmi)
-        status = self.vmis.running_status(vmi, new_pod)
-        status["conditions"] = [c for c in status["conditions"] if c["type"] != "MigrationRequired"]
-        status["nodeName"] = target_node
-        status["migrationState"] = {
-            "sourceNode": source_node, "targetNode": target_node, "completed": True, "failed": False,
-            "startTimestamp": (mig.get("metadata") or {}).get("creationTimestamp"), "endTimestamp": now(),
-            "migrationUid": mig["metadata"]["uid"], "targetPod": new_pod["metadata"]["name"],
-            "mode": "PreCopy", "sourcePod": (old_pod or {}).get("metadata", {}).get("name")}
-        self.vmis.patch_status(vmi, status)
-        self.vmis.pending_since.pop(key_of(vmi), None)
-        self.set_phase(mig, "Succeeded", migrationState=status["migrationState"])
+    # ------------------------------------------------------------ helpers
+    def _set_phase(self, mig, phase, **extra):
+        meta = mig["metadata"]
+        if (meta.get("labels") or {}).get(VMI_NAME_LABEL) is None:
+            mig = self.kube.merge_patch(migration_path(meta["namespace"], meta["name"]), {"metadata": {"labels": {
+                VMI_NAME_LABEL: (mig.get("spec") or {}).get("vmiName")}}})
+        status = copy.deepcopy(mig.get("status") or {})
+        status.update(extra, phase=phase)
+        status["phaseTransitionTimestamps"] = list(status.get("phaseTransitionTimestamps") or []) + [
+            {"phase": phase, "phaseTransitionTimestamp": now()}]
+        self.kube.merge_patch(migration_path(meta["namespace"], meta["name"], "/status"), {
+            "metadata": {"resourceVersion": mig["metadata"]["resourceVersion"]},
+            "status": status_patch(mig.get("status") or {}, status)})
+        return self.stepped(key_of(mig))
+
+    def _fail(self, mig, message):
+        record_event(self.kube, dict(mig, apiVersion="kubevirt.io/v1", kind="VirtualMachineInstanceMigration"),
+                     "Warning", "FailedMigration", message, "virtualmachine-controller")
+        state = dict((mig.get("status") or {}).get("migrationState") or {}, failed=True, failureReason=message)
+        self._set_phase(mig, "Failed", migrationState=state)
+        return None
+
+    def _patch_vmi(self, vmi, status, labels=None):
+        body = {"metadata": {"resourceVersion": vmi["metadata"]["resourceVersion"]},
+                "status": status_patch(vmi.get("status") or {}, status)}
+        if labels:
+            body["metadata"]["labels"] = labels
+        return self.kube.merge_patch(vmi_path(vmi["metadata"]["namespace"], vmi["metadata"]["name"]), body)
+
+    def _patch_vmi_state(self, vmi, state):
+        return self._patch_vmi(vmi, dict(vmi.get("status") or {}, migrationState=state))
+
+    # ------------------------------------------------------------- phases
+    def _create_target(self, mig, vmi):
+        pods = launcher_pods(self.kube, vmi)
+        source = current_pod(vmi, pods)
+        target = _target_of(mig, pods)
+        try:
+            target = target or self.kube.create("/api/v1/namespaces/%s/pods" % vmi["metadata"]["namespace"],
+                                                render_pod(self.kube, self.config, self.cluster, vmi, migration=mig))
+        except (net_launcher.RenderError, KubeError) as exc:
+            return self._fail(mig, "failed to create the migration target pod: %s" % exc)
+        state = {"migrationUid": mig["metadata"]["uid"], "sourceNode": (vmi.get("status") or {}).get("nodeName"),
+                 "sourcePod": (source or {}).get("metadata", {}).get("name"),
+                 "targetPod": target["metadata"]["name"], "mode": "PreCopy"}
+        self._patch_vmi_state(vmi, state)
+        return self._set_phase(mig, "Scheduling", migrationState=state)
+
+    def _target_scheduled(self, mig, vmi, target):
+        node = target["spec"]["nodeName"]
+        state = dict((vmi.get("status") or {}).get("migrationState") or {}, targetNode=node,
+                     targetNodeAddress=(target.get("status") or {}).get("hostIP"))
+        status = dict(vmi.get("status") or {}, migrationState=state,
+                      activePods=dict((vmi.get("status") or {}).get("activePods") or {},
+                                      **{target["metadata"]["uid"]: node}))
+        self._patch_vmi(vmi, status)
+        return self._set_phase(mig, "Scheduled", migrationState=state)
+
+    def _complete(self, mig, vmi, pods, target):
+        node = target["spec"]["nodeName"]
+        source_name = ((vmi.get("status") or {}).get("migrationState") or {}).get("sourcePod")
+        source = next((p for p in pods if p["metadata"]["name"] == source_name), None)
+        status = copy.deepcopy(vmi.get("status") or {})
+        state = dict(status.get("migrationState") or {}, completed=True, endTimestamp=now(), targetNode=node)
+        status.update(nodeName=node, activePods={target["metadata"]["uid"]: node}, migrationState=state)
+        status["interfaces"] = net_status.full_statuses(vmi, pod_ips(target), pod_network_status(target),
+                                                        self.state.macs)
+        kubevirt = self.cluster.kubevirt()
+        status["conditions"] = drop_condition(running_conditions(dict(vmi, status=status), kubevirt, target),
+                                              "MigrationRequired")
+        self._patch_vmi(vmi, status, labels={NODE_LABEL: node})
+        if source is not None:
+            self.kube.delete("/api/v1/namespaces/%s/pods/%s" % (source["metadata"]["namespace"],
+                                                                source["metadata"]["name"]))
+        self._set_phase(mig, "Succeeded", migrationState=state)
+        return None
+
+
+class WorkloadUpdater(PacedController):
+    """One key (the KubeVirt CR), re-evaluated whenever a VMI, a migration
+    or the CR changes; candidates come from the VMI cache and are re-read
+    before a migration is created."""
+
+    name = "workload-updater"
+    KEY = "kubevirt/kubevirt"
+
+    def __init__(self, kube, config, vmis):
+        super().__init__(kube, config)
+        self.cluster = ClusterView(kube, config)
+        self.vmis = vmis
+        vmis.add_handler(self.trigger)
+
+    def trigger(self, _event_type, _obj):
+        self.enqueue(self.KEY, self.delay)
+
+    def reconcile(self, key):
+        wait = self.wait_left(key)
+        if wait:
+            return wait
+        candidates = [vmi for vmi in self.vmis.items()
+                      if (vmi.get("status") or {}).get("phase") == "Running"
+                      and not vmi["metadata"].get("deletionTimestamp") and not is_migrating(vmi)
+                      and condition_is(vmi, "MigrationRequired") and condition_is(vmi, "LiveMigratable")]
+        if not candidates or "LiveMigrate" not in self.cluster.workload_update_methods(self.cluster.kubevirt()):
+            return None
+        unfinished = {"%s/%s" % (m["metadata"]["namespace"], (m.get("spec") or {}).get("vmiName"))
+                      for m in self.kube.list(VMIMS)["items"] if (m.get("status") or {}).get("phase") not in FINAL}
+        created = False
+        for cached in candidates:
+            vmi = self.kube.get_or_none(vmi_path(cached["metadata"]["namespace"], cached["metadata"]["name"]))
+            if key_of(cached) in unfinished or vmi is None or is_migrating(vmi) \
+                    or not condition_is(vmi, "MigrationRequired"):
+                continue   # the cache was behind
+            try:
+                self.kube.create("/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstancemigrations"
+                                 % vmi["metadata"]["namespace"], {
+                                     "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+                                     "metadata": {"generateName": "kubevirt-workload-update-",
+                                                  "annotations": {WORKLOAD_UPDATE_ANNOTATION: ""}},
+                                     "spec": {"vmiName": vmi["metadata"]["name"]}})
+                created = True
+            except (Conflict, KubeError) as exc:
+                log.warning("workload update migration for %s: %s", key_of(vmi), exc)
+        return self.stepped(key) if created else None
 
 
 def start(ctx):
-    controller = MigrationController(ctx.kube, ctx.config, ctx.informer(VMIMS), ctx.vmi_controller)
+    state = net_state(ctx)
+    vmims = ctx.informer(VMIMS)
+    controller = MigrationController(ctx.kube, ctx.config, vmims, ctx.informer(PODS), state)
     controller.start()
+    updater = WorkloadUpdater(ctx.kube, ctx.config, ctx.informer(VMIS))
+    vmims.add_handler(updater.trigger)
+    ctx.informer(KUBEVIRTS).add_handler(updater.trigger)
+    updater.start()
     return controller

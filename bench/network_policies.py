@@ -1,0 +1,120 @@
+"""NetworkPolicies for N namespaces x 3 policies: the network_policies role
+(one task, kubevirt_network_policies) against an equivalent loop of
+kubernetes.core.k8s (one task per policy, plus the k8s_info a loop needs to
+find what to prune), first converge and no-op re-run, in the same lab run.
+
+The loop costs about the same per policy whatever N is, so it may run on
+fewer namespaces (--loop-namespaces) and be compared per namespace; the
+per-namespace ratio and the loop's time extrapolated to N are printed and
+marked as such."""
+
+import argparse
+import json
+import os
+
+from bench.common import REPO, run_playbook, start_lab
+
+POLICY_LABELS = {"app.kubernetes.io/managed-by": "kubevirt_net.core", "kubevirt-net.io/policy-set": "default"}
+ROLE_VARS = {
+    "network_policies_default_deny": "both",
+    "network_policies_allow_dns": True,
+    "network_policies_label_namespaces": True,  # the lab is Kubernetes 1.20 (one PATCH of kube-system, once)
+    "network_policies_allow_same_namespace": False,
+    "network_policies_rules": [
+        {"name": "db-from-app", "direction": "ingress", "vm_selector": {"app": "db"},
+         "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
+    ],
+}
+# The same three policies, as the loop writes them.
+SPECS = {
+    "kvnet-default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    "kvnet-allow-dns": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]},
+    "kvnet-db-from-app": {"podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress"], "ingress": [{
+        "from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"protocol": "TCP", "port": 3306}]}]},
+}
+
+
+def role_play(selector):
+    return [{"hosts": "localhost", "gather_facts": False, "roles": [{
+        "role": "kubevirt_net.core.network_policies",
+        "vars": dict(ROLE_VARS, network_policies_namespace_selector=selector)}]}]
+
+
+def k8s_loop(namespaces):
+    items = [{"namespace": ns, "name": name, "spec": spec} for ns in namespaces for name, spec in SPECS.items()]
+    return [{"hosts": "localhost", "gather_facts": False, "vars": {"policies": items}, "tasks": [
+        {"name": "policies", "loop": "{{ policies }}",
+         "loop_control": {"label": "{{ item.namespace }}/{{ item.name }}"},
+         "kubernetes.core.k8s": {"state": "present", "definition": {
+             "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": "{{ item.name }}", "namespace": "{{ item.namespace }}", "labels": POLICY_LABELS},
+             "spec": "{{ item.spec }}"}}},
+        # what a loop needs to prune: the managed policies, to diff against the declaration (nothing to delete here)
+        {"name": "managed policies", "register": "managed", "kubernetes.core.k8s_info": {
+            "api_version": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "label_selectors": ["app.kubernetes.io/managed-by=kubevirt_net.core"]}},
+    ]}]
+
+
+def make_namespaces(lab, prefix, count, labels):
+    names = ["%s-%04d" % (prefix, i) for i in range(count)]
+    for name in names:
+        lab.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                   "metadata": {"name": name, "labels": labels}})
+    return names
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--namespaces", type=int, default=1000, help="namespaces for the role (default 1000)")
+    parser.add_argument("--loop-namespaces", type=int, default=50, help="namespaces for the k8s loop (default 50)")
+    args = parser.parse_args()
+    per_ns = len(SPECS)
+    lab = start_lab()
+    try:
+        make_namespaces(lab, "ours", args.namespaces, {"bench": "ours"})
+        loop_names = make_namespaces(lab, "loop", args.loop_namespaces, {"bench": "loop"})
+        rows = [
+            run_playbook(lab, role_play({"bench": "ours"}),
+                         "role: first converge, %d ns x %d" % (args.namespaces, per_ns)),
+            run_playbook(lab, k8s_loop(loop_names),
+                         "k8s loop: first converge, %d ns x %d" % (args.loop_namespaces, per_ns)),
+            run_playbook(lab, role_play({"bench": "ours"}), "role: re-run (no change)"),
+            run_playbook(lab, k8s_loop(loop_names), "k8s loop: re-run (no change)"),
+        ]
+        stored = len([o for o in lab.request("GET", "/apis/networking.k8s.io/v1/networkpolicies")["items"]
+                      if o["metadata"]["namespace"].startswith("ours-")])
+        assert stored == args.namespaces * per_ns, stored
+    finally:
+        lab.down()
+
+    print("\n== NetworkPolicies: %d per namespace; role on %d namespaces, k8s loop on %d"
+          % (per_ns, args.namespaces, args.loop_namespaces))
+    print("%-44s %9s %9s %7s %12s" % ("run", "seconds", "requests", "writes", "s/namespace"))
+    sizes = [args.namespaces, args.loop_namespaces] * 2
+    for row, size in zip(rows, sizes):
+        row["namespaces"] = size
+        row["seconds_per_namespace"] = round(row["seconds"] / size, 4)
+        print("%-44s %9.2f %9d %7d %12.4f" % (row["label"], row["seconds"], row["requests"], row["writes"],
+                                              row["seconds_per_namespace"]))
+    ratios = []
+    for ours, loop, goal in ((rows[0], rows[1], 50), (rows[2], rows[3], 100)):
+        ratio = loop["seconds_per_namespace"] / ours["seconds_per_namespace"]
+        extrapolated = loop["seconds_per_namespace"] * args.namespaces
+        ratios.append({"ours": ours["label"], "loop": loop["label"], "speedup_per_namespace": round(ratio, 1),
+                       "goal": goal, "loop_seconds_extrapolated_to_%d" % args.namespaces: round(extrapolated, 1),
+                       "requests_per_namespace_ours": round(ours["requests"] / args.namespaces, 3),
+                       "requests_per_namespace_loop": round(loop["requests"] / args.loop_namespaces, 3)})
+        print("speed-up %-36s %7.1fx per namespace (goal %dx); loop extrapolated to %d namespaces: %.0f s "
+              "(measured on %d)" % (ours["label"], ratio, goal, args.namespaces, extrapolated, args.loop_namespaces))
+    os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
+    with open(os.path.join(REPO, "bench", "results", "network_policies.json"), "w", encoding="utf-8") as handle:
+        json.dump({"title": "NetworkPolicies, %d per namespace" % per_ns, "rows": rows, "ratios": ratios},
+                  handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

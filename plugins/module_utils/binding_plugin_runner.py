@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The kubevirt_binding_plugin module's flow.
+
+1. Check the options (no cluster).
+2. Read the KubeVirt CR (version, gates, current configuration) and look for a
+   HyperConverged CR; with one, the plugin goes to its ``spec.networkBinding``.
+3. Version gates; on removal (or on forbidding bridge on the pod network) the
+   VMs and VMIs of all namespaces that would break are listed and the task
+   refused unless ``force``.  Nothing is written before this point.
+4. One JSON Patch guarded by ``metadata.generation`` (re-planned on a lost race).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import binding_plugin as bp
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import KUBEVIRT, NAD, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network_runner import guarded_patch
+
+ARG_SPEC = dict(
+    name=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    sidecar_image=dict(type="str"),
+    network_attachment_definition=dict(type="str"),
+    domain_attachment_type=dict(type="str", choices=list(bp.DOMAIN_ATTACHMENT_TYPES)),
+    migration_method=dict(type="str", choices=list(bp.MIGRATION_METHODS)),
+    migratable=dict(type="bool"),
+    downward_api=dict(type="str", choices=list(bp.DOWNWARD_APIS)),
+    compute_resource_overhead=dict(type="dict", options=dict(requests=dict(type="dict"), limits=dict(type="dict"))),
+    permit_bridge_interface_on_pod_network=dict(type="bool"),
+    default_network_interface=dict(type="str", choices=list(bp.DEFAULT_NETWORK_INTERFACES)),
+    hyperconverged=dict(type="str", choices=["auto", "never"], default="auto"),
+    force=dict(type="bool", default=False),
+)
+SETTINGS = (("permit_bridge_interface_on_pod_network", "permitBridgeInterfaceOnPodNetwork"),
+            ("default_network_interface", "defaultNetworkInterface"))
+MAX_USERS_SHOWN = 10
+
+
+class BindingPlugin(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.runner = Run(module)
+
+    @property
+    def session(self):
+        return self.runner.session
+
+    def run(self):
+        problems = bp.check_options(Problems(), self.params)
+        if problems:
+            self.runner.fail(problems.render(), problems=problems.items)
+        try:
+            self.converge()
+        except ApiError as err:
+            self.runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason)
+
+    def find_hyperconverged(self):
+        if self.params["hyperconverged"] == "never":
+            return None
+        try:
+            items = self.session.list(bp.HYPERCONVERGED.path())
+        except ApiError as err:
+            if err.status == 404:  # the HyperConverged CRD is not installed
+                return None
+            raise
+        return items[0] if items else None
+
+    def converge(self):
+        p = self.params
+        name, state = p.get("name"), p["state"]
+        kv = KubeVirtInfo.read(self.session)
+        if not kv.installed:
+            self.runner.fail("KubeVirt is not installed in this cluster (no KubeVirt CR found)")
+        hco = self.find_hyperconverged()
+        settings = dict((field, p[option]) for option, field in SETTINGS if p.get(option) is not None)
+        problems = bp.check_versions(Problems(), p, kv)
+        if hco is not None and settings:
+            problems.add("HyperConverged %s/%s" % (hco["metadata"]["namespace"], hco["metadata"]["name"]),
+                         ", ".join(o for o, f in SETTINGS if f in settings),
+                         "this cluster is managed by the HyperConverged operator (OpenShift Virtualization), which "
+                         "owns the KubeVirt CR and reverts direct changes; the HyperConverged API has no field for "
+                         "these settings. Leave them to the platform's defaults")
+        target = hco if hco is not None else kv.cr
+        binding_path = bp.HCO_BINDING_PATH if hco is not None else bp.KUBEVIRT_BINDING_PATH
+        wanted = bp.entry(p) if name and state == "present" else None
+        current = bp.registered(target, binding_path, name) if name else None
+        users = []
+        if name and state == "absent" and (current is not None or bp.registered(kv.cr, bp.KUBEVIRT_BINDING_PATH, name)):
+            users = bp.users_of(name, self.session.list(VM.path()), self.session.list(VMI.path()))
+            if users and not p["force"]:
+                problems.add("binding plugin %s" % name, "state", "is used by %d interface(s): %s%s. Change those "
+                             "VMs first (kubevirt_vm_network), or set force=true" % (
+                                 len(users), "; ".join(users[:MAX_USERS_SHOWN]),
+                                 " and %d more" % (len(users) - MAX_USERS_SHOWN) if len(users) > MAX_USERS_SHOWN
+                                 else ""))
+        bridge_users = []
+        network_now = kv.configuration.get("network") or {}
+        if settings.get("permitBridgeInterfaceOnPodNetwork") is False and \
+                network_now.get("permitBridgeInterfaceOnPodNetwork") is not False:
+            bridge_users = bp.bridge_on_pod_users(self.session.list(VM.path()))
+            if bridge_users and not p["force"]:
+                problems.add("task", "permit_bridge_interface_on_pod_network", "VMs bind bridge to the pod network (%s); "
+                             "KubeVirt would refuse every later change to them. Move them to masquerade first, or set "
+                             "force=true" % "; ".join(bridge_users[:MAX_USERS_SHOWN]))
+        nad = p.get("network_attachment_definition")
+        if wanted is not None and nad and "/" in nad:
+            ns, nad_name = nad.split("/", 1)
+            if self.session.get(NAD.path(ns, nad_name)) is None:
+                problems.add("task", "network_attachment_definition", "NetworkAttachmentDefinition %s not found; "
+                             "create it first (kubevirt_net.core.kubevirt_network)" % nad)
+        if problems:
+            self.runner.fail(problems.render(), problems=problems.items)
+        if target is hco:
+            path = bp.HYPERCONVERGED.path(hco["metadata"]["namespace"], hco["metadata"]["name"])
+            kind = "HyperConverged"
+        else:
+            path = KUBEVIRT.path(target["metadata"]["namespace"], target["metadata"]["name"])
+            kind = "KubeVirt"
+
+        def build(obj):
+            return bp.patch(obj, binding_path, name, wanted, settings)
+
+        ops = build(target)
+        out = dict(changed=bool(ops), kubevirt=kv.as_dict(), target={
+            "kind": kind, "namespace": target["metadata"]["namespace"], "name": target["metadata"]["name"]})
+        if name:
+            out["plugin"] = {"name": name, "before": bp.typed(current) if current is not None else None,
+                             "after": bp.typed(wanted) if wanted is not None else None, "spec": wanted}
+        if users:
+            out["users"] = users
+        if bridge_users:
+            out["bridge_on_pod_network"] = bridge_users
+        if hco is not None:
+            out["note"] = ("OpenShift Virtualization: written to HyperConverged %s/%s spec.networkBinding; the "
+                           "HyperConverged operator copies it into the KubeVirt CR" % (
+                               hco["metadata"]["namespace"], hco["metadata"]["name"]))
+        if self.module._diff and ops:  # pylint: disable=protected-access
+            out["diff"] = {"before": {"plugin": current, "settings": dict((f, network_now.get(f)) for f in settings)},
+                           "after": {"plugin": wanted, "settings": settings}}
+        out["patch"] = ops
+        if ops and not self.module.check_mode:
+            _obj, sent = guarded_patch(self.session, path, target, build, kind)
+            out["patch"] = sent
+        self.runner.exit(**out)
+
+
+def run():
+    module = build_module(ARG_SPEC, required_one_of=[("name", "permit_bridge_interface_on_pod_network",
+                                                      "default_network_interface")])
+    BindingPlugin(module).run()

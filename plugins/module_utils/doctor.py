@@ -1,0 +1,414 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The network doctor (kubevirt_vm_network_info): pure diagnosis of KubeVirt
+VM networking from objects read from the API.
+
+``Snapshot`` holds what the runner read (one LIST per kind and namespace);
+``VmView`` joins one VirtualMachine with its VMI and virt-launcher pod;
+``diagnose`` runs the checks (doctor_interfaces: interfaces, hotplug, sriov;
+doctor_traffic: reachability, services, dns, istio) and returns one report
+per VM.  Every finding has ``check``, ``severity`` (error, warning, info),
+``code``, ``message`` and ``fix``.  Nothing here talks to the cluster.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
+
+CHECKS = ("interfaces", "reachability", "services", "dns", "hotplug", "istio", "sriov")
+ERROR, WARNING, INFO = "error", "warning", "info"
+SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
+
+# the kinds the runner lists per namespace
+VM_KIND, VMI_KIND, POD_KIND, SERVICE_KIND, ENDPOINTS_KIND = "vm", "vmi", "pod", "service", "endpoints"
+POLICY_KIND, NAD_KIND, VMIM_KIND = "networkpolicy", "nad", "vmim"
+PEER_VM_KIND = "peer-vm"   # a peer VM read for reachability: looked up, not reported on
+
+LAUNCHER_LABEL = "kubevirt.io"
+CREATED_BY_LABEL = "kubevirt.io/created-by"
+VM_NAME_LABEL = "vm.kubevirt.io/name"
+VMI_ID_LABEL = "vmi.kubevirt.io/id"
+RESOURCE_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
+TERMINAL_PHASES = ("Succeeded", "Failed")
+MAX_FLOW_VMS = 25
+
+
+def finding(check, severity, code, message, fix, **details):
+    """One diagnosis; ``fix`` says what to do ("" is never returned)."""
+    out = {"check": check, "severity": severity, "code": code, "message": message,
+           "fix": fix or "nothing to do"}
+    out.update(details)
+    return out
+
+
+def vmi_id(name):
+    """KubeVirt 1.7+ label vmi.kubevirt.io/id: the VMI name, hashed beyond 63."""
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()  # nosec - KubeVirt's label scheme, not security
+    return "%s-%s" % (name[:63 - 8 - 1], digest[:8])
+
+
+def hostname_of(spec, name):
+    """dns.SanitizeHostname: spec.hostname, else the VMI name's first label (at most 63)."""
+    return spec.get("hostname") or name.split(".")[0][:63]
+
+
+def meta(obj):
+    return (obj or {}).get("metadata") or {}
+
+
+def key(obj):
+    return "%s/%s" % (meta(obj).get("namespace"), meta(obj).get("name"))
+
+
+class Snapshot(object):
+    """Everything the doctor reads, keyed by (kind, namespace).  A (kind,
+    namespace) that was not read answers [] (the runner reads what is needed)."""
+
+    def __init__(self, server_version=(1, 20), kubevirt=None, namespaces=None, cluster_domain="cluster.local"):
+        self.server_version = tuple(server_version)
+        self.kubevirt = kubevirt if isinstance(kubevirt, KubeVirtInfo) else KubeVirtInfo(kubevirt)
+        self.namespaces = dict((meta(n).get("name"), n) for n in namespaces or [])
+        self.cluster_domain = cluster_domain
+        self.objects = {}
+        self.nodes = None            # [Node] when read
+        self.all_pods = None         # [Pod] cluster-wide (SR-IOV usage) when read
+        self.all_nads = None         # [NAD] cluster-wide (finding misplaced NADs) when read
+        self.daemonsets = {}         # label selector -> [DaemonSet]
+        self.webhooks = None         # [MutatingWebhookConfiguration] when read
+        self.dns_service = None      # the cluster DNS Service, False when looked for and absent
+        self.dns_pods = []
+        self.unreadable = []         # {"what", "error"} of optional reads that failed
+
+    def add(self, kind, namespace, items):
+        self.objects.setdefault((kind, namespace), [])
+        self.objects[(kind, namespace)].extend(items)
+
+    def add_cluster_wide(self, kind, items, namespaces=()):
+        """A cluster-wide LIST: file each object under its namespace (and mark
+        ``namespaces`` as read even when empty)."""
+        for namespace in namespaces:
+            self.objects.setdefault((kind, namespace), [])
+        for item in items:
+            self.objects.setdefault((kind, meta(item).get("namespace")), []).append(item)
+
+    def has(self, kind, namespace):
+        return (kind, namespace) in self.objects
+
+    def list(self, kind, namespace):
+        return self.objects.get((kind, namespace)) or []
+
+    def find(self, kind, namespace, name):
+        for obj in self.list(kind, namespace):
+            if meta(obj).get("name") == name:
+                return obj
+        return None
+
+    def all(self, kind):
+        out = []
+        for (obj_kind, _ns), items in sorted(self.objects.items(), key=lambda kv: str(kv[0])):
+            if obj_kind == kind:
+                out.extend(items)
+        return out
+
+    def namespace_labels(self):
+        return ne.Namespaces(list(self.namespaces.values()), name_label=self.name_label)
+
+    @property
+    def name_label(self):
+        """API servers >= 1.21 label every namespace kubernetes.io/metadata.name."""
+        return self.server_version >= (1, 21)
+
+    def policies(self, namespaces=None):
+        if namespaces is None:
+            return self.all(POLICY_KIND)
+        return [p for ns in namespaces for p in self.list(POLICY_KIND, ns)]
+
+
+def active(pod):
+    return (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES and not meta(pod).get("deletionTimestamp")
+
+
+def pod_ips(pod):
+    status = (pod or {}).get("status") or {}
+    ips = [p.get("ip") for p in status.get("podIPs") or [] if p.get("ip")]
+    return ips or ([status["podIP"]] if status.get("podIP") else [])
+
+
+def pod_ready(pod):
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+class VmView(object):
+    """One VirtualMachine with its VMI and virt-launcher pod, as the checks see it."""
+
+    def __init__(self, snap, vm):
+        self.snap = snap
+        self.vm = vm
+        self.namespace = meta(vm).get("namespace")
+        self.name = meta(vm).get("name")
+        self.vmi = snap.find(VMI_KIND, self.namespace, self.name)
+        status = (self.vmi or {}).get("status") or {}
+        self.phase = status.get("phase")
+        self.running = self.phase == "Running"
+        self.node = status.get("nodeName")
+        self.template = vmspec.template_spec(vm)
+        self.spec = (self.vmi or {}).get("spec") or self.template
+        self.pods = self._launcher_pods()
+        self.pod = self._active_pod()
+        template_meta = ((vm.get("spec") or {}).get("template") or {}).get("metadata") or {}
+        self.template_labels = dict(template_meta.get("labels") or {})
+        self.template_annotations = dict(template_meta.get("annotations") or {})
+        self.vm_labels = dict(meta(vm).get("labels") or {})
+        self.hostname = hostname_of(self.spec, self.name)
+
+    # ------------------------------------------------------------ launcher
+    def _launcher_pods(self):
+        uid = meta(self.vmi).get("uid")
+        pods = []
+        for pod in self.snap.list(POD_KIND, self.namespace):
+            labels = meta(pod).get("labels") or {}
+            if labels.get(LAUNCHER_LABEL) != "virt-launcher":
+                continue
+            if uid and labels.get(CREATED_BY_LABEL) == uid:
+                pods.append(pod)
+            elif not labels.get(CREATED_BY_LABEL) and (labels.get(VMI_ID_LABEL) == vmi_id(self.name) or
+                                                       labels.get(VM_NAME_LABEL) == self.name):
+                pods.append(pod)
+        return pods
+
+    def _active_pod(self):
+        live = [p for p in self.pods if active(p)]
+        if not live:
+            return None
+        on_node = [p for p in live if (p.get("spec") or {}).get("nodeName") == self.node and self.node]
+        candidates = on_node or live
+        return sorted(candidates, key=lambda p: meta(p).get("creationTimestamp") or "")[-1]
+
+    # ------------------------------------------------------------- labels
+    @property
+    def predicted_pod_labels(self):
+        """What KubeVirt puts on the virt-launcher pod when it creates one now."""
+        labels = dict(self.template_labels)
+        labels[LAUNCHER_LABEL] = "virt-launcher"
+        labels[VM_NAME_LABEL] = self.hostname
+        if self.snap.kubevirt.at_least(1, 7):
+            labels[VMI_ID_LABEL] = vmi_id(self.name)
+        if self.spec is not self.template and meta(self.vmi).get("uid"):
+            labels[CREATED_BY_LABEL] = meta(self.vmi)["uid"]
+        return labels
+
+    @property
+    def pod_labels(self):
+        """The labels Services and NetworkPolicies see: the running pod's, or
+        the ones the next pod will get."""
+        if self.pod is not None:
+            return dict(meta(self.pod).get("labels") or {})
+        return self.predicted_pod_labels
+
+    @property
+    def selector_labels(self):
+        """Labels that select this VM's pod and survive a restart."""
+        if self.template_labels:
+            return dict(self.template_labels)
+        if self.snap.kubevirt.at_least(1, 7):
+            return {VMI_ID_LABEL: vmi_id(self.name)}
+        return {VM_NAME_LABEL: self.hostname}
+
+    # ---------------------------------------------------------- networking
+    @property
+    def interfaces(self):
+        return list(((self.spec.get("domain") or {}).get("devices") or {}).get("interfaces") or [])
+
+    @property
+    def networks(self):
+        return list(self.spec.get("networks") or [])
+
+    @property
+    def template_interfaces(self):
+        return vmspec.interfaces_of(self.vm)
+
+    @property
+    def template_networks(self):
+        return vmspec.networks_of(self.vm)
+
+    def primary(self):
+        """(interface, network) on the primary network, or (None, None)."""
+        for network in self.networks:
+            if vmspec.is_primary(network):
+                return vmspec.find(self.interfaces, network.get("name"))[1], network
+        if not self.interfaces and not self.networks and \
+                ((self.spec.get("domain") or {}).get("devices") or {}).get("autoattachPodInterface", True) is not False:
+            binding = ((self.snap.kubevirt.configuration.get("network") or {}).get("defaultNetworkInterface")
+                       or "bridge")
+            return {"name": "default", binding: {}, "implicit": True}, {"name": "default", "pod": {}}
+        return None, None
+
+    def named_ports(self):
+        """(name, protocol) -> port of the pod: its container ports, or the
+        interface ports KubeVirt turns into container ports."""
+        named = dict(ne.Endpoint.pod(self.pod).named_ports) if self.pod is not None else {}
+        for iface in self.interfaces:   # services/rendercontainer.go containerPortsFromVMI
+            for port in iface.get("ports") or []:
+                if port.get("name") and port.get("port"):
+                    named.setdefault((port["name"], port.get("protocol") or "TCP"), int(port["port"]))
+        return named
+
+    def endpoint(self):
+        if self.pod is not None:
+            endpoint = ne.Endpoint.pod(self.pod, name="VM %s/%s" % (self.namespace, self.name))
+            endpoint.named_ports = self.named_ports()
+            return endpoint
+        return ne.Endpoint.workload(self.namespace, self.pod_labels, [], self.named_ports(),
+                                    name="VM %s/%s" % (self.namespace, self.name))
+
+    @property
+    def ref(self):
+        return "VirtualMachine %s/%s" % (self.namespace, self.name)
+
+
+def vm_views(snap):
+    return [VmView(snap, vm) for vm in snap.all(VM_KIND)]
+
+
+# ----------------------------------------------------------------- peer
+class PeerSpec(object):
+    """The ``peer`` option, checked: vm | pod_selector (+namespace) |
+    namespace | cidr, with port and protocol."""
+
+    def __init__(self, params):
+        params = params or {}
+        self.vm = params.get("vm")
+        self.namespace = params.get("namespace")
+        self.cidr = params.get("cidr")
+        self.protocol = (params.get("protocol") or "TCP").upper()
+        port = params.get("port")
+        self.port = int(port) if isinstance(port, str) and port.isdigit() else port
+        self.selector = ne.parse_selector(params.get("pod_selector")) if params.get("pod_selector") else None
+
+    @staticmethod
+    def problems(params):
+        """Input problems of the ``peer`` option (before any request)."""
+        problems = []
+        if not params:
+            return problems
+        kinds = [k for k in ("vm", "pod_selector", "cidr") if params.get(k)]
+        if len(kinds) > 1:
+            problems.append("peer: give one of vm, pod_selector, cidr (got %s)" % ", ".join(kinds))
+        if not kinds and not params.get("namespace"):
+            problems.append("peer: give vm, pod_selector, namespace or cidr")
+        if params.get("cidr") and params.get("namespace"):
+            problems.append("peer: cidr is outside the cluster; it takes no namespace")
+        if params.get("cidr"):
+            try:
+                ne.IPSet.parse(params["cidr"])
+            except ValueError:
+                problems.append("peer.cidr: %r is not an IP address or CIDR" % (params["cidr"],))
+        if params.get("pod_selector"):
+            try:
+                ne.parse_selector(params["pod_selector"])
+            except ValueError as exc:
+                problems.append("peer.pod_selector: %s" % exc)
+        protocol = (params.get("protocol") or "TCP").upper()
+        if protocol not in ne.PROTOCOLS + (ne.ICMP,):
+            problems.append("peer.protocol: %r is not TCP, UDP, SCTP or ICMP" % protocol)
+        port = params.get("port")
+        if port is None:
+            if protocol != ne.ICMP:
+                problems.append("peer.port: is required (a number, or a named port of the destination) "
+                                "unless protocol is ICMP")
+        elif isinstance(port, int) or str(port).isdigit():
+            if not 1 <= int(port) <= ne.MAX_PORT:
+                problems.append("peer.port: %s is out of range 1-65535" % port)
+        elif len(str(port)) > 15 or not ne.PORT_NAME.match(str(port)):
+            problems.append("peer.port: %r is neither a port number nor a port name" % (port,))
+        return problems
+
+    def describe(self, default_namespace):
+        if self.cidr:
+            return self.cidr
+        namespace = self.namespace or default_namespace
+        if self.vm:
+            return "VM %s/%s" % (namespace, self.vm)
+        if self.selector is not None:
+            return "pods %s in %s" % (ne.selector_text(self.selector), namespace)
+        return "pods in namespace %s" % namespace
+
+    def port_text(self):
+        if self.protocol == ne.ICMP:
+            return "ICMP"
+        return "%s/%s" % (self.protocol, self.port)
+
+
+# ------------------------------------------------------------ the report
+def sort_findings(findings):
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER.get(f["severity"], 3), f["check"], f["code"]))
+
+
+def summarize(reports):
+    counts = {ERROR: 0, WARNING: 0, INFO: 0}
+    for report in reports:
+        for item in report["findings"]:
+            counts[item["severity"]] = counts.get(item["severity"], 0) + 1
+    return {"vms": len(reports), "running": sum(1 for r in reports if r["running"]),
+            "findings": counts, "healthy": counts[ERROR] == 0}
+
+
+def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=None):
+    """One report per VirtualMachine in ``snap`` (sorted by namespace/name)."""
+    # the check modules import this one: import them late
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor_interfaces, doctor_traffic
+
+    views = sorted(vm_views(snap), key=lambda v: (v.namespace, v.name))
+    peer_spec = PeerSpec(peer) if peer else None
+    reports = []
+    for view in views:
+        report = {"name": view.name, "namespace": view.namespace, "running": view.running,
+                  "phase": view.phase or ("Stopped" if view.vmi is None else "Pending"),
+                  "node": view.node, "pod": meta(view.pod).get("name"),
+                  "pod_ips": pod_ips(view.pod),
+                  "labels": {"vm": view.vm_labels, "template": view.template_labels, "pod": view.pod_labels}}
+        findings = []
+        if not view.running:
+            findings.append(finding("interfaces", INFO, "vm-not-running",
+                                    "%s is not running (%s): only its template can be checked; status, pod IPs, "
+                                    "endpoints and DNS records exist only while it runs" % (
+                                        view.ref, report["phase"]),
+                                    "start it (virtctl start %s -n %s) to check the live state" % (
+                                        view.name, view.namespace)))
+        runners = (("interfaces", doctor_interfaces.check_interfaces), ("hotplug", doctor_interfaces.check_hotplug),
+                   ("sriov", doctor_interfaces.check_sriov), ("services", doctor_traffic.check_services),
+                   ("dns", doctor_traffic.check_dns), ("istio", doctor_traffic.check_istio))
+        for name, runner in runners:
+            if name in checks:
+                section, found = runner(snap, view)
+                report[name] = section
+                findings.extend(found)
+        if "reachability" in checks:
+            section, found = doctor_traffic.check_reachability(snap, view, peer_spec, direction, views)
+            report["reachability"] = section
+            findings.extend(found)
+        report["findings"] = sort_findings(findings)
+        reports.append(report)
+    result = {"vms": reports, "summary": summarize(reports)}
+    result["topology"] = doctor_traffic.topology(snap, views)
+    counts = dict(("%s/%s" % (r["namespace"], r["name"]), r["findings"]) for r in reports)
+    for node in result["topology"]["nodes"]:
+        if node["kind"] == "vm":
+            items = counts.get("%s/%s" % (node["namespace"], node["label"])) or []
+            node["errors"] = sum(1 for f in items if f["severity"] == ERROR)
+            node["warnings"] = sum(1 for f in items if f["severity"] == WARNING)
+    if pending_policies is not None:
+        result["impact"] = doctor_traffic.policy_impact(snap, views, pending_policies, peer_spec)
+    return result

@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The kubevirt_vm_network_info module's flow: options checked -> bounded
+reads (one LIST per kind and namespace, or one cluster-wide LIST per kind
+without a namespace; GET only) -> doctor.diagnose -> result.  The module
+never sends anything but GET requests."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
+    DNS_NAMESPACE, ISTIO_CNI_SELECTOR, selecting_services)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
+    KUBEVIRT, NAD, NAMESPACE, NETWORK_POLICY, POD, SERVICE, VM, VMI, VMIM, ResourceType)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
+
+ENDPOINTS = ResourceType("", "v1", "endpoints", "Endpoints")
+NODE = ResourceType("", "v1", "nodes", "Node", namespaced=False)
+DAEMONSET = ResourceType("apps", "v1", "daemonsets", "DaemonSet")
+MUTATING_WEBHOOKS = ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+                                 "MutatingWebhookConfiguration", namespaced=False)
+DYNAMIC_NETWORKS_SELECTOR = "app=dynamic-networks-controller"
+
+KINDS = ((doctor.VMI_KIND, VMI), (doctor.POD_KIND, POD), (doctor.SERVICE_KIND, SERVICE),
+         (doctor.ENDPOINTS_KIND, ENDPOINTS), (doctor.POLICY_KIND, NETWORK_POLICY), (doctor.NAD_KIND, NAD),
+         (doctor.VMIM_KIND, VMIM))
+OPTIONAL_STATUS = (401, 403, 404)
+
+DOCTOR_ARG_SPEC = dict(
+    namespace=dict(type="str"),
+    vm=dict(type="str"),
+    vm_selector=dict(type="str"),
+    checks=dict(type="list", elements="str", choices=list(doctor.CHECKS), default=list(doctor.CHECKS)),
+    peer=dict(type="dict", options=dict(
+        vm=dict(type="str"),
+        pod_selector=dict(type="raw"),
+        namespace=dict(type="str"),
+        cidr=dict(type="str"),
+        port=dict(type="raw"),
+        protocol=dict(type="str", choices=["TCP", "UDP", "SCTP", "ICMP"], default="TCP"),
+    )),
+    direction=dict(type="str", choices=["ingress", "egress", "both"], default="both"),
+    policies=dict(type="list", elements="dict"),
+    cluster_domain=dict(type="str", default="cluster.local"),
+)
+
+
+def check_params(params):
+    """Problems with the options, as texts; nothing is read before they are fixed."""
+    problems = []
+    for option in ("namespace", "vm"):
+        value = params.get(option)
+        if value is not None and (len(value) > 253 or not (DNS1123_LABEL if option == "namespace"
+                                                           else DNS1123_SUBDOMAIN).match(value)):
+            problems.append("%s: %r is not a valid name" % (option, value))
+    if params.get("vm") and not params.get("namespace"):
+        problems.append("vm: give namespace too (a VM name is unique only within its namespace)")
+    if params.get("vm_selector"):
+        try:
+            ne.parse_selector(params["vm_selector"])
+        except ValueError as exc:
+            problems.append("vm_selector: %s" % exc)
+    problems.extend(doctor.PeerSpec.problems(params.get("peer")))
+    for index, policy in enumerate(params.get("policies") or []):
+        if (policy.get("kind") or "NetworkPolicy") != "NetworkPolicy":
+            problems.append("policies[%d]: kind %r is not NetworkPolicy" % (index, policy.get("kind")))
+            continue
+        if not (policy.get("metadata") or {}).get("name"):
+            problems.append("policies[%d]: metadata.name is required" % index)
+        if not (policy.get("metadata") or {}).get("namespace") and not params.get("namespace"):
+            problems.append("policies[%d]: metadata.namespace is required when the namespace option is not set"
+                            % index)
+        if policy.get("state") not in (None, "present", "absent"):
+            problems.append("policies[%d]: state must be present or absent" % index)
+    return problems
+
+
+def pending_policies(params):
+    if params.get("policies") is None:
+        return None
+    out = []
+    for policy in params["policies"]:
+        policy = copy.deepcopy(policy)
+        policy.setdefault("apiVersion", "networking.k8s.io/v1")
+        policy.setdefault("kind", "NetworkPolicy")
+        policy.setdefault("metadata", {}).setdefault("namespace", params.get("namespace"))
+        policy.setdefault("spec", {}).setdefault("podSelector", {})
+        out.append(policy)
+    return out
+
+
+class Reader(object):
+    """GET-only access with a log of what was read."""
+
+    def __init__(self, session):
+        self.session = session
+        self.reads = []
+
+    def list(self, resource, namespace=None, label_selector=None, field_selector=None):
+        path = resource.path(namespace)
+        text = path + "".join("?%s=%s" % (k, v) for k, v in (("labelSelector", label_selector),
+                                                             ("fieldSelector", field_selector)) if v)
+        self.reads.append(text)
+        return self.session.list(path, label_selector=label_selector, field_selector=field_selector)
+
+    def get(self, path):
+        self.reads.append(path)
+        return self.session.get(path)
+
+    def optional(self, snap, what, call, *args, **kwargs):
+        """A read the diagnosis can do without (e.g. forbidden by RBAC)."""
+        try:
+            return call(*args, **kwargs)
+        except ApiError as exc:
+            if exc.status not in OPTIONAL_STATUS:
+                raise
+            snap.unreadable.append({"what": what, "error": "%s %s" % (exc.status, exc.message)})
+            return None
+
+
+def collect(reader, params):
+    """The Snapshot for these options: phase 1 reads the VMs and the kinds of
+    their namespaces; phase 2 reads what the VMs turn out to need."""
+    session = reader.session
+    version = session.server_version()
+    reader.reads.append("/version")
+    snap = doctor.Snapshot(version, None, [], params.get("cluster_domain") or "cluster.local")
+    kv = reader.optional(snap, "KubeVirt CR", reader.list, KUBEVIRT)
+    snap.kubevirt = KubeVirtInfo(kv[0] if kv else None)
+    namespaces = reader.optional(snap, "namespaces", reader.list, NAMESPACE)
+    snap.namespaces = dict((doctor.meta(n).get("name"), n) for n in namespaces or [])
+    namespace = params.get("namespace")
+    field = "metadata.name=%s" % params["vm"] if params.get("vm") else None
+    vms = reader.list(VM, namespace, label_selector=params.get("vm_selector"), field_selector=field)
+    if namespace:
+        scope = [namespace]
+        snap.add(doctor.VM_KIND, namespace, vms)
+        for kind, resource in KINDS:
+            snap.add(kind, namespace, reader.list(resource, namespace))
+    else:
+        scope = sorted(set(doctor.meta(v).get("namespace") for v in vms))
+        snap.add_cluster_wide(doctor.VM_KIND, vms, scope)
+        if scope:
+            for kind, resource in KINDS:
+                snap.add_cluster_wide(kind, reader.list(resource), scope)
+    _phase_two(reader, snap, params, scope)
+    return snap
+
+
+def _ensure(reader, snap, kind, resource, namespace, optional=False):
+    if snap.has(kind, namespace):
+        return
+    if optional:
+        items = reader.optional(snap, "%s in %s" % (resource.plural, namespace), reader.list, resource, namespace)
+        snap.add(kind, namespace, items or [])
+    else:
+        snap.add(kind, namespace, reader.list(resource, namespace))
+
+
+def _phase_two(reader, snap, params, scope):
+    checks = params.get("checks") or doctor.CHECKS
+    views = doctor.vm_views(snap)
+    peer = params.get("peer") or {}
+    # NADs referenced across namespaces
+    missing_nad = False
+    for view in views:
+        for network in view.networks + view.template_networks:
+            ref = vmspec.nad_reference(network)
+            if ref:
+                nad_ns, nad_name = vmspec.split_reference(ref, view.namespace)
+                _ensure(reader, snap, doctor.NAD_KIND, NAD, nad_ns, optional=True)
+                missing_nad = missing_nad or snap.find(doctor.NAD_KIND, nad_ns, nad_name) is None
+    if missing_nad and "interfaces" in checks:
+        snap.all_nads = reader.optional(snap, "NetworkAttachmentDefinitions (all namespaces)", reader.list, NAD)
+    # the peer's namespace(s)
+    if peer and not peer.get("cidr"):
+        peer_namespaces = [peer["namespace"]] if peer.get("namespace") else scope
+        for peer_ns in peer_namespaces:
+            for kind, resource in ((doctor.POD_KIND, POD), (doctor.VMI_KIND, VMI),
+                                   (doctor.POLICY_KIND, NETWORK_POLICY)):
+                _ensure(reader, snap, kind, resource, peer_ns)
+            if peer.get("vm") and not snap.find(doctor.VM_KIND, peer_ns, peer["vm"]):
+                snap.add(doctor.PEER_VM_KIND, peer_ns,
+                         reader.list(VM, peer_ns, field_selector="metadata.name=%s" % peer["vm"]))
+    # DNS
+    if "dns" in checks and views:
+        service = reader.optional(snap, "Service kube-system/kube-dns", reader.get,
+                                  SERVICE.path(DNS_NAMESPACE, "kube-dns"))
+        snap.dns_service = service if service else False
+        endpoints = dict((id(v), v.endpoint()) for v in views)
+        if any(ne.applying(snap.policies(), endpoints[id(v)], ne.EGRESS) for v in views):
+            pods = reader.optional(snap, "DNS pods", reader.list, POD, DNS_NAMESPACE, label_selector="k8s-app=kube-dns")
+            snap.dns_pods = pods or []
+            _ensure(reader, snap, doctor.POLICY_KIND, NETWORK_POLICY, DNS_NAMESPACE, optional=True)
+    # hot-plug capability
+    if "hotplug" in checks and any(v.running for v in views):
+        items = reader.optional(snap, "dynamic-networks controller", reader.list, DAEMONSET,
+                                label_selector=DYNAMIC_NETWORKS_SELECTOR)
+        if items is not None:
+            snap.daemonsets[DYNAMIC_NETWORKS_SELECTOR] = items
+    # Istio, SR-IOV, node ports
+    sriov = "sriov" in checks and any("sriov" in i for v in views for i in v.interfaces)
+    if ("istio" in checks or sriov) and views:
+        snap.webhooks = reader.optional(snap, "mutating webhook configurations", reader.list, MUTATING_WEBHOOKS)
+    if "istio" in checks and views:
+        items = reader.optional(snap, "Istio CNI DaemonSet", reader.list, DAEMONSET, label_selector=ISTIO_CNI_SELECTOR)
+        if items is not None:
+            snap.daemonsets[ISTIO_CNI_SELECTOR] = items
+    node_ports = "services" in checks and any(
+        (s.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer")
+        for v in views for s, _how in selecting_services(snap, v))
+    if sriov or node_ports:
+        snap.nodes = reader.optional(snap, "nodes", reader.list, NODE)
+    if sriov:
+        snap.all_pods = reader.optional(snap, "pods (all namespaces)", reader.list, POD,
+                                        field_selector="status.phase!=Succeeded,status.phase!=Failed")
+
+
+def run(spec):
+    module = build_module(spec, mutually_exclusive=[("vm", "vm_selector")])
+    runner = Run(module)
+    params = module.params
+    problems = check_params(params)
+    if problems:
+        runner.fail("%d invalid option(s), nothing was read:\n- %s" % (len(problems), "\n- ".join(problems)),
+                    vms=[])
+    reader = Reader(runner.session)
+    try:
+        snap = collect(reader, params)
+    except ApiError as exc:
+        runner.fail("reading the cluster failed: %s" % exc, reads=reader.reads)
+    if params.get("vm") and not snap.all(doctor.VM_KIND):
+        runner.fail("VirtualMachine %s/%s not found" % (params.get("namespace"), params["vm"]), reads=reader.reads,
+                    vms=[])
+    result = doctor.diagnose(snap, checks=params.get("checks") or doctor.CHECKS, peer=params.get("peer"),
+                             direction=params.get("direction") or "both", pending_policies=pending_policies(params))
+    result.update({"changed": False, "kubevirt": snap.kubevirt.as_dict(), "reads": reader.reads,
+                   "unreadable": snap.unreadable,
+                   "server_version": "%d.%d" % snap.server_version})
+    runner.exit(**result)

@@ -1,0 +1,835 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""Doctor checks of the traffic side: NetworkPolicy reachability (with the
+evaluator in netpol_eval), Services, DNS names and resolver settings, the
+Istio requirements; the topology for the report and the impact preview of
+pending NetworkPolicies."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
+    ENDPOINTS_KIND, ERROR, INFO, MAX_FLOW_VMS, NAD_KIND, PEER_VM_KIND, POD_KIND, SERVICE_KIND, VM_KIND, WARNING, VmView,
+    active, finding, meta, pod_ips)
+
+ISTIO_PORTS = (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090)
+ISTIO_INJECT = "sidecar.istio.io/inject"
+ISTIO_CNI_SELECTOR = "k8s-app=istio-cni-node"
+DNS_SELECTOR = {"k8s-app": "kube-dns"}
+DNS_NAMESPACE = "kube-system"
+
+
+# ----------------------------------------------------------------- helpers
+def _service_selects(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _primary_binding(view):
+    iface, _network = view.primary()
+    return vmspec.binding_of(iface) if iface else None, iface
+
+
+def selecting_services(snap, view):
+    """[(service, how)] with how = pod | template-not-applied | vm-labels-only."""
+    out = []
+    for svc in snap.list(SERVICE_KIND, view.namespace):
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        if not selector:
+            continue
+        if _service_selects(selector, view.pod_labels):
+            out.append((svc, "pod"))
+        elif view.pod is not None and _service_selects(selector, view.predicted_pod_labels):
+            out.append((svc, "template-not-applied"))
+        elif _service_selects(selector, view.vm_labels):
+            out.append((svc, "vm-labels-only"))
+    return out
+
+
+def exposed_ports(snap, view):
+    """(port, protocol) the VM serves as far as the cluster knows: Service
+    target ports and the primary interface's forwarded ports."""
+    ports = []
+    named = view.named_ports()
+    for svc, how in selecting_services(snap, view):
+        if how != "pod":
+            continue
+        for port in (svc.get("spec") or {}).get("ports") or []:
+            protocol = port.get("protocol") or "TCP"
+            target = port.get("targetPort", port.get("port"))
+            number = named.get((target, protocol)) if isinstance(target, str) and not target.isdigit() else target
+            if number is not None and (int(number), protocol) not in ports:
+                ports.append((int(number), protocol))
+    _binding, iface = _primary_binding(view)
+    for port in (iface or {}).get("ports") or []:
+        entry = (int(port["port"]), port.get("protocol") or "TCP")
+        if entry not in ports:
+            ports.append(entry)
+    return ports
+
+
+def _namespace_peer(snap, namespace, own_namespace):
+    """A namespaceSelector that selects ``namespace``, and a note when the
+    cluster gives no label to select it by."""
+    if namespace == own_namespace:
+        return None, None
+    labels = snap.namespace_labels().of(namespace)
+    if ne.NAME_LABEL in labels:
+        return {"matchLabels": {ne.NAME_LABEL: namespace}}, None
+    return ({"matchLabels": {ne.NAME_LABEL: namespace}},
+            "this API server (< 1.21) does not label namespaces by name: label it first "
+            "(kubectl label namespace %s %s=%s)" % (namespace, ne.NAME_LABEL, namespace))
+
+
+def _peer_entry(snap, endpoint, labels, own_namespace):
+    if endpoint.kind != "pod":
+        return {"ipBlock": {"cidr": _as_cidr(endpoint)}}, None
+    entry = {"podSelector": {"matchLabels": dict(labels)} if labels else {}}
+    ns_selector, note = _namespace_peer(snap, endpoint.namespace, own_namespace)
+    if ns_selector:
+        entry["namespaceSelector"] = ns_selector
+    return entry, note
+
+
+def _as_cidr(endpoint):
+    if endpoint.cidr:
+        return str(ne.IPSet.parse(endpoint.cidr).cidrs()[0]) if len(ne.IPSet.parse(endpoint.cidr).cidrs()) == 1 \
+            else endpoint.cidr
+    ips = endpoint.ips or ["0.0.0.0"]
+    return "%s/%d" % (ips[0], 128 if ":" in ips[0] else 32)
+
+
+def _slug(text):
+    return re.sub(r"[^a-z0-9-]+", "-", str(text).lower()).strip("-")[:40] or "peer"
+
+
+def allow_manifest(snap, direction, subject_ns, subject_labels, peer, peer_labels, port, protocol):
+    """A NetworkPolicy that would allow the flow on ``subject``'s side, and
+    an optional note (e.g. a namespace label it relies on)."""
+    entry, note = _peer_entry(snap, peer, peer_labels, subject_ns)
+    rule = {"from" if direction == ne.INGRESS else "to": [entry]}
+    if protocol != ne.ICMP:
+        rule["ports"] = [{"protocol": protocol, "port": port}] if port is not None else [{"protocol": protocol}]
+    name = "allow-%s-%s-%s" % ("from" if direction == ne.INGRESS else "to", _slug(peer.name),
+                               "icmp" if protocol == ne.ICMP else "%s-%s" % (protocol.lower(), port or "all"))
+    manifest = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": name[:63].strip("-"), "namespace": subject_ns},
+                "spec": {"podSelector": {"matchLabels": dict(subject_labels)} if subject_labels else {},
+                         "policyTypes": [direction],
+                         "ingress" if direction == ne.INGRESS else "egress": [rule]}}
+    return manifest, note
+
+
+def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol):
+    """Text and manifests that would allow a denied verdict."""
+    manifests, notes = [], []
+    src, dst = verdict.source, verdict.destination
+    if verdict.egress.isolated and verdict.egress.coverage == "none":
+        labels = vm_side_labels if src.name == "VM %s/%s" % (view.namespace, view.name) else peer_labels_of(src)
+        manifest, note = allow_manifest(snap, ne.EGRESS, src.namespace, labels, dst, peer_labels_of(dst)
+                                        if dst.name != "VM %s/%s" % (view.namespace, view.name) else vm_side_labels,
+                                        port, protocol)
+        manifests.append(manifest)
+        if note:
+            notes.append(note)
+    if verdict.ingress.isolated and verdict.ingress.coverage == "none":
+        labels = vm_side_labels if dst.name == "VM %s/%s" % (view.namespace, view.name) else peer_labels_of(dst)
+        manifest, note = allow_manifest(snap, ne.INGRESS, dst.namespace, labels, src, peer_labels_of(src)
+                                        if src.name != "VM %s/%s" % (view.namespace, view.name) else vm_side_labels,
+                                        port, protocol)
+        manifests.append(manifest)
+        if note:
+            notes.append(note)
+    if not manifests:
+        return "no single rule is missing: the ports allowed on the two sides do not overlap; align them", []
+    text = "add a NetworkPolicy allowing it (fix_policies has the manifests: %s)%s" % (
+        ", ".join("%s/%s" % (m["metadata"]["namespace"], m["metadata"]["name"]) for m in manifests),
+        "; " + "; ".join(notes) if notes else "")
+    return text, manifests
+
+
+# ------------------------------------------------------------ reachability
+def _resolve_peer(snap, view, peer, views):
+    """([(endpoint, labels used for a fix)], notes, problem finding or None)."""
+    if peer.cidr:
+        return [(ne.Endpoint.external(peer.cidr), None)], [], None
+    namespace = peer.namespace or view.namespace
+    if peer.vm:
+        vm = snap.find(VM_KIND, namespace, peer.vm) or snap.find(PEER_VM_KIND, namespace, peer.vm)
+        if vm is None:
+            return [], [], finding("reachability", ERROR, "peer-not-found",
+                                   "peer VirtualMachine %s/%s does not exist" % (namespace, peer.vm),
+                                   "check peer.vm and peer.namespace")
+        other = next((v for v in views if v.namespace == namespace and v.name == peer.vm), None) or VmView(snap, vm)
+        return [(other.endpoint(), other.selector_labels)], [], None
+    pods = [p for p in snap.list(POD_KIND, namespace) if active(p)]
+    if peer.selector is not None:
+        pods = [p for p in pods if ne.selector_matches(peer.selector, meta(p).get("labels"))]
+        given = dict(peer.selector.get("matchLabels") or {})
+    else:
+        given = {}
+    if pods:
+        return [(ne.Endpoint.pod(p), given) for p in pods], [], None
+    labels = dict(peer.selector.get("matchLabels") or {}) if peer.selector else {}
+    note = "no running pod matches %s: evaluated a pod with labels %s there" % (
+        peer.describe(view.namespace), ne.selector_text({"matchLabels": labels}) if labels else "none")
+    return [(ne.Endpoint.workload(namespace, labels, name="pod %s in %s" % (
+        ne.selector_text({"matchLabels": labels}) if labels else "(any)", namespace)), labels)], [note], None
+
+
+def _aggregate(verdicts):
+    outcomes = set(v.outcome for _ep, v in verdicts)
+    if outcomes == {"allowed"}:
+        return "allowed"
+    if outcomes == {"denied"}:
+        return "denied"
+    return "partial"
+
+
+def check_reachability(snap, view, peer, direction, views):
+    policies = snap.policies()
+    namespaces = snap.namespace_labels()
+    endpoint = view.endpoint()
+    found = []
+    ingress = ne.applying(policies, endpoint, ne.INGRESS)
+    egress = ne.applying(policies, endpoint, ne.EGRESS)
+    binding, primary_iface = _primary_binding(view)
+    _iface, primary_net = view.primary()
+    secondary = [n.get("name") for n in view.networks if not vmspec.is_primary(n)]
+    section = {"primary_network": None if primary_net is None else ("pod" if "pod" in primary_net else "multus-default"),
+               "primary_binding": binding,
+               "isolated": {"ingress": bool(ingress), "egress": bool(egress)},
+               "policies": {"ingress": [ne.policy_name(p) for p in ingress],
+                            "egress": [ne.policy_name(p) for p in egress]},
+               "policy_rules": dict((ne.policy_name(p), ne.describe_policy(p)) for p in ingress + egress),
+               "secondary_networks": secondary, "results": []}
+    if secondary:
+        found.append(finding("reachability", INFO, "secondary-networks-unfiltered",
+                             "%s: NetworkPolicy applies only to the pod network; secondary network(s) %s (Multus) "
+                             "are not filtered by it%s" % (
+                                 view.ref, ", ".join(secondary),
+                                 " - SR-IOV VFs on vfio-pci cannot be filtered at all" if any(
+                                     "sriov" in i for i in view.interfaces) else ""),
+                             "filter secondary networks with MultiNetworkPolicy where the CNI supports it, or in the "
+                             "guest / on the upstream network"))
+    if primary_net is None:
+        found.append(finding("reachability", INFO, "no-pod-network",
+                             "%s has no pod network: no NetworkPolicy applies to any of its interfaces" % view.ref,
+                             "nothing to evaluate"))
+    elif "pod" not in primary_net:
+        found.append(finding("reachability", INFO, "multus-default-network",
+                             "%s uses a Multus network as its default network: whether NetworkPolicy applies "
+                             "depends on that network's CNI" % view.ref, "check the CNI's documentation"))
+    if not ingress and not egress:
+        found.append(finding("reachability", INFO, "not-isolated",
+                             "no NetworkPolicy selects the pod of %s (labels %s): all traffic to and from it is "
+                             "allowed (as far as NetworkPolicy goes)" % (
+                                 view.ref, ne.selector_text({"matchLabels": view.pod_labels})),
+                             "nothing to do; add policies to restrict it"))
+    for direction_name, pols in ((ne.INGRESS, ingress), (ne.EGRESS, egress)):
+        key = "ingress" if direction_name == ne.INGRESS else "egress"
+        if pols and not any((p.get("spec") or {}).get(key) for p in pols):
+            found.append(finding("reachability", INFO, "default-deny-%s" % key,
+                                 "%s: all %s is denied (%s isolate it and allow nothing)" % (
+                                     view.ref, key, ", ".join(ne.policy_name(p) for p in pols)),
+                                 "add a policy that allows what the VM needs (policies are additive)"))
+    if not snap.name_label:
+        for policy in snap.policies([view.namespace]):
+            if ne.NAME_LABEL in repr(policy.get("spec")):
+                found.append(finding("reachability", WARNING, "name-label-unset",
+                                     "NetworkPolicy %s selects namespaces by %s, which this API server (< 1.21) does "
+                                     "not set: that selector matches only namespaces labelled by hand" % (
+                                         ne.policy_name(policy), ne.NAME_LABEL),
+                                     "label the namespaces it means (kubectl label namespace <ns> %s=<ns>) or "
+                                     "upgrade Kubernetes" % ne.NAME_LABEL))
+    if peer is None:
+        return section, found
+    targets, notes, problem = _resolve_peer(snap, view, peer, views)
+    if problem:
+        found.append(problem)
+        return section, found
+    directions = [ne.INGRESS, ne.EGRESS] if direction == "both" else [
+        ne.INGRESS if direction == "ingress" else ne.EGRESS]
+    labels_of = dict((id(ep), labels) for ep, labels in targets)
+
+    def peer_labels_of(endpoint_):
+        if id(endpoint_) in labels_of and labels_of[id(endpoint_)] is not None:
+            return labels_of[id(endpoint_)]
+        return endpoint_.labels
+
+    for direction_name in directions:
+        verdicts, errors = [], []
+        for target, _labels in targets:
+            src, dst = (target, endpoint) if direction_name == ne.INGRESS else (endpoint, target)
+            try:
+                verdicts.append((target, ne.evaluate(policies, namespaces, (), src, dst, peer.port, peer.protocol,
+                                                     name_label=snap.name_label)))
+            except ne.EvaluationError as exc:
+                errors.append("%s: %s" % (target.name, exc))
+        key = "ingress" if direction_name == ne.INGRESS else "egress"
+        question = ("can %s receive from %s on %s" if direction_name == ne.INGRESS else
+                    "can %s send to %s on %s") % (view.ref, peer.describe(view.namespace), peer.port_text())
+        if not verdicts:
+            section["results"].append({"direction": key, "question": question, "outcome": "unknown",
+                                       "errors": errors})
+            found.append(finding("reachability", ERROR, "peer-unanswerable", "%s? cannot tell: %s" % (
+                question, "; ".join(errors)), "use a port number, or a port name the destination defines"))
+            continue
+        outcome = _aggregate(verdicts)
+        first_bad = next((v for _t, v in verdicts if v.outcome != "allowed"), verdicts[0][1])
+        deciding = []
+        for _t, verdict in verdicts:
+            deciding.extend(n for n in verdict.deciding_policies if n not in deciding)
+        result = {"direction": key, "question": question, "peer": peer.describe(view.namespace),
+                  "port": first_bad.port, "protocol": peer.protocol, "outcome": outcome,
+                  "allowed": outcome == "allowed", "deciding_policies": deciding,
+                  "reasons": notes + first_bad.reasons + errors,
+                  "per_endpoint": [dict(v.as_dict(), endpoint=t.name) for t, v in verdicts[:20]]}
+        section["results"].append(result)
+        if outcome == "allowed":
+            found.append(finding("reachability", INFO, "peer-allowed-%s" % key,
+                                 "%s? yes%s" % (question, " (allowed by %s)" % ", ".join(deciding) if deciding
+                                                else ": no policy restricts it"),
+                                 "nothing to do; if it still fails, the cause is outside NetworkPolicy (guest "
+                                 "firewall, service not listening, interface ports list, CNI)",
+                                 deciding_policies=deciding))
+        else:
+            fix, manifests = _fix_for(snap, first_bad, view, view.selector_labels, peer_labels_of,
+                                      first_bad.port if isinstance(first_bad.port, int) else peer.port, peer.protocol)
+            found.append(finding("reachability", ERROR, "peer-denied-%s" % key,
+                                 "%s? %s: %s" % (question, "no" if outcome == "denied" else "only partly",
+                                                 "; ".join(first_bad.reasons[:3])),
+                                 fix, deciding_policies=deciding, fix_policies=manifests))
+    return section, found
+
+
+# ----------------------------------------------------------------- services
+def _resolve_target(port, named):
+    protocol = port.get("protocol") or "TCP"
+    target = port.get("targetPort", port.get("port"))
+    if isinstance(target, str) and not target.isdigit():
+        return target, named.get((target, protocol))
+    return target, int(target)
+
+
+def _node_addresses(snap, only=None):
+    out = []
+    for node in snap.nodes or []:
+        if only and meta(node).get("name") != only:
+            continue
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") in ("ExternalIP", "InternalIP"):
+                out.append(address.get("address"))
+    return out
+
+
+def check_services(snap, view):
+    found = []
+    rows = []
+    endpoints = dict((meta(e).get("name"), e) for e in snap.list(ENDPOINTS_KIND, view.namespace))
+    named = view.named_ports()
+    binding, primary_iface = _primary_binding(view)
+    forwarded = [(int(p["port"]), p.get("protocol") or "TCP") for p in (primary_iface or {}).get("ports") or []]
+    vm_ips = pod_ips(view.pod)
+    policies = snap.policies()
+    for svc, how in selecting_services(snap, view):
+        spec = svc.get("spec") or {}
+        name = meta(svc).get("name")
+        row = {"name": name, "type": spec.get("type") or "ClusterIP", "selector": spec.get("selector"),
+               "cluster_ip": spec.get("clusterIP"), "match": how, "ports": [],
+               "external_traffic_policy": spec.get("externalTrafficPolicy")}
+        rows.append(row)
+        where = "Service %s/%s" % (view.namespace, name)
+        if how == "vm-labels-only":
+            labels = ne.selector_text({"matchLabels": spec.get("selector")})
+            found.append(finding("services", ERROR, "service-selects-vm-labels",
+                                 "%s selects %s: selector matches VM labels, not template labels. Those are labels "
+                                 "of the VirtualMachine object (metadata.labels); the virt-launcher pod gets the "
+                                 "template's (spec.template.metadata.labels), so %s has no endpoint for %s" % (
+                                     where, labels, name, view.ref),
+                                 "add %s to spec.template.metadata.labels of the VM and restart it, or select the "
+                                 "pod by labels it has (%s)" % (labels, ne.selector_text(
+                                     {"matchLabels": view.selector_labels})),
+                                 service=name))
+            continue
+        if how == "template-not-applied":
+            found.append(finding("services", WARNING, "labels-not-applied",
+                                 "%s selects labels of the VM template that the running pod of %s does not have yet: "
+                                 "KubeVirt copies template labels at start" % (where, view.ref),
+                                 "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace),
+                                 service=name))
+        for port in spec.get("ports") or []:
+            target, number = _resolve_target(port, named)
+            protocol = port.get("protocol") or "TCP"
+            entry = {"port": port.get("port"), "target_port": target, "resolved_target": number,
+                     "protocol": protocol, "node_port": port.get("nodePort"), "forwarded": True}
+            row["ports"].append(entry)
+            if number is None:
+                found.append(finding("services", ERROR, "target-port-unresolved",
+                                     "%s targetPort %r is not a named port of the VM's pod (KubeVirt names container "
+                                     "ports after the interface ports)" % (where, target),
+                                     "use a number, or give the primary interface a port named %r" % target,
+                                     service=name))
+                entry["forwarded"] = False
+                continue
+            if binding in ("masquerade", "passtBinding") and forwarded and (number, protocol) not in forwarded:
+                entry["forwarded"] = False
+                found.append(finding("services", ERROR, "port-not-forwarded",
+                                     "%s targets %s/%d, but interface %s (%s) forwards only %s to the guest" % (
+                                         where, protocol, number, primary_iface.get("name"), binding,
+                                         ", ".join("%s/%d" % (p, n) for n, p in forwarded)),
+                                     "add {port: %d, protocol: %s} to the ports of interface %s, or remove its "
+                                     "ports list (empty = all ports)" % (number, protocol, primary_iface.get("name")),
+                                     service=name))
+            if row["type"] in ("NodePort", "LoadBalancer") and entry["forwarded"]:
+                verdict = ne.evaluate(policies, snap.namespace_labels(), (), ne.Endpoint.external("0.0.0.0/0"),
+                                      view.endpoint(), number, protocol, name_label=snap.name_label)
+                entry["from_outside"] = verdict.outcome
+                if verdict.outcome != "allowed":
+                    found.append(finding("services", WARNING, "external-ingress-denied",
+                                         "%s (%s) port %s: NetworkPolicy %s %s traffic from outside the cluster to "
+                                         "%s/%d of %s" % (where, row["type"], port.get("nodePort") or port.get("port"),
+                                                          ", ".join(verdict.deciding_policies),
+                                                          "denies" if verdict.outcome == "denied" else
+                                                          "allows only part of the", protocol, number, view.ref),
+                                         "allow the client addresses with an ingress ipBlock rule (what source IP the "
+                                         "policy sees - client, node or load balancer - depends on the CNI and on "
+                                         "externalTrafficPolicy)", service=name,
+                                         deciding_policies=verdict.deciding_policies))
+        if row["type"] == "NodePort" or row["type"] == "LoadBalancer":
+            local = spec.get("externalTrafficPolicy") == "Local"
+            addresses = _node_addresses(snap, view.node if local else None)
+            row["node_addresses"] = addresses
+            ports = ", ".join(str(p["node_port"]) for p in row["ports"] if p.get("node_port"))
+            found.append(finding("services", INFO, "node-port",
+                                 "%s: reach %s on node port(s) %s of %s%s" % (
+                                     where, view.ref, ports or "(not allocated yet)",
+                                     ", ".join(addresses) if addresses else "any node",
+                                     " (externalTrafficPolicy Local: only the node running the VM, %s, answers)" %
+                                     view.node if local else ""),
+                                 "if it still fails: firewalls between client and nodes, and the checks above",
+                                 service=name))
+        if row["type"] == "LoadBalancer":
+            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+            row["load_balancer"] = [i.get("ip") or i.get("hostname") for i in ingress]
+            if not ingress:
+                found.append(finding("services", WARNING, "no-load-balancer",
+                                     "%s has no load balancer address yet" % where,
+                                     "a LoadBalancer Service needs a load-balancer controller (cloud, MetalLB, ...); "
+                                     "use its NodePort meanwhile", service=name))
+        if view.running and how == "pod":
+            ep = endpoints.get(name)
+            ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
+            not_ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("notReadyAddresses") or []]
+            row["endpoints"] = {"ready": ready, "not_ready": not_ready,
+                                "includes_vm": bool(set(vm_ips) & set(ready))}
+            if ep is None:
+                found.append(finding("services", WARNING, "no-endpoints",
+                                     "%s has no Endpoints object" % where,
+                                     "kube-controller-manager creates it; check that it runs", service=name))
+            elif set(vm_ips) & set(not_ready):
+                found.append(finding("services", WARNING, "endpoint-not-ready",
+                                     "%s lists %s as not ready: the virt-launcher pod is not Ready (VM still booting, "
+                                     "or its readinessProbe fails)" % (where, view.ref),
+                                     "check the VM's readinessProbe and the guest service", service=name))
+            elif not set(vm_ips) & set(ready):
+                found.append(finding("services", WARNING, "endpoint-missing",
+                                     "%s has no endpoint for %s (pod IPs %s)" % (where, view.ref,
+                                                                                 ", ".join(vm_ips) or "none"),
+                                     "the pod has no IP yet, or the Endpoints are stale: wait, then check the "
+                                     "pod's status", service=name))
+    if not rows:
+        found.append(finding("services", INFO, "no-service",
+                             "no Service selects %s (pod labels %s)" % (view.ref, ne.selector_text(
+                                 {"matchLabels": view.pod_labels})),
+                             "expose it with kubevirt_net.core.kubevirt_vm_service or 'virtctl expose vm %s'" % view.name))
+    return {"services": rows}, found
+
+
+# --------------------------------------------------------------------- dns
+def check_dns(snap, view):
+    found = []
+    spec = view.spec
+    domain = snap.cluster_domain
+    subdomain = spec.get("subdomain")
+    section = {"hostname": view.hostname, "subdomain": subdomain, "fqdn": None,
+               "service_names": ["%s.%s.svc.%s" % (meta(s).get("name"), view.namespace, domain)
+                                 for s, how in selecting_services(snap, view) if how == "pod"]}
+    if subdomain:
+        svc = snap.find(SERVICE_KIND, view.namespace, subdomain)
+        fqdn = "%s.%s.%s.svc.%s" % (view.hostname, subdomain, view.namespace, domain)
+        if svc is None:
+            section["reason"] = "no Service named %s" % subdomain
+            found.append(finding("dns", ERROR, "subdomain-service-missing",
+                                 "%s has subdomain %s but there is no Service %s/%s, so %s does not exist" % (
+                                     view.ref, subdomain, view.namespace, subdomain, fqdn),
+                                 "create a headless Service (clusterIP: None) named %s selecting %s "
+                                 "(kubevirt_net.core.kubevirt_vm_service type=headless)" % (
+                                     subdomain, ne.selector_text({"matchLabels": view.selector_labels}))))
+        elif (svc.get("spec") or {}).get("clusterIP") not in ("None", None):
+            section["reason"] = "Service %s is not headless" % subdomain
+            found.append(finding("dns", ERROR, "subdomain-service-not-headless",
+                                 "Service %s/%s has a cluster IP: only headless Services (clusterIP: None) publish "
+                                 "<hostname>.<subdomain> records, so %s does not exist" % (
+                                     view.namespace, subdomain, fqdn),
+                                 "recreate %s with clusterIP: None (the field is immutable)" % subdomain))
+        elif not _service_selects((svc.get("spec") or {}).get("selector") or {}, view.pod_labels):
+            section["reason"] = "Service %s does not select the VM" % subdomain
+            found.append(finding("dns", ERROR, "subdomain-service-not-selecting",
+                                 "headless Service %s/%s does not select the pod of %s (selector %s, pod labels %s), "
+                                 "so %s does not exist" % (
+                                     view.namespace, subdomain, view.ref,
+                                     ne.selector_text({"matchLabels": (svc.get("spec") or {}).get("selector")}),
+                                     ne.selector_text({"matchLabels": view.pod_labels}), fqdn),
+                                 "make its selector match spec.template.metadata.labels of the VM"))
+        else:
+            section["fqdn"] = fqdn
+            found.append(finding("dns", INFO, "vm-dns-name",
+                                 "%s is %s%s" % (view.ref, fqdn, "" if view.running else " (once it runs)"),
+                                 "from the guest, the short name %s.%s needs ndots >= 2 (the default 5 is fine)" % (
+                                     view.hostname, subdomain)))
+    else:
+        section["reason"] = "no subdomain"
+        found.append(finding("dns", INFO, "no-vm-dns-name",
+                             "%s has no DNS name of its own: that needs spec.template.spec.subdomain and a headless "
+                             "Service of that name (%s.%s.svc.%s is NOT a record Kubernetes creates)%s" % (
+                                 view.ref, view.name, view.namespace, domain,
+                                 "; it is reachable as %s" % ", ".join(section["service_names"])
+                                 if section["service_names"] else ""),
+                             "set subdomain: <svc> (and hostname if it differs) in spec.template.spec and create the "
+                             "headless Service <svc> selecting the VM; the name becomes "
+                             "<hostname>.<svc>.%s.svc.%s" % (view.namespace, domain)))
+    found.extend(_resolver(snap, view, section))
+    return section, found
+
+
+def _cluster_dns_ip(snap):
+    svc = snap.dns_service
+    return (svc.get("spec") or {}).get("clusterIP") if svc else None
+
+
+def _resolver(snap, view, section):
+    found = []
+    spec = view.spec
+    policy = spec.get("dnsPolicy") or "ClusterFirst"
+    config = spec.get("dnsConfig") or {}
+    domain = snap.cluster_domain
+    nameservers, searches, options = [], [], []
+    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
+        nameservers.append(_cluster_dns_ip(snap) or "<cluster DNS>")
+        searches = ["%s.svc.%s" % (view.namespace, domain), "svc.%s" % domain, domain]
+        options = [{"name": "ndots", "value": "5"}]
+    elif policy == "Default":
+        nameservers.append("<the node's resolv.conf>")
+    nameservers.extend(config.get("nameservers") or [])
+    searches.extend(config.get("searches") or [])
+    options.extend(config.get("options") or [])
+    section.update({"dns_policy": policy, "dns_config": config or None,
+                    "resolv_conf": {"nameservers": nameservers[:3], "searches": searches, "options": options},
+                    "cluster_dns": _cluster_dns_ip(snap)})
+    if policy == "None" and not config.get("nameservers"):
+        found.append(finding("dns", ERROR, "dns-none-without-nameservers",
+                             "%s has dnsPolicy None and no dnsConfig.nameservers: the guest gets no resolver" %
+                             view.ref,
+                             "set spec.template.spec.dnsConfig.nameservers (dnsConfig is a sibling of domain, not "
+                             "under it), or use dnsPolicy ClusterFirst"))
+    elif policy == "Default":
+        found.append(finding("dns", WARNING, "dns-policy-default",
+                             "%s has dnsPolicy Default: it resolves with the node's resolver, so cluster names "
+                             "(*.svc.%s) do not resolve" % (view.ref, domain),
+                             "use dnsPolicy ClusterFirst unless that is intended"))
+    if len(nameservers) > 3:
+        found.append(finding("dns", WARNING, "too-many-nameservers",
+                             "%s: %d nameservers; only the first 3 are used" % (view.ref, len(nameservers)),
+                             "keep at most 3 nameservers (cluster DNS counts as one with ClusterFirst)"))
+    if snap.dns_service is False and policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
+        found.append(finding("dns", INFO, "cluster-dns-unknown",
+                             "no Service %s/kube-dns found: the cluster DNS address is unknown here" % DNS_NAMESPACE,
+                             "check the cluster's DNS add-on (CoreDNS) if names do not resolve"))
+    binding, _iface = _primary_binding(view)
+    if binding not in ("bridge", "masquerade", "passtBinding") and view.networks:
+        found.append(finding("dns", INFO, "guest-configures-dns",
+                             "%s: KubeVirt hands DNS settings to the guest by DHCP only on the pod network with "
+                             "bridge, masquerade or passt; here the guest must configure its resolver itself" %
+                             view.ref, "configure the resolver in the guest (cloud-init networkData)"))
+    found.extend(_dns_egress(snap, view, policy, config))
+    return found
+
+
+def _dns_egress(snap, view, policy, config):
+    """Is DNS (UDP and TCP 53) to the resolver allowed out of the VM?"""
+    found = []
+    policies = snap.policies()
+    endpoint = view.endpoint()
+    if not ne.applying(policies, endpoint, ne.EGRESS):
+        return found
+    targets = []
+    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
+        pods = [p for p in snap.dns_pods if active(p)]
+        targets = [ne.Endpoint.pod(p) for p in pods] or [ne.Endpoint.workload(
+            DNS_NAMESPACE, DNS_SELECTOR, name="cluster DNS pods (k8s-app=kube-dns in kube-system)")]
+    for server in config.get("nameservers") or []:
+        targets.append(ne.Endpoint.external(server, name="nameserver %s" % server))
+    for target in targets[:3]:
+        for protocol in ("UDP", "TCP"):
+            verdict = ne.evaluate(policies, snap.namespace_labels(), (), endpoint, target, 53, protocol,
+                                  name_label=snap.name_label)
+            if verdict.allowed:
+                continue
+            labels = DNS_SELECTOR if target.is_pod else None
+            manifest, note = allow_manifest(snap, ne.EGRESS, view.namespace, view.selector_labels, target,
+                                            labels, 53, protocol)
+            manifest["metadata"]["name"] = "allow-dns"
+            manifest["spec"]["egress"][0]["ports"] = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+            found.append(finding("dns", ERROR, "dns-egress-denied",
+                                 "%s may not send DNS queries (%s/53) to %s: egress is isolated by %s and no rule "
+                                 "allows it - names do not resolve" % (view.ref, protocol, target.name,
+                                                                       ", ".join(verdict.deciding_policies)),
+                                 "allow egress to the DNS servers on UDP and TCP 53 (fix_policies)%s" % (
+                                     "; " + note if note else ""), fix_policies=[manifest],
+                                 deciding_policies=verdict.deciding_policies))
+            return found
+    return found
+
+
+# ------------------------------------------------------------------- istio
+def check_istio(snap, view):
+    found = []
+    ns_labels = (snap.namespace_labels().of(view.namespace))
+    injection = ns_labels.get("istio-injection")
+    ns_enabled = injection == "enabled" or ("istio.io/rev" in ns_labels and injection != "disabled")
+    ambient = ns_labels.get("istio.io/dataplane-mode") == "ambient"
+    annotations = dict(meta(view.vmi).get("annotations") or {}) if view.vmi else {}
+    annotations.update(view.template_annotations)
+    annotated = str(annotations.get(ISTIO_INJECT, "")).lower() == "true"
+    label_only = str(view.template_labels.get(ISTIO_INJECT, "")).lower() == "true" and not annotated
+    binding, primary_iface = _primary_binding(view)
+    injector = None if snap.webhooks is None else any(
+        w.get("name", "").endswith("sidecar-injector.istio.io") for c in snap.webhooks for w in c.get("webhooks") or [])
+    # a labelled namespace without Istio injects nothing: only the VM's own opt-in means it wants the mesh then
+    wants = annotated or label_only or (ns_enabled and injector is not False)
+    cni_ds = snap.daemonsets.get(ISTIO_CNI_SELECTOR)
+    cni_nad = snap.find(NAD_KIND, view.namespace, "istio-cni") is not None
+    pod_v6 = [ip for ip in pod_ips(view.pod) if ":" in ip]
+    reserved = [int(p["port"]) for p in (primary_iface or {}).get("ports") or [] if int(p["port"]) in ISTIO_PORTS]
+    has_service = any(how == "pod" for _s, how in selecting_services(snap, view))
+
+    def req(ident, text, passed, detail, fix):
+        return {"id": ident, "requirement": text, "passed": passed, "detail": detail, "fix": fix}
+
+    requirements = [
+        req("istio_installed", "Istio is installed (sidecar injector webhook)", injector,
+            {True: "an Istio sidecar-injector webhook is registered", False: "no *.sidecar-injector.istio.io webhook",
+             None: "webhook configurations could not be read"}[injector],
+            "install Istio with its CNI plugin (istioctl install --set components.cni.enabled=true)"),
+        req("istio_cni", "Istio CNI plugin (and NAD istio-cni where Multus runs the pod network)",
+            bool(cni_ds) or cni_nad if cni_ds is not None or cni_nad else None,
+            "istio-cni-node DaemonSet %s; NAD %s/istio-cni %s" % (
+                "found" if cni_ds else "not found" if cni_ds is not None else "not checked", view.namespace,
+                "found" if cni_nad else "absent"),
+            "enable Istio CNI; with Multus as primary CNI (OpenShift) create an empty NAD istio-cni in %s" %
+            view.namespace),
+        req("namespace_injection", "namespace labelled for injection (istio-injection=enabled or istio.io/rev), "
+            "not ambient", ns_enabled and not ambient,
+            "namespace %s labels: %s" % (view.namespace, ne.selector_text({"matchLabels": dict(
+                (k, v) for k, v in ns_labels.items() if k.startswith(("istio", "sidecar")))}) or "none"),
+            "kubectl label namespace %s istio-injection=enabled%s" % (
+                view.namespace, " (KubeVirt VMs do not work with ambient mode: label the VM pods "
+                                "istio.io/dataplane-mode=none or leave ambient)" if ambient else "")),
+        req("vm_annotation", "VM template annotation sidecar.istio.io/inject: \"true\"", annotated,
+            "spec.template.metadata.annotations[%s] = %r%s" % (
+                ISTIO_INJECT, annotations.get(ISTIO_INJECT),
+                "; only the label is set: the pod is injected but KubeVirt skips its Istio network setup"
+                if label_only else ""),
+            "set spec.template.metadata.annotations: {%s: \"true\"} (an annotation, not a label) and restart" %
+            ISTIO_INJECT),
+        req("binding", "pod network bound with masquerade or passtBinding", binding in ("masquerade", "passtBinding"),
+            "primary interface binding: %s" % binding,
+            "bind the pod network interface with masquerade: {} (bridge is not supported with Istio)"),
+        req("ipv4", "IPv4 only", not pod_v6, "pod IPs: %s" % (", ".join(pod_ips(view.pod)) or "not running"),
+            "use an IPv4 pod network for meshed VMs"),
+        req("reserved_ports", "no Istio ports in the interface ports", not reserved,
+            "Istio ports listed: %s" % (", ".join(str(p) for p in reserved) or "none"),
+            "remove %s from the interface ports (Istio uses 15000-15090)" % (
+                ", ".join(str(p) for p in reserved) or "them")),
+        req("service", "a Service selects the VM", has_service,
+            "selecting Services: %s" % (", ".join(meta(s).get("name") for s, how in selecting_services(snap, view)
+                                                  if how == "pod") or "none"),
+            "create a Service for the VM's ports (Istio associates workloads through Services)"),
+    ]
+    containers = [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("containers") or []] + \
+        [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("initContainers") or []]
+    sidecar = "istio-proxy" in containers if view.pod is not None else None
+    section = {"in_mesh_requested": wants, "requirements": requirements, "sidecar_injected": sidecar,
+               "passed": sum(1 for r in requirements if r["passed"]), "failed": [r["id"] for r in requirements
+                                                                                 if r["passed"] is False]}
+    if not wants and ns_enabled:
+        found.append(finding("istio", INFO, "istio-not-installed",
+                             "namespace %s is labelled for Istio injection, but no Istio sidecar injector is "
+                             "installed: %s stays outside any mesh" % (view.namespace, view.ref),
+                             "install Istio (with its CNI plugin) or remove the namespace label"))
+        return section, found
+    if not wants:
+        found.append(finding("istio", INFO, "not-in-mesh",
+                             "%s is not in the Istio mesh (namespace not labelled, no %s annotation); %d of 8 "
+                             "requirements met" % (view.ref, ISTIO_INJECT, section["passed"]),
+                             "to join: %s" % "; ".join(r["fix"] for r in requirements if not r["passed"])))
+        return section, found
+    for item in requirements:
+        if item["passed"] is False:
+            found.append(finding("istio", ERROR, "istio-%s" % item["id"].replace("_", "-"),
+                                 "%s is meant for the mesh but requirement '%s' fails: %s" % (
+                                     view.ref, item["requirement"], item["detail"]), item["fix"]))
+    if view.running and sidecar is False and not section["failed"]:
+        found.append(finding("istio", WARNING, "istio-not-injected",
+                             "%s meets the requirements but its virt-launcher pod has no istio-proxy: injection "
+                             "happens when the pod is created" % view.ref,
+                             "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace)))
+    if not section["failed"] and sidecar:
+        found.append(finding("istio", INFO, "in-mesh", "%s is in the mesh (istio-proxy injected)" % view.ref,
+                             "if mesh traffic fails, check PeerAuthentication (STRICT mTLS refuses plain clients), "
+                             "Sidecar outboundTrafficPolicy and DestinationRules; SSH (22) bypasses the proxy"))
+    return section, found
+
+
+# ------------------------------------------------------ topology and impact
+def _safe_id(prefix, text, used):
+    base = "%s_%s" % (prefix, re.sub(r"[^A-Za-z0-9_]", "_", text))
+    ident, n = base, 1
+    while ident in used and used[ident] != (prefix, text):
+        n += 1
+        ident = "%s_%d" % (base, n)
+    used[ident] = (prefix, text)
+    return ident
+
+
+def _ports_label(ports):
+    return ", ".join("%s/%s" % (proto, port) if port is not None else "any %s" % proto for port, proto in ports)
+
+
+def topology(snap, views):
+    """Nodes (VMs, networks, Services, policies) and edges for a diagram."""
+    used, nodes, edges, index = {}, [], [], {}
+
+    def node(kind, ident_text, label, **extra):
+        if (kind, ident_text) not in index:
+            index[(kind, ident_text)] = _safe_id(kind, ident_text, used)
+            nodes.append(dict({"id": index[(kind, ident_text)], "kind": kind, "label": label}, **extra))
+        return index[(kind, ident_text)]
+
+    namespaces = sorted(set(v.namespace for v in views))
+    for view in views:
+        vm_id = node("vm", "%s/%s" % (view.namespace, view.name), view.name, namespace=view.namespace,
+                     phase=view.phase or "Stopped", ips=pod_ips(view.pod))
+        for iface in view.interfaces or ([view.primary()[0]] if view.primary()[0] else []):
+            network = vmspec.find(view.networks, iface.get("name"))[1] or ({"pod": {}} if iface.get("implicit")
+                                                                           else {})
+            if "pod" in network:
+                net_id = node("net", "pod", "pod network")
+            elif "multus" in network:
+                nad_ns, nad_name = vmspec.split_reference(vmspec.nad_reference(network), view.namespace)
+                exists = snap.find(NAD_KIND, nad_ns, nad_name) is not None
+                net_id = node("net", "%s/%s" % (nad_ns, nad_name), "%s/%s%s" % (nad_ns, nad_name,
+                                                                                "" if exists else " (missing)"),
+                              missing=not exists)
+            else:
+                continue
+            edges.append({"source": vm_id, "target": net_id, "kind": "attaches",
+                          "label": "%s (%s)" % (iface.get("name"), vmspec.binding_of(iface))})
+        for svc, how in selecting_services(snap, view):
+            spec = svc.get("spec") or {}
+            kind = "headless" if spec.get("clusterIP") == "None" else spec.get("type") or "ClusterIP"
+            svc_id = node("svc", "%s/%s" % (view.namespace, meta(svc).get("name")), "%s (%s)" % (
+                meta(svc).get("name"), kind), namespace=view.namespace)
+            edges.append({"source": svc_id, "target": vm_id, "kind": "selects" if how == "pod" else "broken",
+                          "label": {"pod": "selects", "template-not-applied": "labels not applied yet",
+                                    "vm-labels-only": "VM labels only: no endpoint"}[how]})
+        endpoint = view.endpoint()
+        for direction in (ne.INGRESS, ne.EGRESS):
+            for policy in ne.applying(snap.policies([view.namespace]), endpoint, direction):
+                pol_id = node("policy", ne.policy_name(policy), meta(policy).get("name"), namespace=view.namespace)
+                edges.append({"source": pol_id, "target": vm_id, "kind": "isolates",
+                              "label": "isolates %s" % direction.lower()})
+    flows = []
+    if len(views) <= MAX_FLOW_VMS:
+        policies = snap.policies()
+        spaces = snap.namespace_labels()
+        endpoints = dict((id(v), v.endpoint()) for v in views)
+        for src in views:
+            for dst in views:
+                if src is dst:
+                    continue
+                s_ep, d_ep = endpoints[id(src)], endpoints[id(dst)]
+                if not ne.applying(policies, s_ep, ne.EGRESS) and not ne.applying(policies, d_ep, ne.INGRESS):
+                    continue
+                ports = exposed_ports(snap, dst) or [(None, "TCP")]
+                allowed, denied, deciding = [], [], []
+                for port, protocol in ports[:8]:
+                    verdict = ne.evaluate(policies, spaces, (), s_ep, d_ep, port, protocol, name_label=snap.name_label)
+                    (allowed if verdict.allowed else denied).append((port, protocol))
+                    deciding.extend(n for n in verdict.deciding_policies if n not in deciding)
+                flow = {"source": index[("vm", "%s/%s" % (src.namespace, src.name))],
+                        "target": index[("vm", "%s/%s" % (dst.namespace, dst.name))],
+                        "kind": "flow-allowed" if allowed and not denied else "flow-denied" if not allowed
+                        else "flow-partial",
+                        "label": "; ".join(t for t in ("allowed %s" % _ports_label(allowed) if allowed else "",
+                                                       "denied %s" % _ports_label(denied) if denied else "") if t),
+                        "policies": deciding}
+                flows.append(flow)
+    return {"namespaces": namespaces, "nodes": nodes, "edges": edges + flows,
+            "flows_evaluated": len(views) <= MAX_FLOW_VMS}
+
+
+def policy_impact(snap, views, pending, peer):
+    """The VM->VM and VM->CIDR flows the pending policies would newly deny or
+    allow, computed before anything is applied."""
+    current = snap.policies()
+    problems = []
+    for policy in pending:
+        if policy.get("state") != "absent":
+            problems.extend(ne.check_policy(policy))
+    after = ne.merge_policies(current, pending)
+    endpoints = [v.endpoint() for v in views[:MAX_FLOW_VMS]]
+    cidrs = []
+    for policy in list(pending) + current:
+        for key, peers_key in (("ingress", "from"), ("egress", "to")):
+            for rule in (policy.get("spec") or {}).get(key) or []:
+                for item in (rule or {}).get(peers_key) or []:
+                    cidr = ((item or {}).get("ipBlock") or {}).get("cidr")
+                    if cidr and cidr not in cidrs:
+                        cidrs.append(cidr)
+    if peer is not None and peer.cidr and peer.cidr not in cidrs:
+        cidrs.append(peer.cidr)
+    for cidr in cidrs[:10]:
+        try:
+            endpoints.append(ne.Endpoint.external(cidr))
+        except ValueError:
+            continue
+    ports = []
+    for view in views[:MAX_FLOW_VMS]:
+        for entry in exposed_ports(snap, view):
+            if entry not in ports:
+                ports.append(entry)
+    for policy in pending:
+        for key in ("ingress", "egress"):
+            for rule in (policy.get("spec") or {}).get(key) or []:
+                for port in (rule or {}).get("ports") or []:
+                    if isinstance(port.get("port"), int):
+                        entry = (port["port"], port.get("protocol") or "TCP")
+                        if entry not in ports:
+                            ports.append(entry)
+    if peer is not None and isinstance(peer.port, int) and (peer.port, peer.protocol) not in ports:
+        ports.append((peer.port, peer.protocol))
+    ports = ports[:12] or [(None, "TCP")]
+    changes = ne.impact(current, after, snap.namespace_labels(), endpoints, ports, name_label=snap.name_label)
+    flows = [c.as_dict() for c in changes]
+    return {"pending": [ne.policy_name(p) + (" (delete)" if p.get("state") == "absent" else "") for p in pending],
+            "problems": problems, "ports_checked": ["%s/%s" % (p[1], p[0]) if p[0] else "any %s" % p[1]
+                                                    for p in ports],
+            "newly_denied": [f for f in flows if f["change"] == "newly_denied"],
+            "newly_allowed": [f for f in flows if f["change"] == "newly_allowed"]}

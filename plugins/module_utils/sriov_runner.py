@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The vfio_sriov module: arguments, validation before any write, check mode,
+--diff, and a failure message that says what state the host is left in."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import sriov_sysfs
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+
+VF_SPEC = dict(
+    index=dict(type="int", required=True),
+    mac=dict(type="str"),
+    vlan=dict(type="int"),
+    qos=dict(type="int"),
+    trust=dict(type="bool"),
+    spoof_check=dict(type="bool"),
+    link_state=dict(type="str", choices=list(sriov_sysfs.LINK_STATES)),
+    max_tx_rate=dict(type="int"),
+)
+
+ARG_SPEC = dict(
+    pf=dict(type="str"),
+    pf_pci_address=dict(type="str"),
+    num_vfs=dict(type="int"),
+    driver=dict(type="str", choices=[sriov_sysfs.VFIO, sriov_sysfs.KERNEL], default=sriov_sysfs.VFIO),
+    vfs=dict(type="list", elements="dict", options=VF_SPEC),
+    state=dict(type="str", choices=["present", "absent", "gathered"], default="present"),
+    sysfs_root=dict(type="path", default="/"),
+    wait_timeout=dict(type="int", default=60),
+    write_timeout=dict(type="int", default=120),
+)
+
+
+class ModuleRunner(sriov_sysfs.CommandRunner):
+    """Commands through AnsibleModule.run_command (logged, no shell)."""
+
+    def __init__(self, module):
+        super(ModuleRunner, self).__init__()
+        self.module = module
+
+    def find(self, name):
+        return self.module.get_bin_path(name)
+
+    def run(self, argv):
+        binary = self.find(argv[0])
+        if binary is None:
+            return 127, "", "%s: command not found" % argv[0]
+        return self.module.run_command([binary] + list(argv[1:]))
+
+
+def pf_result(pf, numvfs=None):
+    return {
+        "name": pf["name"], "pci": pf["pci"], "vendor_id": pf["vendor_id"], "device_id": pf["device_id"],
+        "vf_device_id": pf["vf_device_id"], "driver": pf["driver"], "totalvfs": pf["totalvfs"],
+        "numvfs": pf["numvfs"] if numvfs is None else numvfs, "drivers_autoprobe": pf["drivers_autoprobe"],
+    }
+
+
+def make_host(module):
+    params = module.params
+    return sriov_sysfs.Host(params["sysfs_root"], runner=ModuleRunner(module),
+                            write_timeout=params["write_timeout"], wait_timeout=params["wait_timeout"])
+
+
+def run():
+    module = AnsibleModule(
+        argument_spec=ARG_SPEC,
+        supports_check_mode=True,
+        mutually_exclusive=[("pf", "pf_pci_address")],
+        required_one_of=[("pf", "pf_pci_address")],
+        required_if=[("state", "present", ("num_vfs",))],
+    )
+    params = module.params
+    state = params["state"]
+    desired = sriov_sysfs.Desired(pf=params["pf"], pf_pci_address=params["pf_pci_address"],
+                                  num_vfs=params["num_vfs"], driver=params["driver"], vfs=params["vfs"],
+                                  state=state)
+    host = make_host(module)
+
+    problems = Problems()
+    sriov_sysfs.validate_input(desired, problems)
+    address = None
+    if not problems:
+        address = sriov_sysfs.validate_host(host, desired, problems, gathered=state == "gathered")
+    if problems:
+        module.fail_json(msg=problems.render(), problems=problems.items, changed=False, changed_steps=[],
+                         host=host.facts())
+
+    pf = host.pf(address)
+    if state == "gathered":
+        module.exit_json(changed=False, pf=pf_result(pf),
+                         vfs=sriov_sysfs.result_vfs(host, address, pf["name"]), changed_steps=[],
+                         host=host.facts())
+
+    reconciler = sriov_sysfs.Reconciler(host, desired, address)
+    vfs_before = host.vfs(address)
+    before_text = sriov_sysfs.render_state(pf, vfs_before)
+    pf_now, predicted, steps = reconciler.plan()
+
+    if module.check_mode or not steps:
+        result = dict(changed=bool(steps), changed_steps=steps, host=host.facts(),
+                      pf=pf_result(pf_now, numvfs=desired.num_vfs if steps else None),
+                      vfs=sriov_sysfs.result_vfs(host, address, pf["name"], vfs=planned_vfs(predicted, desired))
+                      if steps else sriov_sysfs.result_vfs(host, address, pf["name"]),
+                      sysfs_writes=0)
+        if steps and module._diff:
+            after = dict(pf_now, numvfs=desired.num_vfs)
+            result["diff"] = diff(pf["pci"], before_text,
+                                  sriov_sysfs.render_state(after, planned_vfs(predicted, desired), desired, steps))
+        module.exit_json(**result)
+
+    try:
+        reconciler.apply()
+    except sriov_sysfs.SriovError as err:
+        done = reconciler.steps
+        module.fail_json(
+            msg="%s: %s. The host is left in this state: %s. Steps completed before the failure: %s. Fix the "
+                "cause and re-run the task; it continues from this state." % (
+                    desired.label, err.message, err.state or "(unknown)",
+                    "; ".join(done) if done else "none (nothing was changed)"),
+            changed=bool(done), changed_steps=done, failed_step=err.step, host_state=err.state,
+            sysfs_writes=len(host.writes), host=host.facts())
+
+    pf_after = host.pf(address)
+    vfs_after = sriov_sysfs.result_vfs(host, address, pf_after["name"])
+    result = dict(changed=True, changed_steps=reconciler.steps, pf=pf_result(pf_after), vfs=vfs_after,
+                  host=host.facts(), sysfs_writes=len(host.writes))
+    if module._diff:
+        result["diff"] = diff(pf["pci"], before_text,
+                              sriov_sysfs.render_state(pf_after, host.vfs(address), desired, reconciler.steps))
+    module.exit_json(**result)
+
+
+def planned_vfs(vfs, desired):
+    """The VFs as they will be: the wanted driver on every one."""
+    out = []
+    for vf in vfs:
+        item = dict(vf)
+        if desired.driver == sriov_sysfs.VFIO:
+            item["driver"] = sriov_sysfs.VFIO
+        elif item["driver"] in (None, sriov_sysfs.VFIO):
+            item["driver"] = "(kernel default)"
+        out.append(item)
+    return out
+
+
+def diff(address, before, after):
+    return {"before": before, "after": after,
+            "before_header": "%s (sysfs)" % address, "after_header": "%s (sysfs)" % address}

@@ -1,0 +1,822 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""A VirtualMachine's whole network declaration as typed options, and back.
+
+The declaration is the pair of lists ``spec.template.spec.networks[]`` and
+``spec.template.spec.domain.devices.interfaces[]`` (1:1 by name), the DNS
+fields ``hostname``, ``subdomain``, ``dnsPolicy`` and ``dnsConfig`` (at
+``spec.template.spec``, not under ``domain``) and the pod network's
+``vmNetworkCIDR``/``vmIPv6NetworkCIDR``.
+
+This file is pure (no cluster): option checks, the typed <-> API translation
+(the one place snake_case options become KubeVirt's camelCase), the desired
+template for each resource-module state, which differences KubeVirt applies to
+a running VM live (through the hot-plug code) and the guarded JSON Patch for the
+rest.  KubeVirt's admission rules live in vm_network_admission.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import ipaddress
+import re
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN
+
+MERGED, REPLACED, OVERRIDDEN, DELETED, GATHERED, RENDERED = (
+    "merged", "replaced", "overridden", "deleted", "gathered", "rendered")
+STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED, GATHERED, RENDERED)
+
+# typed binding -> the empty-object key KubeVirt uses; "plugin:<name>" -> binding: {name}
+API_BINDINGS = {"masquerade": "masquerade", "bridge": "bridge", "sriov": "sriov", "passt": "passtBinding"}
+TYPED_BINDINGS = dict((v, k) for k, v in API_BINDINGS.items())
+PLUGIN_PREFIX = "plugin:"
+ALL_BINDING_KEYS = vmspec.BINDINGS + vmspec.REMOVED_BINDINGS
+NETWORK_SOURCES = ("pod", "multus", "resourceClaim")
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+POD = "pod"
+INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+PORT_NAME_MAX = 15
+RESERVED_MASQUERADE_MAC = "02:00:00:00:00:00"
+# pkg/network/istio: ports Envoy listens on; never list them in interface ports
+ISTIO_PORTS = (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090)
+# k8s 1.20 pod DNS limits (validation.go: MaxDNSNameservers, MaxDNSSearchPaths)
+MAX_NAMESERVERS, MAX_SEARCHES, MAX_SEARCH_CHARS = 3, 6, 256
+
+# typed option -> API field of v1.Interface, for the plain scalar ones
+SCALAR_FIELDS = (("model", "model"), ("mac_address", "macAddress"), ("pci_address", "pciAddress"),
+                 ("boot_order", "bootOrder"), ("acpi_index", "acpiIndex"), ("tag", "tag"))
+# typed DNS option -> field of the template spec
+DNS_FIELDS = (("hostname", "hostname"), ("subdomain", "subdomain"), ("dns_policy", "dnsPolicy"),
+              ("dns_config", "dnsConfig"))
+CIDR_FIELDS = (("vm_network_cidr", "vmNetworkCIDR", 4), ("vm_ipv6_network_cidr", "vmIPv6NetworkCIDR", 6))
+TEMPLATE_SPEC_PATH = "/spec/template/spec"
+
+
+# ------------------------------------------------------------ typed <-> API
+def api_binding(binding):
+    """The interface keys for a typed binding: {'bridge': {}} or {'binding': {'name': x}}."""
+    if binding.startswith(PLUGIN_PREFIX):
+        return {"binding": {"name": binding[len(PLUGIN_PREFIX):]}}
+    return {API_BINDINGS[binding]: {}}
+
+
+def typed_binding(iface):
+    key = vmspec.binding_of(iface)
+    if key == "binding":
+        return PLUGIN_PREFIX + str((iface.get("binding") or {}).get("name"))
+    if key in TYPED_BINDINGS:
+        return TYPED_BINDINGS[key]
+    return key  # a removed binding (slirp, macvtap, passt): shown as it is
+
+
+def default_binding(network):
+    return "masquerade" if network == POD else "bridge"
+
+
+def api_source(cfg):
+    """The network source of a typed interface: {'pod': {}} or {'multus': {...}}."""
+    if cfg.get("network") == POD:
+        return {"pod": {}}
+    multus = {"networkName": cfg["network"]}
+    if cfg.get("multus_default"):
+        multus["default"] = True
+    return {"multus": multus}
+
+
+def api_ports(ports):
+    out = []
+    for port in ports:
+        entry = {}
+        if port.get("name"):
+            entry["name"] = port["name"]
+        if port.get("protocol"):
+            entry["protocol"] = port["protocol"]
+        entry["port"] = port["port"]
+        out.append(entry)
+    return out
+
+
+def api_dhcp(options):
+    out = {}
+    for typed, field in (("boot_file_name", "bootFileName"), ("tftp_server_name", "tftpServerName")):
+        if options.get(typed):
+            out[field] = options[typed]
+    if options.get("ntp_servers"):
+        out["ntpServers"] = list(options["ntp_servers"])
+    if options.get("private_options"):
+        out["privateOptions"] = [{"option": o["option"], "value": o["value"]} for o in options["private_options"]]
+    return out
+
+
+def api_dns_config(cfg):
+    out = {}
+    if cfg.get("nameservers") is not None:
+        out["nameservers"] = list(cfg["nameservers"])
+    if cfg.get("searches") is not None:
+        out["searches"] = list(cfg["searches"])
+    if cfg.get("options") is not None:
+        out["options"] = []
+        for option in cfg["options"]:
+            entry = {"name": option["name"]}
+            if option.get("value") is not None:
+                entry["value"] = option["value"]
+            out["options"].append(entry)
+    return out
+
+
+def set_options(iface, cfg):
+    """Write the typed options that are set in ``cfg`` onto the API interface."""
+    if cfg.get("binding"):
+        for key in ALL_BINDING_KEYS:
+            iface.pop(key, None)
+        iface.update(api_binding(cfg["binding"]))
+    for typed, field in SCALAR_FIELDS:
+        if cfg.get(typed) is not None:
+            iface[field] = cfg[typed]
+    if cfg.get("ports") is not None:
+        if cfg["ports"]:
+            iface["ports"] = api_ports(cfg["ports"])
+        else:
+            iface.pop("ports", None)
+    if cfg.get("dhcp_options") is not None:
+        dhcp = api_dhcp(cfg["dhcp_options"])
+        if dhcp:
+            iface["dhcpOptions"] = dhcp
+        else:
+            iface.pop("dhcpOptions", None)
+    if cfg.get("link_state") is not None and iface.get("state") != "absent":
+        iface["state"] = cfg["link_state"]
+    return iface
+
+
+def build_interface(cfg):
+    """API (interface, network) exactly as the typed ``cfg`` says (defaults for the rest)."""
+    binding = cfg.get("binding") or default_binding(cfg.get("network"))
+    iface = {"name": cfg["name"]}
+    iface.update(api_binding(binding))
+    set_options(iface, dict(cfg, binding=binding))
+    network = {"name": cfg["name"]}
+    network.update(api_source(cfg))
+    return iface, network
+
+
+def merge_interface(iface, network, cfg):
+    """API (interface, network) with the typed options set in ``cfg`` changed and
+    everything else (including fields these options do not cover) kept."""
+    iface, network = copy.deepcopy(iface), copy.deepcopy(network)
+    set_options(iface, cfg)
+    if cfg.get("network"):
+        source = api_source(cfg)
+        same_kind = list(source)[0] in network
+        if not (same_kind and cfg["network"] == POD):  # keep the pod network's CIDRs
+            old = dict(network.get("multus") or {})
+            for key in NETWORK_SOURCES:
+                network.pop(key, None)
+            if "multus" in source and cfg.get("multus_default") is None and old.get("default"):
+                source["multus"]["default"] = True
+            network.update(source)
+    if cfg.get("multus_default") is not None and "multus" in network:
+        if cfg["multus_default"]:
+            network["multus"]["default"] = True
+        else:
+            network["multus"].pop("default", None)
+    return iface, network
+
+
+def typed_interface(iface, network):
+    """The typed form of one API interface and its network (what gathered returns)."""
+    out = {"name": iface.get("name")}
+    network = network or {}
+    if "pod" in network:
+        out["network"] = POD
+    elif "multus" in network:
+        out["network"] = (network.get("multus") or {}).get("networkName")
+        if (network.get("multus") or {}).get("default"):
+            out["multus_default"] = True
+    else:
+        out["network"] = None
+    out["binding"] = typed_binding(iface)
+    for typed, field in SCALAR_FIELDS:
+        if iface.get(field) is not None:
+            out[typed] = iface[field]
+    if iface.get("ports"):
+        out["ports"] = [dict((k, p[k]) for k in ("name", "protocol", "port") if p.get(k) is not None)
+                        for p in iface["ports"]]
+    dhcp = iface.get("dhcpOptions")
+    if dhcp:
+        typed = {}
+        for key, field in (("boot_file_name", "bootFileName"), ("tftp_server_name", "tftpServerName"),
+                           ("ntp_servers", "ntpServers")):
+            if dhcp.get(field):
+                typed[key] = dhcp[field]
+        if dhcp.get("privateOptions"):
+            typed["private_options"] = [{"option": o.get("option"), "value": o.get("value")}
+                                        for o in dhcp["privateOptions"]]
+        out["dhcp_options"] = typed
+    if iface.get("state") in ("up", "down"):
+        out["link_state"] = iface["state"]
+    return out
+
+
+def interface_details(iface, network):
+    """What the typed options cannot express: a pending unplug, fields they do not cover."""
+    out = {}
+    if iface.get("state") == "absent":
+        out["unplug_pending"] = True
+    unmanaged = dict((k, v) for k, v in iface.items() if k not in _MANAGED_IFACE_KEYS)
+    unmanaged_net = dict((k, v) for k, v in (network or {}).items() if k not in ("name", "pod", "multus"))
+    if unmanaged or unmanaged_net:
+        out["unmanaged"] = {"interface": unmanaged, "network": unmanaged_net}
+    return out
+
+
+_MANAGED_IFACE_KEYS = set(["name", "ports", "dhcpOptions", "state"] + list(ALL_BINDING_KEYS)
+                          + [field for _t, field in SCALAR_FIELDS])
+
+
+def typed_dns_config(dns):
+    out = {}
+    if dns.get("nameservers") is not None:
+        out["nameservers"] = list(dns["nameservers"])
+    if dns.get("searches") is not None:
+        out["searches"] = list(dns["searches"])
+    if dns.get("options") is not None:
+        out["options"] = [dict((k, o[k]) for k in ("name", "value") if o.get(k) is not None)
+                          for o in dns["options"]]
+    return out
+
+
+def typed_config(spec):
+    """The typed declaration of a template spec (gathered / before / after)."""
+    networks = spec.get("networks") or []
+    ifaces = ((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []
+    out = {"interfaces": [typed_interface(i, vmspec.find(networks, i.get("name"))[1]) for i in ifaces]}
+    for typed, field in DNS_FIELDS:
+        if spec.get(field) is not None:
+            out[typed] = typed_dns_config(spec[field]) if typed == "dns_config" else spec[field]
+    pod = _pod_source(networks)
+    for typed, field, _family in CIDR_FIELDS:
+        if pod and pod.get(field):
+            out[typed] = pod[field]
+    return out
+
+
+def config_details(spec):
+    """The rest of the picture beside typed_config (gathered_details)."""
+    networks = spec.get("networks") or []
+    devices = (spec.get("domain") or {}).get("devices") or {}
+    out = {"interfaces": {}}
+    for iface in devices.get("interfaces") or []:
+        details = interface_details(iface, vmspec.find(networks, iface.get("name"))[1])
+        if details:
+            out["interfaces"][iface.get("name")] = details
+    orphans = [n.get("name") for n in networks if vmspec.find(devices.get("interfaces") or [], n.get("name"))[1]
+               is None]
+    if orphans:
+        out["networks_without_interface"] = orphans
+    out["autoattach_pod_interface"] = devices.get("autoattachPodInterface", True) is not False
+    return out
+
+
+def _pod_source(networks):
+    for network in networks:
+        if "pod" in network:
+            return network.get("pod") or {}
+    return None
+
+
+# ------------------------------------------------------------ input checks
+def port_name_problem(name):
+    """k8s IsValidPortName (IANA_SVC_NAME), as KubeVirt applies it to interface ports."""
+    if len(name) > PORT_NAME_MAX:
+        return "must be no more than 15 characters"
+    if not re.match(r"^[-a-z0-9]+$", name):
+        return "must contain only lowercase letters, digits and '-'"
+    if not re.search(r"[a-z]", name):
+        return "must contain at least one letter"
+    if "--" in name or name.startswith("-") or name.endswith("-"):
+        return "must not begin or end with '-' nor contain '--'"
+    return None
+
+
+def _is_ipv4(text):
+    try:
+        return ipaddress.ip_address(str(text)).version == 4
+    except ValueError:
+        return False
+
+
+def check_network_ref(problems, where, value):
+    if value == POD:
+        return
+    parts = str(value).split("/")
+    if len(parts) > 2 or not all(p and len(p) <= 253 and DNS1123_SUBDOMAIN.match(p) for p in parts):
+        problems.add(where, "network", "%r is neither 'pod' nor a NetworkAttachmentDefinition reference: write "
+                     "'pod', '<name>' or '<namespace>/<name>'" % (value,))
+
+
+def check_binding(problems, where, value):
+    if value in API_BINDINGS:
+        return
+    if value.startswith(PLUGIN_PREFIX) and re.match(r"^[A-Za-z0-9][-A-Za-z0-9_.]*$", value[len(PLUGIN_PREFIX):]):
+        return
+    problems.add(where, "binding", "%r is not a binding: use masquerade, bridge, sriov, passt or "
+                 "plugin:<name> for a registered network binding plugin" % (value,))
+
+
+def check_interface(problems, index, cfg, state):
+    """Checks of one typed interface that need no cluster."""
+    where = "config.interfaces[%d]" % index
+    name = cfg.get("name")
+    if not name or not INTERFACE_NAME.match(name) or len(name) > 63:
+        problems.add(where, "name", "%r is not a valid interface name: use letters, digits, '-' and '_' (KubeVirt's "
+                     "rule), at most 63, e.g. 'net1'" % (name,))
+    if state == DELETED:
+        return
+    if cfg.get("network"):
+        check_network_ref(problems, where, cfg["network"])
+    elif state in (REPLACED, OVERRIDDEN, RENDERED):
+        problems.add(where, "network", "is required with state=%s: write 'pod' for the pod network or the "
+                     "NetworkAttachmentDefinition ('<name>' or '<namespace>/<name>')" % state)
+    if cfg.get("multus_default") and cfg.get("network") == POD:
+        problems.add(where, "multus_default", "applies to a Multus network only; the pod network is primary anyway")
+    if cfg.get("binding"):
+        check_binding(problems, where, cfg["binding"])
+    binding = cfg.get("binding") or (default_binding(cfg.get("network")) if cfg.get("network") else None)
+    if problems.mac(where, "mac_address", cfg.get("mac_address")) and cfg.get("mac_address") and \
+            binding == "masquerade" and vmspec.normal_mac(cfg["mac_address"]) == RESERVED_MASQUERADE_MAC:
+        problems.add(where, "mac_address", "%s is reserved for the in-pod bridge of masquerade; choose another MAC"
+                     % cfg["mac_address"])
+    if cfg.get("pci_address") and not vmspec.PCI_ADDRESS.match(cfg["pci_address"]):
+        problems.add(where, "pci_address", "%r is not a PCI address: write it like '0000:81:00.1'"
+                     % (cfg["pci_address"],))
+    problems.int_range(where, "boot_order", cfg.get("boot_order"), 1, 2 ** 31 - 1)
+    problems.int_range(where, "acpi_index", cfg.get("acpi_index"), 1, 16383, " (libvirt's ACPI index range)")
+    if cfg.get("ports"):
+        if binding in ("bridge", "sriov") or (binding or "").startswith(PLUGIN_PREFIX):
+            problems.add(where, "ports", "only masquerade and passt forward selected ports; with binding %s the "
+                         "list would be ignored: drop ports or use masquerade/passt" % binding)
+        names = set()
+        for pidx, port in enumerate(cfg["ports"]):
+            problems.int_range(where, "ports[%d].port" % pidx, port.get("port"), 1, 65535)
+            pname = port.get("name")
+            if pname:
+                problem = port_name_problem(pname)
+                if problem:
+                    problems.add(where, "ports[%d].name" % pidx, "%r %s (a Kubernetes port name)" % (pname, problem))
+                elif pname in names:
+                    problems.add(where, "ports[%d].name" % pidx, "%r is listed twice; port names are unique" % pname)
+                names.add(pname)
+    if cfg.get("link_state") and binding in ("sriov", "passt"):
+        problems.add(where, "link_state", "KubeVirt does not support a link state on %s interfaces; drop "
+                     "link_state" % binding)
+    dhcp = cfg.get("dhcp_options") or {}
+    private = dhcp.get("private_options") or []
+    if len(set(o.get("option") for o in private)) < len(private):
+        problems.add(where, "dhcp_options.private_options", "lists an option number twice")
+    for oidx, option in enumerate(private):
+        problems.int_range(where, "dhcp_options.private_options[%d].option" % oidx, option.get("option"), 224, 254,
+                           " (DHCP private options)")
+    for nidx, server in enumerate(dhcp.get("ntp_servers") or []):
+        if not _is_ipv4(server):
+            problems.add(where, "dhcp_options.ntp_servers[%d]" % nidx, "%r is not an IPv4 address (KubeVirt's DHCP "
+                         "server hands out IPv4 NTP servers only)" % (server,))
+
+
+def check_config(problems, config, state):
+    """Every check of the task's ``config`` that needs no cluster."""
+    config = config or {}
+    ifaces = config.get("interfaces") or []
+    for index, cfg in enumerate(ifaces):
+        check_interface(problems, index, cfg, state)
+    names = [c.get("name") for c in ifaces]
+    for name in sorted(set(n for n in names if names.count(n) > 1 and n)):
+        problems.add("config.interfaces", "name", "%r is listed twice; interface names are unique" % name)
+    if state != DELETED:
+        pods = [c.get("name") for c in ifaces if c.get("network") == POD]
+        if len(pods) > 1:
+            problems.add("config.interfaces", "network", "%s all use the pod network; a VM has at most one pod "
+                         "network" % ", ".join(pods))
+        defaults = [c.get("name") for c in ifaces if c.get("multus_default")]
+        if len(defaults) > 1 or (defaults and pods):
+            problems.add("config.interfaces", "multus_default", "%s: a VM has one primary network, either the pod "
+                         "network or one Multus default network" % ", ".join(pods + defaults))
+        orders = [c.get("boot_order") for c in ifaces if c.get("boot_order") is not None]
+        if len(set(orders)) < len(orders):
+            problems.add("config.interfaces", "boot_order", "two interfaces have the same boot_order")
+        check_dns(problems, config)
+        for typed, _field, family in CIDR_FIELDS:
+            value = config.get(typed)
+            if value:
+                try:
+                    net = ipaddress.ip_network(str(value), strict=False)
+                    ok = net.version == family
+                except ValueError:
+                    ok = False
+                if not ok:
+                    problems.add("config", typed, "%r is not an IPv%d CIDR such as %s" % (
+                        value, family, "10.0.2.0/24" if family == 4 else "fd10:0:2::/120"))
+
+
+def check_dns(problems, config):
+    hostname, subdomain = config.get("hostname"), config.get("subdomain")
+    if hostname and (len(hostname) > 63 or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", hostname)):
+        problems.add("config", "hostname", "%r is not a DNS label: at most 63 lowercase letters, digits and '-', "
+                     "starting and ending with a letter or digit" % (hostname,))
+    if subdomain and (len(subdomain) > 253 or not DNS1123_SUBDOMAIN.match(subdomain)):
+        problems.add("config", "subdomain", "%r is not a DNS subdomain: lowercase letters, digits, '-' and '.'"
+                     % (subdomain,))
+    if subdomain and "." in subdomain:
+        problems.add("config", "subdomain", "%r: the per-VM DNS record needs a headless Service named like the "
+                     "subdomain, and Service names have no dots" % (subdomain,))
+    dns = config.get("dns_config")
+    if config.get("dns_policy") == "None" and not (dns and dns.get("nameservers")):
+        problems.add("config", "dns_config", "is required with dns_policy=None and must list nameservers "
+                     "(otherwise the guest gets no resolver)")
+    if dns:
+        servers = dns.get("nameservers") or []
+        if len(servers) > MAX_NAMESERVERS:
+            problems.add("config", "dns_config.nameservers", "lists %d servers; Kubernetes allows at most %d"
+                         % (len(servers), MAX_NAMESERVERS))
+        for sidx, server in enumerate(servers):
+            try:
+                ipaddress.ip_address(str(server))
+            except ValueError:
+                problems.add("config", "dns_config.nameservers[%d]" % sidx, "%r is not an IP address" % (server,))
+        searches = dns.get("searches") or []
+        if len(searches) > MAX_SEARCHES or len(" ".join(searches)) > MAX_SEARCH_CHARS:
+            problems.add("config", "dns_config.searches", "Kubernetes 1.20 allows at most %d search domains and %d "
+                         "characters in all" % (MAX_SEARCHES, MAX_SEARCH_CHARS))
+        for sidx, search in enumerate(searches):
+            if not DNS1123_SUBDOMAIN.match(str(search).rstrip(".")):
+                problems.add("config", "dns_config.searches[%d]" % sidx, "%r is not a DNS name" % (search,))
+
+
+# ------------------------------------------------------------ desired state
+class Desired(object):
+    """The template a state leads to, and notes on how it was derived."""
+
+    def __init__(self, ifaces, networks, fields, notes):
+        self.ifaces = ifaces
+        self.networks = networks
+        self.fields = fields        # template-spec field -> value (None: absent)
+        self.notes = notes
+
+
+def _implicit_pod(spec, default_interface):
+    """KubeVirt's SetDefaultNetworkInterface: a VM without interfaces and networks
+    gets ``default`` on the pod network with the cluster's default binding."""
+    devices = (spec.get("domain") or {}).get("devices") or {}
+    if spec.get("networks") or devices.get("interfaces") or devices.get("autoattachPodInterface") is False:
+        return None
+    binding = default_interface if default_interface in ("bridge", "masquerade") else "bridge"
+    return {"name": "default", binding: {}}, {"name": "default", "pod": {}}
+
+
+def dns_fields(spec):
+    return dict((field, copy.deepcopy(spec.get(field))) for _t, field in DNS_FIELDS)
+
+
+def desired(spec, config, state, default_interface="bridge"):
+    """The interfaces, networks and DNS fields ``state`` makes of template ``spec``."""
+    config = config or {}
+    notes = []
+    ifaces = copy.deepcopy(((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or [])
+    networks = copy.deepcopy(spec.get("networks") or [])
+    implicit = _implicit_pod(spec, default_interface) if state in (MERGED, REPLACED, DELETED) else None
+    if implicit and (config.get("interfaces") or state == DELETED):
+        ifaces, networks = [implicit[0]], [implicit[1]]
+        notes.append("the VM had no interfaces, so KubeVirt attached 'default' to the pod network implicitly; it is "
+                     "now declared explicitly (%s)" % vmspec.binding_of(implicit[0]))
+    fields = dns_fields(spec)
+    wanted = config.get("interfaces") or []
+    if state == OVERRIDDEN:
+        ifaces, networks = [], []
+        for cfg in wanted:
+            iface, network = build_interface(cfg)
+            ifaces.append(iface)
+            networks.append(network)
+        for typed, field in DNS_FIELDS:
+            fields[field] = _dns_value(typed, config.get(typed))
+    elif state == DELETED:
+        names = [c["name"] for c in wanted]
+        if not config or (not wanted and all(config.get(t) is None for t, _f in DNS_FIELDS)
+                          and all(config.get(t) is None for t, _f, _v in CIDR_FIELDS)):
+            names = [i.get("name") for i in ifaces
+                     if not vmspec.is_primary(vmspec.find(networks, i.get("name"))[1] or {})]
+            for _typed, field in DNS_FIELDS:
+                fields[field] = None
+        for typed, field in DNS_FIELDS:
+            if config.get(typed) is not None:
+                fields[field] = None
+        ifaces = [i for i in ifaces if i.get("name") not in names]
+        networks = [n for n in networks if n.get("name") not in names]
+    else:
+        for cfg in wanted:
+            i_index, iface = vmspec.find(ifaces, cfg["name"])
+            n_index, network = vmspec.find(networks, cfg["name"])
+            if iface is None and network is None:
+                new_iface, new_network = build_interface(cfg)
+                ifaces.append(new_iface)
+                networks.append(new_network)
+                continue
+            if state == REPLACED or iface is None or network is None:
+                new_iface, new_network = build_interface(dict(cfg, network=cfg.get("network") or _typed_net(network)))
+                if network is not None and "pod" in network and "pod" in new_network:
+                    new_network["pod"] = copy.deepcopy(network["pod"])  # CIDRs are top-level options
+            else:
+                new_iface, new_network = merge_interface(iface, network, cfg)
+            if iface is None:
+                ifaces.append(new_iface)
+            else:
+                ifaces[i_index] = new_iface
+            if network is None:
+                networks.append(new_network)
+            else:
+                networks[n_index] = new_network
+        for typed, field in DNS_FIELDS:
+            value = config.get(typed)
+            if value is None:
+                continue
+            if typed == "dns_config" and state == MERGED and fields.get(field):
+                merged = copy.deepcopy(fields[field])
+                merged.update(api_dns_config(value))
+                fields[field] = merged or None
+            else:
+                fields[field] = _dns_value(typed, value)
+    _apply_cidrs(networks, config, state)
+    if state == OVERRIDDEN and not ifaces:
+        notes.append("no interfaces are declared, so autoattachPodInterface is set to false (otherwise KubeVirt "
+                     "would attach the pod network)")
+    return Desired(ifaces, networks, fields, notes)
+
+
+def _typed_net(network):
+    if network is None:
+        return None
+    return typed_interface({}, network).get("network")
+
+
+def _dns_value(typed, value):
+    if value is None or value == "":
+        return None
+    if typed == "dns_config":
+        return api_dns_config(value) or None
+    return value
+
+
+def _apply_cidrs(networks, config, state):
+    pod = None
+    for network in networks:
+        if "pod" in network:
+            pod = network
+    for typed, field, _family in CIDR_FIELDS:
+        value = config.get(typed)
+        if pod is None:
+            continue
+        source = pod["pod"] if isinstance(pod.get("pod"), dict) else {}
+        if state == DELETED:
+            if value is not None:
+                source.pop(field, None)
+        elif value:
+            source[field] = value
+        elif value == "" or state == OVERRIDDEN:
+            source.pop(field, None)
+        pod["pod"] = source
+
+
+def cidr_without_pod(config, desired_state):
+    """Names of CIDR options given while the desired VM has no pod network."""
+    if any("pod" in n for n in desired_state.networks):
+        return []
+    return [typed for typed, _f, _v in CIDR_FIELDS if config.get(typed)]
+
+
+def template_of(vm):
+    return vmspec.template_spec(vm)
+
+
+def current(vm):
+    spec = template_of(vm)
+    return Desired(vmspec.interfaces_of(vm), vmspec.networks_of(vm), dns_fields(spec), [])
+
+
+def apply_desired(spec, want):
+    """A copy of template ``spec`` with ``want`` in it."""
+    spec = copy.deepcopy(spec)
+    devices = spec.setdefault("domain", {}).setdefault("devices", {})
+    devices["interfaces"] = copy.deepcopy(want.ifaces)
+    spec["networks"] = copy.deepcopy(want.networks)
+    if not want.ifaces and not want.networks:
+        devices["autoattachPodInterface"] = False
+    for field, value in want.fields.items():
+        if value is None:
+            spec.pop(field, None)
+        else:
+            spec[field] = copy.deepcopy(value)
+    return spec
+
+
+def same(spec, want):
+    """Whether template ``spec`` already declares ``want``."""
+    return _comparable(spec) == _comparable(apply_desired(spec, want))
+
+
+def _comparable(spec):
+    devices = (spec.get("domain") or {}).get("devices") or {}
+    return (devices.get("interfaces") or [], spec.get("networks") or [],
+            devices.get("autoattachPodInterface", True) is not False,
+            [spec.get(field) for _t, field in DNS_FIELDS])
+
+
+# ------------------------------------------------------------ running VMs
+class LivePlan(object):
+    """How a running VM gets from its template to the desired one."""
+
+    def __init__(self):
+        self.requests = []     # kubevirt_iface_hotplug requests (plug, unplug, swap)
+        self.nonlive = []      # what KubeVirt applies only after a restart, and asks for (RestartRequired)
+        self.deferred = []     # added interfaces KubeVirt cannot hot-plug: attached at the next start, no request
+        self.final = None      # Desired: the template once both steps are done
+
+
+def _is_multus_secondary(network):
+    return bool(network) and "multus" in network and not vmspec.is_primary(network)
+
+
+def _live_fields(iface):
+    """The interface fields a plug request carries beyond hot-plug's own options."""
+    return dict((k, v) for k, v in iface.items()
+                if k not in ("name", "model", "macAddress", "pciAddress") + ALL_BINDING_KEYS)
+
+
+def plan_running(vm, want, kv):
+    """Split the change for a running VM the way KubeVirt 1.9 treats it
+    (pkg/network/controllers/vm.go, pkg/network/vmliveupdate/restart.go):
+    what it does live (NIC hot-plug, hot-unplug of bridge NICs, network swap)
+    is returned as hot-plug requests; changed or removed existing interfaces
+    and networks, a new pod network and every other template field are
+    ``nonlive`` (RestartRequired); other added interfaces are ``deferred``
+    (attached at the next start, without RestartRequired).  ``final`` is the
+    template after both steps (unplugged NICs stay with ``state: absent``
+    until KubeVirt removes them)."""
+    plan = LivePlan()
+    cur_ifaces, cur_networks = vmspec.interfaces_of(vm), vmspec.networks_of(vm)
+    hotplug_ok = kv is None or kv.at_least(1, 4)
+    swap_ok = kv is None or kv.gate_enabled("LiveUpdateNADRef")
+    implicit = not cur_ifaces and not cur_networks and hotplug.template_autoattach(vm)
+    kept = []  # unplugged entries that stay in the template: (index in current, iface, network)
+    for index, iface in enumerate(cur_ifaces):
+        name = iface.get("name")
+        network = vmspec.find(cur_networks, name)[1]
+        if vmspec.find(want.ifaces, name)[1] is not None:
+            continue
+        if iface.get("state") == "absent":
+            kept.append((index, iface, network))
+            continue
+        if hotplug_ok and vmspec.binding_of(iface) in vmspec.UNPLUG_BINDINGS and _is_multus_secondary(network):
+            plan.requests.append({"interface": name, "state": "absent"})
+            kept.append((index, dict(iface, state="absent"), network))
+        else:
+            plan.nonlive.append("remove interface %s (%s)" % (name, typed_binding(iface)))
+    for iface in want.ifaces:
+        name = iface.get("name")
+        network = vmspec.find(want.networks, name)[1]
+        current_iface = vmspec.find(cur_ifaces, name)[1]
+        current_network = vmspec.find(cur_networks, name)[1]
+        binding = vmspec.binding_of(iface)
+        if current_iface is None:
+            if (hotplug_ok and not implicit and binding in vmspec.HOTPLUG_BINDINGS
+                    and _is_multus_secondary(network) and current_network is None):
+                req = {"interface": name, "network": network["multus"]["networkName"], "binding": binding,
+                       "model": iface.get("model"), "mac_address": iface.get("macAddress"),
+                       "pci_address": iface.get("pciAddress"), "state": "present"}
+                extra = _live_fields(iface)
+                if extra:
+                    req["fields"] = extra
+                plan.requests.append(req)
+            elif network is not None and "pod" in network and _pod_source(cur_networks) is None:
+                plan.nonlive.append("add interface %s (%s) on the pod network" % (name, typed_binding(iface)))
+            else:
+                plan.deferred.append("add interface %s (%s)" % (name, typed_binding(iface)))
+            continue
+        if current_iface == iface and current_network == network:
+            continue
+        if (current_iface == iface and swap_ok and hotplug_ok and binding in vmspec.HOTPLUG_BINDINGS
+                and _is_multus_secondary(current_network) and _is_multus_secondary(network)
+                and _without_ref(current_network) == _without_ref(network)):
+            plan.requests.append({"interface": name, "network": network["multus"]["networkName"],
+                                  "binding": binding, "model": iface.get("model"),
+                                  "mac_address": iface.get("macAddress"), "state": "present"})
+            continue
+        plan.nonlive.append("change interface %s" % name)
+    final_ifaces, final_networks = copy.deepcopy(want.ifaces), copy.deepcopy(want.networks)
+    for index, iface, network in kept:
+        before = [i.get("name") for i in cur_ifaces[:index]]
+        position = 0
+        for pos, entry in enumerate(final_ifaces):
+            if entry.get("name") in before:
+                position = pos + 1
+        final_ifaces.insert(position, copy.deepcopy(iface))
+        if network is not None:
+            n_before = [n.get("name") for n in final_networks if n.get("name") in before]
+            n_position = 0
+            for pos, entry in enumerate(final_networks):
+                if entry.get("name") in n_before:
+                    n_position = pos + 1
+            final_networks.insert(n_position, copy.deepcopy(network))
+    plan.final = Desired(final_ifaces, final_networks, copy.deepcopy(want.fields), want.notes)
+    spec = template_of(vm)
+    order_now = [i.get("name") for i in cur_ifaces if vmspec.find(final_ifaces, i.get("name"))[1] is not None]
+    order_then = [i.get("name") for i in final_ifaces if vmspec.find(cur_ifaces, i.get("name"))[1] is not None]
+    if order_now != order_then:
+        plan.nonlive.append("reorder interfaces")
+    for _typed, field in DNS_FIELDS:
+        if spec.get(field) != want.fields.get(field):
+            plan.nonlive.append("set %s" % field if want.fields.get(field) is not None else "remove %s" % field)
+    if _pod_source(cur_networks) != _pod_source(want.networks) and _pod_source(cur_networks) is not None \
+            and _pod_source(want.networks) is not None:
+        plan.nonlive.append("change the pod network CIDR")
+    return plan
+
+
+def pending_start(vm, vmi):
+    """Interfaces of the VM template the running VMI does not have (added
+    without hot-plug): they exist only after the next start."""
+    if vmi is None:
+        return []
+    current = [i.get("name") for i in (((vmi.get("spec") or {}).get("domain") or {}).get("devices") or {}).get(
+        "interfaces") or []]
+    return [i.get("name") for i in vmspec.interfaces_of(vm)
+            if i.get("state") != "absent" and i.get("name") not in current]
+
+
+def _without_ref(network):
+    network = copy.deepcopy(network)
+    network["multus"].pop("networkName", None)
+    return network
+
+
+# ------------------------------------------------------------ the patch
+def _pointer(field):
+    return "%s/%s" % (TEMPLATE_SPEC_PATH, field.replace("~", "~0").replace("/", "~1"))
+
+
+def template_patch(vm, want):
+    """The JSON Patch that turns ``vm``'s template into ``want``: it first tests
+    ``metadata.generation`` (bumped by every spec change, untouched by status
+    updates), so a concurrent spec writer makes it fail with 422 instead of
+    being overwritten; then only the fields that differ."""
+    spec = template_of(vm)
+    ops = [{"op": "test", "path": "/metadata/generation", "value": (vm.get("metadata") or {}).get("generation")}]
+    domain = spec.get("domain")
+    devices = (domain or {}).get("devices")
+    autoattach_off = not want.ifaces and not want.networks
+    if (devices or {}).get("interfaces") != want.ifaces or (
+            autoattach_off and (devices or {}).get("autoattachPodInterface") is not False):
+        if domain is None:
+            ops.append({"op": "add", "path": _pointer("domain"), "value": {"devices": {}}})
+        if devices is None:
+            ops.append({"op": "add", "path": _pointer("domain") + "/devices", "value": {}})
+        ops.append({"op": "add", "path": vmspec.IFACES_PATH, "value": copy.deepcopy(want.ifaces)})
+        if autoattach_off:
+            ops.append({"op": "add", "path": _pointer("domain") + "/devices/autoattachPodInterface", "value": False})
+    if (spec.get("networks") or []) != want.networks or ("networks" not in spec and want.networks):
+        ops.append({"op": "add", "path": vmspec.NETWORKS_PATH, "value": copy.deepcopy(want.networks)})
+    for field in sorted(want.fields):
+        value = want.fields[field]
+        if spec.get(field) == value:
+            continue
+        if value is None:
+            ops.append({"op": "remove", "path": _pointer(field)})
+        else:
+            ops.append({"op": "add", "path": _pointer(field), "value": copy.deepcopy(value)})
+    return ops if len(ops) > 1 else []
+
+
+def rendered_vm(name, namespace, want, labels=None):
+    """A VirtualMachine manifest carrying only the network declaration."""
+    spec = apply_desired({"domain": {"devices": {}}}, want)
+    meta = {"name": name or "vm"}
+    if namespace:
+        meta["namespace"] = namespace
+    template = {"spec": spec}
+    if labels:
+        template["metadata"] = {"labels": dict(labels)}
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": meta,
+            "spec": {"template": template}}
+
+
+def istio_ports_listed(want):
+    """(interface, port) pairs that list an Istio-reserved port."""
+    found = []
+    for iface in want.ifaces:
+        for port in iface.get("ports") or []:
+            if port.get("port") in ISTIO_PORTS:
+                found.append((iface.get("name"), port.get("port")))
+    return found

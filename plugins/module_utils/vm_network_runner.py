@@ -1,0 +1,465 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubevirt_net.core contributors
+# Apache License 2.0 (see LICENSE)
+"""The kubevirt_vm_network module's flow, and the VM template writer that
+kubevirt_vm_service shares.
+
+1. Check the options (no cluster).  ``rendered`` stops here.
+2. Read the KubeVirt CR, the VM and its VMI.  ``gathered`` stops here.
+3. Compute the desired template for the state; mirror KubeVirt's admission on
+   it; check the NADs, MACs and binding plugins it references.  A running VM's
+   live-capable changes are planned and preflighted by the hot-plug code
+   (hotplug_runner.Hotplug).  Any problem fails the task before a write.
+4. Write: live changes through Hotplug.apply (test-guarded, re-planned on a
+   lost race), then the rest as one JSON Patch guarded by
+   ``metadata.generation``.
+5. Wait: Hotplug.wait for the live part, then until KubeVirt's VM controller
+   has seen the new generation, and read its ``RestartRequired`` condition;
+   ``restart: true`` restarts through the subresource and waits for the new VMI.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner import Hotplug
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+
+PORT_SPEC = dict(
+    name=dict(type="str"),
+    protocol=dict(type="str", choices=["TCP", "UDP"]),
+    port=dict(type="int", required=True),
+)
+DHCP_SPEC = dict(
+    boot_file_name=dict(type="str"),
+    tftp_server_name=dict(type="str"),
+    ntp_servers=dict(type="list", elements="str"),
+    private_options=dict(type="list", elements="dict", options=dict(
+        option=dict(type="int", required=True), value=dict(type="str", required=True))),
+)
+INTERFACE_SPEC = dict(
+    name=dict(type="str", required=True),
+    network=dict(type="str"),
+    multus_default=dict(type="bool"),
+    binding=dict(type="str"),
+    model=dict(type="str", choices=list(vmspec.MODELS)),
+    mac_address=dict(type="str"),
+    ports=dict(type="list", elements="dict", options=PORT_SPEC),
+    pci_address=dict(type="str"),
+    boot_order=dict(type="int"),
+    dhcp_options=dict(type="dict", options=DHCP_SPEC),
+    link_state=dict(type="str", choices=["up", "down"]),
+    acpi_index=dict(type="int"),
+    tag=dict(type="str"),
+)
+DNS_CONFIG_SPEC = dict(
+    nameservers=dict(type="list", elements="str"),
+    searches=dict(type="list", elements="str"),
+    options=dict(type="list", elements="dict", options=dict(
+        name=dict(type="str", required=True), value=dict(type="str"))),
+)
+CONFIG_SPEC = dict(
+    interfaces=dict(type="list", elements="dict", options=INTERFACE_SPEC),
+    hostname=dict(type="str"),
+    subdomain=dict(type="str"),
+    dns_policy=dict(type="str", choices=list(vmn.DNS_POLICIES) + [""]),
+    dns_config=dict(type="dict", options=DNS_CONFIG_SPEC),
+    vm_network_cidr=dict(type="str"),
+    vm_ipv6_network_cidr=dict(type="str"),
+)
+ARG_SPEC = dict(
+    vm=dict(type="str"),
+    namespace=dict(type="str", default="default"),
+    state=dict(type="str", choices=list(vmn.STATES), default="merged"),
+    config=dict(type="dict", options=CONFIG_SPEC),
+    restart=dict(type="bool", default=False),
+    migrate_if_required=dict(type="bool", default=False),
+    dynamic_networks=dict(type="str", choices=["auto", "true", "false"], default="auto"),
+)
+
+MAX_REPLANS = 5
+SUBRESOURCES = "/apis/subresources.kubevirt.io/v1/namespaces/%s/virtualmachines/%s/%s"
+STOPPED_PHASES = ("Succeeded", "Failed")
+
+
+# ------------------------------------------------------------ shared writer
+class TemplateWriter(object):
+    """Changes VM templates with guarded JSON Patches and follows what KubeVirt
+    makes of them (RestartRequired, restarts).  Used by kubevirt_vm_network and
+    kubevirt_vm_service."""
+
+    def __init__(self, session, namespace, wait_timeout=300, wait_sleep=1.0, sleep=time.sleep):
+        self.session = session
+        self.namespace = namespace
+        self.wait_timeout = wait_timeout
+        self.wait_sleep = max(wait_sleep, 0.05)
+        self._sleep = sleep
+        self.last = None  # the VM as observe() last read it
+
+    def vm_path(self, name):
+        return VM.path(self.namespace, name)
+
+    def patch(self, vm, build):
+        """Apply ``build(vm)`` to the VM with guarded_patch()."""
+        return guarded_patch(self.session, self.vm_path(vm["metadata"]["name"]), vm, build, "VirtualMachine")
+
+    def observe(self, name, generation, deadline, expect_restart=True):
+        """Wait until KubeVirt's VM controller has seen ``generation``
+        (``status.desiredGeneration``, which syncGenerationInfo sets with the
+        conditions); returns the VM, or None when the deadline passed first.
+
+        A VM status without generation tracking (an emulator, a stripped-down
+        controller) gives no such signal: then the expected outcome is the
+        signal - a ``RestartRequired`` condition when a restart is expected,
+        nothing to wait for otherwise."""
+        while True:
+            vm = self.last = self._get(name)
+            status = (vm or {}).get("status") or {}
+            if vm is None or (status.get("desiredGeneration") or 0) >= generation:
+                return vm
+            if vm and "desiredGeneration" not in status and (not expect_restart or restart_required(vm)):
+                return vm
+            if time.monotonic() > deadline:
+                return None
+            self._sleep(self.wait_sleep)
+
+    def _get(self, name):
+        try:
+            return self.session.get(self.vm_path(name))
+        except ApiError:
+            return {}  # a failed read while waiting counts as "not yet"
+
+    def restart(self, name):
+        self.session.request("PUT", SUBRESOURCES % (self.namespace, name, "restart"), body={})
+
+    def wait_restarted(self, name, old_uid, deadline):
+        """After a restart: a new VMI (another uid) is Running and the VM no
+        longer reports RestartRequired.  Returns the VMI, or None on timeout."""
+        while True:
+            try:
+                vmi = self.session.get(VMI.path(self.namespace, name))
+                vm = self.session.get(self.vm_path(name))
+            except ApiError:
+                vmi = vm = None
+            if vmi and vm and vmi["metadata"].get("uid") != old_uid and \
+                    (vmi.get("status") or {}).get("phase") == "Running" and not restart_required(vm):
+                return vmi
+            if time.monotonic() > deadline:
+                return None
+            self._sleep(self.wait_sleep)
+
+
+def guarded_patch(session, path, obj, build, kind):
+    """Apply the JSON Patch ``build(obj)`` ([] when nothing is left to do) to
+    the object at ``path``.  The patch is expected to test
+    ``metadata.generation`` first; on a lost race (409/422 while the object's
+    spec changed, or a lost answer) the object is read again and the patch
+    built anew (bounded).  Returns (object, ops sent or [])."""
+    for _attempt in range(MAX_REPLANS):
+        ops = build(obj)
+        if not ops:
+            return obj, []
+        try:
+            return session.request("PATCH", path, body=ops, content_type=JSON_PATCH), ops
+        except ApiError as err:
+            if err.status not in (409, 422, None):
+                raise
+            fresh = session.get(path)
+            if fresh is None:
+                raise ApiError("PATCH", path, 404, message="the %s was deleted while it was being patched" % kind)
+            if err.status == 422 and _generation(fresh) == _generation(obj):
+                raise  # not a lost race: the server (or an admission webhook) refused the change itself
+            obj = fresh
+    raise ApiError("PATCH", path, 409, message="the %s kept changing while it was being patched; gave up after %d "
+                   "tries" % (kind, MAX_REPLANS))
+
+
+def _generation(vm):
+    return (vm.get("metadata") or {}).get("generation")
+
+
+def restart_required(vm):
+    cond = vmspec.condition(vm or {}, "RestartRequired")
+    return cond if cond and cond.get("status") == "True" else None
+
+
+def vmi_running(vmi):
+    return vmi is not None and (vmi.get("status") or {}).get("phase") not in STOPPED_PHASES
+
+
+# ------------------------------------------------------------ the module
+class VmNetwork(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.namespace = self.params["namespace"]
+        self.name = self.params["vm"]
+        self.state = self.params["state"]
+        self.config = self.params.get("config") or {}
+        self.runner = Run(module)
+        self.patches = []
+
+    @property
+    def session(self):
+        return self.runner.session
+
+    def hotplug_params(self):
+        """The kubevirt_iface_hotplug options the shared hot-plug flow reads."""
+        return dict(vm=self.name, vm_selector=None, namespace=self.namespace,
+                    migrate_if_required=self.params["migrate_if_required"], restart_if_required=False,
+                    dynamic_networks=self.params["dynamic_networks"], max_concurrency=1,
+                    wait=self.params["wait"], wait_timeout=self.params["wait_timeout"],
+                    wait_sleep=self.params["wait_sleep"])
+
+    def fail(self, problems):
+        self.runner.fail(problems.render(), problems=problems.items)
+
+    # ------------------------------------------------------------ checks
+    def check_options(self):
+        problems = Problems()
+        vmn.check_config(problems, self.config, self.state)
+        if self.state != vmn.RENDERED:
+            if not self.name:
+                problems.add("task", "vm", "is required with state=%s (the VirtualMachine's name)" % self.state)
+            problems.dns_label("task", "namespace", self.namespace)
+        if self.name:
+            problems.dns_subdomain("task", "vm", self.name)
+        if self.state in (vmn.REPLACED, vmn.OVERRIDDEN, vmn.RENDERED) and self.params.get("config") is None:
+            problems.add("task", "config", "is required with state=%s" % self.state)
+        if self.params["restart"] and not self.params["wait"]:
+            problems.add("task", "restart", "needs wait=true: the module restarts when KubeVirt reports "
+                         "RestartRequired, which it learns by waiting")
+        if self.params["wait_timeout"] < 0:
+            problems.add("task", "wait_timeout", "must not be negative")
+        return problems
+
+    def check_cluster(self, problems, vm, want, kv, hotplug_requests):
+        """Admission mirror, NADs, MACs, SR-IOV resources (what hot-plug's own
+        preflight does not already check)."""
+        where = "VirtualMachine %s/%s" % (self.namespace, self.name)
+        spec = vmn.template_of(vm)
+        cur_ifaces, cur_networks = vmspec.interfaces_of(vm), vmspec.networks_of(vm)
+        changed = []
+        for iface in want.ifaces:
+            name = iface.get("name")
+            if vmspec.find(cur_ifaces, name)[1] != iface or \
+                    vmspec.find(cur_networks, name)[1] != vmspec.find(want.networks, name)[1]:
+                changed.append(name)
+        for cfg in self.config.get("interfaces") or []:
+            if self.state == vmn.MERGED and vmspec.find(cur_ifaces, cfg["name"])[1] is None and not cfg.get("network"):
+                problems.add(where, "interface %s" % cfg["name"], "is new, so 'network' is required ('pod' or a "
+                             "NetworkAttachmentDefinition)")
+        for typed in vmn.cidr_without_pod(self.config, want):
+            problems.add(where, "config.%s" % typed, "needs a pod network, and the VM has none")
+        after = vmn.apply_desired(spec, want)
+        admission.check(problems, where, after, kv, changed_names=changed)
+        admission.check_vm_fields(problems, where, after)
+        if problems:
+            return
+        covered = set(r["interface"] for r in hotplug_requests if r.get("state") != "absent")
+        refs = {}
+        for name in changed:
+            network = vmspec.find(want.networks, name)[1] or {}
+            ref = vmspec.nad_reference(network)
+            if ref and name not in covered:
+                refs.setdefault(vmspec.split_reference(ref, self.namespace), []).append(name)
+        nads = {}
+        for ns in sorted(set(k[0] for k in refs)):
+            for nad in self.session.list(NAD.path(ns)):
+                nads[(ns, nad["metadata"]["name"])] = nad
+        tools = Hotplug(self.module, params=self.hotplug_params(), requests=[], runner=self.runner)
+        for key, names in sorted(refs.items()):
+            for name in names:
+                if key not in nads:
+                    hint = (" To use a network from another namespace, write '<namespace>/%s'." % key[1]
+                            if key[0] == self.namespace else "")
+                    problems.add(where, "interface %s" % name, "NetworkAttachmentDefinition %r not found in namespace "
+                                 "%r (searched: %s/%s). Create it with kubevirt_net.core.kubevirt_network.%s"
+                                 % (key[1], key[0], key[0], key[1], hint))
+                elif vmspec.binding_of(vmspec.find(want.ifaces, name)[1]) == "sriov":
+                    tools.check_sriov(problems, "interface %s" % name, nads[key])
+        macs = [(n, vmspec.find(want.ifaces, n)[1].get("macAddress")) for n in changed if n not in covered]
+        macs = [(n, m) for n, m in macs if m]
+        if macs:
+            others = [v for v in self.session.list(VM.path(self.namespace)) if v["metadata"]["name"] != self.name]
+            vmis = [v for v in self.session.list(VMI.path(self.namespace)) if v["metadata"]["name"] != self.name]
+            used = vmspec.macs_in_use(others, vmis)
+            for name, mac in macs:
+                if vmspec.normal_mac(mac) in used:
+                    problems.add(where, "interface %s" % name, "mac_address %s is already used by %s; choose another "
+                                 "MAC" % (mac, used[vmspec.normal_mac(mac)]))
+        seen = {}
+        for iface in want.ifaces:
+            mac = iface.get("macAddress")
+            if mac and vmspec.normal_mac(mac) in seen:
+                problems.add(where, "interface %s" % iface["name"], "mac_address %s is also set on interface %s"
+                             % (mac, seen[vmspec.normal_mac(mac)]))
+            elif mac:
+                seen[vmspec.normal_mac(mac)] = iface["name"]
+        for name, port in vmn.istio_ports_listed(want):
+            self.module.warn("interface %s lists port %d, which Istio's sidecar uses (%s); with Istio the VM does not "
+                             "get it" % (name, port, ", ".join(str(p) for p in vmn.ISTIO_PORTS)))
+
+    # ------------------------------------------------------------ states
+    def rendered(self):
+        problems = self.check_options()
+        if problems:
+            self.fail(problems)
+        want = vmn.desired({}, self.config, vmn.OVERRIDDEN)
+        admission.check(problems, "rendered", vmn.apply_desired({}, want), None)
+        admission.check_vm_fields(problems, "rendered", vmn.apply_desired({}, want))
+        if problems:
+            self.fail(problems)
+        manifest = vmn.rendered_vm(self.name, self.namespace, want)
+        self.runner.exit(changed=False, rendered=manifest, after=vmn.typed_config(vmn.template_of(manifest)))
+
+    def run(self):
+        if self.state == vmn.RENDERED:
+            self.rendered()
+        problems = self.check_options()
+        if problems:
+            self.fail(problems)
+        try:
+            self.converge()
+        except ApiError as err:
+            self.runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason,
+                             patches=self.patches)
+
+    def converge(self):
+        kv = KubeVirtInfo.read(self.session)
+        if not kv.installed:
+            self.runner.fail("KubeVirt is not installed in this cluster (no KubeVirt CR found)")
+        vm = self.session.get(VM.path(self.namespace, self.name))
+        if vm is None:
+            self.runner.fail("VirtualMachine %s/%s not found; check the name and the namespace (vm, namespace)"
+                             % (self.namespace, self.name))
+        spec = vmn.template_of(vm)
+        before = vmn.typed_config(spec)
+        if self.state == vmn.GATHERED:
+            self.runner.exit(changed=False, gathered=before, gathered_details=vmn.config_details(spec),
+                             kubevirt=kv.as_dict())
+        vmi = self.session.get(VMI.path(self.namespace, self.name))
+        running = vmi_running(vmi)
+        default_iface = (kv.configuration.get("network") or {}).get("defaultNetworkInterface") or "bridge"
+        want = vmn.desired(spec, self.config, self.state, default_iface)
+        problems = Problems()
+        plan = vmn.plan_running(vm, want, kv) if running else None
+        requests = plan.requests if plan else []
+        self.check_cluster(problems, vm, want, kv, requests)
+        hp = hp_plan = dynamic = None
+        if requests and not problems:
+            hp = Hotplug(self.module, params=self.hotplug_params(), requests=requests, runner=self.runner)
+            plans, dynamic = hp.preflight(problems, [vm], {self.name: vmi}, kv)
+            hp_plan = plans[self.name][0]
+        if problems:
+            self.fail(problems)
+        final = plan.final if plan else want
+        changed = not vmn.same(spec, final)
+        pending_restart = restart_required(vm) if running else None
+        pending_now = vmn.pending_start(vm, vmi) if running else []
+        result = dict(vm={"name": self.name, "namespace": self.namespace, "running": running},
+                      before=before, notes=want.notes, kubevirt=kv.as_dict(), pending_start=pending_now)
+        result["after"] = vmn.typed_config(vmn.apply_desired(spec, final)) if changed else before
+        result["live"] = [{"name": n, "action": a, "detail": d} for n, a, d in hp_plan.changes] if hp_plan else []
+        result["nonlive"] = plan.nonlive if plan and changed else []
+        result["next_start"] = plan.deferred if plan and changed else []
+        result["restart_required"] = bool(running and (result["nonlive"] or pending_restart))
+        will_restart = bool(self.params["restart"] and running and (
+            result["restart_required"] or result["next_start"] or pending_now))
+        if self.module._diff and changed:  # pylint: disable=protected-access
+            result["diff"] = {"before": before, "after": result["after"]}
+        if self.module.check_mode or not (changed or will_restart):
+            result.update(restarted=False, restart_condition=pending_restart, patches=[])
+            if self.module.check_mode and changed:
+                result["patches"] = ([hp_plan.ops] if hp_plan is not None and hp_plan.changed else []) + [
+                    vmn.template_patch(vm, final)]
+            self.runner.exit(changed=changed or will_restart, **result)
+        self.write(vm, vmi, kv, hp, hp_plan, dynamic, result, changed)
+
+    def write(self, vm, vmi, kv, hp, hp_plan, dynamic, result, changed):
+        """Live part first (and, when waiting, until KubeVirt reports it done),
+        then the rest of the template, then KubeVirt's verdict on it."""
+        writer = TemplateWriter(self.session, self.namespace, self.params["wait_timeout"], self.params["wait_sleep"])
+        start = time.monotonic()
+        deadline = start + self.params["wait_timeout"]
+        running = result["vm"]["running"]
+        waiting = running and self.params["wait"]
+        result.update(restarted=False, restart_condition=None, patches=self.patches)
+        if changed and hp_plan is not None and hp_plan.changed:
+            hp_result = hp.new_result(vm, hp_plan, True, dynamic, start)
+            hp.remember_migrations([hp_result])
+            hp.apply([hp_result])
+            if hp_result.get("error"):
+                self.runner.fail("hot-plug of VirtualMachine %s/%s failed: %s" % (
+                    self.namespace, self.name, hp_result["error"]), **result)
+            self.patches.append(hp_result["_plan"].ops)
+            vm = hp_result.get("_after") or vm
+            result["live"] = [dict(i) for i in hp_result["interfaces"]]
+            if waiting and hp_result["_plan"].changed:
+                hp.wait({self.name: hp_result})
+                result["live_method"] = hp_result.get("method")
+                if hp_result.get("migration"):
+                    result["migration"] = hp_result["migration"]
+                result["live"] = [dict(i) for i in hp_result["interfaces"]]
+                if hp_result.get("error"):
+                    self.runner.fail("VirtualMachine %s/%s: %s" % (self.namespace, self.name, hp_result["error"]),
+                                     **result)
+                vm = self.session.get(VM.path(self.namespace, self.name)) or vm  # KubeVirt may have changed it
+        if changed:
+            vm, ops = writer.patch(vm, self.final_patch(kv, running))
+            if ops:
+                self.patches.append(ops)
+        result["after"] = vmn.typed_config(vmn.template_of(vm))
+        if waiting:
+            seen = writer.observe(self.name, _generation(vm), deadline, expect_restart=bool(result["nonlive"]))
+            guessed = seen is None and "desiredGeneration" not in ((writer.last or {}).get("status") or {})
+            if guessed:
+                self.module.warn("KubeVirt's VM controller reports no status.desiredGeneration and set no "
+                                 "RestartRequired condition within %ss; restart_required is the module's prediction"
+                                 % self.params["wait_timeout"])
+                seen = writer.last or vm
+            if seen is None:
+                self.runner.fail("timed out after %ss waiting for KubeVirt to process generation %s of "
+                                 "VirtualMachine %s/%s (status.desiredGeneration)" % (
+                                     self.params["wait_timeout"], _generation(vm), self.namespace, self.name),
+                                 **result)
+            cond = restart_required(seen)
+            result["restart_required"] = bool(cond) or (guessed and bool(result["nonlive"]))
+            result["restart_condition"] = cond
+            current_vmi = self.session.get(VMI.path(self.namespace, self.name))
+            result["pending_start"] = vmn.pending_start(seen, current_vmi)
+            if self.params["restart"] and (result["restart_required"] or result["pending_start"]):
+                writer.restart(self.name)
+                result["restarted"] = True
+                new_vmi = writer.wait_restarted(self.name, (current_vmi or {}).get("metadata", {}).get("uid"),
+                                                deadline)
+                if new_vmi is None:
+                    self.runner.fail("VirtualMachine %s/%s was restarted but no new running VMI without "
+                                     "RestartRequired appeared within %ss" % (self.namespace, self.name,
+                                                                              self.params["wait_timeout"]), **result)
+                result.update(restart_required=False, pending_start=vmn.pending_start(seen, new_vmi))
+        result["duration"] = round(time.monotonic() - start, 2)
+        self.runner.exit(changed=True, **result)
+
+    def final_patch(self, kv, running):
+        default_iface = (kv.configuration.get("network") or {}).get("defaultNetworkInterface") or "bridge"
+
+        def build(fresh):
+            want = vmn.desired(vmn.template_of(fresh), self.config, self.state, default_iface)
+            final = vmn.plan_running(fresh, want, kv).final if running else want
+            return vmn.template_patch(fresh, final)
+        return build
+
+
+def run():
+    module = build_module(ARG_SPEC, wait=True)
+    VmNetwork(module).run()

@@ -1,0 +1,112 @@
+"""What keeps a VM from running, or tells that it must restart: RestartRequired,
+SR-IOV scheduling, missing NADs and binding plugins; and the Istio pod."""
+
+from tests.integration.helpers import wait_for
+
+SRIOV_IFACES = [{"name": "default", "masquerade": {}}, {"name": "vf", "sriov": {}}]
+SRIOV_NETS = [{"name": "default", "pod": {}}, {"name": "vf", "multus": {"networkName": "sriov-net"}}]
+RESTART_MESSAGE = "a non-live-updatable field was changed in the template spec"
+
+
+def restart_required(kv, name):
+    return kv.condition(kv.get("virtualmachines", name), "RestartRequired")
+
+
+def test_restart_required_follows_the_template(kv):
+    kv.nad("blue-net")
+    kv.vm("rr")
+    kv.running("rr")
+    kv.patch("virtualmachines", "rr", {"spec": {"template": {"spec": {"domain": {"resources": {
+        "requests": {"memory": "256Mi"}}}}}}}, merge=True)
+    cond = wait_for(lambda: restart_required(kv, "rr"), timeout=30, message="RestartRequired")
+    assert (cond["status"], cond["message"]) == ("True", RESTART_MESSAGE)
+    kv.patch("virtualmachines", "rr", {"spec": {"template": {"spec": {"domain": {"resources": {
+        "requests": {"memory": "128Mi"}}}}}}}, merge=True)
+    wait_for(lambda: restart_required(kv, "rr") is None, timeout=30, message="RestartRequired cleared on revert")
+
+    kv.add_interface("rr", {"name": "blue", "bridge": {}}, {"name": "blue", "multus": {"networkName": "blue-net"}})
+    wait_for(lambda: kv.interface(kv.vmi("rr"), "blue"), timeout=30, message="blue hot-plugged")
+    assert restart_required(kv, "rr") is None
+    kv.patch("virtualmachines", "rr", [{"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/0/model",
+                                        "value": "e1000"}])
+    wait_for(lambda: restart_required(kv, "rr"), timeout=30, message="RestartRequired on a model change")
+    kv.patch("virtualmachines", "rr", {"spec": {"runStrategy": "Halted"}}, merge=True)
+    wait_for(lambda: kv.vmi_or_none("rr") is None, timeout=60, message="stopped")
+    kv.patch("virtualmachines", "rr", {"spec": {"runStrategy": "Always"}}, merge=True)
+    vmi = kv.running("rr")
+    assert vmi["spec"]["domain"]["devices"]["interfaces"][0]["model"] == "e1000"
+    wait_for(lambda: restart_required(kv, "rr") is None, timeout=30, message="cleared by the restart")
+
+
+def test_sriov_vm_waits_for_a_node_with_the_resource(kv, lab, capabilities):
+    nodes = lab.get_config()["nodes"]
+    capabilities(nodes=[dict(n, allocatable={k: v for k, v in n["allocatable"].items() if k != "openshift.io/intelnics"})
+                        for n in nodes])
+    kv.nad("sriov-net", resource="openshift.io/intelnics")
+    kv.vm("sriov", SRIOV_IFACES, SRIOV_NETS)
+    cond = wait_for(lambda: kv.condition(kv.vmi("sriov"), "PodScheduled"), timeout=30, message="PodScheduled")
+    assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
+    assert cond["message"] == "0/%d nodes are available: %d Insufficient openshift.io/intelnics." % (
+        len(nodes), len(nodes))
+    assert kv.vmi("sriov")["status"]["phase"] == "Scheduling"
+    [pod] = kv.pods(kv.vmi("sriov"))
+    assert pod["status"]["phase"] == "Pending" and kv.condition(pod, "PodScheduled")["reason"] == "Unschedulable"
+    assert wait_for(lambda: kv.get("virtualmachines", "sriov")["status"]["printableStatus"] == "Unschedulable",
+                    timeout=30, message="VM Unschedulable")
+    capabilities(nodes=[dict(nodes[1], allocatable=dict(nodes[1]["allocatable"], **{"openshift.io/intelnics": "2"})),
+                        nodes[0]])
+    vmi = kv.running("sriov")
+    assert vmi["status"]["nodeName"] == nodes[1]["name"] and kv.condition(vmi, "PodScheduled") is None
+    assert kv.interface(vmi, "vf")["infoSource"] == "domain, guest-agent, multus-status"
+
+
+def test_missing_nad_keeps_the_vmi_scheduling(kv):
+    kv.vm("nonad", [{"name": "default", "masquerade": {}}, {"name": "red", "bridge": {}}],
+          [{"name": "default", "pod": {}}, {"name": "red", "multus": {"networkName": "red-net"}}])
+    event = wait_for(lambda: [e for e in kv.get("events", group="")["items"] if e["reason"] == "FailedCreatePodSandBox"],
+                     timeout=30, message="sandbox failure event")[0]
+    assert 'cannot find a network-attachment-definition (red-net) in namespace (%s)' % kv.namespace in event["message"]
+    vmi = wait_for(lambda: kv.vmi("nonad")["status"].get("phase") == "Scheduling" and kv.vmi("nonad"), timeout=30,
+                   message="VMI Scheduling")
+    [pod] = kv.pods(vmi)
+    assert pod["status"]["phase"] == "Pending" and pod["spec"]["nodeName"]
+    assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ContainerCreating"
+    kv.nad("red-net")
+    kv.running("nonad")
+
+
+def test_launch_manifest_failures_are_synchronized_conditions(kv, capabilities):
+    capabilities(disabled_feature_gates=["ExternalNetResourceInjection"])
+    kv.vm("rendered", [{"name": "default", "masquerade": {}}, {"name": "red", "bridge": {}}],
+          [{"name": "default", "pod": {}}, {"name": "red", "multus": {"networkName": "red-net"}}])
+    kv.vm("plugin", [{"name": "default", "binding": {"name": "not-registered"}}])
+    for name, cause in (("rendered", "failed to locate network attachment definition %s/red-net" % kv.namespace),
+                        ("plugin", "unable to find the network binding plugin 'not-registered' in Kubevirt "
+                                   "configuration")):
+        cond = wait_for(lambda name=name: kv.condition(kv.vmi(name), "Synchronized"), timeout=30, message=name)
+        assert (cond["status"], cond["reason"]) == ("False", "FailedCreate")
+        assert cond["message"] == "failed to render launch manifest: " + cause
+        assert kv.vmi(name)["status"]["phase"] == "Pending" and kv.pods(kv.vmi(name)) == []
+    kv.nad("red-net")
+    vmi = kv.running("rendered")
+    assert kv.condition(vmi, "Synchronized") is None
+
+
+def test_istio_sidecar_and_kubevirt_annotations(kv, lab, capabilities):
+    capabilities(istio=True)
+    lab.request("PATCH", "/api/v1/namespaces/" + kv.namespace, {"metadata": {"labels": {"istio-injection": "enabled"}}},
+                content_type="application/merge-patch+json")
+    kv.vm("mesh", annotations={"sidecar.istio.io/inject": "true"})
+    kv.vm("plain", [{"name": "default", "bridge": {}}], labels={"app": "plain"})
+    mesh, plain = kv.running("mesh"), kv.running("plain")
+    [pod] = kv.pods(mesh)
+    assert pod["metadata"]["labels"]["sidecar.istio.io/inject"] == "true"
+    assert "sidecar.istio.io/inject" not in pod["metadata"]["annotations"]
+    for name in ("traffic.sidecar.istio.io/kubevirtInterfaces", "istio.io/reroute-virtual-interfaces"):
+        assert pod["metadata"]["annotations"][name] == "k6t-eth0"
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["compute", "istio-proxy"]
+    assert pod["spec"]["automountServiceAccountToken"] is True
+    [other] = kv.pods(plain)
+    assert "sidecar.istio.io/inject" not in other["metadata"]["labels"]
+    assert "traffic.sidecar.istio.io/kubevirtInterfaces" not in other["metadata"]["annotations"]
+    assert [c["name"] for c in other["spec"]["containers"]] == ["compute", "istio-proxy"]   # namespace injection

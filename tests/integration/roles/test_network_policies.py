@@ -1,0 +1,134 @@
+"""The network_policies role and its playbooks against the lab: O(1) tasks for
+N namespaces, the drift audit, and the molecule scenario (converge,
+idempotence, verify) run by molecule itself."""
+
+import json
+import os
+import subprocess
+import uuid
+
+import yaml
+
+from tests.lab.cluster import REPO_ROOT
+
+NP_PATH = "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies"
+ROLE_DIR = os.path.join(REPO_ROOT, "roles", "network_policies")
+
+
+def make_namespaces(lab, count, labels):
+    names = []
+    for _index in range(count):
+        name = "role-np-" + uuid.uuid4().hex[:8]
+        lab.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                   "metadata": {"name": name, "labels": labels}})
+        names.append(name)
+    return names
+
+
+def drop_namespaces(lab, names):
+    for name in names:
+        try:
+            lab.request("DELETE", "/api/v1/namespaces/" + name)
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
+ROLE_VARS = {
+    "network_policies_default_deny": "both",
+    "network_policies_allow_dns": True,
+    "network_policies_dns_namespace_selector": {"dns": "yes"},
+    "network_policies_allow_same_namespace": False,
+    "network_policies_rules": [
+        {"name": "db-from-app", "direction": "ingress", "vm_selector": {"app": "db"},
+         "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
+    ],
+}
+
+
+def role_play(**extra):
+    return {"hosts": "localhost", "gather_facts": False,
+            "roles": [{"role": "kubevirt_net.core.network_policies", "vars": dict(ROLE_VARS, **extra)}]}
+
+
+def play_tasks(result, index):
+    """(name, result) of every task the index-th play ran."""
+    return [(t["task"]["name"], t["hosts"].get("localhost", {})) for t in result.data["plays"][index]["tasks"]]
+
+
+def test_role_runs_the_same_tasks_for_2_or_15_namespaces(lab, run_playbook, request_log):
+    small, large = {"role-np": uuid.uuid4().hex[:8]}, {"role-np": uuid.uuid4().hex[:8]}
+    names = make_namespaces(lab, 2, small) + make_namespaces(lab, 15, large)
+    try:
+        request_log.mark()
+        result = run_playbook([role_play(network_policies_namespace_selector=small),
+                               role_play(network_policies_namespace_selector=large),
+                               role_play(network_policies_namespace_selector=large)])
+        two, fifteen, again = (play_tasks(result, i) for i in range(3))
+        assert [n for n, _r in two] == [n for n, _r in fifteen] == [n for n, _r in again]
+        assert len(two) <= 4  # argument validation, the module, (report), (drift check)
+        module = [r for _n, r in fifteen if "totals" in r][0]
+        assert module["totals"]["created"] == 45 and len(module["namespaces"]) == 15
+        assert module["api_requests"]["writes"] == 45
+        rerun = [r for _n, r in again if "totals" in r][0]
+        assert not rerun["changed"] and rerun["api_requests"]["writes"] == 0
+        assert len(request_log.writes()) == 2 * 3 + 45  # the re-run wrote nothing
+        stored = lab.request("GET", NP_PATH % names[-1])["items"]
+        assert sorted(o["metadata"]["name"] for o in stored) == [
+            "kvnet-allow-dns", "kvnet-db-from-app", "kvnet-default-deny"]
+    finally:
+        drop_namespaces(lab, names)
+
+
+def run_site(ansible_env, playbook, extra_vars, check=False):
+    env = dict(ansible_env)
+    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    argv = ["ansible-playbook", "-i", "localhost,", os.path.join(REPO_ROOT, "playbooks", playbook),
+            "-e", json.dumps(extra_vars)]
+    if check:
+        argv.append("--check")
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_site_and_audit_playbooks(lab, ansible_env, tmp_path, request_log):
+    [name] = make_namespaces(lab, 1, {"role-np": "audit"})
+    report = tmp_path / "audit.md"
+    variables = dict(ROLE_VARS, network_policies_namespaces=[name])
+    try:
+        site = run_site(ansible_env, "network_policies.yml", variables)
+        assert site.returncode == 0, site.stdout[-3000:]
+
+        audit_vars = dict(variables, network_policies_fail_on_drift=True, network_policies_report_file=str(report))
+        clean = run_site(ansible_env, "audit_network_policies.yml", audit_vars)
+        assert clean.returncode == 0, clean.stdout[-3000:]
+        assert "| %s | 0 | 0 | 0 | 3 |" % name in report.read_text()
+
+        # drift by hand: the database port changed, a managed policy deleted
+        lab.request("PATCH", "%s/kvnet-db-from-app" % (NP_PATH % name),
+                    {"spec": {"ingress": [{"ports": [{"port": 3307}]}]}},
+                    content_type="application/merge-patch+json")
+        lab.request("DELETE", "%s/kvnet-allow-dns" % (NP_PATH % name))
+        request_log.mark()
+        drift = run_site(ansible_env, "audit_network_policies.yml", audit_vars)
+        assert drift.returncode == 2
+        assert "%s/kvnet-db-from-app updated" % name in drift.stdout
+        assert "%s/kvnet-allow-dns created" % name in drift.stdout
+        assert "3307" in drift.stdout and "3306" in drift.stdout  # the --diff of the drifted policy
+        text = report.read_text()
+        assert "check mode" in text and "- `%s/kvnet-allow-dns` would be created" % name in text
+        assert request_log.writes() == []  # an audit never writes
+    finally:
+        drop_namespaces(lab, [name])
+
+
+def test_molecule_scenario_converge_idempotence_verify(lab, ansible_env):
+    env = dict(ansible_env)
+    env.pop("ANSIBLE_STDOUT_CALLBACK", None)  # molecule reads the default callback's recap
+    env["MOLECULE_NP_SUFFIX"] = "-" + uuid.uuid4().hex[:6]
+    proc = subprocess.run(["molecule", "test", "-s", "default"], cwd=ROLE_DIR, env=env, capture_output=True,
+                          text=True, timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    for step in ("prepare", "converge", "idempotence", "verify"):
+        assert "default > %s: Executed: Successful" % step in output, (step, output[-3000:])
+    with open(os.path.join(ROLE_DIR, "molecule", "default", "molecule.yml"), encoding="utf-8") as handle:
+        assert yaml.safe_load(handle)["driver"]["options"]["managed"] is False

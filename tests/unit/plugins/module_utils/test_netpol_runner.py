@@ -1,0 +1,140 @@
+"""The pure parts of the kubevirt_network_policies flow: target checks,
+version gates, and the executor's refusal to touch policies that are not ours."""
+
+import copy
+
+import pytest
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_runner
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+
+BASE = {"name_prefix": "kvnet-", "default_deny": "none", "allow_dns": False, "dns_namespace": "kube-system",
+        "dns_namespace_selector": None, "dns_pod_selector": None, "allow_same_namespace": False,
+        "allow_from_namespaces": None, "allow_monitoring": None, "rules": None}
+
+
+def declare(**params):
+    problems = Problems()
+    return netpol.declare(dict(BASE, **params), problems), problems
+
+
+def rule(**kwargs):
+    return dict({"name": "r", "direction": "ingress", "vm_selector": None, "peers": None, "ports": None,
+                 "description": None}, **kwargs)
+
+
+TASK = {"namespaces": None, "namespace_selector": None, "state": "present", "policy_set": "default",
+        "concurrency": 8, "prune_scope": "namespaces", "list_scope": "auto"}
+
+
+def namespace(name, labels=None, phase="Active"):
+    return {"metadata": {"name": name, "labels": dict(labels or {})}, "status": {"phase": phase}}
+
+
+def check(**params):
+    problems = Problems()
+    explicit, selector = netpol_runner.check_task(dict(TASK, **params), problems)
+    return explicit, selector, problems
+
+
+def test_targets_needed_and_empty_selector_refused():
+    assert check()[2].items[0]["field"] == "namespaces"
+    _e, selector, problems = check(namespace_selector={})
+    assert selector is None and "every namespace" in problems.items[0]["message"]
+    explicit, selector, problems = check(namespaces=["a", "b", "a"], namespace_selector={"tenant": "x"})
+    assert explicit == ["a", "b"] and selector == {"matchLabels": {"tenant": "x"}} and not problems
+    assert check(namespaces=["Bad"])[2]
+    assert check(namespaces=["a"], policy_set="no spaces")[2]
+    assert check(namespaces=["a"], concurrency=0)[2]
+    assert check(state="rendered", namespace_selector={"a": "b"})[2]
+    assert check(namespaces=["a"], prune_scope="cluster", list_scope="namespace")[2]
+
+
+def test_resolve_targets():
+    namespaces = {"a": namespace("a", {"tenant": "x"}), "b": namespace("b", {"tenant": "y"}),
+                  "c": namespace("c", {"tenant": "x"}, phase="Terminating"), "d": namespace("d")}
+    problems, findings = Problems(), []
+    targets = netpol_runner.resolve_targets(["d", "gone"], {"matchLabels": {"tenant": "x"}}, namespaces,
+                                            "present", problems, findings)
+    assert targets == ["a", "d"]
+    assert [p["object"] for p in problems.items] == ["namespace gone"]
+    assert [f["kind"] for f in findings] == ["terminating"]
+    problems = Problems()
+    assert netpol_runner.resolve_targets(["gone", "a"], None, namespaces, "absent", problems, []) == ["a"]
+    assert not problems
+
+
+def templates_with(**params):
+    templates, problems = declare(**params)
+    assert not problems
+    return templates
+
+
+@pytest.mark.parametrize("version,refused", [((1, 20), True), ((1, 21), True), ((1, 22), False), ((1, 30), False)])
+def test_end_port_gate(version, refused):
+    templates = templates_with(rules=[rule(name="r", ports=[{"port": 8000, "end_port": 8100}])])
+    problems = Problems()
+    netpol_runner.gate(version, templates, {}, False, problems, [])
+    assert bool(problems) == refused
+    if refused:
+        message = problems.items[0]["message"]
+        assert "1.22" in message and "8000 instead of 8000-8100" in message
+
+
+def test_name_label_gate_refuses_labels_or_passes():
+    templates = templates_with(allow_dns=True, rules=[rule(name="r", peers=[{"namespaces": ["b", "gone"]}])])
+    unlabelled = {"kube-system": namespace("kube-system"), "b": namespace("b")}
+    problems, findings = Problems(), []
+    assert netpol_runner.gate((1, 20), templates, unlabelled, False, problems, findings) == []
+    assert len(problems) == 2 and "label_namespaces=true" in problems.items[0]["message"]
+    assert [f["kind"] for f in findings] == ["namespace-missing"]
+    problems = Problems()
+    assert netpol_runner.gate((1, 20), templates, unlabelled, True, problems, []) == ["b", "kube-system"]
+    assert not problems
+    labelled = dict((n, namespace(n, {netpol.NAME_LABEL: n})) for n in ("kube-system", "b"))
+    assert netpol_runner.gate((1, 20), templates, labelled, False, problems, []) == [] and not problems
+    assert netpol_runner.gate((1, 21), templates, unlabelled, False, problems, []) == [] and not problems
+
+
+def test_name_label_gate_refuses_other_operators_on_old_servers():
+    templates = templates_with(rules=[rule(name="r", peers=[{"namespace_selector": {"match_expressions": [
+        {"key": netpol.NAME_LABEL, "operator": "NotIn", "values": ["kube-system"]}]}}])])
+    problems = Problems()
+    netpol_runner.gate((1, 20), templates, {}, True, problems, [])
+    assert "NotIn" in problems.items[0]["message"]
+
+
+class Session:
+    def __init__(self, stored):
+        self.stored = stored
+        self.requests = []
+
+    def get(self, path, query=None):
+        self.requests.append(("GET", path))
+        return copy.deepcopy(self.stored)
+
+    def request(self, method, path, body=None, **_):
+        self.requests.append((method, path))
+        raise ApiError(method, path, 409, {"reason": "AlreadyExists", "message": "already exists"})
+
+
+@pytest.mark.parametrize("labels,fragment", [
+    ({}, "not managed by kubevirt_net.core"),
+    ({"app.kubernetes.io/managed-by": "kubevirt_net.core", netpol.POLICY_SET_LABEL: "other"}, "policy set 'other'"),
+])
+def test_executor_never_takes_over_a_policy_that_is_not_ours(labels, fragment):
+    desired = templates_with(default_deny="both")[0].manifest("ns", "default")
+    theirs = {"metadata": {"name": desired["metadata"]["name"], "namespace": "ns", "labels": labels,
+                           "resourceVersion": "3", "uid": "u"}, "spec": {"podSelector": {}}}
+    session = Session(theirs)
+    executor = netpol_runner.PolicyExecutor(session, netpol.PolicyKind(), "default")
+    [result] = executor.run([Action(CREATE, desired)])
+    assert fragment in str(result["error"])
+    assert [m for m, _p in session.requests] == ["POST", "GET"]  # no PATCH of their object
+
+
+def test_base_params_cover_the_module_options():
+    # the unit tests' declaration defaults stay in step with the module's argument spec
+    assert set(BASE) <= set(netpol_runner.POLICIES_ARG_SPEC)
