@@ -27,8 +27,7 @@ def make_vms(lab, namespace, group, count):
         lab.request("POST", VM_PATH % namespace, vm("%s-%03d" % (group, i), group))
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        items = lab.request("GET", "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances?labelSelector="
-                                   "kubevirt.io%%2Fvm" % namespace)["items"]
+        items = lab.request("GET", "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances" % namespace)["items"]
         running = [v for v in items if (v.get("status") or {}).get("phase") == "Running"
                    and v["metadata"]["name"].startswith(group)]
         if len(running) == count:

@@ -1,7 +1,9 @@
-"""python -m tests.lab up|down|status|env [--state-dir DIR]
+"""python -m tests.lab up|down|status|env|log-writes [--state-dir DIR]
 
 ``up`` builds the API server once (cached), starts etcd, kube-apiserver,
 kube-controller-manager and the lab daemon, and prints the kubeconfig path.
+``log-writes`` prints how many write requests (POST/PUT/PATCH/DELETE) clients
+have sent through the lab proxy so far (the emulated controllers not counted).
 """
 
 import argparse
@@ -16,7 +18,7 @@ from .kubevirt.config import parse_option
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "log-writes"])
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a lab capability (tests/lab/kubevirt/config.py), e.g. dynamic_networks=false")
     parser.add_argument("--state-dir", default=os.environ.get("LAB_STATE_DIR", os.path.join(REPO_ROOT, ".lab")))
@@ -39,6 +41,8 @@ def main(argv=None):
             print("lab: not running", file=sys.stderr)
             return 3
         print("export KUBECONFIG=%s" % lab.kubeconfig)
+    elif args.command == "log-writes":
+        print(sum(1 for entry in lab.log(0) if entry["method"] in ("POST", "PUT", "PATCH", "DELETE")))
     return 0
 
 

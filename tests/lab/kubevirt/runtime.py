@@ -138,7 +138,7 @@ class Controller:
     which to reconcile the key again.  Errors are retried with back-off."""
 
     name = "controller"
-    workers = 4  # the queue never hands one key to two workers at once
+    workers = 8  # the queue never hands one key to two workers at once
 
     def __init__(self, kube, config):
         self.kube = kube
