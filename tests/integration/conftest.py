@@ -139,3 +139,19 @@ def run_playbook(ansible_env, tmp_path):
         return result
 
     return run
+
+
+@pytest.fixture
+def capabilities(lab):
+    """``capabilities(key=value, ...)`` changes the lab's capabilities; every
+    key changed is put back when the test ends."""
+    saved = lab.get_config()
+    changed = set()
+
+    def change(**values):
+        changed.update(values)
+        return lab.set_config(**values)
+
+    yield change
+    if changed:
+        lab.set_config(**{key: saved[key] for key in changed})

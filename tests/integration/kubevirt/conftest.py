@@ -1,27 +1,11 @@
-"""Fixtures for the emulated KubeVirt's integration tests: capabilities
-changed per test and restored after, and a small client for one namespace."""
+"""Fixtures for the emulated KubeVirt's integration tests: a small client for
+one namespace (``capabilities`` is in tests/integration/conftest.py)."""
 
 import json
 
 import pytest
 
 from tests.integration.helpers import wait_for
-
-
-@pytest.fixture
-def capabilities(lab):
-    """``capabilities(key=value, ...)`` changes the lab's capabilities; every
-    key changed is put back when the test ends."""
-    saved = lab.get_config()
-    changed = set()
-
-    def change(**values):
-        changed.update(values)
-        return lab.set_config(**values)
-
-    yield change
-    if changed:
-        lab.set_config(**{key: saved[key] for key in changed})
 
 
 class KubeVirtClient:

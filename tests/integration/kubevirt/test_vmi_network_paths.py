@@ -1,17 +1,8 @@
 """The emulated KubeVirt's network paths that modules wait on."""
 
-import pytest
-
 from tests.integration.helpers import wait_for
 from tests.integration.modules.kubevirt_objects import (
     VM_PATH, create_nad, get_vm, get_vmi, migrations, vm_manifest, wait_running)
-
-
-@pytest.fixture
-def capabilities(lab):
-    saved = lab.get_config()
-    yield lab.set_config
-    lab.set_config(**dict((k, saved[k]) for k in ("dynamic_networks", "workload_update_methods", "istio")))
 
 
 def add_iface(lab, namespace, name, iface, network):

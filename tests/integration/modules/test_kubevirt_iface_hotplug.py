@@ -2,7 +2,6 @@
 
 import subprocess
 
-import pytest
 import yaml
 
 from tests.integration.helpers import wait_for
@@ -17,18 +16,6 @@ def play(tasks):
 def hotplug(title, options=None, **more):
     return {"name": title, "kubevirt_net.core.kubevirt_iface_hotplug": dict(options or {}, **more),
             "register": "r"}
-
-
-@pytest.fixture
-def capabilities(lab):
-    """Change lab capabilities for one test; restore them after."""
-    saved = lab.get_config()
-
-    def change(**options):
-        lab.set_config(**options)
-
-    yield change
-    lab.set_config(**dict((k, saved[k]) for k in ("dynamic_networks", "workload_update_methods")))
 
 
 def vmi_iface(vmi, name):

@@ -237,6 +237,7 @@ class Capabilities:
         self._apply_kubevirt(values, kubevirt_spec_fields(values))
         self._apply_nodes(values["nodes"])
         self._apply_dynamic_networks(values["dynamic_networks"])
+        self._apply_istio(values["istio"])
 
     def on_change(self, changes):
         values = self.config.snapshot()
@@ -247,6 +248,47 @@ class Capabilities:
             self._apply_nodes(values["nodes"])
         if "dynamic_networks" in changes:
             self._apply_dynamic_networks(values["dynamic_networks"])
+        if "istio" in changes:
+            self._apply_istio(values["istio"])
+
+    def _create(self, path, body):
+        try:
+            self.kube.create(path, body)
+        except Conflict:
+            pass
+
+    def _apply_istio(self, enabled):
+        """What clients can observe of an Istio install with its CNI plugin
+        (istioctl install --set components.cni.enabled=true): the istio-system
+        namespace, the istio-cni-node DaemonSet (label k8s-app=istio-cni-node)
+        and the istio-sidecar-injector MutatingWebhookConfiguration with its
+        *.sidecar-injector.istio.io webhooks.  The injection itself is the VMI
+        emulation's (it reads the capability from the lab config), so the marker
+        webhooks select no namespace and are ignored on failure: the API server
+        never calls them."""
+        ds_path = "/apis/apps/v1/namespaces/istio-system/daemonsets/istio-cni-node"
+        wh_path = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector"
+        if not enabled:
+            self.kube.delete(ds_path)
+            self.kube.delete(wh_path)
+            return
+        self._create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                            "metadata": {"name": "istio-system"}})
+        labels = {"k8s-app": "istio-cni-node"}
+        self._create("/apis/apps/v1/namespaces/istio-system/daemonsets", {
+            "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "istio-cni-node", "labels": labels},
+            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+                "containers": [{"name": "install-cni", "image": "docker.io/istio/install-cni:1.24.2"}]}}}})
+        never = {"matchExpressions": [{"key": "kubevirt-net.io/lab-never-selected", "operator": "Exists"}]}
+        self._create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", {
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": "istio-sidecar-injector", "labels": {"app": "sidecar-injector", "istio.io/rev": "default"}},
+            "webhooks": [{"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                          "failurePolicy": "Ignore", "namespaceSelector": never, "objectSelector": never,
+                          "clientConfig": {"url": "https://127.0.0.1:9/inject"},
+                          "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                                     "resources": ["pods"]}]}
+                         for name in ("namespace.sidecar-injector.istio.io", "object.sidecar-injector.istio.io")]})
 
     def _apply_dynamic_networks(self, enabled):
         """The multus-dynamic-networks-controller DaemonSet, as its upstream
