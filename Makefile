@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV ?= $(CURDIR)/.venv
 
-.PHONY: demo test venv lab-build lab-up lab-down sanity lint unit integration clean
+.PHONY: demo test venv lab-build lab-up lab-down sanity lint unit integration bench docs clean
 
 venv:
 	@bash hack/venv.sh "$(VENV)"
@@ -34,6 +34,15 @@ lab-up: venv lab-build
 
 lab-down: venv
 	@"$(VENV)/bin/python" -m tests.lab down
+
+# all benchmark scenarios on the lab (slow: tens of minutes), writes docs/benchmarks.md;
+# BENCH_ARGS="--runs 3" for medians, "--scale small" for a quick look
+bench: venv lab-build
+	@"$(VENV)/bin/python" -m bench.run_all $(BENCH_ARGS)
+
+# module/role/filter pages with antsibull-docs (into docs/modules, or DEST)
+docs: venv
+	@bash hack/docs.sh $(DEST)
 
 clean:
 	rm -rf .build tests/output .pytest_cache

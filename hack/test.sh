@@ -64,6 +64,7 @@ case "$what" in
     rc=0
     sanity || { echo "test: ansible-test sanity FAILED" >&2; rc=1; }
     lint || { echo "test: ansible-lint FAILED" >&2; rc=1; }
+    bash hack/docs.sh --check || { echo "test: docs generation FAILED" >&2; rc=1; }
     run_pytest tests/unit tests/integration "$@" || rc=1
     exit "$rc"
     ;;

@@ -179,7 +179,8 @@ EXAMPLES = r"""
   kubevirt_net.core.kubevirt_vm_clone:
     source: golden
     namespace: vms
-    targets: "{{ range(20) | map('string') | map('regex_replace', '^', 'worker-') | list }}"
+    # a list of {name: ...}: worker-0 ... worker-19
+    targets: "{{ range(20) | map('regex_replace', '^(.*)$', 'name: worker-\\1') | map('from_yaml') | list }}"
     run_strategy: Always
 """
 

@@ -1,0 +1,111 @@
+"""The benchmark scenarios at tiny sizes against the session's lab: request and
+write counts only (the collection's no-op re-run writes nothing, its first
+run writes exactly what is missing), never times.  Each scenario's own plays
+are reused, so a broken benchmark fails here before anyone runs it big."""
+
+import uuid
+
+import pytest
+
+from bench import clones, hotplug, network_policies, networks, single_object
+from bench.common import run_playbook as bench_run
+from tests.integration.modules.kubevirt_objects import wait_running
+
+
+def _namespace(lab, prefix):
+    name = "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+    lab.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": name, "labels": {"kubevirt-net.test": "bench"}}})
+    return name
+
+
+@pytest.fixture
+def two_namespaces(lab):
+    names = [_namespace(lab, "bench-ours"), _namespace(lab, "bench-alt")]
+    yield names
+    for name in names:
+        try:
+            lab.request("DELETE", "/api/v1/namespaces/" + name)
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
+def test_networks(lab, two_namespaces):
+    ours_ns, alt_ns = two_namespaces
+    nets = networks.networks(5)
+    first = bench_run(lab, networks.ours(ours_ns, nets), "ours")
+    loop = bench_run(lab, networks.k8s_loop(alt_ns, nets), "loop")
+    again = bench_run(lab, networks.ours(ours_ns, nets), "ours again")
+    assert first["writes"] == 5 and loop["writes"] == 5
+    assert again["writes"] == 0 and again["requests"] == 1  # one LIST
+
+
+def test_single_object(lab, two_namespaces):
+    rows, pairs = single_object.run(lab, *two_namespaces)
+    create, k8s_create, rerun, _k8s_rerun = rows
+    assert create["writes"] == 1 and k8s_create["writes"] == 1
+    assert rerun["writes"] == 0
+    assert len(pairs) == 2
+
+
+def test_clones(lab, two_namespaces):
+    rows, _pairs = clones.run(lab, 2, *two_namespaces)
+    made, loop, rerun, _loop_rerun = rows
+    # ours: one VirtualMachineClone per target (and nothing else on the way)
+    assert made["writes"] >= 2 and loop["writes"] >= 2
+    assert rerun["writes"] == 0
+    vms = lab.request("GET", clones.VM_PATH % two_namespaces[0])["items"]
+    assert {v["metadata"]["name"] for v in vms} == {"golden", "ours-000", "ours-001"}
+
+
+def test_hotplug(lab, two_namespaces):
+    namespace = two_namespaces[0]
+    lab.request("POST", "/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions" % namespace, {
+        "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": {"name": "br-bench"},
+        "spec": {"config": '{"cniVersion":"0.3.1","name":"br-bench","type":"bridge","bridge":"brb"}'}})
+    saved = lab.get_config()["dynamic_networks"]
+    lab.set_config(dynamic_networks=True)
+    try:
+        # (not hotplug.make_vms: it waits on a VMI label selector the lab's VMIs do not carry)
+        for name, group in (("ours-000", "ours"), ("ours-001", "ours"), ("loop-000", "loop")):
+            lab.request("POST", hotplug.VM_PATH % namespace, hotplug.vm(name, group))
+        for name in ("ours-000", "ours-001", "loop-000"):
+            wait_running(lab, namespace, name, timeout=120)
+        plugged = bench_run(lab, hotplug.ours(namespace), "ours")
+        looped = bench_run(lab, hotplug.loop(namespace, ["loop-000"]), "loop")
+        again = bench_run(lab, hotplug.ours(namespace), "ours again")
+    finally:
+        lab.set_config(dynamic_networks=saved)
+    assert plugged["writes"] >= 2 and looped["writes"] >= 1  # one PATCH per VM (plus what KubeVirt needs)
+    assert again["writes"] == 0
+
+
+def test_network_policies(lab):
+    tag = uuid.uuid4().hex[:8]
+    ours = network_policies.make_namespaces(lab, "smoke-o-" + tag, 3, {"bench-smoke": tag})
+    loop = network_policies.make_namespaces(lab, "smoke-l-" + tag, 2, {"bench-smoke-loop": tag})
+    try:
+        per_ns = len(network_policies.SPECS)
+        first = bench_run(lab, network_policies.role_play({"bench-smoke": tag}), "role")
+        looped = bench_run(lab, network_policies.k8s_loop(loop), "loop")
+        again = bench_run(lab, network_policies.role_play({"bench-smoke": tag}), "role again")
+        # the role may label kube-system once (API 1.20): at most one write beyond the policies
+        assert 3 * per_ns <= first["writes"] <= 3 * per_ns + 1
+        assert looped["writes"] >= 2 * per_ns
+        assert again["writes"] == 0
+        stored = [p for p in lab.request("GET", "/apis/networking.k8s.io/v1/networkpolicies")["items"]
+                  if p["metadata"]["namespace"] in ours]
+        assert len(stored) == 3 * per_ns
+    finally:
+        for name in ours + loop:
+            try:
+                lab.request("DELETE", "/api/v1/namespaces/" + name)
+            except Exception:  # pylint: disable=broad-except
+                pass
+
+
+def test_run_all_finds_the_scenarios():
+    from bench import run_all  # pylint: disable=import-outside-toplevel
+    found = run_all.scenarios()
+    assert {"networks", "hotplug", "network_policies", "clones", "single_object"} <= set(found)
+    assert run_all.scale_args("clones", "small") == ["--count", "3"]
