@@ -27,6 +27,8 @@ try:
 except ImportError:  # pragma: no cover - kubernetes.core requires PyYAML
     yaml = None
 
+import threading
+
 try:
     from concurrent.futures import ThreadPoolExecutor
 except ImportError:  # pragma: no cover
@@ -108,12 +110,43 @@ def _raw_patches(problems, where, patches):
     return out
 
 
+class ClonePoller(object):
+    """The VirtualMachineClones of one namespace, LISTed at most once per
+    ``interval`` however many clones of a batch are waiting: 20 waiting clones
+    cost one request per poll, not twenty."""
+
+    def __init__(self, session, path, interval):
+        self.session, self.path, self.interval = session, path, interval
+        self.lock = threading.Lock()
+        self.read_at = None
+        self.items = {}
+
+    def get(self, name):
+        with self.lock:
+            if self.read_at is None or time.monotonic() - self.read_at >= self.interval:
+                try:
+                    self.items = dict((o["metadata"]["name"], o) for o in self.session.list(self.path))
+                except ApiError:
+                    self.items = None  # 5xx after the retries: the waiters keep waiting until their deadline
+                self.read_at = time.monotonic()
+            return None if self.items is None else self.items.get(name)
+
+
 class Cloner(object):
     def __init__(self, module):
         self.module = module
         self.params = module.params
         self.namespace = self.params["namespace"]
         self.runner = Run(module)
+        self.pollers = {}
+        self.pollers_lock = threading.Lock()
+
+    def poller(self, api):
+        path = api.path(self.namespace)
+        with self.pollers_lock:
+            if path not in self.pollers:
+                self.pollers[path] = ClonePoller(self.session, path, self.params["wait_sleep"])
+            return self.pollers[path]
 
     # ------------------------------------------------------------ options
     def targets(self, problems):
@@ -301,12 +334,9 @@ class Cloner(object):
 
     def wait_clone(self, plan, result):
         deadline = time.monotonic() + self.params["wait_timeout"]
-        path = plan["api"].path(self.namespace, result["clone"])
+        poller = self.poller(plan["api"])
         while True:
-            try:
-                obj = self.session.get(path)
-            except ApiError:
-                obj = None  # 5xx after the retries: keep waiting until the deadline
+            obj = poller.get(result["clone"])
             status = (obj or {}).get("status") or {}
             phase = status.get("phase")
             if phase and (not result["phases"] or result["phases"][-1] != phase):

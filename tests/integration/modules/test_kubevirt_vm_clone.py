@@ -152,7 +152,7 @@ def test_failed_phase_is_surfaced_and_the_half_made_target_removed(lab, namespac
 
 def test_503_while_waiting_is_retried(lab, namespace, run_playbook):
     setup(lab, namespace)
-    lab.add_fault(method="GET", path="/virtualmachineclones/", action="status", code=503, count=4)
+    lab.add_fault(method="GET", path="/virtualmachineclones", action="status", code=503, count=4)
     try:
         res = run_playbook(play([clone("c", namespace=namespace, source="golden", target="steady", wait_sleep=0.2,
                                        wait_timeout=120)])).tasks["c"]
