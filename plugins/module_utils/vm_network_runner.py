@@ -404,7 +404,13 @@ class VmNetwork(object):
             self.patches.append(hp_result["_plan"].ops)
             vm = hp_result.get("_after") or vm
             result["live"] = [dict(i) for i in hp_result["interfaces"]]
-            if waiting and hp_result["_plan"].changed:
+            # with restart=true and changes that need the restart anyway, the new VMI gets the
+            # plugged NICs at its start: waiting for a live plug first (an SR-IOV plug needs a
+            # migration, possibly to nowhere) would only delay, or fail, what the restart does
+            restart_follows = bool(self.params["restart"] and result["nonlive"])
+            if restart_follows:
+                result["live_method"] = "restart"
+            if waiting and hp_result["_plan"].changed and not restart_follows:
                 hp.wait({self.name: hp_result})
                 result["live_method"] = hp_result.get("method")
                 if hp_result.get("migration"):

@@ -334,3 +334,24 @@ def test_check_mode_on_a_running_vm_writes_nothing(lab, namespace, run_playbook,
     assert any("Istio" in w and "15001" in w for w in res["warnings"])
     assert request_log.writes(include_dry_run=True) == []
     assert iface_names(get_vm(lab, namespace, "chk")) == ["default"]
+
+
+def test_restart_true_does_not_wait_for_a_live_plug_the_restart_makes_anyway(lab, namespace, run_playbook):
+    # the VM is pinned to node01, the only node with VFs: a live SR-IOV plug would need a
+    # migration to another node with a free VF, which does not exist.  With restart=true and a
+    # change that needs the restart anyway (hostname), the module lets the restart bring the VF.
+    create_nad(lab, namespace, "sriov-net", resource_name="openshift.io/intelnics")
+    body = vm_manifest("pinned")
+    template(body)["nodeSelector"] = {"kubernetes.io/hostname": "node01"}
+    lab.request("POST", VM_PATH % namespace, body)
+    old = wait_running(lab, namespace, "pinned")
+    assert old["status"]["nodeName"] == "node01"
+    res = run_playbook(play([vmnet("m", vm="pinned", namespace=namespace, restart=True, wait_timeout=90,
+                                   dynamic_networks="true", config={
+                                       "interfaces": [{"name": "vf1", "network": "sriov-net", "binding": "sriov"}],
+                                       "hostname": "pinned-host"})])).tasks["m"]
+    assert res["changed"] and res["restarted"] and res["live_method"] == "restart"
+    vmi = get_vmi(lab, namespace, "pinned")
+    assert vmi["metadata"]["uid"] != old["metadata"]["uid"] and vmi["status"]["phase"] == "Running"
+    assert [i["name"] for i in vmi["spec"]["domain"]["devices"]["interfaces"]] == ["default", "vf1"]
+    assert vmi["spec"]["hostname"] == "pinned-host"
