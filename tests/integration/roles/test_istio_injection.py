@@ -136,6 +136,10 @@ def test_molecule_scenario_converge_idempotence_verify(istio_lab, ansible_env):
     env = dict(ansible_env)
     env.pop("ANSIBLE_STDOUT_CALLBACK", None)  # molecule reads the default callback's recap
     env["MOLECULE_ISTIO_SUFFIX"] = "-" + uuid.uuid4().hex[:6]
+    # molecule keeps "prepared"/"converged" state in ~/.ansible/tmp/molecule.<hash of the role
+    # dir's name>.default across runs (and checkouts): start from none, or prepare is skipped
+    subprocess.run(["molecule", "reset", "-s", "default"], cwd=ROLE_DIR, env=env, capture_output=True, timeout=300,
+                   check=True)
     proc = subprocess.run(["molecule", "test", "-s", "default"], cwd=ROLE_DIR, env=env, capture_output=True,
                           text=True, timeout=900, check=False)
     output = proc.stdout + proc.stderr

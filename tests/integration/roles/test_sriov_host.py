@@ -103,7 +103,12 @@ def test_molecule_scenario(tmp_path):
     for name in ("ANSIBLE_STDOUT_CALLBACK", "SRIOV_HOST_MOLECULE_CLUSTER", "SRIOV_HOST_MOLECULE_KUBECONFIG"):
         env.pop(name, None)
     env["MOLECULE_NO_LOG"] = "false"
-    proc = subprocess.run(["molecule", "test"], cwd=os.path.join(REPO, "roles", "sriov_host"), env=env,
+    # molecule keeps "prepared"/"converged" state in ~/.ansible/tmp/molecule.<hash of the role
+    # dir's name>.default across runs (and checkouts): start from none, or prepare is skipped
+    role_dir = os.path.join(REPO, "roles", "sriov_host")
+    subprocess.run(["molecule", "reset", "-s", "default"], cwd=role_dir, env=env, capture_output=True, timeout=300,
+                   check=True)
+    proc = subprocess.run(["molecule", "test"], cwd=role_dir, env=env,
                           capture_output=True, text=True, timeout=1800, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-8000:]
