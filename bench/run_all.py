@@ -251,7 +251,7 @@ def main(argv=None):
         print("== bench.%s %s (x%d)" % (name, " ".join(extra), args.runs), flush=True)
         runs = []
         try:
-            for _ in range(args.runs):
+            for _run in range(args.runs):
                 runs.append(run_once(name, extra, args.timeout or (900 if args.scale == "small" else 3600)))
         except RuntimeError as err:
             print(err, file=sys.stderr)
