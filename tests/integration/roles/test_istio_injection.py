@@ -13,7 +13,7 @@ import yaml
 from tests.integration.istio_fixtures import (  # noqa: F401  pylint: disable=unused-import
     INJECT, PA_PATH, SERVICE_PATH, containers, create_vm, endpoints_ips, get, istio_lab, launcher_pod,
     make_namespace, ns_labels, pod_iface, template_annotations, vm, vmi_or_none, wait_ready)
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import molecule_test, wait_for
 from tests.lab.cluster import REPO_ROOT
 
 ROLE_DIR = os.path.join(REPO_ROOT, "roles", "istio_injection")
@@ -136,13 +136,6 @@ def test_molecule_scenario_converge_idempotence_verify(istio_lab, ansible_env):
     env = dict(ansible_env)
     env.pop("ANSIBLE_STDOUT_CALLBACK", None)  # molecule reads the default callback's recap
     env["MOLECULE_ISTIO_SUFFIX"] = "-" + uuid.uuid4().hex[:6]
-    # molecule keeps "prepared"/"converged" state in ~/.ansible/tmp/molecule.<hash of the role
-    # dir's name>.default across runs (and checkouts): start from none, or prepare is skipped
-    subprocess.run(["molecule", "reset", "-s", "default"], cwd=ROLE_DIR, env=env, capture_output=True, timeout=300,
-                   check=True)
-    proc = subprocess.run(["molecule", "test", "-s", "default"], cwd=ROLE_DIR, env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-6000:]
+    output = molecule_test(ROLE_DIR, env, timeout=900)
     for step in ("prepare", "converge", "idempotence", "verify"):
         assert "default > %s: Executed: Successful" % step in output, (step, output[-3000:])

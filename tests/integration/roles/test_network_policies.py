@@ -9,6 +9,7 @@ import uuid
 
 import yaml
 
+from tests.integration.helpers import molecule_test
 from tests.lab.cluster import REPO_ROOT
 
 NP_PATH = "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies"
@@ -124,14 +125,7 @@ def test_molecule_scenario_converge_idempotence_verify(lab, ansible_env):
     env = dict(ansible_env)
     env.pop("ANSIBLE_STDOUT_CALLBACK", None)  # molecule reads the default callback's recap
     env["MOLECULE_NP_SUFFIX"] = "-" + uuid.uuid4().hex[:6]
-    # molecule keeps "prepared"/"converged" state in ~/.ansible/tmp/molecule.<hash of the role
-    # dir's name>.default across runs (and checkouts): start from none, or prepare is skipped
-    subprocess.run(["molecule", "reset", "-s", "default"], cwd=ROLE_DIR, env=env, capture_output=True, timeout=300,
-                   check=True)
-    proc = subprocess.run(["molecule", "test", "-s", "default"], cwd=ROLE_DIR, env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-6000:]
+    output = molecule_test(ROLE_DIR, env, timeout=900)
     for step in ("prepare", "converge", "idempotence", "verify"):
         assert "default > %s: Executed: Successful" % step in output, (step, output[-3000:])
     with open(os.path.join(ROLE_DIR, "molecule", "default", "molecule.yml"), encoding="utf-8") as handle:

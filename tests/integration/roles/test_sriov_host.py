@@ -17,6 +17,7 @@ from tests.fakesysfs import Kernel, build_host, snapshot
 from tests.fakesysfs.commands import commands
 from tests.fakesysfs.playbook import playbook_env, role_play, run_playbook
 from tests.fakesysfs.tree import REPO
+from tests.integration.helpers import molecule_test
 
 PF0 = "0000:3b:00.0"
 PFS = [
@@ -103,15 +104,7 @@ def test_molecule_scenario(tmp_path):
     for name in ("ANSIBLE_STDOUT_CALLBACK", "SRIOV_HOST_MOLECULE_CLUSTER", "SRIOV_HOST_MOLECULE_KUBECONFIG"):
         env.pop(name, None)
     env["MOLECULE_NO_LOG"] = "false"
-    # molecule keeps "prepared"/"converged" state in ~/.ansible/tmp/molecule.<hash of the role
-    # dir's name>.default across runs (and checkouts): start from none, or prepare is skipped
-    role_dir = os.path.join(REPO, "roles", "sriov_host")
-    subprocess.run(["molecule", "reset", "-s", "default"], cwd=role_dir, env=env, capture_output=True, timeout=300,
-                   check=True)
-    proc = subprocess.run(["molecule", "test"], cwd=role_dir, env=env,
-                          capture_output=True, text=True, timeout=1800, check=False)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-8000:]
+    output = molecule_test(os.path.join(REPO, "roles", "sriov_host"), env, timeout=1800)
     for action in ("prepare", "converge", "idempotence", "verify"):
         assert "[default > %s] Executed: Successful" % action in output, output[-4000:]
 
