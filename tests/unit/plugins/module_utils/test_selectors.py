@@ -1,0 +1,137 @@
+"""The shared label-selector helper: parsing (string and dict forms), matching,
+rendering, and the refusal of selectors that select everything."""
+
+import pytest
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
+from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import SelectorError
+
+
+def parse(value, field="vm_selector"):
+    return selectors.parse(field, value)
+
+
+@pytest.mark.parametrize("text, query", [
+    ("tier=db", "tier=db"),
+    ("tier==db", "tier=db"),
+    ("  tier = db , env in ( prod , stage ) ", "env in (prod,stage),tier=db"),
+    ("app!=web", "app!=web"),
+    ("env notin (a,b)", "env notin (a,b)"),
+    ("owner", "owner"),
+    ("!legacy", "!legacy"),
+    ("example.com/team=net,tier=db", "example.com/team=net,tier=db"),
+    ("empty=", "empty="),
+    ("tier=db,tier=db", "tier=db"),
+])
+def test_string_forms_parse_to_a_canonical_query(text, query):
+    assert parse(text).to_query() == query
+
+
+@pytest.mark.parametrize("text, words", [
+    ("tier=db,", "ends with ','"),
+    ("tier in db", "'in' must be followed by '('"),
+    ("tier in ()", "has no value"),
+    ("tier in (a b)", "separated by ','"),
+    ("count>3", "'>' is not supported"),
+    ("tier=db env=prod", "expected ','"),
+    ("=db", "expected a label key"),
+    ("!tier=db", "expected ','"),
+    ("tier=-db", "not a valid label value"),
+    ("-tier=db", "not a valid label key"),
+    ("Bad_Prefix/x=y", "invalid prefix"),
+    ("a" * 64 + "=b", "not a valid label key"),
+])
+def test_malformed_strings_name_the_option(text, words):
+    with pytest.raises(SelectorError) as err:
+        parse(text)
+    assert str(err.value).startswith("vm_selector: ")
+    assert err.value.field == "vm_selector"
+    assert words in str(err.value)
+
+
+def test_dict_forms_are_the_same_selector_as_strings():
+    assert parse({"tier": "db"}) == parse("tier=db")
+    full = {"match_labels": {"tier": "db"},
+            "match_expressions": [{"key": "env", "operator": "In", "values": ["stage", "prod"]}]}
+    camel = {"matchLabels": {"tier": "db"},
+             "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "stage"]}]}
+    assert parse(full) == parse(camel) == parse("env in (prod,stage),tier=db")
+    assert parse(full).to_api() == {"matchLabels": {"tier": "db"},
+                                    "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "stage"]}]}
+
+
+@pytest.mark.parametrize("value, where, words", [
+    ({"tier": True}, "vm_selector.match_labels[tier]", "quote label values"),
+    ({"match_expressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]},
+     "vm_selector.match_expressions[0]", "operator 'Gt' is not supported"),
+    ({"match_expressions": [{"key": "a", "operator": "In"}]}, "vm_selector.match_expressions[0]", "at least one"),
+    ({"match_expressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]},
+     "vm_selector.match_expressions[0]", "takes no values"),
+    ({"match_expressions": [{"key": "a", "operator": "Exists", "value": "x"}]},
+     "vm_selector.match_expressions[0]", "unknown field(s) value"),
+    (["tier=db"], "vm_selector", "not a label selector"),
+    (42, "vm_selector", "not a label selector"),
+])
+def test_malformed_dicts_name_the_field(value, where, words):
+    with pytest.raises(SelectorError) as err:
+        parse(value)
+    assert err.value.field == where
+    assert words in str(err.value)
+
+
+def test_none_is_no_selector_and_empty_is_everything():
+    assert parse(None) is None
+    assert parse("").empty and parse({}).empty and parse("  ").empty
+    assert parse("").matches({"any": "thing"}) and parse("").matches(None)
+
+
+@pytest.mark.parametrize("text, labels, expected", [
+    ("tier=db", {"tier": "db"}, True),
+    ("tier=db", {"tier": "web"}, False),
+    ("tier=db", {}, False),
+    ("tier!=db", {}, True),
+    ("tier!=db", {"tier": "db"}, False),
+    ("env in (a,b)", {"env": "b"}, True),
+    ("env in (a,b)", {}, False),
+    ("env notin (a,b)", {"env": "c"}, True),
+    ("env notin (a,b)", {}, True),
+    ("owner", {"owner": ""}, True),
+    ("owner", {}, False),
+    ("!owner", {}, True),
+    ("!owner", {"owner": "x"}, False),
+    ("tier=db,owner", {"tier": "db"}, False),
+])
+def test_matching(text, labels, expected):
+    assert parse(text).matches(labels) is expected
+
+
+@pytest.mark.parametrize("text, unlabelled", [
+    ("", True), ("tier!=db", True), ("env notin (a),!legacy", True),
+    ("tier=db", False), ("owner", False), ("env in (a,b),tier!=db", False),
+])
+def test_selects_unlabelled(text, unlabelled):
+    assert parse(text).selects_unlabelled is unlabelled
+
+
+def test_api_selectors_none_matches_nothing_and_unknown_operators_match_nothing():
+    assert selectors.matches({}, {"a": "b"}) is True
+    assert selectors.matches(None, {"a": "b"}) is False
+    assert selectors.matches({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]},
+                             {"a": "5"}) is False
+    assert selectors.matches({"matchLabels": {"a": "b"}}, None) is False
+
+
+def test_refuse_unlabelled_names_option_and_fix():
+    with pytest.raises(SelectorError) as err:
+        selectors.refuse_unlabelled("vm_selector", parse(""), "VM of the namespace", "set vm_selector_all: true")
+    assert "vm_selector: is empty and would select every VM of the namespace; set vm_selector_all: true" \
+        == str(err.value)
+    with pytest.raises(SelectorError) as err:
+        selectors.refuse_unlabelled("vm_selector", parse("tier!=db"), "VM", "set vm_selector_all: true")
+    assert "only negative terms" in str(err.value) and "tier!=db" in str(err.value)
+    selectors.refuse_unlabelled("vm_selector", parse("tier=db"), "VM", "n/a")  # no exception
+
+
+def test_describe():
+    assert parse("").describe() == "{} (everything)"
+    assert parse({"b": "2", "a": "1"}).describe() == "{a=1,b=2}"
