@@ -19,7 +19,7 @@ __metaclass__ = type
 import copy
 import time
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
@@ -49,6 +49,7 @@ REQUEST_SPEC = dict(
 ARG_SPEC = dict(
     vm=dict(type="str"),
     vm_selector=dict(type="str"),
+    vm_selector_all=dict(type="bool", default=False),
     namespace=dict(type="str", default="default"),
     interface=dict(type="str"),
     network=dict(type="str"),
@@ -106,7 +107,26 @@ class Hotplug(object):
                 self.runner.fail("VirtualMachine %s/%s not found; check the name and the namespace (vm, namespace)"
                                  % (self.namespace, self.params["vm"]))
             return [vm]
-        return self.session.list(VM.path(self.namespace), label_selector=self.params["vm_selector"])
+        return self.session.list(VM.path(self.namespace), label_selector=self.selector_query())
+
+    def check_target(self, problems):
+        """vm_selector, checked before any request: well-formed, and not one that
+        takes every VM (empty, or negative terms only) unless vm_selector_all."""
+        if self.params.get("vm"):
+            if self.params.get("vm_selector_all"):
+                problems.add("task", "vm_selector_all", "only applies to vm_selector; remove it when vm is set")
+            return
+        try:
+            selector = selectors.parse("vm_selector", self.params.get("vm_selector"))
+            if selector is not None and not self.params.get("vm_selector_all"):
+                selectors.refuse_unlabelled("vm_selector", selector, "VirtualMachine of namespace %s" % self.namespace,
+                                            "set vm_selector_all: true to change every VM it selects on purpose")
+        except selectors.SelectorError as err:
+            problems.add("task", err.field, err.problem)
+
+    def selector_query(self):
+        """vm_selector in canonical labelSelector form ('' = every VM: vm_selector_all)."""
+        return selectors.parse("vm_selector", self.params.get("vm_selector") or "").to_query()
 
     def read_vmis(self):
         return dict((o["metadata"]["name"], o) for o in self.session.list(VMI.path(self.namespace)))
@@ -234,7 +254,7 @@ class Hotplug(object):
         while pending:
             try:
                 vmis = self.read_vmis()
-                vms = dict((_vm_key(v), v) for v in self.read_vms()) if self.params.get("vm_selector") else \
+                vms = dict((_vm_key(v), v) for v in self.read_vms()) if not self.params.get("vm") else \
                     dict((_vm_key(v), v) for v in [self.session.get(VM.path(self.namespace, self.params["vm"]))] if v)
                 migrations = self.session.list(VMIM.path(self.namespace)) if any(
                     r.get("needs_migration") for r in pending.values()) or migrations_wanted else []
@@ -314,6 +334,7 @@ class Hotplug(object):
             problems.add("task", "interfaces", "lists an interface twice")
         if self.params["max_concurrency"] < 1:
             problems.add("task", "max_concurrency", "must be at least 1")
+        self.check_target(problems)
         if problems:
             self.runner.fail(problems.render(), problems=problems.items)
         try:

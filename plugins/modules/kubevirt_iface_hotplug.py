@@ -38,8 +38,21 @@ options:
     description: Name of the VirtualMachine. Mutually exclusive with O(vm_selector).
     type: str
   vm_selector:
-    description: Label selector of the VirtualMachines to change (day-two bulk), e.g. C(tier=db,env in (prod)).
+    description:
+      - Label selector over the VirtualMachines' own C(metadata.labels) (day-two bulk), in kubectl syntax, e.g.
+        C(tier=db,env in (prod)). It is parsed and checked before any API request; a malformed selector fails the
+        task naming this option.
+      - A selector that would take every VM of the namespace is refused before any request - an empty one, or one
+        made only of negative terms (C(!=), C(notin), C(!key)), which also selects every unlabelled VM - unless
+        O(vm_selector_all=true).
     type: str
+  vm_selector_all:
+    description:
+      - Confirms that O(vm_selector) may select every VirtualMachine of O(namespace) (an empty selector) or every VM
+        lacking some labels (negative terms only). Without it such selectors are refused before any request.
+      - Only with O(vm_selector).
+    type: bool
+    default: false
   namespace:
     description: Namespace of the VMs.
     type: str

@@ -135,3 +135,110 @@ def test_refuse_unlabelled_names_option_and_fix():
 def test_describe():
     assert parse("").describe() == "{} (everything)"
     assert parse({"b": "2", "a": "1"}).describe() == "{a=1,b=2}"
+
+
+# ------------------------------------------------- kubevirt_iface_hotplug use
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug_runner  # noqa: E402
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule:
+    check_mode = False
+    _diff = False
+
+    def __init__(self, **params):
+        self.params = dict(vm=None, vm_selector=None, vm_selector_all=False, namespace="vms", interface="storage",
+                           network="storage-net", binding="bridge", model=None, mac_address=None, pci_address=None,
+                           state="present", interfaces=None, restart_if_required=False, migrate_if_required=False,
+                           dynamic_networks="auto", max_concurrency=20, wait=True, wait_timeout=5, wait_sleep=0.05)
+        self.params.update(params)
+
+    def fail_json(self, **kwargs):
+        raise Failed(kwargs)
+
+    def exit_json(self, **kwargs):
+        raise AssertionError("exit_json called: %r" % (kwargs,))
+
+
+class NoRequests:
+    """A runner whose session must never be touched."""
+
+    def __init__(self, module):
+        self.module = module
+
+    @property
+    def session(self):
+        raise AssertionError("an API request was made")
+
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, **extra)
+
+
+@pytest.mark.parametrize("selector, words", [
+    ("", "vm_selector: is empty and would select every VirtualMachine of namespace vms"),
+    ("   ", "vm_selector: is empty"),
+    ("tier!=db", "vm_selector: tier!=db has only negative terms"),
+    ("!legacy,env notin (prod)", "only negative terms"),
+    ("tier=db,", "vm_selector: 'tier=db,' is not a label selector"),
+    ("tier in db", "vm_selector: 'tier in db' is not a label selector"),
+])
+def test_hotplug_refuses_bad_or_all_matching_selectors_before_any_request(selector, words):
+    module = FakeModule(vm_selector=selector)
+    with pytest.raises(Failed) as err:
+        hotplug_runner.Hotplug(module, runner=NoRequests(module)).run()
+    assert words in err.value.args[0]["msg"]
+    assert "nothing was changed" in err.value.args[0]["msg"]
+
+
+def test_hotplug_vm_selector_all_is_only_for_selectors():
+    module = FakeModule(vm="db-1", vm_selector_all=True)
+    with pytest.raises(Failed) as err:
+        hotplug_runner.Hotplug(module, runner=NoRequests(module)).run()
+    assert "vm_selector_all: only applies to vm_selector" in err.value.args[0]["msg"]
+
+
+class ListingSession:
+    """Answers like the API server: a GET of the collection path is the List."""
+
+    def __init__(self, vms, vmis):
+        self.vms, self.vmis, self.lists = vms, vmis, []
+
+    def list(self, path, label_selector=None, **_kwargs):
+        self.lists.append((path, label_selector))
+        if path.endswith("/virtualmachineinstances"):
+            return self.vmis
+        labels = selectors.parse("q", label_selector or "")
+        return [v for v in self.vms if labels.matches(v["metadata"].get("labels"))]
+
+    def get(self, path, query=None):
+        if path.endswith("/virtualmachines"):
+            return {"kind": "VirtualMachineList", "metadata": {"resourceVersion": "1"}, "items": self.vms}
+        name = path.rsplit("/", 1)[1]
+        return next((v for v in self.vms if v["metadata"]["name"] == name), None)
+
+
+class ListingRunner(NoRequests):
+    def __init__(self, module, session):
+        super().__init__(module)
+        self._session = session
+
+    @property
+    def session(self):
+        return self._session
+
+
+def test_wait_with_an_every_vm_selector_re_reads_the_vms_by_selector():
+    """issue 19: vm_selector '' made wait() GET the collection as if it were one VM -> KeyError 'name'."""
+    vm = {"metadata": {"name": "db-1", "labels": {}}, "status": {}}
+    vmi = {"metadata": {"name": "db-1"}, "status": {"interfaces": [{"name": "storage", "infoSource": "domain"}]}}
+    module = FakeModule(vm_selector="", vm_selector_all=True)
+    session = ListingSession([vm], [vmi])
+    flow = hotplug_runner.Hotplug(module, runner=ListingRunner(module, session))
+    result = {"name": "db-1", "_start": 0, "interfaces": [{"name": "storage"}], "_vm": vm,
+              "_changes": [("storage", hotplug_runner.hotplug.PLUG, "")]}
+    flow.wait({"db-1": result})
+    assert "error" not in result
+    assert ("/apis/kubevirt.io/v1/namespaces/vms/virtualmachines", "") in session.lists
