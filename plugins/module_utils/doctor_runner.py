@@ -14,7 +14,7 @@ import copy
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
-from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
     DNS_NAMESPACE, ISTIO_CNI_SELECTOR, selecting_services)
@@ -65,11 +65,10 @@ def check_params(params):
             problems.append("%s: %r is not a valid name" % (option, value))
     if params.get("vm") and not params.get("namespace"):
         problems.append("vm: give namespace too (a VM name is unique only within its namespace)")
-    if params.get("vm_selector"):
-        try:
-            ne.parse_selector(params["vm_selector"])
-        except ValueError as exc:
-            problems.append("vm_selector: %s" % exc)
+    try:  # parsed here so a malformed selector never reaches the API server (its 400 names no option)
+        selectors.parse("vm_selector", params.get("vm_selector"))
+    except selectors.SelectorError as exc:
+        problems.append(str(exc))
     problems.extend(doctor.PeerSpec.problems(params.get("peer")))
     for index, policy in enumerate(params.get("policies") or []):
         if (policy.get("kind") or "NetworkPolicy") != "NetworkPolicy":
@@ -141,7 +140,8 @@ def collect(reader, params):
     snap.namespaces = dict((doctor.meta(n).get("name"), n) for n in namespaces or [])
     namespace = params.get("namespace")
     field = "metadata.name=%s" % params["vm"] if params.get("vm") else None
-    vms = reader.list(VM, namespace, label_selector=params.get("vm_selector"), field_selector=field)
+    selector = selectors.parse("vm_selector", params.get("vm_selector"))
+    vms = reader.list(VM, namespace, label_selector=selector.to_query() if selector else None, field_selector=field)
     if namespace:
         scope = [namespace]
         snap.add(doctor.VM_KIND, namespace, vms)

@@ -28,7 +28,7 @@ __metaclass__ = type
 import copy
 import re
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import parse_version
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
@@ -113,6 +113,10 @@ def check_params(params, problems):
             problems.add("task", "namespace_selector", "is empty and would select every namespace (kube-system, "
                                                        "istio-system, ...): give labels, or list namespaces")
             config.selector = None
+        elif config.selector is not None and selectors.from_api(config.selector).selects_unlabelled:
+            problems.add("task", "namespace_selector", selectors.everything_problem(
+                selectors.from_api(config.selector), "namespace (kube-system, istio-system, ...)", "list namespaces"))
+            config.selector = None
     elif not params.get("namespaces"):
         problems.add("task", "namespaces", "no target namespaces: set namespaces and/or namespace_selector")
     if config.state == "rendered" and params.get("namespace_selector") is not None and not config.explicit:
@@ -190,6 +194,11 @@ def _check_vms(items, problems):
             if selector == {}:
                 problems.add("task", where + ".vm_selector", "is empty: omit vms to select every VM of the target "
                                                              "namespaces, or give template labels")
+                selector = None
+            elif selector is not None and selectors.from_api(selector).selects_unlabelled:
+                problems.add("task", where + ".vm_selector", selectors.everything_problem(
+                    selectors.from_api(selector), "VM of the target namespaces",
+                    "omit vms to enrol every VM of the target namespaces on purpose"))
                 selector = None
         if not item.get("names") and item.get("vm_selector") is None:
             problems.add("task", where, "selects nothing: give names and/or vm_selector (template labels)")

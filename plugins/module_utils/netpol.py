@@ -27,6 +27,7 @@ __metaclass__ = type
 import copy
 import re
 
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NETWORK_POLICY)
@@ -50,32 +51,14 @@ NAME_LABEL_MINIMUM = (1, 21)
 DENY_CHOICES = ("none", "ingress", "egress", "both")
 BASELINE_NAMES = ("default-deny", "allow-dns", "allow-same-namespace", "allow-from-namespaces", "allow-monitoring")
 
-LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 IPV4_LEADING_ZERO = re.compile(r"(^|\.)0[0-9]")
 
 
 # ---------------------------------------------------------------- selectors
-def _label_key_problem(key):
-    if not isinstance(key, str) or not key:
-        return "label keys must be non-empty strings"
-    prefix, sep, name = key.rpartition("/")
-    if sep and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
-        return "%r has an invalid prefix: it must be a DNS-1123 subdomain (e.g. 'example.com/app')" % key
-    if len(name) > 63 or not LABEL_NAME.match(name):
-        return ("%r is not a valid label key: at most 63 letters, digits, '-', '_' or '.', starting and ending "
-                "with a letter or digit, optionally after a DNS prefix and '/'" % key)
-    return None
-
-
-def _label_value_problem(value):
-    if isinstance(value, bool) or not isinstance(value, str):
-        hint = str(value).lower() if isinstance(value, bool) else value
-        return "%r is not a string: quote label values (e.g. '%s')" % (value, hint)
-    if value and (len(value) > 63 or not LABEL_NAME.match(value)):
-        return ("%r is not a valid label value: at most 63 letters, digits, '-', '_' or '.', starting and ending "
-                "with a letter or digit" % value)
-    return None
+# key/value rules and matching live in module_utils/selectors.py (one home for every module)
+_label_key_problem = selectors.key_problem
+_label_value_problem = selectors.value_problem
 
 
 def parse_selector(problems, where, field, value):
@@ -175,22 +158,9 @@ def normalize_selector(selector):
 
 
 def selector_matches(selector, labels):
-    """Whether a (canonical) label selector selects an object with ``labels``."""
-    labels = labels or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, operator, values = expr["key"], expr["operator"], expr.get("values") or []
-        if operator == "In" and labels.get(key) not in values:
-            return False
-        if operator == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if operator == "Exists" and key not in labels:
-            return False
-        if operator == "DoesNotExist" and key in labels:
-            return False
-    return True
+    """Whether a label selector selects an object with ``labels`` (``{}``
+    everything, ``None`` nothing, an unknown operator nothing)."""
+    return selectors.matches(selector, labels)
 
 
 def selector_string(selector):

@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
@@ -118,6 +118,10 @@ def check_task(params, problems):
         if selector == {}:
             problems.add("task", "namespace_selector", "is empty and would select every namespace (kube-system, "
                                                        "kubevirt, ...): give labels, or list namespaces")
+            selector = None
+        elif selector is not None and selectors.from_api(selector).selects_unlabelled:
+            problems.add("task", "namespace_selector", selectors.everything_problem(
+                selectors.from_api(selector), "namespace (kube-system, kubevirt, ...)", "list namespaces"))
             selector = None
     elif not params.get("namespaces"):
         problems.add("task", "namespaces", "no target namespaces: set namespaces and/or namespace_selector")

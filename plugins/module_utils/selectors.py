@@ -133,7 +133,7 @@ class LabelSelector:
         return "{%s}" % text if text else "{} (everything)"
 
 
-def _key_problem(key: Any) -> Optional[str]:
+def key_problem(key: Any) -> Optional[str]:
     if not isinstance(key, str) or not key:
         return "label keys must be non-empty strings"
     prefix, sep, name = key.rpartition("/")
@@ -145,7 +145,7 @@ def _key_problem(key: Any) -> Optional[str]:
     return None
 
 
-def _value_problem(value: Any) -> Optional[str]:
+def value_problem(value: Any) -> Optional[str]:
     if isinstance(value, bool) or not isinstance(value, str):
         hint = str(value).lower() if isinstance(value, bool) else value
         return "%r is not a string: quote label values (e.g. '%s')" % (value, hint)
@@ -156,7 +156,7 @@ def _value_problem(value: Any) -> Optional[str]:
 
 
 def _requirement(field: str, key: Any, operator: Any, values: Any) -> Requirement:
-    problem = _key_problem(key)
+    problem = key_problem(key)
     if problem:
         raise SelectorError(field, problem)
     if operator not in OPERATORS:
@@ -169,7 +169,7 @@ def _requirement(field: str, key: Any, operator: Any, values: Any) -> Requiremen
     if operator in (EXISTS, DOES_NOT_EXIST) and values:
         raise SelectorError(field, "%s on %r takes no values" % (operator, key))
     for value in values:
-        problem = _value_problem(value)
+        problem = value_problem(value)
         if problem:
             raise SelectorError(field, problem)
     return Requirement(key, operator, tuple(sorted(set(values))))
@@ -300,7 +300,7 @@ def parse_dict(field: str, value: Mapping[str, Any]) -> LabelSelector:
         raise SelectorError(field, "match_expressions must be a list of {key, operator, values}")
     requirements = []
     for key in sorted(labels, key=str):
-        problem = _key_problem(key) or _value_problem(labels[key])
+        problem = key_problem(key) or value_problem(labels[key])
         if problem:
             raise SelectorError("%s.match_labels[%s]" % (field, key), problem)
         requirements.append(Requirement(key, IN, (labels[key],)))
@@ -346,12 +346,21 @@ def matches(selector: Optional[Mapping[str, Any]], labels: Optional[Mapping[str,
     return parsed is not None and parsed.matches(labels)
 
 
-def refuse_unlabelled(field: str, selector: LabelSelector, what: str, fix: str) -> None:
-    """Raise when ``selector`` would select every ``what`` (empty) or every
-    unlabelled one (negative terms only); ``fix`` says how to proceed."""
+def everything_problem(selector: LabelSelector, what: str, fix: str) -> Optional[str]:
+    """Why ``selector`` would select every ``what`` (empty) or every unlabelled
+    one (negative terms only), with ``fix``; None for a narrowing selector."""
     if selector.empty:
-        raise SelectorError(field, "is empty and would select every %s; %s" % (what, fix))
+        return "is empty and would select every %s; %s" % (what, fix)
     if selector.selects_unlabelled:
-        raise SelectorError(field, "%s has only negative terms (!=, notin, !key), so it selects every %s without "
-                            "those labels, unlabelled ones included; add a positive term (key=value, key in (...), "
-                            "key) or %s" % (selector.to_query(), what, fix))
+        return ("%s has only negative terms (!=, notin, !key; NotIn, DoesNotExist), so it selects every %s "
+                "without those labels, unlabelled ones included; add a positive term (key=value, key in (...), key; "
+                "match_labels, In, Exists) or %s"
+                % (selector.to_query(), what, fix))
+    return None
+
+
+def refuse_unlabelled(field: str, selector: LabelSelector, what: str, fix: str) -> None:
+    """Raise ``SelectorError`` naming ``field`` when ``everything_problem`` finds one."""
+    problem = everything_problem(selector, what, fix)
+    if problem:
+        raise SelectorError(field, problem)

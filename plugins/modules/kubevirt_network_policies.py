@@ -56,7 +56,9 @@ options:
     description:
       - The target namespaces by label - a dict of labels, or C(match_labels) and C(match_expressions)
         (each C(key), C(operator) In/NotIn/Exists/DoesNotExist, C(values)).
-      - An empty selector is refused (it would target every namespace, kube-system and kubevirt included).
+      - An empty selector is refused (it would target every namespace, kube-system and kubevirt included), and so
+        is one made only of negative terms (C(NotIn), C(DoesNotExist)), which selects every namespace without those
+        labels; give a positive term or list O(namespaces).
     type: dict
   policy_set:
     description:

@@ -62,7 +62,8 @@ options:
   namespace_selector:
     description:
       - The target namespaces by label - a dict of labels, or C(match_labels) and C(match_expressions). An empty
-        selector is refused.
+        selector is refused, and so is one made only of negative terms (C(NotIn), C(DoesNotExist)), which selects
+        every namespace without those labels.
     type: dict
   mode:
     description:
@@ -90,7 +91,10 @@ options:
         type: list
         elements: str
       vm_selector:
-        description: VMs whose C(spec.template.metadata.labels) match (a dict, or match_labels/match_expressions).
+        description:
+          - VMs whose C(spec.template.metadata.labels) match (a dict, or match_labels/match_expressions).
+          - An empty selector, or one made only of negative terms (C(NotIn), C(DoesNotExist)), is refused; omit
+            O(vms) to enrol every VM of the target namespaces on purpose.
         type: dict
   fix_binding:
     description:

@@ -54,7 +54,10 @@ options:
     type: str
   vm_selector:
     description:
-      - Label selector on the VirtualMachines' own labels, e.g. C(tier=db,env in (prod)).
+      - Label selector on the VirtualMachines' own labels, e.g. C(tier=db,env in (prod)). It is parsed and checked
+        before any API request; a malformed selector fails the task naming this option.
+      - The doctor only reads, so an empty selector is allowed and examines every VM of O(namespace), like omitting
+        O(vm) and O(vm_selector).
     type: str
   checks:
     description:

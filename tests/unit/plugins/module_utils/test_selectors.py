@@ -242,3 +242,62 @@ def test_wait_with_an_every_vm_selector_re_reads_the_vms_by_selector():
     flow.wait({"db-1": result})
     assert "error" not in result
     assert ("/apis/kubevirt.io/v1/namespaces/vms/virtualmachines", "") in session.lists
+
+
+# ------------------------------------- the other modules that take selectors
+from ansible_collections.kubevirt_net.core.plugins.module_utils import (  # noqa: E402
+    doctor_runner, istio, netpol, netpol_runner)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems  # noqa: E402
+
+NEGATIVE_ONLY = {"match_expressions": [{"key": "team", "operator": "NotIn", "values": ["infra"]}]}
+
+
+def test_policies_refuse_a_negative_only_namespace_selector():
+    task = {"namespaces": None, "namespace_selector": NEGATIVE_ONLY, "state": "present", "policy_set": "default",
+            "concurrency": 8, "prune_scope": "namespaces", "list_scope": "auto"}
+    problems = Problems()
+    _explicit, selector = netpol_runner.check_task(task, problems)
+    assert selector is None
+    assert [p["field"] for p in problems.items] == ["namespace_selector"]
+    assert "team!=infra has only negative terms" in problems.items[0]["message"]
+    problems = Problems()
+    task["namespace_selector"] = {"match_expressions": [{"key": "team", "operator": "In", "values": ["a"]}]}
+    assert netpol_runner.check_task(task, problems)[1] is not None and not problems
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"namespaces": None, "namespace_selector": NEGATIVE_ONLY}, "namespace_selector"),
+    ({"vms": [{"vm_selector": {"match_expressions": [{"key": "legacy", "operator": "DoesNotExist"}]}}]},
+     "vms[0].vm_selector"),
+])
+def test_istio_refuses_negative_only_selectors(params, field):
+    base = {"state": "present", "namespaces": ["shop"], "namespace_selector": None, "mode": "sidecar",
+            "revision": None, "vms": None, "fix_binding": False, "services": None, "mtls": "unset",
+            "mtls_policy_name": "default", "destination_rule": False, "cni_nad": False, "restart": "never",
+            "restart_batch_size": 5, "istio_version": None, "cluster_domain": "cluster.local", "concurrency": 8}
+    problems = Problems()
+    istio.check_params(dict(base, **params), problems)
+    assert field in [p["field"] for p in problems.items], problems.render()
+    assert "only negative terms" in problems.render()
+
+
+def test_policy_matching_is_the_shared_one():
+    """netpol used to crash on None and ignore unknown operators; now both select nothing."""
+    assert netpol.selector_matches(None, {"a": "b"}) is False
+    assert netpol.selector_matches({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]},
+                                   {"a": "2"}) is False
+
+
+@pytest.mark.parametrize("selector, words", [
+    ("tier=-db", "vm_selector: '-db' is not a valid label value"),
+    ("tier in db", "vm_selector: 'tier in db' is not a label selector"),
+])
+def test_doctor_checks_vm_selector_before_reading(selector, words):
+    problems = doctor_runner.check_params({"namespace": "vms", "vm": None, "vm_selector": selector, "peer": None,
+                                           "policies": None})
+    assert any(words in p for p in problems), problems
+
+
+def test_doctor_allows_an_empty_selector_it_only_reads():
+    assert doctor_runner.check_params({"namespace": "vms", "vm": None, "vm_selector": "", "peer": None,
+                                       "policies": None}) == []
