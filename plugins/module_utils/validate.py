@@ -13,38 +13,95 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import macaddr
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Extended resource names: <domain>/<name>, as the device plugins register them.
 RESOURCE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
                            r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
+# k8s.io/apimachinery/pkg/util/validation IsQualifiedName / IsValidLabelValue
+QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+# Linux net/core/dev.c dev_valid_name: IFNAMSIZ is 16 bytes with the NUL, and
+# the kernel's isspace() (lib/ctype.c) is true for 0x09-0x0d, 0x20 and 0xa0.
+IFNAMSIZ = 16
+KERNEL_SPACE = frozenset(b"\t\n\v\f\r \xa0")
+
+
+def linux_ifname_error(value: Any) -> Optional[str]:
+    """Why the kernel refuses ``value`` as a network device name, else None.
+
+    Port of ``dev_valid_name`` (linux ``net/core/dev.c``): not empty, at most
+    15 bytes, not ``.`` or ``..``, no ``/``, ``:`` or whitespace byte.  The
+    kernel counts bytes, so a UTF-8 name is measured in bytes too."""
+    if not isinstance(value, str) or not value:
+        return "is required: the Linux interface name, e.g. 'br1'"
+    data = value.encode("utf-8")
+    if len(data) >= IFNAMSIZ:
+        return ("%r is %d bytes long: Linux interface names have at most %d bytes (IFNAMSIZ), e.g. 'br1'"
+                % (value, len(data), IFNAMSIZ - 1))
+    if value in (".", ".."):
+        return "%r is not a valid Linux interface name: '.' and '..' are refused by the kernel" % (value,)
+    bad = sorted(set(chr(b) if b < 0x80 else "\\x%02x" % b for b in data if b in b"/:" or b in KERNEL_SPACE))
+    if bad:
+        return ("%r is not a valid Linux interface name: it contains %s; the kernel refuses '/', ':' and "
+                "whitespace (use letters, digits, '-', '_' or '.', e.g. 'br1')"
+                % (value, ", ".join(repr(c) for c in bad)))
+    return None
+
+
+def qualified_name_error(value: Any) -> Optional[str]:
+    """Kubernetes ``IsQualifiedName`` (label and annotation keys): an optional
+    DNS-1123 subdomain prefix (at most 253) and '/', then a name of at most 63
+    alphanumerics, '-', '_' and '.', starting and ending alphanumeric."""
+    if not isinstance(value, str) or not value:
+        return "a key must be a non-empty string"
+    prefix, slash, name = value.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix) or "/" in prefix):
+        return ("%r has an invalid prefix %r: the part before '/' must be a DNS-1123 subdomain (lowercase, "
+                "at most 253), e.g. 'example.com/tier'" % (value, prefix))
+    if not name or len(name) > 63 or not QUALIFIED_NAME_PART.match(name):
+        return ("%r is not a valid key: the name part must be at most 63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit (optionally prefixed 'example.com/')" % (value,))
+    return None
+
+
+def label_value_error(value: Any) -> Optional[str]:
+    """Kubernetes ``IsValidLabelValue``: empty, or at most 63 alphanumerics,
+    '-', '_' and '.', starting and ending alphanumeric."""
+    if not isinstance(value, str):
+        return "%r is not a string: quote label values (e.g. '8' or 'true')" % (value,)
+    if value and (len(value) > 63 or not QUALIFIED_NAME_PART.match(value)):
+        return ("%r is not a valid label value: at most 63 letters, digits, '-', '_' or '.', starting and "
+                "ending with a letter or digit" % (value,))
+    return None
 
 
 class Problems(object):
     """Collects validation problems for one module run."""
 
-    def __init__(self):
-        self.items = []
+    def __init__(self) -> None:
+        self.items: List[Dict[str, str]] = []
 
-    def add(self, where, field, message):
+    def add(self, where: str, field: str, message: str) -> None:
         self.items.append({"object": where, "field": field, "message": message})
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.items)
 
     __nonzero__ = __bool__
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.items)
 
-    def render(self):
+    def render(self) -> str:
         lines = ["%s: %s: %s" % (p["object"], p["field"], p["message"]) for p in self.items]
         return "%d invalid input(s), nothing was changed:\n- %s" % (len(lines), "\n- ".join(lines))
 
     # ------------------------------------------------------------ checks
-    def dns_subdomain(self, where, field, value, max_len=253):
+    def dns_subdomain(self, where: str, field: str, value: Any, max_len: int = 253) -> bool:
         if not isinstance(value, str) or not value:
             self.add(where, field, "is required (a DNS-1123 name such as 'br-prod')")
             return False
@@ -54,7 +111,7 @@ class Problems(object):
             return False
         return True
 
-    def dns_label(self, where, field, value):
+    def dns_label(self, where: str, field: str, value: Any) -> bool:
         if not isinstance(value, str) or not value:
             self.add(where, field, "is required (a DNS-1123 label such as 'vms')")
             return False
@@ -64,7 +121,7 @@ class Problems(object):
             return False
         return True
 
-    def int_range(self, where, field, value, low, high, hint=""):
+    def int_range(self, where: str, field: str, value: Any, low: int, high: int, hint: str = "") -> bool:
         if value is None:
             return True
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -72,7 +129,7 @@ class Problems(object):
             return False
         return True
 
-    def resource_name(self, where, field, value):
+    def resource_name(self, where: str, field: str, value: Any) -> bool:
         if value is None:
             return True
         if not RESOURCE_NAME.match(str(value)):
@@ -81,11 +138,40 @@ class Problems(object):
             return False
         return True
 
-    def mac(self, where, field, value):
-        if value is None:
-            return True
-        if not MAC.match(str(value)):
-            self.add(where, field, "%r is not a MAC address: use six hex pairs such as '02:00:00:00:00:01'"
-                     % (value,))
+    def mac(self, where: str, field: str, value: Any) -> bool:
+        """A MAC a NIC can be given: Go's net.ParseMAC (what KubeVirt runs),
+        6 bytes, unicast, not all-zero (see macaddr.py)."""
+        message = macaddr.problem(value, field)
+        if message:
+            self.add(where, field, message)
             return False
         return True
+
+    def linux_ifname(self, where: str, field: str, value: Any) -> bool:
+        if value is None:
+            return True
+        message = linux_ifname_error(value)
+        if message:
+            self.add(where, field, message)
+            return False
+        return True
+
+    def labels(self, where: str, field: str, value: Any, values: bool = True) -> bool:
+        """Keys are qualified names; with ``values``, label values too."""
+        if value is None:
+            return True
+        if not isinstance(value, dict):
+            self.add(where, field, "must be a dict of key: value")
+            return False
+        ok = True
+        for key in value:
+            message = qualified_name_error(key)
+            if message:
+                self.add(where, "%s.%s" % (field, key), message)
+                ok = False
+            elif values:
+                message = label_value_error(value[key])
+                if message:
+                    self.add(where, "%s.%s" % (field, key), message)
+                    ok = False
+        return ok

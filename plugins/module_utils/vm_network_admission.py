@@ -5,52 +5,83 @@
 before any write so a task fails with every problem at once, naming the field
 and the fix, instead of getting the webhook's first ten causes back.
 
-Mirrors KubeVirt v1.9.0 ``pkg/network/admitter`` (netsource, netiface,
-binding, passt, admit) as the VM webhook runs it on ``spec.template.spec``,
-plus the version and feature-gate rules of the fields this collection writes
-(passtBinding 1.8+, binding plugins 1.1+ / GA 1.5, link state 1.5+) and the
-cluster settings (permitBridgeInterfaceOnPodNetwork, registered binding
-plugins, which KubeVirt only checks when the VM starts).
+Mirrors KubeVirt v1.9.0 ``pkg/network/admitter`` as the VM webhook runs it on
+``spec.template.spec`` for every create and update
+(``virt-api/webhooks/validating-webhook/admitters/vms-admitter.go``:
+``ValidateVirtualMachineSpec`` -> ``ValidateVirtualMachineInstanceSpec`` ->
+``netadmitter.Validator.Validate``; ``ValidateCreation``, the discontinued
+bindings, on create only).  Where each rule lives:
+
+- ``netsource.go``: one pod network, one Multus default, one source per
+  network, Multus needs a networkName;
+- ``netiface.go``: names unique and 1:1, interface name format, model, MAC
+  (``link/mac.go ValidateMacAddress``: Go's ``net.ParseMAC``, at most 6
+  bytes), PCI address, forwarded ports (unique IANA names, 0 < port < 65536,
+  TCP/UDP), portRanges (gate, masquerade only, not with ports, at most 10,
+  protocol, bounds, order, overlaps), DHCP options (unique private options in
+  224-254, IPv4 NTP servers);
+- ``binding.go``: exactly one binding, masquerade on the pod network only and
+  not with the in-pod bridge MAC, bridge on the pod network only when
+  ``permitBridgeInterfaceOnPodNetwork`` (default true) - on every create and
+  update, so a VM that has one is refused any change once it is set to false;
+- ``passt.go``: passtBinding on the pod network, gate ``PasstBinding``;
+- ``admit.go``: interface state values and where ``absent``/link states apply.
+
+Besides KubeVirt's rules, for the interfaces this task adds or changes
+(``changed_names``) only: the binding plugin must be registered (KubeVirt
+checks that when the VM starts, ``netbinding.go``), the version gates of the
+fields (passtBinding 1.8+, binding plugins 1.1+ / GA 1.5, link state 1.5+),
+and a MAC must be unicast and not all-zero (KubeVirt takes any parsable MAC;
+a NIC cannot use a group address).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN, MAC
+import ipaddress
+import re
+from typing import Any, Dict, Iterable, List, Optional
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import macaddr, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 FIELD = "spec.template.spec"
 STATES = ("", "up", "down", "absent")
 RESERVED_MASQUERADE_MAC = "02:00:00:00:00:00"
+INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")   # netiface.go validateInterfaceNameFormat
+PROTOCOLS = ("TCP", "UDP")
+MAX_PORT_RANGES = 10
 
 
-def _ifaces(spec):
+def _ifaces(spec: Dict[str, Any]) -> List[Dict[str, Any]]:
     return ((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []
 
 
-def _iface_path(idx, *names):
+def _iface_path(idx: int, *names: str) -> str:
     return ".".join(("%s.domain.devices.interfaces[%d]" % (FIELD, idx),) + names)
 
 
-def _net_path(idx, *names):
+def _net_path(idx: int, *names: str) -> str:
     return ".".join(("%s.networks[%d]" % (FIELD, idx),) + names)
 
 
-def _primary(networks):
+def _primary(networks: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     for net in networks:
         if vmspec.is_primary(net):
             return net
     return None
 
 
-def check(problems, where, spec, kv, changed_names=None):
+def check(problems: Any, where: str, spec: Dict[str, Any], kv: Any,
+          changed_names: Optional[Iterable[str]] = None) -> Any:
     """Add a problem for every KubeVirt admission rule ``spec`` breaks.
 
     ``kv``: KubeVirtInfo (version, gates, network configuration).
-    ``changed_names``: interfaces this task adds or changes; the cluster-state
-    rules (registered plugins, permitted bridge) are applied to those only, as
-    KubeVirt applies them when a VMI starts, not to VMs already running."""
+    ``changed_names``: interfaces this task adds or changes; the start-time
+    rules (registered binding plugins), the version gates and the unicast-MAC
+    rule apply to those only.  KubeVirt's webhook rules apply to every
+    interface: the webhook refuses the whole update otherwise."""
     networks = spec.get("networks") or []
     ifaces = _ifaces(spec)
     by_name = dict((n.get("name"), n) for n in networks)
@@ -111,7 +142,7 @@ def check(problems, where, spec, kv, changed_names=None):
         if binding == "masquerade" and not on_pod:
             problems.add(where, _iface_path(idx, "masquerade"), "Masquerade interface only implemented with pod "
                          "network: use bridge (or sriov) on a Multus network")
-        if binding == "masquerade" and vmspec.normal_mac(iface.get("macAddress") or "") == RESERVED_MASQUERADE_MAC:
+        if binding == "masquerade" and macaddr.canonical(iface.get("macAddress") or "") == RESERVED_MASQUERADE_MAC:
             problems.add(where, _iface_path(idx, "macAddress"), "The requested MAC address is reserved for the "
                          "in-pod bridge. Please choose another one.")
         if binding == "passtBinding":
@@ -126,11 +157,13 @@ def check(problems, where, spec, kv, changed_names=None):
             if not on_pod:
                 problems.add(where, _iface_path(idx, "passtBinding"), "PasstBinding interface only implemented with "
                              "pod network")
-        if binding == "bridge" and on_pod and name in changed and \
-                network_config.get("permitBridgeInterfaceOnPodNetwork") is False:
-            problems.add(where, _iface_path(idx, "bridge"), "Bridge on pod network configuration is not enabled under "
-                         "kubevirt-config (permitBridgeInterfaceOnPodNetwork: false): use masquerade, or allow it "
-                         "with kubevirt_binding_plugin permit_bridge_interface_on_pod_network=true")
+        if binding == "bridge" and on_pod and network_config.get("permitBridgeInterfaceOnPodNetwork") is False:
+            # binding.go validateBridgeBinding, run on every VM create and update
+            problems.add(where, _iface_path(idx, "name"), "Bridge on pod network configuration is not enabled under "
+                         "kubevirt-config (permitBridgeInterfaceOnPodNetwork: false), and KubeVirt refuses every "
+                         "create and update of a VM with interface %r bridged to the pod network: use masquerade, "
+                         "or allow it with kubevirt_net.core.kubevirt_binding_plugin "
+                         "permit_bridge_interface_on_pod_network=true" % name)
         if binding == "binding":
             plugin = (iface.get("binding") or {}).get("name")
             if kv is not None and not kv.at_least(1, 1):
@@ -165,32 +198,157 @@ def check(problems, where, spec, kv, changed_names=None):
             if primary is not None and primary.get("name") == name:
                 problems.add(where, _iface_path(idx, "state"), "%r interface's state \"absent\" is not supported on "
                              "default networks" % name)
-        # netiface.go: fields
+        # netiface.go validateInterfacesFields
+        if not INTERFACE_NAME.match(str(name)):
+            problems.add(where, _iface_path(idx, "name"), "Network interface name can only contain alphabetical "
+                         "characters, numbers, dashes (-) or underscores (_): %r" % (name,))
         if iface.get("pciAddress") and not vmspec.PCI_ADDRESS.match(iface["pciAddress"]):
             problems.add(where, _iface_path(idx, "pciAddress"), "interface %s has malformed PCI address (%s)."
                          % (name, iface["pciAddress"]))
         if iface.get("model") and iface["model"] not in vmspec.MODELS:
             problems.add(where, _iface_path(idx, "model"), "interface %s uses model %s that is not supported."
                          % (name, iface["model"]))
-        if iface.get("macAddress") and not MAC.match(str(iface["macAddress"])):
-            problems.add(where, _iface_path(idx, "macAddress"), "interface %s has malformed MAC address (%s)."
-                         % (name, iface["macAddress"]))
+        _check_mac(problems, where, idx, iface, name in changed)
         if on_pod and iface.get("ports") is not None:
-            for pidx, port in enumerate(iface["ports"]):
-                number = port.get("port") or 0
-                if not 0 < number < 65536:
-                    problems.add(where, _iface_path(idx, "ports[%d].port" % pidx), "Port field must be in range "
-                                 "0 < x < 65536.")
-                if port.get("protocol") not in (None, "", "TCP", "UDP"):
-                    problems.add(where, _iface_path(idx, "ports[%d].protocol" % pidx), "Unknown protocol, only TCP "
-                                 "or UDP allowed")
-        if iface.get("portRanges") is not None and kv is not None and not kv.gate_enabled("PortRangesSpec"):
-            problems.add(where, _iface_path(idx, "name"), "portRanges is specified on interface but the "
-                         "PortRangesSpec feature gate is not enabled")
+            _check_ports(problems, where, idx, iface["ports"])
+        _check_port_ranges(problems, where, idx, iface, on_pod, kv)
+        if iface.get("dhcpOptions") is not None:
+            _check_dhcp(problems, where, idx, iface["dhcpOptions"] or {})
     return problems
 
 
-def check_vm_fields(problems, where, spec):
+def _check_mac(problems: Any, where: str, idx: int, iface: Dict[str, Any], changed: bool) -> None:
+    """netiface.go validateMacAddress (link.ValidateMacAddress: Go's
+    net.ParseMAC, at most 6 bytes); for changed interfaces also unicast."""
+    mac = iface.get("macAddress")
+    path = _iface_path(idx, "macAddress")
+    if not isinstance(mac, str):
+        error = macaddr.problem(mac, "macAddress")   # a number (unquoted YAML) or another type
+        if error:
+            problems.add(where, path, error)
+        return
+    error = macaddr.kubevirt_error(mac)
+    if error:
+        problems.add(where, path, "interface %s has %s; write it like %r (one separator throughout)"
+                     % (iface.get("name"), error, macaddr.EXAMPLE))
+    elif changed:
+        error = macaddr.problem(mac, "macAddress")
+        if error:
+            problems.add(where, path, error)
+
+
+def port_name_errors(name: str) -> List[str]:
+    """k8s.io/apimachinery validation.IsValidPortName (IANA_SVC_NAME)."""
+    errors = []
+    if len(name) > 15:
+        errors.append("must be no more than 15 characters")
+    if not re.match(r"^[-a-z0-9]+$", name):
+        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search(r"[a-z]", name):
+        errors.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        errors.append("must not contain consecutive hyphens")
+    if name and (name[0] == "-" or name[-1] == "-"):
+        errors.append("must not begin or end with a hyphen")
+    return errors
+
+
+def _int(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _check_ports(problems: Any, where: str, idx: int, ports: List[Dict[str, Any]]) -> None:
+    """netiface.go validatePortConfiguration (pod-network interfaces, any binding)."""
+    names = set()
+    for pidx, port in enumerate(ports):
+        path = _iface_path(idx, "ports[%d]" % pidx)
+        name = port.get("name") or ""
+        if name:
+            if name in names:
+                problems.add(where, path + ".name", "Duplicate name of the port: %s (port names must be unique "
+                             "on the interface)" % name)
+            errors = port_name_errors(str(name))
+            if errors:
+                problems.add(where, path + ".name", "Invalid name of the port: %s (an IANA service name: %s)"
+                             % (name, "; ".join(errors)))
+            names.add(name)
+        number = _int(port.get("port"))
+        if not port.get("port"):
+            problems.add(where, path + ".port", "Port field is mandatory.")
+        elif number is None or not 0 < number < 65536:
+            problems.add(where, path + ".port", "Port field must be in range 0 < x < 65536.")
+        if port.get("protocol") not in (None, "") + PROTOCOLS:
+            problems.add(where, path + ".protocol", "Unknown protocol, only TCP or UDP allowed")
+
+
+def _check_port_ranges(problems: Any, where: str, idx: int, iface: Dict[str, Any], on_pod: bool, kv: Any) -> None:
+    """netiface.go validatePortRangesConfiguration (PortRangesSpec, Alpha in 1.9)."""
+    ranges = iface.get("portRanges")
+    if ranges is None:
+        return
+    if kv is not None and not kv.gate_enabled("PortRangesSpec"):
+        problems.add(where, _iface_path(idx, "name"), "portRanges is specified on interface but the "
+                     "PortRangesSpec feature gate is not enabled")
+        return
+    if not on_pod:
+        return
+    if iface.get("ports") is not None:
+        problems.add(where, _iface_path(idx, "name"), "Cannot define both ports and portRanges on interface")
+    if "masquerade" not in iface:
+        problems.add(where, _iface_path(idx, "name"), "portRanges are only supported on masquerade interfaces")
+    if len(ranges) > MAX_PORT_RANGES:
+        problems.add(where, _iface_path(idx, "portRanges"), "No more than 10 portRanges are allowed")
+        return
+    by_protocol: Dict[str, List[tuple]] = {}
+    for ridx, item in enumerate(ranges):
+        path = _iface_path(idx, "portRanges[%d]" % ridx)
+        start, end = _int(item.get("start")) or 0, _int(item.get("end")) or 0
+        if item.get("protocol") not in PROTOCOLS:
+            problems.add(where, path + ".protocol", "Unknown protocol, only TCP or UDP allowed")
+        elif not 0 < start < 65536:
+            problems.add(where, path + ".start", "Start must be a valid port number, 0 < x < 65536")
+        elif not 0 < end < 65536:
+            problems.add(where, path + ".end", "End must be a valid port number, 0 < x < 65536")
+        elif start > end:
+            problems.add(where, path + ".start", "Start must be less than or equal to end")
+        else:
+            by_protocol.setdefault(item["protocol"], []).append((start, end))
+    for protocol in sorted(by_protocol):
+        intervals = sorted(by_protocol[protocol])
+        for prev, curr in zip(intervals, intervals[1:]):
+            if curr[0] <= prev[1]:
+                problems.add(where, _iface_path(idx, "portRanges"), "%s portRanges [%d-%d] and [%d-%d] overlap"
+                             % (protocol, prev[0], prev[1], curr[0], curr[1]))
+
+
+def is_ipv4(text: Any) -> bool:
+    """Go's net.ParseIP(text).To4() != nil: IPv4, or IPv4-mapped IPv6."""
+    try:
+        addr = ipaddress.ip_address(str(text))
+    except ValueError:
+        return False
+    return addr.version == 4 or getattr(addr, "ipv4_mapped", None) is not None
+
+
+def _check_dhcp(problems: Any, where: str, idx: int, options: Dict[str, Any]) -> None:
+    """netiface.go validateDHCPOptions."""
+    private = options.get("privateOptions") or []
+    path = _iface_path(idx, "dhcpOptions")
+    if len(set(o.get("option") for o in private)) < len(private):
+        problems.add(where, path + ".privateOptions", "Found Duplicates: you have provided duplicate "
+                     "DHCPPrivateOptions (each option number once)")
+    for oidx, option in enumerate(private):
+        number = _int(option.get("option"))
+        if number is None or not 224 <= number <= 254:
+            problems.add(where, path + ".privateOptions[%d].option" % oidx, "provided DHCPPrivateOptions are out "
+                         "of range, must be in range 224 to 254 (%r)" % (option.get("option"),))
+    for nidx, server in enumerate(options.get("ntpServers") or []):
+        if not is_ipv4(server):
+            problems.add(where, path + ".ntpServers[%d]" % nidx, "NTP servers must be a list of valid IPv4 "
+                         "addresses (%r)" % (server,))
+
+
+def check_vm_fields(problems: Any, where: str, spec: Dict[str, Any]) -> Any:
     """The vms-admitter DNS rules (hostname a DNS label, subdomain a DNS subdomain)."""
     hostname, subdomain = spec.get("hostname"), spec.get("subdomain")
     if hostname and (len(hostname) > 63 or not DNS1123_LABEL.match(hostname)):

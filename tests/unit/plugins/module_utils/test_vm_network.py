@@ -266,11 +266,11 @@ def test_admission_accepts_a_good_spec_and_registered_plugin():
     assert problems.items == []
 
 
-def test_cluster_rules_apply_to_changed_interfaces_only():
-    spec = spec_with([{"name": "default", "bridge": {}}], [POD_NET])
-    kv = kubevirt(network={"permitBridgeInterfaceOnPodNetwork": False})
+def test_start_time_rules_apply_to_changed_interfaces_only():
+    # an unregistered binding plugin stops the VM from starting (netbinding.go), not the update
+    spec = spec_with([{"name": "default", "binding": {"name": "nope"}}], [POD_NET])
     problems = Problems()
-    admission.check(problems, "vm", spec, kv, changed_names=[])
+    admission.check(problems, "vm", spec, kubevirt(), changed_names=[])
     assert problems.items == []
 
 
