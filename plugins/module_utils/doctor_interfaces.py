@@ -14,7 +14,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ERROR, INFO, NAD_KIND, POD_KIND, RESOURCE_ANNOTATION, VMIM_KIND, WARNING, active, finding, meta)
 
 FORWARDING_BINDINGS = ("masquerade", "passtBinding")
-NRI_WEBHOOK = "network-resources-injector"
+NRI_WEBHOOK = hp.NRI_WEBHOOK
 
 
 def network_source(network):
@@ -364,7 +364,7 @@ def _node_ready(node):
 
 
 def _injector_present(snap):
-    return any(NRI_WEBHOOK in meta(w).get("name", "") for w in snap.webhooks or [])
+    return hp.resources_injector_present(snap.webhooks)  # shared with the hot-plug preflight
 
 
 def check_sriov(snap, view):

@@ -17,6 +17,11 @@ __metaclass__ = type
 
 import copy
 
+try:
+    from typing import Any, Dict, List, Optional, Tuple  # noqa: F401 pylint: disable=unused-import
+except ImportError:  # pragma: no cover
+    pass
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
@@ -104,6 +109,13 @@ def plan_vm(problems, vm, requests, running):
             if iface is None:
                 plan.changes.append((name, UNCHANGED, "not present"))
                 continue
+            if not running:
+                # A stopped VM has no VMI: removing any interface is a plain template edit
+                # (KubeVirt v1.9.0 pkg/network/controllers/vm.go clearDetachedIfacesFromVM drops
+                # every 'absent' entry when there is no VMI), so the binding does not matter.
+                removals.append((i_index, n_index))
+                plan.changes.append((name, REMOVE, "removed from the stopped VM"))
+                continue
             if vmspec.is_primary(network):
                 problems.add(where, field, "is on the primary network (%s); KubeVirt never unplugs the primary "
                              "interface" % ("pod" if "pod" in network else "Multus default"))
@@ -113,10 +125,7 @@ def plan_vm(problems, vm, requests, running):
                 problems.add(where, field, "has binding %r; KubeVirt hot-unplugs only bridge interfaces "
                              "(remove it from the template and restart the VM instead)" % binding)
                 continue
-            if not running:
-                removals.append((i_index, n_index))
-                plan.changes.append((name, REMOVE, "removed from the stopped VM"))
-            elif iface.get("state") == "absent":
+            if iface.get("state") == "absent":
                 plan.changes.append((name, UNCHANGED, "unplug already requested"))
             else:
                 new_ifaces[i_index]["state"] = "absent"
@@ -220,3 +229,202 @@ def unplug_done(vm, vmi, name):
     vmi_ifaces = (((vmi or {}).get("spec") or {}).get("domain") or {}).get("devices", {}).get("interfaces") or []
     in_vmi = vmspec.find(vmi_ifaces, name)[1] is not None or iface_status(vmi, name) is not None
     return not in_vm and not in_vmi
+
+
+# ------------------------------------------------ declared is not done
+def still_pending(vm, vmi, name, state):
+    # type: (Dict[str, Any], Optional[Dict[str, Any]], str, str) -> Optional[str]
+    """What KubeVirt still owes for an interface the VM template already
+    declares (a write of an earlier run whose wait timed out, or whose reply
+    was lost): PLUG while the VMI does not report it in the domain, UNPLUG
+    while it is still in the VMI or the template; None when done."""
+    if state == "absent":
+        return None if unplug_done(vm, vmi, name) else UNPLUG
+    return None if plug_done(vmi, name) else PLUG
+
+
+def declared_pending(vm, vmi):
+    # type: (Dict[str, Any], Optional[Dict[str, Any]]) -> List[Tuple[str, str, str]]
+    """Every hot-plug of the running VM's template that the VMI has not
+    completed: interfaces KubeVirt hot-plugs (bridge/sriov on a secondary
+    Multus network, pkg/network/controllers/vm.go applyDynamicIfaceRequestOnVMI)
+    not yet in the domain, and ``absent`` ones still in the VMI.  Interfaces it
+    applies only at the next start are not hot-plugs (see pending_start)."""
+    out = []  # type: List[Tuple[str, str, str]]
+    networks = vmspec.networks_of(vm)
+    for iface in vmspec.interfaces_of(vm):
+        name = iface.get("name")
+        network = vmspec.find(networks, name)[1] or {}
+        if iface.get("state") == "absent":
+            action = still_pending(vm, vmi, name, "absent")
+        elif vmspec.binding_of(iface) in vmspec.HOTPLUG_BINDINGS and "multus" in network \
+                and not vmspec.is_primary(network):
+            action = still_pending(vm, vmi, name, "present")
+        else:
+            action = None
+        if action:
+            out.append((name, action, pending_detail(vmi, name, action)))
+    return out
+
+
+def pending_detail(vmi, name, action):
+    # type: (Optional[Dict[str, Any]], str, str) -> str
+    if action == UNPLUG:
+        return "declared absent, still in the VMI"
+    entry = iface_status(vmi, name)
+    if in_domain(entry):
+        return "in the domain, but the VMI still has MigrationRequired=True"
+    return "declared, not in the guest yet (VMI infoSource: %s)" % ((entry or {}).get("infoSource") or "not reported")
+
+
+# ---------------------------------------------------- RestartRequired
+def restart_condition(vm):
+    # type: (Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]
+    cond = vmspec.condition(vm or {}, "RestartRequired")
+    return cond if cond and cond.get("status") == "True" else None
+
+
+def restart_newly_set(before, after):
+    # type: (Optional[Dict[str, Any]], Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]
+    """RestartRequired=True on ``after`` (the VM read after this module's
+    write) that was not already there on ``before`` (the VM read before it).
+
+    KubeVirt v1.9.0 pkg/virt-controller/watch/vm/vm.go setRestartRequired
+    stamps lastTransitionTime, and pkg/controller/conditions.go
+    VirtualMachineConditionManager.UpdateCondition keeps an existing
+    condition untouched while its status and reason stay the same: a
+    condition with the same lastTransitionTime as before the write is the old
+    one, caused by an earlier change.  (No plug, unplug or NAD swap sets it at
+    all: pkg/network/vmliveupdate/restart.go IsRestartRequired ignores new
+    interfaces, ``state`` and multus networkName.)"""
+    cond = restart_condition(after)
+    if cond is None:
+        return None
+    old = restart_condition(before)
+    if old is not None and old.get("lastTransitionTime") == cond.get("lastTransitionTime"):
+        return None
+    return cond
+
+
+def restart_finding(vm, cond):
+    # type: (Dict[str, Any], Dict[str, Any]) -> str
+    meta = vm.get("metadata") or {}
+    return ("VirtualMachine %s/%s already had RestartRequired=True (since %s: %s) before this change; it was not "
+            "caused by it and is not acted on: restart the VM (virtctl restart %s -n %s) when the pending template "
+            "change should apply" % (meta.get("namespace"), meta.get("name"), cond.get("lastTransitionTime") or "?",
+                                     cond.get("message") or cond.get("reason") or "no message", meta.get("name"),
+                                     meta.get("namespace")))
+
+
+def network_restart_required(vm, vmi):
+    # type: (Dict[str, Any], Optional[Dict[str, Any]]) -> bool
+    """KubeVirt v1.9.0 pkg/network/vmliveupdate/restart.go IsRestartRequired:
+    the template's interfaces/networks differ from the running VMI's in a way
+    only a restart applies (an interface or network of the VMI removed or
+    changed - ignoring ``state`` and the Multus networkName - or a pod network
+    added)."""
+    if vmi is None:
+        return False
+    vmi_spec = vmi.get("spec") or {}
+    current_ifaces = ((vmi_spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []
+    current_nets = vmi_spec.get("networks") or []
+    desired_ifaces = dict((i.get("name"), i) for i in vmspec.interfaces_of(vm))
+    desired_nets = dict((n.get("name"), n) for n in vmspec.networks_of(vm))
+
+    def without_state(iface):
+        return dict((k, v) for k, v in iface.items() if k != "state")
+
+    def without_nad(net):
+        net = copy.deepcopy(net)
+        if isinstance(net.get("multus"), dict):
+            net["multus"].pop("networkName", None)
+        return net
+
+    for iface in current_ifaces:
+        wanted = desired_ifaces.get(iface.get("name"))
+        if wanted is None or without_state(wanted) != without_state(iface):
+            return True
+    if any("pod" in n for n in desired_nets.values()) and not any("pod" in n for n in current_nets):
+        return True
+    for net in current_nets:
+        wanted = desired_nets.get(net.get("name"))
+        if wanted is None or without_nad(wanted) != without_nad(net):
+            return True
+    return False
+
+
+# ------------------------------------------------------- migrations
+MIGRATE, EVICT, STUCK = "migrate", "evict", "stuck"
+
+
+def needs_migration(actions, dynamic, sriov_plug):
+    # type: (List[str], bool, bool) -> bool
+    """Whether KubeVirt needs a migration to finish these actions on a running
+    VMI: KubeVirt v1.9.0 pkg/network/migration/evaluator.go - an SR-IOV plug at
+    once (shouldMigrateOnIfaceHotplug), a bridge plug and an unplug
+    (shouldMigrateOnIfaceUnplug: detached from the domain, still in the pod)
+    when no dynamic-networks controller changes the pod within the grace
+    period, a NAD swap always (isNADNameEqual)."""
+    if SWAP in actions or (sriov_plug and PLUG in actions):
+        return True
+    return not dynamic and any(a in (PLUG, UNPLUG) for a in actions)
+
+
+def workload_update_outcome(kv, vmi):
+    # type: (Any, Optional[Dict[str, Any]]) -> Tuple[str, str]
+    """What KubeVirt does with a VMI once it has MigrationRequired=True,
+    following KubeVirt v1.9.0
+    pkg/virt-controller/watch/workload-updater/workload-updater.go
+    getUpdateData (hot-plug in progress = MigrationRequired): LiveMigrate
+    configured and the VMI LiveMigratable -> a migration; otherwise, with
+    Evict configured, the virt-launcher pod is evicted.  The eviction goes
+    through pkg/virt-api/webhooks/validating-webhook/admitters/
+    pod-eviction-admitter.go: the VMI's evictionStrategy (else the cluster's,
+    default None, pkg/virt-config/configuration.go) LiveMigrate or
+    LiveMigrateIfPossible on a migratable VMI turns it into an evacuation
+    migration; LiveMigrate on a non-migratable VMI is denied and External only
+    marks the VMI (nothing happens); None and LiveMigrateIfPossible on a
+    non-migratable VMI let the pod go: the guest is shut down.  Returns (MIGRATE|EVICT|STUCK, why)."""
+    cond = vmspec.condition(vmi or {}, "LiveMigratable")
+    migratable = cond is None or cond.get("status") == "True"  # not reported yet: assume it will be
+    methods = kv.workload_update_methods
+    if "LiveMigrate" in methods and migratable:
+        return MIGRATE, "the workload updater migrates the VM"
+    if "Evict" not in methods:
+        if "LiveMigrate" in methods:
+            return STUCK, "the VMI is not live-migratable, so the workload updater never migrates it"
+        return STUCK, "neither LiveMigrate nor Evict is in the KubeVirt CR's workloadUpdateMethods"
+    strategy = ((vmi or {}).get("spec") or {}).get("evictionStrategy") or \
+        kv.configuration.get("evictionStrategy") or "None"
+    if strategy in ("LiveMigrate", "LiveMigrateIfPossible") and migratable:
+        # pkg/util/migrations/migrations.go VMIMigratableOnEviction
+        return MIGRATE, "the workload updater evicts the pod and evictionStrategy %s turns that into a migration" \
+            % strategy
+    if strategy == "LiveMigrate":
+        return STUCK, ("the workload updater's eviction is denied (evictionStrategy LiveMigrate, VMI not "
+                       "live-migratable)")
+    if strategy == "External":
+        return STUCK, ("the workload updater's eviction only marks the VMI for evacuation (evictionStrategy "
+                       "External): an external controller decides what happens")
+    return EVICT, ("workloadUpdateMethods has Evict%s: KubeVirt's workload updater evicts the virt-launcher pod "
+                   "(evictionStrategy %s), which shuts the guest down" % (
+                       "" if "LiveMigrate" not in methods else " and the VMI is not live-migratable", strategy))
+
+
+# ------------------------------------------- network-resources-injector
+NRI_WEBHOOK = "network-resources-injector"
+MUTATING_WEBHOOKS_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+
+
+def resources_injector_present(webhook_configurations):
+    # type: (Optional[List[Dict[str, Any]]]) -> bool
+    """Whether network-resources-injector is deployed: a
+    MutatingWebhookConfiguration named after it (its own manifests and the
+    SR-IOV network operator name it network-resources-injector-config).
+    Shared by the doctor and the hot-plug preflight.  With
+    ExternalNetResourceInjection on (Beta, so on by default in KubeVirt 1.9:
+    pkg/virt-config/featuregate/active.go, IsEnabled in feature-gates.go)
+    virt-controller does not add NADs' resourceName requests to virt-launcher
+    or migration-target pods (pkg/virt-controller/services/template.go
+    renderLaunchManifest); this webhook must."""
+    return any(NRI_WEBHOOK in ((w.get("metadata") or {}).get("name") or "") for w in webhook_configurations or [])

@@ -94,6 +94,10 @@ class Hotplug(object):
         self.requests = _requests(self.params) if requests is None else requests
         self.old_migrations = set()
         self._nodes = None
+        self._webhooks = False      # the MutatingWebhookConfigurations once read (None: not readable)
+        self._pending = {}          # VM name -> [(interface, PLUG|UNPLUG, detail)] declared but not done
+        self._needs = {}            # VM name -> whether KubeVirt needs a migration to finish
+        self._dynamic = None        # the dynamic-networks controller, once looked up
 
     # ------------------------------------------------------------ reading
     @property
@@ -135,7 +139,9 @@ class Hotplug(object):
         setting = self.params["dynamic_networks"]
         if setting != "auto":
             return setting == "true"
-        return bool(self.session.list("/apis/apps/v1/daemonsets", label_selector=DYNAMIC_NETWORKS_SELECTOR))
+        if self._dynamic is None:
+            self._dynamic = bool(self.session.list("/apis/apps/v1/daemonsets", label_selector=DYNAMIC_NETWORKS_SELECTOR))
+        return self._dynamic
 
     # ---------------------------------------------------------- preflight
     def preflight(self, problems, vms, vmis, kv):
@@ -154,29 +160,60 @@ class Hotplug(object):
                 problems.add(where, "network", "NetworkAttachmentDefinition %r not found in namespace %r (searched: "
                              "%s/%s).%s" % (name, ns, ns, name, hint))
             elif req.get("binding") == "sriov":
-                self.check_sriov(problems, where, nad)
+                self.check_sriov(problems, where, nad, kv)
         if any(r.get("mac_address") for r in plugs):
             self.check_macs(problems, vms, vmis)
         plans = {}
         dynamic = None
+        sriov_plug = any(r.get("binding") == "sriov" and r.get("state") != "absent" for r in self.requests)
         for vm in vms:
-            vmi = vmis.get(_vm_key(vm))
+            name = _vm_key(vm)
+            vmi = vmis.get(name)
             running = vmi is not None and (vmi.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
             plan = hotplug.plan_vm(problems, vm, self.requests, running)
-            plans[_vm_key(vm)] = (plan, running)
-            live_changes = [c for c in plan.changes if c[1] in (hotplug.PLUG, hotplug.SWAP)]
-            if not (running and live_changes):
+            plans[name] = (plan, running)
+            self._pending[name] = self.pending_of(vm, vmi, plan) if running else []
+            actions = [c[1] for c in plan.changes if c[1] in (hotplug.PLUG, hotplug.SWAP, hotplug.UNPLUG)] + [
+                p[1] for p in self._pending[name]]
+            if not (running and actions):
                 continue
             if dynamic is None:
                 dynamic = self.dynamic_networks()
-            needs_migration = (not dynamic or any(c[1] == hotplug.SWAP for c in live_changes)
-                               or any(r.get("binding") == "sriov" and r.get("state") != "absent"
-                                      for r in self.requests))
-            if needs_migration:
+            self._needs[name] = hotplug.needs_migration(actions, dynamic, sriov_plug)
+            if self._needs[name]:
                 self.check_migratable(problems, vm, vmi, kv)
         return plans, bool(dynamic)
 
-    def check_sriov(self, problems, where, nad):
+    def expect(self, problems, vm, vmi, kv, pending):
+        """Also wait for ``pending`` [(interface, PLUG|UNPLUG, detail)] on the
+        running ``vm`` (kubevirt_vm_network: hot-plugs its template declares
+        that the VMI has not finished), with the same migration preflight."""
+        name = _vm_key(vm)
+        self._pending[name] = list(self._pending.get(name) or []) + list(pending)
+        if not pending:
+            return
+        sriov = any(a == hotplug.PLUG and vmspec.binding_of(vmspec.find(vmspec.interfaces_of(vm), n)[1] or {}) == "sriov"
+                    for n, a, _d in pending)
+        needs = hotplug.needs_migration([a for _n, a, _d in pending], self.dynamic_networks(), sriov)
+        if needs and not self._needs.get(name):
+            self.check_migratable(problems, vm, vmi, kv)
+        self._needs[name] = bool(self._needs.get(name) or needs)
+
+    def pending_of(self, vm, vmi, plan):
+        """Requested interfaces the template already has as asked (no write)
+        whose hot-plug or unplug the VMI has not finished: "already declared"
+        is not "done" (a re-run after a timed-out wait or a lost reply)."""
+        states = dict((r["interface"], r.get("state") or "present") for r in self.requests)
+        out = []
+        for name, action, _detail in plan.changes:
+            if action != hotplug.UNCHANGED:
+                continue
+            left = hotplug.still_pending(vm, vmi, name, states.get(name, "present"))
+            if left:
+                out.append((name, left, hotplug.pending_detail(vmi, name, left)))
+        return out
+
+    def check_sriov(self, problems, where, nad, kv=None):
         resource = ((nad.get("metadata") or {}).get("annotations") or {}).get("k8s.v1.cni.cncf.io/resourceName")
         if not resource:
             problems.add(where, "network", "NetworkAttachmentDefinition %s/%s has no k8s.v1.cni.cncf.io/resourceName "
@@ -190,6 +227,32 @@ class Hotplug(object):
         if not offered:
             problems.add(where, "network", "no node offers the SR-IOV resource %r (status.allocatable); prepare the "
                          "hosts (kubevirt_net.core.sriov_host) and the device plugin first" % resource)
+        if kv is not None and kv.gate_enabled("ExternalNetResourceInjection"):
+            present = self.injector_present()
+            if present is False:
+                problems.add(where, "network", "KubeVirt's ExternalNetResourceInjection feature gate is on (Beta, on by "
+                             "default since 1.9), so virt-controller does not request %r for the virt-launcher or "
+                             "migration-target pod; network-resources-injector must, and no %s "
+                             "MutatingWebhookConfiguration exists: deploy it (the SR-IOV network operator does), or "
+                             "add ExternalNetResourceInjection to the KubeVirt CR's "
+                             "spec.configuration.developerConfiguration.disabledFeatureGates" % (
+                                 resource, hotplug.NRI_WEBHOOK))
+            elif present is None:
+                self.module.warn("could not list MutatingWebhookConfigurations to check that network-resources-injector "
+                                 "is deployed; with ExternalNetResourceInjection on (KubeVirt 1.9 default) the SR-IOV "
+                                 "resource %r is requested only by it" % resource)
+
+    def injector_present(self):
+        """hotplug.resources_injector_present on the cluster's webhooks (one
+        LIST per task); None when they cannot be read (RBAC)."""
+        if self._webhooks is False:
+            try:
+                self._webhooks = self.session.list(hotplug.MUTATING_WEBHOOKS_PATH)
+            except ApiError as err:
+                if err.status not in (401, 403, 404):
+                    raise
+                self._webhooks = None
+        return None if self._webhooks is None else hotplug.resources_injector_present(self._webhooks)
 
     def check_macs(self, problems, vms, vmis):
         all_vms = vms if self.params.get("vm_selector") is None and len(vms) > 1 else \
@@ -204,19 +267,37 @@ class Hotplug(object):
                                  "%s is already used by %s; choose another MAC" % (mac, user))
 
     def check_migratable(self, problems, vm, vmi, kv):
+        """The change needs a migration (hotplug.needs_migration): refuse
+        before writing when KubeVirt will not migrate the VM (it would wait
+        for ever) or would evict it instead (hotplug.workload_update_outcome)."""
         where = "VirtualMachine %s/%s" % (self.namespace, _vm_key(vm))
-        if not kv.live_migrate and not self.params["migrate_if_required"]:
-            problems.add(where, "interfaces", "this change needs a live migration (no dynamic-networks controller, "
-                         "SR-IOV, or a network swap) and KubeVirt will not start one: add LiveMigrate to "
-                         "spec.workloadUpdateStrategy.workloadUpdateMethods of the KubeVirt CR (kubectl patch kubevirt "
-                         "-n %s %s --type=merge -p '{\"spec\":{\"workloadUpdateStrategy\":{\"workloadUpdateMethods\":"
-                         "[\"LiveMigrate\"]}}}'), or set migrate_if_required=true"
-                         % (kv.cr.get("metadata", {}).get("namespace", "kubevirt"),
-                            kv.cr.get("metadata", {}).get("name", "kubevirt")))
         cond = vmspec.condition(vmi, "LiveMigratable")
+        outcome, why = hotplug.workload_update_outcome(kv, vmi)
         if cond is not None and cond.get("status") != "True":
             problems.add(where, "interfaces", "the VMI is not live-migratable (%s: %s), so the interface cannot be "
-                         "attached without a restart" % (cond.get("reason"), cond.get("message")))
+                         "attached or detached without a restart%s" % (
+                             cond.get("reason"), cond.get("message"),
+                             " (and %s)" % why if outcome == hotplug.EVICT else ""))
+            return
+        methods = sorted(set(kv.workload_update_methods) | set(["LiveMigrate"]))
+        fix = ("add LiveMigrate to spec.workloadUpdateStrategy.workloadUpdateMethods of the KubeVirt CR (kubectl patch "
+               "kubevirt -n %s %s --type=merge -p '{\"spec\":{\"workloadUpdateStrategy\":{\"workloadUpdateMethods\":"
+               "[%s]}}}')" % (kv.cr.get("metadata", {}).get("namespace", "kubevirt"),
+                             kv.cr.get("metadata", {}).get("name", "kubevirt"),
+                             ",".join('\"%s\"' % m for m in methods)))
+        if outcome == hotplug.EVICT:
+            if self.params["restart_if_required"]:
+                self.module.warn("%s: this change needs a live migration and %s; restart_if_required=true accepts "
+                                 "that" % (where, why))
+                return
+            problems.add(where, "interfaces", "this change needs a live migration (no dynamic-networks controller, "
+                         "SR-IOV, or a network swap) and %s: the change would arrive with a restart, not live "
+                         "(migrate_if_required does not help: the eviction races the migration). %s, or accept the eviction "
+                         "(kubevirt_iface_hotplug: restart_if_required=true)" % (why, fix[0].upper() + fix[1:]))
+        elif outcome == hotplug.STUCK and not self.params["migrate_if_required"]:
+            problems.add(where, "interfaces", "this change needs a live migration (no dynamic-networks controller, "
+                         "SR-IOV, or a network swap) and KubeVirt will not start one (%s): %s, or set "
+                         "migrate_if_required=true" % (why, fix))
 
     # ------------------------------------------------------------ writing
     def patch_vm(self, vm, plan, running):
@@ -283,8 +364,10 @@ class Hotplug(object):
         if vm is None:
             result["error"] = "the VirtualMachine disappeared while waiting"
             return True
-        restart = vmspec.condition(vm, "RestartRequired")
-        if restart and restart.get("status") == "True" and not result.get("restarted"):
+        # only a RestartRequired that transitioned after this write is this change's (an older one is a
+        # finding, reported by new_result); in KubeVirt 1.9 no plug/unplug/swap sets it at all
+        restart = hotplug.restart_newly_set(result["_vm"], vm)
+        if restart and not result.get("restarted"):
             result.update(restart_required=True, restart_message=restart.get("message"))
             if not self.params["restart_if_required"]:
                 result["method"] = "restart_required"
@@ -311,7 +394,7 @@ class Hotplug(object):
                 "spec": {"vmiName": _vm_key(vm)}})
             result.update(migration_created=True, migration=created["metadata"]["name"], method="migration")
             return False
-        for name, action, _detail in result["_changes"]:
+        for name, action, _detail in list(result["_changes"]) + list(result.get("_pending") or []):
             if action in (hotplug.PLUG, hotplug.SWAP) and not hotplug.plug_done(vmi, name):
                 result["waiting_for"] = "interface %s in the domain (infoSource: %s)" % (
                     name, (hotplug.iface_status(vmi, name) or {}).get("infoSource") or "not reported")
@@ -321,6 +404,7 @@ class Hotplug(object):
                 return False
         for entry in result["interfaces"]:
             entry["status"] = hotplug.iface_status(vmi, entry["name"])
+        result["pending"], result["_pending"] = [], []
         return True
 
     # --------------------------------------------------------------- main
@@ -355,25 +439,41 @@ class Hotplug(object):
         results = [self.new_result(vm, plans[_vm_key(vm)][0], plans[_vm_key(vm)][1], dynamic, start) for vm in vms]
         changed = any(r["_plan"].changed for r in results)
         self.old_migrations = set()
-        if not self.module.check_mode and changed:
-            self.remember_migrations(results)
-            self.apply(results)
+        if not self.module.check_mode:
             if self.params["wait"]:
-                self.wait(dict((r["name"], r) for r in results
-                               if r["running"] and r["_plan"].changed and not r.get("error")))
+                self.remember_migrations(results)
+            if changed:
+                self.apply(results)
+                self.refresh_pending(results, vmis)
+            if self.params["wait"]:
+                self.wait(dict((r["name"], r) for r in results if r["running"] and not r.get("error")
+                               and (r["_plan"].changed or r["_pending"])))
         self.finish(results, changed, kv, start)
 
-    def new_result(self, vm, plan, running, dynamic, start):
-        """The per-VM result (and working state) that apply() and wait() use."""
+    def refresh_pending(self, results, vmis):
+        """A patch that found its change already made (a lost reply, another
+        writer) leaves nothing written: what the VMI still lacks is pending."""
+        for result in results:
+            if result["running"] and not result["_plan"].changed and result.get("_after") is not None:
+                pending = self.pending_of(result["_after"], vmis.get(result["name"]), result["_plan"])
+                result.update(_pending=pending, pending=[p[0] for p in pending])
+
+    def new_result(self, vm, plan, running, dynamic, start):  # pylint: disable=unused-argument
+        """The per-VM result (and working state) that apply() and wait() use.
+        ``pending``: interfaces already declared whose hot-plug KubeVirt has not
+        finished; ``findings``: what the module saw but did not cause (an older
+        RestartRequired)."""
+        pending = list(self._pending.get(_vm_key(vm)) or [])
+        older = hotplug.restart_condition(vm) if running else None
         return {
             "name": _vm_key(vm), "namespace": self.namespace, "running": running,
             "method": ("live" if running else "offline") if plan.changed else "unchanged",
             "interfaces": [{"name": n, "action": a, "detail": d} for n, a, d in plan.changes],
+            "pending": [p[0] for p in pending], "_pending": pending,
+            "findings": [hotplug.restart_finding(vm, older)] if older else [],
             "restart_required": False, "_vm": vm, "_plan": plan, "_changes": plan.changes,
             "_start": start,
-            "needs_migration": running and plan.changed and (not dynamic or any(
-                a == hotplug.SWAP for _n, a, _d in plan.changes) or any(
-                r.get("binding") == "sriov" and r.get("state") != "absent" for r in self.requests)),
+            "needs_migration": bool(running and (plan.changed or pending) and self._needs.get(_vm_key(vm))),
         }
 
     def remember_migrations(self, results):
@@ -411,6 +511,13 @@ class Hotplug(object):
                 after = result.get("_after") or _apply_ops(result["_vm"], plan.ops)
                 diff_after[key] = {"interfaces": vmspec.interfaces_of(after), "networks": vmspec.networks_of(after)}
             result.setdefault("duration", round(time.monotonic() - start, 2))
+            for finding in result.get("findings") or []:
+                self.module.warn(finding)
+            if result.get("pending") and not result.get("error"):
+                self.module.warn("VirtualMachine %s/%s: KubeVirt has not finished %s (not waited for%s)" % (
+                    self.namespace, result["name"], "; ".join("interface %s: %s" % (n, d) for n, _a, d in
+                                                              result["_pending"]),
+                    ": check mode" if self.module.check_mode else ", wait=false"))
             clean = dict((k, v) for k, v in result.items() if not k.startswith("_") and k != "waiting_for")
             out_vms.append(clean)
             if result.get("error"):

@@ -24,6 +24,7 @@ __metaclass__ = type
 
 import time
 
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
@@ -207,6 +208,7 @@ class VmNetwork(object):
         self.config = self.params.get("config") or {}
         self.runner = Run(module)
         self.patches = []
+        self._before = None  # the VM as read before any write
 
     @property
     def session(self):
@@ -286,7 +288,7 @@ class VmNetwork(object):
                                  "%r (searched: %s/%s). Create it with kubevirt_net.core.kubevirt_network.%s"
                                  % (key[1], key[0], key[0], key[1], hint))
                 elif vmspec.binding_of(vmspec.find(want.ifaces, name)[1]) == "sriov":
-                    tools.check_sriov(problems, "interface %s" % name, nads[key])
+                    tools.check_sriov(problems, "interface %s" % name, nads[key], kv)
         macs = [(n, vmspec.find(want.ifaces, n)[1].get("macAddress")) for n in changed if n not in covered]
         macs = [(n, m) for n, m in macs if m]
         if macs:
@@ -355,35 +357,71 @@ class VmNetwork(object):
         plan = vmn.plan_running(vm, want, kv) if running else None
         requests = plan.requests if plan else []
         self.check_cluster(problems, vm, want, kv, requests)
+        # hot-plugs an earlier run declared that the VMI has not finished: "declared" is not "done"
+        asked = set(r["interface"] for r in requests)
+        declared = [p for p in hotplug.declared_pending(vm, vmi) if p[0] not in asked] if running else []
         hp = hp_plan = dynamic = None
-        if requests and not problems:
+        if (requests or declared) and not problems:
             hp = Hotplug(self.module, params=self.hotplug_params(), requests=requests, runner=self.runner)
             plans, dynamic = hp.preflight(problems, [vm], {self.name: vmi}, kv)
             hp_plan = plans[self.name][0]
+            hp.expect(problems, vm, vmi, kv, declared)
         if problems:
             self.fail(problems)
         final = plan.final if plan else want
         changed = not vmn.same(spec, final)
         pending_restart = restart_required(vm) if running else None
-        pending_now = vmn.pending_start(vm, vmi) if running else []
+        # a RestartRequired the declared network explains (pkg/network/vmliveupdate/restart.go) is this
+        # module's to act on; any other one was caused by something else: a finding, not acted on
+        network_restart = bool(pending_restart) and hotplug.network_restart_required(vm, vmi)
+        pending_now = [n for n in vmn.pending_start(vm, vmi) if n not in [p[0] for p in declared]] if running else []
         result = dict(vm={"name": self.name, "namespace": self.namespace, "running": running},
-                      before=before, notes=want.notes, kubevirt=kv.as_dict(), pending_start=pending_now)
+                      before=before, notes=want.notes, kubevirt=kv.as_dict(), pending_start=pending_now,
+                      findings=[hotplug.restart_finding(vm, pending_restart)]
+                      if pending_restart and not network_restart else [],
+                      pending_hotplug=[{"name": n, "action": a, "detail": d} for n, a, d in declared])
         result["after"] = vmn.typed_config(vmn.apply_desired(spec, final)) if changed else before
         result["live"] = [{"name": n, "action": a, "detail": d} for n, a, d in hp_plan.changes] if hp_plan else []
         result["nonlive"] = plan.nonlive if plan and changed else []
         result["next_start"] = plan.deferred if plan and changed else []
-        result["restart_required"] = bool(running and (result["nonlive"] or pending_restart))
+        result["restart_required"] = bool(running and (result["nonlive"] or network_restart))
         will_restart = bool(self.params["restart"] and running and (
             result["restart_required"] or result["next_start"] or pending_now))
         if self.module._diff and changed:  # pylint: disable=protected-access
             result["diff"] = {"before": before, "after": result["after"]}
+        self._before = vm
         if self.module.check_mode or not (changed or will_restart):
             result.update(restarted=False, restart_condition=pending_restart, patches=[])
             if self.module.check_mode and changed:
                 result["patches"] = ([hp_plan.ops] if hp_plan is not None and hp_plan.changed else []) + [
                     vmn.template_patch(vm, final)]
+            if declared and not self.module.check_mode and self.params["wait"]:
+                self.wait_declared(vm, hp, hp_plan, dynamic, result)
+            self.warn_findings(result)
             self.runner.exit(changed=changed or will_restart, **result)
         self.write(vm, vmi, kv, hp, hp_plan, dynamic, result, changed)
+
+    def wait_declared(self, vm, hp, hp_plan, dynamic, result):
+        """Nothing to write, but hot-plugs declared earlier are not finished:
+        wait for them like for a new one (a re-run after a timed-out wait must
+        not report ok while the VMI lacks the interface)."""
+        hp_result = hp.new_result(vm, hp_plan, True, dynamic, time.monotonic())
+        hp.remember_migrations([hp_result])
+        hp.wait({self.name: hp_result})
+        result["pending_hotplug"] = [{"name": n, "action": a, "detail": d} for n, a, d in hp_result["_pending"]]
+        if hp_result.get("migration"):
+            result["migration"] = hp_result["migration"]
+        if hp_result.get("error"):
+            self.runner.fail("VirtualMachine %s/%s: %s" % (self.namespace, self.name, hp_result["error"]), **result)
+
+    def warn_findings(self, result):
+        for finding in result.get("findings") or []:
+            self.module.warn(finding)
+        if result.get("pending_hotplug"):
+            self.module.warn("VirtualMachine %s/%s: KubeVirt has not finished %s (not waited for%s)" % (
+                self.namespace, self.name, "; ".join("interface %s: %s" % (p["name"], p["detail"])
+                                                     for p in result["pending_hotplug"]),
+                ": check mode" if self.module.check_mode else ", wait=false"))
 
     def write(self, vm, vmi, kv, hp, hp_plan, dynamic, result, changed):
         """Live part first (and, when waiting, until KubeVirt reports it done),
@@ -394,28 +432,33 @@ class VmNetwork(object):
         running = result["vm"]["running"]
         waiting = running and self.params["wait"]
         result.update(restarted=False, restart_condition=None, patches=self.patches)
-        if changed and hp_plan is not None and hp_plan.changed:
-            hp_result = hp.new_result(vm, hp_plan, True, dynamic, start)
-            hp.remember_migrations([hp_result])
-            hp.apply([hp_result])
-            if hp_result.get("error"):
-                self.runner.fail("hot-plug of VirtualMachine %s/%s failed: %s" % (
-                    self.namespace, self.name, hp_result["error"]), **result)
-            self.patches.append(hp_result["_plan"].ops)
-            vm = hp_result.get("_after") or vm
-            result["live"] = [dict(i) for i in hp_result["interfaces"]]
+        hp_result = hp.new_result(vm, hp_plan, True, dynamic, start) if hp is not None else None
+        if hp_result is not None:
             # with restart=true and changes that need the restart anyway, the new VMI gets the
             # plugged NICs at its start: waiting for a live plug first (an SR-IOV plug needs a
             # migration, possibly to nowhere) would only delay, or fail, what the restart does
             restart_follows = bool(self.params["restart"] and result["nonlive"])
-            if restart_follows:
-                result["live_method"] = "restart"
-            if waiting and hp_result["_plan"].changed and not restart_follows:
+            if waiting and not restart_follows:
+                hp.remember_migrations([hp_result])
+            if changed and hp_plan.changed:
+                hp.apply([hp_result])
+                if hp_result.get("error"):
+                    self.runner.fail("hot-plug of VirtualMachine %s/%s failed: %s" % (
+                        self.namespace, self.name, hp_result["error"]), **result)
+                self.patches.append(hp_result["_plan"].ops)
+                vm = hp_result.get("_after") or vm
+                result["live"] = [dict(i) for i in hp_result["interfaces"]]
+                if restart_follows:
+                    result["live_method"] = "restart"
+            if waiting and (hp_result["_plan"].changed or hp_result["_pending"]) and not restart_follows:
                 hp.wait({self.name: hp_result})
-                result["live_method"] = hp_result.get("method")
+                if hp_result["_plan"].changed:
+                    result["live_method"] = hp_result.get("method")
                 if hp_result.get("migration"):
                     result["migration"] = hp_result["migration"]
                 result["live"] = [dict(i) for i in hp_result["interfaces"]]
+                result["pending_hotplug"] = [{"name": n, "action": a, "detail": d}
+                                             for n, a, d in hp_result["_pending"]]
                 if hp_result.get("error"):
                     self.runner.fail("VirtualMachine %s/%s: %s" % (self.namespace, self.name, hp_result["error"]),
                                      **result)
@@ -439,9 +482,14 @@ class VmNetwork(object):
                                      self.params["wait_timeout"], _generation(vm), self.namespace, self.name),
                                  **result)
             cond = restart_required(seen)
-            result["restart_required"] = bool(cond) or (guessed and bool(result["nonlive"]))
-            result["restart_condition"] = cond
             current_vmi = self.session.get(VMI.path(self.namespace, self.name))
+            # only a condition that transitioned after this write, or one this change (or the declared
+            # network) explains, is acted on; an older unrelated one is a finding
+            ours = bool(cond) and bool(hotplug.restart_newly_set(self._before, seen) or result["nonlive"]
+                                       or hotplug.network_restart_required(seen, current_vmi))
+            result["restart_required"] = ours or (guessed and bool(result["nonlive"]))
+            result["restart_condition"] = cond
+            result["findings"] = [hotplug.restart_finding(seen, cond)] if cond and not ours else []
             result["pending_start"] = vmn.pending_start(seen, current_vmi)
             if self.params["restart"] and (result["restart_required"] or result["pending_start"]):
                 writer.restart(self.name)
@@ -454,6 +502,7 @@ class VmNetwork(object):
                                                                               self.params["wait_timeout"]), **result)
                 result.update(restart_required=False, pending_start=vmn.pending_start(seen, new_vmi))
         result["duration"] = round(time.monotonic() - start, 2)
+        self.warn_findings(result)
         self.runner.exit(changed=True, **result)
 
     def final_patch(self, kv, running):

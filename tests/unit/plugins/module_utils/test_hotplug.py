@@ -133,3 +133,300 @@ def test_completion_signals():
     machine = vm()
     assert not hotplug.unplug_done(machine, {}, "net1")
     assert hotplug.unplug_done(machine, {"spec": {}, "status": {}}, "gone")
+
+
+# ------------------------------------------- issue 18/19: KubeVirt v1.9.0 rules
+def test_stopped_vm_removes_an_interface_whatever_its_binding():
+    # clearDetachedIfacesFromVM: without a VMI any interface goes; the binding rule is for running VMs only
+    machine = vm(ifaces=[{"name": "default", "masquerade": {}}, {"name": "vf", "sriov": {}}],
+                 networks=[{"name": "default", "pod": {}}, {"name": "vf", "multus": {"networkName": "sriov-a"}}])
+    problems, result, machine = plan([{"interface": "vf", "state": "absent"}], machine, running=False)
+    assert problems == [] and result.changes == [("vf", "remove", "removed from the stopped VM")]
+    ifaces, networks = spec_lists(apply(machine, result.ops))
+    assert [i["name"] for i in ifaces] == ["default"] and [n["name"] for n in networks] == ["default"]
+    problems, _r, _m = plan([{"interface": "vf", "state": "absent"}], machine, running=True)
+    assert "only bridge" in problems[0]["message"]
+
+
+def vmi_with(ifaces=None, statuses=None, conditions=None, networks=None):
+    return {"spec": {"domain": {"devices": {"interfaces": ifaces or []}}, "networks": networks or []},
+            "status": {"interfaces": statuses or [], "conditions": conditions or []}}
+
+
+def test_already_declared_plug_is_pending_until_the_domain_has_it():
+    machine = vm()
+    vmi = vmi_with([{"name": "default", "masquerade": {}}, {"name": "net1", "bridge": {}}],
+                   [{"name": "net1", "infoSource": "multus-status"}])
+    assert hotplug.still_pending(machine, vmi, "net1", "present") == hotplug.PLUG
+    assert hotplug.declared_pending(machine, vmi) == [
+        ("net1", "plug", "declared, not in the guest yet (VMI infoSource: multus-status)")]
+    vmi["status"]["interfaces"][0]["infoSource"] = "domain, multus-status"
+    assert hotplug.still_pending(machine, vmi, "net1", "present") is None
+    assert hotplug.declared_pending(machine, vmi) == []
+
+
+def test_already_requested_unplug_is_pending_while_the_vmi_has_it():
+    machine = vm(ifaces=[{"name": "default", "masquerade": {}}, {"name": "net1", "bridge": {}, "state": "absent"}])
+    vmi = vmi_with([{"name": "net1", "bridge": {}, "state": "absent"}], [{"name": "net1", "infoSource": "domain"}])
+    assert hotplug.declared_pending(machine, vmi) == [("net1", "unplug", "declared absent, still in the VMI")]
+    gone = vm(ifaces=[{"name": "default", "masquerade": {}}], networks=[{"name": "default", "pod": {}}])
+    assert hotplug.still_pending(gone, vmi_with(), "net1", "absent") is None
+
+
+def test_declared_pending_ignores_what_is_not_a_hotplug():
+    machine = vm(ifaces=[{"name": "default", "masquerade": {}}, {"name": "p", "passtBinding": {}}],
+                 networks=[{"name": "default", "pod": {}}, {"name": "p", "multus": {"networkName": "x"}}])
+    assert hotplug.declared_pending(machine, vmi_with()) == []
+
+
+def with_restart(machine, since, message="a non-live-updatable field was changed in the template spec"):
+    machine = copy.deepcopy(machine)
+    machine["status"] = {"conditions": [{"type": "RestartRequired", "status": "True", "lastTransitionTime": since,
+                                         "message": message}]}
+    return machine
+
+
+def test_restart_required_is_ours_only_when_it_transitioned_after_the_write():
+    before, after = vm(), with_restart(vm(), "2026-01-01T10:00:05Z")
+    assert hotplug.restart_newly_set(before, after)["lastTransitionTime"] == "2026-01-01T10:00:05Z"
+    older = with_restart(vm(), "2026-01-01T09:00:00Z")
+    assert hotplug.restart_newly_set(older, older) is None          # the condition that was there before
+    assert hotplug.restart_newly_set(older, after) is not None      # cleared and set again since
+    assert hotplug.restart_newly_set(older, vm()) is None
+    text = hotplug.restart_finding(older, hotplug.restart_condition(older))
+    assert "already had RestartRequired=True" in text and "2026-01-01T09:00:00Z" in text
+
+
+def test_network_restart_required_ports_vmliveupdate_restart_go():
+    machine = vm()
+    same = vmi_with([{"name": "default", "masquerade": {}}, {"name": "net1", "bridge": {}}],
+                    networks=[{"name": "default", "pod": {}}, {"name": "net1", "multus": {"networkName": "br1"}}])
+    assert not hotplug.network_restart_required(machine, same)
+    plugged = vm(ifaces=spec_lists(machine)[0] + [{"name": "net2", "bridge": {}}],
+                 networks=spec_lists(machine)[1] + [{"name": "net2", "multus": {"networkName": "b"}}])
+    assert not hotplug.network_restart_required(plugged, same)            # a plug needs no restart
+    swapped = copy.deepcopy(machine)
+    spec_lists(swapped)[1][1]["multus"]["networkName"] = "br9"
+    assert not hotplug.network_restart_required(swapped, same)            # nor a NAD swap
+    unplugged = copy.deepcopy(machine)
+    spec_lists(unplugged)[0][1]["state"] = "absent"
+    assert not hotplug.network_restart_required(unplugged, same)          # nor state: absent
+    model = copy.deepcopy(machine)
+    spec_lists(model)[0][0]["model"] = "e1000e"
+    assert hotplug.network_restart_required(model, same)
+    removed = vm(ifaces=spec_lists(machine)[0][:1], networks=spec_lists(machine)[1][:1])
+    assert hotplug.network_restart_required(removed, same)
+
+
+@pytest.mark.parametrize("actions,dynamic,sriov,needed", [
+    (["unplug"], False, False, True),      # shouldMigrateOnIfaceUnplug, no dynamic-networks controller
+    (["unplug"], True, False, False),
+    (["plug"], True, False, False),
+    (["plug"], False, False, True),
+    (["plug"], True, True, True),
+    (["swap"], True, False, True),
+    ([], False, False, False),
+])
+def test_needs_migration(actions, dynamic, sriov, needed):
+    assert hotplug.needs_migration(actions, dynamic, sriov) is needed
+
+
+class KV(object):
+    def __init__(self, methods, eviction=None):
+        self.workload_update_methods = methods
+        self.configuration = {"evictionStrategy": eviction} if eviction else {}
+
+
+def migratable(status="True", eviction=None):
+    vmi = {"spec": {}, "status": {"conditions": [{"type": "LiveMigratable", "status": status}]}}
+    if eviction:
+        vmi["spec"]["evictionStrategy"] = eviction
+    return vmi
+
+
+@pytest.mark.parametrize("kv,vmi,outcome", [
+    (KV(["LiveMigrate"]), migratable(), "migrate"),
+    (KV(["LiveMigrate", "Evict"]), migratable(), "migrate"),
+    (KV(["Evict"]), migratable(), "evict"),                         # evictionStrategy None (the default)
+    (KV(["LiveMigrate", "Evict"]), migratable("False"), "evict"),
+    (KV(["Evict"]), migratable(eviction="LiveMigrate"), "migrate"),  # the eviction becomes an evacuation
+    (KV(["Evict"], eviction="LiveMigrateIfPossible"), migratable(), "migrate"),
+    (KV(["Evict"], eviction="LiveMigrateIfPossible"), migratable("False"), "evict"),
+    (KV(["Evict"]), migratable("False", eviction="LiveMigrate"), "stuck"),
+    (KV(["Evict"]), migratable(eviction="External"), "stuck"),
+    (KV([]), migratable(), "stuck"),
+    (KV(["LiveMigrate"]), migratable("False"), "stuck"),
+])
+def test_workload_update_outcome(kv, vmi, outcome):
+    assert hotplug.workload_update_outcome(kv, vmi)[0] == outcome
+
+
+def test_resources_injector_present():
+    assert not hotplug.resources_injector_present(None)
+    assert not hotplug.resources_injector_present([{"metadata": {"name": "istio-sidecar-injector"}}])
+    assert hotplug.resources_injector_present([{"metadata": {"name": "network-resources-injector-config"}}])
+
+
+# ------------------------------------------------ the runner's preflight and wait
+class FakeModule(object):
+    check_mode = False
+    _diff = False
+
+    def __init__(self, **params):
+        self.params = dict(dict(vm="vm1", vm_selector=None, namespace="vms", migrate_if_required=False,
+                                restart_if_required=False, dynamic_networks="false", max_concurrency=1, wait=True,
+                                wait_timeout=5, wait_sleep=0.01), **params)
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+
+class FakeRunner(object):
+    def __init__(self, session):
+        self.session = session
+
+    def fail(self, msg, **extra):
+        raise AssertionError(msg)
+
+
+class Cluster(object):
+    """Answers the runner's reads; ``vmis`` may be a list of answers served in turn."""
+
+    def __init__(self, vm_, vmis, webhooks=(), nads=(), nodes=()):
+        self.vm, self.vmis = vm_, vmis if isinstance(vmis, list) else [vmis]
+        self.webhooks, self.nads, self.nodes = list(webhooks), list(nads), list(nodes)
+        self.calls = []
+
+    def list(self, path, label_selector=None, **_kw):
+        self.calls.append(("LIST", path))
+        for word, items in (("mutatingwebhookconfigurations", self.webhooks),
+                            ("network-attachment-definitions", self.nads), ("/nodes", self.nodes),
+                            ("daemonsets", []), ("virtualmachineinstancemigrations", [])):
+            if word in path:
+                return copy.deepcopy(items)
+        if "virtualmachineinstances" in path:
+            answer = self.vmis.pop(0) if len(self.vmis) > 1 else self.vmis[0]
+            return [copy.deepcopy(answer)] if answer else []
+        return [copy.deepcopy(self.vm)]
+
+    def get(self, path):
+        self.calls.append(("GET", path))
+        return copy.deepcopy(self.vm)
+
+    def request(self, method, path, body=None, content_type=None):
+        self.calls.append((method, path))
+        raise AssertionError("no write expected: %s %s" % (method, path))
+
+
+def running_vmi(ifaces=None, statuses=None, migratable_=True, extra_conditions=()):
+    vmi = vmi_with(ifaces, statuses, [{"type": "LiveMigratable", "status": "True" if migratable_ else "False",
+                                      "reason": "InterfaceNotLiveMigratable"}] + list(extra_conditions))
+    vmi["metadata"] = {"name": "vm1", "namespace": "vms"}
+    vmi["status"]["phase"] = "Running"
+    return vmi
+
+
+def runner_for(cluster, requests, **params):
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner import Hotplug
+    module = FakeModule(**params)
+    return Hotplug(module, params=module.params, requests=requests, runner=FakeRunner(cluster)), module
+
+
+class KVInfo(KV):
+    def __init__(self, methods, gates_on=(), eviction=None):
+        super(KVInfo, self).__init__(methods, eviction)
+        self.gates_on = set(gates_on)
+        self.cr = {"metadata": {"namespace": "kubevirt", "name": "kubevirt"}}
+
+    def gate_enabled(self, gate):
+        return gate in self.gates_on
+
+
+def preflight(cluster, requests, kv, **params):
+    hp, module = runner_for(cluster, requests, **params)
+    problems = Problems()
+    vmis = dict((v["metadata"]["name"], v) for v in cluster.list("/virtualmachineinstances"))
+    hp.preflight(problems, [cluster.vm], vmis, kv)
+    return problems, module, hp
+
+
+UNPLUG_NET1 = [{"interface": "net1", "state": "absent"}]
+
+
+@pytest.mark.parametrize("methods,words", [
+    ([], "will not start one"),                       # the interface would stay 'absent' for ever
+    (["Evict"], "evicts the virt-launcher pod"),      # the guest would be shut down
+])
+def test_unplug_without_dynamic_networks_runs_the_migration_preflight(methods, words):
+    problems, _module, _hp = preflight(Cluster(vm(), running_vmi()), UNPLUG_NET1, KVInfo(methods))
+    assert problems and words in problems.items[0]["message"], problems.items
+
+
+def test_evict_is_accepted_with_restart_if_required_and_live_migrate_passes():
+    problems, module, _hp = preflight(Cluster(vm(), running_vmi()), UNPLUG_NET1, KVInfo(["Evict"]),
+                                      restart_if_required=True)
+    assert not problems and "evicts the virt-launcher pod" in module.warnings[0]
+    problems, _module, hp = preflight(Cluster(vm(), running_vmi()), UNPLUG_NET1, KVInfo(["LiveMigrate"]))
+    assert not problems and hp._needs == {"vm1": True}
+    problems, _module, hp = preflight(Cluster(vm(), running_vmi()), UNPLUG_NET1, KVInfo([]), dynamic_networks="true")
+    assert not problems and hp._needs == {"vm1": False}
+
+
+SRIOV_NAD = {"metadata": {"name": "sriov-a", "namespace": "vms",
+                          "annotations": {"k8s.v1.cni.cncf.io/resourceName": "openshift.io/intelnics"}}}
+VF_NODE = {"metadata": {"name": "node01"}, "status": {"allocatable": {"openshift.io/intelnics": "8"}}}
+BR1 = {"metadata": {"name": "br1", "namespace": "vms"}}
+BR2 = {"metadata": {"name": "br2", "namespace": "vms"}}
+PLUG_VF = [{"interface": "vf", "network": "sriov-a", "binding": "sriov"}]
+
+
+@pytest.mark.parametrize("gates,webhooks,refused", [
+    (["ExternalNetResourceInjection"], [], True),
+    (["ExternalNetResourceInjection"], [{"metadata": {"name": "network-resources-injector-config"}}], False),
+    ([], [], False),   # gate disabled: virt-controller requests the VF itself
+])
+def test_sriov_plug_needs_the_injector_when_external_injection_is_on(gates, webhooks, refused):
+    cluster = Cluster(vm(), running_vmi(), webhooks=webhooks, nads=[SRIOV_NAD], nodes=[VF_NODE])
+    problems, _module, _hp = preflight(cluster, PLUG_VF, KVInfo(["LiveMigrate"], gates))
+    assert bool(problems) is refused, problems.items
+    if refused:
+        assert "network-resources-injector" in problems.items[0]["message"]
+
+
+def test_rerun_of_a_declared_plug_waits_for_the_domain_and_fails_on_timeout():
+    declared = [{"interface": "net1", "network": "br1"}]
+    half = running_vmi([{"name": "net1", "bridge": {}}], [{"name": "net1", "infoSource": "multus-status"}])
+    done = running_vmi([{"name": "net1", "bridge": {}}], [{"name": "net1", "infoSource": "domain, multus-status"}])
+    cluster = Cluster(vm(), [half, half, done], nads=[BR1])
+    problems, _module, hp = preflight(cluster, declared, KVInfo(["LiveMigrate"]), dynamic_networks="true")
+    assert not problems and hp._pending["vm1"] == [
+        ("net1", "plug", "declared, not in the guest yet (VMI infoSource: multus-status)")]
+    result = hp.new_result(cluster.vm, hotplug.plan_vm(Problems(), cluster.vm, declared, True), True, True, 0)
+    assert result["method"] == "unchanged" and result["pending"] == ["net1"]
+    hp.wait({"vm1": result})
+    assert not result.get("error") and result["pending"] == [] and "domain" in \
+        result["interfaces"][0]["status"]["infoSource"]
+    stuck = Cluster(vm(), half, nads=[BR1])
+    _problems, _module, hp = preflight(stuck, declared, KVInfo(["LiveMigrate"]), dynamic_networks="true",
+                                       wait_timeout=0.05)
+    result = hp.new_result(stuck.vm, hotplug.plan_vm(Problems(), stuck.vm, declared, True), True, True, 0)
+    hp.wait({"vm1": result})
+    assert "timed out" in result["error"] and "net1 in the domain" in result["error"]
+
+
+def test_an_older_restart_required_is_a_finding_not_a_reason_to_stop():
+    older = with_restart(vm(), "2026-01-01T09:00:00Z")
+    plugged = running_vmi([{"name": "net2", "bridge": {}}], [{"name": "net2", "infoSource": "domain"}])
+    cluster = Cluster(older, plugged, nads=[BR2])
+    requests = [{"interface": "net2", "network": "br2"}]
+    _problems, _module, hp = preflight(cluster, requests, KVInfo(["LiveMigrate"]), dynamic_networks="true",
+                                       restart_if_required=True)
+    result = hp.new_result(older, hotplug.plan_vm(Problems(), older, requests, True), True, True, 0)
+    assert "already had RestartRequired=True" in result["findings"][0]
+    assert hp.progress(result, older, plugged, []) is True       # done: the plug is in the domain
+    assert result["method"] == "live" and not result["restart_required"] and not result.get("restarted")
+    newer = with_restart(vm(), "2026-01-01T10:00:00Z")
+    result = hp.new_result(older, hotplug.plan_vm(Problems(), older, requests, True), True, True, 0)
+    with pytest.raises(AssertionError, match="no write expected: PUT"):   # restart_if_required restarts
+        hp.progress(result, newer, plugged, [])
