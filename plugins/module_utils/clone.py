@@ -3,13 +3,28 @@
 # Apache License 2.0 (see LICENSE)
 """VirtualMachineClone (clone.kubevirt.io) with network overrides.
 
-KubeVirt copies the source VM, filters its labels/annotations, gives the
-listed interfaces new MACs and blanks every other MAC, sets a new SMBIOS
-serial, and then applies ``patches`` (JSON Patch strings).  Typed overrides
-(another network for an interface, another binding or model, a dropped or an
-added interface, labels, hostname, run strategy) become such patches here,
-and every patch is tried locally against what KubeVirt will have built before
-anything is submitted.
+What KubeVirt v1.9.0 does with a clone, and so what this file models:
+
+1. ``pkg/storage/snapshot/restore.go generateRestoredVMSpec`` builds the new
+   VM from the snapshot: name/namespace, the source's labels and annotations
+   (Go ``omitempty``: an empty map is left out), the
+   ``restore.kubevirt.io/lastRestoreUID`` annotation (so the annotation map
+   always exists), the spec with ``runStrategy: Halted`` (``running: false``
+   when the source used ``running``).
+2. ``pkg/virt-controller/watch/clone/vm-target.go generatePatches`` adds its
+   own patches: every source interface's MAC replaced by ``newMacAddresses``
+   or blanked, firmware serial replaced/blanked and UUID blanked (when the
+   source has ``firmware``), label/annotation removals per filters; then the
+   clone's ``spec.patches``.
+3. ``pkg/storage/admitters/vmrestore.go validatePatches`` (the restore
+   webhook) must accept every one of those strings, or the restore is never
+   created and the clone stays in RestoreInProgress for ever.
+4. ``restore.go patchVM`` applies them with evanphx/json-patch v4 and
+   creates the VM, which the VM admission webhook checks.
+
+Typed overrides become patches here that pass step 3; every patch is tried
+locally, in KubeVirt's order and with json-patch v4 semantics, before anything
+is submitted.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,80 +34,389 @@ __metaclass__ = type
 import copy
 import hashlib
 import json
+import re
+from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-
-try:
-    import jsonpatch
-except ImportError:  # pragma: no cover
-    jsonpatch = None
+from ansible_collections.kubevirt_net.core.plugins.module_utils import macaddr, vmspec
 
 CLONED_FROM = "kubevirt-net.io/cloned-from"
 CLONE_DIGEST = "kubevirt-net.io/clone-digest"
+LAST_RESTORE = "restore.kubevirt.io/lastRestoreUID"
+LAST_RESTORE_VALUE = "(set by KubeVirt: <restore name>-<restore uid>)"
+WEBHOOK = "KubeVirt's restore webhook (pkg/storage/admitters/vmrestore.go validatePatches)"
+
+Op = Dict[str, Any]
 
 
-def check_filters(problems, where, field, filters):
-    """KubeVirt's filter syntax: '*' only at the end, '!' only at the beginning."""
+# ------------------------------------------------------------------ restore webhook
+def restore_webhook_causes(patch: str) -> List[str]:
+    """Port of ``pkg/storage/admitters/vmrestore.go validatePatches`` for one
+    patch string: the text without leading/trailing ``{``/``}`` is split on
+    ``,``; each piece needs exactly one ``:``; a ``"path"`` value must start
+    with ``"/spec/``, ``"/metadata/labels/`` or ``"/metadata/annotations/``."""
+    causes = []
+    for piece in patch.strip("{}").split(","):
+        parts = piece.split(":")
+        if len(parts) != 2:
+            causes.append('patch format is not valid - one ":" expected in a single key-value json patch: %s' % piece)
+            continue
+        key, value = parts[0].strip(), parts[1].strip()
+        if key == '"path"':
+            if value.startswith('"/metadata/labels/') or value.startswith('"/metadata/annotations/'):
+                continue
+            if not value.startswith('"/spec/'):
+                causes.append("patching is valid only for elements under /spec/ only: %s" % piece)
+    return causes
+
+
+def _json_string(text: str) -> str:
+    """A JSON string literal with ':' and ',' written as \\u escapes: the same
+    string to any JSON decoder (evanphx/json-patch, Go encoding/json), but no
+    separator for validatePatches' plain ``strings.Split``."""
+    return json.dumps(text).replace(":", "\\u003a").replace(",", "\\u002c")
+
+
+def encode_patch(op: Op) -> str:
+    """One flat operation (scalar, ``{}`` or ``[]`` value) as the string that
+    goes into ``spec.patches``."""
+    parts = []
+    for key in ("op", "path", "from", "value"):
+        if key not in op:
+            continue
+        value = op[key]
+        if isinstance(value, str):
+            text = _json_string(value)
+        elif isinstance(value, (dict, list)):
+            if value:
+                raise ValueError("not a flat operation: %r" % (op,))
+            text = "{}" if isinstance(value, dict) else "[]"
+        else:
+            text = json.dumps(value)
+        parts.append('"%s": %s' % (key, text))
+    return "{%s}" % ", ".join(parts)
+
+
+# ------------------------------------------------------------------ MACs
+def parse_mac(text: Any) -> Optional[bytes]:
+    """A MAC KubeVirt takes (``pkg/network/link/mac.go ValidateMacAddress``:
+    Go's ``net.ParseMAC``, at most 6 bytes; macaddr.py ports ParseMAC)."""
+    parsed = macaddr.parse(text)
+    return parsed if parsed is not None and len(parsed) == 6 else None
+
+
+def restore_mac(text: str) -> str:
+    """The dash form (``02-00-00-aa-00-01``): validatePatches accepts it (no
+    ':'), Go's net.ParseMAC accepts it (VM admitter, virt-launcher), and
+    KubeVirt's own e2e tests clone with it (tests/clone_test.go)."""
+    mac = parse_mac(text)
+    if mac is None:
+        raise ValueError("not a MAC address: %r" % (text,))
+    return "-".join("%02x" % b for b in mac)
+
+
+# ------------------------------------------------------------------ filters
+# Constructs whose meaning differs between Go's RE2 (what KubeVirt runs) and
+# Python's re, or which RE2 refuses (then KubeVirt matches nothing, silently).
+_RE2_DIFFERENT = re.compile(r"\(\?[=!<>]|\\[1-9pPzQE]|\[:|[*+?}][+]")
+
+
+def check_filters(problems, where: str, field: str, filters: Optional[List[str]]) -> List[str]:
+    """The clone admitter's syntax (pkg/virt-api/webhooks/validating-webhook/
+    admitters/vmclone-admitter.go validateFilters: ``!`` only first, ``*``
+    only last, ``!`` alone refused) plus what vm-target.go then does with
+    a filter: an unanchored regular expression (a bad one matches nothing).
+    Returns warnings for filters that match every key."""
+    warnings = []
     for index, text in enumerate(filters or []):
+        name = "%s[%d]" % (field, index)
         body = text[1:] if text.startswith("!") else text
         if not body or "!" in body or ("*" in body and body.index("*") != len(body) - 1):
-            problems.add(where, "%s[%d]" % (field, index), "%r is not a filter: use 'key', 'prefix*' or '!key' "
-                         "('*' only at the end, '!' only at the beginning)" % (text,))
+            problems.add(where, name, "%r is not a filter: KubeVirt's clone webhook needs '!' only at the beginning "
+                         "and '*' only at the end, e.g. ['*', '!debug'] (keep all but keys matching 'debug')"
+                         % (text,))
+            continue
+        if body == "*":
+            continue
+        if _RE2_DIFFERENT.search(body):
+            problems.add(where, name, "%r uses regular-expression syntax that Go's RE2 (KubeVirt matches filters "
+                         "with it) refuses or reads differently; use plain text, '.', '^', '$', '[...]' or "
+                         "'x*'" % (text,))
+            continue
+        try:
+            matches_all = re.compile(body).search("") is not None
+        except re.error as exc:
+            problems.add(where, name, "%r is not a regular expression (%s): KubeVirt would match no key with it; "
+                         "escape special characters, e.g. '\\.'" % (text, exc))
+            continue
+        if matches_all:
+            warnings.append("%s: %s %r matches every key: KubeVirt reads filters as unanchored regular expressions, "
+                            "so %r means 'zero or more %s'%s" % (where, name, text, body[-2:], body[-2:-1],
+                                                                   " and the negation removes every key"
+                                                                   if text.startswith("!") else ""))
+    return warnings
 
 
-def _matches(pattern, key):
-    return key.startswith(pattern[:-1]) if pattern.endswith("*") else key == pattern
+def _filter_matches(regex: str, key: str) -> bool:
+    """regexp.MatchString: unanchored; an invalid expression matches nothing."""
+    try:
+        return re.search(regex, key) is not None
+    except re.error:
+        return False
 
 
-def apply_filters(values, filters):
-    """What KubeVirt keeps of a label/annotation map (unset filters keep all)."""
+def kept_keys(values: Optional[Dict[str, str]], filters: Optional[List[str]]) -> List[str]:
+    """vm-target.go addRemovePatchesFromFilter: no filters (nil) keep every
+    key; otherwise a key stays when a regular filter matches it (``*`` alone
+    is ``.*``) and no ``!`` filter does.  ``[]`` and negations alone keep
+    nothing."""
     if filters is None:
-        return dict(values or {})
-    positive = [f for f in filters if not f.startswith("!")]
-    negative = [f[1:] for f in filters if f.startswith("!")]
-    kept = {}
-    for key, value in (values or {}).items():
-        if positive and not any(_matches(p, key) for p in positive):
-            continue
-        if any(_matches(n, key) for n in negative):
-            continue
-        kept[key] = value
-    return kept
+        return sorted(values or {})
+    regular = [".*" if f == "*" else f for f in filters if f == "*" or not f.startswith("!")]
+    negation = [f[1:] for f in filters if f != "*" and f.startswith("!")]
+    return sorted(k for k in values or {} if any(_filter_matches(r, k) for r in regular)
+                  and not any(_filter_matches(n, k) for n in negation))
 
 
-def kubevirt_base(source, opts):
-    """The target VM as KubeVirt builds it before applying ``patches``."""
-    target = copy.deepcopy(source)
-    meta = target.setdefault("metadata", {})
-    for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "ownerReferences"):
-        meta.pop(key, None)
-    meta["name"] = opts["target"]
-    meta["labels"] = apply_filters(meta.get("labels"), opts.get("label_filters"))
-    meta["annotations"] = apply_filters(meta.get("annotations"), opts.get("annotation_filters"))
-    template_meta = target.setdefault("spec", {}).setdefault("template", {}).setdefault("metadata", {})
-    template_meta["labels"] = apply_filters(template_meta.get("labels"), opts.get("template_label_filters"))
-    template_meta["annotations"] = apply_filters(template_meta.get("annotations"),
-                                                 opts.get("template_annotation_filters"))
-    new_macs = opts.get("new_mac_addresses") or {}
-    for iface in vmspec.interfaces_of(target):
-        if iface.get("name") in new_macs:
-            iface["macAddress"] = new_macs[iface["name"]]
-        else:
-            iface.pop("macAddress", None)
-    target.pop("status", None)
-    return target
+def apply_filters(values: Optional[Dict[str, str]], filters: Optional[List[str]]) -> Dict[str, str]:
+    """What KubeVirt keeps of a label/annotation map."""
+    keep = set(kept_keys(values, filters))
+    return dict((k, v) for k, v in (values or {}).items() if k in keep)
 
 
-def _escape(key):
+# ------------------------------------------------------------------ json-patch v4
+class PatchFailed(Exception):
+    pass
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def override_patches(problems, where, base, opts, namespace):
-    """JSON Patch operations for the typed overrides, computed against ``base``."""
-    ops = []
+def _container(doc: Any, path: str) -> Tuple[Any, str]:
+    """evanphx/json-patch v4 findObject: every parent must exist."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise PatchFailed("path %r is not a JSON pointer" % (path,))
+    parts = path.split("/")[1:]
+    node = doc
+    for part in parts[:-1]:
+        token = _unescape(part)
+        if isinstance(node, dict) and node.get(token) is not None:
+            node = node[token]
+        elif isinstance(node, list) and _index(token, len(node)) is not None:
+            node = node[_index(token, len(node))]
+        else:
+            raise PatchFailed("doc is missing path: %s" % path)
+        if not isinstance(node, (dict, list)):
+            raise PatchFailed("doc is missing path: %s" % path)
+    return node, _unescape(parts[-1])
+
+
+def _index(token: str, length: int, extra: int = 0) -> Optional[int]:
+    """An array index as v4 reads it (negative counts from the end)."""
+    try:
+        idx = int(token)
+    except ValueError:
+        return None
+    if idx < 0:
+        idx += length + extra
+    return idx if 0 <= idx < length + extra else None
+
+
+def _get(doc: Any, path: str) -> Any:
+    if path == "":
+        return doc
+    node, key = _container(doc, path)
+    if isinstance(node, dict):
+        if key not in node:
+            raise PatchFailed("doc is missing key: %s" % path)
+        return node[key]
+    idx = _index(key, len(node))
+    if idx is None:
+        raise PatchFailed("invalid index: %s" % path)
+    return node[idx]
+
+
+def apply_op(doc: Any, op: Op) -> Any:
+    """One operation with evanphx/json-patch v4 semantics (restore.go
+    patchVM): ``replace`` on a missing object member sets it; ``add`` into an
+    array takes an index up to its length or ``-``; parents must exist."""
+    doc = copy.deepcopy(doc)
+    kind, path = op.get("op"), op.get("path")
+    if kind in ("move", "copy"):
+        value = copy.deepcopy(_get(doc, op.get("from", "")))
+        if kind == "move":
+            doc = apply_op(doc, {"op": "remove", "path": op.get("from")})
+        return apply_op(doc, {"op": "add", "path": path, "value": value})
+    if kind == "test":
+        if _get(doc, path) != op.get("value"):
+            raise PatchFailed("testing value %s failed" % path)
+        return doc
+    node, key = _container(doc, path)
+    value = copy.deepcopy(op.get("value"))
+    if isinstance(node, dict):
+        if kind == "remove" and key not in node:
+            raise PatchFailed("Unable to remove nonexistent key: %s" % key)
+        if kind == "remove":
+            del node[key]
+        elif kind in ("add", "replace"):
+            node[key] = value
+        else:
+            raise PatchFailed("Unexpected kind: %s" % kind)
+        return doc
+    if kind == "add":
+        idx = len(node) if key == "-" else _index(key, len(node), 1)
+        if idx is None:
+            raise PatchFailed("Unable to access invalid index: %s" % path)
+        node.insert(idx, value)
+        return doc
+    idx = _index(key, len(node))
+    if idx is None:
+        raise PatchFailed("Unable to access invalid index: %s" % path)
+    if kind == "remove":
+        del node[idx]
+    elif kind == "replace":
+        node[idx] = value
+    else:
+        raise PatchFailed("Unexpected kind: %s" % kind)
+    return doc
+
+
+def flatten(op: Op, doc: Any) -> List[Op]:
+    """``op`` as operations whose values are scalars, ``{}`` or ``[]`` (the
+    only values validatePatches lets through), with the same effect on
+    ``doc``: an object is added empty and then member by member, a list
+    empty and then element by element.  ``test`` of an object cannot be split."""
+    value = op.get("value")
+    if op.get("op") not in ("add", "replace") or not isinstance(value, (dict, list)) or not value:
+        return [op]
+    path = op["path"]
+    parent, key = _container(doc, path)
+    if isinstance(parent, list):
+        adding = op["op"] == "add"
+        idx = len(parent) if adding and key == "-" else _index(key, len(parent), 1 if adding else 0)
+        if idx is None:
+            raise PatchFailed("Unable to access invalid index: %s" % path)
+        path = "%s/%d" % (path.rsplit("/", 1)[0], idx)
+    out = [dict(op, path=op["path"], value={} if isinstance(value, dict) else [])]
+    current = apply_op(doc, out[0])
+    children = value.items() if isinstance(value, dict) else (("-", v) for v in value)
+    for key, child in children:
+        sub = {"op": "add", "path": "%s/%s" % (path, _escape(key) if key != "-" else "-"), "value": child}
+        for flat in flatten(sub, current):
+            current = apply_op(current, flat)
+            out.append(flat)
+    return out
+
+
+# ------------------------------------------------------------------ the target KubeVirt builds
+def _drop_empty_maps(meta: Dict[str, Any]) -> None:
+    for key in ("labels", "annotations"):
+        if not meta.get(key):
+            meta.pop(key, None)
+
+
+def restored_vm(source: Dict[str, Any], target: str, namespace: Optional[str]) -> Dict[str, Any]:
+    """restore.go generateRestoredVMSpec for a target that does not exist yet,
+    as json.Marshal presents it to patchVM (volume renames left out: the
+    restore's UID is not known before it exists)."""
+    meta = source.get("metadata") or {}
+    spec = copy.deepcopy(source.get("spec") or {})
+    metadata = {"name": target, "namespace": namespace or meta.get("namespace"),
+                "labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
+    metadata["annotations"][LAST_RESTORE] = LAST_RESTORE_VALUE  # setLastRestoreAnnotation: always a map
+    _drop_empty_maps(metadata)
+    if spec.get("running") is not None:
+        spec["running"] = False
+    else:
+        spec["runStrategy"] = "Halted"
+    template = spec.setdefault("template", {})
+    template["metadata"] = dict(template.get("metadata") or {})  # a struct: marshalled even when empty
+    _drop_empty_maps(template["metadata"])
+    domain = template.setdefault("spec", {}).setdefault("domain", {})
+    domain.setdefault("devices", {})  # Devices is a struct, not omitempty
+    return {"apiVersion": source.get("apiVersion", "kubevirt.io/v1"), "kind": "VirtualMachine",
+            "metadata": metadata, "spec": spec}
+
+
+def kubevirt_patches(source: Dict[str, Any], opts: Dict[str, Any]) -> List[Op]:
+    """vm-target.go generatePatches (KubeVirt's own part, in its order)."""
+    meta = source.get("metadata") or {}
+    template = ((source.get("spec") or {}).get("template") or {})
+    tmeta = template.get("metadata") or {}
+    firmware = ((template.get("spec") or {}).get("domain") or {}).get("firmware")
+    macs = opts.get("new_mac_addresses") or {}
+    ops = [{"op": "replace", "path": "%s/%d/macAddress" % (vmspec.IFACES_PATH, idx),
+            "value": restore_mac(macs[iface.get("name")]) if iface.get("name") in macs else ""}
+           for idx, iface in enumerate(vmspec.interfaces_of(source))]
+    if firmware is not None:
+        ops.append({"op": "replace", "path": "/spec/template/spec/domain/firmware/serial",
+                    "value": opts.get("new_smbios_serial") or ""})
+    annotations = dict((k, v) for k, v in (meta.get("annotations") or {}).items() if k != LAST_RESTORE)
+    for values, filters, base in ((meta.get("labels"), opts.get("label_filters"), "/metadata/labels"),
+                                  (annotations, opts.get("annotation_filters"), "/metadata/annotations"),
+                                  (tmeta.get("labels"), opts.get("template_label_filters"),
+                                   "/spec/template/metadata/labels"),
+                                  (tmeta.get("annotations"), opts.get("template_annotation_filters"),
+                                   "/spec/template/metadata/annotations")):
+        if filters is not None:
+            keep = set(kept_keys(values, filters))
+            ops += [{"op": "remove", "path": "%s/%s" % (base, _escape(k))} for k in sorted(values or {})
+                    if k not in keep]
+    if firmware is not None:
+        ops.append({"op": "replace", "path": "/spec/template/spec/domain/firmware/uuid", "value": ""})
+    return ops
+
+
+def kubevirt_base(source: Dict[str, Any], opts: Dict[str, Any], namespace: Optional[str] = None) -> Dict[str, Any]:
+    """The target VM as KubeVirt has it when the clone's ``patches`` apply."""
+    doc = restored_vm(source, opts["target"], namespace)
+    for op in kubevirt_patches(source, opts):
+        doc = apply_op(doc, op)
+    return doc
+
+
+def go_round_trip(vm: Dict[str, Any]) -> Dict[str, Any]:
+    """What json.Unmarshal + Create leave of the patched VM (``omitempty``):
+    blanked MACs, serial and UUID and empty label/annotation maps disappear."""
+    vm = copy.deepcopy(vm)
+    template = (vm.get("spec") or {}).get("template") or {}
+    _drop_empty_maps(vm.get("metadata") or {})
+    _drop_empty_maps(template.get("metadata") or {})
+    for iface in vmspec.interfaces_of(vm):
+        if not iface.get("macAddress"):
+            iface.pop("macAddress", None)
+    firmware = ((template.get("spec") or {}).get("domain") or {}).get("firmware")
+    for key in ("serial", "uuid"):
+        if isinstance(firmware, dict) and not firmware.get(key):
+            firmware.pop(key, None)
+    return vm
+
+
+# ------------------------------------------------------------------ the module's overrides
+def _mac_for(opts: Dict[str, Any], name: str) -> Optional[str]:
+    mac = (opts.get("new_mac_addresses") or {}).get(name)
+    return restore_mac(mac) if mac else None
+
+
+def override_patches(problems, where: str, base: Dict[str, Any],
+                     opts: Dict[str, Any]) -> Tuple[List[Tuple[str, Op]], Dict[str, Any]]:
+    """The typed overrides as (option, JSON Patch operation) against ``base``
+    (what KubeVirt built), and a merge patch for what no restore patch can
+    express, applied to the target after the clone succeeded.
+
+    A MAC for an interface the source lacks goes on the added interface entry:
+    vm-target.go addMacAddressPatches walks only the source's interfaces."""
+    ops = []  # type: List[Tuple[str, Op]]
+    post = {}  # type: Dict[str, Any]
     ifaces = vmspec.interfaces_of(base)
     networks = vmspec.networks_of(base)
+    tspec = vmspec.template_spec(base)
     removals = []
+    added_ifaces = 0
     for index, net in enumerate(opts.get("networks") or []):
         field = "networks[%d]" % index
         name = net.get("interface")
@@ -106,7 +430,6 @@ def override_patches(problems, where, base, opts, namespace):
                 problems.add(where, field, "would drop the only interface; keep it or add another")
             removals.append((i_index, n_index))
             continue
-        ipath = "%s/%d" % (vmspec.IFACES_PATH, i_index) if iface is not None else None
         if iface is None:
             if not net.get("network"):
                 problems.add(where, field, "interface %r is new: give its network" % name)
@@ -114,48 +437,72 @@ def override_patches(problems, where, base, opts, namespace):
             entry = {"name": name, net.get("binding") or "bridge": {}}
             if net.get("model"):
                 entry["model"] = net["model"]
-            ops.append({"op": "add", "path": vmspec.IFACES_PATH + "/-", "value": entry})
-            ops.append({"op": "add", "path": vmspec.NETWORKS_PATH + "/-",
-                        "value": {"name": name, "multus": {"networkName": net["network"]}}})
+            if _mac_for(opts, name):
+                entry["macAddress"] = _mac_for(opts, name)
+            if "interfaces" not in (tspec.get("domain") or {}).get("devices", {}) and not added_ifaces:
+                ops.append((field, {"op": "add", "path": vmspec.IFACES_PATH, "value": []}))
+            if "networks" not in tspec and not added_ifaces:
+                ops.append((field, {"op": "add", "path": vmspec.NETWORKS_PATH, "value": []}))
+            added_ifaces += 1
+            ops.append((field, {"op": "add", "path": vmspec.IFACES_PATH + "/-", "value": entry}))
+            ops.append((field, {"op": "add", "path": vmspec.NETWORKS_PATH + "/-",
+                                "value": {"name": name, "multus": {"networkName": net["network"]}}}))
             continue
+        ipath = "%s/%d" % (vmspec.IFACES_PATH, i_index)
         if net.get("network"):
             if network is not None and vmspec.is_primary(network) and "pod" in network:
                 problems.add(where, field, "interface %r is on the pod network; it cannot be moved to a Multus "
                              "network by a clone override (drop it and add another)" % name)
                 continue
+            if network is None:
+                problems.add(where, field, "interface %r has no network entry in the source VM" % name)
+                continue
             if vmspec.nad_reference(network) != net["network"]:
-                ops.append({"op": "replace", "path": "%s/%d/multus/networkName" % (vmspec.NETWORKS_PATH, n_index),
-                            "value": net["network"]})
+                ops.append((field, {"op": "replace", "path": "%s/%d/multus/networkName"
+                                    % (vmspec.NETWORKS_PATH, n_index), "value": net["network"]}))
         binding = net.get("binding")
         current = vmspec.binding_of(iface)
         if binding and binding != current:
-            ops.append({"op": "remove", "path": "%s/%s" % (ipath, current)})
-            ops.append({"op": "add", "path": "%s/%s" % (ipath, binding), "value": {}})
+            if current:
+                ops.append((field, {"op": "remove", "path": "%s/%s" % (ipath, current)}))
+            ops.append((field, {"op": "add", "path": "%s/%s" % (ipath, binding), "value": {}}))
         if net.get("model") and net["model"] != (iface.get("model") or "virtio"):
-            ops.append({"op": "add", "path": ipath + "/model", "value": net["model"]})
+            ops.append((field, {"op": "add", "path": ipath + "/model", "value": net["model"]}))
     for i_index, n_index in sorted(removals, reverse=True):
-        ops.append({"op": "remove", "path": "%s/%d" % (vmspec.IFACES_PATH, i_index)})
+        ops.append(("networks", {"op": "remove", "path": "%s/%d" % (vmspec.IFACES_PATH, i_index)}))
     for n_index in sorted((n for _i, n in removals if n is not None), reverse=True):
-        ops.append({"op": "remove", "path": "%s/%d" % (vmspec.NETWORKS_PATH, n_index)})
-    for key, path in (("labels", "/metadata/labels"), ("template_labels", "/spec/template/metadata/labels")):
-        for label, value in sorted((opts.get(key) or {}).items()):
-            ops.append({"op": "add", "path": "%s/%s" % (path, _escape(label)), "value": str(value)})
-    for key, field in (("hostname", "hostname"), ("subdomain", "subdomain")):
+        ops.append(("networks", {"op": "remove", "path": "%s/%d" % (vmspec.NETWORKS_PATH, n_index)}))
+    labels = dict((k, str(v)) for k, v in sorted((opts.get("labels") or {}).items()))
+    if labels and "labels" in base["metadata"]:
+        ops += [("labels", {"op": "add", "path": "/metadata/labels/" + _escape(k), "value": v})
+                for k, v in labels.items()]
+    elif labels:
+        # the source has no labels, so the restored VM has no map to add keys to, and the restore
+        # webhook refuses a patch of /metadata/labels itself: set them on the target afterwards
+        post = {"metadata": {"labels": labels}}
+    template_labels = dict((k, str(v)) for k, v in sorted((opts.get("template_labels") or {}).items()))
+    if template_labels and "labels" in base["spec"]["template"]["metadata"]:
+        ops += [("template_labels", {"op": "add", "path": "/spec/template/metadata/labels/" + _escape(k),
+                                     "value": v}) for k, v in template_labels.items()]
+    elif template_labels:  # the parent is under /spec/: the restore webhook allows adding it
+        ops.append(("template_labels", {"op": "add", "path": "/spec/template/metadata/labels",
+                                        "value": template_labels}))
+    for key in ("hostname", "subdomain"):
         if opts.get(key):
-            ops.append({"op": "add", "path": "/spec/template/spec/" + field, "value": opts[key]})
+            ops.append((key, {"op": "add", "path": "/spec/template/spec/" + key, "value": opts[key]}))
     if opts.get("run_strategy"):
-        if "running" in (base.get("spec") or {}):
-            ops.append({"op": "remove", "path": "/spec/running"})
-        ops.append({"op": "add", "path": "/spec/runStrategy", "value": opts["run_strategy"]})
-    return ops
+        if "running" in base["spec"]:
+            ops.append(("run_strategy", {"op": "remove", "path": "/spec/running"}))
+        ops.append(("run_strategy", {"op": "add", "path": "/spec/runStrategy", "value": opts["run_strategy"]}))
+    return ops, post
 
 
-def identity_patches(source_name, digest):
+def identity_patches(source_name: str, digest: str) -> List[Op]:
     return [{"op": "add", "path": "/metadata/annotations/" + _escape(CLONED_FROM), "value": source_name},
             {"op": "add", "path": "/metadata/annotations/" + _escape(CLONE_DIGEST), "value": digest}]
 
 
-def digest_of(opts, source_name):
+def digest_of(opts: Dict[str, Any], source_name: str) -> str:
     keys = ("label_filters", "annotation_filters", "template_label_filters", "template_annotation_filters",
             "new_mac_addresses", "new_smbios_serial", "volume_name_policy", "networks", "labels",
             "template_labels", "hostname", "subdomain", "run_strategy", "patches")
@@ -163,28 +510,76 @@ def digest_of(opts, source_name):
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def try_patches(problems, where, base, ops, raw_count):
-    """Apply ``ops`` to ``base`` locally; a failing op is reported with its index."""
-    doc = copy.deepcopy(base)
-    for index, op in enumerate(ops):
+def _missing_hint(path: str, base: Dict[str, Any]) -> str:
+    if path.startswith("/metadata/labels/") and "labels" not in base["metadata"]:
+        return ("; the source VM has no labels, so the VM KubeVirt restores has no /metadata/labels map and the "
+                "restore webhook refuses a patch of /metadata/labels itself: use the 'labels' option instead (set "
+                "on the target after the clone)")
+    if path.startswith("/spec/"):
+        return "; add the missing parent first (e.g. {\"op\": \"add\", \"path\": \"<parent>\", \"value\": {}})"
+    return ""
+
+
+def express(problems, where: str, base: Dict[str, Any],
+            sourced: List[Tuple[str, Op]]) -> Tuple[Optional[Dict[str, Any]], List[Op]]:
+    """Turn each (option, operation) into operations KubeVirt's restore
+    webhook accepts (objects and lists split member by member, ':' and ','
+    in strings escaped), apply them to ``base`` in order with json-patch v4
+    semantics, and check every resulting string with the port of
+    validatePatches.  Returns the patched VM (None on a problem) and the flat
+    operations."""
+    doc, flat_ops = base, []
+    for field, op in sourced:
+        shown = json.dumps(op, sort_keys=True)
+        if op.get("op") == "test" and isinstance(op.get("value"), (dict, list)) and op["value"]:
+            problems.add(where, field, "%s cannot pass %s: an object or list value always contains ':' or ','; "
+                         "test its scalar members one by one" % (shown, WEBHOOK))
+            return None, flat_ops
         try:
-            doc = jsonpatch.apply_patch(doc, [op])
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            own = index >= len(ops) - raw_count
-            field = "patches[%d]" % (index - (len(ops) - raw_count)) if own else "networks"
-            problems.add(where, field, "%s does not apply to the source VM: %s" % (json.dumps(op), exc))
-            return None
-    return doc
+            pieces = flatten(op, doc)
+            for piece in pieces:
+                doc = apply_op(doc, piece)
+        except PatchFailed as exc:
+            problems.add(where, field, "%s does not apply to the VM KubeVirt builds for the target: %s%s"
+                         % (shown, exc, _missing_hint(str(op.get("path")), base)))
+            return None, flat_ops
+        for piece in pieces:
+            causes = restore_webhook_causes(encode_patch(piece))
+            if causes:
+                problems.add(where, field, "%s would be refused by %s: %s; KubeVirt's restore only takes patches "
+                             "of /spec/..., /metadata/labels/<key> and /metadata/annotations/<key> (use the "
+                             "'labels' option for labels)" % (shown, WEBHOOK, "; ".join(causes)))
+                return None, flat_ops
+        flat_ops.extend(pieces)
+    return doc, flat_ops
 
 
-def clone_manifest(opts, namespace, patches, api_version, supports_patches, supports_volume_policy):
+def merge(doc: Dict[str, Any], patch: Dict[str, Any]) -> Dict[str, Any]:
+    """RFC 7386 merge patch (what the module sends after the clone)."""
+    out = copy.deepcopy(doc)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def clone_manifest(opts: Dict[str, Any], namespace: str, patches: List[Op], api_version: str,
+                   supports_patches: bool, supports_volume_policy: bool) -> Dict[str, Any]:
+    """The VirtualMachineClone; ``opts['new_mac_addresses']`` must name
+    source interfaces only (KubeVirt ignores the others)."""
     spec = {"source": {"apiGroup": "kubevirt.io" if opts["source_kind"] == "VirtualMachine" else
                        "snapshot.kubevirt.io", "kind": opts["source_kind"], "name": opts["source"]},
             "target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": opts["target"]}}
     for option, field in (("label_filters", "labelFilters"), ("annotation_filters", "annotationFilters"),
-                          ("new_mac_addresses", "newMacAddresses"), ("new_smbios_serial", "newSMBiosSerial")):
+                          ("new_smbios_serial", "newSMBiosSerial")):
         if opts.get(option) is not None:
             spec[field] = opts[option]
+    if opts.get("new_mac_addresses"):
+        spec["newMacAddresses"] = dict((k, restore_mac(v)) for k, v in opts["new_mac_addresses"].items())
     template = {}
     for option, field in (("template_label_filters", "labelFilters"),
                           ("template_annotation_filters", "annotationFilters")):
@@ -195,7 +590,7 @@ def clone_manifest(opts, namespace, patches, api_version, supports_patches, supp
     if opts.get("volume_name_policy") and supports_volume_policy:
         spec["volumeNamePolicy"] = opts["volume_name_policy"]
     if patches and supports_patches:
-        spec["patches"] = [json.dumps(op, sort_keys=True) for op in patches]
+        spec["patches"] = [encode_patch(op) for op in patches]
     return {"apiVersion": "clone.kubevirt.io/" + api_version, "kind": "VirtualMachineClone",
             "metadata": {"generateName": "%s-clone-" % opts["target"][:40], "namespace": namespace,
                          "labels": {"app.kubernetes.io/managed-by": "kubevirt_net.core"}},

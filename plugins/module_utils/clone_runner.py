@@ -15,8 +15,8 @@ import time
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import clone as clone_utils
-from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, MERGE_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI, ResourceType
@@ -180,6 +180,10 @@ class Cloner(object):
     def check(self, problems, targets):
         where = "clone"
         problems.dns_subdomain(where, "source", self.params.get("source"))
+        for field in ("label_filters", "annotation_filters", "template_label_filters",
+                      "template_annotation_filters"):
+            for warning in clone_utils.check_filters(problems, where, field, self.params.get(field)):
+                self.module.warn(warning)
         names = [t.get("name") for t in targets]
         if len(set(names)) != len(names):
             problems.add(where, "targets", "lists a target twice")
@@ -189,11 +193,8 @@ class Cloner(object):
             if target.get("name") == self.params.get("source"):
                 problems.add(twhere, "name", "is the source's name; KubeVirt requires another name")
             opts = self.options(target)
-            for iface, mac in (opts.get("new_mac_addresses") or {}).items():
-                problems.mac(twhere, "new_mac_addresses.%s" % iface, mac)
-            for field in ("label_filters", "annotation_filters", "template_label_filters",
-                          "template_annotation_filters"):
-                clone_utils.check_filters(problems, twhere, field, self.params.get(field))
+            for iface, mac in sorted((opts.get("new_mac_addresses") or {}).items()):
+                problems.mac(twhere, "new_mac_addresses.%s" % iface, mac)  # sent in dash form (clone.restore_mac)
             for index, net in enumerate(opts.get("networks") or []):
                 if net.get("network"):
                     parts = net["network"].split("/")
@@ -207,17 +208,37 @@ class Cloner(object):
 
     # --------------------------------------------------------------- plan
     def plan(self, problems, source, target, kv, existing):
+        """What KubeVirt will build (restore.go + vm-target.go), the
+        overrides as patches its restore webhook accepts, tried in KubeVirt's
+        order; then the VM admission checks on the expected target."""
         opts = self.options(target)
         where = "target %s" % target["name"]
-        base = clone_utils.kubevirt_base(source, opts)
-        typed = clone_utils.override_patches(problems, where, base, opts, self.namespace)
+        local = Problems()
+        source_names = set(i.get("name") for i in vmspec.interfaces_of(source))
+        added = set(n.get("interface") for n in opts.get("networks") or []
+                    if n.get("state") != "absent" and n.get("interface") not in source_names)
+        macs = opts.get("new_mac_addresses") or {}
+        for name in sorted(set(macs) - source_names - added):
+            local.add(where, "new_mac_addresses.%s" % name, "interface %r is not in the source VM and not added by "
+                      "networks, so KubeVirt would ignore this MAC: name a source interface or add it with "
+                      "networks: [{interface: %s, network: <nad>}]" % (name, name))
+        kv_opts = dict(opts, new_mac_addresses=dict((k, v) for k, v in macs.items() if k in source_names) or None)
+        base = clone_utils.kubevirt_base(source, kv_opts, self.namespace)
+        typed, post = clone_utils.override_patches(local, where, base, opts)
         digest = clone_utils.digest_of(dict(opts, patches=target["_raw"]), self.params["source"])
-        ops = typed + target["_raw"]
-        ops_all = ops + clone_utils.identity_patches(self.params["source"], digest)
-        expected = clone_utils.try_patches(problems, where, base, ops_all, len(target["_raw"]) + 2) \
-            if not problems else None
-        plan = {"name": target["name"], "opts": opts, "patches": ops_all, "digest": digest, "expected": expected,
-                "method": "create"}
+        sourced = typed + [("patches[%d]" % i, op) for i, op in enumerate(target["_raw"])] + \
+            [("annotations", op) for op in clone_utils.identity_patches(self.params["source"], digest)]
+        expected, flat = None, []
+        if not local:
+            patched, flat = clone_utils.express(local, where, base, sourced)
+            if patched is not None:
+                expected = clone_utils.go_round_trip(clone_utils.merge(patched, post) if post else patched)
+                spec = vmspec.template_spec(expected)
+                vm_network_admission.check(local, where, spec, kv)
+                vm_network_admission.check_vm_fields(local, where, spec)
+        problems.items.extend(local.items)
+        plan = {"name": target["name"], "opts": opts, "patches": flat, "digest": digest, "expected": expected,
+                "method": "create", "post": post}
         if existing is not None:
             annotations = (existing.get("metadata") or {}).get("annotations") or {}
             if annotations.get(clone_utils.CLONED_FROM) != self.params["source"]:
@@ -237,9 +258,9 @@ class Cloner(object):
             plan["api"] = CLONE_V1BETA1 if kv.at_least(1, 5) else CLONE_V1ALPHA1
             plan["server_patches"] = kv.at_least(1, 6)
             plan["manifest"] = clone_utils.clone_manifest(
-                opts, self.namespace, ops_all, plan["api"].version, plan["server_patches"], kv.at_least(1, 8))
+                kv_opts, self.namespace, flat, plan["api"].version, plan["server_patches"], kv.at_least(1, 8))
         else:
-            plan["manifest"] = clone_utils.clone_manifest(opts, self.namespace, ops_all, "v1beta1", True, True)
+            plan["manifest"] = clone_utils.clone_manifest(kv_opts, self.namespace, flat, "v1beta1", True, True)
         return plan
 
     # --------------------------------------------------------------- read
@@ -289,7 +310,7 @@ class Cloner(object):
                                       self.session.list(VMI.path(self.namespace)))
             seen = {}
             for target, iface, mac in wanted:
-                mac_n = vmspec.normal_mac(mac)
+                mac_n = vmspec.normal_mac(clone_utils.restore_mac(mac))
                 owner = used.get(mac_n)
                 if owner and not owner.startswith("VirtualMachine %s/%s " % (self.namespace, target)):
                     problems.add("target %s" % target, "new_mac_addresses.%s" % iface,
@@ -311,9 +332,8 @@ class Cloner(object):
             result["clone"] = created["metadata"]["name"]
             if self.params["wait"]:
                 self.wait_clone(plan, result)
-                if not plan.get("server_patches") and not result.get("error"):
-                    self.session.request("PATCH", VM.path(self.namespace, plan["name"]), body=plan["patches"],
-                                         content_type=JSON_PATCH)
+                if not result.get("error"):
+                    self.after_clone(plan, result)
                 if not result.get("error") and self.params["cleanup"]:
                     self.session.request("DELETE", plan["api"].path(self.namespace, result["clone"]))
                 if not result.get("error") and self.params["start"]:
@@ -324,6 +344,23 @@ class Cloner(object):
             result["error"] = str(err)
         result["duration"] = round(time.monotonic() - start, 2)
         return result
+
+    def after_clone(self, plan, result):
+        """What the clone could not carry: on KubeVirt < 1.6 every override (no
+        ``patches`` field); labels for a source without labels (the restore
+        webhook refuses a patch of /metadata/labels itself).  A failure deletes
+        the target this run made, so nothing is left half-applied."""
+        try:
+            if not plan.get("server_patches") and plan["patches"]:
+                self.session.request("PATCH", VM.path(self.namespace, plan["name"]), body=plan["patches"],
+                                     content_type=JSON_PATCH)
+            if plan["post"]:
+                self.session.request("PATCH", VM.path(self.namespace, plan["name"]), body=plan["post"],
+                                     content_type=MERGE_PATCH)
+                result["post_clone_patch"] = plan["post"]
+        except ApiError as err:
+            result["error"] = "the clone succeeded but patching the target afterwards failed: %s" % err
+            self.cleanup_failed(plan, result)
 
     def wait_gone(self, name):
         deadline = time.monotonic() + self.params["wait_timeout"]
@@ -381,9 +418,7 @@ class Cloner(object):
             plans = [self.plan(problems, source, t, None, None) for t in targets]
             if problems:
                 self.runner.fail(problems.render(), problems=problems.items)
-            self.runner.exit(changed=False, clones=[{"name": p["name"], "method": "rendered",
-                                                     "clone": p["manifest"], "vm": p["expected"],
-                                                     "patches": p["patches"]} for p in plans])
+            self.runner.exit(changed=False, clones=[self.rendered(p) for p in plans])
         try:
             source = self.read_source()
             kv = KubeVirtInfo.read(self.session)
@@ -397,8 +432,7 @@ class Cloner(object):
         if problems:
             self.runner.fail(problems.render(), problems=problems.items)
         if self.params["state"] == "rendered":
-            self.runner.exit(changed=False, clones=[{"name": p["name"], "method": "rendered", "clone": p["manifest"],
-                                                     "vm": p["expected"], "patches": p["patches"]} for p in plans])
+            self.runner.exit(changed=False, clones=[self.rendered(p) for p in plans])
         todo = [p for p in plans if p["method"] != "unchanged"]
         results = dict((p["name"], {"name": p["name"], "method": "unchanged", "vm": existing[p["name"]]})
                        for p in plans if p["method"] == "unchanged")
@@ -406,6 +440,8 @@ class Cloner(object):
             for p in todo:
                 results[p["name"]] = {"name": p["name"], "method": p["method"], "vm": p["expected"],
                                       "clone": p["manifest"], "patches": p["patches"]}
+                if p["post"]:
+                    results[p["name"]]["post_clone_patch"] = p["post"]
         elif todo:
             if ThreadPoolExecutor is None or len(todo) == 1:
                 done = [self.execute(p) for p in todo]
@@ -425,6 +461,14 @@ class Cloner(object):
                 len(failed), len(ordered), "; ".join("%s: %s" % (r["name"], r["error"]) for r in failed),
                 ", ".join(r["name"] for r in ordered if not r.get("error")) or "none"), **out)
         self.runner.exit(**out)
+
+    @staticmethod
+    def rendered(plan):
+        out = {"name": plan["name"], "method": "rendered", "clone": plan["manifest"], "vm": plan["expected"],
+               "patches": plan["patches"]}
+        if plan["post"]:
+            out["post_clone_patch"] = plan["post"]
+        return out
 
     def describe(self, result, source):
         vm = result.get("vm") or {}

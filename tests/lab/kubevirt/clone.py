@@ -16,6 +16,13 @@ What KubeVirt does, and so the lab (each step after ``reconcile_delay``):
 - "" -> SnapshotInProgress (status.snapshotName) -> RestoreInProgress
   (status.restoreName) -> CreatingTargetVM (status.targetName; the target VM
   was created) -> Succeeded (Ready=True; snapshotName/restoreName cleared);
+- the restore webhook refuses the restore (``pkg/storage/admitters/
+  vmrestore.go validatePatches``: every patch string, KubeVirt's own MAC,
+  serial and filter patches included, split on ',' into pieces with exactly
+  one ':', paths only under /spec/ or a key under /metadata/labels/ or
+  /metadata/annotations/): the restore is never created, so the clone stays
+  RestoreInProgress without a restoreName, with a ``RestoreCreationFailed``
+  Warning event (clone.go createRestoreFromVm), retried for ever;
 - the restore cannot finish (target VM already exists, a patch does not
   apply, the API refuses the VM): the clone stays RestoreInProgress, the
   restore's error is recorded as a Warning event, and it is retried;
@@ -185,6 +192,41 @@ def restored_vm(snapshot_vm, target_name, restore, policy):
     if meta.get("labels"):
         metadata["labels"] = dict(meta["labels"])
     return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": metadata, "spec": spec}
+
+
+RESTORE_WEBHOOK = "virtualmachinerestore-validator.snapshot.kubevirt.io"
+
+
+def restore_webhook_causes(patches):
+    """pkg/storage/admitters/vmrestore.go validatePatches, over every patch
+    string of the restore: a colon-form MAC value, an object value or any
+    value with ',' or ':' breaks the naive split."""
+    causes = []
+    for text in patches:
+        body = text
+        while body[:1] in ("{", "}") and body:
+            body = body[1:]
+        while body[-1:] in ("{", "}") and body:
+            body = body[:-1]
+        for pair in body.split(","):
+            halves = pair.split(":")
+            if len(halves) != 2:
+                causes.append('patch format is not valid - one ":" expected in a single key-value json patch: %s'
+                              % pair)
+            elif halves[0].strip() == '"path"':
+                value = halves[1].strip()
+                if not value.startswith(('"/metadata/labels/', '"/metadata/annotations/', '"/spec/')):
+                    causes.append("patching is valid only for elements under /spec/ only: %s" % pair)
+    return causes
+
+
+def webhook_denial(webhook, causes):
+    """The API server's message for a denial (webhookutils.ToAdmissionResponse
+    joins at most ten causes)."""
+    message = ", ".join(causes[:10])
+    if len(causes) > 10:
+        message += ", and %d more validation errors" % (len(causes) - 10)
+    return 'admission webhook "%s" denied the request: %s' % (webhook, message)
 
 
 class PatchError(Exception):
@@ -461,8 +503,24 @@ class CloneController(Controller):
         self._record(self._clone_ref(clone), "VirtualMachineClone", "SnapshotReady",
                      "snapshot %s for clone %s is ready to use" % (status["snapshotName"], name))
         status["phase"] = "RestoreInProgress"
-        status["restoreName"] = restore_name(uid)
         status["conditions"] = with_conditions(status.get("conditions"), *PROCESSING, now=now_text())
+        return self._create_restore(clone, status)
+
+    def _create_restore(self, clone, status):
+        """clone.go createRestoreFromVm: the VirtualMachineRestore carries
+        generatePatches' strings; the restore webhook may refuse it."""
+        uid, name = clone["metadata"]["uid"], clone["metadata"]["name"]
+        causes = restore_webhook_causes(generate_patches(self.snapshots[uid], clone.get("spec") or {}))
+        if causes:
+            self._record(self._clone_ref(clone), "VirtualMachineClone", "RestoreCreationFailed",
+                         "failed creating restore %s for clone %s: %s"
+                         % (restore_name(uid), name, webhook_denial(RESTORE_WEBHOOK, causes)), event_type="Warning")
+            self._write_status(clone, status)
+            attempts = self.retries.get(key_of(clone), 0) + 1
+            self.retries[key_of(clone)] = attempts
+            return min(0.2 * 2 ** attempts, 5.0)
+        self.retries.pop(key_of(clone), None)
+        status["restoreName"] = restore_name(uid)
         self._record(self._clone_ref(clone), "VirtualMachineClone", "RestoreCreated",
                      "created restore %s for clone %s" % (restore_name(uid), name))
         return self._step_done(clone, status)
@@ -475,6 +533,8 @@ class CloneController(Controller):
         if meta["uid"] not in self.snapshots:  # only after a daemon restart
             return self._fail(clone, status, "SnapshotDeleted",
                               "snapshot %s does not exist anymore" % status.get("snapshotName"))
+        if not status.get("restoreName"):  # the restore webhook refused it: clone.go tries again
+            return self._create_restore(clone, status)
         problem = self._restore_problem(clone, restore)
         if problem:
             self._record(self._restore_ref(clone), "VirtualMachineRestore", "VirtualMachineRestoreError",
