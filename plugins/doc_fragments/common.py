@@ -18,12 +18,13 @@ class ModuleDocFragment(object):
 options:
   api_retries:
     description:
-      - How many times in all an API request is tried when the API server answers
-        429 (too many requests) or 5xx, or when the connection fails for a request
-        that is safe to repeat.
+      - How many times an API request is retried after its first try when the API
+        server answers 429 (too many requests) or 5xx, or when the connection fails
+        for a request that is safe to repeat. V(0) tries once and never retries;
+        the default V(4) makes at most 5 tries. Must be V(0) or more.
       - Waits grow exponentially between tries and honour C(Retry-After).
     type: int
-    default: 5
+    default: 4
 """
 
     WAIT = r"""
@@ -35,12 +36,13 @@ options:
     default: true
   wait_timeout:
     description:
-      - How many seconds to wait at most when O(wait=true).
+      - How many seconds to wait at most when O(wait=true). Must be more than 0 (not to wait, set O(wait=false)).
     type: int
     default: 300
   wait_sleep:
     description:
-      - Seconds between two status reads while waiting. One read covers every object the task waits for.
+      - Seconds between two status reads while waiting, more than 0. One read covers every object the task waits
+        for.
     type: float
     default: 1.0
 """

@@ -19,7 +19,7 @@ __metaclass__ = type
 import json
 import time
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import RetryPolicy
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import policy_for
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
@@ -82,7 +82,7 @@ class ApiSession(object):
 
     def __init__(self, module, policy=None, sleep=time.sleep, dynamic_client=None):
         self.module = module
-        self.policy = policy or RetryPolicy(attempts=module.params.get("api_retries") or 5)
+        self.policy = policy or policy_for(module.params.get("api_retries"))
         self._sleep = sleep
         if dynamic_client is None:
             dynamic_client = get_api_client(module=module).client

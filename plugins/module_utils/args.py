@@ -8,6 +8,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from copy import deepcopy
+from typing import Any, Dict, List, Mapping
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import DEFAULT_API_RETRIES, retries_error
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
@@ -21,11 +24,41 @@ WAIT_ARG_SPEC = dict(
 )
 
 API_ARG_SPEC = dict(
-    api_retries=dict(type="int", default=5),
+    api_retries=dict(type="int", default=DEFAULT_API_RETRIES),
 )
+# options in seconds that bound a wait: 0 or less would give up before the first look
+TIMEOUT_OPTIONS = ("wait_timeout", "write_timeout")
 
 
-def argument_spec(module_spec, wait=False):
+def option_problems(params: Mapping[str, Any]) -> List[str]:
+    """Range checks of the shared options (the argument spec checks types
+    only): ``api_retries`` >= 0, timeouts > 0, ``wait_sleep`` > 0.  Run by
+    every module before its first request."""
+    problems = []
+    error = retries_error(params.get("api_retries"))
+    if error:
+        problems.append(error)
+    for option in TIMEOUT_OPTIONS:
+        value = params.get(option)
+        if value is not None and value <= 0:
+            hint = "; not to wait at all, set wait=false" if option == "wait_timeout" and "wait" in params else ""
+            problems.append("%s: %r is not a timeout: give the most seconds to wait, more than 0%s"
+                            % (option, value, hint))
+    if params.get("wait_sleep") is not None and params["wait_sleep"] <= 0:
+        problems.append("wait_sleep: %r must be more than 0 seconds (the pause between two status reads, "
+                        "e.g. 1.0)" % (params["wait_sleep"],))
+    return problems
+
+
+def option_error(params: Mapping[str, Any]) -> str:
+    """One message for ``option_problems`` (empty when there is none)."""
+    problems = option_problems(params)
+    if not problems:
+        return ""
+    return "%d invalid option(s), nothing was done:\n- %s" % (len(problems), "\n- ".join(problems))
+
+
+def argument_spec(module_spec: Dict[str, Any], wait: bool = False) -> Dict[str, Any]:
     """The module's own options plus kubernetes.core's auth options (so
     ``module_defaults: group/kubevirt_net.core.kubevirt_net`` works) and the
     retry option; ``wait=True`` adds wait/wait_timeout/wait_sleep."""

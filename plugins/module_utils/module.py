@@ -14,7 +14,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import HAS_K8S_CORE, ApiSession
-from ansible_collections.kubevirt_net.core.plugins.module_utils.args import argument_spec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.args import argument_spec, option_error
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
@@ -39,6 +39,8 @@ def build_module(module_spec, wait=False, needs_netaddr=False, **kwargs):
     module = AnsibleK8SModule(module_class=AnsibleModule, argument_spec=spec, **kwargs)
     if needs_netaddr and NETADDR_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
+    if option_error(module.params):
+        module.fail_json(msg=option_error(module.params), api_requests={"total": 0, "writes": 0, "retries": 0})
     return module
 
 

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import random
+from typing import Any, Optional
 
 # Methods that may be repeated without changing the outcome.
 IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
@@ -50,6 +51,29 @@ class RetryPolicy(object):
             return min(parsed, self.max_delay)
         backoff = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
         return backoff * (1 + self.jitter * self._rand())
+
+
+DEFAULT_API_RETRIES = 4   # 5 tries in all, the count before api_retries meant retries
+
+
+def retries_error(value: Any) -> Optional[str]:
+    """Why ``value`` is not a valid ``api_retries``, else None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return ("api_retries: %r is not a number of retries: use an integer of 0 or more; it counts the tries "
+                "after the first one (0 = try once, never retry; default %d)" % (value, DEFAULT_API_RETRIES))
+    return None
+
+
+def policy_for(api_retries: Optional[int] = None, **kwargs: Any) -> "RetryPolicy":
+    """The policy of the ``api_retries`` option: that many retries after the
+    first try (0 means none; None means the default)."""
+    error = retries_error(api_retries)
+    if error:
+        raise ValueError(error)
+    retries = DEFAULT_API_RETRIES if api_retries is None else api_retries
+    return RetryPolicy(attempts=retries + 1, **kwargs)
 
 
 def parse_retry_after(value):

@@ -11,6 +11,7 @@ __metaclass__ = type
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import sriov_sysfs
+from ansible_collections.kubevirt_net.core.plugins.module_utils.args import option_error
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 VF_SPEC = dict(
@@ -76,6 +77,8 @@ def run():
         required_one_of=[("pf", "pf_pci_address")],
         required_if=[("state", "present", ("num_vfs",))],
     )
+    if option_error(module.params):
+        module.fail_json(msg=option_error(module.params))
     params = module.params
     state = params["state"]
     desired = sriov_sysfs.Desired(pf=params["pf"], pf_pci_address=params["pf_pci_address"],

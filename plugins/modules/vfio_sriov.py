@@ -117,13 +117,14 @@ options:
     default: /
   wait_timeout:
     description:
-      - Seconds to wait for the kernel to show the result of a write (C(virtfnN) links, a driver binding).
+      - Seconds to wait for the kernel to show the result of a write (C(virtfnN) links, a driver binding); more
+        than 0.
     type: int
     default: 60
   write_timeout:
     description:
       - Seconds a single sysfs write may block. Removing VFs that a VM still holds through vfio-pci blocks until
-        the VM lets go; the task then fails telling to drain the node first.
+        the VM lets go; the task then fails telling to drain the node first. More than 0.
     type: int
     default: 120
 notes:

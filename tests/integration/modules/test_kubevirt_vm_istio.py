@@ -362,7 +362,7 @@ def test_a_503_is_retried_and_a_lasting_500_fails_cleanly(istio_lab, namespace, 
                   count=-1)
     try:
         failed = result_of(run_playbook(play(task("mesh", ignore_errors=True, namespaces=[namespace], mtls="strict",
-                                                  services=[WEB_SERVICE], api_retries=2))), "mesh")
+                                                  services=[WEB_SERVICE], api_retries=1))), "mesh")
     finally:
         lab.clear_faults()
     assert failed["failed"] and "PeerAuthentication %s/default" % namespace in failed["msg"]

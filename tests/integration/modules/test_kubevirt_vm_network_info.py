@@ -482,6 +482,6 @@ def test_api_faults_are_retried_or_fail_cleanly(lab, namespace, run_playbook, re
     assert vm_report(res, "flaky")["istio"]["requirements"][0]["passed"] is None
     lab.clear_faults()
     lab.add_fault(method="GET", path="/namespaces/%s/services$" % namespace, action="status", code=500, count=-1)
-    failed = doctor(run_playbook, request_log, namespace=namespace, checks=["services"], api_retries=2)
+    failed = doctor(run_playbook, request_log, namespace=namespace, checks=["services"], api_retries=1)
     assert failed["failed"] and "reading the cluster failed" in failed["msg"] and "services" in failed["msg"]
     assert failed["api_requests"]["retries"] == 1

@@ -48,3 +48,63 @@ def test_parse_retry_after(value, expected):
 def test_attempts_must_be_positive():
     with pytest.raises(ValueError):
         RetryPolicy(attempts=0)
+
+
+# ------------------------------------------------------------ api_retries / wait options (issue 19 item 3)
+from ansible_collections.kubevirt_net.core.plugins.module_utils import args  # noqa: E402
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiSession  # noqa: E402
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import policy_for  # noqa: E402
+
+
+class _Module:
+    def __init__(self, **params):
+        self.params = params
+
+
+class _Client:
+    def __init__(self, answers):
+        self.answers, self.calls = list(answers), 0
+
+    def request(self, method, path, body=None, **params):
+        from urllib3.exceptions import ProtocolError
+        self.calls += 1
+        raise ProtocolError("connection reset")
+
+
+@pytest.mark.parametrize("retries,tries", [(0, 1), (1, 2), (3, 4), (None, 5)])
+def test_api_retries_counts_retries_after_the_first_try(retries, tries):
+    assert policy_for(retries).attempts == tries
+    client = _Client([])
+    api = ApiSession(_Module(api_retries=retries), sleep=lambda _s: None, dynamic_client=client)
+    with pytest.raises(Exception):
+        api.request("GET", "/api/v1/namespaces/x")
+    assert client.calls == tries   # 0 means one try, not the default
+
+
+@pytest.mark.parametrize("value", [-1, -5, True, "3"])
+def test_bad_api_retries_refused_with_an_honest_message(value):
+    with pytest.raises(ValueError) as err:
+        policy_for(value)
+    assert "api_retries" in str(err.value) and "0 or more" in str(err.value)
+    assert "api_retries" in args.option_error({"api_retries": value})
+
+
+def test_default_api_retries_keeps_five_tries():
+    assert args.API_ARG_SPEC["api_retries"]["default"] == 4 and policy_for(None).attempts == 5
+
+
+@pytest.mark.parametrize("params,words", [
+    ({"wait": True, "wait_timeout": -5}, "wait_timeout: -5 is not a timeout"),
+    ({"wait": True, "wait_timeout": 0}, "wait=false"),
+    ({"write_timeout": 0, "wait_timeout": 60}, "write_timeout: 0"),
+    ({"wait_sleep": 0.0}, "wait_sleep: 0.0 must be more than 0"),
+    ({"wait_sleep": -1.0}, "wait_sleep"),
+])
+def test_wait_options_must_be_positive(params, words):
+    assert words in args.option_error(params)
+
+
+def test_good_options_pass():
+    assert args.option_problems({"api_retries": 0, "wait": True, "wait_timeout": 1, "wait_sleep": 0.1}) == []
+    assert args.option_problems({"api_retries": None, "wait_timeout": None}) == []
+    assert args.option_error({"api_retries": 4}) == ""
