@@ -13,8 +13,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+from typing import Any, Dict, Optional
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import ipam as ipam_utils
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import linux_ifname_error
 
 try:
     import netaddr
@@ -38,6 +40,11 @@ TYPE_OPTIONS = {
 }
 REQUIRED = {"bridge": ("bridge",), "ovs": ("bridge",), "macvlan": ("master",), "sriov": ("resource_name",),
             "ovn_localnet": ("physical_network_name",), "cni_config": ("cni_config",)}
+# containernetworking/cni pkg/version/version.go (v1.3.0): version.All, the
+# spec versions libcni (and so Multus) reads; Current() is "1.1.0".
+CNI_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+# options that name a Linux network device, checked as the kernel does
+INTERFACE_OPTIONS = ("bridge", "master")
 TYPE_SPECIFIC = sorted(set(opt for opts in TYPE_OPTIONS.values() for opt in opts))
 
 
@@ -80,6 +87,11 @@ def check_network(problems, net):
     if net.get("min_tx_rate") and net.get("max_tx_rate") and net["min_tx_rate"] > net["max_tx_rate"]:
         problems.add(where, "min_tx_rate", "%s is above max_tx_rate %s" % (net["min_tx_rate"], net["max_tx_rate"]))
     problems.resource_name(where, "resource_name", net.get("resource_name"))
+    for option in INTERFACE_OPTIONS:
+        if option in allowed and net.get(option) not in (None, ""):
+            problems.linux_ifname(where, option, net[option])
+    if kind != "cni_config":
+        _check_version(problems, where, "cni_version", net.get("cni_version"))
     for index, trunk in enumerate(net.get("trunk") or []):
         _check_trunk(problems, where, index, trunk)
     if kind in ("ovn_layer2", "ovn_localnet"):
@@ -126,11 +138,39 @@ def _check_raw(problems, where, raw):
         return
     if not config.get("cniVersion"):
         problems.add(where, "cni_config.cniVersion", "is required (e.g. '0.3.1')")
+    else:
+        _check_version(problems, where, "cni_config.cniVersion", config["cniVersion"])
+    versions = config.get("cniVersions")
+    for index, version in enumerate(versions if isinstance(versions, list) else []):
+        _check_version(problems, where, "cni_config.cniVersions[%d]" % index, version)
+    plugins = config.get("plugins") if isinstance(config.get("plugins"), list) else [config]
+    for index, plugin in enumerate(plugins):
+        prefix = "cni_config" if plugin is config else "cni_config.plugins[%d]" % index
+        for key, types in (("bridge", ("bridge", "ovs")), ("master", ("macvlan", "ipvlan"))):
+            if isinstance(plugin, dict) and plugin.get("type") in types and plugin.get(key) is not None:
+                problems.linux_ifname(where, "%s.%s" % (prefix, key), plugin[key])
     if not config.get("type") and not isinstance(config.get("plugins"), list):
         problems.add(where, "cni_config", "needs 'type' (one plugin) or 'plugins' (a list)")
 
 
-def build_config(net):
+def version_error(value: Any) -> Optional[str]:
+    """Why ``value`` is not a CNI spec version libcni knows, else None."""
+    if value in CNI_VERSIONS:
+        return None
+    return ("%r is not a CNI specification version: use one of %s (containernetworking/cni pkg/version; "
+            "0.3.1 is the default here, 1.0.0+ needs plugins and Multus that support it)"
+            % (value, ", ".join(CNI_VERSIONS)))
+
+
+def _check_version(problems: Any, where: str, field: str, value: Any) -> None:
+    if value is None:
+        return
+    message = version_error(value)
+    if message:
+        problems.add(where, field, message)
+
+
+def build_config(net: Dict[str, Any]) -> Dict[str, Any]:
     """The CNI config dict for a validated network."""
     kind = net["type"]
     name = net["name"]

@@ -9,10 +9,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from typing import Any, Dict, Iterable, List
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import cni
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD)
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, NAMESPACE)
 
 DESCRIPTION_ANNOTATION = "description"
 
@@ -32,6 +35,29 @@ def manifest(net):
         metadata["annotations"] = annotations
     return {"apiVersion": NAD.api_version, "kind": NAD.kind, "metadata": metadata,
             "spec": {"config": cni.dumps(config)}}
+
+
+def check_metadata(problems: Any, where: str, net: Dict[str, Any]) -> None:
+    """Label keys and values, annotation keys: what the API server would
+    refuse with a 422 after the POST (apimachinery ValidateLabels /
+    ValidateAnnotations: qualified-name keys, label values)."""
+    problems.labels(where, "labels", net.get("labels"))
+    problems.labels(where, "annotations", net.get("annotations"), values=False)
+
+
+def missing_namespaces(session: Any, namespaces: Iterable[str]) -> List[str]:
+    """The namespaces of ``namespaces`` that do not exist: one GET each.  A
+    namespace the user may not read (401/403) is assumed to exist: the write
+    itself will tell."""
+    missing = []
+    for namespace in sorted(set(namespaces)):
+        try:
+            if session.get(NAMESPACE.path(name=namespace)) is None:
+                missing.append(namespace)
+        except ApiError as err:
+            if err.status not in (401, 403):
+                raise
+    return missing
 
 
 def is_managed(obj):

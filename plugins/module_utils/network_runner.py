@@ -110,6 +110,7 @@ def check(networks, state, problems):
             problems.add(where, "type", "is required: one of %s" % ", ".join(cni.NETWORK_TYPES))
         else:
             cni.check_network(problems, net)
+            nad_utils.check_metadata(problems, where, net)
 
 
 def _entry(result, users=None):
@@ -169,6 +170,13 @@ def run(arg_spec):
                 runner.fail("refusing to delete networks that VMs use (set force=true to delete anyway): " + "; ".join(
                     "%s/%s is used by %s" % (k[0], k[1], ", ".join(u)) for k, u in blocked),
                     users=dict(("%s/%s" % k, u) for k, u in blocked))
+        # a namespace holding none of our NADs yet may not exist: one GET each, before the first write
+        creating = set(key_of(obj)[0] for obj in desired if key_of(obj) not in existing)
+        for namespace in nad_utils.missing_namespaces(session, creating - set(k[0] for k in existing)):
+            problems.add("namespace %s" % namespace, "namespace", "does not exist: create the namespace first, "
+                         "or correct the namespace option")
+        if problems:
+            runner.fail(problems.render(), problems=problems.items)
         actions = plan(kind, desired, existing, deletions)
         results = Executor(session, kind, check_mode=module.check_mode).run(actions)
     except ApiError as err:

@@ -169,9 +169,10 @@ class Problems(object):
             if message:
                 self.add(where, "%s.%s" % (field, key), message)
                 ok = False
-            elif values:
-                message = label_value_error(value[key])
-                if message:
-                    self.add(where, "%s.%s" % (field, key), message)
-                    ok = False
+                continue
+            message = label_value_error(value[key]) if values else (
+                None if isinstance(value[key], str) else "%r is not a string: quote the value" % (value[key],))
+            if message:
+                self.add(where, "%s.%s" % (field, key), message)
+                ok = False
         return ok

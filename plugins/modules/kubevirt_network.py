@@ -63,6 +63,8 @@ options:
   namespace:
     description:
       - Namespace of the network.
+      - When the task would create or change a network there, the module first reads the namespace (one GET) and
+        fails, writing nothing, if it does not exist. Without permission to read namespaces the check is skipped.
     type: str
     default: default
   type:
@@ -80,19 +82,26 @@ options:
   labels:
     description:
       - Labels of the NetworkAttachmentDefinition (added to; other labels are left alone).
+      - Keys must be Kubernetes qualified names (C(name) or C(prefix/name)) and values valid label values
+        (at most 63 characters, quoted when YAML would read them as numbers); checked before any request.
     type: dict
   annotations:
     description:
       - Annotations of the NetworkAttachmentDefinition (added to; other annotations are left alone).
+      - Keys must be Kubernetes qualified names; checked before any request.
     type: dict
   cni_version:
     description:
-      - C(cniVersion) of the generated configuration.
+      - C(cniVersion) of the generated configuration, one of the CNI specification versions
+        C(0.1.0), C(0.2.0), C(0.3.0), C(0.3.1), C(0.4.0), C(1.0.0), C(1.1.0) (containernetworking/cni
+        C(pkg/version)). The C(cniVersion) of a O(cni_config) is checked the same way.
     type: str
     default: 0.3.1
   bridge:
     description:
       - V(bridge), V(ovs) - the host bridge to attach to.
+      - A Linux interface name as the kernel accepts it (C(dev_valid_name)) - at most 15 bytes, no C(/), C(:) or
+        whitespace, not C(.) or C(..).
     type: str
   vlan:
     description:
@@ -127,7 +136,7 @@ options:
         type: int
   master:
     description:
-      - V(macvlan) - the host interface the macvlan sits on.
+      - V(macvlan) - the host interface the macvlan sits on (a Linux interface name, checked like O(bridge)).
     type: str
   mode:
     description:

@@ -96,3 +96,60 @@ def test_each_rule_names_network_field_and_fix(options, field, words):
 ])
 def test_l2_key(config, key):
     assert cni.l2_key(config) == key
+
+
+# ------------------------------------------------------------ Linux interface names (net/core/dev.c dev_valid_name)
+@pytest.mark.parametrize("name,words", [
+    ("br0; rm -rf / #this-is-way-too-long", "at most 15 bytes"),
+    ("br 0", "whitespace"),
+    ("br0 x", "whitespace"),
+    ("br\t0", "whitespace"),
+    ("br0\n", "whitespace"),
+    ("br/0", "'/'"),
+    ("br:0", "':'"),
+    (".", "'.' and '..'"),
+    ("..", "'.' and '..'"),
+    ("abcdefghijklmnop", "16 bytes long"),   # IFNAMSIZ is 16 with the NUL
+    ("brückebrücke123", "17 bytes long"),    # bytes, not characters
+])
+def test_bridge_names_the_kernel_refuses(name, words):
+    found = problems(net(type="bridge", bridge=name))
+    assert [p["field"] for p in found] == ["bridge"], found
+    assert words in found[0]["message"]
+
+
+def test_kernel_whitespace_includes_nbsp_byte():
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import linux_ifname_error
+    assert "whitespace" in linux_ifname_error("b\xa0")   # UTF-8 c2 a0: the kernel's isspace(0xa0) is true
+    assert "whitespace" in linux_ifname_error("b\x0b")   # vertical tab
+
+
+@pytest.mark.parametrize("name", ["br0", "abcdefghijklmno", "br-prod.100", "br_1", "ovs@x", "...", "brücke"])
+def test_bridge_names_the_kernel_accepts(name):
+    assert problems(net(type="bridge", bridge=name)) == []
+
+
+def test_macvlan_master_and_ovs_bridge_and_raw_configs_are_checked_too():
+    assert [p["field"] for p in problems(net(type="macvlan", master="eth0:1"))] == ["master"]
+    assert [p["field"] for p in problems(net(type="ovs", bridge="ovs bridge"))] == ["bridge"]
+    raw = {"cniVersion": "0.4.0", "plugins": [{"type": "bridge", "bridge": "way-too-long-bridge"}, {"type": "tuning"}]}
+    assert [p["field"] for p in problems(net(type="cni_config", cni_config=raw))] == ["cni_config.plugins[0].bridge"]
+
+
+# ------------------------------------------------------------ cniVersion (containernetworking/cni pkg/version)
+@pytest.mark.parametrize("version", ["banana", "0.3", "1.2.0", "v1.0.0", "0.3.1 ", ""])
+def test_cni_version_not_in_the_spec_list_is_refused(version):
+    found = problems(net(type="bridge", bridge="br0", cni_version=version))
+    assert [p["field"] for p in found] == ["cni_version"], found
+    assert "0.3.1" in found[0]["message"] and "1.1.0" in found[0]["message"]
+
+
+@pytest.mark.parametrize("version", cni.CNI_VERSIONS)
+def test_every_spec_version_is_accepted(version):
+    assert problems(net(type="bridge", bridge="br0", cni_version=version)) == []
+
+
+def test_raw_config_versions_checked():
+    found = problems(net(type="cni_config", cni_config={"cniVersion": "banana", "cniVersions": ["1.0.0", "2.0.0"],
+                                                        "type": "bridge", "bridge": "br0"}))
+    assert [p["field"] for p in found] == ["cni_config.cniVersion", "cni_config.cniVersions[1]"]

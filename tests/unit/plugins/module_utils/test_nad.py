@@ -88,3 +88,60 @@ def test_users_of_resolves_same_and_cross_namespace_references():
     assert users[("vms", "br-a")] == ["VirtualMachine vms/db"]
     assert users[("shared", "br-b")] == ["VirtualMachine vms/db", "VirtualMachineInstance other/web"]
     assert ("vms", "default") not in users
+
+
+# ------------------------------------------------------------ metadata and namespaces, before any write
+import pytest  # noqa: E402
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError  # noqa: E402
+
+
+@pytest.mark.parametrize("labels,field,words", [
+    ({"bad key": "x"}, "labels.bad key", "not a valid key"),
+    ({"-app": "x"}, "labels.-app", "not a valid key"),
+    ({"a" * 64: "x"}, "labels." + "a" * 64, "at most 63"),
+    ({"Example.COM/tier": "x"}, "labels.Example.COM/tier", "invalid prefix"),
+    ({"/tier": "x"}, "labels./tier", "invalid prefix"),
+    ({"a/b/c": "x"}, "labels.a/b/c", "invalid prefix"),
+    ({"tier": "not valid!"}, "labels.tier", "not a valid label value"),
+    ({"tier": "x" * 64}, "labels.tier", "not a valid label value"),
+    ({"tier": 8}, "labels.tier", "quote"),
+])
+def test_label_keys_and_values_follow_kubernetes_rules(labels, field, words):
+    found = Problems()
+    nad.check_metadata(found, "network vms/n1", {"labels": labels})
+    assert [p["field"] for p in found.items] == [field] and words in found.items[0]["message"], found.items
+
+
+def test_good_labels_and_annotation_keys():
+    found = Problems()
+    nad.check_metadata(found, "w", {"labels": {"app.kubernetes.io/name": "db", "tier": "", "a_b.c-d": "A_b.9"},
+                                    "annotations": {"k8s.v1.cni.cncf.io/resourceName": "x y z: anything"}})
+    assert found.items == []
+    nad.check_metadata(found, "w", {"annotations": {"bad key": "v", "ok": 5}})
+    assert [p["field"] for p in found.items] == ["annotations.bad key", "annotations.ok"]
+
+
+class Session:
+    def __init__(self, answers):
+        self.answers, self.paths = answers, []
+
+    def get(self, path):
+        self.paths.append(path)
+        answer = self.answers[path]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_missing_namespaces_one_get_each_and_forbidden_reads_are_not_missing():
+    session = Session({"/api/v1/namespaces/vms": {"kind": "Namespace"}, "/api/v1/namespaces/nope": None,
+                       "/api/v1/namespaces/hidden": ApiError("GET", "/api/v1/namespaces/hidden", status=403)})
+    assert nad.missing_namespaces(session, ["vms", "nope", "hidden", "vms"]) == ["nope"]
+    assert sorted(session.paths) == ["/api/v1/namespaces/hidden", "/api/v1/namespaces/nope", "/api/v1/namespaces/vms"]
+
+
+def test_missing_namespaces_passes_other_errors_on():
+    session = Session({"/api/v1/namespaces/x": ApiError("GET", "/api/v1/namespaces/x", status=500)})
+    with pytest.raises(ApiError):
+        nad.missing_namespaces(session, ["x"])
