@@ -16,11 +16,23 @@ author:
 description:
   - Creates C(VirtualMachineClone) objects (C(clone.kubevirt.io/v1beta1); C(v1alpha1) on KubeVirt older than 1.5)
     and waits until KubeVirt made the target VirtualMachine.
-  - KubeVirt gives the interfaces in O(new_mac_addresses) those MACs and B(blanks every other MAC), sets a new
-    SMBIOS serial and firmware UUID, filters labels and annotations, then applies JSON patches. There is no
-    C(spec.target.spec.template) override in the API; this module turns typed overrides (O(networks), O(labels),
-    O(hostname), O(run_strategy), ...) into those patches and tries every patch locally against the source VM
-    before anything is submitted.
+  - KubeVirt builds the target from a snapshot of the source (C(runStrategy=Halted), or C(running=false)), gives
+    the source interfaces in O(new_mac_addresses) those MACs and B(blanks every other MAC), replaces the SMBIOS
+    serial and blanks the firmware UUID, filters labels and annotations, then applies JSON patches through a
+    VirtualMachineRestore. There is no C(spec.target.spec.template) override in the API; this module turns typed
+    overrides (O(networks), O(labels), O(hostname), O(run_strategy), ...) into those patches.
+  - KubeVirt's restore webhook (C(pkg/storage/admitters/vmrestore.go) C(validatePatches)) splits every patch on
+    C(,) and needs exactly one C(:) in each piece, and only takes paths under C(/spec/) or a key under
+    C(/metadata/labels/) or C(/metadata/annotations/). A patch it refuses leaves the clone in C(RestoreInProgress)
+    for ever. So MACs are sent in dash form (C(02-00-00-aa-00-01)), object and list values are split into one
+    patch per member (an added interface is added as C({}) and then filled field by field), and C(:) and C(,)
+    inside strings are written as JSON C(\u003a)/C(\u002c) escapes. Every patch (O(patches) too) is checked against a port of
+    that webhook and applied locally, in KubeVirt's order and with its json-patch semantics, to the VM KubeVirt
+    will build; the result must pass KubeVirt's VM network admission rules. Anything that cannot pass fails the
+    task, naming the option, before any write.
+  - O(labels) on a source without labels cannot be a restore patch (KubeVirt's restored VM has no
+    C(/metadata/labels) map and the webhook refuses adding the map itself); they are merged into the target VM
+    right after the clone succeeded and reported in RV(clones[].post_clone_patch).
   - On KubeVirt older than 1.6 (no C(patches) field) the overrides are applied to the target VM in one JSON Patch
     after the clone succeeded.
   - The target records its source and a digest of the overrides in annotations; a re-run with the same options
@@ -66,23 +78,40 @@ options:
     choices: [present, absent, rendered]
     default: present
   label_filters:
-    description: Which VM labels the target gets (C(key), C(prefix*), C(!key)); unset copies all.
+    description:
+      - Which VM labels the target gets; unset copies all.
+      - As KubeVirt (C(vm-target.go) C(addRemovePatchesFromFilter)) reads them, each filter is an B(unanchored
+        regular expression) (C(app) also keeps C(myapp) and C(app.kubernetes.io/name); use C(^app$) for exactly
+        C(app)); C(*) alone means every key; C(!re) removes keys matching C(re) from those kept. A key is kept
+        only when a filter without C(!) matches it, so a list of negations alone, or C([]), keeps B(nothing);
+        write C(["*", "!debug"]) for "all but debug".
+      - KubeVirt's clone webhook allows C(!) only at the beginning and C(*) only at the end; filters that are not
+        regular expressions (they would silently match nothing) are refused.
     type: list
     elements: str
   annotation_filters:
-    description: Which VM annotations the target gets; unset copies all.
+    description: Which VM annotations the target gets; unset copies all. Same syntax as O(label_filters).
     type: list
     elements: str
   template_label_filters:
-    description: Which template labels (those the VMI and its pod get) are copied; unset copies all.
+    description:
+      - Which template labels (those the VMI and its pod get) are copied; unset copies all. Same syntax as
+        O(label_filters).
     type: list
     elements: str
   template_annotation_filters:
-    description: Which template annotations are copied, e.g. C(!k8s.v1.cni.cncf.io/*) to drop CNI IP requests.
+    description:
+      - Which template annotations are copied; unset copies all. Same syntax as O(label_filters), e.g.
+        C(["*", "!k8s.v1.cni.cncf.io"]) to drop CNI IP requests and keep every other annotation
+        (C(sidecar.istio.io/inject) too).
     type: list
     elements: str
   new_mac_addresses:
-    description: Interface name to MAC address. Every other interface gets no MAC (the cluster assigns one).
+    description:
+      - Interface name to MAC address (any form Go's C(net.ParseMAC) takes; sent in dash form, see above). Every
+        other source interface gets no MAC (the cluster assigns one).
+      - A name must be a source interface or one added by O(networks); the MAC of an added interface is put on
+        the added entry, since KubeVirt sets O(new_mac_addresses) on the source's interfaces only.
     type: dict
   new_smbios_serial:
     description: SMBIOS serial of the target (default generated by KubeVirt).
@@ -111,7 +140,8 @@ options:
         description: Another NIC model.
         type: str
       mac_address:
-        description: MAC of this interface on the target (same as an O(new_mac_addresses) entry).
+        description: MAC of this interface on the target (same as an O(new_mac_addresses) entry; dash form on the
+          target).
         type: str
       state:
         description: V(absent) drops the interface and its network from the target.
@@ -119,7 +149,9 @@ options:
         choices: [present, absent]
         default: present
   labels:
-    description: Labels set on the target VM (after the filters).
+    description:
+      - Labels set on the target VM (after the filters). On a source without labels they are merged into the
+        target after the clone succeeded (see above).
     type: dict
   template_labels:
     description: Labels set in the target's template (the VMI and virt-launcher pod get them; Services select them).
@@ -135,7 +167,12 @@ options:
     type: str
     choices: [Always, Halted, Manual, RerunOnFailure, Once]
   patches:
-    description: More JSON Patch operations (dicts or JSON strings) applied to the target after the overrides.
+    description:
+      - More JSON Patch operations (dicts or JSON strings) applied to the target after the overrides, with
+        evanphx/json-patch v4 semantics as KubeVirt applies them (C(replace) of a missing object member sets it).
+      - Only paths under C(/spec/), or a key under C(/metadata/labels/) or C(/metadata/annotations/) (KubeVirt's
+        restore webhook). Object and list values are split into one patch per member; a C(test) of an object or
+        list cannot be expressed and is refused.
     type: list
     elements: raw
   cleanup:
@@ -156,6 +193,9 @@ options:
     default: 10
 notes:
   - Check mode reads the cluster, runs every preflight check and returns the expected target VMs; it sends no write.
+  - The expected target (check mode, diff, V(rendered)) is built as KubeVirt v1.9.0 builds it
+    (C(pkg/storage/snapshot/restore.go) C(generateRestoredVMSpec)/C(patchVM)); the restored volume names and the
+    C(restore.kubevirt.io/lastRestoreUID) value are only known once KubeVirt made the restore.
   - Cloning relies on KubeVirt's snapshot/restore, so the source's storage must support CSI snapshots.
 requirements:
   - kubernetes >= 28.1.0
@@ -171,9 +211,14 @@ EXAMPLES = r"""
     networks:
       - interface: prod
         network: prod-b
-        mac_address: "02:00:00:aa:00:07"
+        mac_address: "02:00:00:aa:00:07"    # the target gets 02-00-00-aa-00-07
+      - interface: backup                   # a new interface with its own MAC
+        network: backup-net
+        mac_address: "02:00:00:ab:00:07"
     template_labels:
       app: web-7
+    # every template annotation but the CNI IP requests (filters are unanchored regular expressions)
+    template_annotation_filters: ["*", "!k8s.v1.cni.cncf.io"]
 
 - name: Twenty clones, one task
   kubevirt_net.core.kubevirt_vm_clone:
@@ -214,9 +259,17 @@ clones:
       description: Per interface the source MAC and the target MAC.
       type: dict
     patches:
-      description: The JSON Patch operations sent (typed overrides, your patches, the identity annotations).
+      description:
+        - The JSON Patch operations sent (typed overrides, your patches, the identity annotations), as split for
+          KubeVirt's restore webhook.
       type: list
       elements: dict
+    post_clone_patch:
+      description:
+        - The merge patch applied to the target VM after the clone succeeded, for what no restore patch can
+          express (O(labels) on a source without labels). Absent when there is none.
+      type: dict
+      returned: when needed
     duration:
       description: Seconds this clone took.
       type: float

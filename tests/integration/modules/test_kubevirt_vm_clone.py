@@ -1,9 +1,15 @@
-"""kubevirt_vm_clone against the lab's emulated clone controller."""
+"""kubevirt_vm_clone against the lab's clone controller (which, like KubeVirt
+v1.9.0, refuses restores whose patches its restore webhook rejects)."""
+
+import copy
 
 import pytest
 
+from tests.integration.helpers import wait_for
 from tests.integration.modules.kubevirt_objects import VM_PATH, create_nad, get_vm
 from tests.lab.cluster import LabError
+
+CLONES = "/apis/clone.kubevirt.io/v1beta1/namespaces/%s/virtualmachineclones"
 
 SOURCE = {
     "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
@@ -55,11 +61,11 @@ def test_clone_with_network_override_rerun_and_check_mode(lab, namespace, run_pl
     names = [i["name"] for i in ifaces(target)]
     assert names == ["default", "prod"]
     by_name = {i["name"]: i for i in ifaces(target)}
-    assert by_name["prod"]["macAddress"] == "02:00:00:aa:00:01"
+    assert by_name["prod"]["macAddress"] == "02-00-00-aa-00-01"  # the form the restore webhook passes
     assert by_name["default"].get("macAddress") != "02:00:00:00:10:01"
     assert target["spec"]["template"]["spec"]["networks"][1]["multus"]["networkName"] == "prod-b"
     assert target["spec"]["template"]["metadata"]["labels"]["app"] == "web-1"
-    assert entry["macs"]["prod"] == {"old": "02:00:00:00:10:02", "new": "02:00:00:aa:00:01"}
+    assert entry["macs"]["prod"] == {"old": "02:00:00:00:10:02", "new": "02-00-00-aa-00-01"}
     clones_left = lab.request("GET", "/apis/clone.kubevirt.io/v1beta1/namespaces/%s/virtualmachineclones"
                               % namespace)["items"]
     assert clones_left == []  # cleanup: true
@@ -89,6 +95,13 @@ def test_refusals_before_any_write(lab, namespace, run_playbook, request_log):
          "patches[0]"),
         ({"source": "golden", "target": "golden"}, "is the source's name"),
         ({"source": "golden", "target": "t5", "label_filters": ["a*b"]}, "label_filters[0]"),
+        ({"source": "golden", "target": "t6", "label_filters": ["[bad"]}, "label_filters[0]"),
+        ({"source": "golden", "target": "t7", "patches": [{"op": "add", "path": "/metadata/labels",
+                                                           "value": {"a": "b"}}]}, "restore webhook"),
+        ({"source": "golden", "target": "t8", "networks": [{"interface": "prod", "binding": "masquerade"}]},
+         "Masquerade interface only implemented with pod network"),
+        ({"source": "golden", "target": "t9", "new_mac_addresses": {"ghost": "02:00:00:00:99:01"}},
+         "new_mac_addresses.ghost"),
     ]
     tasks = [dict(clone("c%d" % i, options, namespace=namespace), ignore_errors=True)
              for i, (options, _m) in enumerate(cases)]
@@ -161,3 +174,76 @@ def test_503_while_waiting_is_retried(lab, namespace, run_playbook):
     assert res["clones"][0]["phases"][-1] == "Succeeded"
     assert res["api_requests"]["retries"] >= 4
     assert get_vm(lab, namespace, "steady")["metadata"]["name"] == "steady"
+
+
+def test_macs_added_multus_interface_filters_and_labels_on_a_labelless_source(lab, namespace, run_playbook,
+                                                                              request_log):
+    """Issue 18's acceptance clone: explicit MACs, an added Multus interface with its own MAC, label and
+    annotation filters, and a labels override on a source without labels, end to end."""
+    setup(lab, namespace)
+    bare = copy.deepcopy(SOURCE)
+    bare["metadata"] = {"name": "bare", "annotations": {"keep.example.com/a": "1", "drop.example.com/b": "2"}}
+    bare["spec"]["template"]["metadata"] = {"annotations": {"sidecar.istio.io/inject": "true",
+                                                            "k8s.v1.cni.cncf.io/ip": "10.0.0.9"}}
+    lab.request("POST", VM_PATH % namespace, bare)
+    task = dict(namespace=namespace, source="bare", target="acc", wait_timeout=120, wait_sleep=0.2,
+                new_mac_addresses={"default": "02:00:00:cc:00:01"},
+                networks=[{"interface": "extra", "network": "prod-b", "mac_address": "02:00:00:cc:00:02"},
+                          {"interface": "old", "state": "absent"}],
+                annotation_filters=["*", "!drop"],
+                template_annotation_filters=["*", "!k8s.v1.cni.cncf.io"],
+                labels={"app": "acc"}, template_labels={"app": "acc"})
+    request_log.mark()
+    checked = run_playbook(play([clone("c", task)]), check=True, diff=True).tasks["c"]
+    assert request_log.writes(include_dry_run=True) == []
+    expected = checked["clones"][0]["vm"]
+    assert checked["clones"][0]["post_clone_patch"] == {"metadata": {"labels": {"app": "acc"}}}
+
+    res = run_playbook(play([clone("c", task)])).tasks["c"]
+    entry = res["clones"][0]
+    assert entry["phases"][-1] == "Succeeded" and entry["post_clone_patch"] == {"metadata": {"labels": {"app": "acc"}}}
+    target = get_vm(lab, namespace, "acc")
+    assert {i["name"]: i.get("macAddress") for i in ifaces(target)} == {
+        "default": "02-00-00-cc-00-01", "prod": None, "extra": "02-00-00-cc-00-02"}
+    assert target["spec"]["template"]["spec"]["networks"][-1] == {"name": "extra",
+                                                                  "multus": {"networkName": "prod-b"}}
+    assert target["metadata"]["labels"] == {"app": "acc"}
+    assert "drop.example.com/b" not in target["metadata"]["annotations"]
+    assert target["metadata"]["annotations"]["keep.example.com/a"] == "1"
+    assert target["spec"]["template"]["metadata"]["annotations"] == {"sidecar.istio.io/inject": "true"}
+    assert target["spec"]["template"]["metadata"]["labels"] == {"app": "acc"}
+    # check mode predicted what the cluster made
+    for part in (lambda vm: vm["metadata"].get("labels"), lambda vm: vm["spec"]["template"]["metadata"],
+                 ifaces, lambda vm: vm["spec"]["template"]["spec"]["networks"],
+                 lambda vm: vm["spec"]["runStrategy"]):
+        assert part(expected) == part(target)
+
+    request_log.mark()
+    again = run_playbook(play([clone("c", task)])).tasks["c"]
+    assert not again["changed"] and again["clones"][0]["method"] == "unchanged"
+    assert request_log.writes(include_dry_run=True) == []
+
+
+def test_a_clone_the_restore_webhook_refuses_never_finishes(lab, namespace):
+    """What the module used to submit (a colon MAC, an object-valued patch): KubeVirt's restore webhook
+    refuses the restore, so the clone stays RestoreInProgress with RestoreCreationFailed events."""
+    setup(lab, namespace)
+    body = {"apiVersion": "clone.kubevirt.io/v1beta1", "kind": "VirtualMachineClone",
+            "metadata": {"name": "old-style"},
+            "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "golden"},
+                     "target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "never"},
+                     "newMacAddresses": {"prod": "02:00:00:dd:00:01"},
+                     "patches": ['{"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/-", '
+                                 '"value": {"bridge": {}, "name": "x"}}']}}
+    lab.request("POST", CLONES % namespace, body)
+
+    def refused():
+        events = lab.request("GET", "/api/v1/namespaces/%s/events" % namespace)["items"]
+        return [e for e in events if e.get("reason") == "RestoreCreationFailed"
+                and e["involvedObject"].get("name") == "old-style"]
+    events = wait_for(refused, timeout=60, message="RestoreCreationFailed event")
+    assert 'one ":" expected' in events[0]["message"] and events[0]["type"] == "Warning"
+    status = lab.request("GET", CLONES % namespace + "/old-style").get("status") or {}
+    assert status.get("phase") == "RestoreInProgress" and not status.get("restoreName")
+    with pytest.raises(LabError, match="404"):
+        get_vm(lab, namespace, "never")
