@@ -194,3 +194,45 @@ def test_mixed_separator_mac_is_refused_before_planning():
     problems = Problems()
     cloner.check(problems, cloner.targets(problems))
     assert [i["field"] for i in problems.items] == ["new_mac_addresses.prod"]
+
+
+# ------------------------------------------------------------ after the clone
+class FakeSession:
+    def __init__(self, fail_patch=False):
+        self.calls = []
+        self.fail_patch = fail_patch
+
+    def request(self, method, path, body=None, content_type=None, **_kw):
+        self.calls.append((method, path, content_type, body))
+        if method == "PATCH" and self.fail_patch:
+            raise clone_runner.ApiError("PATCH", path, 500, {"message": "boom"})
+        if method == "POST":
+            return {"metadata": {"name": "web-1-clone-abc"}}
+        return {}
+
+    def list(self, _path):
+        return [{"metadata": {"name": "web-1-clone-abc"}, "status": {"phase": "Succeeded"}}]
+
+    def get(self, _path):
+        return {"metadata": {"name": "web-1"}}
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_labels_for_a_labelless_source_are_merged_after_the_clone(fail):
+    source = copy.deepcopy(SOURCE)
+    del source["metadata"]["labels"]
+    cloner = clone_runner.Cloner(FakeModule(dict(target="web-1", labels={"app": "web-1"}, wait_sleep=0.01)))
+    session = FakeSession(fail_patch=fail)
+    cloner.runner._session = session  # pylint: disable=protected-access
+    problems = Problems()
+    targets = cloner.targets(problems)
+    cloner.check(problems, targets)
+    p = cloner.plan(problems, source, targets[0], KV, None)
+    result = cloner.execute(p)
+    patches = [c for c in session.calls if c[0] == "PATCH"]
+    assert patches == [("PATCH", "/apis/kubevirt.io/v1/namespaces/vms/virtualmachines/web-1",
+                        clone_runner.MERGE_PATCH, {"metadata": {"labels": {"app": "web-1"}}})]
+    if fail:
+        assert "patching the target afterwards failed" in result["error"] and result["partial_target_deleted"]
+    else:
+        assert result["post_clone_patch"] == {"metadata": {"labels": {"app": "web-1"}}} and "error" not in result
