@@ -25,6 +25,17 @@ description:
   - On a running VM, done means the VMI reports the interface with C(infoSource) containing C(domain) and no
     C(MigrationRequired) condition is left (following a migration when KubeVirt needs one); an unplug is done when
     KubeVirt removed the interface from the VMI and the VM. A stopped VM is done when its template is patched.
+  - Already declared is not done - on every run the requested interfaces that the VM template already has are
+    compared with the VMI; those KubeVirt has not finished (a re-run after a timed-out wait or a lost reply) are
+    waited for like a new change, or reported in C(pending) when not waiting. Such a run writes nothing and
+    reports C(changed=false), but fails when the wait times out.
+  - Before any write the module checks what KubeVirt 1.9 will do. A change that needs a migration - a bridge plug
+    or an unplug without the dynamic-networks controller, any SR-IOV plug, a network swap - is refused when
+    KubeVirt would never start one, and when only C(Evict) would act (the workload updater evicts the
+    virt-launcher pod, shutting the guest down) unless O(restart_if_required=true). An SR-IOV plug is refused when
+    the C(ExternalNetResourceInjection) feature gate is on (the 1.9 default) and network-resources-injector is not
+    deployed, because then nothing requests the VF for the pod.
+  - An unplug from a stopped VM removes the interface and its network whatever the binding (a template edit).
   - Hot-plug works for C(bridge) and C(sriov) bindings; unplug for C(bridge) only, never on the primary network.
     Giving an existing secondary interface another O(network) performs KubeVirt 1.9's live network swap
     (C(LiveUpdateNADRef)), which migrates the VM.
@@ -117,8 +128,13 @@ options:
         default: present
   restart_if_required:
     description:
-      - When KubeVirt reports C(RestartRequired) after the change (it was not live-updatable), restart the VM through
-        the C(restart) subresource and wait. By default the result reports it (C(method=restart_required)) instead.
+      - When KubeVirt sets C(RestartRequired) after the change (its C(lastTransitionTime) differs from before the
+        write), restart the VM through the C(restart) subresource and wait. By default the result reports it
+        (C(method=restart_required)) instead. A C(RestartRequired) that was already there before the change was
+        caused by something else; it is reported in C(findings) and never restarts the VM.
+      - Also accepts that KubeVirt evicts the VM instead of migrating it, when the change needs a migration and the
+        KubeVirt CR lists only C(Evict) (or the VMI is not migratable and C(Evict) is listed); without it such a
+        change is refused before any write.
     type: bool
     default: false
   migrate_if_required:
@@ -210,8 +226,17 @@ vms:
       description: Name of the VirtualMachineInstanceMigration that attached the interface, if any.
       type: str
     restart_required:
-      description: Whether KubeVirt reported C(RestartRequired); C(restart_message) has its message.
+      description: Whether KubeVirt set C(RestartRequired) after this change; C(restart_message) has its message.
       type: bool
+    pending:
+      description: Requested interfaces the template already had whose plug or unplug the VMI has not finished; empty
+        once waited for.
+      type: list
+      elements: str
+    findings:
+      description: What the module saw but did not cause, e.g. a C(RestartRequired) condition older than this change.
+      type: list
+      elements: str
     duration:
       description: Seconds until this VM was done.
       type: float

@@ -36,6 +36,12 @@ description:
     the new generation and returns its C(RestartRequired) condition. Added interfaces KubeVirt cannot hot-plug wait
     for the next start (RV(next_start)). With O(restart=true) the module restarts the VM through the C(restart)
     subresource when either applies and waits for the new VMI.
+  - Already declared is not done - on every run the template's hot-plugged interfaces are compared with the VMI
+    (C(infoSource) containing C(domain); an unplugged one gone); those KubeVirt has not finished are waited for, or
+    reported in RV(pending_hotplug) when not waiting, even when nothing is written.
+  - Only a C(RestartRequired) that KubeVirt set after this change, or one that the declared interfaces and networks
+    explain (KubeVirt's C(vmliveupdate) rules), counts; an older one caused by another change (memory, CPU model,
+    ...) is reported in RV(findings) and never restarts the VM.
   - A stopped VM is changed with one guarded patch.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
@@ -212,9 +218,10 @@ options:
   restart:
     description:
       - Restart the VM through the C(restart) subresource and wait until a new VMI runs, when KubeVirt reports
-        C(RestartRequired) once the change is written (or already did), or when the template has interfaces the running
-        VMI lacks (added interfaces KubeVirt cannot hot-plug are attached only at the next start, without
-        C(RestartRequired)). Needs O(wait=true).
+        C(RestartRequired) for the declared network once the change is written (or already did), or when the template
+        has interfaces the running VMI lacks (added interfaces KubeVirt cannot hot-plug are attached only at the next
+        start, without C(RestartRequired)). A C(RestartRequired) caused by something else is only reported
+        (RV(findings)). Needs O(wait=true).
     type: bool
     default: false
   migrate_if_required:
@@ -341,6 +348,18 @@ restart_required:
     condition when waited for, else the module's prediction).
   returned: unless state is gathered or rendered
   type: bool
+pending_hotplug:
+  description: Hot-plugs or unplugs of the template the running VMI has not finished (name, action, detail); empty
+    once waited for.
+  returned: unless state is gathered or rendered
+  type: list
+  elements: dict
+findings:
+  description: What the module saw but did not cause, e.g. a C(RestartRequired) condition older than this change that
+    the declared network does not explain.
+  returned: unless state is gathered or rendered
+  type: list
+  elements: str
 restart_condition:
   description: KubeVirt's C(RestartRequired) condition (type, status, reason, message).
   returned: unless state is gathered or rendered

@@ -6,7 +6,8 @@ import yaml
 
 from tests.integration.helpers import wait_for
 from tests.integration.modules.kubevirt_objects import (
-    create_nad, create_vm, get_vm, get_vmi, iface_names, migrations, network_names, wait_running)
+    VM_PATH, create_nad, create_vm, get_vm, get_vmi, iface_names, migrations, network_names, vm_manifest,
+    wait_running)
 
 
 def play(tasks):
@@ -16,6 +17,10 @@ def play(tasks):
 def hotplug(title, options=None, **more):
     return {"name": title, "kubevirt_net.core.kubevirt_iface_hotplug": dict(options or {}, **more),
             "register": "r"}
+
+
+def kv_condition(obj, kind):
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)
 
 
 def vmi_iface(vmi, name):
@@ -225,3 +230,138 @@ def test_bulk_over_fifty_running_vms(lab, namespace, run_playbook, request_log, 
     again = run_playbook(play([hotplug("bulk", namespace=namespace, vm_selector="tier=bulk", interface="net1",
                                        network="br-h", dynamic_networks="true")])).tasks["bulk"]
     assert not again["changed"] and request_log.writes() == []
+
+
+# ------------------------------------------- issue 18 (items 5-8) and 19 (item 2)
+def vm_with_nic(lab, namespace, name, nad, binding="bridge", running=True):
+    body = vm_manifest(name, running=running)
+    spec = body["spec"]["template"]["spec"]
+    spec["domain"]["devices"]["interfaces"].append({"name": "net1", binding: {}})
+    spec["networks"].append({"name": "net1", "multus": {"networkName": nad}})
+    lab.request("POST", VM_PATH % namespace, body)
+
+
+def poke_vmi(lab, namespace, name):
+    """A VMI event, so the emulated virt-controller re-evaluates MigrationRequired at once
+    (it had scheduled that for the end of the old grace period)."""
+    lab.request("PATCH", "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances/%s" % (namespace, name),
+                {"metadata": {"labels": {"kubevirt-net.test/poke": "1"}}}, content_type="application/merge-patch+json")
+
+
+def test_unplug_without_dynamic_networks_needs_a_migration(lab, namespace, run_playbook, request_log, capabilities):
+    # evaluator.go shouldMigrateOnIfaceUnplug: detached from the domain, still in the pod -> MigrationRequired
+    capabilities(dynamic_networks=False, workload_update_methods=[])
+    create_nad(lab, namespace, "br-u")
+    vm_with_nic(lab, namespace, "un", "br-u")
+    wait_for(lambda: "domain" in ((vmi_iface(get_vmi(lab, namespace, "un"), "net1") or {}).get("infoSource") or ""),
+             timeout=60, message="net1 in the domain")
+    unplug = play([hotplug("unplug", namespace=namespace, vm="un", interface="net1", state="absent",
+                           dynamic_networks="false", wait_timeout=60)])
+    request_log.mark()
+    refused = run_playbook(unplug, expect_rc=2).tasks["unplug"]
+    assert "will not start one" in refused["msg"] and "kubectl patch kubevirt" in refused["msg"]
+    capabilities(workload_update_methods=["Evict"])
+    refused = run_playbook(unplug, expect_rc=2).tasks["unplug"]
+    assert "evicts the virt-launcher pod" in refused["msg"] and "restart_if_required" in refused["msg"]
+    assert request_log.writes(include_dry_run=True) == []
+    assert iface_names(get_vm(lab, namespace, "un")) == ["default", "net1"]
+
+    capabilities(workload_update_methods=["LiveMigrate"])
+    res = run_playbook(unplug).tasks["unplug"]
+    assert res["vms"][0]["method"] == "migration" and res["vms"][0]["interfaces"][0]["action"] == "unplug"
+    assert [m["status"]["phase"] for m in migrations(lab, namespace)] == ["Succeeded"]
+    assert iface_names(get_vm(lab, namespace, "un")) == ["default"]
+    assert vmi_iface(get_vmi(lab, namespace, "un"), "net1") is None
+
+
+def test_evict_only_plug_is_accepted_with_restart_if_required(lab, namespace, run_playbook, capabilities):
+    # workload-updater.go: no LiveMigrate, Evict configured -> the launcher pod is evicted, the VM starts again
+    capabilities(dynamic_networks=False, workload_update_methods=["Evict"], dynamic_network_grace_period=1.0)
+    create_nad(lab, namespace, "br-ev")
+    create_vm(lab, namespace, "ev")
+    old = wait_running(lab, namespace, "ev")
+    res = run_playbook(play([hotplug("plug", namespace=namespace, vm="ev", interface="net1", network="br-ev",
+                                     dynamic_networks="false", restart_if_required=True, wait_timeout=120)]))
+    entry = res.tasks["plug"]["vms"][0]
+    assert any("evicts the virt-launcher pod" in w for w in res.tasks["plug"]["warnings"])
+    assert "domain" in entry["interfaces"][0]["status"]["infoSource"]
+    vmi = get_vmi(lab, namespace, "ev")
+    assert vmi["metadata"]["uid"] != old["metadata"]["uid"] and migrations(lab, namespace) == []
+    events = lab.request("GET", "/api/v1/namespaces/%s/events" % namespace)["items"]
+    assert any(e.get("reason") == "SuccessfulEvict" for e in events)
+
+
+def test_sriov_plug_refused_without_network_resources_injector(lab, namespace, run_playbook, request_log,
+                                                               capabilities):
+    # ExternalNetResourceInjection is Beta (on) in 1.9: template.go leaves the VF request to the injector
+    capabilities(network_resources_injector=False)
+    create_nad(lab, namespace, "sriov-n", resource_name="openshift.io/intelnics")
+    create_vm(lab, namespace, "nri", running=False)
+    task = play([hotplug("plug", namespace=namespace, vm="nri", interface="vf", network="sriov-n", binding="sriov")])
+    request_log.mark()
+    refused = run_playbook(task, expect_rc=2).tasks["plug"]
+    assert "network-resources-injector" in refused["msg"] and "disabledFeatureGates" in refused["msg"]
+    assert request_log.writes(include_dry_run=True) == []
+    capabilities(network_resources_injector=True)
+    assert run_playbook(task).tasks["plug"]["vms"][0]["method"] == "offline"
+
+
+def test_stopped_vm_sriov_interface_is_removed_by_a_template_edit(lab, namespace, run_playbook, request_log):
+    create_nad(lab, namespace, "sriov-s", resource_name="openshift.io/intelnics")
+    vm_with_nic(lab, namespace, "offvf", "sriov-s", binding="sriov", running=False)
+    request_log.mark()
+    res = run_playbook(play([hotplug("unplug", namespace=namespace, vm="offvf", interface="net1",
+                                     state="absent")])).tasks["unplug"]
+    assert res["vms"][0]["method"] == "offline" and res["vms"][0]["interfaces"][0]["action"] == "remove"
+    assert [e["method"] for e in request_log.writes()] == ["PATCH"]
+    vm = get_vm(lab, namespace, "offvf")
+    assert iface_names(vm) == ["default"] and network_names(vm) == ["default"]
+
+
+def test_an_older_restart_required_is_reported_not_acted_on(lab, namespace, run_playbook, request_log,
+                                                            capabilities):
+    capabilities(dynamic_networks=True)
+    create_nad(lab, namespace, "br-rr")
+    create_vm(lab, namespace, "rr")
+    wait_running(lab, namespace, "rr")
+    lab.request("PATCH", "%s/rr" % (VM_PATH % namespace), {"spec": {"template": {"spec": {"domain": {
+        "resources": {"requests": {"memory": "256Mi"}}}}}}}, content_type="application/merge-patch+json")
+    since = wait_for(lambda: (kv_condition(get_vm(lab, namespace, "rr"), "RestartRequired") or {}).get(
+        "lastTransitionTime"), timeout=30, message="RestartRequired from the memory change")
+    request_log.mark()
+    res = run_playbook(play([hotplug("plug", namespace=namespace, vm="rr", interface="net1", network="br-rr",
+                                     dynamic_networks="true", restart_if_required=True)])).tasks["plug"]
+    entry = res["vms"][0]
+    assert entry["method"] == "live" and not entry["restart_required"] and "restarted" not in entry
+    assert "already had RestartRequired=True" in entry["findings"][0] and since in entry["findings"][0]
+    assert any("already had RestartRequired=True" in w for w in res["warnings"])
+    assert [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in request_log.writes()] == [("PATCH", "rr")]
+
+
+def test_rerun_after_a_timed_out_wait_is_not_a_false_success(lab, namespace, run_playbook, request_log,
+                                                             capabilities):
+    # without the dynamic-networks controller the NIC arrives only with the migration that follows the
+    # grace period; a long grace period makes the first wait time out after the write
+    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"], dynamic_network_grace_period=600)
+    create_nad(lab, namespace, "br-to")
+    create_vm(lab, namespace, "slow")
+    wait_running(lab, namespace, "slow")
+    options = dict(namespace=namespace, vm="slow", interface="net1", network="br-to", dynamic_networks="false")
+    first = run_playbook(play([hotplug("plug", options, wait_timeout=3)]), expect_rc=2).tasks["plug"]
+    assert "timed out" in first["msg"] and iface_names(get_vm(lab, namespace, "slow")) == ["default", "net1"]
+
+    request_log.mark()
+    again = run_playbook(play([hotplug("plug", options, wait_timeout=3)]), expect_rc=2).tasks["plug"]
+    assert "timed out" in again["msg"] and "net1 in the domain" in again["msg"]
+    assert not again["changed"] and again["vms"][0]["pending"] == ["net1"]
+    nowait = run_playbook(play([hotplug("plug", options, wait=False)])).tasks["plug"]
+    assert not nowait["changed"] and nowait["vms"][0]["pending"] == ["net1"]
+    assert any("has not finished interface net1" in w for w in nowait["warnings"])
+    assert request_log.writes() == []
+
+    capabilities(dynamic_network_grace_period=1.0)
+    poke_vmi(lab, namespace, "slow")
+    done = run_playbook(play([hotplug("plug", options, wait_timeout=120)])).tasks["plug"]
+    assert not done["changed"] and done["vms"][0]["pending"] == []
+    assert "domain" in vmi_iface(get_vmi(lab, namespace, "slow"), "net1")["infoSource"]
+    assert request_log.writes() == []

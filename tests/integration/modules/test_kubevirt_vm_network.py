@@ -7,6 +7,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.integration.helpers import wait_for
 from tests.integration.modules.kubevirt_objects import (
     VM_PATH, create_nad, create_vm, get_vm, get_vmi, iface_names, network_names, vm_manifest, wait_running)
 from tests.lab.crds import SCHEMA_DIR
@@ -355,3 +356,55 @@ def test_restart_true_does_not_wait_for_a_live_plug_the_restart_makes_anyway(lab
     assert vmi["metadata"]["uid"] != old["metadata"]["uid"] and vmi["status"]["phase"] == "Running"
     assert [i["name"] for i in vmi["spec"]["domain"]["devices"]["interfaces"]] == ["default", "vf1"]
     assert vmi["spec"]["hostname"] == "pinned-host"
+
+
+# ------------------------------------------- issue 18 item 5, issue 19 item 2
+def test_an_unrelated_restart_required_is_a_finding_even_with_restart_true(lab, namespace, run_playbook,
+                                                                          request_log, capabilities):
+    capabilities(dynamic_networks=True)
+    create_nad(lab, namespace, "br-rr")
+    create_vm(lab, namespace, "mem")
+    old = wait_running(lab, namespace, "mem")
+    lab.request("PATCH", "%s/mem" % (VM_PATH % namespace), {"spec": {"template": {"spec": {"domain": {
+        "resources": {"requests": {"memory": "256Mi"}}}}}}}, content_type="application/merge-patch+json")
+    since = wait_for(lambda: (vm_condition(lab, namespace, "mem", "RestartRequired") or {}).get("lastTransitionTime"),
+                     timeout=30, message="RestartRequired from the memory change")
+    task = play([vmnet("m", vm="mem", namespace=namespace, restart=True, dynamic_networks="true",
+                       config={"interfaces": [{"name": "net1", "network": "br-rr"}]})])
+    request_log.mark()
+    res = run_playbook(task).tasks["m"]
+    assert res["changed"] and not res["restarted"] and not res["restart_required"]
+    assert [(i["name"], i["action"]) for i in res["live"]] == [("net1", "plug")]
+    assert "already had RestartRequired=True" in res["findings"][0] and since in res["findings"][0]
+    assert [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in request_log.writes()] == [("PATCH", "mem")]
+    assert get_vmi(lab, namespace, "mem")["metadata"]["uid"] == old["metadata"]["uid"]
+    request_log.mark()
+    again = run_playbook(task).tasks["m"]
+    assert not again["changed"] and not again["restarted"] and again["findings"] and request_log.writes() == []
+
+
+def test_rerun_after_a_timed_out_wait_waits_for_the_declared_interface(lab, namespace, run_playbook, request_log,
+                                                                        capabilities):
+    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"], dynamic_network_grace_period=600)
+    create_nad(lab, namespace, "br-to")
+    create_vm(lab, namespace, "slow")
+    wait_running(lab, namespace, "slow")
+    options = dict(vm="slow", namespace=namespace, dynamic_networks="false",
+                   config={"interfaces": [{"name": "net1", "network": "br-to"}]})
+    first = run_playbook(play([vmnet("m", options, wait_timeout=3)]), expect_rc=2).tasks["m"]
+    assert "timed out" in first["msg"] and iface_names(get_vm(lab, namespace, "slow")) == ["default", "net1"]
+
+    request_log.mark()
+    again = run_playbook(play([vmnet("m", options, wait_timeout=3)]), expect_rc=2).tasks["m"]
+    assert "timed out" in again["msg"] and "net1 in the domain" in again["msg"]
+    nowait = run_playbook(play([vmnet("m", options, wait=False)])).tasks["m"]
+    assert not nowait["changed"] and [p["name"] for p in nowait["pending_hotplug"]] == ["net1"]
+    assert nowait["pending_start"] == [] and any("has not finished interface net1" in w for w in nowait["warnings"])
+    assert request_log.writes() == []
+
+    capabilities(dynamic_network_grace_period=1.0)
+    lab.request("PATCH", "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances/slow" % namespace,
+                {"metadata": {"labels": {"kubevirt-net.test/poke": "1"}}}, content_type="application/merge-patch+json")
+    done = run_playbook(play([vmnet("m", options, wait_timeout=120)])).tasks["m"]
+    assert not done["changed"] and done["pending_hotplug"] == []
+    assert request_log.writes() == []

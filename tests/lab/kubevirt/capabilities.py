@@ -238,6 +238,7 @@ class Capabilities:
         self._apply_nodes(values["nodes"])
         self._apply_dynamic_networks(values["dynamic_networks"])
         self._apply_istio(values["istio"])
+        self._apply_resources_injector(values["network_resources_injector"])
 
     def on_change(self, changes):
         values = self.config.snapshot()
@@ -250,6 +251,8 @@ class Capabilities:
             self._apply_dynamic_networks(values["dynamic_networks"])
         if "istio" in changes:
             self._apply_istio(values["istio"])
+        if "network_resources_injector" in changes:
+            self._apply_resources_injector(values["network_resources_injector"])
 
     def _create(self, path, body):
         try:
@@ -289,6 +292,26 @@ class Capabilities:
                           "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
                                      "resources": ["pods"]}]}
                          for name in ("namespace.sidecar-injector.istio.io", "object.sidecar-injector.istio.io")]})
+
+    def _apply_resources_injector(self, enabled):
+        """What clients can observe of network-resources-injector (its upstream
+        deployment and the SR-IOV network operator's): the
+        network-resources-injector-config MutatingWebhookConfiguration.  Like
+        Istio's, the marker webhook selects nothing; the launcher pod's VF
+        request is the pod emulation's (net_launcher.py)."""
+        path = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/network-resources-injector-config"
+        if not enabled:
+            self.kube.delete(path)
+            return
+        never = {"matchExpressions": [{"key": "kubevirt-net.io/lab-never-selected", "operator": "Exists"}]}
+        self._create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", {
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": "network-resources-injector-config", "labels": {"app": "network-resources-injector"}},
+            "webhooks": [{"name": "network-resources-injector-config.k8s.io", "admissionReviewVersions": ["v1"],
+                          "sideEffects": "None", "failurePolicy": "Ignore", "namespaceSelector": never,
+                          "objectSelector": never, "clientConfig": {"url": "https://127.0.0.1:9/mutate"},
+                          "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                                     "resources": ["pods"]}]}]})
 
     def _apply_dynamic_networks(self, enabled):
         """The multus-dynamic-networks-controller DaemonSet, as its upstream

@@ -21,7 +21,13 @@ DEFAULTS = {
     "dynamic_networks": True,
     # Istio installed with its CNI plugin (sidecar injection happens)
     "istio": False,
-    # written into the KubeVirt CR at start-up
+    # network-resources-injector deployed (the SR-IOV network operator's default): its
+    # MutatingWebhookConfiguration exists.  With ExternalNetResourceInjection on (Beta, default in
+    # v1.9) it, not virt-controller, adds a NAD's resourceName request to virt-launcher pods.
+    "network_resources_injector": True,
+    # written into the KubeVirt CR at start-up; workloadUpdateMethods: "LiveMigrate" migrates a
+    # migratable VMI with MigrationRequired=True, "Evict" evicts the launcher pod of one it does not
+    # migrate (the guest shuts down; migration.py WorkloadUpdater)
     "workload_update_methods": ["LiveMigrate"],
     "vm_rollout_strategy": "LiveUpdate",
     "feature_gates": [],

@@ -23,7 +23,14 @@ unfinished migration and ``LiveMigratable=True`` is migrated through a
 VirtualMachineInstanceMigration ``kubevirt-workload-update-<random>``
 (annotation ``kubevirt.io/workloadUpdateMigration``) - only while the
 KubeVirt CR lists ``LiveMigrate`` in
-``spec.workloadUpdateStrategy.workloadUpdateMethods``.
+``spec.workloadUpdateStrategy.workloadUpdateMethods``.  One it does not
+migrate (no ``LiveMigrate``, or not live-migratable) has its virt-launcher
+pod evicted when the CR lists ``Evict`` (``getUpdateData``
+evictOutdatedVMIs; ``SuccessfulEvict`` event): the VMI fails and its VM's
+run strategy decides whether it starts again.  Modelled: the cluster's
+default evictionStrategy None (the pod-eviction admitter lets the eviction
+through); not modelled: the evictionStrategy LiveMigrate/IfPossible/External
+evacuation paths and the batch size/interval (the first batch is immediate).
 """
 
 import copy
@@ -226,11 +233,18 @@ class WorkloadUpdater(PacedController):
         wait = self.wait_left(key)
         if wait:
             return wait
+        methods = self.cluster.workload_update_methods(self.cluster.kubevirt())
         candidates = [vmi for vmi in self.vmis.items()
                       if (vmi.get("status") or {}).get("phase") == "Running"
                       and not vmi["metadata"].get("deletionTimestamp") and not is_migrating(vmi)
-                      and condition_is(vmi, "MigrationRequired") and condition_is(vmi, "LiveMigratable")]
-        if not candidates or "LiveMigrate" not in self.cluster.workload_update_methods(self.cluster.kubevirt()):
+                      and condition_is(vmi, "MigrationRequired")]
+        if not candidates:
+            return None
+        if "Evict" in methods:
+            self._evict([vmi for vmi in candidates
+                         if "LiveMigrate" not in methods or not condition_is(vmi, "LiveMigratable")])
+        candidates = [vmi for vmi in candidates if condition_is(vmi, "LiveMigratable")]
+        if not candidates or "LiveMigrate" not in methods:
             return None
         unfinished = {"%s/%s" % (m["metadata"]["namespace"], (m.get("spec") or {}).get("vmiName"))
                       for m in self.kube.list(VMIMS)["items"] if (m.get("status") or {}).get("phase") not in FINAL}
@@ -251,6 +265,28 @@ class WorkloadUpdater(PacedController):
             except (Conflict, KubeError) as exc:
                 log.warning("workload update migration for %s: %s", key_of(vmi), exc)
         return self.stepped(key) if created else None
+
+    def _evict(self, candidates):
+        """Evict the current launcher pod of each (the Eviction API, as KubeVirt's
+        EvictV1beta1 call; no PodDisruptionBudget covers it)."""
+        for cached in candidates:
+            vmi = self.kube.get_or_none(vmi_path(cached["metadata"]["namespace"], cached["metadata"]["name"]))
+            if vmi is None or is_migrating(vmi) or not condition_is(vmi, "MigrationRequired"):
+                continue
+            pod = current_pod(vmi, launcher_pods(self.kube, vmi))
+            if pod is None or pod["metadata"].get("deletionTimestamp"):
+                continue
+            meta = pod["metadata"]
+            try:
+                self.kube.create("/api/v1/namespaces/%s/pods/%s/eviction" % (meta["namespace"], meta["name"]), {
+                    "apiVersion": "policy/v1beta1", "kind": "Eviction",
+                    "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "deleteOptions": {}})
+            except (Conflict, KubeError) as exc:
+                log.warning("workload update eviction of %s: %s", key_of(vmi), exc)
+                continue
+            record_event(self.kube, dict(vmi, apiVersion="kubevirt.io/v1", kind="VirtualMachineInstance"), "Normal",
+                         "SuccessfulEvict", "Initiated eviction of VMI as part of automated workload update: <nil>",
+                         "workload-update-controller")
 
 
 def start(ctx):
