@@ -149,10 +149,10 @@ def check_filters(problems, where: str, field: str, filters: Optional[List[str]]
                          "escape special characters, e.g. '\\.'" % (text, exc))
             continue
         if matches_all:
-            warnings.append("%s: %s %r matches every key: KubeVirt reads filters as unanchored regular expressions, "
-                            "so %r means 'zero or more %s'%s" % (where, name, text, body[-2:], body[-2:-1],
-                                                                   " and the negation removes every key"
-                                                                   if text.startswith("!") else ""))
+            warnings.append("%s: %s %r matches every key: KubeVirt reads filters as unanchored regular expressions "
+                            "and this one matches the empty string ('x*' means 'zero or more x')%s"
+                            % (where, name, text, "; as a negation it removes every key" if text.startswith("!")
+                               else ""))
     return warnings
 
 
