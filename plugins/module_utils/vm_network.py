@@ -24,7 +24,7 @@ import copy
 import ipaddress
 import re
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, macaddr, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN
 
 MERGED, REPLACED, OVERRIDDEN, DELETED, GATHERED, RENDERED = (
@@ -349,7 +349,7 @@ def check_interface(problems, index, cfg, state):
         check_binding(problems, where, cfg["binding"])
     binding = cfg.get("binding") or (default_binding(cfg.get("network")) if cfg.get("network") else None)
     if problems.mac(where, "mac_address", cfg.get("mac_address")) and cfg.get("mac_address") and \
-            binding == "masquerade" and vmspec.normal_mac(cfg["mac_address"]) == RESERVED_MASQUERADE_MAC:
+            binding == "masquerade" and macaddr.canonical(cfg["mac_address"]) == RESERVED_MASQUERADE_MAC:
         problems.add(where, "mac_address", "%s is reserved for the in-pod bridge of masquerade; choose another MAC"
                      % cfg["mac_address"])
     if cfg.get("pci_address") and not vmspec.PCI_ADDRESS.match(cfg["pci_address"]):

@@ -162,3 +162,18 @@ def test_unquoted_mac_number_in_a_template_says_quote_the_mac():
 def test_interface_name_format():
     items = run(spec({"name": "net.1", "bridge": {}}, networks=({"name": "net.1", "multus": {"networkName": "x"}},)))
     assert any("can only contain alphabetical characters" in p["message"] for p in items), messages(items)
+
+
+# ------------------------------------------------------------ the typed options of kubevirt_vm_network
+@pytest.mark.parametrize("mac,words", [
+    ("01:00:5e:00:00:01", "multicast"), ("ff:ff:ff:ff:ff:ff", "broadcast"), ("00:00:00:00:00:00", "all-zero"),
+    ("02:00-00:00:00:01", "one separator"), ("41135085296", "quote the MAC"),
+    ("0200.0000.0000", "reserved for the in-pod bridge"),
+])
+def test_vm_network_interface_mac_option(mac, words):
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn
+    problems = Problems()
+    vmn.check_interface(problems, 0, {"name": "default", "network": "pod", "binding": "masquerade",
+                                      "mac_address": mac}, vmn.MERGED)
+    assert [p["field"] for p in problems.items] == ["mac_address"], problems.items
+    assert words in problems.items[0]["message"]
