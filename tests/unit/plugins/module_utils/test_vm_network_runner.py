@@ -123,3 +123,131 @@ def test_observe_without_generation_tracking_takes_the_expected_outcome_as_signa
     assert seen["status"]["conditions"][0]["type"] == "RestartRequired"
     answers[:] = [{"status": {}}]
     assert writer.observe("vm1", 5, deadline=0, expect_restart=True) is None and writer.last == {"status": {}}
+
+
+# ------------------------------------------- issue 18 item 5, issue 19 item 2: the module's flow
+class Exit(Exception):
+    def __init__(self, failed, result):
+        super(Exit, self).__init__(result.get("msg"))
+        self.failed, self.result = failed, result
+
+
+class Cluster(object):
+    """What kubevirt_vm_network reads; ``vmis`` is served in turn (the last one repeats). Any write fails the test."""
+
+    def __init__(self, vm_, vmis):
+        self.vm, self.vmis = vm_, list(vmis)
+        self.writes = []
+
+    def _vmi(self):
+        return copy.deepcopy(self.vmis.pop(0) if len(self.vmis) > 1 else self.vmis[0])
+
+    def list(self, path, label_selector=None, **_kw):
+        if "/kubevirts" in path:
+            return [{"metadata": {"name": "kubevirt", "namespace": "kubevirt"},
+                     "spec": {"workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]}},
+                     "status": {"observedKubeVirtVersion": "v1.9.0"}}]
+        if "network-attachment-definitions" in path:
+            return [{"metadata": {"name": "br1", "namespace": "vms"}}]
+        if "virtualmachineinstances" in path and "migrations" not in path:
+            return [self._vmi()]
+        if path.endswith("/virtualmachines"):
+            return [copy.deepcopy(self.vm)]
+        return []
+
+    def get(self, path):
+        if "/virtualmachineinstances/" in path:
+            return self._vmi()
+        return copy.deepcopy(self.vm)
+
+    def request(self, method, path, body=None, content_type=None):
+        self.writes.append((method, path))
+        raise AssertionError("unexpected write %s %s" % (method, path))
+
+
+class Runner(object):
+    def __init__(self, session):
+        self.session = session
+
+    def fail(self, msg, **result):
+        raise Exit(True, dict(result, msg=msg))
+
+    def exit(self, **result):
+        raise Exit(False, result)
+
+
+class Module(object):
+    check_mode = False
+    _diff = False
+
+    def __init__(self, **params):
+        self.params = dict(dict(vm="vm1", namespace="vms", state="merged", restart=False, migrate_if_required=False,
+                                dynamic_networks="true", wait=True, wait_timeout=5, wait_sleep=0.01), **params)
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+
+def running_vm(extra_status=None):
+    machine = {"metadata": {"name": "vm1", "namespace": "vms", "generation": 2, "resourceVersion": "7"},
+               "spec": {"runStrategy": "Always", "template": {"spec": {
+                   "domain": {"devices": {"interfaces": [{"name": "default", "masquerade": {}},
+                                                         {"name": "net1", "bridge": {}}]}},
+                   "networks": [{"name": "default", "pod": {}}, {"name": "net1", "multus": {"networkName": "br1"}}]}}},
+               "status": extra_status or {}}
+    return machine
+
+
+def vmi_of(machine, info_source, memory=None):
+    spec = copy.deepcopy(machine["spec"]["template"]["spec"])
+    return {"metadata": {"name": "vm1", "namespace": "vms", "uid": "u1"},
+            "spec": spec, "status": {"phase": "Running", "interfaces": [
+                {"name": "default", "infoSource": "domain, guest-agent"},
+                {"name": "net1", "infoSource": info_source}],
+                "conditions": [{"type": "LiveMigratable", "status": "True"}]}}
+
+
+def converge(cluster, **params):
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_runner as runner_mod
+    params.setdefault("config", {"interfaces": [{"name": "net1", "network": "br1"}]})
+    module = Module(**params)
+    flow = runner_mod.VmNetwork.__new__(runner_mod.VmNetwork)
+    flow.module, flow.params, flow.namespace, flow.name = module, module.params, "vms", "vm1"
+    flow.state, flow.config, flow.runner, flow.patches, flow._before = "merged", module.params["config"], \
+        Runner(cluster), [], None
+    with pytest.raises(Exit) as done:
+        flow.converge()
+    return done.value, module
+
+
+def test_a_declared_interface_the_vmi_lacks_is_pending_not_done():
+    machine = running_vm()
+    cluster = Cluster(machine, [vmi_of(machine, "multus-status")])
+    out, module = converge(cluster, wait=False)
+    assert not out.failed and not out.result["changed"]
+    assert [(p["name"], p["action"]) for p in out.result["pending_hotplug"]] == [("net1", "plug")]
+    assert any("has not finished interface net1" in w for w in module.warnings) and cluster.writes == []
+    stuck, _module = converge(Cluster(machine, [vmi_of(machine, "multus-status")]), wait_timeout=0.05)
+    assert stuck.failed and "net1 in the domain" in stuck.result["msg"]
+    waited, _module = converge(Cluster(machine, [vmi_of(machine, "multus-status")] * 3 +
+                                       [vmi_of(machine, "domain, multus-status")]))
+    assert not waited.failed and not waited.result["changed"] and waited.result["pending_hotplug"] == []
+
+
+def test_an_older_unrelated_restart_required_is_a_finding_and_restart_true_does_not_restart():
+    cond = {"type": "RestartRequired", "status": "True", "lastTransitionTime": "2026-01-01T09:00:00Z",
+            "message": "a non-live-updatable field was changed in the template spec"}
+    machine = running_vm({"conditions": [cond]})
+    cluster = Cluster(machine, [vmi_of(machine, "domain, multus-status")])   # the memory changed, not the network
+    out, module = converge(cluster, restart=True)
+    assert not out.failed and not out.result["changed"] and not out.result["restart_required"]
+    assert "already had RestartRequired=True" in out.result["findings"][0] and cluster.writes == []
+    assert module.warnings == out.result["findings"]
+    # a RestartRequired that the declared network explains (the VMI still has the old model) is acted on
+    modelled = running_vm({"conditions": [cond]})
+    modelled["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"][1]["model"] = "e1000e"
+    vmi = vmi_of(running_vm(), "domain, multus-status")
+    out, _module = converge(Cluster(modelled, [vmi]), wait=False, config={"interfaces": [
+        {"name": "net1", "network": "br1", "model": "e1000e"}]})
+    assert out.result["restart_required"] and out.result["findings"] == []
