@@ -98,6 +98,7 @@ class Hotplug(object):
         self._pending = {}          # VM name -> [(interface, PLUG|UNPLUG, detail)] declared but not done
         self._needs = {}            # VM name -> whether KubeVirt needs a migration to finish
         self._dynamic = None        # the dynamic-networks controller, once looked up
+        self._injector_warned = False
 
     # ------------------------------------------------------------ reading
     @property
@@ -160,11 +161,13 @@ class Hotplug(object):
                 problems.add(where, "network", "NetworkAttachmentDefinition %r not found in namespace %r (searched: "
                              "%s/%s).%s" % (name, ns, ns, name, hint))
             elif req.get("binding") == "sriov":
-                self.check_sriov(problems, where, nad, kv)
+                self.check_sriov(problems, where, nad)
         if any(r.get("mac_address") for r in plugs):
             self.check_macs(problems, vms, vmis)
         plans = {}
         dynamic = None
+        sriov_nads = dict((r["interface"], nads.get(vmspec.split_reference(r["network"], self.namespace)))
+                          for r in plugs if r.get("binding") == "sriov")
         sriov_plug = any(r.get("binding") == "sriov" and r.get("state") != "absent" for r in self.requests)
         for vm in vms:
             name = _vm_key(vm)
@@ -172,6 +175,9 @@ class Hotplug(object):
             running = vmi is not None and (vmi.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
             plan = hotplug.plan_vm(problems, vm, self.requests, running)
             plans[name] = (plan, running)
+            for iface, action, _detail in plan.changes:   # only a new VF needs the injector
+                if action == hotplug.PLUG and iface in sriov_nads:
+                    self.check_injector(problems, "interface %s" % iface, sriov_nads[iface], kv)
             self._pending[name] = self.pending_of(vm, vmi, plan) if running else []
             actions = [c[1] for c in plan.changes if c[1] in (hotplug.PLUG, hotplug.SWAP, hotplug.UNPLUG)] + [
                 p[1] for p in self._pending[name]]
@@ -227,7 +233,15 @@ class Hotplug(object):
         if not offered:
             problems.add(where, "network", "no node offers the SR-IOV resource %r (status.allocatable); prepare the "
                          "hosts (kubevirt_net.core.sriov_host) and the device plugin first" % resource)
-        if kv is not None and kv.gate_enabled("ExternalNetResourceInjection"):
+        self.check_injector(problems, where, nad, kv)
+
+    def check_injector(self, problems, where, nad, kv):
+        """A new SR-IOV interface: with ExternalNetResourceInjection on,
+        network-resources-injector must be deployed (hotplug.resources_injector_present)."""
+        resource = ((((nad or {}).get("metadata") or {}).get("annotations") or {}).get(
+            "k8s.v1.cni.cncf.io/resourceName"))
+        if resource and kv is not None and kv.gate_enabled("ExternalNetResourceInjection") and \
+                not any(p["object"] == where and "network-resources-injector" in p["message"] for p in problems.items):
             present = self.injector_present()
             if present is False:
                 problems.add(where, "network", "KubeVirt's ExternalNetResourceInjection feature gate is on (Beta, on by "
@@ -237,7 +251,8 @@ class Hotplug(object):
                              "add ExternalNetResourceInjection to the KubeVirt CR's "
                              "spec.configuration.developerConfiguration.disabledFeatureGates" % (
                                  resource, hotplug.NRI_WEBHOOK))
-            elif present is None:
+            elif present is None and not self._injector_warned:
+                self._injector_warned = True
                 self.module.warn("could not list MutatingWebhookConfigurations to check that network-resources-injector "
                                  "is deployed; with ExternalNetResourceInjection on (KubeVirt 1.9 default) the SR-IOV "
                                  "resource %r is requested only by it" % resource)

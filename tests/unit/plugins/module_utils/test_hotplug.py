@@ -430,3 +430,14 @@ def test_an_older_restart_required_is_a_finding_not_a_reason_to_stop():
     result = hp.new_result(older, hotplug.plan_vm(Problems(), older, requests, True), True, True, 0)
     with pytest.raises(AssertionError, match="no write expected: PUT"):   # restart_if_required restarts
         hp.progress(result, newer, plugged, [])
+
+
+def test_an_already_declared_vf_is_not_refused_for_a_missing_injector():
+    # only a new VF needs the injector: a re-run over a VM that already has it stays a no-op
+    machine = vm(ifaces=[{"name": "default", "masquerade": {}}, {"name": "vf", "sriov": {}}],
+                 networks=[{"name": "default", "pod": {}}, {"name": "vf", "multus": {"networkName": "sriov-a"}}])
+    vmi = running_vmi([{"name": "vf", "sriov": {}}], [{"name": "vf", "infoSource": "domain, multus-status"}])
+    cluster = Cluster(machine, vmi, nads=[SRIOV_NAD], nodes=[VF_NODE])
+    problems, _module, hp = preflight(cluster, PLUG_VF, KVInfo(["LiveMigrate"], ["ExternalNetResourceInjection"]))
+    assert not problems and hp._pending == {"vm1": []}
+    assert not any("mutatingwebhookconfigurations" in path for _m, path in cluster.calls)
