@@ -114,6 +114,33 @@ def restore_mac(text: str) -> str:
     return "-".join("%02x" % b for b in mac)
 
 
+# Bindings whose macAddress reaches the libvirt domain as written (pkg/virt-launcher/virtwrap/converter/
+# network/builder.go withMACAddress; cmd/sidecars/network-passt-binding): libvirt's virMacAddrParse takes
+# only ':'.  Tap bindings (bridge, masquerade) are re-formatted by pkg/network/domainspec/generators.go
+# (net.ParseMAC(...).String()) and SR-IOV MACs go through the CNI, so the dash form is safe there.
+VERBATIM_MAC_BINDINGS = ("passtBinding", "binding")
+
+
+def verbatim_mac_interfaces(source: Dict[str, Any], opts: Dict[str, Any]) -> List[str]:
+    """Source interfaces with a new MAC whose target binding passes the MAC verbatim to libvirt."""
+    overrides = dict((n.get("interface"), n.get("binding")) for n in opts.get("networks") or [])
+    macs = opts.get("new_mac_addresses") or {}
+    return [i.get("name") for i in vmspec.interfaces_of(source) if i.get("name") in macs and
+            (overrides.get(i.get("name")) or vmspec.binding_of(i)) in VERBATIM_MAC_BINDINGS]
+
+
+def verbatim_mac_patches(base: Dict[str, Any], macs: Dict[str, str], names: List[str]) -> List[Tuple[str, Op]]:
+    """Their MACs in colon form through the clone's own patches (encode_patch escapes the ':'), computed
+    against ``base`` before any override moves an interface."""
+    ops = []
+    for idx, iface in enumerate(vmspec.interfaces_of(base)):
+        if iface.get("name") in names:
+            ops.append(("new_mac_addresses.%s" % iface["name"], {
+                "op": "replace", "path": "%s/%d/macAddress" % (vmspec.IFACES_PATH, idx),
+                "value": macaddr.canonical(macs[iface["name"]])}))
+    return ops
+
+
 # ------------------------------------------------------------------ filters
 # Constructs whose meaning differs between Go's RE2 (what KubeVirt runs) and
 # Python's re, or which RE2 refuses (then KubeVirt matches nothing, silently).

@@ -222,9 +222,12 @@ class Cloner(object):
             local.add(where, "new_mac_addresses.%s" % name, "interface %r is not in the source VM and not added by "
                       "networks, so KubeVirt would ignore this MAC: name a source interface or add it with "
                       "networks: [{interface: %s, network: <nad>}]" % (name, name))
-        kv_opts = dict(opts, new_mac_addresses=dict((k, v) for k, v in macs.items() if k in source_names) or None)
+        verbatim = clone_utils.verbatim_mac_interfaces(source, opts)
+        kv_opts = dict(opts, new_mac_addresses=dict((k, v) for k, v in macs.items()
+                                                    if k in source_names and k not in verbatim) or None)
         base = clone_utils.kubevirt_base(source, kv_opts, self.namespace)
         typed, post = clone_utils.override_patches(local, where, base, opts)
+        typed = clone_utils.verbatim_mac_patches(base, macs, verbatim) + typed
         digest = clone_utils.digest_of(dict(opts, patches=target["_raw"]), self.params["source"])
         sourced = typed + [("patches[%d]" % i, op) for i, op in enumerate(target["_raw"])] + \
             [("annotations", op) for op in clone_utils.identity_patches(self.params["source"], digest)]

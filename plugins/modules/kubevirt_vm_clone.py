@@ -24,7 +24,8 @@ description:
   - KubeVirt's restore webhook (C(pkg/storage/admitters/vmrestore.go) C(validatePatches)) splits every patch on
     C(,) and needs exactly one C(:) in each piece, and only takes paths under C(/spec/) or a key under
     C(/metadata/labels/) or C(/metadata/annotations/). A patch it refuses leaves the clone in C(RestoreInProgress)
-    for ever. So MACs are sent in dash form (C(02-00-00-aa-00-01)), object and list values are split into one
+    for ever. So MACs are sent in dash form (C(02-00-00-aa-00-01); on C(passtBinding) interfaces, whose MAC
+    reaches libvirt verbatim, in colon form through an escaped patch), object and list values are split into one
     patch per member (an added interface is added as C({}) and then filled field by field), and C(:) and C(,)
     inside strings are written as JSON C(\u003a)/C(\u002c) escapes. Every patch (O(patches) too) is checked against a port of
     that webhook and applied locally, in KubeVirt's order and with its json-patch semantics, to the VM KubeVirt

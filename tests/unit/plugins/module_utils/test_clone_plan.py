@@ -236,3 +236,17 @@ def test_labels_for_a_labelless_source_are_merged_after_the_clone(fail):
         assert "patching the target afterwards failed" in result["error"] and result["partial_target_deleted"]
     else:
         assert result["post_clone_patch"] == {"metadata": {"labels": {"app": "web-1"}}} and "error" not in result
+
+
+def test_a_passt_interface_gets_its_mac_in_colon_form():
+    """passtBinding's macAddress goes to libvirt verbatim (converter/network/builder.go), and libvirt parses
+    only ':'-separated MACs: send it through an escaped patch, not as a dash-form newMacAddresses entry."""
+    source = copy.deepcopy(SOURCE)
+    source["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"][0] = {"name": "default",
+                                                                                "passtBinding": {}}
+    _problems, p = plan(source, target="web-1", new_mac_addresses={"default": "02-00-00-aa-00-01",
+                                                                   "prod": "02:00:00:aa:00:02"})
+    assert p["manifest"]["spec"]["newMacAddresses"] == {"prod": "02-00-00-aa-00-02"}
+    vm = kubevirt_result(source, p)
+    assert ifaces(vm)["default"]["macAddress"] == "02:00:00:aa:00:01"
+    assert ifaces(p["expected"])["default"]["macAddress"] == "02:00:00:aa:00:01"
