@@ -48,7 +48,8 @@ def cases(ns, tmp):
          ["mac_address", "one separator throughout"]),
         ("kubevirt_iface_hotplug", hotplug(ns, mac_address="02:00:5e:10:00:00:00:01"), ["mac_address", "8-byte"]),
         ("kubevirt_iface_hotplug", {"vm": "target", "namespace": ns, "interfaces": [
-            {"interface": "net1", "network": "br-a", "mac_address": "33:33:00:00:00:01"}]}, ["mac_address", "multicast"]),
+            {"interface": "net1", "network": "br-a", "mac_address": "33:33:00:00:00:01"}]},
+         ["mac_address", "multicast"]),
         ("kubevirt_vm_network", vmnet(ns, {"mac_address": "01:00:5e:00:00:01"}), ["mac_address", "multicast"]),
         ("kubevirt_vm_network", vmnet(ns, {"mac_address": "02-00:00:00:00:01"}),
          ["mac_address", "one separator throughout"]),

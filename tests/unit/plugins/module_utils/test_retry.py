@@ -1,6 +1,10 @@
 import pytest
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import RetryPolicy, parse_retry_after
+from urllib3.exceptions import ProtocolError
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import args
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiSession
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import RetryPolicy, parse_retry_after, policy_for
 
 
 @pytest.mark.parametrize("status,expected", [(429, True), (500, True), (502, True), (503, True), (504, True),
@@ -51,9 +55,6 @@ def test_attempts_must_be_positive():
 
 
 # ------------------------------------------------------------ api_retries / wait options (issue 19 item 3)
-from ansible_collections.kubevirt_net.core.plugins.module_utils import args  # noqa: E402
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiSession  # noqa: E402
-from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import policy_for  # noqa: E402
 
 
 class _Module:
@@ -62,11 +63,12 @@ class _Module:
 
 
 class _Client:
-    def __init__(self, answers):
-        self.answers, self.calls = list(answers), 0
+    """Every request fails as a reset connection (a GET is retried)."""
+
+    def __init__(self):
+        self.calls = 0
 
     def request(self, method, path, body=None, **params):
-        from urllib3.exceptions import ProtocolError
         self.calls += 1
         raise ProtocolError("connection reset")
 
@@ -74,7 +76,7 @@ class _Client:
 @pytest.mark.parametrize("retries,tries", [(0, 1), (1, 2), (3, 4), (None, 5)])
 def test_api_retries_counts_retries_after_the_first_try(retries, tries):
     assert policy_for(retries).attempts == tries
-    client = _Client([])
+    client = _Client()
     api = ApiSession(_Module(api_retries=retries), sleep=lambda _s: None, dynamic_client=client)
     with pytest.raises(Exception):
         api.request("GET", "/api/v1/namespaces/x")
