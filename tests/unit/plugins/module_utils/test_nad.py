@@ -94,9 +94,6 @@ def test_users_of_resolves_same_and_cross_namespace_references():
 
 
 # ------------------------------------------------------------ metadata and namespaces, before any write
-
-
-
 @pytest.mark.parametrize("labels,field,words", [
     ({"bad key": "x"}, "labels.bad key", "not a valid key"),
     ({"-app": "x"}, "labels.-app", "not a valid key"),
