@@ -9,7 +9,7 @@ venv:
 	@bash hack/venv.sh "$(VENV)"
 
 lab-build:
-	@bash tests/lab/build-apiserver.sh
+	@bash tests/lab/build/build.sh etcd kubernetes
 
 demo: venv lab-build
 	@bash hack/demo.sh

@@ -55,10 +55,11 @@ run_pytest() {
 
 versions
 case "$what" in
-  unit) run_pytest tests/unit "$@" ;;
+  # with a test path among the arguments, run only what was named
+  unit) if printf '%s\n' "$@" | grep -q '^tests/'; then run_pytest "$@"; else run_pytest tests/unit "$@"; fi ;;
   sanity) sanity ;;
   lint) lint ;;
-  integration) run_pytest tests/integration "$@" ;;
+  integration) if printf '%s\n' "$@" | grep -q '^tests/'; then run_pytest "$@"; else run_pytest tests/integration "$@"; fi ;;
   all)
     # run every stage, then fail if any failed (so one report shows all of them)
     rc=0

@@ -1,7 +1,8 @@
-"""Start, stop and inspect the lab cluster: etcd + kube-apiserver +
-kube-controller-manager built from Debian's source package, plus the lab
-daemon (request-logging, fault-injecting proxy; later KubeVirt's emulated
-controllers and webhooks) in front of the API server.
+"""Start, stop and inspect the lab cluster: etcd 3.6, kube-apiserver,
+kube-controller-manager and kube-scheduler 1.34 built from their Go modules
+(tests/lab/build/build.sh), plus the lab daemon (request-logging,
+fault-injecting proxy; KubeVirt's emulated parts; the node side that plays the
+kubelet for the pods the scheduler bound) in front of the API server.
 
 Everything a running lab needs is in one state directory: certificates,
 tokens, etcd data, logs, the kubeconfig and ``lab.json`` (ports and pids).
@@ -26,29 +27,38 @@ import yaml
 from . import crds as lab_crds
 from . import pki
 
-K8S_VERSION = os.environ.get("LAB_K8S_VERSION", "1.20.2")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD_SCRIPT = os.path.join(REPO_ROOT, "tests", "lab", "build-apiserver.sh")
+BUILD_SCRIPT = os.path.join(REPO_ROOT, "tests", "lab", "build", "build.sh")
+# component -> binaries; versions and packages live in the build script and go.mod files
+COMPONENTS = {
+    "etcd": ("etcd",),
+    "kubernetes": ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
+}
+_DIRS = {}
 
 
-def cache_dir():
-    base = os.environ.get("LAB_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kubevirt-net-lab")
-    return os.path.join(base, K8S_VERSION)
+def component_dir(component):
+    """The cache directory of a component's binaries (keyed by its version)."""
+    if component not in _DIRS:
+        _DIRS[component] = subprocess.run(
+            ["bash", BUILD_SCRIPT, "--print-dir", component], check=True,
+            capture_output=True, text=True).stdout.strip()
+    return _DIRS[component]
 
 
 def binary(name):
-    if name == "etcd":
-        return shutil.which("etcd") or "/usr/bin/etcd"
-    return os.path.join(cache_dir(), name)
+    for component, names in COMPONENTS.items():
+        if name in names:
+            return os.path.join(component_dir(component), name)
+    raise KeyError(name)
 
 
 def ensure_binaries():
-    """Build the API server once (cached outside the repo)."""
-    missing = [b for b in ("kube-apiserver", "kube-controller-manager", "etcd")
-               if not os.access(binary(b), os.X_OK)]
+    """Build the control plane once (cached outside the repo by version)."""
+    missing = [component for component, names in COMPONENTS.items()
+               if not all(os.access(binary(b), os.X_OK) for b in names)]
     if missing:
-        subprocess.run(["bash", BUILD_SCRIPT], check=True)
+        subprocess.run(["bash", BUILD_SCRIPT] + missing, check=True)
 
 
 def _memory_dir():
@@ -138,6 +148,7 @@ class Lab:
             self._wait_ready(timeout)
             self._write_kubeconfig()
             self._start_controller_manager()
+            self._start_scheduler()
             self._bootstrap()
             self._start_daemon()
             self._wait_daemon(timeout)
@@ -149,7 +160,7 @@ class Lab:
 
     def down(self):
         pids = self.state.get("pids", {})
-        for name in ("daemon", "controller-manager", "apiserver", "etcd"):
+        for name in ("daemon", "scheduler", "controller-manager", "apiserver", "etcd"):
             pid = pids.get(name)
             if pid:
                 _terminate(pid)
@@ -207,7 +218,7 @@ class Lab:
             binary("kube-apiserver"),
             "--etcd-servers", "http://127.0.0.1:%d" % self.state["etcd_port"],
             "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
-            "--secure-port", str(self.state["apiserver_port"]), "--insecure-port=0",
+            "--secure-port", str(self.state["apiserver_port"]),
             "--tls-cert-file", pki_paths["server.crt"], "--tls-private-key-file", pki_paths["server.key"],
             "--client-ca-file", pki_paths["ca.crt"],
             "--token-auth-file", token_file,
@@ -218,8 +229,11 @@ class Lab:
             "--api-audiences", "https://kubernetes.default.svc.cluster.local",
             "--service-cluster-ip-range", "10.96.0.0/16",
             "--endpoint-reconciler-type", "none",
+            # The default admission chain of 1.34 (NamespaceLifecycle, TaintNodesByCondition,
+            # DefaultTolerationSeconds, PodSecurity, webhooks, ValidatingAdmissionPolicy, ...)
+            # less ServiceAccount: pods are made right after their namespace, before the
+            # serviceaccount controller has made its "default" account.
             "--disable-admission-plugins", "ServiceAccount",
-            "--enable-admission-plugins", "NamespaceLifecycle,ValidatingAdmissionWebhook,MutatingAdmissionWebhook",
             "--allow-privileged=true",
             "--profiling=false", "--v", "1",
         ])
@@ -229,14 +243,24 @@ class Lab:
         self._spawn("controller-manager", [
             binary("kube-controller-manager"),
             "--kubeconfig", self.path("kubeconfig-controller"),
-            "--controllers", "namespace,garbagecollector,endpoint,endpointslice,serviceaccount,serviceaccount-token,"
-                             "clusterrole-aggregation",
-            "--leader-elect=false", "--port=0", "--secure-port=0",
+            # the controllers every cluster runs by default (namespace, garbage collector,
+            # endpoints, endpointslices, service accounts and tokens, node lifecycle,
+            # deployments/replicasets/daemonsets, ...); nothing cloud-specific is configured
+            "--controllers", "*",
+            "--leader-elect=false", "--secure-port=0",
             "--service-account-private-key-file", pki_paths["sa.key"],
             "--root-ca-file", pki_paths["ca.crt"],
             "--concurrent-gc-syncs", "5", "--concurrent-namespace-syncs", "5",
             "--namespace-sync-period", "30s",
             "--v", "1",
+        ])
+
+    def _start_scheduler(self):
+        """The real kube-scheduler places pods on the lab's nodes by their requests."""
+        self._spawn("scheduler", [
+            binary("kube-scheduler"),
+            "--kubeconfig", self.path("kubeconfig-controller"),
+            "--leader-elect=false", "--secure-port=0", "--v", "1",
         ])
 
     def _start_daemon(self):

@@ -32,10 +32,10 @@ def vms(dyn):
     return dyn.resources.get(api_version="kubevirt.io/v1", kind="VirtualMachine")
 
 
-def test_server_is_kube_apiserver_1_20(lab):
+def test_server_is_kube_apiserver_1_34(lab):
     version = lab.request("GET", "/version", direct=False)
-    assert (version["major"], version["minor"]) == ("1", "20")
-    assert version["gitVersion"].startswith("v1.20.")
+    assert (version["major"], version["minor"]) == ("1", "34")
+    assert version["gitVersion"].startswith("v1.34.")
 
 
 def test_seed_ipaddress_field_is_pruned(dyn, namespace):

@@ -1,4 +1,5 @@
-"""Real kubectl clients (the machine's own and Debian's 1.20) against the lab."""
+"""Real kubectl clients (the machine's own, if it has one, and the lab build's
+1.34 from the same k8s.io/kubernetes release as the server) against the lab."""
 
 import json
 import os
@@ -9,16 +10,15 @@ import threading
 import pytest
 
 from tests.integration.helpers import wait_for
-from tests.lab.cluster import cache_dir
+from tests.lab.cluster import binary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _kubectls():
     found = []
-    debian = os.path.join(cache_dir(), "kubectl")
-    if os.access(debian, os.X_OK):
-        found.append(pytest.param(debian, id="kubectl-1.20-debian"))
+    # built with the server (tests/lab/build/build.sh); the lab fixture builds it first
+    found.append(pytest.param(binary("kubectl"), id="kubectl-1.34-lab-build"))
     machine = shutil.which("kubectl")
     if machine:
         found.append(pytest.param(machine, id="kubectl-machine"))

@@ -213,8 +213,8 @@ def node_status(spec, index):
         "addresses": [{"type": "InternalIP", "address": "192.168.66.%d" % (101 + index)},
                       {"type": "Hostname", "address": spec["name"]}],
         "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "6.1.0",
-                     "osImage": "lab", "containerRuntimeVersion": "cri-o://1.20.0",
-                     "kubeletVersion": "v1.20.2", "kubeProxyVersion": "v1.20.2",
+                     "osImage": "lab", "containerRuntimeVersion": "cri-o://1.34.0",
+                     "kubeletVersion": "v1.34.2", "kubeProxyVersion": "v1.34.2",
                      "operatingSystem": "linux", "architecture": "amd64"},
     }
 

@@ -19,6 +19,7 @@ log = logging.getLogger("lab.kubevirt")
 # Started in this order; a missing module is skipped (parts land one by one).
 PARTS = [
     "capabilities",   # KubeVirt CR, nodes, kubevirt namespace
+    "kubelet",        # node Lease heartbeats (the node lifecycle controller keeps nodes Ready)
     "webhook",        # validating/mutating webhooks (rules in admission.py)
     "subresources",   # start/stop/restart/migrate via the proxy
     "vm",             # VM -> VMI

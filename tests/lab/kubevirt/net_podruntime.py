@@ -1,13 +1,8 @@
-"""The node side of virt-launcher pods, which the lab has no binaries for:
+"""The node side of virt-launcher pods, which the lab has no binaries for.
+Placement is not decided here: the real kube-scheduler binds each pod to a
+Node by its requests (or leaves it Pending with its FailedScheduling event);
+this part then plays, for a bound pod:
 
-- kube-scheduler (v1.20 wording): binds a pending launcher pod to a Node
-  whose ``status.allocatable`` covers the pod's requests next to what is
-  already bound there, that matches its nodeSelector and is not excluded by
-  a required pod anti-affinity (the migration target's "not next to the
-  source" rule); the least loaded node wins, ties by name.  Otherwise the pod
-  gets ``PodScheduled=False/Unschedulable`` with the scheduler's message
-  (``0/2 nodes are available: 2 Insufficient openshift.io/intelnics.``) and a
-  ``FailedScheduling`` event, and is retried when Nodes or pods change;
 - Multus + CNI at sandbox creation: every NAD in ``k8s.v1.cni.cncf.io/networks``
   must exist, else the sandbox fails (pod stays Pending/ContainerCreating, a
   ``FailedCreatePodSandBox`` event with Multus's message); then the pod IP
@@ -29,8 +24,6 @@ Only virt-launcher pods owned by a VMI are handled.  Each step
 import hashlib
 import ipaddress
 import json
-import re
-import threading
 
 from . import net_ipam
 from .kapi import NotFound
@@ -44,18 +37,6 @@ NODES = "/api/v1/nodes"
 DEFAULT_NETWORK_NAME = "k8s-pod-network"
 LAUNCHER = "virt-launcher"
 
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
-_SUFFIXES = {"": 1, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
-             "E": 1e18, "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
-
-
-def parse_quantity(text):
-    match = _QUANTITY.match(str(text).strip())
-    if not match or match.group(2) not in _SUFFIXES:
-        raise ValueError("not a quantity: %r" % (text,))
-    return float(match.group(1)) * _SUFFIXES[match.group(2)]
-
-
 def is_launcher(pod):
     """A virt-launcher pod virt-controller made: labelled and owned by a VMI
     (pods that only look like one, made by tests or users, are left alone)."""
@@ -63,67 +44,6 @@ def is_launcher(pod):
     return (meta.get("labels") or {}).get("kubevirt.io") == LAUNCHER and CREATED_BY in (meta.get("labels") or {}) \
         and any(ref.get("kind") == "VirtualMachineInstance" and ref.get("controller")
                 for ref in meta.get("ownerReferences") or [])
-
-
-def pod_requests(pod):
-    total = {}
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        resources = container.get("resources") or {}
-        for name, value in dict(resources.get("limits") or {}, **(resources.get("requests") or {})).items():
-            total[name] = total.get(name, 0.0) + parse_quantity(value)
-    return total
-
-
-def _active(pod):
-    return not (pod.get("metadata") or {}).get("deletionTimestamp") and \
-        (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-
-
-def _matches(labels, selector):
-    return all(labels.get(k) == v for k, v in ((selector or {}).get("matchLabels") or {}).items())
-
-
-def _anti_affinity_terms(pod):
-    affinity = ((pod.get("spec") or {}).get("affinity") or {}).get("podAntiAffinity") or {}
-    return affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []
-
-
-def pick_node(pod, nodes, pods):
-    """(node name, None) or (None, the scheduler's FailedScheduling message)."""
-    wanted = pod_requests(pod)
-    selector = (pod.get("spec") or {}).get("nodeSelector") or {}
-    reasons, fits = {}, []
-    for node in sorted(nodes, key=lambda n: n["metadata"]["name"]):
-        name = node["metadata"]["name"]
-        bound = [p for p in pods if (p.get("spec") or {}).get("nodeName") == name and _active(p)
-                 and p["metadata"].get("uid") != pod["metadata"].get("uid")]
-        found = []
-        if (node.get("spec") or {}).get("unschedulable"):
-            found.append("node(s) were unschedulable")
-        labels = node["metadata"].get("labels") or {}
-        if any(labels.get(k) != v for k, v in selector.items()):
-            found.append("node(s) didn't match node selector")
-        allocatable = (node.get("status") or {}).get("allocatable") or {}
-        for resource, amount in sorted(wanted.items()):
-            used = sum(pod_requests(p).get(resource, 0.0) for p in bound)
-            if parse_quantity(allocatable.get(resource, 0)) - used < amount:
-                found.append("Insufficient %s" % resource)
-        for term in _anti_affinity_terms(pod):
-            if term.get("topologyKey") == "kubernetes.io/hostname" and any(
-                    p["metadata"].get("namespace") == pod["metadata"].get("namespace")
-                    and _matches(p["metadata"].get("labels") or {}, term.get("labelSelector")) for p in bound):
-                found += ["node(s) didn't match pod affinity/anti-affinity",
-                          "node(s) didn't match pod anti-affinity rules"]
-                break
-        if found:
-            for reason in found:
-                reasons[reason] = reasons.get(reason, 0) + 1
-        else:
-            fits.append((len(bound), name))
-    if fits:
-        return min(fits)[1], None
-    detail = ", ".join("%d %s" % (count, reason) for reason, count in sorted(reasons.items()))
-    return None, "0/%d nodes are available: %s." % (len(nodes), detail)
 
 
 def sandbox_error(pod, namespace, nad_name):
@@ -149,10 +69,7 @@ class PodRuntime(PacedController):
         self.pods = pods
         self.nodes = nodes
         self.ips = ips
-        self._scheduling = threading.Lock()   # one pod at a time, as kube-scheduler
-        self._assumed = {}                    # pod uid -> node, bound but not yet in the cache
         pods.add_handler(self._pod_event)
-        nodes.add_handler(lambda _t, _node: self._retry_pending())
 
     # ------------------------------------------------------------ events
     def _pod_event(self, event_type, pod):
@@ -161,16 +78,9 @@ class PodRuntime(PacedController):
         if event_type == "DELETED":
             uid = pod["metadata"]["uid"]
             self.ips.release(lambda owner: owner == ("pod", uid))
-            self._assumed.pop(uid, None)
             self.forget(key_of(pod))
-            self._retry_pending()
             return
         self.on_event(event_type, pod)
-
-    def _retry_pending(self):
-        for pod in self.pods.items():
-            if is_launcher(pod) and not (pod.get("spec") or {}).get("nodeName"):
-                self.enqueue(key_of(pod), self.delay)
 
     # --------------------------------------------------------- reconcile
     def reconcile(self, key):
@@ -184,7 +94,7 @@ class PodRuntime(PacedController):
         if pod["metadata"].get("deletionTimestamp"):
             return self._finish_deletion(pod)
         if not (pod.get("spec") or {}).get("nodeName"):
-            return self._schedule(pod)
+            return None   # kube-scheduler has not bound it (yet): its update brings it back
         if (pod.get("status") or {}).get("phase") != "Running":
             return self._start(pod)
         if self.config.get("dynamic_networks"):
@@ -199,37 +109,6 @@ class PodRuntime(PacedController):
         self.ips.release(lambda owner: owner == ("pod", pod["metadata"]["uid"]))
         self.kube.delete(self._path(pod), {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0})
         return None
-
-    # ------------------------------------------------------------ scheduler
-    def _schedule(self, pod):
-        with self._scheduling:
-            node, message = pick_node(pod, self.nodes.items(), self._assume(self.pods.items()))
-            if node is not None:
-                self.kube.create(self._path(pod, "/binding"), {
-                    "apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod["metadata"]["name"]},
-                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
-                self._assumed[pod["metadata"]["uid"]] = node
-                return self.stepped(key_of(pod))
-        current = find_condition(pod, "PodScheduled") or {}
-        if current.get("message") != message:
-            self.kube.merge_patch(self._path(pod, "/status"), {"status": {"phase": "Pending", "conditions": [
-                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
-                 "lastProbeTime": None, "lastTransitionTime": now()}]}})
-            record_event(self.kube, pod, "Warning", "FailedScheduling", message, "default-scheduler")
-        return 5.0
-
-    def _assume(self, pods):
-        """The cached pods with the bindings the cache has not caught up with
-        (kube-scheduler's assumed pods)."""
-        out = []
-        for pod in pods:
-            node = self._assumed.get(pod["metadata"]["uid"])
-            if node and not (pod.get("spec") or {}).get("nodeName"):
-                pod = dict(pod, spec=dict(pod.get("spec") or {}, nodeName=node))
-            elif node:
-                del self._assumed[pod["metadata"]["uid"]]
-            out.append(pod)
-        return out
 
     # ------------------------------------------------------- CNI + kubelet
     def _nad(self, namespace, name):

@@ -132,50 +132,6 @@ def test_hotplug_selections():
 
 
 # ---------------------------------------------------------------- scheduler
-def node(name, allocatable, **spec):
-    return {"metadata": {"name": name, "labels": {"kubevirt.io/schedulable": "true"}}, "spec": spec,
-            "status": {"allocatable": allocatable}}
-
-
-NODES = [node("node01", {"cpu": "2", "memory": "1Gi", "devices.kubevirt.io/kvm": "1k"}),
-         node("node02", {"cpu": "2", "memory": "1Gi", "devices.kubevirt.io/kvm": "1k", "openshift.io/intelnics": "1"})]
-
-
-def test_quantities():
-    assert net_podruntime.parse_quantity("100m") == pytest.approx(0.1)
-    assert net_podruntime.parse_quantity("1Gi") == 2 ** 30 and net_podruntime.parse_quantity("1k") == 1000
-    with pytest.raises(ValueError):
-        net_podruntime.parse_quantity("lots")
-
-
-def test_scheduler_fits_and_explains():
-    pod = render(vmi([{"name": "vf", "sriov": {}}], [{"name": "vf", "multus": {"networkName": "sriov-net"}}]))
-    pod["metadata"]["uid"] = "p1"
-    assert net_podruntime.pick_node(pod, NODES, []) == ("node02", None)
-    busy = dict(copy.deepcopy(pod), metadata={"uid": "p0", "namespace": "ns1", "labels": {}})
-    busy["spec"]["nodeName"] = "node02"
-    assert net_podruntime.pick_node(pod, NODES, [busy]) == (
-        None, "0/2 nodes are available: 2 Insufficient openshift.io/intelnics.")
-    plain = render(vmi([{"name": "default", "masquerade": {}}], [{"name": "default", "pod": {}}]))
-    plain["metadata"]["uid"] = "p2"
-    assert net_podruntime.pick_node(plain, NODES, [busy]) == ("node01", None)     # the less loaded node
-    cordoned = [node("node01", NODES[0]["status"]["allocatable"], unschedulable=True)]
-    assert net_podruntime.pick_node(plain, cordoned, [])[1] == "0/1 nodes are available: 1 node(s) were unschedulable."
-
-
-def test_scheduler_honours_the_migration_anti_affinity():
-    source = render()
-    source["metadata"].update(uid="src", namespace="ns1")
-    source["spec"]["nodeName"] = "node02"
-    target = render(migration={"metadata": {"uid": "mig-1"}})
-    target["metadata"].update(uid="dst", namespace="ns1")
-    nodes = [node(n["metadata"]["name"], dict(n["status"]["allocatable"], **{"openshift.io/intelnics": "4"}))
-             for n in NODES]
-    assert net_podruntime.pick_node(target, nodes, [source]) == ("node01", None)
-    node_name, message = net_podruntime.pick_node(target, nodes[1:], [source])
-    assert node_name is None and "didn't match pod anti-affinity rules" in message
-
-
 def test_only_pods_a_vmi_owns_are_run_by_the_lab():
     pod = render()
     assert net_podruntime.is_launcher(pod)
