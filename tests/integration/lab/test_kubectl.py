@@ -47,8 +47,8 @@ def kubectl(request, lab, tmp_path):
 
 
 def test_both_kubectls_are_present():
-    """The build script provides Debian's kubectl; a machine kubectl is optional."""
-    assert any("debian" in p.id for p in KUBECTLS)
+    """The lab build provides a 1.34 kubectl; a machine kubectl is optional."""
+    assert any("lab-build" in p.id for p in KUBECTLS)
 
 
 def _apply(kubectl, path, ns):

@@ -32,7 +32,7 @@ def test_strict_field_validation_refuses_an_unknown_field(lab, namespace):
     path = "/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions" % namespace
     with pytest.raises(LabError) as err:
         lab.request("POST", path + "?fieldValidation=Strict", body)
-    assert "-> 400" in str(err.value) and 'unknown field \\"spec.confg\\"' in str(err.value)
+    assert "-> 400" in str(err.value) and 'unknown field' in str(err.value) and "spec.confg" in str(err.value)
     # without it the server prunes the field silently (what the 1.20 lab always did)
     lab.request("POST", path, body)
     assert "confg" not in lab.request("GET", path + "/typo")["spec"]
