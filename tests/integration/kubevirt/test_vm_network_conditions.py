@@ -46,8 +46,12 @@ def test_sriov_vm_waits_for_a_node_with_the_resource(kv, lab, capabilities):
     kv.vm("sriov", SRIOV_IFACES, SRIOV_NETS)
     cond = wait_for(lambda: kv.condition(kv.vmi("sriov"), "PodScheduled"), timeout=30, message="PodScheduled")
     assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
-    assert cond["message"] == "0/%d nodes are available: %d Insufficient openshift.io/intelnics." % (
-        len(nodes), len(nodes))
+    # kube-scheduler 1.34's own wording (the filter result, then the preemption verdict)
+    assert cond["message"].startswith("0/%d nodes are available: %d Insufficient openshift.io/intelnics." % (
+        len(nodes), len(nodes))), cond["message"]
+    events = [e for e in kv.get("events", group="")["items"] if e["reason"] == "FailedScheduling"]
+    assert events and events[0]["source"].get("component", events[0].get("reportingComponent")) in (
+        "default-scheduler", None) or events[0].get("reportingComponent") == "default-scheduler"
     assert kv.vmi("sriov")["status"]["phase"] == "Scheduling"
     [pod] = kv.pods(kv.vmi("sriov"))
     assert pod["status"]["phase"] == "Pending" and kv.condition(pod, "PodScheduled")["reason"] == "Unschedulable"

@@ -5,7 +5,8 @@
 #                kube-scheduler, kubectl (each staging module replaced by v0.34.2,
 #                the ordinary way to build Kubernetes outside its own tree)
 #   etcd/        go.etcd.io/etcd/server/v3 v3.6.x: etcd
-#   kubevirt/    kubevirt.io/kubevirt v1.9.0: virt-api, virt-controller
+#   kubevirt/    kubevirt.io/kubevirt v1.9.0: virt-api, virt-controller, and labinstall
+#                (virt-operator's own install strategy generator, as JSON)
 # Each go.mod/go.sum pins every module.  Binaries are cached outside the
 # repository, keyed by component and version; a component whose binaries are
 # all present is skipped, so a warm run costs a few file checks.  The Go build
@@ -31,14 +32,14 @@ packages_of() {
   case "$1" in
     kubernetes) echo "k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl" ;;
     etcd) echo "go.etcd.io/etcd/server/v3" ;;
-    kubevirt) echo "kubevirt.io/kubevirt/cmd/virt-api kubevirt.io/kubevirt/cmd/virt-controller" ;;
+    kubevirt) echo "kubevirt.io/kubevirt/cmd/virt-api kubevirt.io/kubevirt/cmd/virt-controller ./labinstall" ;;
   esac
 }
 binaries_of() {
   case "$1" in
     kubernetes) echo "kube-apiserver kube-controller-manager kube-scheduler kubectl" ;;
     etcd) echo "etcd" ;;
-    kubevirt) echo "virt-api virt-controller" ;;
+    kubevirt) echo "virt-api virt-controller labinstall" ;;
   esac
 }
 ldflags_of() {
