@@ -109,16 +109,18 @@ def plan_vm(problems, vm, requests, running):
             if iface is None:
                 plan.changes.append((name, UNCHANGED, "not present"))
                 continue
-            if not running:
-                # A stopped VM has no VMI: removing any interface is a plain template edit
-                # (KubeVirt v1.9.0 pkg/network/controllers/vm.go clearDetachedIfacesFromVM drops
-                # every 'absent' entry when there is no VMI), so the binding does not matter.
-                removals.append((i_index, n_index))
-                plan.changes.append((name, REMOVE, "removed from the stopped VM"))
-                continue
             if vmspec.is_primary(network):
                 problems.add(where, field, "is on the primary network (%s); KubeVirt never unplugs the primary "
-                             "interface" % ("pod" if "pod" in network else "Multus default"))
+                             "interface%s" % ("pod" if "pod" in network else "Multus default",
+                                              "" if running else " (on a stopped VM, redeclare the VM's networks "
+                                              "with kubevirt_net.core.kubevirt_vm_network instead)"))
+                continue
+            if not running:
+                # A stopped VM has no VMI: removing a secondary interface is a plain template edit
+                # (KubeVirt v1.9.0 pkg/network/controllers/vm.go clearDetachedIfacesFromVM drops
+                # every 'absent' entry when there is no VMI), so its binding does not matter.
+                removals.append((i_index, n_index))
+                plan.changes.append((name, REMOVE, "removed from the stopped VM"))
                 continue
             binding = vmspec.binding_of(iface)
             if binding not in vmspec.UNPLUG_BINDINGS:

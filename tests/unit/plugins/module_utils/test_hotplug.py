@@ -146,6 +146,8 @@ def test_stopped_vm_removes_an_interface_whatever_its_binding():
     assert [i["name"] for i in ifaces] == ["default"] and [n["name"] for n in networks] == ["default"]
     problems, _r, _m = plan([{"interface": "vf", "state": "absent"}], machine, running=True)
     assert "only bridge" in problems[0]["message"]
+    problems, _r, _m = plan([{"interface": "default", "state": "absent"}], machine, running=False)
+    assert "primary network" in problems[0]["message"] and "kubevirt_vm_network" in problems[0]["message"]
 
 
 def vmi_with(ifaces=None, statuses=None, conditions=None, networks=None):
