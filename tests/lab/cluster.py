@@ -26,6 +26,7 @@ import yaml
 
 from . import crds as lab_crds
 from . import pki
+from .kubevirt_cp import KubeVirtControlPlane
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD_SCRIPT = os.path.join(REPO_ROOT, "tests", "lab", "build", "build.sh")
@@ -33,6 +34,7 @@ BUILD_SCRIPT = os.path.join(REPO_ROOT, "tests", "lab", "build", "build.sh")
 COMPONENTS = {
     "etcd": ("etcd",),
     "kubernetes": ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
+    "kubevirt": ("virt-api", "virt-controller", "labinstall"),
 }
 _DIRS = {}
 
@@ -131,6 +133,9 @@ class Lab:
         ensure_binaries()
         os.makedirs(self.path("logs"), exist_ok=True)
         paths = pki.make_pki(self.path("pki"))
+        paths["front-proxy-ca.crt"], _key = pki.make_ca(self.path("pki"), "front-proxy-ca", "front-proxy-ca")
+        paths["front-proxy-client.crt"], paths["front-proxy-client.key"] = pki.make_leaf(
+            self.path("pki"), "front-proxy-client", "front-proxy-client", usage="clientAuth", ca="front-proxy-ca")
         tokens, token_file = pki.make_tokens(self.path("pki"))
         # etcd fsyncs every write: on memory (tmpfs /dev/shm, when there is one) a
         # write costs what it costs a real cluster's SSD-backed etcd, not a VM disk's
@@ -150,8 +155,12 @@ class Lab:
             self._start_controller_manager()
             self._start_scheduler()
             self._bootstrap()
+            kubevirt = KubeVirtControlPlane(self, component_dir("kubevirt"))
+            kubevirt.install({"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt",
+                              "metadata": {"name": "kubevirt", "namespace": "kubevirt"}, "spec": {}})
             self._start_daemon()
             self._wait_daemon(timeout)
+            kubevirt.start()
         except BaseException:
             self.down()
             raise
@@ -160,7 +169,7 @@ class Lab:
 
     def down(self):
         pids = self.state.get("pids", {})
-        for name in ("daemon", "scheduler", "controller-manager", "apiserver", "etcd"):
+        for name in ("virt-controller", "virt-api", "daemon", "scheduler", "controller-manager", "apiserver", "etcd"):
             pid = pids.get(name)
             if pid:
                 _terminate(pid)
@@ -189,6 +198,37 @@ class Lab:
             "kubeconfig": self.kubeconfig if self.state else None,
             "processes": {name: {"pid": pid, "alive": _alive(pid)} for name, pid in pids.items()},
         }
+
+    # ------------------------------------------- helpers for the installers
+    def spawn(self, name, argv, env=None):
+        return self._spawn(name, argv, env)
+
+    @staticmethod
+    def free_port():
+        return free_port()
+
+    @staticmethod
+    def port_open(port):
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    def check_alive(self):
+        for name, pid in self.state["pids"].items():
+            if not _alive(pid):
+                raise LabError("%s exited; see %s" % (name, self.path("logs", name + ".log")))
+
+    def apply(self, collection, body):
+        """Create ``body`` in ``collection``; an existing object is left as it is."""
+        try:
+            return self.request("POST", collection, body)
+        except LabError as err:
+            if "-> 409" in str(err):
+                return None
+            raise
+
+    def wait_crds_established(self, names, timeout=60):
+        self._wait_crds_established(names, timeout)
 
     # --------------------------------------------------------- processes
     def _spawn(self, name, argv, env=None):
@@ -228,6 +268,15 @@ class Lab:
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--api-audiences", "https://kubernetes.default.svc.cluster.local",
             "--service-cluster-ip-range", "10.96.0.0/16",
+            # the aggregation layer (KubeVirt's subresources.kubevirt.io APIService): kube-apiserver
+            # authenticates to virt-api with the front-proxy client certificate
+            "--requestheader-client-ca-file", pki_paths["front-proxy-ca.crt"],
+            "--requestheader-allowed-names", "front-proxy-client",
+            "--requestheader-username-headers", "X-Remote-User",
+            "--requestheader-group-headers", "X-Remote-Group",
+            "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+            "--proxy-client-cert-file", pki_paths["front-proxy-client.crt"],
+            "--proxy-client-key-file", pki_paths["front-proxy-client.key"],
             "--endpoint-reconciler-type", "none",
             # The default admission chain of 1.34 (NamespaceLifecycle, TaintNodesByCondition,
             # DefaultTolerationSeconds, PodSecurity, webhooks, ValidatingAdmissionPolicy, ...)

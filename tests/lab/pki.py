@@ -65,3 +65,31 @@ def make_tokens(directory):
             handle.write('%s,%s,%s,"%s"\n' % (tokens[name], user, uid, groups))
     os.chmod(path, 0o600)
     return tokens, path
+
+
+def make_leaf(directory, name, common_name, sans=(), usage="serverAuth", ca="ca"):
+    """A certificate ``<name>.crt``/``<name>.key`` signed by ``<ca>.crt`` (made
+    once); ``sans`` like ``("DNS:localhost", "IP:127.0.0.1")``."""
+    crt, key = os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
+    if os.path.exists(crt) and os.path.exists(key):
+        return crt, key
+    ext = os.path.join(directory, name + ".ext")
+    with open(ext, "w", encoding="utf-8") as handle:
+        if sans:
+            handle.write("subjectAltName=%s\n" % ",".join(sans))
+        handle.write("extendedKeyUsage=%s\n" % usage)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key",
+             "-out", name + ".csr", "-subj", "/CN=" + common_name, cwd=directory)
+    _openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
+             "-CAcreateserial", "-days", "3650", "-out", name + ".crt", "-extfile", ext, cwd=directory)
+    return crt, key
+
+
+def make_ca(directory, name, common_name):
+    """A second CA ``<name>.crt``/``<name>.key`` (made once)."""
+    crt = os.path.join(directory, name + ".crt")
+    if not os.path.exists(crt):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                 "-keyout", name + ".key", "-out", name + ".crt", "-subj", "/CN=" + common_name,
+                 cwd=directory)
+    return crt, os.path.join(directory, name + ".key")

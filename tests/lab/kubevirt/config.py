@@ -41,11 +41,16 @@ DEFAULTS = {
     "pod_cidr": "10.244.0.0/16",
     "cluster_domain": "cluster.local",
     "nodes": [
+        # devices.kubevirt.io/{kvm,tun,vhost-net}: what virt-handler's device plugins advertise
         {"name": "node01", "allocatable": {"cpu": "32", "memory": "128Gi", "pods": "250",
-                                           "devices.kubevirt.io/kvm": "1k",
+                                           "ephemeral-storage": "100Gi",
+                                           "devices.kubevirt.io/kvm": "1k", "devices.kubevirt.io/tun": "1k",
+                                           "devices.kubevirt.io/vhost-net": "1k",
                                            "openshift.io/intelnics": "8"}},
         {"name": "node02", "allocatable": {"cpu": "32", "memory": "128Gi", "pods": "250",
-                                           "devices.kubevirt.io/kvm": "1k"}},
+                                           "ephemeral-storage": "100Gi",
+                                           "devices.kubevirt.io/kvm": "1k", "devices.kubevirt.io/tun": "1k",
+                                           "devices.kubevirt.io/vhost-net": "1k"}},
     ],
 }
 

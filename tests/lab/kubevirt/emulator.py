@@ -16,16 +16,12 @@ from .runtime import Informer
 
 log = logging.getLogger("lab.kubevirt")
 
-# Started in this order; a missing module is skipped (parts land one by one).
+# Started in this order.  KubeVirt's control plane (virt-api, virt-controller) runs
+# as real processes (tests/lab/kubevirt_cp.py); these are the node side.
 PARTS = [
     "capabilities",   # KubeVirt CR, nodes, kubevirt namespace
     "kubelet",        # node Lease heartbeats (the node lifecycle controller keeps nodes Ready)
-    "webhook",        # validating/mutating webhooks (rules in admission.py)
-    "subresources",   # start/stop/restart/migrate via the proxy
-    "vm",             # VM -> VMI
-    "vmi",            # VMI phases, virt-launcher pods, interface status, hot-plug
-    "migration",      # VirtualMachineInstanceMigration
-    "clone",          # VirtualMachineClone
+    "handler",        # virt-handler's node side, CNI/Multus and the kubelet for launcher pods
     "dns",            # the lab resolver
 ]
 

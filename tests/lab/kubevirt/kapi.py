@@ -49,6 +49,19 @@ class Kube:
         self.api_client = k8s_config.new_client_from_config(config_file=kubeconfig, context=context)
         self._lock = threading.Lock()
 
+    def as_token(self, token):
+        """A client of the same server that authenticates with another bearer token."""
+        import copy as _copy
+        from kubernetes.client import ApiClient
+        conf = _copy.copy(self.api_client.configuration)
+        conf.api_key = {"authorization": "Bearer " + token, "BearerToken": "Bearer " + token}
+        conf.api_key_prefix = {}
+        conf.refresh_api_key_hook = None   # the kubeconfig loader's hook would put the old token back
+        clone = Kube.__new__(Kube)
+        clone.api_client = ApiClient(configuration=conf)
+        clone._lock = threading.Lock()
+        return clone
+
     def request(self, method, path, body=None, query=None, content_type="application/json", timeout=30,
                 stream=False):
         url = self.api_client.configuration.host + path

@@ -16,6 +16,7 @@ import (
 
 	v1 "kubevirt.io/api/core/v1"
 
+	"kubevirt.io/kubevirt/pkg/virt-operator/resource/generate/components"
 	"kubevirt.io/kubevirt/pkg/virt-operator/resource/generate/install"
 	operatorutil "kubevirt.io/kubevirt/pkg/virt-operator/util"
 )
@@ -34,9 +35,13 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	// the KubeVirt CRD itself ships with virt-operator's own manifests, not in the strategy
+	kubevirtCRD, err := components.NewKubeVirtCrd()
+	if err != nil {
+		fail(err)
+	}
 	out := map[string]interface{}{
-		"version":                           config.GetKubeVirtVersion(),
-		"customResourceDefinitions":         strategy.CRDs(),
+		"customResourceDefinitions":         append(strategy.CRDs(), kubevirtCRD),
 		"serviceAccounts":                   strategy.ServiceAccounts(),
 		"clusterRoles":                      strategy.ClusterRoles(),
 		"clusterRoleBindings":               strategy.ClusterRoleBindings(),
