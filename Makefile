@@ -3,18 +3,23 @@
 SHELL := /bin/bash
 VENV ?= $(CURDIR)/.venv
 
-.PHONY: demo test venv lab-build lab-up lab-down sanity lint unit integration bench docs clean
+.PHONY: demo test venv system-deps lab-build lab-up lab-down sanity lint unit integration bench docs clean
 
 venv:
 	@bash hack/venv.sh "$(VENV)"
 
-lab-build:
-	@bash tests/lab/build/build.sh etcd kubernetes
+# the test-only system packages of bindep.txt (apt), e.g. FUSE for the sriov_host tests
+system-deps:
+	@bash hack/system-deps.sh
 
-demo: venv lab-build
+# etcd 3.6, Kubernetes 1.34 and KubeVirt v1.9.0's control plane from Go modules (cached by version)
+lab-build:
+	@bash tests/lab/build/build.sh
+
+demo: venv system-deps lab-build
 	@bash hack/demo.sh
 
-test: venv lab-build
+test: venv system-deps lab-build
 	@bash hack/test.sh all
 
 unit: venv
@@ -26,7 +31,7 @@ sanity: venv
 lint: venv
 	@bash hack/test.sh lint
 
-integration: venv lab-build
+integration: venv system-deps lab-build
 	@bash hack/test.sh integration
 
 lab-up: venv lab-build
