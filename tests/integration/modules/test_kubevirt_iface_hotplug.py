@@ -113,8 +113,14 @@ def test_without_live_migrate_refused_before_write_or_migrated_on_request(lab, n
 def test_sriov_plug_goes_through_migration(lab, namespace, run_playbook, capabilities):
     capabilities(workload_update_methods=["LiveMigrate"])
     create_nad(lab, namespace, "sriov-a", resource_name="openshift.io/intelnics")
-    create_vm(lab, namespace, "dpdk")
-    wait_running(lab, namespace, "dpdk")
+    # the VF plug migrates the VM, and only node01 has VFs: the scheduler must start it elsewhere
+    # (a preference, which the migration target inherits but may override; a nodeSelector it could not)
+    body = vm_manifest("dpdk")
+    body["spec"]["template"]["spec"]["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "preference": {"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": ["node02"]}]}}]}}
+    lab.request("POST", VM_PATH % namespace, body)
+    assert wait_running(lab, namespace, "dpdk")["status"]["nodeName"] == "node02"
     res = run_playbook(play([hotplug("plug", namespace=namespace, vm="dpdk", interface="fast", network="sriov-a",
                                      binding="sriov")])).tasks["plug"]
     assert res["vms"][0]["method"] == "migration"
