@@ -33,7 +33,7 @@ import logging
 import threading
 import time
 
-from . import net_spec, net_status
+from . import handler_migration, net_spec, net_status
 from .kapi import Conflict, KubeError, NotFound
 from .net_base import PacedController, find_condition, net_state, now, set_condition, status_patch
 from .net_launcher import binding_plugins
@@ -230,11 +230,12 @@ class VirtHandler(PacedController):
         if wait:
             return wait
         status = vmi.get("status") or {}
-        if status.get("migrationState") and not (status["migrationState"].get("completed")
-                                                 or status["migrationState"].get("failed")):
-            return None   # the migration side (handler_migration.py) owns the VMI now
         pods = self.kube.list("/api/v1/namespaces/%s/pods" % namespace,
                               labelSelector="kubevirt.io/created-by=%s" % vmi["metadata"]["uid"])["items"]
+        if status.get("migrationState"):
+            handled, requeue = handler_migration.reconcile(self, vmi, pods)
+            if handled:   # the migration side (handler_migration.py) wrote, or owns the VMI now
+                return requeue
         pod = active_pod(vmi, pods)
         if pod is None or not pod_running(pod):
             return None

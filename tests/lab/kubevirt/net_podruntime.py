@@ -102,6 +102,8 @@ class PodRuntime(PacedController):
             return self._finish_deletion(pod)
         if not (pod.get("spec") or {}).get("nodeName"):
             return None   # kube-scheduler has not bound it (yet): its update brings it back
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return None   # its containers exited (e.g. a migrated launcher, handler_migration.py)
         if (pod.get("status") or {}).get("phase") != "Running":
             return self._start(pod)
         if self.config.get("dynamic_networks"):
