@@ -196,8 +196,18 @@ class Lab:
             "url": self.url if self.state else None,
             "apiserver": self.apiserver_url if self.state else None,
             "kubeconfig": self.kubeconfig if self.state else None,
-            "processes": {name: {"pid": pid, "alive": _alive(pid)} for name, pid in pids.items()},
+            "processes": {name: {"pid": pid, "alive": _alive(pid), "version": self._version_of(name)}
+                          for name, pid in pids.items()},
         }
+
+    @staticmethod
+    def _version_of(process):
+        """The version a lab process runs (its build's cache directory says it)."""
+        component = {"etcd": "etcd", "apiserver": "kubernetes", "controller-manager": "kubernetes",
+                     "scheduler": "kubernetes", "virt-api": "kubevirt", "virt-controller": "kubevirt"}.get(process)
+        if component is None:
+            return None
+        return os.path.basename(component_dir(component)).rsplit("-", 1)[-1]
 
     # ------------------------------------------- helpers for the installers
     def spawn(self, name, argv, env=None):
@@ -328,14 +338,14 @@ class Lab:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(base + path, data=data, method=method)
         req.add_header("Authorization", "Bearer " + self.token(token))
-        req.add_header("Accept", "application/json")
+        req.add_header("Accept", "application/json, */*")
         if data is not None:
             req.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(req, context=self._ssl(), timeout=30) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as err:
-            raise LabError("%s %s -> %s: %s" % (method, path, err.code, err.read()[:500])) from err
+            raise LabError("%s %s -> %s: %s" % (method, path, err.code, err.read()[:4000])) from err
         try:
             return json.loads(raw)
         except ValueError:

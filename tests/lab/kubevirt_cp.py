@@ -218,3 +218,32 @@ class KubeVirtControlPlane:
             service["spec"]["caBundle"] = ca_bundle
             service["spec"].pop("insecureSkipTLSVerify", None)
             lab.apply("/apis/apiregistration.k8s.io/v1/apiservices", service)
+        self._wait_active()
+
+    def _wait_active(self, timeout=60):
+        """kube-apiserver picks up webhook configurations and APIServices
+        asynchronously: wait until a dry-run VM whose interface has no network
+        is refused by virt-api and the subresource API is Available."""
+        lab = self.lab
+        probe = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "lab-probe"},
+                 "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": {"devices": {
+                     "interfaces": [{"name": "probe", "bridge": {}}]}}}}}}
+        deadline = time.monotonic() + timeout
+        refused = available = False
+        while not (refused and available):
+            if time.monotonic() > deadline:
+                raise RuntimeError("virt-api's webhooks (%s) or APIService (%s) not active after %ss; see %s" % (
+                    refused, available, timeout, lab.path("logs", "virt-api.log")))
+            lab.check_alive()
+            if not refused:
+                try:
+                    lab.request("POST", "/apis/kubevirt.io/v1/namespaces/%s/virtualmachines?dryRun=All"
+                                % NAMESPACE, probe)
+                except Exception as err:  # pylint: disable=broad-except
+                    refused = "virtualmachine-validator.kubevirt.io" in str(err)
+            if not available:
+                service = lab.request("GET", "/apis/apiregistration.k8s.io/v1/apiservices/v1.subresources.kubevirt.io")
+                available = any(c.get("type") == "Available" and c.get("status") == "True"
+                                for c in (service.get("status") or {}).get("conditions") or [])
+            if not (refused and available):
+                time.sleep(0.2)

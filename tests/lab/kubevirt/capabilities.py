@@ -238,7 +238,6 @@ class Capabilities:
         self._apply_nodes(values["nodes"])
         self._apply_dynamic_networks(values["dynamic_networks"])
         self._apply_istio(values["istio"])
-        self._apply_resources_injector(values["network_resources_injector"])
 
     def on_change(self, changes):
         values = self.config.snapshot()
@@ -251,8 +250,6 @@ class Capabilities:
             self._apply_dynamic_networks(values["dynamic_networks"])
         if "istio" in changes:
             self._apply_istio(values["istio"])
-        if "network_resources_injector" in changes:
-            self._apply_resources_injector(values["network_resources_injector"])
 
     def _create(self, path, body):
         try:
@@ -264,16 +261,11 @@ class Capabilities:
         """What clients can observe of an Istio install with its CNI plugin
         (istioctl install --set components.cni.enabled=true): the istio-system
         namespace, the istio-cni-node DaemonSet (label k8s-app=istio-cni-node)
-        and the istio-sidecar-injector MutatingWebhookConfiguration with its
-        *.sidecar-injector.istio.io webhooks.  The injection itself is the VMI
-        emulation's (it reads the capability from the lab config), so the marker
-        webhooks select no namespace and are ignored on failure: the API server
-        never calls them."""
+        and (tests/lab/kubevirt/addons.py) the istio-sidecar-injector
+        MutatingWebhookConfiguration, whose webhook injects the sidecar."""
         ds_path = "/apis/apps/v1/namespaces/istio-system/daemonsets/istio-cni-node"
-        wh_path = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector"
         if not enabled:
             self.kube.delete(ds_path)
-            self.kube.delete(wh_path)
             return
         self._create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                             "metadata": {"name": "istio-system"}})
@@ -282,36 +274,6 @@ class Capabilities:
             "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "istio-cni-node", "labels": labels},
             "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
                 "containers": [{"name": "install-cni", "image": "docker.io/istio/install-cni:1.24.2"}]}}}})
-        never = {"matchExpressions": [{"key": "kubevirt-net.io/lab-never-selected", "operator": "Exists"}]}
-        self._create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", {
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-            "metadata": {"name": "istio-sidecar-injector", "labels": {"app": "sidecar-injector", "istio.io/rev": "default"}},
-            "webhooks": [{"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None",
-                          "failurePolicy": "Ignore", "namespaceSelector": never, "objectSelector": never,
-                          "clientConfig": {"url": "https://127.0.0.1:9/inject"},
-                          "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
-                                     "resources": ["pods"]}]}
-                         for name in ("namespace.sidecar-injector.istio.io", "object.sidecar-injector.istio.io")]})
-
-    def _apply_resources_injector(self, enabled):
-        """What clients can observe of network-resources-injector (its upstream
-        deployment and the SR-IOV network operator's): the
-        network-resources-injector-config MutatingWebhookConfiguration.  Like
-        Istio's, the marker webhook selects nothing; the launcher pod's VF
-        request is the pod emulation's (net_launcher.py)."""
-        path = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/network-resources-injector-config"
-        if not enabled:
-            self.kube.delete(path)
-            return
-        never = {"matchExpressions": [{"key": "kubevirt-net.io/lab-never-selected", "operator": "Exists"}]}
-        self._create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", {
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-            "metadata": {"name": "network-resources-injector-config", "labels": {"app": "network-resources-injector"}},
-            "webhooks": [{"name": "network-resources-injector-config.k8s.io", "admissionReviewVersions": ["v1"],
-                          "sideEffects": "None", "failurePolicy": "Ignore", "namespaceSelector": never,
-                          "objectSelector": never, "clientConfig": {"url": "https://127.0.0.1:9/mutate"},
-                          "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
-                                     "resources": ["pods"]}]}]})
 
     def _apply_dynamic_networks(self, enabled):
         """The multus-dynamic-networks-controller DaemonSet, as its upstream

@@ -21,6 +21,7 @@ log = logging.getLogger("lab.kubevirt")
 PARTS = [
     "capabilities",   # KubeVirt CR, nodes, kubevirt namespace
     "kubelet",        # node Lease heartbeats (the node lifecycle controller keeps nodes Ready)
+    "addons",         # network-resources-injector and Istio's sidecar injector (pod webhooks)
     "handler",        # virt-handler's node side, CNI/Multus and the kubelet for launcher pods
     "dns",            # the lab resolver
 ]
