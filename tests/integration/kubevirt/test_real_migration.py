@@ -1,0 +1,92 @@
+"""Live migration driven by KubeVirt v1.9.0's real virt-controller (migration
+controller, workload updater) with the lab's emulated virt-handler playing
+the source and target nodes (tests/lab/kubevirt/handler_migration.py)."""
+
+from tests.integration.helpers import wait_for
+
+PHASES = ["Pending", "Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running", "Succeeded"]
+
+
+def migrate(kv, vmi_name, name):
+    return kv.create("virtualmachineinstancemigrations", {
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+        "metadata": {"name": name}, "spec": {"vmiName": vmi_name}})
+
+
+def final_migration(kv, name=None, timeout=120):
+    def done():
+        items = kv.migrations()
+        mig = next((m for m in items if name is None or m["metadata"]["name"] == name), None)
+        return mig if mig and (mig.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
+    return wait_for(done, timeout=timeout, interval=0.5, message="migration final")
+
+
+def pod_named(kv, name):
+    return next((p for p in kv.pods() if p["metadata"]["name"] == name), None)
+
+
+def test_plain_migration_succeeds(kv):
+    kv.vm("mover")
+    before = kv.running("mover", timeout=120)
+    [source_pod] = kv.pods(before)
+    source_node = before["status"]["nodeName"]
+    migrate(kv, "mover", "move-1")
+    migration = final_migration(kv, "move-1")
+    assert migration["status"]["phase"] == "Succeeded", migration["status"]
+    assert [p["phase"] for p in migration["status"]["phaseTransitionTimestamps"]] == PHASES
+
+    after = kv.vmi("mover")
+    state = after["status"]["migrationState"]
+    assert state["migrationUid"] == migration["metadata"]["uid"]
+    assert state["completed"] is True and not state.get("failed")
+    assert state["startTimestamp"] and state["endTimestamp"] and state["mode"] == "PreCopy"
+    assert state["targetNodeDomainDetected"] is True and state["targetNodeDomainReadyTimestamp"]
+    assert state["sourceNode"] == source_node != state["targetNode"]
+    assert state["sourcePod"] == source_pod["metadata"]["name"]
+    assert after["status"]["nodeName"] == state["targetNode"]
+    assert after["metadata"]["labels"]["kubevirt.io/nodeName"] == state["targetNode"]
+    assert "kubevirt.io/migrationTargetNodeName" not in after["metadata"]["labels"]
+    assert after["status"]["migrationTransport"] == "Unix"
+    assert after["status"]["phase"] == "Running"
+
+    target_pod = pod_named(kv, state["targetPod"])
+    assert target_pod["spec"]["nodeName"] == state["targetNode"]
+    assert target_pod["metadata"]["labels"]["kubevirt.io/migrationJobUID"] == migration["metadata"]["uid"]
+    # the source virt-launcher exits once its domain migrated away; KubeVirt keeps the
+    # Completed pod (it only garbage-collects source pods beyond the 5 newest migrations)
+    wait_for(lambda: (pod_named(kv, source_pod["metadata"]["name"]) or {}).get("status", {}).get("phase")
+             == "Succeeded", timeout=30, message="source pod Succeeded")
+    running = [p["metadata"]["name"] for p in kv.pods(after) if p["status"].get("phase") == "Running"]
+    assert running == [state["targetPod"]]
+    default = wait_for(lambda: (kv.interface(kv.vmi("mover"), "default") or {}).get("ipAddress")
+                       == target_pod["status"]["podIP"] and kv.interface(kv.vmi("mover"), "default"),
+                       timeout=30, message="default interface on the target pod's IP")
+    assert default["infoSource"] == "domain, guest-agent"
+    assert default["mac"] == kv.interface(before, "default")["mac"]
+
+
+def test_hotplug_without_dynamic_networks_migrates(kv, capabilities):
+    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"])
+    kv.nad("red-net", {"type": "host-local", "subnet": "10.66.0.0/24"})
+    kv.vm("plugged")
+    before = kv.running("plugged", timeout=120)
+    kv.add_interface("plugged", {"name": "red", "bridge": {}}, {"name": "red", "multus": {"networkName": "red-net"}})
+    migration = final_migration(kv, timeout=150)
+    assert migration["metadata"]["name"].startswith("kubevirt-workload-update-")
+    assert "kubevirt.io/workloadUpdateMigration" in migration["metadata"]["annotations"]
+    assert migration["status"]["phase"] == "Succeeded", migration["status"]
+
+    def plugged():
+        vmi = kv.vmi("plugged")
+        red = kv.interface(vmi, "red")
+        return red and "domain" in red.get("infoSource", "") and vmi
+    after = wait_for(plugged, timeout=60, message="red in the domain")
+    state = after["status"]["migrationState"]
+    assert state["migrationUid"] == migration["metadata"]["uid"] and state["completed"] is True
+    assert after["status"]["nodeName"] == state["targetNode"] != before["status"]["nodeName"]
+    red = kv.interface(after, "red")
+    assert red["infoSource"] == "domain, guest-agent, multus-status"
+    assert red["ipAddress"].startswith("10.66.0.")
+    assert kv.condition(after, "MigrationRequired") is None
+    target_pod = pod_named(kv, state["targetPod"])
+    assert red["podInterfaceName"] in target_pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/network-status"]
