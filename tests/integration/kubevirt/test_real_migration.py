@@ -90,3 +90,31 @@ def test_hotplug_without_dynamic_networks_migrates(kv, capabilities):
     assert kv.condition(after, "MigrationRequired") is None
     target_pod = pod_named(kv, state["targetPod"])
     assert red["podInterfaceName"] in target_pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/network-status"]
+
+
+def test_deleting_a_running_migration_aborts_it(kv, capabilities):
+    capabilities(reconcile_delay=3.0)
+    kv.vm("stayer")
+    before = kv.running("stayer", timeout=120)
+    [source_pod] = kv.pods(before)
+    migrate(kv, "stayer", "abort-1")
+    wait_for(lambda: (kv.get("virtualmachineinstancemigrations", "abort-1").get("status") or {}).get("phase")
+             == "Running", timeout=120, interval=0.2, message="migration Running")
+    kv.lab.request("DELETE", kv.path("virtualmachineinstancemigrations", "abort-1"))
+
+    def aborted():
+        vmi = kv.vmi("stayer")
+        state = vmi["status"]["migrationState"]
+        return state.get("failed") and "kubevirt.io/migrationTargetNodeName" not in vmi["metadata"]["labels"] \
+            and vmi
+    after = wait_for(aborted, timeout=60, message="abort reported and cleaned up")
+    state = after["status"]["migrationState"]
+    assert state["abortRequested"] is True and state["abortStatus"] == "Succeeded"
+    assert state["failureReason"] == "Live migration has been aborted" and state["completed"] is True
+    assert after["status"]["nodeName"] == before["status"]["nodeName"] == state["sourceNode"]
+    assert after["status"]["phase"] == "Running"
+    wait_for(lambda: (pod_named(kv, state["targetPod"]) or {}).get("status", {}).get("phase") == "Succeeded",
+             timeout=30, message="target launcher exited")
+    assert pod_named(kv, source_pod["metadata"]["name"])["status"]["phase"] == "Running"
+    wait_for(lambda: not [m for m in kv.migrations() if m["metadata"]["name"] == "abort-1"], timeout=30,
+             message="the deleted migration gone once final")
