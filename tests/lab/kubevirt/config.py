@@ -13,8 +13,6 @@ import json
 import threading
 
 DEFAULTS = {
-    # KubeVirt.status.observedKubeVirtVersion (1.4+ selectable)
-    "kubevirt_version": "v1.9.0",
     # Multus present (NAD-backed secondary networks work at all)
     "multus": True,
     # Multus thick plugin + multus-dynamic-networks-controller: in-place bridge hot-plug
