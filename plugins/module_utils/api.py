@@ -77,6 +77,10 @@ def _decode(data):
         return data
 
 
+STRICT_METHODS = ("POST", "PUT", "PATCH")
+SUBRESOURCE_PREFIX = "/apis/subresources.kubevirt.io/"
+
+
 class ApiSession(object):
     """Raw, retrying access to the Kubernetes API for one module run."""
 
@@ -105,7 +109,12 @@ class ApiSession(object):
         ``ApiError`` with the server's Status otherwise.
         """
         method = method.upper()
-        query_params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        query = dict(query or {})
+        if method in STRICT_METHODS and not path.startswith(SUBRESOURCE_PREFIX):
+            # a field the schema does not know is an error, not a silent drop (Kubernetes
+            # 1.25+, GA in 1.27; older servers ignore the parameter)
+            query.setdefault("fieldValidation", "Strict")
+        query_params = [(k, v) for k, v in query.items() if v is not None]
         params = {"query_params": query_params, "serialize": False,
                   "header_params": {"Accept": JSON}}
         if content_type:

@@ -123,3 +123,25 @@ def test_nodes_are_ready_and_untainted(lab):
     for node in nodes:
         ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
         assert ready and ready[0]["status"] == "True"
+
+
+def test_the_collections_api_session_writes_with_strict_field_validation(lab, namespace, request_log):
+    """plugins/module_utils/api.py asks for fieldValidation=Strict on every
+    write, so a field the schema does not know fails instead of vanishing."""
+    from kubernetes import config as k8s_config
+    from kubernetes.dynamic import DynamicClient
+
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
+
+    class Module:  # what ApiSession reads of an AnsibleModule
+        params = {"api_retries": 0}
+
+    session = ApiSession(Module(), dynamic_client=DynamicClient(
+        k8s_config.new_client_from_config(config_file=lab.kubeconfig, context="lab")))
+    path = "/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions" % namespace
+    with pytest.raises(ApiError) as err:
+        session.request("POST", path, {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+                                       "metadata": {"name": "typo"}, "spec": {"config": "{}", "confg": "{}"}})
+    assert err.value.status == 400 and "spec.confg" in str(err.value.body)
+    [entry] = [e for e in request_log.entries() if e["method"] == "POST"]
+    assert "fieldValidation=Strict" in entry["query"]

@@ -126,3 +126,25 @@ def test_require_server_names_the_feature_and_versions():
         api.require_server((1, 25), "NetworkPolicy endPort")
     assert str(err.value) == "NetworkPolicy endPort needs Kubernetes 1.25 or newer; this API server is 1.20"
     assert len(api.dynamic.calls) == 1  # the version is read once
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+def test_writes_ask_for_strict_field_validation(method):
+    api, _sleeps = session((200, {}))
+    api.request(method, "/apis/k8s.cni.cncf.io/v1/namespaces/a/network-attachment-definitions", body={})
+    params = dict(api.dynamic.calls[0][3]["query_params"])
+    assert params["fieldValidation"] == "Strict"
+
+
+def test_reads_deletes_and_kubevirt_subresources_do_not_send_field_validation():
+    api, _sleeps = session((200, {}), (200, {}), (202, {}))
+    api.request("GET", "/api/v1/namespaces")
+    api.request("DELETE", "/api/v1/namespaces/a/configmaps/b")
+    api.request("PUT", "/apis/subresources.kubevirt.io/v1/namespaces/a/virtualmachines/b/restart", body={})
+    assert all("fieldValidation" not in dict(call[3]["query_params"]) for call in api.dynamic.calls)
+
+
+def test_an_explicit_field_validation_is_kept():
+    api, _sleeps = session((200, {}))
+    api.request("PATCH", "/x", body={}, query={"fieldValidation": "Warn"})
+    assert dict(api.dynamic.calls[0][3]["query_params"])["fieldValidation"] == "Warn"
