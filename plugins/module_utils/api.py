@@ -42,6 +42,10 @@ except ImportError:  # pragma: no cover - reported by the module
 
 WRITE_METHODS = frozenset(["POST", "PUT", "PATCH", "DELETE"])
 JSON = "application/json"
+# JSON first, then anything: KubeVirt's virt-api declares no representation for its
+# PUT subresources (restart, migrate, ... in pkg/virt-api/api.go), so go-restful answers
+# 406 to a request that accepts only application/json; kubectl and virtctl send the same
+ACCEPT = "application/json, */*"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
@@ -116,7 +120,7 @@ class ApiSession(object):
             query.setdefault("fieldValidation", "Strict")
         query_params = [(k, v) for k, v in query.items() if v is not None]
         params = {"query_params": query_params, "serialize": False,
-                  "header_params": {"Accept": JSON}}
+                  "header_params": {"Accept": ACCEPT}}
         if content_type:
             params["content_type"] = content_type
         if timeout:

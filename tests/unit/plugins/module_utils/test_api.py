@@ -148,3 +148,11 @@ def test_an_explicit_field_validation_is_kept():
     api, _sleeps = session((200, {}))
     api.request("PATCH", "/x", body={}, query={"fieldValidation": "Warn"})
     assert dict(api.dynamic.calls[0][3]["query_params"])["fieldValidation"] == "Warn"
+
+
+def test_requests_accept_json_then_anything():
+    """virt-api's PUT subresources declare no representation: with only
+    application/json accepted, the real virt-api answers 406."""
+    api, _sleeps = session((202, {}))
+    api.request("PUT", "/apis/subresources.kubevirt.io/v1/namespaces/a/virtualmachines/b/restart", body={})
+    assert api.dynamic.calls[0][3]["header_params"]["Accept"] == "application/json, */*"
