@@ -203,9 +203,10 @@ def test_api_retries_zero_means_one_try(lab, namespace, run_playbook, request_lo
 def test_bridge_on_pod_network_refused_for_any_update_once_not_permitted(lab, namespace, run_playbook, request_log):
     """binding.go validateBridgeBinding runs on every VM create and update (issue 18 item 9)."""
     setup(lab, namespace)
-    vm = get_vm(lab, namespace, "target")
-    vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"] = [{"name": "default", "bridge": {}}]
-    lab.request("PUT", VM_PATH % namespace + "/target", vm)
+    # a JSON patch, not a PUT of what was read: KubeVirt's virt-controller writes the VM too
+    lab.request("PATCH", VM_PATH % namespace + "/target", [
+        {"op": "replace", "path": "/spec/template/spec/domain/devices/interfaces",
+         "value": [{"name": "default", "bridge": {}}]}], content_type="application/json-patch+json")
     lab.request("PATCH", KUBEVIRT, {"spec": {"configuration": {"network": {
         "permitBridgeInterfaceOnPodNetwork": False}}}}, content_type="application/merge-patch+json")
     try:

@@ -1,4 +1,4 @@
-"""kubevirt_network_policies against the lab (kube-apiserver 1.20), judged by
+"""kubevirt_network_policies against the lab (kube-apiserver 1.34), judged by
 what the server stores and by the proxy's request log."""
 
 import uuid
@@ -193,51 +193,39 @@ def test_default_deny_directions(lab, extra_namespaces, run_playbook):
         assert stored["kvnet-allow-same-namespace"]["policyTypes"] == types[deny]
 
 
-def test_end_port_refused_on_1_20_and_rendered(namespace, run_playbook, request_log):
+def test_end_port_is_written_and_kept(lab, namespace, run_playbook, request_log):
+    """On a current server (1.34) endPort is a real field: written, kept by the
+    server, and a re-run writes nothing.  The refusal on servers older than 1.22
+    is unit-tested (test_netpol_runner.py, gate)."""
     rules = [{"name": "range", "direction": "ingress", "vm_selector": {"app": "web"},
               "ports": [{"port": 8000, "end_port": 8100}]}]
-    result = run_playbook(play([
-        dict(task("refused", namespaces=[namespace], rules=rules), ignore_errors=True),
-        task("rendered", namespaces=[namespace, "other"], rules=rules, state="rendered")]))
-    res = result.tasks["refused"]
-    assert res["failed"] and "needs Kubernetes 1.22 or newer" in res["msg"] and "this API server is 1.20" in res["msg"]
-    assert "8000 instead of 8000-8100" in res["msg"] and res["server_version"] == "1.20"
-    assert res["api_requests"]["writes"] == 0
-    log = request_log.entries()
-    assert log[0]["path"] == "/version" and {e["method"] for e in log} == {"GET"}
-    assert len(log) == res["api_requests"]["total"]  # rendering sent nothing at all
-
-    res = result.tasks["rendered"]
-    assert not res["changed"] and len(res["policies"]) == 2 and res["api_requests"]["total"] == 0
-    port = res["policies"][0]["resource"]["spec"]["ingress"][0]["ports"][0]
-    assert port == {"protocol": TCP, "port": 8000, "endPort": 8100}
-    assert res["policies"][1]["resource"]["metadata"]["namespace"] == "other"
-    assert [f["kind"] for f in res["findings"]] == ["end-port"]
+    result = run_playbook(play([task("written", namespaces=[namespace], rules=rules),
+                                task("again", namespaces=[namespace], rules=rules)]))
+    res = result.tasks["written"]
+    assert res["changed"] and res["server_version"] == "1.34" and res["totals"]["created"] == 1
+    assert "end-port" not in [f["kind"] for f in res.get("findings") or []]
+    policies = lab.request("GET", "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies" % namespace)["items"]
+    ports = [p for pol in policies for rule in pol["spec"].get("ingress") or [] for p in rule.get("ports") or []]
+    assert {"protocol": TCP, "port": 8000, "endPort": 8100} in ports
+    res = result.tasks["again"]
+    assert not res["changed"] and res["api_requests"]["writes"] == 0
 
 
-def test_namespace_selection_by_name_on_1_20_refused_or_labelled(lab, namespace, extra_namespaces, run_playbook,
-                                                                 request_log):
-    dns_home = extra_namespaces()[0]  # stands for kube-system: unlabelled, as every namespace on 1.20
+def test_namespace_selection_by_name_uses_the_automatic_label(lab, namespace, extra_namespaces, run_playbook,
+                                                              request_log):
+    """Every namespace carries kubernetes.io/metadata.name (1.21+): DNS egress to
+    a namespace named in dns_namespace needs no namespace label from the module.
+    The 1.20 refusal and label_namespaces path are unit-tested (test_netpol_runner.py)."""
+    dns_home = extra_namespaces()[0]
     options = dict(namespaces=[namespace], default_deny="egress", allow_dns=True, dns_namespace=dns_home)
     request_log.mark()
-    result = run_playbook(play([
-        dict(task("refused", **options), ignore_errors=True),
-        dict(task("check", label_namespaces=True, **options), check_mode=True),
-        task("labelled", label_namespaces=True, **options),
-        task("rerun", **options)]))
-    res = result.tasks["refused"]
-    assert res["failed"] and "kubernetes.io/metadata.name" in res["msg"] and "older than 1.21" in res["msg"]
-    assert dns_home in res["msg"] and "label_namespaces=true" in res["msg"]
-    res = result.tasks["check"]
-    assert res["changed"] and res["labelled_namespaces"] == [dns_home] and res["totals"]["created"] == 2
-    res = result.tasks["labelled"]
-    assert res["labelled_namespaces"] == [dns_home] and res["totals"]["created"] == 2
-    res = result.tasks["rerun"]  # labelled now: no refusal, no write
-    assert not res["changed"] and res["labelled_namespaces"] == [] and res["api_requests"]["writes"] == 0
-    # in the whole run: the namespace label first (before the policies exist), then the two policies
+    result = run_playbook(play([task("applied", **options), task("rerun", **options)]))
+    res = result.tasks["applied"]
+    assert res["changed"] and res["labelled_namespaces"] == [] and res["totals"]["created"] == 2
     writes = [(e["method"], e["path"]) for e in request_log.writes(include_dry_run=True)]
-    assert writes[0] == ("PATCH", "/api/v1/namespaces/" + dns_home)
-    assert sorted(m for m, _p in writes[1:]) == ["POST", "POST"]
+    assert not [w for w in writes if w[1].startswith("/api/v1/namespaces/" + dns_home) and w[0] == "PATCH"]
+    res = result.tasks["rerun"]
+    assert not res["changed"] and res["api_requests"]["writes"] == 0
     labels = lab.request("GET", "/api/v1/namespaces/" + dns_home)["metadata"]["labels"]
     assert labels[netpol.NAME_LABEL] == dns_home
 

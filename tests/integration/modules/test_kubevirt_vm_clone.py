@@ -210,7 +210,10 @@ def test_macs_added_multus_interface_filters_and_labels_on_a_labelless_source(la
     assert target["metadata"]["labels"] == {"app": "acc"}
     assert "drop.example.com/b" not in target["metadata"]["annotations"]
     assert target["metadata"]["annotations"]["keep.example.com/a"] == "1"
-    assert target["spec"]["template"]["metadata"]["annotations"] == {"sidecar.istio.io/inject": "true"}
+    # the Multus one filtered out; KubeVirt's VM mutator put pci-topology-version on the
+    # source's template at create (pkg/virt-api/webhooks/mutating-webhook/mutators/vm-mutator.go)
+    assert target["spec"]["template"]["metadata"]["annotations"] == {
+        "sidecar.istio.io/inject": "true", "kubevirt.io/pci-topology-version": "v3"}
     assert target["spec"]["template"]["metadata"]["labels"] == {"app": "acc"}
     # check mode predicted what the cluster made
     for part in (lambda vm: vm["metadata"].get("labels"), lambda vm: vm["spec"]["template"]["metadata"],
