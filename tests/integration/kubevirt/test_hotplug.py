@@ -16,7 +16,7 @@ def info_source(kv, name, iface="blue"):
 
 
 def pod_networks(kv, vmi):
-    [pod] = [p for p in kv.pods(vmi) if not p["metadata"].get("deletionTimestamp")]
+    [pod] = [p for p in running_pods(kv, vmi) if not p["metadata"].get("deletionTimestamp")]
     annotations = pod["metadata"]["annotations"]
     return (json.loads(annotations.get("k8s.v1.cni.cncf.io/networks") or "[]"),
             json.loads(annotations.get("k8s.v1.cni.cncf.io/network-status") or "[]"))
@@ -49,17 +49,32 @@ def test_in_place_with_the_dynamic_networks_controller(kv, capabilities):
 
     def observed():
         vm = kv.get("virtualmachines", "web")
-        return vm["status"].get("observedGeneration") == vm["metadata"]["generation"] and vm
+        return vm["status"].get("desiredGeneration") == vm["metadata"]["generation"] and vm
 
-    vm = wait_for(observed, timeout=30, message="generation observed")
+    vm = wait_for(observed, timeout=30, message="generation seen by the VM controller")
+    # a live update does not make a new start revision, and the VM controller bumps the VMI's
+    # kubevirt.io/vm-generation (status.observedGeneration) only when the VMI's start revision
+    # equals the template (pkg/virt-controller/watch/vm/vm.go conditionallyBumpGenerationAnnotationOnVmi,
+    # syncGenerationInfo): after a hot-plug observedGeneration stays at the start's generation
+    assert vm["status"]["observedGeneration"] < vm["metadata"]["generation"]
     assert kv.condition(vm, "RestartRequired") is None
+
+
+def running_pods(kv, vmi):
+    return [p for p in kv.pods(vmi) if p["status"].get("phase") == "Running"]
 
 
 def settled(kv, vmi):
     """The migration controller marks the migration Succeeded, and the source
-    pod goes, a moment after virt-handler reported the VMI on the target."""
+    launcher exits, a moment after virt-handler reported the VMI on the target.
+    KubeVirt v1.9.0 leaves the source pod Completed (phase Succeeded) instead of
+    deleting it (pkg/virt-controller/watch/migration/migration.go: only
+    garbageCollectFinalizedMigrations of older migrations removes pods)."""
+    source = vmi["status"]["migrationState"]["sourcePod"]
     wait_for(lambda: [m for m in kv.migrations() if (m.get("status") or {}).get("phase") == "Succeeded"]
-             and len(kv.pods(vmi)) == 1, timeout=60, message="the migration Succeeded and the source pod gone")
+             and {p["metadata"]["name"]: p["status"].get("phase") for p in kv.pods(vmi)}.get(source) == "Succeeded"
+             and len(running_pods(kv, vmi)) == 1, timeout=60,
+             message="the migration Succeeded and the source launcher exited")
     migrations = kv.migrations()
     assert [m["status"]["phase"] for m in migrations] == ["Succeeded"]
     return migrations
@@ -81,7 +96,7 @@ def test_migration_without_the_dynamic_networks_controller(kv, capabilities):
     assert done["status"]["nodeName"] != source["status"]["nodeName"]
     assert done["status"]["migrationState"]["completed"] is True
     assert kv.condition(done, "MigrationRequired") is None
-    [pod] = kv.pods(done)
+    [pod] = running_pods(kv, done)
     assert pod["spec"]["nodeName"] == done["status"]["nodeName"]
     assert "blue-net" in pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"]
 
@@ -117,7 +132,7 @@ def test_sriov_hotplug_always_migrates(kv, lab, capabilities):
                     timeout=60, message="VF attached after the migration")
     assert done["status"]["nodeName"] != source["status"]["nodeName"]
     settled(kv, done)
-    [pod] = kv.pods(done)
+    [pod] = running_pods(kv, done)
     assert pod["spec"]["containers"][0]["resources"]["limits"]["openshift.io/intelnics"] == "1"
 
 

@@ -1,6 +1,7 @@
-"""The subresources.kubevirt.io/v1 API the lab proxy serves (virt-api's
-start/stop/restart/migrate and the guest-agent reads), reached the way
-clients reach it: through the proxy, with their own token."""
+"""The subresources.kubevirt.io/v1 API KubeVirt v1.9.0's virt-api serves through
+kube-apiserver's aggregator (start/stop/restart/migrate and the guest-agent
+reads), reached the way clients reach it: through the lab proxy, with their own
+token."""
 
 import http.client
 import json
@@ -11,23 +12,39 @@ from tests.integration.helpers import wait_for
 GROUP = "/apis/subresources.kubevirt.io/v1"
 
 
-def raw(lab, method, path, token):
-    """(status, parsed body) of a request through the lab proxy, any outcome."""
-    conn = http.client.HTTPSConnection("127.0.0.1", lab.state["proxy_port"], timeout=30,
+# what client-go and kubectl send.  virt-api's start/stop/restart/migrate routes declare no
+# Produces (pkg/virt-api/api.go composeSubresources), so go-restful answers a strict
+# "Accept: application/json" with 406 Not Acceptable (test_start_stop_restart_and_their_refusals)
+ACCEPT = "application/json, */*"
+
+
+def raw(lab, method, path, token, accept=ACCEPT):
+    """(status, body) of a request through the lab proxy, any outcome: parsed JSON, or
+    the text virt-api writes with go-restful's WriteError (text/plain)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", lab.state["proxy_port"], timeout=60,
                                        context=ssl.create_default_context(cafile=lab.state["pki"]["ca.crt"]))
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers = {"Content-Type": "application/json", "Accept": accept}
     if token:
         headers["Authorization"] = "Bearer " + token
     conn.request(method, path, body=b"{}" if method == "PUT" else None, headers=headers)
     resp = conn.getresponse()
     data = resp.read()
     conn.close()
-    return resp.status, json.loads(data) if data else None
+    if not data:
+        return resp.status, None
+    if (resp.getheader("Content-Type") or "").startswith("application/json"):
+        return resp.status, json.loads(data)
+    return resp.status, data.decode()
+
+
+def bearer(kv, token):
+    """A lab user's token by name ("admin", "viewer"), any other string as it is, None for none."""
+    return kv.lab.state["tokens"].get(token, token) if token else None
 
 
 def call(kv, action, name, token="admin", resource="virtualmachines", method="PUT", expect=(200, 202)):
     status, body = raw(kv.lab, method, "%s/namespaces/%s/%s/%s/%s" % (
-        GROUP, kv.namespace, resource, name, action), kv.lab.token(token) if token else None)
+        GROUP, kv.namespace, resource, name, action), bearer(kv, token))
     assert status in expect, (status, body)
     return body
 
@@ -35,7 +52,7 @@ def call(kv, action, name, token="admin", resource="virtualmachines", method="PU
 def refused(kv, action, name, token="admin", resource="virtualmachines", method="PUT"):
     """(code, message) of a refused call."""
     status, body = raw(kv.lab, method, "%s/namespaces/%s/%s/%s/%s" % (GROUP, kv.namespace, resource, name, action),
-                       kv.lab.token(token) if token else None)
+                       bearer(kv, token))
     assert status >= 400 and body["kind"] == "Status" and body["code"] == status, (status, body)
     return status, body["message"]
 
@@ -44,9 +61,15 @@ def test_discovery_lists_the_subresources(lab):
     groups = lab.request("GET", "/apis", direct=False)["groups"]
     assert "subresources.kubevirt.io" in [g["name"] for g in groups]
     resources = {r["name"]: r for r in lab.request("GET", GROUP, direct=False)["resources"]}
-    for action in ("start", "stop", "restart", "migrate"):
-        assert resources["virtualmachines/" + action]["verbs"] == ["update"]
-    assert resources["virtualmachineinstances/interfacelist"]["namespaced"] is True
+    # virt-api's own APIResourceList (pkg/virt-api/api.go composeSubresources, the GET "/"
+    # route) names each subresource as namespaced and lists no verbs at all
+    for name in ("virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart",
+                 "virtualmachines/migrate", "virtualmachineinstances/guestosinfo",
+                 "virtualmachineinstances/userlist", "virtualmachineinstances/filesystemlist"):
+        assert resources[name]["namespaced"] is True and not resources[name].get("verbs"), name
+    # v1.9.0 has no interfacelist subresource (no route, not in the list): the interfaces a
+    # guest agent reports are read from the VMI's status.interfaces
+    assert "virtualmachineinstances/interfacelist" not in resources
 
 
 def test_start_stop_restart_and_their_refusals(kv):
@@ -55,10 +78,23 @@ def test_start_stop_restart_and_their_refusals(kv):
     assert code == 403 and message == ('virtualmachines.subresources.kubevirt.io "sub" is forbidden: User "lab-viewer" '
                                        'cannot update resource "virtualmachines/start" in API group '
                                        '"subresources.kubevirt.io" in the namespace "%s"' % kv.namespace)
-    assert refused(kv, "start", "sub", token=None) == (401, "Unauthorized")
+    # no token: kube-apiserver's anonymous authentication (on by default) makes the caller
+    # system:anonymous, whom RBAC refuses with 403 (a 401 only comes with a bad token)
+    assert refused(kv, "start", "sub", token=None) == (
+        403, 'virtualmachines.subresources.kubevirt.io "sub" is forbidden: User "system:anonymous" cannot update '
+             'resource "virtualmachines/start" in API group "subresources.kubevirt.io" in the namespace "%s"'
+             % kv.namespace)
+    assert refused(kv, "start", "sub", token="not-a-token") == (401, "Unauthorized")
     assert refused(kv, "start", "nope") == (404, 'virtualmachine.kubevirt.io "nope" not found')
     assert refused(kv, "stop", "sub") == (
         409, 'Operation cannot be fulfilled on virtualmachine.kubevirt.io "sub": VM is not running')
+
+    # a strict JSON Accept is refused by go-restful before virt-api's handler runs (the route
+    # declares no Produces: pkg/virt-api/api.go), and nothing changes
+    status, body = raw(kv.lab, "PUT", "%s/namespaces/%s/virtualmachines/sub/start" % (GROUP, kv.namespace),
+                       kv.lab.token("admin"), accept="application/json")
+    assert status == 406 and body.startswith("406: Not Acceptable"), (status, body)
+    assert kv.get("virtualmachines", "sub")["spec"]["runStrategy"] == "Halted"
 
     assert call(kv, "start", "sub", expect=(202,)) is None      # 202 Accepted, no body
     assert kv.get("virtualmachines", "sub")["spec"]["runStrategy"] == "Always"
@@ -100,15 +136,34 @@ def test_manual_run_strategy_uses_state_change_requests(kv):
 
 
 def test_guest_agent_reads(kv):
+    """virt-api answers the guest-agent reads itself only as far as its checks go; the data
+    comes from virt-handler's HTTPS server on the VMI's node, which the lab does not run
+    (its virt-handler is emulated without that server).  What is checked is what virt-api
+    really does: RBAC lets a viewer read (kubevirt.io:view has virtualmachineinstances/
+    guestosinfo), the VMI must be Running with AgentConnected, then virt-api calls the
+    node's virt-handler pod at its pod IP, port 8186 (kubecli/handler.go ForNode,
+    ConnectionDetails; pkg/virt-api/rest/dialers.go getVirtHandlerConnForVMI;
+    pkg/virt-api/rest/subresource.go GuestOSInfo, httpGetRequestHandler)."""
     kv.vm("agent")
     vmi = kv.running("agent")
-    listing = call(kv, "interfacelist", "agent", resource="virtualmachineinstances", method="GET")
-    assert listing["items"] == [{"interfaceName": "eth0", "mac": vmi["status"]["interfaces"][0]["mac"],
-                                 "ipAddress": vmi["status"]["interfaces"][0]["ipAddress"],
-                                 "ipAddresses": vmi["status"]["interfaces"][0]["ipAddresses"]}]
-    info = call(kv, "guestosinfo", "agent", resource="virtualmachineinstances", method="GET", token="viewer")
-    assert info["os"]["id"] == "fedora" and info["hostname"] == "agent"
+    assert kv.condition(vmi, "AgentConnected")["status"] == "True"
+    handler_pod = next(p for p in kv.lab.request("GET", "/api/v1/namespaces/kubevirt/pods")["items"]
+                       if p["metadata"]["labels"].get("kubevirt.io") == "virt-handler"
+                       and p["spec"]["nodeName"] == vmi["status"]["nodeName"])
+    for read, token in (("guestosinfo", "viewer"), ("userlist", "admin"), ("filesystemlist", "viewer")):
+        status, body = raw(kv.lab, "GET", "%s/namespaces/%s/virtualmachineinstances/agent/%s" % (
+            GROUP, kv.namespace, read), bearer(kv, token))
+        # httpGetRequestHandler writes the failed connection as a 500 with the error's text
+        assert status == 500 and body.startswith('Get "https://%s:8186/v1/namespaces/%s/virtualmachineinstances/agent/%s": ' % (
+            handler_pod["status"]["podIP"], kv.namespace, read)), (read, status, body)
+    # v1.9.0 has no interfacelist route: go-restful's 404
+    status, body = raw(kv.lab, "GET", "%s/namespaces/%s/virtualmachineinstances/agent/interfacelist" % (
+        GROUP, kv.namespace), bearer(kv, "admin"))
+    assert (status, body) == (404, "404: Page Not Found")
     kv.patch("virtualmachines", "agent", {"spec": {"runStrategy": "Halted"}}, merge=True)
     wait_for(lambda: kv.vmi_or_none("agent") is None, timeout=60, message="stopped")
-    assert refused(kv, "interfacelist", "agent", resource="virtualmachineinstances", method="GET") == (
-        404, 'virtualmachineinstance.kubevirt.io "agent" not found')
+    # a VMI that is gone: FetchVirtualMachineInstance's NotFound, written by
+    # httpGetRequestHandler as a 500 with the message as text
+    status, body = raw(kv.lab, "GET", "%s/namespaces/%s/virtualmachineinstances/agent/guestosinfo" % (
+        GROUP, kv.namespace), bearer(kv, "admin"))
+    assert (status, body) == (500, 'virtualmachineinstance.kubevirt.io "agent" not found')

@@ -22,9 +22,12 @@ decides (phases up to ``Scheduled``, pods, pod annotations, migrations,
   ``pkg/network/vmispec`` ``VerifyVMIMigratable``), guest OS info;
 - on a running VMI, the domain side of hot-plug (``pkg/virt-launcher/virtwrap/
   network/nichotplug.go``): an interface virt-controller reports as
-  ``multus-status`` only, and not ``absent`` in the spec, is plugged
-  (``domain, guest-agent, multus-status``); an ``absent`` one leaves the
-  domain; link state follows the spec.
+  ``multus-status`` only, and not ``absent`` in the spec, is plugged; an
+  ``absent`` one leaves the domain; link state follows the spec.  The status is
+  rebuilt each time as ``pkg/network/setup/netstat.go`` does: domain interfaces
+  plus the ``multus-status`` virt-controller wrote (never read from the pod
+  here), so an unplugged interface leaves once virt-controller drops its
+  ``multus-status``.
 """
 
 import copy
@@ -83,10 +86,20 @@ def join_sources(names):
 
 
 def domain_interfaces(vmi, pod, macs, plug=None, unplug=()):
-    """``status.interfaces`` with the domain's view merged into what
-    virt-controller reported: every non-absent interface whose network the
-    pod carries is in the domain (``plug`` limits that to the named ones plus
-    those already in it); ``unplug`` leave it."""
+    """``status.interfaces`` as virt-handler's ``NetStat.UpdateStatus`` builds it
+    (``pkg/network/setup/netstat.go``), from scratch on every update: one entry per
+    interface in the domain (``domain, guest-agent``), plus ``multus-status``
+    where virt-controller put it in the VMI status (``pkg/network/controllers/
+    vmi.go`` calculateSecondaryIfaceStatuses: virt-controller, not virt-handler,
+    reads the pod's network-status), plus the spec interfaces that only
+    virt-controller reports (``ifacesStatusFromMultus``: in the spec, not in the
+    domain).  An entry with neither source is dropped - that is how an unplugged
+    interface leaves the status once Multus detached it and virt-controller
+    removed its ``multus-status``.
+
+    The domain: an interface stays in it while it is not ``absent`` and not being
+    unplugged (``unplug``); a new one is plugged when its pod interface exists
+    (the launcher's ``nichotplug.go`` needs it), limited to ``plug`` when given."""
     spec = vmi.get("spec") or {}
     current = list((vmi.get("status") or {}).get("interfaces") or [])
     reported = net_spec.by_name(current)
@@ -104,20 +117,18 @@ def domain_interfaces(vmi, pod, macs, plug=None, unplug=()):
         attachment = attached.get(net_spec.pod_interface_name(network))
         secondary = net_spec.is_secondary_multus(network)
         in_domain = net_spec.INFO_DOMAIN in have
-        wanted = iface.get("state") != net_spec.ABSENT and iface["name"] not in unplug and (
-            not secondary or attachment is not None) and (plug is None or in_domain or iface["name"] in plug)
-        names = (have - set(DOMAIN_SOURCES)) | (set(DOMAIN_SOURCES) if wanted else set())
-        if secondary and attachment is not None:
-            names.add(net_spec.INFO_MULTUS)
+        staying = iface.get("state") != net_spec.ABSENT and iface["name"] not in unplug
+        wanted = staying and (in_domain or ((not secondary or attachment is not None)
+                                            and (plug is None or iface["name"] in plug)))
+        names = (have & {net_spec.INFO_MULTUS}) | (set(DOMAIN_SOURCES) if wanted else set())
         if not names:
             continue
         entry = net_status.interface_status(index, iface, network, attachment, pod_ips,
                                             macs.mac_for(vmi["metadata"]["uid"], iface), join_sources(names),
                                             previous)
         out.append(entry)
-    # entries for interfaces no longer in the spec stay while virt-controller reports them
-    names = {e["name"] for e in out}
-    out += [e for e in current if e["name"] not in names and e["name"] not in net_spec.by_name(ifaces)]
+    # entries of interfaces gone from the spec are not rebuilt (netstat.go keeps multus-only
+    # entries of spec interfaces only; the domain no longer has them)
     return out
 
 
@@ -293,16 +304,14 @@ class VirtHandler(PacedController):
                 and sources(reported.get(i["name"])) == [net_spec.INFO_MULTUS]}
         unplug = {i["name"] for i in spec_ifaces if i.get("state") == net_spec.ABSENT
                   and net_spec.INFO_DOMAIN in sources(reported.get(i["name"]))}
-        # one observable step at a time: plug first, then unplug, then link states
+        # one observable step at a time: plug first, then unplug; otherwise the status as
+        # netstat.go rebuilds it (link states, entries virt-controller no longer reports)
         if plug:
             status["interfaces"] = domain_interfaces(vmi, pod, self.state.macs, plug=plug)
         elif unplug:
             status["interfaces"] = domain_interfaces(vmi, pod, self.state.macs, plug=set(), unplug=unplug)
         else:
-            by_iface = net_spec.by_name(spec_ifaces)
-            status["interfaces"] = [
-                dict(e, linkState="down" if by_iface[e["name"]].get("state") == "down" else "up")
-                if e.get("linkState") and e["name"] in by_iface else e for e in status.get("interfaces") or []]
+            status["interfaces"] = domain_interfaces(vmi, pod, self.state.macs, plug=set())
         written = self._write(vmi, status)
         return self.stepped(key_of(vmi)) if written and (plug or unplug) else None
 
