@@ -25,6 +25,19 @@ options:
       - Waits grow exponentially between tries and honour C(Retry-After).
     type: int
     default: 4
+  request_timeout:
+    description:
+      - How many seconds one API request may take, from connecting to the last byte of the answer. A request
+        that gets no answer in time fails like a dropped connection - it is retried (O(api_retries)) when it is
+        safe to repeat - so a hanging API server cannot block the task for ever. Must be more than 0.
+      - The default is kube-apiserver's own C(--request-timeout), within which a healthy server answers or gives
+        up. While the module waits (O(wait_timeout)), each request and each retry is also cut to the time left.
+      - kubernetes.core's modules have no such option, and the C(group/kubevirt_net.core.kubevirt_net) action group
+        includes them; set O(request_timeout) on the task, or in C(module_defaults) under each module's name.
+      - TLS certificate verification errors are never retried (they do not heal); the message names
+        O(ca_cert) and O(validate_certs). O(validate_certs=false) adds a warning to the task.
+    type: float
+    default: 60
 """
 
     WAIT = r"""

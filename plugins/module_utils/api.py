@@ -10,16 +10,26 @@ collection accepts exactly what ``kubernetes.core.k8s`` accepts.  On top of it
 this session adds what bulk, fault-tolerant modules need: raw JSON requests
 (no per-object discovery), bounded retries on 429/5xx/timeouts, a count of the
 requests made, and the server version for feature gating.
+
+Time bounds: every request has a timeout (``request_timeout``), and a wait loop
+runs its requests under its ``Deadline`` (``with session.within(deadline):``),
+which cuts each request's timeout and retry back-off to the time left.  This
+session's ``RetryPolicy`` is the only retry layer: urllib3's own retries (3 more
+tries of a timed-out GET, so 4x the timeout) are switched off.  A TLS
+certificate verification error is never retried.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import json
+import ssl
+import threading
 import time
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import policy_for
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import MIN_REQUEST_SECONDS, policy_for
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
@@ -30,14 +40,26 @@ except ImportError:  # pragma: no cover - reported by the module
 try:
     from kubernetes.dynamic.exceptions import DynamicApiError
     from urllib3.exceptions import HTTPError as TransportError
+    from urllib3.exceptions import NewConnectionError, ConnectTimeoutError, ReadTimeoutError
+    from urllib3.util.retry import Retry
     HAS_KUBERNETES = True
 except ImportError:  # pragma: no cover - reported by the module
     HAS_KUBERNETES = False
+    Retry = None
 
     class DynamicApiError(Exception):
         pass
 
     class TransportError(Exception):
+        pass
+
+    class NewConnectionError(Exception):
+        pass
+
+    class ConnectTimeoutError(Exception):
+        pass
+
+    class ReadTimeoutError(Exception):
         pass
 
 WRITE_METHODS = frozenset(["POST", "PUT", "PATCH", "DELETE"])
@@ -48,10 +70,16 @@ JSON = "application/json"
 ACCEPT = "application/json, */*"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+# seconds one request may take (connect + answer) unless request_timeout says otherwise
+# (args.DEFAULT_REQUEST_TIMEOUT, the option's default)
+DEFAULT_REQUEST_TIMEOUT = 60
 
 
 class ApiError(Exception):
-    """A failed API call, carrying the server's Status (message passed through)."""
+    """A failed API call, carrying the server's Status (message passed through).
+    ``sent`` is False when the request never left (its wait had ended)."""
+
+    sent = True
 
     def __init__(self, method, path, status=None, body=None, message=None):
         self.method = method
@@ -81,8 +109,61 @@ def _decode(data):
         return data
 
 
+def _causes(exc):
+    """``exc`` and every exception it wraps (urllib3's MaxRetryError.reason,
+    __cause__, __context__, exception arguments)."""
+    seen, stack = set(), [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        stack.extend([getattr(item, "reason", None), item.__cause__, item.__context__])
+        stack.extend(arg for arg in getattr(item, "args", ()) if isinstance(arg, BaseException))
+
+
+def tls_verify_error(exc):
+    """The certificate verification failure inside a transport error, else
+    None.  Such an error never heals by retrying."""
+    for item in _causes(exc):
+        if isinstance(item, ssl.SSLCertVerificationError) or type(item).__name__ == "CertificateError":
+            return item
+        text = str(item)
+        if isinstance(item, ssl.SSLError) or type(item).__name__ == "SSLError":
+            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
+                return item
+    return None
+
+
+def _is_a(exc, kinds):
+    return any(isinstance(item, kinds) for item in _causes(exc))
+
+
+def tls_message(host, cause):
+    reason = getattr(cause, "verify_message", None) or str(cause)
+    return ("TLS certificate verification of the API server %sfailed (%s); this is not retried, it does not heal: "
+            "trust the CA that signed the server's certificate with ca_cert (or the kubeconfig's "
+            "certificate-authority, or K8S_AUTH_SSL_CA_CERT), or, for a test cluster only, set "
+            "validate_certs=false" % ("%s " % host if host else "", reason))
+
+
 STRICT_METHODS = ("POST", "PUT", "PATCH")
 SUBRESOURCE_PREFIX = "/apis/subresources.kubevirt.io/"
+INSECURE_WARNING = ("validate_certs=false: the API server's TLS certificate is not verified, so anyone on the path "
+                    "can read and change this task's requests, tokens included; trust its CA with ca_cert instead")
+
+
+def _single_retry_layer(dynamic):
+    """Switch off urllib3's own retries (kubernetes' PoolManager keeps urllib3's
+    default: 3 more tries, so a GET that times out would take 4x
+    request_timeout, and TLS failures would be repeated); ``RetryPolicy``
+    decides alone."""
+    manager = getattr(getattr(getattr(dynamic, "client", None), "rest_client", None), "pool_manager", None)
+    if manager is None or Retry is None or not hasattr(manager, "connection_pool_kw"):
+        return
+    manager.connection_pool_kw["retries"] = Retry(total=0, redirect=False, raise_on_redirect=False)
+    manager.clear()  # pools made before (discovery) keep the retries they were made with
 
 
 class ApiSession(object):
@@ -90,14 +171,59 @@ class ApiSession(object):
 
     def __init__(self, module, policy=None, sleep=time.sleep, dynamic_client=None):
         self.module = module
-        self.policy = policy or policy_for(module.params.get("api_retries"))
+        params = getattr(module, "params", None) or {}
+        self.policy = policy or policy_for(params.get("api_retries"))
+        self.request_timeout = params.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT
         self._sleep = sleep
         if dynamic_client is None:
             dynamic_client = get_api_client(module=module).client
+            _single_retry_layer(dynamic_client)
         self.dynamic = dynamic_client
         self.requests = []  # (method, path, status) of every attempt, for RETURN and tests
         self.retries = 0
         self._version = None
+        self._local = threading.local()  # the deadline of the wait this thread is in
+        self._warn_if_insecure()
+
+    def _warn_if_insecure(self):
+        """One warning per task when certificates are not verified (the option,
+        K8S_AUTH_VERIFY_SSL or the kubeconfig's insecure-skip-tls-verify)."""
+        config = getattr(self.dynamic, "configuration", None)
+        insecure = (getattr(self.module, "params", None) or {}).get("validate_certs") is False or \
+            getattr(config, "verify_ssl", True) is False
+        if insecure and hasattr(self.module, "warn") and not getattr(self.module, "_kubevirt_net_insecure_warned", False):
+            self.module.warn(INSECURE_WARNING)
+            self.module._kubevirt_net_insecure_warned = True  # pylint: disable=protected-access
+
+    # -------------------------------------------------------------- deadline
+    @contextlib.contextmanager
+    def within(self, deadline):
+        """Requests made in this block (by this thread) end by ``deadline``:
+        their timeout and their retry back-off are cut to the time left, and a
+        request is not sent once it has passed."""
+        previous = getattr(self._local, "deadline", None)
+        self._local.deadline = deadline
+        try:
+            yield deadline
+        finally:
+            self._local.deadline = previous
+
+    @property
+    def deadline(self):
+        return getattr(self._local, "deadline", None)
+
+    def pause(self, seconds):
+        """Sleep ``seconds``, cut to the deadline of the current wait."""
+        deadline = self.deadline
+        seconds = deadline.cut(seconds) if deadline is not None else seconds
+        if seconds > 0:
+            self._sleep(seconds)
+
+    def conflict_pause(self, attempt):
+        """Back off after the ``attempt``-th lost race (409 Conflict) before the
+        object is read again and the write retried: jittered exponential
+        (``RetryPolicy.conflict_delay``).  Every conflict-retry loop calls this."""
+        self.pause(self.policy.conflict_delay(attempt))
 
     # ---------------------------------------------------------------- basics
     @property
@@ -123,11 +249,11 @@ class ApiSession(object):
                   "header_params": {"Accept": ACCEPT}}
         if content_type:
             params["content_type"] = content_type
-        if timeout:
-            params["_request_timeout"] = timeout
+        timeout = timeout or self.request_timeout
         attempt = 0
         while True:
             attempt += 1
+            params["_request_timeout"] = self._timeout(method, path, timeout)
             try:
                 response = self.dynamic.request(method, path, body=body, **params)
                 self.requests.append((method, path, response.status))
@@ -138,17 +264,52 @@ class ApiSession(object):
                 headers = getattr(exc, "headers", None) or {}
                 if not self.policy.should_retry(attempt, method, status=status):
                     raise ApiError(method, path, status, _decode(getattr(exc, "body", None)))
-                self._backoff(attempt, headers.get("Retry-After"))
+                delay = self.policy.delay(attempt, headers.get("Retry-After"))
+                if not self._time_for(delay):
+                    raise ApiError(method, path, status, _decode(getattr(exc, "body", None)))
+                self._backoff(delay)
             except TransportError as exc:
                 self.requests.append((method, path, None))
+                tls = tls_verify_error(exc)
+                if tls is not None:
+                    raise ApiError(method, path, None, message=tls_message(
+                        getattr(getattr(self.dynamic, "configuration", None), "host", None), tls))
+                # a connection that was never made carried no request: safe to repeat for any method
+                not_sent = _is_a(exc, (NewConnectionError, ConnectTimeoutError)) and not _is_a(exc, ReadTimeoutError)
+                message = "connection failed: %s" % exc
+                if _is_a(exc, (ReadTimeoutError, ConnectTimeoutError)) and not _is_a(exc, NewConnectionError):
+                    message = "no answer within %ss (request_timeout%s): %s" % (
+                        round(params["_request_timeout"], 2),
+                        ", cut to the end of the wait" if params["_request_timeout"] < timeout else "", exc)
                 if not self.policy.should_retry(attempt, method, transport_error=True,
-                                                retry_unsafe=retry_unsafe):
-                    raise ApiError(method, path, None, message="connection failed: %s" % exc)
-                self._backoff(attempt, None)
+                                                retry_unsafe=retry_unsafe or not_sent):
+                    raise ApiError(method, path, None, message=message)
+                delay = self.policy.delay(attempt, None)
+                if not self._time_for(delay):
+                    raise ApiError(method, path, None, message=message)
+                self._backoff(delay)
 
-    def _backoff(self, attempt, retry_after):
+    def _timeout(self, method, path, timeout):
+        """The timeout of the next try: ``timeout``, cut to the current deadline;
+        ``ApiError`` (not sent) when the deadline has passed."""
+        deadline = self.deadline
+        if deadline is None:
+            return timeout
+        left = deadline.remaining()
+        if left < MIN_REQUEST_SECONDS:
+            err = ApiError(method, path, None, message="not sent: the wait of %ss has ended" % (deadline.seconds,))
+            err.sent = False
+            raise err
+        return min(timeout, left)
+
+    def _time_for(self, delay):
+        """Whether a retry after ``delay`` seconds still fits in the current wait."""
+        deadline = self.deadline
+        return deadline is None or deadline.remaining() - delay >= MIN_REQUEST_SECONDS
+
+    def _backoff(self, delay):
         self.retries += 1
-        self._sleep(self.policy.delay(attempt, retry_after))
+        self._sleep(delay)
 
     def get(self, path, query=None):
         """GET an object; None when it does not exist."""

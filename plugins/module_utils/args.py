@@ -23,16 +23,20 @@ WAIT_ARG_SPEC = dict(
     wait_sleep=dict(type="float", default=1.0),
 )
 
+DEFAULT_REQUEST_TIMEOUT = 60  # api.DEFAULT_REQUEST_TIMEOUT (kube-apiserver's own --request-timeout)
+
 API_ARG_SPEC = dict(
     api_retries=dict(type="int", default=DEFAULT_API_RETRIES),
+    request_timeout=dict(type="float", default=DEFAULT_REQUEST_TIMEOUT),
 )
 # options in seconds that bound a wait: 0 or less would give up before the first look
-TIMEOUT_OPTIONS = ("wait_timeout", "write_timeout")
+TIMEOUT_OPTIONS = ("wait_timeout", "write_timeout", "request_timeout")
 
 
 def option_problems(params: Mapping[str, Any]) -> List[str]:
     """Range checks of the shared options (the argument spec checks types
-    only): ``api_retries`` >= 0, timeouts > 0, ``wait_sleep`` > 0.  Run by
+    only): ``api_retries`` >= 0, timeouts (``request_timeout`` too) > 0,
+    ``wait_sleep`` > 0.  Run by
     every module before its first request."""
     problems = []
     error = retries_error(params.get("api_retries"))
@@ -42,6 +46,8 @@ def option_problems(params: Mapping[str, Any]) -> List[str]:
         value = params.get(option)
         if value is not None and value <= 0:
             hint = "; not to wait at all, set wait=false" if option == "wait_timeout" and "wait" in params else ""
+            if option == "request_timeout":
+                hint = " for one API request (default %d)" % DEFAULT_REQUEST_TIMEOUT
             problems.append("%s: %r is not a timeout: give the most seconds to wait, more than 0%s"
                             % (option, value, hint))
     if params.get("wait_sleep") is not None and params["wait_sleep"] <= 0:
@@ -61,7 +67,7 @@ def option_error(params: Mapping[str, Any]) -> str:
 def argument_spec(module_spec: Dict[str, Any], wait: bool = False) -> Dict[str, Any]:
     """The module's own options plus kubernetes.core's auth options (so
     ``module_defaults: group/kubevirt_net.core.kubevirt_net`` works) and the
-    retry option; ``wait=True`` adds wait/wait_timeout/wait_sleep."""
+    retry and request timeout options; ``wait=True`` adds wait/wait_timeout/wait_sleep."""
     spec = deepcopy(AUTH_ARG_SPEC)
     spec.update(deepcopy(API_ARG_SPEC))
     if wait:

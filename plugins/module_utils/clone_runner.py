@@ -20,6 +20,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI, ResourceType
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 try:
@@ -366,17 +367,21 @@ class Cloner(object):
             self.cleanup_failed(plan, result)
 
     def wait_gone(self, name):
-        deadline = time.monotonic() + self.params["wait_timeout"]
-        while self.session.get(VM.path(self.namespace, name)) is not None:
-            if time.monotonic() > deadline:
+        deadline = Deadline(self.params["wait_timeout"])  # reads and sleeps are cut to it
+        while True:
+            with self.session.within(deadline):
+                if self.session.get(VM.path(self.namespace, name)) is None:
+                    return
+            if deadline.expired():
                 raise ApiError("DELETE", name, None, message="the old target VM was not deleted in time")
-            time.sleep(self.params["wait_sleep"])
+            deadline.sleep(self.params["wait_sleep"])
 
     def wait_clone(self, plan, result):
-        deadline = time.monotonic() + self.params["wait_timeout"]
+        deadline = Deadline(self.params["wait_timeout"])  # reads and sleeps are cut to it
         poller = self.poller(plan["api"])
         while True:
-            obj = poller.get(result["clone"])
+            with self.session.within(deadline):
+                obj = poller.get(result["clone"])
             status = (obj or {}).get("status") or {}
             phase = status.get("phase")
             if phase and (not result["phases"] or result["phases"][-1] != phase):
@@ -392,10 +397,10 @@ class Cloner(object):
                 result["error"] = "clone %s failed: %s" % (result["clone"], "; ".join(reasons) or "no reason given")
                 self.cleanup_failed(plan, result)
                 return
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 result["error"] = "timed out after %ss; last phase %s" % (self.params["wait_timeout"], phase)
                 return
-            time.sleep(self.params["wait_sleep"])
+            deadline.sleep(self.params["wait_sleep"])
 
     def cleanup_failed(self, plan, result):
         """Delete a half-made target, only when this run created it."""

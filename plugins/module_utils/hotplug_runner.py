@@ -24,6 +24,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI, VMIM
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 try:
@@ -317,7 +318,7 @@ class Hotplug(object):
     # ------------------------------------------------------------ writing
     def patch_vm(self, vm, plan, running):
         """Apply one VM's patch; on a lost race read again and re-plan."""
-        for _attempt in range(MAX_REPLANS):
+        for attempt in range(1, MAX_REPLANS + 1):
             if not plan.changed:
                 return vm, plan
             try:
@@ -326,6 +327,8 @@ class Hotplug(object):
             except ApiError as err:
                 if err.status not in (409, 422, None):
                     raise
+                if err.status is not None:
+                    self.session.conflict_pause(attempt)  # jittered back-off before reading again
                 fresh = self.session.get(VM.path(self.namespace, _vm_key(vm)))
                 if fresh is None:
                     raise ApiError("PATCH", VM.path(self.namespace, _vm_key(vm)), 404,
@@ -342,24 +345,29 @@ class Hotplug(object):
                        message="the VM kept changing while it was being patched; gave up after %d tries" % MAX_REPLANS)
 
     # ------------------------------------------------------------ waiting
-    def wait(self, pending):
-        """pending: name -> result dict of running VMs that changed."""
-        deadline = time.monotonic() + self.params["wait_timeout"]
+    def wait(self, pending, deadline=None):
+        """pending: name -> result dict of running VMs that changed.  ``deadline``
+        (a ``Deadline``; wait_timeout from now by default): reads and sleeps are cut to it."""
+        deadline = deadline or Deadline(self.params["wait_timeout"])
         sleep = max(self.params["wait_sleep"], 0.05)
         migrations_wanted = self.params["migrate_if_required"]
         while pending:
             try:
-                vmis = self.read_vmis()
-                vms = dict((_vm_key(v), v) for v in self.read_vms()) if not self.params.get("vm") else \
-                    dict((_vm_key(v), v) for v in [self.session.get(VM.path(self.namespace, self.params["vm"]))] if v)
-                migrations = self.session.list(VMIM.path(self.namespace)) if any(
-                    r.get("needs_migration") for r in pending.values()) or migrations_wanted else []
+                with self.session.within(deadline):
+                    vmis = self.read_vmis()
+                    vms = dict((_vm_key(v), v) for v in self.read_vms()) if not self.params.get("vm") else \
+                        dict((_vm_key(v), v) for v in [self.session.get(VM.path(self.namespace, self.params["vm"]))]
+                             if v)
+                    migrations = self.session.list(VMIM.path(self.namespace)) if any(
+                        r.get("needs_migration") for r in pending.values()) or migrations_wanted else []
             except ApiError as err:  # a failed read while waiting is retried until the deadline
-                if time.monotonic() > deadline:
+                if deadline.expired() or not err.sent:
                     for result in pending.values():
-                        result["error"] = "timed out while the API failed: %s" % err
+                        result["error"] = "timed out while the API failed: %s" % err if err.sent else \
+                            "timed out after %ss waiting for %s" % (
+                                self.params["wait_timeout"], result.get("waiting_for") or "the change")
                     return
-                time.sleep(sleep)
+                deadline.sleep(sleep)
                 continue
             for name in list(pending):
                 if self.progress(pending[name], vms.get(name), vmis.get(name), migrations):
@@ -367,12 +375,12 @@ class Hotplug(object):
                     del pending[name]
             if not pending:
                 return
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 for name, result in pending.items():
                     result["error"] = "timed out after %ss waiting for %s" % (
                         self.params["wait_timeout"], result.get("waiting_for") or "the change")
                 return
-            time.sleep(sleep)
+            deadline.sleep(sleep)
 
     def progress(self, result, vm, vmi, migrations):
         """Advance one VM; True when it is done (or failed)."""

@@ -23,6 +23,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import
     CREATE, DELETE, UNCHANGED, UPDATE, Action, Executor, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     NAD, NAMESPACE, POD, SERVICE, VM, VMI)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 try:
@@ -592,19 +593,31 @@ class IstioRun(object):
                     errors[key] = error
                 else:
                     pending.append(key)
-            deadline = time.monotonic() + self.params["restart_timeout"]
+            deadline = Deadline(self.params["restart_timeout"])  # reads and sleeps are cut to it
+
+            def bounded_list(path, label_selector=None, within=deadline):
+                with session.within(within):  # per worker thread
+                    return session.list(path, label_selector=label_selector)
+
             while pending:
                 spaces = sorted(set(k[0] for k in pending))
-                vmis = parallel(lambda ns: (ns, session.list(VMI.path(ns))), spaces, self.params["concurrency"])
-                pods = parallel(lambda ns: (ns, session.list(POD.path(ns), label_selector=LAUNCHER_SELECTOR)),
-                                spaces, self.params["concurrency"])
-                by_key = dict(((ns, v["metadata"]["name"]), v) for ns, items in vmis for v in items)
+                try:
+                    vmis = parallel(lambda ns: (ns, bounded_list(VMI.path(ns))), spaces, self.params["concurrency"])
+                    pods = parallel(lambda ns: (ns, bounded_list(POD.path(ns), label_selector=LAUNCHER_SELECTOR)),
+                                    spaces, self.params["concurrency"])
+                except ApiError as err:
+                    if err.sent:
+                        raise
+                    vmis, pods = None, [(ns, []) for ns in spaces]  # the time is up: report what is pending
+                by_key = dict(((ns, v["metadata"]["name"]), v) for ns, items in vmis or [] for v in items)
                 pods = dict(pods)
-                fresh["pods"].update(pods)
+                if vmis is not None:
+                    fresh["pods"].update(pods)
                 still = []
                 for key in pending:
                     vmi = by_key.get(key)
-                    fresh["vmis"][key] = vmi
+                    if vmis is not None:
+                        fresh["vmis"][key] = vmi
                     injecting = istio.injection_expected(ns_labels[key[0]])
                     pod = istio.pod_of(vmi, pods[key[0]])
                     if (vmi is not None and vmi["metadata"].get("uid") != old[key] and istio.vmi_ready(vmi)
@@ -613,7 +626,7 @@ class IstioRun(object):
                     else:
                         still.append(key)
                 pending = still
-                if pending and time.monotonic() >= deadline:
+                if pending and deadline.expired():
                     for key in pending:
                         errors[key] = ("timed out after %ss waiting for the restarted VM to be Ready with%s an "
                                        "istio-proxy container in its virt-launcher pod%s" % (
@@ -623,7 +636,7 @@ class IstioRun(object):
                                            if istio.injection_expected(ns_labels[key[0]]) else ""))
                     pending = []
                 elif pending:
-                    time.sleep(self.params["restart_poll"])
+                    deadline.sleep(self.params["restart_poll"])
             if errors:
                 break  # do not go on with the next batch after a failure
         return done, errors, fresh

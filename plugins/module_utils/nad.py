@@ -125,17 +125,26 @@ def check_overlaps(problems, desired, existing, removed=()):
         if segment is None or not pools:
             continue
         segments.setdefault(segment, []).append((key, pools, cni.ipam_kind(config)))
+    shared = {}  # networks often repeat one range: intersect each distinct pair of ranges once
     for segment, members in segments.items():
+        ranges = [tuple(str(c) for c in pools.iter_cidrs()) for _key, pools, _kind in members]
         for index, (key_a, pools_a, kind_a) in enumerate(members):
-            for key_b, pools_b, kind_b in members[index + 1:]:
+            for offset, (key_b, pools_b, kind_b) in enumerate(members[index + 1:], index + 1):
                 if key_a not in ours and key_b not in ours:
                     continue
                 if kind_a == kind_b == "whereabouts":
                     continue
-                overlap = pools_a & pools_b
+                pair = (ranges[index], ranges[offset])
+                if pair not in shared:
+                    shared[pair] = pools_a & pools_b
+                overlap = shared[pair]
                 if overlap:
                     mine, other = (key_a, key_b) if key_a in ours else (key_b, key_a)
-                    problems.add("network %s/%s" % mine, "ipam",
+                    where = "network %s/%s" % mine
+                    if problems.full(where, "ipam"):  # only counted from here on (Problems.max_per_field)
+                        problems.add(where, "ipam", "")
+                        continue
+                    problems.add(where, "ipam",
                                  "hands out %s, which network %s/%s on the same segment (%s) also hands out: "
                                  "give each network its own range_start/range_end or exclude"
                                  % (_short(overlap), other[0], other[1], _segment_text(segment)))

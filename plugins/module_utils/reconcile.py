@@ -140,7 +140,7 @@ class Executor(object):
     def _converge(self, action):
         """Create or update until the object matches; returns (method, object, before)."""
         desired, current = action.desired, action.current
-        for _attempt in range(MAX_DECISIONS):
+        for attempt in range(1, MAX_DECISIONS + 1):
             lost = False
             try:
                 if current is None:
@@ -150,6 +150,8 @@ class Executor(object):
                 if err.status not in (409, None):
                     raise
                 lost = err.status is None  # the answer was lost: the write may have landed
+                if not lost:
+                    self.session.conflict_pause(attempt)  # jittered back-off before reading again
             fresh = self._read(desired)
             if fresh is not None and self.kind.same(desired, fresh):
                 if lost:

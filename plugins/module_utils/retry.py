@@ -8,7 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import random
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
 
 # Methods that may be repeated without changing the outcome.
 IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
@@ -27,13 +28,16 @@ class RetryPolicy(object):
     others (``retry_unsafe``), e.g. after reading the object back.
     """
 
-    def __init__(self, attempts=5, base_delay=0.5, max_delay=10.0, jitter=0.2, rand=None):
+    def __init__(self, attempts=5, base_delay=0.5, max_delay=10.0, jitter=0.2, rand=None,
+                 conflict_base_delay=0.1, conflict_max_delay=2.0):
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.jitter = jitter
+        self.conflict_base_delay = conflict_base_delay
+        self.conflict_max_delay = conflict_max_delay
         self._rand = rand or random.random
 
     def should_retry(self, attempt, method, status=None, transport_error=False, retry_unsafe=False):
@@ -51,6 +55,53 @@ class RetryPolicy(object):
             return min(parsed, self.max_delay)
         backoff = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
         return backoff * (1 + self.jitter * self._rand())
+
+    def conflict_delay(self, attempt):
+        """Seconds to wait after the ``attempt``-th lost race (409 Conflict, or a
+        guarded patch refused because the object changed) before reading the
+        object again: exponential (0.1, 0.2, 0.4, ... capped at 2 s) with "equal
+        jitter" - half fixed, half random - so writers that collided once do not
+        collide again in lockstep."""
+        cap = min(self.conflict_base_delay * (2 ** (max(attempt, 1) - 1)), self.conflict_max_delay)
+        return cap / 2.0 + cap / 2.0 * self._rand()
+
+
+# at least this many seconds must be left before a request is worth sending under a deadline
+MIN_REQUEST_SECONDS = 0.05
+
+
+class Deadline(object):
+    """The end of a bounded wait (``wait_timeout`` seconds from its start).
+
+    Every wait loop keeps inside it: ``sleep()`` is cut to the time left, and an
+    ``ApiSession`` used under it (``session.within(deadline)``) cuts each
+    request's timeout and its retry back-off to the time left as well, so a
+    wait of 15 s ends by 15 s, not after one more full poll interval or one
+    more slow request."""
+
+    def __init__(self, seconds: float, clock: Optional[Callable[[], float]] = None,
+                 sleep: Optional[Callable[[float], Any]] = None) -> None:
+        self.seconds = seconds
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or time.sleep
+        self.at = self._clock() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - self._clock())
+
+    def expired(self) -> bool:
+        return self._clock() >= self.at
+
+    def cut(self, seconds: Optional[float]) -> float:
+        """``seconds`` (None: unbounded), but no more than the time left."""
+        left = self.remaining()
+        return left if seconds is None else min(seconds, left)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``, or only until the deadline when that comes first."""
+        pause = self.cut(seconds)
+        if pause > 0:
+            self._sleep(pause)
 
 
 DEFAULT_API_RETRIES = 4   # 5 tries in all, the count before api_retries meant retries

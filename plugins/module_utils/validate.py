@@ -79,14 +79,54 @@ def label_value_error(value: Any) -> Optional[str]:
     return None
 
 
-class Problems(object):
-    """Collects validation problems for one module run."""
+# Problems reported per (object, field): the first few, then one "and K more" entry.  400
+# networks on one subnet make 79,800 overlap pairs; listing them all made a 16 MB message.
+MAX_PER_FIELD = 5
+# lines of the rendered message; the ``problems`` return value holds every reported entry
+MAX_RENDERED = 100
 
-    def __init__(self) -> None:
-        self.items: List[Dict[str, str]] = []
+
+class Problems(object):
+    """Collects validation problems for one module run.
+
+    Per object and field the first ``max_per_field`` problems are kept; the
+    rest only counted, in one entry ``{"object", "field", "message": "... and
+    K more ...", "omitted": K}`` (every distinct field of every object is
+    still reported, so a user fixes a playbook in one pass).  ``len()`` and
+    ``total`` count every problem found, omitted ones included."""
+
+    def __init__(self, max_per_field: int = MAX_PER_FIELD) -> None:
+        self.items: List[Dict[str, Any]] = []
+        self.max_per_field = max_per_field
+        self._kept: Dict[Any, int] = {}
+        self._summary: Dict[Any, Dict[str, Any]] = {}
 
     def add(self, where: str, field: str, message: str) -> None:
-        self.items.append({"object": where, "field": field, "message": message})
+        key = (where, field)
+        if self._kept.get(key, 0) < self.max_per_field:
+            self._kept[key] = self._kept.get(key, 0) + 1
+            self.items.append({"object": where, "field": field, "message": message})
+            return
+        summary = self._summary.get(key)
+        if summary is None:
+            summary = self._summary[key] = {"object": where, "field": field, "omitted": 0}
+            self.items.append(summary)
+        summary["omitted"] += 1
+        summary["message"] = "and %d more problem(s) of this field, not shown" % summary["omitted"]
+
+    def full(self, where: str, field: str) -> bool:
+        """Whether another problem of (where, field) would only be counted (so
+        a caller may skip building its message)."""
+        return self._kept.get((where, field), 0) >= self.max_per_field
+
+    @property
+    def total(self) -> int:
+        """Every problem found, the omitted ones included."""
+        return sum(p.get("omitted", 1) for p in self.items)
+
+    @property
+    def omitted(self) -> int:
+        return sum(p.get("omitted", 0) for p in self.items)
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -94,11 +134,21 @@ class Problems(object):
     __nonzero__ = __bool__
 
     def __len__(self) -> int:
-        return len(self.items)
+        return self.total
 
-    def render(self) -> str:
-        lines = ["%s: %s: %s" % (p["object"], p["field"], p["message"]) for p in self.items]
-        return "%d invalid input(s), nothing was changed:\n- %s" % (len(lines), "\n- ".join(lines))
+    def render(self, max_lines: int = MAX_RENDERED) -> str:
+        """One message: the total, then at most ``max_lines`` entries."""
+        shown_items, rest = self.items[:max_lines], self.items[max_lines:]
+        lines = ["%s: %s: %s" % (p["object"], p["field"], p["message"]) for p in shown_items]
+        if rest:
+            lines.append("... and %d more problem(s) not listed here (see the problems return value)"
+                         % sum(p.get("omitted", 1) for p in rest))
+        total = self.total
+        shown = sum(1 for p in shown_items if "omitted" not in p)
+        head = "%d invalid input(s), nothing was changed" % total
+        if shown < total:
+            head += " (%d shown)" % shown
+        return "%s:\n- %s" % (head, "\n- ".join(lines))
 
     # ------------------------------------------------------------ checks
     def dns_subdomain(self, where: str, field: str, value: Any, max_len: int = 253) -> bool:

@@ -33,6 +33,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner i
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 PORT_SPEC = dict(
@@ -121,21 +122,23 @@ class TemplateWriter(object):
         A VM status without generation tracking (an emulator, a stripped-down
         controller) gives no such signal: then the expected outcome is the
         signal - a ``RestartRequired`` condition when a restart is expected,
-        nothing to wait for otherwise."""
+        nothing to wait for otherwise.  ``deadline``: a ``Deadline`` (reads
+        and sleeps are cut to it)."""
         while True:
-            vm = self.last = self._get(name)
+            vm = self.last = self._get(name, deadline)
             status = (vm or {}).get("status") or {}
             if vm is None or (status.get("desiredGeneration") or 0) >= generation:
                 return vm
             if vm and "desiredGeneration" not in status and (not expect_restart or restart_required(vm)):
                 return vm
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 return None
-            self._sleep(self.wait_sleep)
+            self._sleep(deadline.cut(self.wait_sleep))
 
-    def _get(self, name):
+    def _get(self, name, deadline):
         try:
-            return self.session.get(self.vm_path(name))
+            with self.session.within(deadline):
+                return self.session.get(self.vm_path(name))
         except ApiError:
             return {}  # a failed read while waiting counts as "not yet"
 
@@ -147,16 +150,17 @@ class TemplateWriter(object):
         longer reports RestartRequired.  Returns the VMI, or None on timeout."""
         while True:
             try:
-                vmi = self.session.get(VMI.path(self.namespace, name))
-                vm = self.session.get(self.vm_path(name))
+                with self.session.within(deadline):
+                    vmi = self.session.get(VMI.path(self.namespace, name))
+                    vm = self.session.get(self.vm_path(name))
             except ApiError:
                 vmi = vm = None
             if vmi and vm and vmi["metadata"].get("uid") != old_uid and \
                     (vmi.get("status") or {}).get("phase") == "Running" and not restart_required(vm):
                 return vmi
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 return None
-            self._sleep(self.wait_sleep)
+            self._sleep(deadline.cut(self.wait_sleep))
 
 
 def guarded_patch(session, path, obj, build, kind):
@@ -165,7 +169,7 @@ def guarded_patch(session, path, obj, build, kind):
     ``metadata.generation`` first; on a lost race (409/422 while the object's
     spec changed, or a lost answer) the object is read again and the patch
     built anew (bounded).  Returns (object, ops sent or [])."""
-    for _attempt in range(MAX_REPLANS):
+    for attempt in range(1, MAX_REPLANS + 1):
         ops = build(obj)
         if not ops:
             return obj, []
@@ -174,6 +178,8 @@ def guarded_patch(session, path, obj, build, kind):
         except ApiError as err:
             if err.status not in (409, 422, None):
                 raise
+            if err.status is not None:
+                session.conflict_pause(attempt)  # jittered back-off before reading again
             fresh = session.get(path)
             if fresh is None:
                 raise ApiError("PATCH", path, 404, message="the %s was deleted while it was being patched" % kind)
@@ -428,7 +434,7 @@ class VmNetwork(object):
         then the rest of the template, then KubeVirt's verdict on it."""
         writer = TemplateWriter(self.session, self.namespace, self.params["wait_timeout"], self.params["wait_sleep"])
         start = time.monotonic()
-        deadline = start + self.params["wait_timeout"]
+        deadline = Deadline(self.params["wait_timeout"])
         running = result["vm"]["running"]
         waiting = running and self.params["wait"]
         result.update(restarted=False, restart_condition=None, patches=self.patches)
@@ -451,7 +457,7 @@ class VmNetwork(object):
                 if restart_follows:
                     result["live_method"] = "restart"
             if waiting and (hp_result["_plan"].changed or hp_result["_pending"]) and not restart_follows:
-                hp.wait({self.name: hp_result})
+                hp.wait({self.name: hp_result}, deadline)  # one wait_timeout for the whole task
                 if hp_result["_plan"].changed:
                     result["live_method"] = hp_result.get("method")
                 if hp_result.get("migration"):

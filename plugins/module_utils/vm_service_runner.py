@@ -19,8 +19,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import time
-
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_service as svc
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -29,6 +27,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Ru
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, Action, Executor, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import POD, SERVICE, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN, Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network import port_name_problem
 from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network_runner import (
@@ -286,7 +285,7 @@ class VmService(object):
         restarts it and waits for the new VMI."""
         p = self.params
         writer = TemplateWriter(self.session, self.namespace, p["wait_timeout"], p["wait_sleep"])
-        deadline = time.monotonic() + p["wait_timeout"]
+        deadline = Deadline(p["wait_timeout"])
         entries = dict((e["name"], e) for e in out["vms"])
         patched = {}
         for vm in vms:
@@ -311,13 +310,14 @@ class VmService(object):
 
     def wait_endpoints(self, selector, group, vms, out, running):
         p = self.params
-        deadline = time.monotonic() + p["wait_timeout"]
+        deadline = Deadline(p["wait_timeout"])  # reads and sleeps are cut to it
         expected = max(1, len([v for v in group if v["metadata"]["name"] in running]))
         sleep = max(p["wait_sleep"], 0.05)
         endpoints = None
         while True:
             try:
-                endpoints = self.session.get(ENDPOINTS % (self.namespace, p["name"]))
+                with self.session.within(deadline):
+                    endpoints = self.session.get(ENDPOINTS % (self.namespace, p["name"]))
             except ApiError:
                 endpoints = None
             ready = [a for s in (endpoints or {}).get("subsets") or [] for a in s.get("addresses") or []]
@@ -326,9 +326,9 @@ class VmService(object):
                                      "pod": (a.get("targetRef") or {}).get("name"), "node": a.get("nodeName")}
                                     for a in ready]
                 return
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 break
-            time.sleep(sleep)
+            deadline.sleep(sleep)
         out["endpoints"] = [{"ip": a.get("ip"), "pod": (a.get("targetRef") or {}).get("name")} for a in ready]
         pods = self.session.list(POD.path(self.namespace), label_selector=svc.selector_text(selector)) \
             if selector else []

@@ -1,14 +1,19 @@
 """ApiSession against a scripted DynamicClient double (no network)."""
 
 import json
+import socket
+import ssl
+import threading
 
 import pytest
+from kubernetes import client as k8s_client
 from kubernetes.dynamic.exceptions import DynamicApiError
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError, SSLError
 
+from ansible_collections.kubevirt_net.core.plugins.module_utils import api as api_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import (
     ApiError, ApiSession, UnsupportedByServer, parse_server_version)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import RetryPolicy
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline, RetryPolicy
 
 
 class Response:
@@ -156,3 +161,165 @@ def test_requests_accept_json_then_anything():
     api, _sleeps = session((202, {}))
     api.request("PUT", "/apis/subresources.kubevirt.io/v1/namespaces/a/virtualmachines/b/restart", body={})
     assert api.dynamic.calls[0][3]["header_params"]["Accept"] == "application/json, */*"
+
+
+# ------------------------------------------------------------ issue 19 item 5: time bounds, TLS
+class Clock(object):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def timeout_of(api, call=0):
+    return api.dynamic.calls[call][3]["_request_timeout"]
+
+
+def test_every_request_has_the_request_timeout_option_or_the_default():
+    api, _sleeps = session((200, {}), (200, {}))
+    api.request("GET", "/x")
+    assert timeout_of(api) == api_module.DEFAULT_REQUEST_TIMEOUT == 60
+    api = ApiSession(Module(request_timeout=7.5), policy=RetryPolicy(attempts=1),
+                     sleep=lambda _s: None, dynamic_client=ScriptedClient((201, {})))
+    api.request("POST", "/x", body={})
+    assert timeout_of(api) == 7.5
+
+
+def test_under_a_deadline_the_timeout_is_cut_and_nothing_is_sent_after_it():
+    clock = Clock()
+    api, _sleeps = session((200, {}), (200, {}))
+    deadline = Deadline(15, clock=clock)
+    with api.within(deadline):
+        clock.now = 12.0
+        api.request("GET", "/x")
+        assert timeout_of(api) == 3.0
+        clock.now = 15.0
+        with pytest.raises(ApiError) as err:
+            api.get("/x")
+    assert err.value.sent is False and "not sent" in str(err.value)
+    assert len(api.dynamic.calls) == 1 and len(api.requests) == 1
+    api.request("GET", "/x")  # outside the wait: the full request timeout again
+    assert timeout_of(api, 1) == 60
+
+
+def test_a_retry_that_would_end_after_the_deadline_is_not_made():
+    clock = Clock()
+    api, sleeps = session((503, status(503, "ServiceUnavailable")), (200, {}), attempts=5)
+    with api.within(Deadline(1.0, clock=clock)):  # the back-off (0.5 s) fits once
+        clock.now = 0.6  # ... but not any more
+        with pytest.raises(ApiError) as err:
+            api.request("GET", "/x")
+    assert err.value.status == 503 and sleeps == [] and len(api.dynamic.calls) == 1
+
+
+def test_conflict_pause_is_the_jittered_backoff_cut_to_the_deadline():
+    clock = Clock()
+    api, sleeps = session()
+    api.policy = RetryPolicy(rand=lambda: 1.0)
+    api.conflict_pause(1)
+    api.conflict_pause(3)
+    with api.within(Deadline(0.25, clock=clock)):
+        api.conflict_pause(5)
+    assert sleeps == [0.1, 0.4, 0.25]
+
+
+def cert_error():
+    inner = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                                            "unable to get local issuer certificate")
+    inner.verify_message = "unable to get local issuer certificate"
+    return MaxRetryError(None, "/version", reason=SSLError(inner))
+
+
+def test_tls_verification_errors_fail_at_once_naming_the_options():
+    api, sleeps = session(cert_error(), (200, {}), attempts=5)
+    with pytest.raises(ApiError) as err:
+        api.request("GET", "/api/v1/namespaces")
+    assert len(api.dynamic.calls) == 1 and sleeps == [] and api.retries == 0
+    message = str(err.value)
+    assert "ca_cert" in message and "validate_certs" in message and "not retried" in message
+    assert "unable to get local issuer certificate" in message
+
+
+def test_other_ssl_errors_are_still_retried_for_reads():
+    api, sleeps = session(MaxRetryError(None, "/x", reason=SSLError("EOF occurred in violation of protocol")),
+                          (200, {"a": 1}))
+    assert api.request("GET", "/x") == {"a": 1} and len(sleeps) == 1
+
+
+def test_a_connection_never_made_is_retried_for_writes_too():
+    refused = MaxRetryError(None, "/x", reason=NewConnectionError(None, "Connection refused"))
+    api, _sleeps = session(refused, (201, {"made": 1}))
+    assert api.request("POST", "/x", body={}) == {"made": 1}
+    timed_out = MaxRetryError(None, "/x", reason=ReadTimeoutError(None, "/x", "Read timed out."))
+    api, _sleeps = session(timed_out, (201, {}))
+    with pytest.raises(ApiError) as err:  # the write may have landed: not repeated blindly
+        api.request("POST", "/x", body={})
+    assert "no answer within 60s (request_timeout)" in str(err.value) and len(api.dynamic.calls) == 1
+
+
+class WarningModule(Module):
+    def __init__(self, **params):
+        super(WarningModule, self).__init__(**params)
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+
+def test_validate_certs_false_warns_once_per_task():
+    module = WarningModule(validate_certs=False)
+    ApiSession(module, dynamic_client=ScriptedClient())
+    ApiSession(module, dynamic_client=ScriptedClient())
+    assert len(module.warnings) == 1 and "validate_certs=false" in module.warnings[0]
+    quiet = WarningModule(validate_certs=True)
+    ApiSession(quiet, dynamic_client=ScriptedClient())
+    assert quiet.warnings == []
+
+
+class KubeconfigInsecure(ScriptedClient):
+    class configuration:  # pylint: disable=invalid-name
+        verify_ssl = False
+        host = "https://api.example:6443"
+
+
+def test_an_insecure_kubeconfig_warns_too():
+    module = WarningModule()
+    ApiSession(module, dynamic_client=KubeconfigInsecure())
+    assert len(module.warnings) == 1
+
+
+def test_urllib3_does_not_repeat_a_timed_out_request():
+    """kubernetes' PoolManager keeps urllib3's 3 retries: a GET that times out
+    took 4x the request timeout.  One retry layer: RetryPolicy's."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)  # never answered
+
+    threading.Thread(target=serve, daemon=True).start()
+    config = k8s_client.Configuration()
+    config.host = "http://127.0.0.1:%d" % listener.getsockname()[1]
+    api_client = k8s_client.ApiClient(config)
+
+    class Dynamic(object):
+        client = api_client
+
+    api_module._single_retry_layer(Dynamic)
+    try:
+        with pytest.raises(Exception):
+            api_client.rest_client.request("GET", config.host + "/version", _request_timeout=0.2)
+    finally:
+        listener.close()
+    assert len(accepted) == 1

@@ -3,8 +3,10 @@ import copy
 import jsonpatch
 import pytest
 
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from tests.unit.plugins.module_utils.session_double import TimeBounds
 
 
 def vm(ifaces=None, networks=None):
@@ -292,7 +294,7 @@ class FakeRunner(object):
         raise AssertionError(msg)
 
 
-class Cluster(object):
+class Cluster(TimeBounds):
     """Answers the runner's reads; ``vmis`` may be a list of answers served in turn."""
 
     def __init__(self, vm_, vmis, webhooks=(), nads=(), nodes=()):
@@ -443,3 +445,54 @@ def test_an_already_declared_vf_is_not_refused_for_a_missing_injector():
     problems, _module, hp = preflight(cluster, PLUG_VF, KVInfo(["LiveMigrate"], ["ExternalNetResourceInjection"]))
     assert not problems and hp._pending == {"vm1": []}
     assert not any("mutatingwebhookconfigurations" in path for _m, path in cluster.calls)
+
+
+# ------------------------------------------------------------ issue 19 item 5: time bounds, conflicts
+class FakeClock(object):
+    def __init__(self):
+        self.now = 0.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_wait_ends_at_wait_timeout_not_one_poll_later(monkeypatch):
+    """wait_timeout 15 with a 4 s poll: the last sleep is cut to 3 s (it took 16 s, one poll more)."""
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug_runner
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
+    clock = FakeClock()
+    monkeypatch.setattr(hotplug_runner, "Deadline", lambda seconds: Deadline(seconds, clock=clock, sleep=clock.sleep))
+    monkeypatch.setattr(hotplug_runner.time, "sleep", clock.sleep)
+    declared = [{"interface": "net1", "network": "br1"}]
+    half = running_vmi([{"name": "net1", "bridge": {}}], [{"name": "net1", "infoSource": "multus-status"}])
+    stuck = Cluster(vm(), half, nads=[BR1])
+    _problems, _module, hp = preflight(stuck, declared, KVInfo(["LiveMigrate"]), dynamic_networks="true",
+                                       wait_timeout=15, wait_sleep=4.0)
+    result = hp.new_result(stuck.vm, hotplug.plan_vm(Problems(), stuck.vm, declared, True), True, True, 0)
+    hp.wait({"vm1": result})
+    assert "timed out after 15s" in result["error"]
+    assert clock.slept == [4.0, 4.0, 4.0, 3.0] and clock.now == 15.0
+    # every read of the wait ran under its deadline (ApiSession cuts timeouts and retries to it)
+    assert stuck.deadlines and all(d is stuck.deadlines[0] for d in stuck.deadlines)
+
+
+def test_a_lost_race_backs_off_before_reading_again():
+    declared = [{"interface": "net2", "network": "br2"}]
+    cluster = Cluster(vm(), running_vmi(), nads=[BR1, BR2])
+    conflicts = []
+
+    def request(method, path, body=None, content_type=None):
+        if not conflicts or len(conflicts) < 2:
+            conflicts.append(method)
+            raise ApiError(method, path, 409, message="the object has been modified")
+        return copy.deepcopy(cluster.vm)
+    cluster.request = request
+    hp, _module = runner_for(cluster, declared, dynamic_networks="true")
+    plan = hotplug.plan_vm(Problems(), cluster.vm, declared, True)
+    hp.patch_vm(cluster.vm, plan, True)
+    assert conflicts == ["PATCH", "PATCH"] and cluster.conflict_pauses == [1, 2]

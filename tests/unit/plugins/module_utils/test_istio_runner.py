@@ -8,10 +8,11 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import istio, is
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import SERVICE, VM
+from tests.unit.plugins.module_utils.session_double import TimeBounds
 
 
 # pylint: disable=unused-argument
-class FakeSession(object):
+class FakeSession(TimeBounds):
     def __init__(self, objects=None, lists=None):
         self.objects = objects or {}
         self.lists = lists or {}

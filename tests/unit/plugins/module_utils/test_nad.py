@@ -5,6 +5,7 @@ import pytest
 from ansible_collections.kubevirt_net.core.plugins.module_utils import nad
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from tests.unit.plugins.module_utils.session_double import TimeBounds
 
 
 def bridge(name, namespace="vms", **ipam):
@@ -120,7 +121,7 @@ def test_good_labels_and_annotation_keys():
     assert [p["field"] for p in found.items] == ["annotations.bad key", "annotations.ok"]
 
 
-class Session:
+class Session(TimeBounds):
     def __init__(self, answers):
         self.answers, self.paths = answers, []
 

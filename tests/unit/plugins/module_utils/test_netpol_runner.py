@@ -9,6 +9,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, n
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from tests.unit.plugins.module_utils.session_double import TimeBounds
 
 BASE = {"name_prefix": "kvnet-", "default_deny": "none", "allow_dns": False, "dns_namespace": "kube-system",
         "dns_namespace_selector": None, "dns_pod_selector": None, "allow_same_namespace": False,
@@ -106,7 +107,7 @@ def test_name_label_gate_refuses_other_operators_on_old_servers():
     assert "NotIn" in problems.items[0]["message"]
 
 
-class Session:
+class Session(TimeBounds):
     def __init__(self, stored):
         self.stored = stored
         self.requests = []

@@ -8,6 +8,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiEr
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Executor, Kind, diff_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import ResourceType
+from tests.unit.plugins.module_utils.session_double import TimeBounds
 
 THING = ResourceType("example.io", "v1", "things", "Thing")
 
@@ -28,7 +29,7 @@ def thing(name, value, rv=None):
     return obj
 
 
-class FakeSession:
+class FakeSession(TimeBounds):
     """A store of objects plus scripted failures: failures[(method, name)] = [ApiError-or-'lost', ...]."""
 
     def __init__(self, objects=(), failures=None):
@@ -126,6 +127,7 @@ def test_conflict_reads_again_and_reapplies():
     assert results[0]["method"] == UPDATE and session.store["a"]["spec"] == {"value": 2}
     assert session.requests == [("PATCH", "a"), ("GET", "a"), ("PATCH", "a")]
     assert results[0]["before"]["spec"] == {"value": "theirs"}
+    assert session.conflict_pauses == [1]  # jittered back-off before the read (issue 19 item 5)
 
 
 def test_lost_answer_of_a_landed_write_is_not_repeated():
@@ -153,6 +155,7 @@ def test_endless_conflicts_give_up():
     session = FakeSession([thing("a", 1, "1")], failures={("PATCH", "a"): ["race"] * 10})
     results = run(session, [thing("a", 2)])
     assert results[0]["error"].status == 409 and "gave up" in str(results[0]["error"])
+    assert session.conflict_pauses == [1, 2, 3, 4, 5]  # growing back-off, bounded tries
 
 
 def test_delete_of_vanished_object_is_fine():

@@ -4,7 +4,8 @@ from urllib3.exceptions import ProtocolError
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import args
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiSession
-from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import RetryPolicy, parse_retry_after, policy_for
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import (
+    Deadline, RetryPolicy, parse_retry_after, policy_for)
 
 
 @pytest.mark.parametrize("status,expected", [(429, True), (500, True), (502, True), (503, True), (504, True),
@@ -110,3 +111,47 @@ def test_good_options_pass():
     assert args.option_problems({"api_retries": 0, "wait": True, "wait_timeout": 1, "wait_sleep": 0.1}) == []
     assert args.option_problems({"api_retries": None, "wait_timeout": None}) == []
     assert args.option_error({"api_retries": 4}) == ""
+
+
+# ------------------------------------------------------------ issue 19 item 5: conflicts, deadlines
+def test_conflict_backoff_is_exponential_with_equal_jitter_and_capped():
+    low = RetryPolicy(rand=lambda: 0.0)
+    high = RetryPolicy(rand=lambda: 1.0)
+    assert [low.conflict_delay(n) for n in (1, 2, 3, 4, 5, 6, 7)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert [high.conflict_delay(n) for n in (1, 2, 3, 4, 5, 6, 7)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = 100.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_deadline_cuts_sleeps_and_timeouts_to_the_time_left():
+    clock = Clock()
+    deadline = Deadline(15, clock=clock, sleep=clock.sleep)
+    for _ in range(4):
+        deadline.sleep(4)
+    assert clock.slept == [4, 4, 4, 3] and deadline.expired() and deadline.remaining() == 0
+    deadline.sleep(4)
+    assert clock.slept == [4, 4, 4, 3]  # nothing left to sleep
+    clock.now = 110.0
+    assert deadline.cut(60) == 5.0 and deadline.cut(2) == 2 and deadline.cut(None) == 5.0
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -1, -0.5])
+def test_request_timeout_must_be_positive(value):
+    assert "request_timeout: %r is not a timeout" % (value,) in args.option_error({"request_timeout": value})
+
+
+def test_every_api_module_gets_request_timeout_with_a_default():
+    spec = args.argument_spec({"name": {"type": "str"}})
+    assert spec["request_timeout"] == {"type": "float", "default": 60}
+    assert args.option_problems({"request_timeout": 0.5}) == []

@@ -5,6 +5,7 @@ import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import SelectorError
+from tests.unit.plugins.module_utils.session_double import TimeBounds
 
 
 def parse(value, field="vm_selector"):
@@ -200,7 +201,7 @@ def test_hotplug_vm_selector_all_is_only_for_selectors():
     assert "vm_selector_all: only applies to vm_selector" in err.value.args[0]["msg"]
 
 
-class ListingSession:
+class ListingSession(TimeBounds):
     """Answers like the API server: a GET of the collection path is the List."""
 
     def __init__(self, vms, vmis):

@@ -5,11 +5,13 @@ import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network_runner import TemplateWriter, guarded_patch
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
+from tests.unit.plugins.module_utils.session_double import TimeBounds
 
 PATH = "/apis/kubevirt.io/v1/namespaces/vms/virtualmachines/vm1"
 
 
-class FakeSession(object):
+class FakeSession(TimeBounds):
     """A VM store that answers GET/PATCH like the API server (JSON Patch, generation bumps),
     with scripted failures."""
 
@@ -101,28 +103,28 @@ def test_observe_waits_for_the_controller_to_see_the_generation():
     states = [{"status": {"desiredGeneration": 1}}, {"status": {"desiredGeneration": 3, "conditions": [
         {"type": "RestartRequired", "status": "True"}]}}]
 
-    class Reads(object):
+    class Reads(TimeBounds):
         def get(self, path):
             return dict(states.pop(0) if len(states) > 1 else states[0], metadata={"generation": 3})
     slept = []
     writer = TemplateWriter(Reads(), "vms", wait_sleep=0.5, sleep=slept.append)
-    seen = writer.observe("vm1", 3, deadline=float("inf"))
+    seen = writer.observe("vm1", 3, deadline=Deadline(3600))
     assert seen["status"]["desiredGeneration"] == 3 and slept == [0.5]
-    assert writer.observe("vm1", 4, deadline=0) is None
+    assert writer.observe("vm1", 4, deadline=Deadline(0)) is None
 
 
 def test_observe_without_generation_tracking_takes_the_expected_outcome_as_signal():
     answers = [{"status": {}}, {"status": {"conditions": [{"type": "RestartRequired", "status": "True"}]}}]
 
-    class Reads(object):
+    class Reads(TimeBounds):
         def get(self, path):
             return answers.pop(0) if len(answers) > 1 else answers[0]
     writer = TemplateWriter(Reads(), "vms", wait_sleep=0.1, sleep=lambda _s: None)
-    assert writer.observe("vm1", 5, deadline=float("inf"), expect_restart=False) == {"status": {}}
-    seen = writer.observe("vm1", 5, deadline=float("inf"), expect_restart=True)
+    assert writer.observe("vm1", 5, deadline=Deadline(3600), expect_restart=False) == {"status": {}}
+    seen = writer.observe("vm1", 5, deadline=Deadline(3600), expect_restart=True)
     assert seen["status"]["conditions"][0]["type"] == "RestartRequired"
     answers[:] = [{"status": {}}]
-    assert writer.observe("vm1", 5, deadline=0, expect_restart=True) is None and writer.last == {"status": {}}
+    assert writer.observe("vm1", 5, deadline=Deadline(0), expect_restart=True) is None and writer.last == {"status": {}}
 
 
 # ------------------------------------------- issue 18 item 5, issue 19 item 2: the module's flow
@@ -132,7 +134,7 @@ class Exit(Exception):
         self.failed, self.result = failed, result
 
 
-class Cluster(object):
+class Cluster(TimeBounds):
     """What kubevirt_vm_network reads; ``vmis`` is served in turn (the last one repeats). Any write fails the test."""
 
     def __init__(self, vm_, vmis):
@@ -251,3 +253,36 @@ def test_an_older_unrelated_restart_required_is_a_finding_and_restart_true_does_
     out, _module = converge(Cluster(modelled, [vmi]), wait=False, config={"interfaces": [
         {"name": "net1", "network": "br1", "model": "e1000e"}]})
     assert out.result["restart_required"] and out.result["findings"] == []
+
+
+# ------------------------------------------------------------ issue 19 item 5: time bounds, conflicts
+def test_a_lost_race_backs_off_before_the_object_is_read_again():
+    def always_moving(session):
+        session.obj["metadata"]["generation"] += 1
+        raise ApiError("PATCH", PATH, 409)
+    session = FakeSession(vm(), failures=[always_moving] * 2)
+    guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
+    assert session.conflict_pauses == [1, 2]
+    lost = FakeSession(vm(), failures=[lambda s: (_ for _ in ()).throw(ApiError("PATCH", PATH, None))])
+    guarded_patch(lost, PATH, vm(), set_hostname("h"), "VirtualMachine")
+    assert not getattr(lost, "conflict_pauses", [])  # a lost answer is no contention: read back at once
+
+
+def test_observe_and_wait_restarted_end_at_the_deadline():
+    now = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    class Reads(TimeBounds):
+        def get(self, path):
+            return {"metadata": {"uid": "old"}, "status": {"desiredGeneration": 1, "phase": "Running"}}
+    reads = Reads()
+    writer = TemplateWriter(reads, "vms", wait_sleep=4.0, sleep=sleep)
+    assert writer.observe("vm1", 2, deadline=Deadline(15, clock=lambda: now[0])) is None
+    assert slept == [4.0, 4.0, 4.0, 3.0] and now[0] == 15.0 and reads.deadlines
+    slept[:], now[0] = [], 0.0
+    assert writer.wait_restarted("vm1", "old", Deadline(6, clock=lambda: now[0])) is None
+    assert slept == [4.0, 2.0] and now[0] == 6.0
