@@ -27,7 +27,7 @@ def istio_lab(lab):
     saved = lab.get_config()
     lab.set_config(istio=True)
     yield lab
-    lab.set_config(istio=saved["istio"], kubevirt_version=saved["kubevirt_version"], pod_cidr=saved["pod_cidr"])
+    lab.set_config(istio=saved["istio"], pod_cidr=saved["pod_cidr"])
 
 
 @pytest.fixture

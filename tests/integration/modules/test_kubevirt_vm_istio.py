@@ -313,24 +313,13 @@ def test_all_problems_of_a_run_are_reported_together(istio_lab, make_namespace, 
     assert request_log.writes() == []
 
 
-def test_old_kubevirt_with_new_istio_is_refused(istio_lab, namespace, run_playbook, request_log):
-    lab = istio_lab
-    create_vm(lab, namespace, "web", running=False)
-    saved = lab.get_config()["kubevirt_version"]
-    lab.set_config(kubevirt_version="v1.6.2")
-    try:
-        wait_for(lambda: lab.request("GET", "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts")["items"][0]
-                 ["status"].get("observedKubeVirtVersion") == "v1.6.2", timeout=30, message="KubeVirt CR at v1.6.2")
-        request_log.mark()
-        refused = result_of(run_playbook(play(task("mesh", ignore_errors=True, namespaces=[namespace],
-                                                   istio_version="1.26.1"))), "mesh")
-        assert refused["failed"] and "known broken combination" in refused["msg"]
-        assert request_log.writes() == []
-        # Istio 1.25 works with it
-        ok = result_of(run_playbook(play(task("mesh", namespaces=[namespace], istio_version="1.25.3"))), "mesh")
-        assert ok["changed"] and ok["istio_version"] == "1.25.3"
-    finally:
-        lab.set_config(kubevirt_version=saved)
+def test_current_kubevirt_with_new_istio_is_not_refused(istio_lab, namespace, run_playbook):
+    """The broken pair (KubeVirt before 1.7's masquerade rules with Istio 1.26) is
+    a unit-tested rule (test_istio.py); the real KubeVirt v1.9.0 of the lab with
+    Istio 1.26 is fine."""
+    create_vm(istio_lab, namespace, "web", running=False)
+    ok = result_of(run_playbook(play(task("mesh", namespaces=[namespace], istio_version="1.26.1"))), "mesh")
+    assert ok["changed"] and ok["istio_version"] == "1.26.1"
 
 
 @pytest.mark.parametrize("extra", [{"restart": "rolling"}])
