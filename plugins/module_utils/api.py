@@ -25,6 +25,7 @@ __metaclass__ = type
 
 import contextlib
 import json
+import socket
 import ssl
 import threading
 import time
@@ -142,8 +143,8 @@ def _is_a(exc, kinds):
 
 def tls_message(host, cause):
     reason = getattr(cause, "verify_message", None) or str(cause)
-    return ("TLS certificate verification of the API server %sfailed (%s); this is not retried, it does not heal: "
-            "trust the CA that signed the server's certificate with ca_cert (or the kubeconfig's "
+    return ("TLS certificate verification of the API server %sfailed (%s); retrying cannot heal this, so the task "
+            "stops here: trust the CA that signed the server's certificate with ca_cert (or the kubeconfig's "
             "certificate-authority, or K8S_AUTH_SSL_CA_CERT), or, for a test cluster only, set "
             "validate_certs=false" % ("%s " % host if host else "", reason))
 
@@ -176,7 +177,14 @@ class ApiSession(object):
         self.request_timeout = params.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT
         self._sleep = sleep
         if dynamic_client is None:
-            dynamic_client = get_api_client(module=module).client
+            # kubernetes.core's client reads the API's discovery documents (when not cached) with
+            # no timeout: bound each socket operation of those requests by request_timeout too
+            previous = socket.getdefaulttimeout()
+            socket.setdefaulttimeout(self.request_timeout)
+            try:
+                dynamic_client = get_api_client(module=module).client
+            finally:
+                socket.setdefaulttimeout(previous)
             _single_retry_layer(dynamic_client)
         self.dynamic = dynamic_client
         self.requests = []  # (method, path, status) of every attempt, for RETURN and tests

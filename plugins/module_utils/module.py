@@ -13,7 +13,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import HAS_K8S_CORE, ApiSession
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import (
+    HAS_K8S_CORE, ApiSession, tls_message, tls_verify_error)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import argument_spec, option_error
 
 try:
@@ -57,7 +58,9 @@ class Run(object):
             try:
                 self._session = ApiSession(self.module)
             except Exception as exc:  # pylint: disable=broad-except
-                self.module.fail_json(msg="cannot connect to the Kubernetes API: %s" % exc,
+                tls = tls_verify_error(exc)  # kubernetes.core's client reads discovery first
+                self.module.fail_json(msg=tls_message(self.module.params.get("host"), tls) if tls is not None
+                                      else "cannot connect to the Kubernetes API: %s" % exc,
                                       api_requests=self.api_requests())
         return self._session
 

@@ -240,7 +240,7 @@ def test_tls_verification_errors_fail_at_once_naming_the_options():
         api.request("GET", "/api/v1/namespaces")
     assert len(api.dynamic.calls) == 1 and sleeps == [] and api.retries == 0
     message = str(err.value)
-    assert "ca_cert" in message and "validate_certs" in message and "not retried" in message
+    assert "ca_cert" in message and "validate_certs" in message and "retrying cannot heal this" in message
     assert "unable to get local issuer certificate" in message
 
 
@@ -323,3 +323,39 @@ def test_urllib3_does_not_repeat_a_timed_out_request():
     finally:
         listener.close()
     assert len(accepted) == 1
+
+
+class Failed(Exception):
+    pass
+
+
+class FailingModule(WarningModule):
+    def fail_json(self, **result):
+        raise Failed(result)
+
+
+def test_a_certificate_error_while_the_client_reads_discovery_names_the_options(monkeypatch):
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import module as module_utils
+
+    def untrusted(_module):
+        raise cert_error()
+    monkeypatch.setattr(module_utils, "ApiSession", untrusted)
+    with pytest.raises(Failed) as failed:
+        module_utils.Run(FailingModule(host="https://api.example:6443")).session  # pylint: disable=expression-not-assigned
+    msg = failed.value.args[0]["msg"]
+    assert "https://api.example:6443" in msg and "ca_cert" in msg and "validate_certs=false" in msg
+
+
+def test_the_clients_discovery_requests_are_bounded_by_request_timeout(monkeypatch):
+    seen = []
+
+    class Built(object):
+        client = ScriptedClient()
+
+    def get_api_client(module):
+        seen.append(socket.getdefaulttimeout())
+        return Built()
+    monkeypatch.setattr(api_module, "get_api_client", get_api_client)
+    before = socket.getdefaulttimeout()
+    ApiSession(Module(request_timeout=9.0))
+    assert seen == [9.0] and socket.getdefaulttimeout() == before
