@@ -55,13 +55,18 @@ def test_sriov_vm_waits_for_a_node_with_the_resource(kv, lab, capabilities):
     assert kv.vmi("sriov")["status"]["phase"] == "Scheduling"
     [pod] = kv.pods(kv.vmi("sriov"))
     assert pod["status"]["phase"] == "Pending" and kv.condition(pod, "PodScheduled")["reason"] == "Unschedulable"
-    assert wait_for(lambda: kv.get("virtualmachines", "sriov")["status"]["printableStatus"] == "Unschedulable",
-                    timeout=30, message="VM Unschedulable")
+    # the printable status is "ErrorUnschedulable" (kubevirt.io/api core/v1 types.go
+    # VirtualMachineStatusUnschedulable; vm.go isVirtualMachineStatusUnschedulable)
+    assert wait_for(lambda: kv.get("virtualmachines", "sriov")["status"]["printableStatus"] == "ErrorUnschedulable",
+                    timeout=30, message="VM ErrorUnschedulable")
     capabilities(nodes=[dict(nodes[1], allocatable=dict(nodes[1]["allocatable"], **{"openshift.io/intelnics": "2"})),
                         nodes[0]])
     vmi = kv.running("sriov")
     assert vmi["status"]["nodeName"] == nodes[1]["name"] and kv.condition(vmi, "PodScheduled") is None
-    assert kv.interface(vmi, "vf")["infoSource"] == "domain, guest-agent, multus-status"
+    # two writers: virt-handler reports the VF in the domain, virt-controller adds multus-status
+    # from the pod's network-status (pkg/network/controllers/vmi.go); the sum comes eventually
+    wait_for(lambda: (kv.interface(kv.vmi("sriov"), "vf") or {}).get("infoSource") ==
+             "domain, guest-agent, multus-status", timeout=30, message="vf in the domain and in the pod")
 
 
 def test_missing_nad_keeps_the_vmi_scheduling(kv):
@@ -85,8 +90,10 @@ def test_launch_manifest_failures_are_synchronized_conditions(kv, capabilities):
           [{"name": "default", "pod": {}}, {"name": "red", "multus": {"networkName": "red-net"}}])
     kv.vm("plugin", [{"name": "default", "binding": {"name": "not-registered"}}])
     for name, cause in (("rendered", "failed to locate network attachment definition %s/red-net" % kv.namespace),
-                        ("plugin", "unable to find the network binding plugin 'not-registered' in Kubevirt "
-                                   "configuration")):
+                        # virt-controller's template service looks the binding up first in
+                        # pkg/network/netbinding/netbinding.go (NetBindingPluginSidecarList), whose
+                        # wording this is (not pkg/network/multus/annotation.go's)
+                        ("plugin", "couldn't find configuration for network binding: not-registered")):
         cond = wait_for(lambda name=name: kv.condition(kv.vmi(name), "Synchronized"), timeout=30, message=name)
         assert (cond["status"], cond["reason"]) == ("False", "FailedCreate")
         assert cond["message"] == "failed to render launch manifest: " + cause
@@ -105,7 +112,11 @@ def test_istio_sidecar_and_kubevirt_annotations(kv, lab, capabilities):
     mesh, plain = kv.running("mesh"), kv.running("plain")
     [pod] = kv.pods(mesh)
     assert pod["metadata"]["labels"]["sidecar.istio.io/inject"] == "true"
-    assert "sidecar.istio.io/inject" not in pod["metadata"]["annotations"]
+    # virt-controller copies the VMI's annotations to the pod (pkg/virt-controller/services/
+    # template.go filterVMIAnnotationsForPod drops only kubectl.kubernetes.io/* and the
+    # observed-api-version ones) and also sets the label Istio's injector reads (template.go,
+    # istio.InjectSidecarAnnotation -> istio.InjectSidecarLabel)
+    assert pod["metadata"]["annotations"]["sidecar.istio.io/inject"] == "true"
     for name in ("traffic.sidecar.istio.io/kubevirtInterfaces", "istio.io/reroute-virtual-interfaces"):
         assert pod["metadata"]["annotations"][name] == "k6t-eth0"
     assert [c["name"] for c in pod["spec"]["containers"]] == ["compute", "istio-proxy"]
