@@ -31,7 +31,7 @@ options:
         that gets no answer in time fails like a dropped connection - it is retried (O(api_retries)) when it is
         safe to repeat - so a hanging API server cannot block the task for ever. Must be more than 0.
       - The default is kube-apiserver's own C(--request-timeout), within which a healthy server answers or gives
-        up. While the module waits (O(wait_timeout)), each request and each retry is also cut to the time left.
+        up. While a module waits (C(wait_timeout), C(restart_timeout)), each request and each retry is also cut to the time left.
       - kubernetes.core's modules have no such option, and the C(group/kubevirt_net.core.kubevirt_net) action group
         includes them; set O(request_timeout) on the task, or in C(module_defaults) under each module's name.
       - TLS certificate verification errors are never retried (they do not heal); the message names
