@@ -437,7 +437,7 @@ class Lab:
         while pending and time.monotonic() < deadline:
             for name in sorted(pending):
                 crd = self.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + name)
-                conds = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+                conds = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
                 if conds.get("Established") == "True":
                     pending.discard(name)
             if pending:
