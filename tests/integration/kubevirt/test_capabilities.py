@@ -8,6 +8,7 @@ from tests.integration.helpers import wait_for
 from tests.lab.cluster import LabError
 
 KUBEVIRT = "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts/kubevirt"
+KUBEVIRT_VERSION = "v1.9.0"
 
 
 @pytest.fixture
@@ -44,7 +45,10 @@ def test_kubevirt_cr_carries_the_capabilities(lab):
     assert kv["spec"]["workloadUpdateStrategy"] == {"workloadUpdateMethods": config["workload_update_methods"]}
     status = kv["status"]
     assert status["phase"] == "Deployed"
-    assert status["observedKubeVirtVersion"] == status["targetKubeVirtVersion"] == config["kubevirt_version"]
+    # the release the lab really runs (tests/lab/kubevirt/capabilities.py KUBEVIRT_VERSION); no
+    # longer a capability since the control plane is KubeVirt's own v1.9.0
+    assert "kubevirt_version" not in config
+    assert status["observedKubeVirtVersion"] == status["targetKubeVirtVersion"] == KUBEVIRT_VERSION
     assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]} == {
         "Available": ("True", "AllComponentsReady"), "Progressing": ("False", "AllComponentsReady"),
         "Degraded": ("False", "AllComponentsReady"), "Created": ("True", "AllResourcesCreated")}
@@ -70,15 +74,19 @@ def test_workload_update_methods_can_be_emptied(lab):
 
 @pytest.mark.usefixtures("config_restored")
 def test_gates_rollout_strategy_and_version_follow_the_capabilities(lab):
+    # the version is the running release's, not switchable
+    with pytest.raises(LabError) as err:
+        lab.set_config(kubevirt_version="v1.8.0")
+    assert "-> 400" in str(err.value) and "unknown lab option(s): kubevirt_version" in str(err.value)
     lab.set_config(feature_gates=["PortRangesSpec"], disabled_feature_gates=["ExternalNetResourceInjection"],
-                   vm_rollout_strategy="Stage", kubevirt_version="v1.8.0")
+                   vm_rollout_strategy="Stage")
 
     def applied():
         kv = kubevirt(lab)
         return (kv["spec"]["configuration"]["developerConfiguration"] == {
             "featureGates": ["PortRangesSpec"], "disabledFeatureGates": ["ExternalNetResourceInjection"]}
             and kv["spec"]["configuration"]["vmRolloutStrategy"] == "Stage"
-            and kv["status"]["observedKubeVirtVersion"] == "v1.8.0")
+            and kv["status"]["observedKubeVirtVersion"] == KUBEVIRT_VERSION)
 
     wait_for(applied, timeout=10, message="the new capabilities in the KubeVirt CR")
     lab.set_config(vm_rollout_strategy=None)
