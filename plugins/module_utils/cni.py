@@ -16,7 +16,6 @@ import json
 from typing import Any, Dict, Optional
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import ipam as ipam_utils
-from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import linux_ifname_error
 
 try:
     import netaddr

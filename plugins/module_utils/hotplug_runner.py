@@ -299,8 +299,8 @@ class Hotplug(object):
         fix = ("add LiveMigrate to spec.workloadUpdateStrategy.workloadUpdateMethods of the KubeVirt CR (kubectl patch "
                "kubevirt -n %s %s --type=merge -p '{\"spec\":{\"workloadUpdateStrategy\":{\"workloadUpdateMethods\":"
                "[%s]}}}')" % (kv.cr.get("metadata", {}).get("namespace", "kubevirt"),
-                             kv.cr.get("metadata", {}).get("name", "kubevirt"),
-                             ",".join('\"%s\"' % m for m in methods)))
+                              kv.cr.get("metadata", {}).get("name", "kubevirt"),
+                              ",".join('\"%s\"' % m for m in methods)))
         if outcome == hotplug.EVICT:
             if self.params["restart_if_required"]:
                 self.module.warn("%s: this change needs a live migration and %s; restart_if_required=true accepts "

@@ -48,6 +48,12 @@ def manifests(labinstall, kubevirt_cr):
     return json.loads(proc.stdout)
 
 
+def strategy_objects(plan):
+    """The install strategy less the VirtTemplate deployment's objects."""
+    return {key: [o for o in value if not _virt_template(o)] if isinstance(value, list) else value
+            for key, value in plan.items()}
+
+
 def _virt_template(obj):
     """Parts of the VirtTemplate deployment (feature gate off by default; its
     images and API module are not in the lab, see build/kubevirt/unserved)."""
@@ -84,9 +90,8 @@ class KubeVirtControlPlane:
     # ------------------------------------------------------------ install
     def install(self, kubevirt_cr):
         lab, state = self.lab, self.lab.state
-        plan = manifests(os.path.join(self.bin, "labinstall"), kubevirt_cr)
-        plan = {key: [o for o in value if not _virt_template(o)] if isinstance(value, list) else value
-                for key, value in plan.items()}
+        state["labinstall"] = os.path.join(self.bin, "labinstall")
+        plan = strategy_objects(manifests(state["labinstall"], kubevirt_cr))
         state["kubevirt_version"] = VERSION
         lab.apply("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                          "metadata": {"name": NAMESPACE}})

@@ -46,9 +46,11 @@ def test_migrate_subresource_moves_the_vmi(kv, capabilities):
     assert after["metadata"]["labels"]["kubevirt.io/nodeName"] == state["targetNode"]
     # KubeVirt v1.9.0 does not delete the source pod: its launcher exits (Completed), and
     # garbageCollectFinalizedMigrations only removes those of older migrations
-    pods = wait_for(lambda: (lambda ps: ps if ps.get(source_pod["metadata"]["name"]) == "Succeeded" else None)(
-        {p["metadata"]["name"]: p["status"].get("phase") for p in kv.pods(after)}), timeout=30,
-        message="the source launcher exited")
+    def exited():
+        phases = {p["metadata"]["name"]: p["status"].get("phase") for p in kv.pods(after)}
+        return phases if phases.get(source_pod["metadata"]["name"]) == "Succeeded" else None
+
+    pods = wait_for(exited, timeout=30, message="the source launcher exited")
     assert pods[state["targetPod"]] == "Running"
     [target_pod] = [p for p in kv.pods(after) if p["metadata"]["name"] == state["targetPod"]]
     assert target_pod["spec"]["nodeName"] == state["targetNode"]

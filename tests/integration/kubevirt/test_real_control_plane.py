@@ -123,6 +123,28 @@ def test_hot_plug_goes_through_the_real_controller(kv):
     wait_for(lambda: "blue-net" in (kv.get("pods", pod["metadata"]["name"], group="")["metadata"].get(
         "annotations") or {}).get("k8s.v1.cni.cncf.io/networks", ""), timeout=60, message="pod annotation")
     # the node side plugs it into the domain
-    entry = wait_for(lambda: (lambda i: i if i and "domain" in i.get("infoSource", "") else None)(
-        kv.interface(kv.vmi("hp"), "blue")), timeout=60, message="blue in the domain")
+    def in_domain():
+        entry = kv.interface(kv.vmi("hp"), "blue")
+        return entry if entry and "domain" in entry.get("infoSource", "") else None
+
+    entry = wait_for(in_domain, timeout=60, message="blue in the domain")
     assert "multus-status" in entry["infoSource"] and entry["ipAddress"].startswith("10.78.0.")
+
+
+def test_controller_rbac_follows_the_kubevirt_cr(lab, capabilities):
+    """As virt-operator does (install/strategy.go: GetAllController(ns,
+    !ExternalNetResourceInjectionEnabled())): virt-controller may read NADs
+    only while the gate is disabled."""
+    def can_read_nads():
+        review = lab.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "system:serviceaccount:kubevirt:kubevirt-controller",
+                     "resourceAttributes": {"group": "k8s.cni.cncf.io", "resource": "network-attachment-definitions",
+                                            "verb": "get", "namespace": "default"}}})
+        return review["status"]["allowed"]
+
+    assert can_read_nads() is False
+    capabilities(disabled_feature_gates=["ExternalNetResourceInjection"])
+    wait_for(can_read_nads, timeout=60, message="NAD read granted")
+    capabilities(disabled_feature_gates=[])
+    wait_for(lambda: not can_read_nads(), timeout=60, message="NAD read revoked")

@@ -10,7 +10,7 @@ import uuid
 
 import yaml
 
-from tests.integration.modules.kubevirt_objects import NAD_PATH, VM_PATH, create_nad, create_vm, get_vm
+from tests.integration.modules.kubevirt_objects import VM_PATH, create_nad, create_vm, get_vm
 
 KUBEVIRT = "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts/kubevirt"
 GOOD_MAC = "02:00:00:00:00:01"   # every MAC message shows a good example

@@ -360,7 +360,7 @@ def test_restart_true_does_not_wait_for_a_live_plug_the_restart_makes_anyway(lab
 
 # ------------------------------------------- issue 18 item 5, issue 19 item 2
 def test_an_unrelated_restart_required_is_a_finding_even_with_restart_true(lab, namespace, run_playbook,
-                                                                          request_log, capabilities):
+                                                                           request_log, capabilities):
     capabilities(dynamic_networks=True)
     create_nad(lab, namespace, "br-rr")
     create_vm(lab, namespace, "mem")
@@ -384,7 +384,7 @@ def test_an_unrelated_restart_required_is_a_finding_even_with_restart_true(lab, 
 
 
 def test_rerun_after_a_timed_out_wait_waits_for_the_declared_interface(lab, namespace, run_playbook, request_log,
-                                                                        capabilities):
+                                                                       capabilities):
     capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"], dynamic_network_grace_period=600)
     create_nad(lab, namespace, "br-to")
     create_vm(lab, namespace, "slow")

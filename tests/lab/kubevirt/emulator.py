@@ -20,6 +20,7 @@ log = logging.getLogger("lab.kubevirt")
 # as real processes (tests/lab/kubevirt_cp.py); these are the node side.
 PARTS = [
     "capabilities",   # KubeVirt CR, nodes, kubevirt namespace
+    "operator",       # virt-operator's RBAC that follows the CR (ExternalNetResourceInjection)
     "kubelet",        # node Lease heartbeats (the node lifecycle controller keeps nodes Ready)
     "addons",         # network-resources-injector and Istio's sidecar injector (pod webhooks)
     "handler",        # virt-handler's node side, CNI/Multus and the kubelet for launcher pods

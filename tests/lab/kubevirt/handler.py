@@ -38,7 +38,7 @@ import time
 
 from . import handler_migration, net_spec, net_status
 from .kapi import Conflict, KubeError, NotFound
-from .net_base import PacedController, find_condition, net_state, now, set_condition, status_patch
+from .net_base import PacedController, net_state, now, set_condition, status_patch
 from .net_launcher import binding_plugins
 from .net_podruntime import start as start_pod_runtime
 from .runtime import key_of

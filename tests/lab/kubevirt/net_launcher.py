@@ -45,8 +45,8 @@ def pod_selections(pod):
         return json.loads(raw)
     out = []
     for item in raw.split(","):
-        ref, _, iface = item.strip().partition("@")
-        namespace, _, name = ref.rpartition("/")
+        ref, _sep, iface = item.strip().partition("@")
+        namespace, _sep, name = ref.rpartition("/")
         out.append({"name": name, "namespace": namespace or None, "interface": iface or None})
     return out
 

@@ -27,7 +27,7 @@ import json
 
 from . import net_ipam
 from .kapi import NotFound
-from .net_base import PacedController, find_condition, now, record_event
+from .net_base import PacedController, now, record_event
 from .net_launcher import NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION, UNPAUSED_GATE, CREATED_BY
 from .runtime import key_of
 
@@ -36,6 +36,7 @@ PODS = "/api/v1/pods"
 NODES = "/api/v1/nodes"
 DEFAULT_NETWORK_NAME = "k8s-pod-network"
 LAUNCHER = "virt-launcher"
+
 
 def is_virt_handler(pod):
     """A pod of the virt-handler DaemonSet the lab installs (tests/lab/kubevirt_cp.py):

@@ -27,7 +27,7 @@ def handed_off(**state):
 def run_to_end(vmi, limit=20):
     """Apply next_step until none is left; the (role, step) list and the VMI."""
     steps = []
-    for _ in range(limit):
+    for _step in range(limit):
         step = hm.next_step(vmi)
         if step is None:
             return steps, vmi

@@ -137,7 +137,7 @@ class Clock(object):
 def test_deadline_cuts_sleeps_and_timeouts_to_the_time_left():
     clock = Clock()
     deadline = Deadline(15, clock=clock, sleep=clock.sleep)
-    for _ in range(4):
+    for _poll in range(4):
         deadline.sleep(4)
     assert clock.slept == [4, 4, 4, 3] and deadline.expired() and deadline.remaining() == 0
     deadline.sleep(4)

@@ -100,8 +100,9 @@ def test_port_ranges(iface, field, words):
 
 
 def test_port_ranges_need_the_gate_and_same_ranges_on_two_protocols_are_fine():
-    iface = {"name": "default", "masquerade": {}, "portRanges": [{"protocol": "TCP", "start": 1000, "end": 2000},
-                                                                  {"protocol": "UDP", "start": 1000, "end": 2000}]}
+    iface = {"name": "default", "masquerade": {},
+             "portRanges": [{"protocol": "TCP", "start": 1000, "end": 2000},
+                            {"protocol": "UDP", "start": 1000, "end": 2000}]}
     assert run(spec(iface), GATE) == []
     items = run(spec(iface), kubevirt())
     assert [p["message"] for p in items] == [

@@ -263,7 +263,7 @@ def test_a_lost_race_backs_off_before_the_object_is_read_again():
     session = FakeSession(vm(), failures=[always_moving] * 2)
     guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert session.conflict_pauses == [1, 2]
-    lost = FakeSession(vm(), failures=[lambda s: (_ for _ in ()).throw(ApiError("PATCH", PATH, None))])
+    lost = FakeSession(vm(), failures=[lambda s: (_item for _item in ()).throw(ApiError("PATCH", PATH, None))])
     guarded_patch(lost, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert not getattr(lost, "conflict_pauses", [])  # a lost answer is no contention: read back at once
 
