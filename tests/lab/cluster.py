@@ -11,6 +11,7 @@ tokens, etcd data, logs, the kubeconfig and ``lab.json`` (ports and pids).
 import glob
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -145,6 +146,8 @@ class Lab:
             "etcd_port": free_port(), "etcd_peer_port": free_port(),
             "apiserver_port": free_port(), "proxy_port": free_port(),
             "options": self.options, "pids": {},
+            # virt-handler pods' loopback addresses (kubevirt/handler_rest.py), one /24 per lab
+            "handler_ip_base": "127.%d.%d." % (random.randint(20, 250), random.randint(0, 255)),
         }
         clear_discovery_caches()
         try:

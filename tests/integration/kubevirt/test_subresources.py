@@ -136,26 +136,29 @@ def test_manual_run_strategy_uses_state_change_requests(kv):
 
 
 def test_guest_agent_reads(kv):
-    """virt-api answers the guest-agent reads itself only as far as its checks go; the data
-    comes from virt-handler's HTTPS server on the VMI's node, which the lab does not run
-    (its virt-handler is emulated without that server).  What is checked is what virt-api
-    really does: RBAC lets a viewer read (kubevirt.io:view has virtualmachineinstances/
-    guestosinfo), the VMI must be Running with AgentConnected, then virt-api calls the
-    node's virt-handler pod at its pod IP, port 8186 (kubecli/handler.go ForNode,
+    """The guest-agent reads take KubeVirt's real path: RBAC lets a viewer read
+    (kubevirt.io:view has virtualmachineinstances/guestosinfo), the VMI must be
+    Running with AgentConnected, then virt-api calls the node's virt-handler at
+    its pod IP, port 8186, over mTLS with the kubevirt-ca (kubecli/handler.go
     ConnectionDetails; pkg/virt-api/rest/dialers.go getVirtHandlerConnForVMI;
-    pkg/virt-api/rest/subresource.go GuestOSInfo, httpGetRequestHandler)."""
+    pkg/virt-api/rest/subresource.go GuestOSInfo).  The lab's virt-handler
+    serves those routes from a loopback pod IP (tests/lab/kubevirt/handler_rest.py)."""
     kv.vm("agent")
     vmi = kv.running("agent")
     assert kv.condition(vmi, "AgentConnected")["status"] == "True"
     handler_pod = next(p for p in kv.lab.request("GET", "/api/v1/namespaces/kubevirt/pods")["items"]
                        if p["metadata"]["labels"].get("kubevirt.io") == "virt-handler"
                        and p["spec"]["nodeName"] == vmi["status"]["nodeName"])
+    assert handler_pod["status"]["podIP"].startswith("127.")   # never leaves the machine
+    answers = {}
     for read, token in (("guestosinfo", "viewer"), ("userlist", "admin"), ("filesystemlist", "viewer")):
         status, body = raw(kv.lab, "GET", "%s/namespaces/%s/virtualmachineinstances/agent/%s" % (
             GROUP, kv.namespace, read), bearer(kv, token))
-        # httpGetRequestHandler writes the failed connection as a 500 with the error's text
-        assert status == 500 and body.startswith('Get "https://%s:8186/v1/namespaces/%s/virtualmachineinstances/agent/%s": ' % (
-            handler_pod["status"]["podIP"], kv.namespace, read)), (read, status, body)
+        assert status == 200, (read, status, body)
+        answers[read] = json.loads(body)
+    assert answers["guestosinfo"]["os"]["id"] == "fedora"
+    assert answers["userlist"]["items"][0]["userName"] == "fedora"
+    assert answers["filesystemlist"]["items"][0]["mountPoint"] == "/"
     # v1.9.0 has no interfacelist route: go-restful's 404
     status, body = raw(kv.lab, "GET", "%s/namespaces/%s/virtualmachineinstances/agent/interfacelist" % (
         GROUP, kv.namespace), bearer(kv, "admin"))

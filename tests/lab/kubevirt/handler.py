@@ -33,14 +33,15 @@ decides (phases up to ``Scheduled``, pods, pod annotations, migrations,
 import copy
 import datetime
 import logging
+import os
 import threading
 import time
 
-from . import handler_migration, net_spec, net_status
+from . import handler_migration, handler_rest, net_spec, net_status
 from .kapi import Conflict, KubeError, NotFound
 from .net_base import PacedController, net_state, now, set_condition, status_patch
 from .net_launcher import binding_plugins
-from .net_podruntime import start as start_pod_runtime
+from .net_podruntime import is_virt_handler, start as start_pod_runtime
 from .runtime import key_of
 
 log = logging.getLogger("lab.kubevirt.handler")
@@ -152,6 +153,7 @@ class VirtHandler(PacedController):
         nodes.add_handler(self._node_event)
         self._stop = threading.Event()
         self._clients = {}
+        self.rest = None   # handler_rest.RestServers
         self._clients_lock = threading.Lock()
 
     # ------------------------------------------------------------ identity
@@ -187,6 +189,8 @@ class VirtHandler(PacedController):
         self.on_event(event_type, vmi)
 
     def _pod_event(self, _event_type, pod):
+        if is_virt_handler(pod) and (pod.get("status") or {}).get("podIP") and self.rest is not None:
+            self.rest.ensure(pod["status"]["podIP"])
         for ref in pod["metadata"].get("ownerReferences") or []:
             if ref.get("kind") == "VirtualMachineInstance":
                 self.enqueue("%s/%s" % (pod["metadata"]["namespace"], ref["name"]), self.delay)
@@ -318,7 +322,10 @@ class VirtHandler(PacedController):
 
 def start(ctx):
     state = net_state(ctx)
+    ctx.handler_ips = handler_rest.HandlerIPs(ctx.state.get("handler_ip_base") or "127.0.10.")
+    rest = handler_rest.RestServers(os.path.join(ctx.state_dir, "pki"), ctx.state["pki"]["ca.crt"])
     start_pod_runtime(ctx, state.ips)
     handler = VirtHandler(ctx.kube, ctx.config, ctx.informer(VMIS), ctx.informer(PODS), ctx.informer(NODES), state)
+    handler.rest = rest
     handler.start()
     return handler

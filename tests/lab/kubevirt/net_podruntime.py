@@ -77,6 +77,7 @@ class PodRuntime(PacedController):
         self.pods = pods
         self.nodes = nodes
         self.ips = ips
+        self.handler_ips = None   # handler_rest.HandlerIPs, set by the virt-handler part
         pods.add_handler(self._pod_event)
 
     # ------------------------------------------------------------ events
@@ -155,7 +156,11 @@ class PodRuntime(PacedController):
             return self._sandbox_failed(pod, host_ip, sandbox_error(pod, *missing))
         cidr = ipaddress.ip_network(self.config.get("pod_cidr"))
         pool = net_ipam.Pool(("pods", str(cidr)), cidr, excluded=[cidr.network_address + 1])   # the gateway
-        pod_ip = self.ips.allocate(pool, ("pod", pod["metadata"]["uid"]))
+        if is_virt_handler(pod) and self.handler_ips is not None:
+            # a loopback address: virt-api connects to it (handler_rest.py), and must stay on this machine
+            pod_ip = self.handler_ips.for_node(pod["spec"]["nodeName"])
+        else:
+            pod_ip = self.ips.allocate(pool, ("pod", pod["metadata"]["uid"]))
         default = {"name": DEFAULT_NETWORK_NAME, "interface": "eth0", "ips": [pod_ip],
                    "mac": _mac(pod["metadata"]["uid"]), "default": True, "dns": {}}
         self.kube.merge_patch(self._path(pod), {"metadata": {"annotations": {
@@ -219,5 +224,6 @@ class PodRuntime(PacedController):
 
 def start(ctx, ips):
     runtime = PodRuntime(ctx.kube, ctx.config, ctx.informer(PODS), ctx.informer(NODES), ips)
+    runtime.handler_ips = getattr(ctx, "handler_ips", None)
     runtime.start()
     return runtime
