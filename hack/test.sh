@@ -66,7 +66,14 @@ case "$what" in
     sanity || { echo "test: ansible-test sanity FAILED" >&2; rc=1; }
     lint || { echo "test: ansible-lint FAILED" >&2; rc=1; }
     bash hack/docs.sh --check || { echo "test: docs generation FAILED" >&2; rc=1; }
-    run_pytest tests/unit tests/integration "$@" || rc=1
+    # two workers (pytest-xdist), each with its own lab; a file stays on one worker, so
+    # module-scoped fixtures (the Istio lab set-up) and a file's order hold.  PYTEST_WORKERS=0: serial
+    workers="${PYTEST_WORKERS:-2}"
+    if [ "$workers" != 0 ]; then
+      run_pytest -n "$workers" --dist loadfile tests/unit tests/integration "$@" || rc=1
+    else
+      run_pytest tests/unit tests/integration "$@" || rc=1
+    fi
     exit "$rc"
     ;;
   *) echo "usage: $0 [all|unit|sanity|lint|integration]" >&2; exit 2 ;;
