@@ -19,7 +19,8 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_networ
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, MERGE_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI, ResourceType
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
+    CONTROLLER_REVISION, NAD, VM, VMI, ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
@@ -281,7 +282,35 @@ class Cloner(object):
         if vm is None:
             self.runner.fail("source VirtualMachine %s/%s not found; check source and namespace"
                              % (self.namespace, self.params["source"]), api_requests=self.runner.api_requests())
-        return vm
+        return self.online_spec(vm)
+
+    def online_spec(self, vm):
+        """The VM as KubeVirt snapshots it.  A running source is snapshotted from
+        the revision its VMI started with, with today's volumes, disks and data
+        volume templates (pkg/storage/snapshot/source.go, Spec/getVMRevision):
+        NICs hot-plugged since the start are not in it, so patches must not
+        assume them (the restore would fail with "missing path" for ever)."""
+        vmi = self.session.get(VMI.path(self.namespace, self.params["source"]))
+        name = ((vmi or {}).get("status") or {}).get("virtualMachineRevisionName")
+        if not name:
+            return vm
+        revision = self.session.get(CONTROLLER_REVISION.path(self.namespace, name))
+        spec = (((revision or {}).get("data") or {}).get("spec"))
+        if not spec:
+            return vm
+        online = json.loads(json.dumps(vm))
+        online["spec"] = json.loads(json.dumps(spec))
+        current, snap = vm.get("spec") or {}, online["spec"]
+        if "dataVolumeTemplates" in current:
+            snap["dataVolumeTemplates"] = current["dataVolumeTemplates"]
+        tmpl_now = (current.get("template") or {}).get("spec") or {}
+        tmpl = snap.setdefault("template", {}).setdefault("spec", {})
+        if "volumes" in tmpl_now:
+            tmpl["volumes"] = tmpl_now["volumes"]
+        disks = ((tmpl_now.get("domain") or {}).get("devices") or {}).get("disks")
+        if disks is not None:
+            tmpl.setdefault("domain", {}).setdefault("devices", {})["disks"] = disks
+        return online
 
     @property
     def session(self):
