@@ -44,6 +44,7 @@ def test_migrate_subresource_moves_the_vmi(kv, capabilities):
     assert state["completed"] is True and state["migrationUid"] == migration["metadata"]["uid"]
     assert state["startTimestamp"] and state["endTimestamp"] and state["sourcePod"] == source_pod["metadata"]["name"]
     assert after["metadata"]["labels"]["kubevirt.io/nodeName"] == state["targetNode"]
+
     # KubeVirt v1.9.0 does not delete the source pod: its launcher exits (Completed), and
     # garbageCollectFinalizedMigrations only removes those of older migrations
     def exited():

@@ -122,6 +122,7 @@ def test_hot_plug_goes_through_the_real_controller(kv):
     [pod] = [p for p in kv.pods(vmi) if not p["metadata"].get("deletionTimestamp")]
     wait_for(lambda: "blue-net" in (kv.get("pods", pod["metadata"]["name"], group="")["metadata"].get(
         "annotations") or {}).get("k8s.v1.cni.cncf.io/networks", ""), timeout=60, message="pod annotation")
+
     # the node side plugs it into the domain
     def in_domain():
         entry = kv.interface(kv.vmi("hp"), "blue")
