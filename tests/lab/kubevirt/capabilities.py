@@ -4,10 +4,9 @@ namespace, the KubeVirt CR ``kubevirt/kubevirt`` and the Nodes.
 Mirrors what virt-operator leaves behind on a deployed cluster
 (``pkg/virt-operator/util/client.go``: phase ``Deployed``, conditions
 Available/Progressing/Degraded with reason ``AllComponentsReady`` and Created
-with ``AllResourcesCreated``) and KubeVirt's feature-gate evaluation
-(``pkg/virt-config/featuregate/feature-gates.go`` ``IsEnabled`` in v1.9,
-``pkg/virt-config/feature-gates.go`` ``isFeatureGateEnabled`` before), so the
-other parts decide the way KubeVirt does from the CR read from the API.
+with ``AllResourcesCreated``).  What the CR's settings mean (feature gates,
+binding plugins, update methods) is decided by KubeVirt's own virt-api and
+virt-controller, which read it.
 
 The CR's spec is written from the lab capabilities (tests/lab/kubevirt/config.py)
 at start-up and again for each changed capability; fields the lab does not own
@@ -16,7 +15,6 @@ at start-up and again for each changed capability; fields the lab does not own
 
 import datetime
 import logging
-import re
 
 from .kapi import Conflict, KubeError, NotFound
 
@@ -30,91 +28,6 @@ KUBEVIRT_VERSION = "v1.9.0"
 KUBEVIRTS_PATH = "/apis/kubevirt.io/v1/namespaces/%s/kubevirts" % NAMESPACE
 REGISTRY = "quay.io/kubevirt"
 
-ALPHA, BETA, GA, DISCONTINUED = "Alpha", "Beta", "General Availability", "Discontinued"
-
-# gate -> [(first minor version of 1.x with that state, state)], from KubeVirt's
-# featuregate/{active,inactive}.go at v1.4.0 ... v1.9.0 (network-relevant gates
-# and Snapshot, which gates VirtualMachineClone).
-GATE_HISTORY = {
-    "Snapshot": [((1, 0), ALPHA), ((1, 6), BETA)],
-    "PasstBinding": [((1, 8), BETA)],
-    "ExternalNetResourceInjection": [((1, 8), BETA)],
-    "PodSecondaryInterfaceNamingUpgrade": [((1, 8), BETA)],
-    "PortRangesSpec": [((1, 9), ALPHA)],
-    "NetworkDevicesWithDRA": [((1, 9), ALPHA)],
-    "HotplugNICs": [((1, 1), ALPHA), ((1, 3), BETA), ((1, 4), GA)],
-    "NetworkBindingPlugins": [((1, 1), ALPHA), ((1, 4), BETA), ((1, 5), GA)],
-    "LiveUpdateNADRef": [((1, 8), BETA), ((1, 9), GA)],
-    "SRIOVLiveMigration": [((1, 0), GA)],
-    "Passt": [((1, 3), DISCONTINUED)],
-    "Macvtap": [((1, 3), DISCONTINUED)],
-}
-
-# From v1.9.0 a Beta gate is on unless listed in disabledFeatureGates (VEP 229).
-BETA_ON_BY_DEFAULT = (1, 9)
-
-
-def parse_version(text):
-    """``v1.9.0`` / ``1.8`` / ``v1.9.0-rc.1`` -> (1, 9, 0)."""
-    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or "").strip())
-    if not match:
-        raise ValueError("not a KubeVirt version: %r" % (text,))
-    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
-
-
-def gate_state(gate, version):
-    """The gate's state in that KubeVirt version, or None when unknown there."""
-    state = None
-    for since, value in GATE_HISTORY.get(gate, []):
-        if parse_version(version)[:2] >= since:
-            state = value
-    return state
-
-
-def kubevirt_version(kubevirt_cr):
-    status = (kubevirt_cr or {}).get("status") or {}
-    return status.get("observedKubeVirtVersion") or status.get("targetKubeVirtVersion")
-
-
-def developer_configuration(kubevirt_cr):
-    spec = (kubevirt_cr or {}).get("spec") or {}
-    return (spec.get("configuration") or {}).get("developerConfiguration") or {}
-
-
-def feature_gate_enabled(kubevirt_cr, version, gate):
-    """Whether KubeVirt ``version`` (None: the CR's observed version) treats
-    ``gate`` as enabled with this CR.  v1.9: GA > explicit enable > explicit
-    disable > Beta on by default; an unknown gate is off.  Before v1.9: GA or
-    listed in featureGates."""
-    version = version or kubevirt_version(kubevirt_cr)
-    dev = developer_configuration(kubevirt_cr)
-    enabled = dev.get("featureGates") or []
-    disabled = dev.get("disabledFeatureGates") or []
-    state = gate_state(gate, version)
-    if parse_version(version)[:2] < BETA_ON_BY_DEFAULT:
-        return state == GA or gate in enabled
-    if state is None:
-        return False
-    if state == GA or gate in enabled:
-        return True
-    if gate in disabled:
-        return False
-    return state == BETA
-
-
-def network_configuration(kubevirt_cr):
-    spec = (kubevirt_cr or {}).get("spec") or {}
-    return (spec.get("configuration") or {}).get("network") or {}
-
-
-def binding_plugin_registered(kubevirt_cr, name):
-    """Whether ``interfaces[].binding.name`` is registered in the CR
-    (spec.configuration.network.binding); KubeVirt checks this when the VMI
-    starts, not at admission."""
-    return name in (network_configuration(kubevirt_cr).get("binding") or {})
-
-
-# ------------------------------------------------------------ the objects
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

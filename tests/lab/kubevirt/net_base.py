@@ -1,17 +1,13 @@
-"""Shared pieces of the emulated KubeVirt controllers (vm, vmi, migration,
-the launcher pod runtime): API timestamps, status conditions the way
-KubeVirt's condition managers keep them (``pkg/controller/conditions.go``:
-``lastTransitionTime`` only moves when the status changes), events, a
-Controller that spaces its observable steps ``reconcile_delay`` apart, the
-KubeVirt CR settings the controllers read (``pkg/virt-config``), and the
-lab-wide MAC/IP books."""
+"""Shared pieces of the lab's node side (virt-handler, the launcher pod
+runtime): API timestamps, status conditions the way KubeVirt's condition
+managers keep them (``pkg/controller/conditions.go``: ``lastTransitionTime``
+only moves when the status changes), events, a Controller that spaces its
+observable steps ``reconcile_delay`` apart, and the lab-wide MAC/IP books."""
 
 import datetime
 import threading
 import time
 
-from .capabilities import (KUBEVIRT_PATH, feature_gate_enabled, kubevirt_version,
-                           network_configuration)
 from .net_ipam import Allocator
 from .net_status import MacPool
 from .runtime import Controller, key_of
@@ -22,23 +18,11 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(text):
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-
-
-def seconds_since(text):
-    return (datetime.datetime.now(datetime.timezone.utc) - parse_time(text)).total_seconds()
-
-
 def find_condition(obj_or_conditions, kind):
     conditions = obj_or_conditions
     if isinstance(obj_or_conditions, dict):
         conditions = (obj_or_conditions.get("status") or {}).get("conditions")
     return next((c for c in conditions or [] if c.get("type") == kind), None)
-
-
-def condition_is(obj, kind, status="True"):
-    return (find_condition(obj, kind) or {}).get("status") == status
 
 
 def set_condition(conditions, kind, status, reason="", message=""):
@@ -109,44 +93,6 @@ def status_patch(old, new):
     patch = {key: value for key, value in new.items() if (old or {}).get(key) != value}
     patch.update({key: None for key in old or {} if key not in new})
     return patch
-
-
-class ClusterView:
-    """What KubeVirt reads from its CR (namespace ``kubevirt``, name
-    ``kubevirt``), falling back to the lab capabilities while it is absent."""
-
-    def __init__(self, kube, config):
-        self.kube = kube
-        self.config = config
-
-    def kubevirt(self):
-        return self.kube.get_or_none(KUBEVIRT_PATH) or {}
-
-    def version(self, kubevirt):
-        return kubevirt_version(kubevirt) or self.config.get("kubevirt_version")
-
-    def gate(self, kubevirt, name):
-        return feature_gate_enabled(kubevirt, self.version(kubevirt), name)
-
-    def network(self, kubevirt):
-        return network_configuration(kubevirt) if kubevirt else {
-            "defaultNetworkInterface": "bridge", "permitBridgeInterfaceOnPodNetwork": True}
-
-    def workload_update_methods(self, kubevirt):
-        if not kubevirt:
-            return self.config.get("workload_update_methods") or []
-        return ((kubevirt.get("spec") or {}).get("workloadUpdateStrategy") or {}).get("workloadUpdateMethods") or []
-
-    def live_update(self, kubevirt):
-        """vmRolloutStrategy LiveUpdate (the default since v1.6)."""
-        if not kubevirt:
-            return self.config.get("vm_rollout_strategy") != "Stage"
-        configured = ((kubevirt.get("spec") or {}).get("configuration") or {}).get("vmRolloutStrategy")
-        return configured in (None, "", "LiveUpdate")
-
-    def namespace_labels(self, namespace):
-        ns = self.kube.get_or_none("/api/v1/namespaces/" + namespace) or {}
-        return (ns.get("metadata") or {}).get("labels") or {}
 
 
 class NetState:
