@@ -17,3 +17,18 @@ class TimeBounds(object):
 
     def conflict_pause(self, attempt):
         self.__dict__.setdefault("conflict_pauses", []).append(attempt)
+
+
+class Clock(object):
+    """A monotonic clock for ``Deadline``s: ``sleep`` records and advances it."""
+
+    def __init__(self, now=100.0):
+        self.now = now
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds

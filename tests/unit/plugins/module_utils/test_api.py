@@ -14,6 +14,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import api as ap
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import (
     ApiError, ApiSession, UnsupportedByServer, parse_server_version)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline, RetryPolicy
+from tests.unit.plugins.module_utils.session_double import Clock
 
 
 class Response:
@@ -164,17 +165,6 @@ def test_requests_accept_json_then_anything():
 
 
 # ------------------------------------------------------------ issue 19 item 5: time bounds, TLS
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
 def timeout_of(api, call=0):
     return api.dynamic.calls[call][3]["_request_timeout"]
 
@@ -190,7 +180,7 @@ def test_every_request_has_the_request_timeout_option_or_the_default():
 
 
 def test_under_a_deadline_the_timeout_is_cut_and_nothing_is_sent_after_it():
-    clock = Clock()
+    clock = Clock(now=0.0)
     api, _sleeps = session((200, {}), (200, {}))
     deadline = Deadline(15, clock=clock)
     with api.within(deadline):
@@ -207,7 +197,7 @@ def test_under_a_deadline_the_timeout_is_cut_and_nothing_is_sent_after_it():
 
 
 def test_a_retry_that_would_end_after_the_deadline_is_not_made():
-    clock = Clock()
+    clock = Clock(now=0.0)
     api, sleeps = session((503, status(503, "ServiceUnavailable")), (200, {}), attempts=5)
     with api.within(Deadline(1.0, clock=clock)):  # the back-off (0.5 s) fits once
         clock.now = 0.6  # ... but not any more
@@ -217,7 +207,7 @@ def test_a_retry_that_would_end_after_the_deadline_is_not_made():
 
 
 def test_conflict_pause_is_the_jittered_backoff_cut_to_the_deadline():
-    clock = Clock()
+    clock = Clock(now=0.0)
     api, sleeps = session()
     api.policy = RetryPolicy(rand=lambda: 1.0)
     api.conflict_pause(1)

@@ -6,7 +6,7 @@ import pytest
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-from tests.unit.plugins.module_utils.session_double import TimeBounds
+from tests.unit.plugins.module_utils.session_double import Clock, TimeBounds
 
 
 def vm(ifaces=None, networks=None):
@@ -448,24 +448,11 @@ def test_an_already_declared_vf_is_not_refused_for_a_missing_injector():
 
 
 # ------------------------------------------------------------ issue 19 item 5: time bounds, conflicts
-class FakeClock(object):
-    def __init__(self):
-        self.now = 0.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_the_wait_ends_at_wait_timeout_not_one_poll_later(monkeypatch):
     """wait_timeout 15 with a 4 s poll: the last sleep is cut to 3 s (it took 16 s, one poll more)."""
     from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug_runner
     from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
-    clock = FakeClock()
+    clock = Clock(now=0.0)
     monkeypatch.setattr(hotplug_runner, "Deadline", lambda seconds: Deadline(seconds, clock=clock, sleep=clock.sleep))
     monkeypatch.setattr(hotplug_runner.time, "sleep", clock.sleep)
     declared = [{"interface": "net1", "network": "br1"}]

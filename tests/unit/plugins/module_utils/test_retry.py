@@ -6,6 +6,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import args
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import (
     Deadline, RetryPolicy, parse_retry_after, policy_for)
+from tests.unit.plugins.module_utils.session_double import Clock
 
 
 @pytest.mark.parametrize("status,expected", [(429, True), (500, True), (502, True), (503, True), (504, True),
@@ -119,19 +120,6 @@ def test_conflict_backoff_is_exponential_with_equal_jitter_and_capped():
     high = RetryPolicy(rand=lambda: 1.0)
     assert [low.conflict_delay(n) for n in (1, 2, 3, 4, 5, 6, 7)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     assert [high.conflict_delay(n) for n in (1, 2, 3, 4, 5, 6, 7)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
-
-
-class Clock(object):
-    def __init__(self):
-        self.now = 100.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_deadline_cuts_sleeps_and_timeouts_to_the_time_left():
