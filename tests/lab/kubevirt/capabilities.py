@@ -28,6 +28,7 @@ KUBEVIRT_VERSION = "v1.9.0"
 KUBEVIRTS_PATH = "/apis/kubevirt.io/v1/namespaces/%s/kubevirts" % NAMESPACE
 REGISTRY = "quay.io/kubevirt"
 
+
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

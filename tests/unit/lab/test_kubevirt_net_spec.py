@@ -21,9 +21,6 @@ def multus(name, nad, **extra):
     return {"name": name, "multus": dict({"networkName": nad}, **extra)}
 
 
-
-
-
 # ------------------------------------------------------------------ names
 def test_pod_interface_names():
     assert net_spec.pod_interface_name(POD) == "eth0"
