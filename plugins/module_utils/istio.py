@@ -52,10 +52,16 @@ MESH_BINDINGS = ("masquerade", "passtBinding")
 APP_PROTOCOLS = ("http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "mongo", "mysql", "redis")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 MTLS_MODES = {"strict": "STRICT", "permissive": "PERMISSIVE"}
-# KubeVirt <= 1.6 sets only traffic.sidecar.istio.io/kubevirtInterfaces, which Istio 1.26 stopped honouring
-# (istio#57662); KubeVirt 1.7 added istio.io/reroute-virtual-interfaces.
+# KubeVirt <= 1.6 marks the launcher pod only with traffic.sidecar.istio.io/kubevirtInterfaces; KubeVirt 1.7
+# (kubevirt#15661) adds istio.io/reroute-virtual-interfaces (pkg/network/pod/annotations/generator.go sets both).
+# Istio's CNI plugin lost the old annotation in 1.25.0: cni/pkg/plugin/sidecar_redirect.go reads it and then
+# overwrites the value with the new annotation's default "" (getAnnotationOrDefault returns the default when the
+# annotation is absent), so no virtual interface is rerouted.  istio#57686 ("Only check deprecated
+# kubevirtInterfaces if reroute-virtual-interfaces was not found") fixed it in 1.26.5 and 1.27.2; 1.28.0 and
+# later have it.  Read at the tags 1.24.0 .. 1.30.3 of istio/istio.  (istio#57662 says "removed in 1.26" because
+# that is where it was noticed; the source shows 1.25.0.)
 BROKEN_KUBEVIRT_BELOW = (1, 7)
-BROKEN_ISTIO_FROM = (1, 26)
+BROKEN_ISTIO_RANGES = (((1, 25, 0), (1, 26, 5)), ((1, 27, 0), (1, 27, 2)))
 APP_PROTOCOL_MINIMUM = (1, 20)   # Service ports[].appProtocol GA (dropped by older servers when the gate is off)
 PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -312,10 +318,25 @@ def _check_ports(items, service, where, problems):
 
 
 # ---------------------------------------------------------- version matrix
+def broken_istio(istio_version):
+    """True for the Istio releases whose CNI plugin ignores the old kubevirtInterfaces annotation
+    (see BROKEN_ISTIO_RANGES); a version without a patch number counts as .0."""
+    version = tuple((list(istio_version) + [0, 0, 0])[:3])
+    return any(low <= version < high for low, high in BROKEN_ISTIO_RANGES)
+
+
 def matrix_problem(kubevirt_version, istio_version):
     """Why this KubeVirt/Istio pair cannot work, or None."""
     if kubevirt_version is None or istio_version is None:
         return None
+    if tuple(kubevirt_version[:2]) < BROKEN_KUBEVIRT_BELOW and broken_istio(istio_version):
+        return ("KubeVirt %d.%d with Istio %s is a known broken combination: KubeVirt before 1.7 marks the VM's "
+                "interface only with traffic.sidecar.istio.io/kubevirtInterfaces, which Istio's CNI plugin ignores "
+                "from 1.25.0 until the fix of istio#57686 (1.26.5, 1.27.2, 1.28.0), so the VM's traffic is not "
+                "rerouted through the sidecar: upgrade KubeVirt to 1.7 or newer (it also sets "
+                "istio.io/reroute-virtual-interfaces), or run Istio 1.24, 1.26.5+, 1.27.2+ or 1.28+"
+                % (kubevirt_version[0], kubevirt_version[1], ".".join(str(p) for p in istio_version)))
+    return None
     if tuple(kubevirt_version[:2]) < BROKEN_KUBEVIRT_BELOW and tuple(istio_version[:2]) >= BROKEN_ISTIO_FROM:
         return ("KubeVirt %d.%d with Istio %d.%d is a known broken combination: KubeVirt before 1.7 marks the VM's "
                 "interface only with traffic.sidecar.istio.io/kubevirtInterfaces, which Istio 1.26 stopped honouring "
@@ -497,6 +518,7 @@ class VmCheck(object):
         self.binding = None
         self.interface = None
         self.ports = []
+        self.port_ranges = []
         self.fix = False
         self.autoattach = False
 
@@ -527,6 +549,7 @@ def check_vm(vm, config, default_binding, problems, findings):
         check.interface = iface.get("name")
         check.binding = vmspec.binding_of(iface)
         check.ports = list(iface.get("ports") or [])
+        check.port_ranges = list(iface.get("portRanges") or [])
     if check.binding in MESH_BINDINGS:
         pass
     elif check.binding == "bridge":
@@ -548,15 +571,40 @@ def check_vm(vm, config, default_binding, problems, findings):
                      "lists Istio's reserved port(s) %s: the sidecar owns %s and KubeVirt never forwards them to the "
                      "guest; remove them from ports (or move the guest service to another port)"
                      % (", ".join(str(p) for p in reserved), ", ".join(str(p) for p in RESERVED_PORTS)))
-    if any(_int(p.get("port")) == SSH_PORT for p in check.ports):
-        findings.append(ssh_finding(check.ref))
+    masquerade = check.binding == "masquerade" or check.fix
+    if masquerade and ssh_bypasses_mesh(check.ports, check.port_ranges):
+        findings.append(ssh_finding(check.ref, listed=bool(check.ports or check.port_ranges)))
+    udp = sorted(set(_int(p.get("port")) for p in check.ports
+                     if str(p.get("protocol") or "TCP").upper() == "UDP" and _int(p.get("port")) != SSH_PORT))
+    if udp and masquerade:
+        findings.append({"kind": "udp-outside-mesh", "vm": check.ref, "ports": udp,
+                         "message": "%s: UDP port(s) %s do not reach the guest in the mesh: with the sidecar, "
+                                    "KubeVirt's masquerade forwards only port 22 itself and leaves every other port "
+                                    "to Envoy, which proxies TCP only; serve them over TCP, or keep this VM out "
+                                    "of the mesh" % (check.ref, ", ".join(str(p) for p in udp))})
     return check
 
 
-def ssh_finding(ref):
+def ssh_bypasses_mesh(ports, port_ranges):
+    """Whether KubeVirt forwards TCP port 22 straight to the guest of a masquerade
+    interface in the mesh: pkg/network/setup/netpod/masquerade/masquerade.go (v1.9.0)
+    forwards istio.NonProxiedPorts() (22) when it is listed in ``ports``, falls in a
+    ``portRanges`` entry, or when both lists are empty (every port is forwarded then)."""
+    if not ports and not port_ranges:
+        return True
+    if any(_int(p.get("port")) == SSH_PORT for p in ports):
+        return True
+    return any((_int(r.get("start")) or 0) <= SSH_PORT <= (_int(r.get("end")) or 0) for r in port_ranges)
+
+
+def ssh_finding(ref, listed=True):
+    why = ("" if listed else " (the interface lists no ports, so KubeVirt forwards every port, and 22 goes around "
+                             "the sidecar)")
     return {"kind": "ssh-outside-mesh", "vm": ref,
-            "message": "%s: port 22 is forwarded straight to the VM, outside Envoy: STRICT mTLS and "
-                       "AuthorizationPolicy do not protect SSH (KubeVirt excludes it from Istio's capture)" % ref}
+            "message": "%s: port 22 is forwarded straight to the VM, outside Envoy%s: STRICT mTLS and "
+                       "AuthorizationPolicy do not protect SSH (KubeVirt excludes it from Istio's capture); list the "
+                       "ports the guest serves without 22 to keep SSH out, or protect it in the guest"
+                       % (ref, why)}
 
 
 def _int(value):
@@ -798,6 +846,13 @@ def service_problems(decl, namespace, vms, existing, problems, findings):
                              "is not in the ports list of %s interface %s (%s), so KubeVirt does not forward it to "
                              "the guest: add it there, or leave that list empty to forward every port"
                              % (check.ref, check.interface, ", ".join("%s/%s" % f for f in sorted(forwarded))))
+    udp = sorted(set(target for target, protocol in decl.target_ports() if protocol == "UDP"))
+    if udp and selected:
+        findings.append({"kind": "udp-outside-mesh", "service": "%s/%s" % (namespace, decl.name), "ports": udp,
+                         "message": "Service %s/%s forwards UDP target port(s) %s to VMs in the mesh: Envoy proxies "
+                                    "TCP only and KubeVirt's masquerade forwards no other port itself with the "
+                                    "sidecar (pkg/network/setup/netpod/masquerade/masquerade.go), so this traffic "
+                                    "does not reach the guest" % (namespace, decl.name, ", ".join(str(p) for p in udp))})
     for target, protocol in decl.target_ports():
         if target == SSH_PORT and protocol == "TCP":
             findings.append({"kind": "ssh-outside-mesh", "service": "%s/%s" % (namespace, decl.name),

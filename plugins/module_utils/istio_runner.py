@@ -20,7 +20,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_runner im
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Action, Executor, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    NAD, NAMESPACE, POD, SERVICE, VM, VMI)
+    MUTATING_WEBHOOK, NAD, NAMESPACE, POD, SERVICE, VM, VMI)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
@@ -113,6 +113,27 @@ def detect_istio_version(session, namespace):
             if version:
                 return version
     return None
+
+
+def sidecar_injectors(session):
+    """The Istio sidecar-injector webhooks registered on the cluster, as
+    ``{configuration name: istio.io/rev label}``; None when this identity may
+    not list MutatingWebhookConfigurations.  istiod's chart
+    (manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml)
+    registers ``istio-sidecar-injector[-<revision>]`` whose webhooks are named
+    ``*sidecar-injector.istio.io`` and labels it ``istio.io/rev``."""
+    try:
+        items = session.list(MUTATING_WEBHOOK.path())
+    except ApiError as err:
+        if err.status in (401, 403):
+            return None
+        raise
+    found = {}
+    for item in items:
+        if any(str(hook.get("name") or "").endswith("sidecar-injector.istio.io") for hook in item.get("webhooks") or []):
+            meta = item.get("metadata") or {}
+            found[meta.get("name")] = (meta.get("labels") or {}).get(istio.REV_LABEL) or "default"
+    return found
 
 
 class Reader(object):
@@ -242,6 +263,8 @@ class IstioRun(object):
             self.problems.add("cluster", "security.istio.io",
                               "the Istio CRDs are not installed (no PeerAuthentication API): install Istio with its "
                               "CNI plugin first (istioctl install --set components.cni.enabled=true)")
+        if present and pa_version is not None:
+            self._injector_preflight(session, params)
         dr_version = None
         if config.destination_rule or not present:
             dr_version = pick_version(api_group(session, "networking.istio.io"))
@@ -264,7 +287,7 @@ class IstioRun(object):
             if istio_version is None:
                 self.findings.append({"kind": "istio-version-unknown", "message": "KubeVirt %s is older than 1.7 and "
                                       "the Istio version is unknown (no istiod Deployment in %s; set istio_version): "
-                                      "Istio 1.26 or newer does not work with it"
+                                      "Istio 1.25.0-1.26.4 and 1.27.0-1.27.1 do not work with it"
                                       % (kubevirt.version_text, params["istio_namespace"])})
             problem = istio.matrix_problem(kubevirt.version, istio_version)
             if problem:
@@ -519,6 +542,24 @@ class IstioRun(object):
         self.runner.exit(**out)
 
     # -------------------------------------------------------------- helpers
+    def _injector_preflight(self, session, params):
+        """Istio's CRDs without istiod's sidecar injector: enrolled VMs would restart without a sidecar."""
+        injectors = sidecar_injectors(session)
+        if injectors is None:
+            self.findings.append({"kind": "injector-unknown", "message": "cannot check for Istio's sidecar injector: "
+                                  "this identity may not list mutatingwebhookconfigurations; make sure istiod runs"})
+        elif not injectors:
+            self.problems.add("cluster", "istio sidecar injector",
+                              "Istio's CRDs are installed but no sidecar injector is registered (no "
+                              "MutatingWebhookConfiguration with a *sidecar-injector.istio.io webhook), so istiod "
+                              "is not running and launcher pods would start without istio-proxy: install or repair "
+                              "Istio's control plane (istioctl install) first")
+        elif params["mode"] == "revision" and params.get("revision") not in injectors.values():
+            self.findings.append({"kind": "injector-revision", "message": "no sidecar injector serves revision %r "
+                                  "(registered: %s): pods labelled istio.io/rev=%s get no sidecar until istiod of "
+                                  "that revision is installed" % (params.get("revision"), ", ".join(
+                                      "%s (rev %s)" % kv for kv in sorted(injectors.items())), params.get("revision"))})
+
     def _selected(self, vm):
         entries = self.config.vm_entries
         if entries is None:

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, List
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import cni
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
+from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind, key_of
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, NAMESPACE)
 
@@ -101,14 +101,54 @@ class NadKind(Kind):
         return patch
 
 
-def check_overlaps(problems, desired, existing, removed=()):
+def read_nads(session, namespaces, scope=None):
+    """The NADs of ``namespaces`` (key -> object), every NAD to check overlaps
+    against, and the warnings list for ``check_overlaps``.
+
+    Without ``scope`` (nothing to check): one LIST per namespace.  With a scope:
+    one cluster-wide LIST serves both.  scope=namespace: overlaps outside the
+    task's namespaces are warnings, and when this identity may not list
+    cluster-wide, one LIST per namespace plus a warning that other namespaces
+    were not checked; scope=cluster: they are refusals, and a forbidden LIST
+    fails the task."""
+    wanted = set(namespaces)
+
+    def per_namespace():
+        found = {}
+        for namespace in sorted(wanted):
+            for obj in session.list(NAD.path(namespace)):
+                found[key_of(obj)] = obj
+        return found
+
+    if scope is None:
+        existing = per_namespace()
+        return existing, existing, None
+    try:
+        everything = dict((key_of(obj), obj) for obj in session.list(NAD.path()))
+    except ApiError as err:
+        if scope == "cluster" or err.status not in (401, 403):
+            raise
+        existing = per_namespace()
+        return existing, existing, [
+            "overlap_scope=namespace: could not list NetworkAttachmentDefinitions in all namespaces (%s), so "
+            "overlaps with networks of other namespaces on the same bridge were not checked"
+            % (err.reason or err.status)]
+    existing = dict((key, obj) for key, obj in everything.items() if key[0] in wanted)
+    return existing, everything, ([] if scope == "namespace" else None)
+
+
+def check_overlaps(problems, desired, existing, removed=(), warnings=None, local=None):
     """Networks on one layer-2 segment must not hand out the same addresses.
 
-    ``desired``: the NADs this run writes; ``existing``: every NAD read from the
-    namespaces involved (key -> object); ``removed``: keys this run deletes.
-    Two whereabouts networks may share a range (whereabouts allocates
-    cluster-wide per range), every other pairing may not.  Only pairs that
-    involve a network of this run are reported."""
+    ``desired``: the NADs this run writes; ``existing``: every NAD read (key ->
+    object); ``removed``: keys this run deletes.  Two whereabouts networks may
+    share a range (whereabouts allocates cluster-wide per range), every other
+    pairing may not.  Only pairs that involve a network of this run are
+    reported.  The segment key has no namespace: a Linux bridge, OVS bridge or
+    macvlan master is node-wide, so NADs of different namespaces on one bridge
+    share its layer 2.  With ``warnings`` (a list) and ``local`` (namespaces),
+    an overlap with a network outside ``local`` is appended to ``warnings``
+    instead of refused (overlap_scope=namespace)."""
     final = dict((k, v) for k, v in existing.items() if k not in removed)
     ours = set()
     for obj in desired:
@@ -126,6 +166,7 @@ def check_overlaps(problems, desired, existing, removed=()):
             continue
         segments.setdefault(segment, []).append((key, pools, cni.ipam_kind(config)))
     shared = {}  # networks often repeat one range: intersect each distinct pair of ranges once
+    foreign = 0
     for segment, members in segments.items():
         ranges = [tuple(str(c) for c in pools.iter_cidrs()) for _key, pools, _kind in members]
         for index, (key_a, pools_a, kind_a) in enumerate(members):
@@ -141,6 +182,14 @@ def check_overlaps(problems, desired, existing, removed=()):
                 if overlap:
                     mine, other = (key_a, key_b) if key_a in ours else (key_b, key_a)
                     where = "network %s/%s" % mine
+                    if warnings is not None and local is not None and other[0] not in local:
+                        foreign += 1
+                        if foreign <= problems.max_per_field:
+                            warnings.append("%s hands out %s, which network %s/%s in another namespace on the same "
+                                            "node-wide segment (%s) also hands out: give each its own range (or set "
+                                            "overlap_scope=cluster to refuse this)"
+                                            % (where, _short(overlap), other[0], other[1], _segment_text(segment)))
+                        continue
                     if problems.full(where, "ipam"):  # only counted from here on (Problems.max_per_field)
                         problems.add(where, "ipam", "")
                         continue
@@ -148,6 +197,9 @@ def check_overlaps(problems, desired, existing, removed=()):
                                  "hands out %s, which network %s/%s on the same segment (%s) also hands out: "
                                  "give each network its own range_start/range_end or exclude"
                                  % (_short(overlap), other[0], other[1], _segment_text(segment)))
+    if foreign > problems.max_per_field:
+        warnings.append("... and %d more overlaps with networks in other namespaces"
+                        % (foreign - problems.max_per_field))
 
 
 def _short(pools):

@@ -18,7 +18,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiEr
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     DELETE, UNCHANGED, Executor, diff_of, key_of, plan)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 IPAM_SPEC = dict(
@@ -68,6 +68,7 @@ NETWORK_ARG_SPEC = dict(deepcopy(ONE_NETWORK_SPEC),
                         state=dict(type="str", choices=["present", "absent", "overridden", "rendered"],
                                    default="present"),
                         force=dict(type="bool", default=False),
+                        overlap_scope=dict(type="str", choices=["namespace", "cluster"], default="namespace"),
                         networks=dict(type="list", elements="dict"))
 NETWORK_ARG_SPEC["namespace"]["default"] = "default"
 NETWORK_ARG_SPEC["cni_version"]["default"] = "0.3.1"
@@ -147,10 +148,8 @@ def run(arg_spec):
     kind = nad_utils.NadKind()
     namespaces = sorted(set(net["namespace"] for net in networks))
     try:
-        existing = {}
-        for namespace in namespaces:
-            for obj in session.list(NAD.path(namespace)):
-                existing[key_of(obj)] = obj
+        existing, everywhere, overlap_warnings = nad_utils.read_nads(
+            session, namespaces, params["overlap_scope"] if desired else None)
         wanted = set((net["namespace"], net["name"]) for net in networks)
         if state == "absent":
             deletions = [existing[k] for k in sorted(wanted) if k in existing]
@@ -159,7 +158,10 @@ def run(arg_spec):
         else:
             deletions = []
         if desired:
-            nad_utils.check_overlaps(problems, desired, existing, removed=set(key_of(o) for o in deletions))
+            nad_utils.check_overlaps(problems, desired, everywhere, removed=set(key_of(o) for o in deletions),
+                                     warnings=overlap_warnings, local=set(namespaces))
+            for warning in overlap_warnings or []:
+                module.warn(warning)
             if problems:
                 runner.fail(problems.render(), problems=problems.items)
         users = None

@@ -50,6 +50,8 @@ VM_CLONE = ResourceType("clone.kubevirt.io", "v1beta1", "virtualmachineclones", 
 NETWORK_POLICY = ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
 SERVICE = ResourceType("", "v1", "services", "Service")
 POD = ResourceType("", "v1", "pods", "Pod")
+MUTATING_WEBHOOK = ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+                                "MutatingWebhookConfiguration", namespaced=False)
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "kubevirt_net.core"

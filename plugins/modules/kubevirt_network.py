@@ -48,6 +48,19 @@ options:
       - With O(state=absent) or O(state=overridden), delete networks even when VMs reference them.
     type: bool
     default: false
+  overlap_scope:
+    description:
+      - Where to look for networks on the same layer-2 segment (the same Linux or OVS bridge and VLAN, macvlan master,
+        OVN localnet or layer2 network) that hand out the same addresses as the networks of this task.
+      - A bridge is node-wide, so NADs of different namespaces on one bridge share its layer 2.
+      - V(namespace) refuses overlaps with networks in the namespaces of this task and warns about overlaps with
+        networks in any other namespace (one cluster-wide LIST; without permission to list cluster-wide, a warning
+        says the check was skipped).
+      - V(cluster) refuses overlaps with any NetworkAttachmentDefinition the user can list (the task fails when it
+        may not list them cluster-wide).
+    type: str
+    choices: [namespace, cluster]
+    default: namespace
   networks:
     description:
       - Several networks in one task. Each item takes the same options as a single network (O(name), O(type),

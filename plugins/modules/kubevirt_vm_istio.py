@@ -29,12 +29,15 @@ description:
     it through C(subresources.kubevirt.io/v1) in batches of O(restart_batch_size) and waits, batch by batch, for the
     VMI to be Ready and its virt-launcher pod to carry (or, with O(state=absent), to lose) the C(istio-proxy)
     container.
-  - Every refusal is decided before the first write - Istio CRDs missing, namespace missing or in ambient mode
+  - Every refusal is decided before the first write - Istio CRDs missing, Istio's sidecar injector not registered
+    (no C(*sidecar-injector.istio.io) webhook - istiod is not running), namespace missing or in ambient mode
     (KubeVirt does not support ambient), C(bridge) on the pod network without O(fix_binding), another non-mesh
     binding, Istio-reserved ports (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090) in the
     interface C(ports), IPv6-only pod networks, Service name or port collisions, target ports the interface does not
-    forward, and KubeVirt older than 1.7 with Istio 1.26 or newer (a known broken pair). Warnings - a namespace with
-    both injection labels, and port 22, which KubeVirt forwards straight to the guest outside mTLS.
+    forward, and KubeVirt older than 1.7 with Istio 1.25.0-1.26.4 or 1.27.0-1.27.1 (a known broken pair with Istio's
+    CNI plugin). Warnings - a namespace with both injection labels; port 22, which KubeVirt forwards straight to the
+    guest outside mTLS when listed, inside a C(portRanges) entry, or when the interface lists no ports; UDP ports,
+    which Envoy does not proxy.
   - Cost - one C(/version), up to three API-group reads, one KubeVirt CR LIST, one namespace LIST, then one LIST per
     kind and namespace (cluster-wide above 10 namespaces), read concurrently; one write per object that differs, sent
     concurrently as merge patches carrying the C(resourceVersion) they were computed from (a 409 re-reads and
@@ -224,8 +227,10 @@ notes:
   - Check mode sends no write request and reports what would change (and which VMs would restart); C(--diff) shows the
     changed objects.
   - Istio must be installed with its CNI plugin. Ambient mode is not supported by KubeVirt.
-  - Port 22 is always forwarded straight to the guest by KubeVirt's Istio mode - mTLS and AuthorizationPolicy do not
-    cover SSH.
+  - Port 22 is forwarded straight to the guest by KubeVirt's Istio mode whenever it is listed or no ports are
+    listed - mTLS and AuthorizationPolicy do not cover SSH.
+  - Reading MutatingWebhookConfigurations (cluster scope) checks for the sidecar injector; without that permission
+    the module warns (C(injector-unknown)) instead of refusing.
 requirements:
   - kubernetes >= 28.1.0
 """
@@ -376,8 +381,11 @@ restarted:
 findings:
   description:
     - Warnings (also shown as Ansible warnings), each with C(kind) (C(both-injection-labels), C(injection-disabled),
-      C(ssh-outside-mesh), C(service-selects-no-vm), C(peer-authentication), C(restart-required), C(deferred),
-      C(no-multus), C(istio-version-unknown), C(no-match), C(terminating)) and C(message).
+      C(ssh-outside-mesh), C(udp-outside-mesh), C(service-selects-no-vm), C(peer-authentication),
+      C(restart-required), C(deferred), C(no-multus), C(istio-version-unknown), C(injector-unknown),
+      C(injector-revision), C(no-match), C(terminating)) and C(message).
+    - C(ssh-outside-mesh) is also reported for a masquerade interface that lists no ports, since KubeVirt then
+      forwards port 22 straight to the guest.
   returned: always
   type: list
   elements: dict

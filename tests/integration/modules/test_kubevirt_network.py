@@ -181,6 +181,30 @@ def test_overlap_with_an_existing_network_is_refused(lab, namespace, run_playboo
     assert request_log.writes() == []
 
 
+def test_overlap_in_another_namespace_warns_and_overlap_scope_cluster_refuses(lab, namespace, run_playbook,
+                                                                              request_log):
+    # a Linux bridge is node-wide: br-shared in two namespaces is one layer-2 segment
+    other = namespace + "-b"
+    lab.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
+    try:
+        shared = {"name": "theirs", "type": "bridge", "bridge": "br-shared",
+                  "ipam": {"type": "host-local", "subnet": "10.77.0.0/24"}}
+        run_playbook(play([task("theirs", shared, namespace=other)]))
+        mine = dict(shared, name="mine")
+        request_log.mark()
+        refused = run_playbook(play([task("strict", mine, namespace=namespace, overlap_scope="cluster")]),
+                               expect_rc=2).tasks["strict"]
+        assert "%s/theirs" % other in refused["msg"] and "br-shared" in refused["msg"]
+        assert request_log.writes() == []
+        lists = [e["path"] for e in request_log.entries() if e["method"] == "GET"]
+        assert lists == ["/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"], lists
+        warned = run_playbook(play([task("default", mine, namespace=namespace)])).tasks["default"]
+        assert warned["changed"] and any("%s/theirs" % other in w for w in warned["warnings"])
+        assert "mine" in nads(lab, namespace)
+    finally:
+        lab.request("DELETE", "/api/v1/namespaces/" + other)
+
+
 def test_503_is_retried_and_409_reads_again(lab, namespace, run_playbook, request_log):
     net = dict(ALL_TYPES[2], name="flaky")
     lab.add_fault(method="POST", path="/network-attachment-definitions$", action="status", code=503, count=1)

@@ -215,6 +215,41 @@ def test_warnings_for_both_labels_and_ssh(istio_lab, make_namespace, run_playboo
     assert any("first wins" in w for w in module["warnings"])
 
 
+def test_ssh_and_udp_warnings_follow_kubevirts_masquerade(istio_lab, make_namespace, run_playbook, request_log):
+    # masquerade.go: with the sidecar, no ports listed means 22 goes straight to the guest; UDP reaches no guest
+    lab = istio_lab
+    space = make_namespace()
+    create_vm(lab, space, "open", running=False, labels={"app": "open"})
+    create_vm(lab, space, "dns", running=False, ports=[8080, {"port": 53, "protocol": "UDP"}],
+              labels={"app": "dns"})
+    module = result_of(run_playbook(play(task("mesh", namespaces=[space], services=[
+        {"name": "dns", "vm_selector": {"app": "dns"}, "ports": [{"port": 53, "protocol": "UDP"}]}]))), "mesh")
+    by_kind = {}
+    for finding in module["findings"]:
+        by_kind.setdefault(finding["kind"], []).append(finding)
+    assert [f["vm"] for f in by_kind["ssh-outside-mesh"]] == ["%s/open" % space]
+    assert sorted(f.get("vm") or f.get("service") for f in by_kind["udp-outside-mesh"]) == [
+        "%s/dns" % space, "%s/dns" % space]
+    assert any("TCP only" in w for w in module["warnings"])
+
+
+def test_no_sidecar_injector_is_refused_before_any_write(lab, make_namespace, run_playbook, request_log):
+    # Istio's CRDs are there (the lab always serves them), but istiod's injector webhook is not registered
+    saved = lab.get_config()
+    lab.set_config(istio=False)
+    try:
+        space = make_namespace()
+        create_vm(lab, space, "web", running=False)
+        request_log.mark()
+        result = run_playbook(play(task("mesh", ignore_errors=True, namespaces=[space])))
+        module = result_of(result, "mesh")
+        assert module["failed"] and "sidecar injector" in module["msg"] and "istioctl install" in module["msg"]
+        assert request_log.writes() == []
+        assert INJECT not in template_annotations(vm(lab, space, "web"))
+    finally:
+        lab.set_config(istio=saved["istio"])
+
+
 def test_rendered_contacts_no_cluster(istio_lab, run_playbook, request_log):
     request_log.mark()
     module = result_of(run_playbook(play(task("mesh", state="rendered", namespaces=["shop"], mtls="strict",

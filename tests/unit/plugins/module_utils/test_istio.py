@@ -120,12 +120,22 @@ def test_a_service_declared_twice_is_refused():
 
 
 # ---------------------------------------------------------- version matrix
+# Expected cells from istio/istio cni/pkg/plugin/sidecar_redirect.go at each tag: 1.24.x reads only the old
+# annotation; 1.25.0-1.26.4 and 1.27.0-1.27.1 overwrite it with the new one's default; 1.26.5, 1.27.2 and 1.28.0
+# read the old one only when the new one is absent (istio#57686).  KubeVirt 1.7+ sets both annotations.
 @pytest.mark.parametrize("kubevirt, istio_version, broken", [
+    ((1, 6, 3), (1, 24, 6), False),
+    ((1, 6, 3), (1, 25, 0), True),
+    ((1, 6, 3), (1, 25, 5), True),
     ((1, 6, 3), (1, 26, 0), True),
+    ((1, 6, 3), (1, 26, 4), True),
+    ((1, 6, 3), (1, 26, 5), False),
     ((1, 5, 0), (1, 27, 1), True),
-    ((1, 6, 3), (1, 25, 4), False),
+    ((1, 5, 0), (1, 27, 2), False),
+    ((1, 6, 0), (1, 28, 0), False),
+    ((1, 6, 0), (1, 26), True),
     ((1, 7, 0), (1, 26, 0), False),
-    ((1, 9, 0), (1, 28, 0), False),
+    ((1, 9, 0), (1, 25, 0), False),
     ((1, 6, 0), None, False),
 ])
 def test_kubevirt_istio_matrix(kubevirt, istio_version, broken):
@@ -211,7 +221,8 @@ def check_vm(machine, **params):
 
 def test_masquerade_vm_passes():
     result, problems, findings = check_vm(vm())
-    assert not problems and not findings
+    # no ports listed: KubeVirt forwards every port, so SSH goes around the sidecar (a warning, not a refusal)
+    assert not problems and [f["kind"] for f in findings] == ["ssh-outside-mesh"]
     assert result.binding == "masquerade" and not result.fix
 
 
@@ -243,6 +254,39 @@ def test_reserved_ports_and_ssh():
     _result, problems, findings = check_vm(machine)
     assert len(problems) == 1 and "15021, 15090" in problems.items[0]["message"]
     assert findings[0]["kind"] == "ssh-outside-mesh"
+
+
+@pytest.mark.parametrize("ports, ranges, ssh", [
+    # pkg/network/setup/netpod/masquerade/masquerade.go (v1.9.0): with the sidecar, port 22 is forwarded straight
+    # to the guest when listed, when inside a portRanges entry, and when neither list is given
+    ([], [], True),
+    ([{"port": 22}], [], True),
+    ([{"port": 8080}], [], False),
+    ([], [{"start": 20, "end": 30, "protocol": "TCP"}], True),
+    ([], [{"start": 8000, "end": 9000, "protocol": "TCP"}], False),
+])
+def test_ssh_bypasses_the_mesh_also_with_no_ports_listed(ports, ranges, ssh):
+    iface = {"name": "default", "masquerade": {}}
+    if ports:
+        iface["ports"] = ports
+    if ranges:
+        iface["portRanges"] = ranges
+    _result, problems, findings = check_vm(vm(interfaces=[iface]))
+    assert not problems
+    assert ("ssh-outside-mesh" in [f["kind"] for f in findings]) is ssh
+    if ssh and not ports and not ranges:
+        assert "lists no ports" in findings[0]["message"]
+
+
+def test_udp_ports_are_warned_as_outside_the_mesh():
+    machine = vm(interfaces=[{"name": "default", "masquerade": {}, "ports": [
+        {"port": 53, "protocol": "UDP"}, {"port": 8080}]}])
+    _result, problems, findings = check_vm(machine)
+    assert not problems
+    udp = [f for f in findings if f["kind"] == "udp-outside-mesh"]
+    assert len(udp) == 1 and udp[0]["ports"] == [53] and "TCP only" in udp[0]["message"]
+    tcp_only = vm(interfaces=[{"name": "default", "masquerade": {}, "ports": [{"port": 8080}]}])
+    assert not [f for f in check_vm(tcp_only)[2] if f["kind"] == "udp-outside-mesh"]
 
 
 def test_other_pod_bindings_and_missing_pod_network_are_refused():

@@ -56,6 +56,22 @@ def test_istio_version_from_istiod():
     assert istio_runner.detect_istio_version(forbidden, "istio-system") is None
 
 
+MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+
+
+def test_sidecar_injectors_are_found_by_webhook_name_not_by_configuration_name():
+    # as istiod's chart registers them: istio-sidecar-injector[-<rev>], webhooks *sidecar-injector.istio.io
+    injector = {"metadata": {"name": "istio-sidecar-injector-canary", "labels": {"istio.io/rev": "canary"}},
+                "webhooks": [{"name": "rev.namespace.sidecar-injector.istio.io"}]}
+    other = {"metadata": {"name": "istio-sidecar-injector-lookalike"}, "webhooks": [{"name": "inject.example.com"}]}
+    found = istio_runner.sidecar_injectors(FakeSession(lists={MWC_PATH: [injector, other]}))
+    assert found == {"istio-sidecar-injector-canary": "canary"}
+    assert istio_runner.sidecar_injectors(FakeSession(lists={MWC_PATH: [other]})) == {}
+    assert istio_runner.sidecar_injectors(FakeSession(lists={MWC_PATH: ApiError("GET", MWC_PATH, 403)})) is None
+    with pytest.raises(ApiError):
+        istio_runner.sidecar_injectors(FakeSession(lists={MWC_PATH: ApiError("GET", MWC_PATH, 500)}))
+
+
 def vm_obj(namespace, name):
     return {"metadata": {"namespace": namespace, "name": name}}
 

@@ -144,3 +144,78 @@ def test_missing_namespaces_passes_other_errors_on():
     session = Session({"/api/v1/namespaces/x": ApiError("GET", "/api/v1/namespaces/x", status=500)})
     with pytest.raises(ApiError):
         nad.missing_namespaces(session, ["x"])
+
+
+# ------------------------------------------------- overlaps across namespaces (overlap_scope)
+class ListSession(TimeBounds):
+    def __init__(self, answer):
+        self.answer, self.paths = answer, []
+
+    def list(self, path, **_kwargs):
+        self.paths.append(path)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return list(self.answer)
+
+
+def test_overlap_in_another_namespace_on_the_same_bridge_warns_by_default_and_is_refused_at_cluster_scope():
+    mine = bridge("a", "vms", type="host-local", subnet="10.0.0.0/24")
+    foreign = existing(bridge("b", "team-b", type="host-local", subnet="10.0.0.0/24"))
+    neighbour = existing(bridge("c", "vms", type="host-local", subnet="10.9.0.0/24"))
+    session = ListSession([foreign, neighbour])
+    local, everywhere, warnings = nad.read_nads(session, ["vms"], "namespace")
+    # one cluster-wide LIST serves both the task's namespace and the overlap check
+    assert session.paths == ["/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"]
+    assert list(local) == [("vms", "c")] and len(everywhere) == 2
+    problems = Problems()
+    nad.check_overlaps(problems, [mine], everywhere, warnings=warnings, local={"vms"})
+    assert not problems and len(warnings) == 1
+    assert "team-b/b" in warnings[0] and "br1" in warnings[0] and "overlap_scope=cluster" in warnings[0]
+    _local, everywhere, warnings = nad.read_nads(ListSession([foreign]), ["vms"], "cluster")
+    assert warnings is None
+    nad.check_overlaps(problems, [mine], everywhere, warnings=warnings, local={"vms"})
+    assert len(problems) == 1 and "team-b/b" in problems.items[0]["message"]
+
+
+def test_nothing_to_check_lists_per_namespace():
+    session = ListSession([])
+    nad.read_nads(session, ["b", "a"])
+    assert session.paths == ["/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions" % n
+                             for n in ("a", "b")]
+
+
+def test_overlap_scope_namespace_still_refuses_inside_the_tasks_namespaces():
+    mine = bridge("a", "vms", type="host-local", subnet="10.0.0.0/24")
+    neighbour = existing(bridge("b", "vms", type="host-local", subnet="10.0.0.0/24"))
+    problems, warnings = Problems(), []
+    nad.check_overlaps(problems, [mine], {("vms", "b"): neighbour}, warnings=warnings, local={"vms"})
+    assert len(problems) == 1 and warnings == []
+
+
+def test_cluster_wide_list_forbidden():
+    forbidden = ApiError("GET", "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions", status=403,
+                         body={"reason": "Forbidden"})
+
+    class Namespaced(ListSession):
+        def list(self, path, **_kwargs):
+            self.paths.append(path)
+            if "/namespaces/" not in path:
+                raise forbidden
+            return [existing(bridge("x"))]
+
+    session = Namespaced(None)
+    local, everywhere, warnings = nad.read_nads(session, ["vms"], "namespace")
+    assert list(local) == [("vms", "x")] and everywhere == local
+    assert len(warnings) == 1 and "not checked" in warnings[0]
+    with pytest.raises(ApiError):
+        nad.read_nads(Namespaced(None), ["vms"], "cluster")
+
+
+def test_many_foreign_overlaps_are_capped_with_a_count():
+    mine = bridge("a", "vms", type="host-local", subnet="10.0.0.0/24")
+    others = dict((("ns%d" % i, "n"), existing(bridge("n", "ns%d" % i, type="host-local", subnet="10.0.0.0/24")))
+                  for i in range(30))
+    problems, warnings = Problems(), []
+    nad.check_overlaps(problems, [mine], others, warnings=warnings, local={"vms"})
+    assert len(warnings) == problems.max_per_field + 1
+    assert warnings[-1] == "... and %d more overlaps with networks in other namespaces" % (30 - problems.max_per_field)
