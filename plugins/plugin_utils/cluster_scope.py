@@ -45,6 +45,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action.normal import ActionModule as NormalAction
 
+from ansible_collections.kubevirt_net.core.plugins.plugin_utils import role_fields
+
 SHARED_VAR = "kubevirt_net_shared_cluster"
 
 # option -> the environment variables kubernetes.core reads when the task does not set it
@@ -139,7 +141,8 @@ def message(found: List[str]) -> str:
 
 
 class ClusterScopedAction(NormalAction):
-    """The normal module action, after the one-cluster-per-host check."""
+    """The normal module action, after the one-cluster-per-host check; inside a
+    role, a failure names the role's variables (plugin_utils/role_fields.py)."""
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -154,4 +157,8 @@ class ClusterScopedAction(NormalAction):
             if found:
                 return {"failed": True, "changed": False, "msg": message(found), "cluster_scope_problems": found,
                         "api_requests": {"total": 0, "writes": 0, "retries": 0}}
-        return super(ClusterScopedAction, self).run(tmp, task_vars)
+        result = super(ClusterScopedAction, self).run(tmp, task_vars)
+        if result.get("failed") and getattr(self._task, "_role", None) is not None:
+            raw = role_fields.raw_module_args(self._task.get_ds(), self._task.args)
+            result = role_fields.rename_fields(result, role_fields.option_variables(raw))
+        return result

@@ -118,6 +118,19 @@ def test_role_argument_spec_rejects_bad_values_before_any_request(istio_lab, run
     assert request_log.entries() == []
 
 
+def test_role_module_refusals_name_the_role_variables(istio_lab, run_playbook, request_log):
+    # the module refuses these (not the role's argument spec); the message speaks the role's language
+    request_log.mark()
+    result = run_playbook([role_play(istio_injection_namespaces=["Not_A_Namespace"],
+                                     istio_injection_cluster_domain="not a domain")], expect_rc=2)
+    failed = [r for _n, r in play_tasks(result, 0) if r.get("failed")][0]
+    assert "- task: istio_injection_cluster_domain: " in failed["msg"], failed["msg"]
+    assert "- task: istio_injection_namespaces[0]: " in failed["msg"] or \
+        "- task: istio_injection_namespaces: " in failed["msg"], failed["msg"]
+    assert "istio_injection_cluster_domain" in [p["field"] for p in failed["problems"]]
+    assert [e for e in request_log.entries() if e["method"] != "GET"] == []
+
+
 def test_playbook_istio_mesh(istio_lab, make_namespace, ansible_env, request_log):
     lab = istio_lab
     space = make_namespace()
