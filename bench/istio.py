@@ -44,7 +44,7 @@ def make_namespaces(lab, prefix, count, per_namespace, labels, running=False):
 
 def role_play(selector, **extra):
     variables = {"istio_injection_namespace_selector": selector, "istio_injection_mtls": "strict",
-                 "istio_injection_services": [{"name": "web", "vm_selector": {"app": "web"}, "ports": [
+                 "istio_injection_services": [{"name": "web", "template_selector": {"app": "web"}, "ports": [
                      {"port": 80, "target_port": 8080, "app_protocol": "http"}]}]}
     variables.update(extra)
     return [{"hosts": "localhost", "gather_facts": False,

@@ -178,6 +178,19 @@ class VmEntry(object):
         return self.selector is not None and netpol.selector_matches(self.selector, template_labels(vm))
 
 
+def _selector_dict(problems, where, field, value):
+    """A template-label selector in API form from a dict (labels, or match_labels/match_expressions) or a
+    kubectl-style string ('app=web,tier in (a,b)'); None when not given or invalid (reported)."""
+    if isinstance(value, str):
+        try:
+            parsed = selectors.parse(field, value)
+        except selectors.SelectorError as err:
+            problems.add(where, field, err.problem)
+            return None
+        return parsed.to_api() if parsed is not None else None
+    return netpol.parse_selector(problems, where, field, value)
+
+
 def _check_vms(items, problems):
     if items is None:
         return None
@@ -185,7 +198,7 @@ def _check_vms(items, problems):
     for index, item in enumerate(items):
         where = "vms[%d]" % index
         if not isinstance(item, dict):
-            problems.add("task", where, "must be a dict with namespace, names and/or vm_selector")
+            problems.add("task", where, "must be a dict with namespace, names and/or template_selector")
             continue
         namespace = item.get("namespace")
         if namespace is not None and not problems.dns_label("task", where + ".namespace", namespace):
@@ -195,19 +208,20 @@ def _check_vms(items, problems):
             if problems.dns_subdomain("task", "%s.names[%d]" % (where, pos), name):
                 names.append(name)
         selector = None
-        if item.get("vm_selector") is not None:
-            selector = netpol.parse_selector(problems, "task", where + ".vm_selector", item["vm_selector"])
+        field = where + ".template_selector"
+        if item.get("template_selector") is not None:
+            selector = _selector_dict(problems, "task", field, item["template_selector"])
             if selector == {}:
-                problems.add("task", where + ".vm_selector", "is empty: omit vms to select every VM of the target "
-                                                             "namespaces, or give template labels")
+                problems.add("task", field, "is empty: omit vms to select every VM of the target namespaces, or give "
+                                            "template labels")
                 selector = None
             elif selector is not None and selectors.from_api(selector).selects_unlabelled:
-                problems.add("task", where + ".vm_selector", selectors.everything_problem(
+                problems.add("task", field, selectors.everything_problem(
                     selectors.from_api(selector), "VM of the target namespaces",
                     "omit vms to enrol every VM of the target namespaces on purpose"))
                 selector = None
-        if not item.get("names") and item.get("vm_selector") is None:
-            problems.add("task", where, "selects nothing: give names and/or vm_selector (template labels)")
+        if not item.get("names") and item.get("template_selector") is None:
+            problems.add("task", where, "selects nothing: give names and/or template_selector (template labels)")
         entries.append(VmEntry(namespace, names, selector, where))
     return entries
 
@@ -230,7 +244,7 @@ def _check_services(items, problems):
     for index, item in enumerate(items or []):
         where = "services[%d]" % index
         if not isinstance(item, dict):
-            problems.add("task", where, "must be a dict with name, vm_selector and ports")
+            problems.add("task", where, "must be a dict with name, template_selector and ports")
             continue
         name = item.get("name")
         ok = problems.dns_label("service %s" % (name or index), where + ".name", name)
@@ -243,18 +257,19 @@ def _check_services(items, problems):
             problems.add("service %s" % name, where + ".name",
                          "is declared twice for the same namespace: Service names must be unique per namespace")
         seen.add(key)
-        selector = item.get("vm_selector")
-        if not isinstance(selector, dict) or not selector:
-            problems.add("service %s" % name, where + ".vm_selector", "is required: the template labels "
-                         "(spec.template.metadata.labels) of the VMs the Service selects, e.g. {app: web}")
+        field = where + ".template_selector"
+        parsed = _selector_dict(problems, "service %s" % name, field, item.get("template_selector"))
+        if not parsed:
+            if parsed == {} or item.get("template_selector") is None:
+                problems.add("service %s" % name, field, "is required: the template labels "
+                             "(spec.template.metadata.labels) of the VMs the Service selects, e.g. {app: web}")
+            selector = None
+        elif parsed.get("matchExpressions"):
+            problems.add("service %s" % name, field, "a Service selects by equality only: give a dict of labels "
+                         "or 'key=value,...'")
             selector = None
         else:
-            parsed = netpol.parse_selector(problems, "service %s" % name, where + ".vm_selector", selector)
-            if parsed is not None and parsed.get("matchExpressions"):
-                problems.add("service %s" % name, where + ".vm_selector",
-                             "a Service selects by equality only: give a dict of labels")
-                parsed = None
-            selector = (parsed or {}).get("matchLabels") if parsed else None
+            selector = parsed.get("matchLabels")
         ports = _check_ports(item.get("ports"), name, where, problems)
         service_type = item.get("type") or "ClusterIP"
         if service_type not in SERVICE_TYPES:

@@ -36,17 +36,20 @@ PORT_SPEC = dict(
     app_protocol=dict(type="str"),
     name=dict(type="str"),
 )
+# vm_selector was the old name of template_selector here (it means VM metadata labels in kubevirt_iface_hotplug
+# and kubevirt_vm_network_info); kept as a deprecated alias
+OLD_SELECTOR_NAME = [dict(name="vm_selector", version="2.0.0", collection_name="kubevirt_net.core")]
 SERVICE_SPEC = dict(
     name=dict(type="str", required=True),
     namespace=dict(type="str"),
-    vm_selector=dict(type="dict", required=True),
+    template_selector=dict(type="raw", required=True, aliases=["vm_selector"], deprecated_aliases=OLD_SELECTOR_NAME),
     type=dict(type="str", default="ClusterIP", choices=list(istio.SERVICE_TYPES)),
     ports=dict(type="list", elements="dict", required=True, options=PORT_SPEC),
 )
 VMS_SPEC = dict(
     namespace=dict(type="str"),
     names=dict(type="list", elements="str"),
-    vm_selector=dict(type="dict"),
+    template_selector=dict(type="raw", aliases=["vm_selector"], deprecated_aliases=OLD_SELECTOR_NAME),
 )
 ISTIO_ARG_SPEC = dict(
     state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
@@ -70,6 +73,7 @@ ISTIO_ARG_SPEC = dict(
     cluster_domain=dict(type="str", default="cluster.local"),
     list_scope=dict(type="str", choices=["auto", "namespace", "cluster"], default="auto"),
     concurrency=dict(type="int", default=8),
+    allow_no_match=dict(type="bool", default=False),
 )
 
 AUTO_CLUSTER_LIST_ABOVE = 10
@@ -352,6 +356,17 @@ class IstioRun(object):
                     if present:
                         self.problems.add("task", entry.where + ".names", "VirtualMachine %r does not exist in %s"
                                           % (name, ", ".join(spaces) or "the target namespaces"))
+            if entry.selector is not None and not any(entry.selector is not None and entry.selects(vm)
+                                                      for ns in targets for vm in data["vms"][ns]):
+                spaces = [entry.namespace] if entry.namespace else targets
+                text = "template_selector matches the template labels of no VM in %s" % (
+                    ", ".join(spaces) or "the target namespaces")
+                if params["allow_no_match"] or not present:
+                    self.findings.append({"kind": "no-match", "message": "%s: %s" % (entry.where, text)})
+                else:
+                    self.problems.add("task", entry.where + ".template_selector", text + " (it matches "
+                                      "spec.template.metadata.labels, not the VM's own labels): correct it, or set "
+                                      "allow_no_match=true to accept an empty match")
         self._fail_on_problems(server_version=server)
 
         # ---- plan

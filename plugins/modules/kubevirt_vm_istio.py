@@ -93,12 +93,24 @@ options:
         description: VM names; each must exist.
         type: list
         elements: str
-      vm_selector:
+      template_selector:
         description:
-          - VMs whose C(spec.template.metadata.labels) match (a dict, or match_labels/match_expressions).
+          - VMs whose B(template labels) (C(spec.template.metadata.labels), the labels the virt-launcher pod
+            carries) match - a dict of labels, C(match_labels)/C(match_expressions), or a kubectl-style string
+            (C(tier=db,env in (prod,stage))).
           - An empty selector, or one made only of negative terms (C(NotIn), C(DoesNotExist)), is refused; omit
             O(vms) to enrol every VM of the target namespaces on purpose.
-        type: dict
+          - The alias C(vm_selector) is deprecated (it is the name of the B(VM metadata) label selector in
+            M(kubevirt_net.core.kubevirt_iface_hotplug) and M(kubevirt_net.core.kubevirt_vm_network_info)).
+        type: raw
+        aliases: [vm_selector]
+  allow_no_match:
+    description:
+      - V(false) fails, before any write, when a O(vms[].template_selector) matches no VM of the target namespaces
+        (a typo, or VM metadata labels where template labels are meant).
+      - V(true) accepts an empty match (reported as a C(no-match) finding), for day-two runs that may find nothing.
+    type: bool
+    default: false
   fix_binding:
     description:
       - V(false) refuses VMs whose pod network interface uses C(bridge), naming VM and interface.
@@ -119,10 +131,14 @@ options:
       namespace:
         description: Only in this namespace; default every target namespace.
         type: str
-      vm_selector:
-        description: Template labels of the VMs to select (equality only).
-        type: dict
+      template_selector:
+        description:
+          - Template labels (C(spec.template.metadata.labels)) of the VMs the Service selects, equality only - a
+            dict of labels or a string C(app=web,tier=front).
+          - The alias C(vm_selector) is deprecated.
+        type: raw
         required: true
+        aliases: [vm_selector]
       type:
         description: Service type.
         type: str
@@ -244,7 +260,7 @@ EXAMPLES = r"""
     services:
       - name: web
         namespace: shop
-        vm_selector: {app: web}
+        template_selector: {app: web}
         ports:
           - {port: 80, target_port: 8080, app_protocol: http}
     restart: rolling
@@ -257,7 +273,7 @@ EXAMPLES = r"""
     mode: revision
     revision: stable
     vms:
-      - vm_selector: {tier: backend}
+      - template_selector: tier=backend
 
 - name: What would be written, without a cluster
   kubevirt_net.core.kubevirt_vm_istio:

@@ -312,9 +312,14 @@ def failures(result):
 
 
 @pytest.mark.parametrize("module", [m for m in MODULES if m not in HOST_MODULES])
-def test_examples_run_against_the_lab(module, request, example_cluster, run_playbook):
+def test_examples_run_against_the_lab(module, request, lab, example_cluster, run_playbook):
     if module == "kubevirt_binding_plugin":
         request.getfixturevalue("kubevirt_cr_restored")
+    if module == "kubevirt_vm_istio":
+        # the examples assume Istio runs (CRDs, istiod's sidecar-injector webhook): the module refuses otherwise
+        saved = lab.get_config()["istio"]
+        lab.set_config(istio=True)
+        request.addfinalizer(lambda: lab.set_config(istio=saved))
     tasks = example_tasks(module)
     example_cluster(module, tasks)
     result = run_playbook(play(tasks), expect_rc=None)

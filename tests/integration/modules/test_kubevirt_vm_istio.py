@@ -13,7 +13,7 @@ from tests.integration.istio_fixtures import (  # noqa: F401  pylint: disable=un
     wait_ready)
 
 MODULE = "kubevirt_net.core.kubevirt_vm_istio"
-WEB_SERVICE = {"name": "web", "vm_selector": {"app": "web"},
+WEB_SERVICE = {"name": "web", "template_selector": {"app": "web"},
                "ports": [{"port": 80, "target_port": 8080, "app_protocol": "http"}]}
 
 
@@ -173,14 +173,29 @@ def test_stopped_only_defers_running_vms(istio_lab, namespace, run_playbook, req
     assert template_annotations(vm(lab, namespace, "down"))[INJECT] == "true"
 
 
-def test_vm_selection_by_name_and_template_labels(istio_lab, namespace, run_playbook):
+def test_vm_selection_by_name_and_template_labels(istio_lab, namespace, run_playbook, request_log):
     lab = istio_lab
     for name, app in (("a", "front"), ("b", "back"), ("c", "back"), ("d", "other")):
         create_vm(lab, namespace, name, running=False, labels={"app": app})
+    # the old option name still works, as a deprecated alias of template_selector
     module = result_of(run_playbook(play(task("mesh", namespaces=[namespace], vms=[
         {"names": ["a"]}, {"namespace": namespace, "vm_selector": {"app": "back"}}]))), "mesh")
     assert sorted(v["name"] for v in module["vms"]) == ["a", "b", "c"]
+    assert any("vm_selector" in str(d.get("msg")) for d in module.get("deprecations") or []), module.get("deprecations")
     assert INJECT not in template_annotations(vm(lab, namespace, "d"))
+    # the string form selects by the same template labels
+    module = result_of(run_playbook(play(task("mesh", namespaces=[namespace], vms=[
+        {"template_selector": "app in (front,other)"}]))), "mesh")
+    assert sorted(v["name"] for v in module["vms"]) == ["a", "d"] and not module.get("deprecations")
+    # a selector that matches no VM's template labels fails before any write, unless allow_no_match
+    none = [{"template_selector": {"app": "nowhere"}}]
+    request_log.mark()
+    failed = result_of(run_playbook(play(task("mesh", ignore_errors=True, namespaces=[namespace], vms=none))), "mesh")
+    assert failed["failed"] and "vms[0].template_selector" in failed["msg"] and "allow_no_match" in failed["msg"]
+    assert request_log.writes() == []
+    accepted = result_of(run_playbook(play(task("mesh", namespaces=[namespace], vms=none, allow_no_match=True))),
+                         "mesh")
+    assert not accepted.get("failed") and "no-match" in [f["kind"] for f in accepted["findings"]]
 
 
 def test_absent_removes_what_this_module_added(istio_lab, namespace, run_playbook, request_log):
@@ -223,7 +238,7 @@ def test_ssh_and_udp_warnings_follow_kubevirts_masquerade(istio_lab, make_namesp
     create_vm(lab, space, "dns", running=False, ports=[8080, {"port": 53, "protocol": "UDP"}],
               labels={"app": "dns"})
     module = result_of(run_playbook(play(task("mesh", namespaces=[space], services=[
-        {"name": "dns", "vm_selector": {"app": "dns"}, "ports": [{"port": 53, "protocol": "UDP"}]}]))), "mesh")
+        {"name": "dns", "template_selector": "app=dns", "ports": [{"port": 53, "protocol": "UDP"}]}]))), "mesh")
     by_kind = {}
     for finding in module["findings"]:
         by_kind.setdefault(finding["kind"], []).append(finding)
@@ -308,7 +323,7 @@ def _bad_inputs_setup(lab, make_namespace):
         ("ambient namespace", dict(namespaces=[ambient]), "does not support Istio ambient mode"),
         ("revision without revision", dict(namespaces=[base], mode="revision"), "is required with mode=revision"),
         ("reserved service target port", dict(namespaces=[base], vms=only_web, services=[
-            {"name": "web", "vm_selector": {"app": "web"}, "ports": [{"port": 80, "target_port": 15006}]}]),
+            {"name": "web", "template_selector": {"app": "web"}, "ports": [{"port": 80, "target_port": 15006}]}]),
          "15006 is reserved by Istio"),
         ("service name taken", dict(namespaces=[taken], services=[WEB_SERVICE]), "is not managed by this module"),
         ("target port not forwarded", dict(namespaces=[base], vms=only_web, services=[WEB_SERVICE]),

@@ -20,7 +20,7 @@ ROLE_DIR = os.path.join(REPO_ROOT, "roles", "istio_injection")
 ROLE_VARS = {
     "istio_injection_mtls": "strict",
     "istio_injection_fix_binding": True,
-    "istio_injection_services": [{"name": "web", "vm_selector": {"app": "web"},
+    "istio_injection_services": [{"name": "web", "template_selector": {"app": "web"},
                                   "ports": [{"port": 80, "target_port": 8080, "app_protocol": "http"}]}],
 }
 

@@ -41,7 +41,7 @@ def vm(name="web", namespace="shop", interfaces=None, networks=None, labels=None
 
 
 def service_decl(**item):
-    base = {"name": "web", "vm_selector": {"app": "web"}, "ports": [{"port": 80, "target_port": 8080,
+    base = {"name": "web", "template_selector": {"app": "web"}, "ports": [{"port": 80, "target_port": 8080,
                                                                      "app_protocol": "http"}]}
     base.update(item)
     config, problems = check(services=[base])
@@ -76,7 +76,7 @@ def test_revision_mode_needs_a_revision_and_removes_istio_injection():
     ({"concurrency": 100}, "concurrency"),
     ({"cluster_domain": "Not A Domain"}, "cluster_domain"),
     ({"vms": [{"namespace": "shop"}]}, "vms[0]"),
-    ({"vms": [{"vm_selector": {}}]}, "vms[0].vm_selector"),
+    ({"vms": [{"template_selector": {}}]}, "vms[0].template_selector"),
     ({"state": "absent", "restart": "stopped_only"}, "restart"),
 ])
 def test_bad_options_are_refused(params, field):
@@ -103,8 +103,8 @@ def test_services_are_checked_and_rendered_with_istio_port_names():
     ({"ports": [{"port": 80}, {"port": 80}]}, "services[0].ports[1].port"),
     ({"ports": [{"port": 80, "app_protocol": "quic"}]}, "services[0].ports[0].app_protocol"),
     ({"ports": [{"port": 70000}]}, "services[0].ports[0].port"),
-    ({"vm_selector": {}}, "services[0].vm_selector"),
-    ({"vm_selector": {"match_expressions": [{"key": "a", "operator": "Exists"}]}}, "services[0].vm_selector"),
+    ({"template_selector": {}}, "services[0].template_selector"),
+    ({"template_selector": {"match_expressions": [{"key": "a", "operator": "Exists"}]}}, "services[0].template_selector"),
     ({"name": "Web"}, "services[0].name"),
     ({"type": "ExternalName"}, "services[0].type"),
 ])
@@ -114,7 +114,7 @@ def test_bad_services_are_refused(item, field):
 
 
 def test_a_service_declared_twice_is_refused():
-    item = {"name": "web", "vm_selector": {"app": "web"}, "ports": [{"port": 80}]}
+    item = {"name": "web", "template_selector": {"app": "web"}, "ports": [{"port": 80}]}
     _config, problems = check(services=[item, dict(item, namespace="shop")])
     assert "services[1].name" in fields(problems)
 
@@ -384,7 +384,7 @@ def test_service_problems():
 
 
 def test_service_selecting_no_vm_warns():
-    decl, _problems = service_decl(vm_selector={"app": "nothing"})
+    decl, _problems = service_decl(template_selector={"app": "nothing"})
     problems, findings = Problems(), []
     istio.service_problems(decl, "shop", [], {}, problems, findings)
     assert not problems and findings[0]["kind"] == "service-selects-no-vm"
