@@ -186,7 +186,7 @@ class KubeVirtControlPlane:
         self._wait_virt_api()
         self.register()
 
-    def _wait_virt_api(self, timeout=60):
+    def _wait_virt_api(self, timeout=180):  # a loaded 2-core machine has taken over 60 s
         deadline = time.monotonic() + timeout
         while True:
             if self.lab.port_open(self.lab.state["virt_api_port"]):
