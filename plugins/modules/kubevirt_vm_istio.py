@@ -267,13 +267,14 @@ EXAMPLES = r"""
     restart_batch_size: 3
   register: mesh
 
-- name: Only VMs labelled tier=backend, revision-based injection, no restarts
+- name: Only VMs whose template is labelled tier=backend, revision-based injection, no restarts
   kubevirt_net.core.kubevirt_vm_istio:
     namespace_selector: {mesh: "true"}
     mode: revision
     revision: stable
     vms:
       - template_selector: tier=backend
+    allow_no_match: true   # a day-two run that may find no such VM yet
 
 - name: What would be written, without a cluster
   kubevirt_net.core.kubevirt_vm_istio:
