@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, selectors
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_report, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
@@ -129,7 +129,7 @@ def check_task(params, problems):
         problems.add("task", "namespaces", "state=rendered does not contact the cluster, so it cannot resolve "
                                            "namespace_selector: list namespaces to render for")
     policy_set = params.get("policy_set")
-    if not policy_set or netpol._label_value_problem(policy_set):  # pylint: disable=protected-access
+    if not policy_set or selectors.value_problem(policy_set):
         problems.add("task", "policy_set", "%r is not a valid label value: at most 63 letters, digits, '-', '_' "
                                            "or '.', starting and ending with a letter or digit" % (policy_set,))
     if not 1 <= (params.get("concurrency") or 0) <= 64:
@@ -284,7 +284,7 @@ def run(arg_spec):
     if state == "rendered":
         policies = [{"namespace": ns, "name": t.name, "origin": t.origin, "method": "rendered",
                      "resource": t.manifest(ns, policy_set)} for ns in explicit for t in templates]
-        findings.extend(netpol.baseline_findings(params, templates, explicit, ["kubevirt"]))
+        findings.extend(netpol_report.baseline_findings(params, templates, explicit, ["kubevirt"]))
         if selector is not None:
             findings.append({"kind": "no-match", "message": "state=rendered does not contact the cluster: "
                                                             "namespace_selector was not resolved, only namespaces "
@@ -344,9 +344,9 @@ def run(arg_spec):
                 kv_namespaces = kubevirt_namespaces(session)
             else:
                 kv_namespaces = ()
-            findings.extend(netpol.baseline_findings(params, templates, targets, kv_namespaces))
+            findings.extend(netpol_report.baseline_findings(params, templates, targets, kv_namespaces))
             if params["vm_checks"] and any(t.vm_policy for t in templates) and targets:
-                findings.extend(netpol.vm_findings(templates, list_vms(session, scope, targets, findings)))
+                findings.extend(netpol_report.vm_findings(templates, list_vms(session, scope, targets, findings)))
 
         labelled = []
         for name in to_label:
@@ -381,7 +381,7 @@ def run(arg_spec):
                labelled_namespaces=labelled, server_version="%d.%d" % version, policy_set=policy_set,
                list_scope=scope, declared=[t.name for t in templates])
     if params["report"]:
-        out["report"] = netpol.markdown_report(dict(out, state=state, check_mode=module.check_mode))
+        out["report"] = netpol_report.markdown_report(dict(out, state=state, check_mode=module.check_mode))
     if module._diff and changed:  # pylint: disable=protected-access
         out["diff"] = diff_of([r for r in results if not r.get("error")])
     _warn(module, findings)
