@@ -27,17 +27,21 @@ the VM's ``spec.template.metadata.labels`` (not the VM's own
 from __future__ import absolute_import, division, print_function
 
 import copy
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_fields, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import (
-    describe_selector, name_selector, normalize_selector, parse_peers, parse_ports, parse_selector)
+    NetworkRef, describe_selector, name_selector, normalize_selector, parse_networks, parse_peers, parse_ports,
+    parse_selector, resolve_network)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE, NETWORK_POLICY)
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, MULTI_NETWORK_POLICY, NETWORK_POLICY, ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN
 
 POLICY_SET_LABEL = "kubevirt-net.io/policy-set"
 DESCRIPTION_ANNOTATION = "kubevirt-net.io/description"
+# multi-networkpolicy (k8snetworkplumbingwg): the networks a MultiNetworkPolicy is for, <ns>/<nad>[,...]
+POLICY_FOR_ANNOTATION = "k8s.v1.cni.cncf.io/policy-for"
 VM_POD_LABELS = {"kubevirt.io": "virt-launcher"}
 POLICY_TYPE_ORDER = ("Ingress", "Egress")
 END_PORT_MINIMUM = (1, 22)
@@ -60,22 +64,39 @@ parse_peer = netpol_fields.parse_peer
 
 
 # ---------------------------------------------------------------- policies
-class Template(object):
-    """One policy as declared: the same spec in every target namespace."""
+class Template:
+    """One policy as declared: the same spec in every target namespace.  With
+    ``networks`` it is a MultiNetworkPolicy for those Multus networks (the
+    ``k8s.v1.cni.cncf.io/policy-for`` annotation), else a NetworkPolicy."""
 
-    def __init__(self, name, origin, spec, description=None, vm_policy=False):
+    def __init__(self, name: str, origin: str, spec: Dict[str, Any], description: Optional[str] = None,
+                 vm_policy: bool = False, networks: Optional[List[NetworkRef]] = None) -> None:
         self.name = name
         self.origin = origin
         self.spec = spec
         self.description = description
         self.vm_policy = vm_policy  # its podSelector is meant to select VMs (checked against VMs)
+        self.networks: List[NetworkRef] = list(networks or [])
 
-    def manifest(self, namespace, policy_set):
-        metadata = {"name": self.name, "namespace": namespace,
-                    "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, POLICY_SET_LABEL: policy_set}}
+    @property
+    def resource(self) -> ResourceType:
+        return MULTI_NETWORK_POLICY if self.networks else NETWORK_POLICY
+
+    def policy_for(self, namespace: str) -> List[str]:
+        """The ``<namespace>/<nad>`` networks of this policy in ``namespace`` (sorted)."""
+        return sorted(set(resolve_network(ref, namespace) for ref in self.networks))
+
+    def manifest(self, namespace: str, policy_set: str) -> Dict[str, Any]:
+        metadata: Dict[str, Any] = {"name": self.name, "namespace": namespace,
+                                    "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, POLICY_SET_LABEL: policy_set}}
+        annotations = {}
         if self.description:
-            metadata["annotations"] = {DESCRIPTION_ANNOTATION: self.description}
-        return {"apiVersion": NETWORK_POLICY.api_version, "kind": NETWORK_POLICY.kind, "metadata": metadata,
+            annotations[DESCRIPTION_ANNOTATION] = self.description
+        if self.networks:
+            annotations[POLICY_FOR_ANNOTATION] = ",".join(self.policy_for(namespace))
+        if annotations:
+            metadata["annotations"] = annotations
+        return {"apiVersion": self.resource.api_version, "kind": self.resource.kind, "metadata": metadata,
                 "spec": copy.deepcopy(self.spec)}
 
 
@@ -210,12 +231,22 @@ def _rule_template(problems, prefix, index, rule, names):
         target = parse_selector(problems, where, "vm_selector", rule["vm_selector"])
     peers = parse_peers(problems, where, "peers", rule.get("peers"))
     ports = parse_ports(problems, where, "ports", rule.get("ports"))
-    if target is None or peers is None or ports is None:
+    networks = parse_networks(problems, where, "network", rule.get("network"))
+    if target is None or peers is None or ports is None or networks is None:
         return None
+    if networks:
+        for p_index, port in enumerate(ports):
+            if "endPort" in port:
+                # multi-networkpolicy scheme.yml: v1beta1 (the served version) has no endPort; the API
+                # server prunes it, so the policy would open one port and every run would report a change
+                problems.add(where, "ports[%d].end_port" % p_index,
+                             "MultiNetworkPolicy (k8s.cni.cncf.io/v1beta1) has no endPort: the API server drops "
+                             "it and only port %s would be open; list the ports one by one" % port.get("port"))
+                return None
     key = "ingress" if direction == "ingress" else "egress"
     spec = {"podSelector": target, "policyTypes": ["Ingress" if key == "ingress" else "Egress"],
             key: [_rule("from" if key == "ingress" else "to", peers, ports)]}
-    return Template(full, "rule " + name, spec, rule.get("description"), vm_policy=bool(target))
+    return Template(full, "rule " + name, spec, rule.get("description"), vm_policy=bool(target), networks=networks)
 
 
 def uses_end_port(templates):
@@ -315,12 +346,17 @@ def merge_patch(current, desired):
 
 
 class PolicyKind(Kind):
-    """Owned: the whole spec (compared normalised), our labels and annotations."""
+    """Owned: the whole spec (compared normalised), our labels and the
+    annotations we write (description; policy-for on a MultiNetworkPolicy).
+    A MultiNetworkPolicy's spec is a NetworkPolicySpec, so one comparison
+    serves both kinds."""
 
-    def __init__(self):
-        super(PolicyKind, self).__init__(NETWORK_POLICY)
+    def __init__(self, resource: ResourceType = NETWORK_POLICY) -> None:
+        super().__init__(resource)
+        self.owned_annotations: Tuple[str, ...] = (DESCRIPTION_ANNOTATION,) + (
+            (POLICY_FOR_ANNOTATION,) if resource is MULTI_NETWORK_POLICY else ())
 
-    def view(self, obj):
+    def view(self, obj: Dict[str, Any]) -> Dict[str, Any]:
         meta = obj.get("metadata") or {}
         view = {"namespace": meta.get("namespace"), "name": meta.get("name"),
                 "labels": dict(meta.get("labels") or {}), "spec": normalize_spec(obj.get("spec"))}
@@ -328,34 +364,38 @@ class PolicyKind(Kind):
             view["annotations"] = dict(meta["annotations"])
         return view
 
-    def same(self, desired, current):
+    def _owned(self, obj: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+        return dict((k, annotations.get(k)) for k in self.owned_annotations)
+
+    def same(self, desired: Dict[str, Any], current: Dict[str, Any]) -> bool:
         want, have = desired["metadata"], current.get("metadata") or {}
         if any((have.get("labels") or {}).get(k) != v for k, v in want["labels"].items()):
             return False
-        annotations = have.get("annotations") or {}
-        if (annotations.get(DESCRIPTION_ANNOTATION) !=
-                (want.get("annotations") or {}).get(DESCRIPTION_ANNOTATION)):
+        if self._owned(desired) != self._owned(current):
             return False
         return normalize_spec(desired.get("spec")) == normalize_spec(current.get("spec"))
 
-    def patch(self, desired, current):
+    def patch(self, desired: Dict[str, Any], current: Dict[str, Any]) -> Dict[str, Any]:
         meta = desired["metadata"]
-        patch = {"metadata": {"labels": dict(meta["labels"])}}
-        description = (meta.get("annotations") or {}).get(DESCRIPTION_ANNOTATION)
-        if description != ((current.get("metadata") or {}).get("annotations") or {}).get(DESCRIPTION_ANNOTATION):
-            patch["metadata"]["annotations"] = {DESCRIPTION_ANNOTATION: description}
+        patch: Dict[str, Any] = {"metadata": {"labels": dict(meta["labels"])}}
+        want, have = self._owned(desired), self._owned(current)
+        changed = dict((k, v) for k, v in want.items() if v != have.get(k))
+        if changed:
+            patch["metadata"]["annotations"] = changed
         spec = merge_patch(current.get("spec") or {}, desired["spec"])
         if spec:
             patch["spec"] = spec
         return patch
 
-    def expected(self, desired, current):
+    def expected(self, desired: Dict[str, Any], current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         if current is None:
             return desired
         meta = dict(current.get("metadata") or {})
         meta["labels"] = dict(meta.get("labels") or {}, **desired["metadata"]["labels"])
         annotations = dict(meta.get("annotations") or {})
-        annotations.pop(DESCRIPTION_ANNOTATION, None)
+        for key in self.owned_annotations:
+            annotations.pop(key, None)
         annotations.update(desired["metadata"].get("annotations") or {})
         if annotations:
             meta["annotations"] = annotations

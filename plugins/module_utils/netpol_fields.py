@@ -10,6 +10,7 @@ newer servers enforce: label selectors, CIDRs and ``except``, ports and
 from __future__ import absolute_import, division, print_function
 
 import re
+from typing import Any, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 
@@ -352,3 +353,53 @@ def parse_peers(problems, where, field, items):
         if peer is not None:
             peers.append(peer)
     return peers
+
+
+# ---------------------------------------------------------------- networks
+POD_NETWORK = "pod"
+NetworkRef = Tuple[Optional[str], str]   # (namespace or None = each target namespace, NAD name)
+
+
+def parse_networks(problems: Any, where: str, field: str, value: Any) -> Optional[List[NetworkRef]]:
+    """The Multus networks a rule is for, as ``[(namespace or None, nad name)]``
+    (None: the NAD in each target namespace), ``[]`` for the pod network, or
+    None after a problem.  ``value`` is a string, a comma-separated string or
+    a list of ``<namespace>/<nad>`` or ``<nad>`` (``pod`` = the pod network)."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        problems.add(where, field, "must be 'pod', a NAD name, '<namespace>/<nad>' or a list of NADs")
+        return None
+    refs: List[NetworkRef] = []
+    ok = True
+    for index, item in enumerate(items):
+        here = "%s[%d]" % (field, index) if len(items) > 1 else field
+        text = item.strip() if isinstance(item, str) else item
+        if text == POD_NETWORK:
+            if len(items) > 1:
+                problems.add(where, here, "'pod' (the pod network, filtered by NetworkPolicy) cannot be mixed with "
+                                          "Multus networks in one rule: write two rules")
+                ok = False
+            continue
+        if not isinstance(text, str) or text.count("/") > 1 or not text:
+            problems.add(where, here, "%r is not a NetworkAttachmentDefinition reference: write <nad> (in each "
+                                      "target namespace) or <namespace>/<nad>" % (item,))
+            ok = False
+            continue
+        namespace, _sep, name = text.rpartition("/")
+        if namespace and not problems.dns_label(where, here, namespace):
+            ok = False
+            continue
+        if not problems.dns_subdomain(where, here, name):
+            ok = False
+            continue
+        ref = (namespace or None, name)
+        if ref not in refs:
+            refs.append(ref)
+    return refs if ok else None
+
+
+def resolve_network(ref: NetworkRef, namespace: str) -> str:
+    """``<namespace>/<nad>`` of a reference in a target namespace."""
+    return "%s/%s" % (ref[0] or namespace, ref[1])

@@ -91,9 +91,13 @@ def vm_findings(templates, vms_by_namespace, limit=5):
     * ``multus``: a policy selects VMs that also use Multus secondary networks,
       which NetworkPolicy does not filter."""
     findings = []
+    covered = set()   # (namespace, nad name) that a MultiNetworkPolicy of this declaration filters
     for template in templates:
-        if not template.vm_policy:
-            continue
+        for namespace in vms_by_namespace:
+            covered.update((ref[0] or namespace, ref[1]) for ref in getattr(template, "networks", ()))
+    for template in templates:
+        if not template.vm_policy or getattr(template, "networks", None):
+            continue   # MultiNetworkPolicy templates are checked by netpol_multi (refused, not warned)
         mistaken, multus = [], []
         target = template.spec.get("podSelector") or {}
         peers = same_namespace_pod_selectors(template)
@@ -105,6 +109,7 @@ def vm_findings(templates, vms_by_namespace, limit=5):
                 own_labels = meta.get("labels") or {}
                 if selector_matches(target, pod_labels):
                     nets, primary = secondary_networks(vm)
+                    nets = [n for n in nets if _nad_key(n, namespace) not in covered]
                     if nets:
                         multus.append("%s (%s%s)" % (ref, ", ".join(nets), "" if primary else "; no pod network"))
                 elif own_labels and selector_matches(target, own_labels):
@@ -123,9 +128,14 @@ def vm_findings(templates, vms_by_namespace, limit=5):
             findings.append({"kind": "multus", "policy": template.name, "vms": multus,
                              "message": "%s applies to VMs that also use Multus secondary networks: %s. "
                                         "NetworkPolicy filters only the pod network; traffic on secondary networks "
-                                        "is not filtered (that needs MultiNetworkPolicy, and SR-IOV VFs cannot be "
-                                        "filtered at all)." % (template.origin, _few(multus, limit))})
+                                        "is not filtered (that needs MultiNetworkPolicy: a rule with network: <nad>; "
+                                        "SR-IOV VFs cannot be filtered at all)." % (template.origin, _few(multus, limit))})
     return findings
+
+
+def _nad_key(reference, namespace):
+    ref_ns, _sep, name = str(reference).rpartition("/")
+    return (ref_ns or namespace, name)
 
 
 def _few(items, limit):

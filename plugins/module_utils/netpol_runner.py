@@ -11,13 +11,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_report, selectors
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_multi, netpol_report, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Executor, diff_of, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    KUBEVIRT, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE, NETWORK_POLICY, VM)
+    KUBEVIRT, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MULTI_NETWORK_POLICY, NAD, NAMESPACE, NETWORK_POLICY, VM,
+    ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 PORT_SPEC = dict(
@@ -39,6 +42,7 @@ RULE_SPEC = dict(
     vm_selector=dict(type="dict", aliases=["pod_selector"]),
     peers=dict(type="list", elements="dict", options=PEER_SPEC),
     ports=dict(type="list", elements="dict", options=PORT_SPEC),
+    network=dict(type="list", elements="str"),
 )
 MONITORING_SPEC = dict(
     namespace_selector=dict(type="dict"),
@@ -83,26 +87,27 @@ class PolicyExecutor(Executor):
     policy without the managed-by label, or of another set, stops that object."""
 
     def __init__(self, session, kind, policy_set, **kwargs):
-        super(PolicyExecutor, self).__init__(session, kind, **kwargs)
+        super().__init__(session, kind, **kwargs)
         self.policy_set = policy_set
 
     def _read(self, obj):
-        fresh = super(PolicyExecutor, self)._read(obj)
+        fresh = super()._read(obj)
+        what = self.kind.resource.kind
         if fresh is not None and not netpol.is_managed(fresh):
-            raise ApiError("GET", self._path(obj), 409, message=unmanaged_message(key_of(obj)))
+            raise ApiError("GET", self._path(obj), 409, message=unmanaged_message(key_of(obj), what))
         if fresh is not None and netpol.policy_set_of(fresh) != self.policy_set:
-            raise ApiError("GET", self._path(obj), 409, message=other_set_message(key_of(obj), fresh))
+            raise ApiError("GET", self._path(obj), 409, message=other_set_message(key_of(obj), fresh, what))
         return fresh
 
 
-def unmanaged_message(key):
-    return ("NetworkPolicy %s/%s exists and is not managed by kubevirt_net.core (no label %s): it is left alone; "
-            "change name_prefix or the rule name, or remove that policy" % (key[0], key[1], MANAGED_SELECTOR))
+def unmanaged_message(key: Tuple[str, str], what: str = "NetworkPolicy") -> str:
+    return ("%s %s/%s exists and is not managed by kubevirt_net.core (no label %s): it is left alone; "
+            "change name_prefix or the rule name, or remove that policy" % (what, key[0], key[1], MANAGED_SELECTOR))
 
 
-def other_set_message(key, obj):
-    return ("NetworkPolicy %s/%s belongs to policy set %r: it is left alone; use another name_prefix for one of "
-            "the sets" % (key[0], key[1], netpol.policy_set_of(obj)))
+def other_set_message(key: Tuple[str, str], obj: Dict[str, Any], what: str = "NetworkPolicy") -> str:
+    return ("%s %s/%s belongs to policy set %r: it is left alone; use another name_prefix for one of "
+            "the sets" % (what, key[0], key[1], netpol.policy_set_of(obj)))
 
 
 # ---------------------------------------------------------------- targets
@@ -223,16 +228,38 @@ def gate(version, templates, namespaces, label_namespaces, problems, findings):
 
 
 # --------------------------------------------------------------- reading
-def list_policies(session, scope, targets):
+def list_policies(session, scope: str, targets: List[str],
+                  resource: ResourceType = NETWORK_POLICY) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    """One LIST per (kind, namespace), or one cluster-wide LIST of the managed ones."""
     existing = {}
     if scope == "cluster":
-        for obj in session.list(NETWORK_POLICY.path(), label_selector=MANAGED_SELECTOR, page_size=CLUSTER_PAGE):
+        for obj in session.list(resource.path(), label_selector=MANAGED_SELECTOR, page_size=CLUSTER_PAGE):
             existing[key_of(obj)] = obj
     else:
         for namespace in targets:
-            for obj in session.list(NETWORK_POLICY.path(namespace)):
+            for obj in session.list(resource.path(namespace)):
                 existing[key_of(obj)] = obj
     return existing
+
+
+def list_multi_policies(session, scope: str, targets: List[str]) -> Optional[Dict[Tuple[str, str], Dict[str, Any]]]:
+    """The MultiNetworkPolicies, or None when the cluster does not serve the kind (no CRD)."""
+    try:
+        return list_policies(session, scope, targets, MULTI_NETWORK_POLICY)
+    except ApiError as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def list_nads(session, scope: str, namespaces: List[str]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    """The NADs of ``namespaces``: one LIST each, or one cluster-wide LIST."""
+    if scope == "cluster":
+        items = session.list(NAD.path(), page_size=CLUSTER_PAGE)
+    else:
+        items = [obj for namespace in namespaces for obj in session.list(NAD.path(namespace))]
+    wanted = set(namespaces)
+    return dict((key_of(obj), obj) for obj in items if key_of(obj)[0] in wanted)
 
 
 def kubevirt_namespaces(session):
@@ -268,6 +295,74 @@ def list_vms(session, scope, targets, findings):
 
 
 # ---------------------------------------------------------------- the run
+class KindPlan:
+    """The state of one policy kind (NetworkPolicy or MultiNetworkPolicy) in the targets."""
+
+    def __init__(self, resource: ResourceType, templates: List[Any], existing: Dict[Tuple[str, str], Any]) -> None:
+        self.resource = resource
+        self.templates = templates
+        self.existing = existing
+        self.ours: Dict[Tuple[str, str], Any] = {}
+        self.declared: set = set()
+        self.deletions: List[Dict[str, Any]] = []
+
+    def prepare(self, params: Dict[str, Any], targets: List[str], problems: Problems,
+                findings: List[Dict[str, Any]]) -> None:
+        """Which declared names are taken by objects that are not ours, which of ours go."""
+        state, policy_set = params["state"], params["policy_set"]
+        what = self.resource.kind
+        self.declared = set((ns, t.name) for ns in targets for t in self.templates)
+        for key in sorted(self.declared):
+            obj = self.existing.get(key)
+            if obj is None or (netpol.is_managed(obj) and netpol.policy_set_of(obj) == policy_set):
+                continue
+            message = unmanaged_message(key, what) if not netpol.is_managed(obj) else \
+                other_set_message(key, obj, what)
+            if state == "present":
+                problems.add("%s %s/%s" % (what, key[0], key[1]), "name", message)
+            else:
+                findings.append({"kind": "not-ours", "message": message})
+        self.ours = dict((k, o) for k, o in self.existing.items()
+                         if netpol.is_managed(o) and netpol.policy_set_of(o) == policy_set)
+        target_set = set(targets)
+        cluster_prune = params["prune_scope"] == "cluster"
+        if state == "absent" and not params["prune"]:
+            self.deletions = [self.ours[k] for k in sorted(self.declared) if k in self.ours]
+        elif state == "absent" or params["prune"]:
+            keep = set() if state == "absent" else self.declared
+            self.deletions = [o for k, o in sorted(self.ours.items())
+                              if k not in keep and (cluster_prune or k[0] in target_set)]
+
+    def execute(self, session, params: Dict[str, Any], targets: List[str], check_mode: bool) -> List[Dict[str, Any]]:
+        state, policy_set = params["state"], params["policy_set"]
+        desired = [] if state == "absent" else [t.manifest(ns, policy_set) for ns in targets for t in self.templates]
+        kind = netpol.PolicyKind(self.resource)
+        actions = plan(kind, desired, dict((k, o) for k, o in self.ours.items() if k in self.declared),
+                       self.deletions)
+        results = PolicyExecutor(session, kind, policy_set, check_mode=check_mode,
+                                 workers=params["concurrency"]).run(actions)
+        for result in results:
+            result["kind"] = self.resource.kind
+        return results
+
+
+def _render(module, runner, params, templates, explicit, selector, findings):
+    policy_set = params["policy_set"]
+    policies = [{"namespace": ns, "name": t.name, "kind": t.resource.kind, "origin": t.origin, "method": "rendered",
+                 "resource": t.manifest(ns, policy_set)} for ns in explicit for t in templates]
+    findings.extend(netpol_report.baseline_findings(params, templates, explicit, ["kubevirt"]))
+    if selector is not None:
+        findings.append({"kind": "no-match", "message": "state=rendered does not contact the cluster: "
+                                                        "namespace_selector was not resolved, only namespaces "
+                                                        "were rendered"})
+    if netpol.uses_end_port(templates):
+        findings.append({"kind": "end-port", "message": "end_port needs Kubernetes 1.22 or newer: older API "
+                                                        "servers drop it, and this module refuses it there"})
+    _warn(module, findings)
+    runner.exit(changed=False, policies=policies, findings=findings, policy_set=policy_set,
+                declared=[t.name for t in templates])
+
+
 def run(arg_spec):
     module = build_module(arg_spec, needs_netaddr=True)
     params = module.params
@@ -275,28 +370,17 @@ def run(arg_spec):
     policy_set = params["policy_set"]
     runner = Run(module)
     problems = Problems()
-    findings = []
+    findings: List[Dict[str, Any]] = []
     explicit, selector = check_task(params, problems)
     templates = netpol.declare(params, problems)
     if problems:
         runner.fail(problems.render(), problems=problems.items)
-
     if state == "rendered":
-        policies = [{"namespace": ns, "name": t.name, "origin": t.origin, "method": "rendered",
-                     "resource": t.manifest(ns, policy_set)} for ns in explicit for t in templates]
-        findings.extend(netpol_report.baseline_findings(params, templates, explicit, ["kubevirt"]))
-        if selector is not None:
-            findings.append({"kind": "no-match", "message": "state=rendered does not contact the cluster: "
-                                                            "namespace_selector was not resolved, only namespaces "
-                                                            "were rendered"})
-        if netpol.uses_end_port(templates):
-            findings.append({"kind": "end-port", "message": "end_port needs Kubernetes 1.22 or newer: older API "
-                                                            "servers drop it, and this module refuses it there"})
-        _warn(module, findings)
-        runner.exit(changed=False, policies=policies, findings=findings, policy_set=policy_set,
-                    declared=[t.name for t in templates])
+        _render(module, runner, params, templates, explicit, selector, findings)
 
     session = runner.session
+    multi = netpol_multi.multi_templates(templates)
+    single = [t for t in templates if not t.networks]
     try:
         version = session.server_version()
         namespaces = dict(((o.get("metadata") or {}).get("name"), o)
@@ -312,32 +396,28 @@ def run(arg_spec):
         if scope == "auto":
             scope = "cluster" if (selector is not None or len(targets) > AUTO_CLUSTER_LIST_ABOVE
                                   or params["prune_scope"] == "cluster") else "namespace"
-        existing = list_policies(session, scope, targets)
-        desired = [] if state == "absent" else [t.manifest(ns, policy_set) for ns in targets for t in templates]
-        declared_keys = set((ns, t.name) for ns in targets for t in templates)
-        for key in sorted(declared_keys):
-            obj = existing.get(key)
-            if obj is None or (netpol.is_managed(obj) and netpol.policy_set_of(obj) == policy_set):
-                continue
-            message = unmanaged_message(key) if not netpol.is_managed(obj) else other_set_message(key, obj)
-            if state == "present":
-                problems.add("policy %s/%s" % key, "name", message)
-            else:
-                findings.append({"kind": "not-ours", "message": message})
+        kinds = [KindPlan(NETWORK_POLICY, single, list_policies(session, scope, targets))]
+        existing_multi = list_multi_policies(session, scope, targets)
+        if existing_multi is None:
+            if multi and state == "present":
+                problems.add("task", "rules[].network", "this cluster does not serve MultiNetworkPolicy "
+                             "(k8s.cni.cncf.io/v1beta1 multi-networkpolicies): install the multi-networkpolicy "
+                             "CRD and an implementation (OVN-Kubernetes, multi-networkpolicy-iptables) first")
+        else:
+            kinds.append(KindPlan(MULTI_NETWORK_POLICY, multi, existing_multi))
+        for kind_plan in kinds:
+            kind_plan.prepare(params, targets, problems, findings)
+
+        vms_by_namespace = None
+        wants_vms = params["vm_checks"] and any(t.vm_policy for t in templates) and targets
+        if state == "present" and wants_vms:
+            vms_by_namespace = list_vms(session, scope, targets, findings)
+        if state == "present" and multi and targets and not problems:
+            nad_scope = "cluster" if scope == "cluster" else "namespace"
+            nads = list_nads(session, nad_scope, netpol_multi.nad_namespaces(multi, targets))
+            netpol_multi.check(multi, targets, nads, vms_by_namespace or None, problems, findings)
         if problems:
             runner.fail(problems.render(), problems=problems.items, server_version="%d.%d" % version)
-
-        ours = dict((k, o) for k, o in existing.items()
-                    if netpol.is_managed(o) and netpol.policy_set_of(o) == policy_set)
-        target_set = set(targets)
-        cluster_prune = params["prune_scope"] == "cluster"
-        if state == "absent" and not params["prune"]:
-            deletions = [ours[k] for k in sorted(declared_keys) if k in ours]
-        elif state == "absent" or params["prune"]:
-            keep = set() if state == "absent" else declared_keys
-            deletions = [o for k, o in sorted(ours.items()) if k not in keep and (cluster_prune or k[0] in target_set)]
-        else:
-            deletions = []
 
         if state == "present":
             if params["default_deny"] != "none":
@@ -345,8 +425,8 @@ def run(arg_spec):
             else:
                 kv_namespaces = ()
             findings.extend(netpol_report.baseline_findings(params, templates, targets, kv_namespaces))
-            if params["vm_checks"] and any(t.vm_policy for t in templates) and targets:
-                findings.extend(netpol_report.vm_findings(templates, list_vms(session, scope, targets, findings)))
+            if vms_by_namespace:
+                findings.extend(netpol_report.vm_findings(templates, vms_by_namespace))
 
         labelled = []
         for name in to_label:
@@ -355,10 +435,9 @@ def run(arg_spec):
                                 body={"metadata": {"labels": {netpol.NAME_LABEL: name}}})
             labelled.append(name)
 
-        kind = netpol.PolicyKind()
-        actions = plan(kind, desired, dict((k, o) for k, o in ours.items() if k in declared_keys), deletions)
-        results = PolicyExecutor(session, kind, policy_set, check_mode=module.check_mode,
-                                 workers=params["concurrency"]).run(actions)
+        results = []
+        for kind_plan in kinds:
+            results.extend(kind_plan.execute(session, params, targets, module.check_mode))
     except ApiError as err:
         runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason)
 
@@ -366,7 +445,8 @@ def run(arg_spec):
     counts = dict((ns, dict((c, 0) for c in COUNTS)) for ns in targets)
     policies = []
     for result in results:
-        entry = {"namespace": result["namespace"], "name": result["name"], "method": result["method"],
+        entry = {"namespace": result["namespace"], "name": result["name"], "kind": result["kind"],
+                 "method": result["method"],
                  "origin": "no longer declared" if result["method"] == DELETE and state == "present"
                  else origins.get(result["name"], "policy set %s" % policy_set)}
         if result.get("error"):
@@ -386,8 +466,8 @@ def run(arg_spec):
         out["diff"] = diff_of([r for r in results if not r.get("error")])
     _warn(module, findings)
     if failed:
-        runner.fail("%d of %d NetworkPolicies failed: %s" % (len(failed), len(results), "; ".join(
-            "%s/%s: %s" % (r["namespace"], r["name"], r["error"]) for r in failed[:10])), **out)
+        runner.fail("%d of %d policies failed: %s" % (len(failed), len(results), "; ".join(
+            "%s %s/%s: %s" % (r["kind"], r["namespace"], r["name"], r["error"]) for r in failed[:10])), **out)
     runner.exit(**out)
 
 
