@@ -213,7 +213,25 @@ options:
             description:
               - Last port of the range O(rules[].ports[].port)-O(rules[].ports[].end_port); needs a numeric port and
                 Kubernetes 1.22+ (refused on older API servers).
+              - Refused on a rule with O(rules[].network) - MultiNetworkPolicy C(k8s.cni.cncf.io/v1beta1) has no
+                C(endPort) and the API server drops it.
             type: int
+      network:
+        description:
+          - The network the rule filters. Omitted or V(pod) - the pod network, as a NetworkPolicy.
+          - A NetworkAttachmentDefinition name (looked up in each target namespace), C(<namespace>/<nad>), or a list
+            of them - a C(k8s.cni.cncf.io/v1beta1) MultiNetworkPolicy with the annotation
+            C(k8s.v1.cni.cncf.io/policy-for) naming those networks. MultiNetworkPolicy is enforced by OVN-Kubernetes
+            (secondary networks) and multi-networkpolicy-iptables, not by every CNI.
+          - Refused before any write - a NAD that does not exist, an SR-IOV network (the VF bypasses the host network
+            stack, so nothing can filter it), a O(rules[].vm_selector) that matches only the C(metadata.labels) of the
+            VMs on that network (the virt-launcher pod carries the template labels), and the C(k8s.cni.cncf.io)
+            CRD missing. Warned - C(ipBlock) peers on OVN-Kubernetes layer2/localnet networks and on networks
+            without IPAM, where support depends on the implementation.
+          - The MultiNetworkPolicies of this O(policy_set) are pruned like its NetworkPolicies (one LIST per kind and
+            namespace).
+        type: list
+        elements: str
   prune:
     description:
       - Delete the policies of this O(policy_set) in the target namespaces that are no longer declared. Policies
@@ -261,8 +279,8 @@ options:
     default: false
 notes:
   - Check mode sends no write request and reports what would change; C(--diff) shows each changed policy.
-  - NetworkPolicy filters only the pod network of a VM; Multus secondary networks need MultiNetworkPolicy and SR-IOV
-    VFs cannot be filtered. The cluster's network plugin must enforce NetworkPolicy.
+  - NetworkPolicy filters only the pod network of a VM; Multus secondary networks need MultiNetworkPolicy (a rule
+    with O(rules[].network)) and SR-IOV VFs cannot be filtered. The cluster's network plugin must enforce them.
   - Requires C(netaddr) on the controller.
 requirements:
   - kubernetes >= 28.1.0
@@ -312,6 +330,13 @@ EXAMPLES = r"""
         vm_selector: {app: web}
         ports:
           - {port: 8000, end_port: 8100}
+      - name: storage-same-tenant
+        description: on the storage VLAN, only VMs of the same tenant reach these VMs
+        direction: ingress
+        network: storage
+        vm_selector: {}
+        peers:
+          - vm_selector: {}
   register: rendered
 
 - name: Remove every policy of the set from two namespaces
@@ -332,9 +357,13 @@ policies:
       type: str
       sample: tenant-a
     name:
-      description: Name of the NetworkPolicy.
+      description: Name of the policy.
       type: str
       sample: kvnet-db-from-app
+    kind:
+      description: NetworkPolicy (pod network) or MultiNetworkPolicy (a rule with O(rules[].network)).
+      type: str
+      sample: MultiNetworkPolicy
     method:
       description: What was done (or, in check mode, would be done).
       type: str
