@@ -13,7 +13,8 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_multi, netpol_report, selectors
+from ansible_collections.kubevirt_net.core.plugins.module_utils import (
+    netpol, netpol_admin, netpol_multi, netpol_report, selectors)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
@@ -51,6 +52,29 @@ MONITORING_SPEC = dict(
     vm_selector=dict(type="dict"),
     ports=dict(type="list", elements="dict", options=PORT_SPEC),
 )
+BASELINE_PEER_SPEC = dict(
+    namespace_selector=dict(type="dict"),
+    namespaces=dict(type="list", elements="str"),
+    vm_selector=dict(type="dict", aliases=["pod_selector"]),
+    cidr=dict(type="str"),
+)
+BASELINE_RULE_SPEC = dict(
+    name=dict(type="str"),
+    action=dict(type="str", required=True, choices=list(netpol_admin.ACTIONS)),
+    peers=dict(type="list", elements="dict", options=BASELINE_PEER_SPEC),
+    ports=dict(type="list", elements="dict", options=PORT_SPEC),
+)
+BASELINE_SPEC = dict(
+    name=dict(type="str", required=True),
+    description=dict(type="str"),
+    tier=dict(type="str", choices=list(netpol_admin.TIERS), default="Baseline"),
+    priority=dict(type="int", required=True),
+    subject=dict(type="dict", required=True, options=dict(
+        namespace_selector=dict(type="dict"), namespaces=dict(type="list", elements="str"),
+        vm_selector=dict(type="dict", aliases=["pod_selector"]))),
+    ingress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
+    egress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
+)
 POLICIES_ARG_SPEC = dict(
     state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
     namespaces=dict(type="list", elements="str"),
@@ -66,6 +90,8 @@ POLICIES_ARG_SPEC = dict(
     allow_from_namespaces=dict(type="dict"),
     allow_monitoring=dict(type="dict", options=MONITORING_SPEC),
     rules=dict(type="list", elements="dict", options=RULE_SPEC),
+    cluster_baselines=dict(type="list", elements="dict", options=BASELINE_SPEC),
+    cluster_baseline_api=dict(type="str", choices=["auto", "v1alpha2", "v1alpha1"], default="auto"),
     prune=dict(type="bool", default=True),
     prune_scope=dict(type="str", choices=["namespaces", "cluster"], default="namespaces"),
     label_namespaces=dict(type="bool", default=False),
@@ -311,7 +337,7 @@ class KindPlan:
         """Which declared names are taken by objects that are not ours, which of ours go."""
         state, policy_set = params["state"], params["policy_set"]
         what = self.resource.kind
-        self.declared = set((ns, t.name) for ns in targets for t in self.templates)
+        self.declared = set((ns, getattr(t, "key_name", t.name)) for ns in targets for t in self.templates)
         for key in sorted(self.declared):
             obj = self.existing.get(key)
             if obj is None or (netpol.is_managed(obj) and netpol.policy_set_of(obj) == policy_set):
@@ -346,10 +372,73 @@ class KindPlan:
         return results
 
 
-def _render(module, runner, params, templates, explicit, selector, findings):
+class BaselinePlan:
+    """The cluster baselines of this policy set: discovery, LIST, checks, writes."""
+
+    def __init__(self, baselines: List[netpol_admin.Baseline]) -> None:
+        self.baselines = baselines
+        self.version: Optional[str] = None
+        self.kinds: List[KindPlan] = []
+
+    def prepare(self, session, params: Dict[str, Any], problems: Problems, findings: List[Dict[str, Any]]) -> None:
+        version = params["cluster_baseline_api"]
+        if version == "auto":
+            try:
+                version = netpol_admin.served_version(session.get("/apis/" + netpol_admin.GROUP))
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+                version = None
+        if version is None:
+            if self.baselines:
+                problems.add("task", "cluster_baselines", "this cluster serves no %s API (neither "
+                             "ClusterNetworkPolicy v1alpha2 nor AdminNetworkPolicy v1alpha1): install the "
+                             "network-policy-api CRDs and a CNI that implements them" % netpol_admin.GROUP)
+            return
+        self.version = version
+        for baseline in self.baselines:
+            baseline.key_name = baseline.object_name(version)
+        netpol_admin.check_version(problems, self.baselines, version)
+        resources = [netpol_admin.CLUSTER_NETWORK_POLICY] if version == netpol_admin.V1ALPHA2 else [
+            netpol_admin.ADMIN_NETWORK_POLICY, netpol_admin.BASELINE_ADMIN_NETWORK_POLICY]
+        existing_all: List[Dict[str, Any]] = []
+        for resource in resources:
+            try:
+                items = session.list(resource.path(), page_size=CLUSTER_PAGE)
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+                items = []
+            existing_all.extend(dict(o, kind=resource.kind) for o in items)
+            mine = [b for b in self.baselines if b.resource(version) is resource]
+            plan_ = KindPlan(resource, mine, dict((key_of(o), o) for o in items))
+            plan_.prepare(params, [""], problems, findings)
+            self.kinds.append(plan_)
+        netpol_admin.priority_clashes(problems, self.baselines, version, existing_all, params["policy_set"])
+
+    def execute(self, session, params: Dict[str, Any], check_mode: bool) -> List[Dict[str, Any]]:
+        state, policy_set = params["state"], params["policy_set"]
+        results = []
+        for plan_ in self.kinds:
+            desired = [] if state == "absent" else [b.manifest(self.version, policy_set) for b in plan_.templates]
+            kind = netpol_admin.ClusterPolicyKind(plan_.resource)
+            actions = plan(kind, desired, dict((k, o) for k, o in plan_.ours.items() if k in plan_.declared),
+                           plan_.deletions)
+            for result in PolicyExecutor(session, kind, policy_set, check_mode=check_mode,
+                                         workers=params["concurrency"]).run(actions):
+                result["kind"] = plan_.resource.kind
+                results.append(result)
+        return results
+
+
+def _render(module, runner, params, templates, baselines, explicit, selector, findings):
     policy_set = params["policy_set"]
     policies = [{"namespace": ns, "name": t.name, "kind": t.resource.kind, "origin": t.origin, "method": "rendered",
                  "resource": t.manifest(ns, policy_set)} for ns in explicit for t in templates]
+    version = netpol_admin.V1ALPHA1 if params["cluster_baseline_api"] == "v1alpha1" else netpol_admin.V1ALPHA2
+    rendered_baselines = [{"name": b.object_name(version), "kind": b.resource(version).kind, "tier": b.tier,
+                           "method": "rendered", "resource": b.manifest(version, policy_set)}
+                          for b in baselines or []]
     findings.extend(netpol_report.baseline_findings(params, templates, explicit, ["kubevirt"]))
     if selector is not None:
         findings.append({"kind": "no-match", "message": "state=rendered does not contact the cluster: "
@@ -359,8 +448,8 @@ def _render(module, runner, params, templates, explicit, selector, findings):
         findings.append({"kind": "end-port", "message": "end_port needs Kubernetes 1.22 or newer: older API "
                                                         "servers drop it, and this module refuses it there"})
     _warn(module, findings)
-    runner.exit(changed=False, policies=policies, findings=findings, policy_set=policy_set,
-                declared=[t.name for t in templates])
+    runner.exit(changed=False, policies=policies, baselines=rendered_baselines, findings=findings,
+                policy_set=policy_set, declared=[t.name for t in templates])
 
 
 def run(arg_spec):
@@ -373,10 +462,11 @@ def run(arg_spec):
     findings: List[Dict[str, Any]] = []
     explicit, selector = check_task(params, problems)
     templates = netpol.declare(params, problems)
+    baselines = netpol_admin.parse(problems, params.get("cluster_baselines"), params["name_prefix"])
     if problems:
         runner.fail(problems.render(), problems=problems.items)
     if state == "rendered":
-        _render(module, runner, params, templates, explicit, selector, findings)
+        _render(module, runner, params, templates, baselines, explicit, selector, findings)
 
     session = runner.session
     multi = netpol_multi.multi_templates(templates)
@@ -407,6 +497,9 @@ def run(arg_spec):
             kinds.append(KindPlan(MULTI_NETWORK_POLICY, multi, existing_multi))
         for kind_plan in kinds:
             kind_plan.prepare(params, targets, problems, findings)
+        baseline_plan = BaselinePlan(baselines) if baselines is not None else None
+        if baseline_plan is not None:
+            baseline_plan.prepare(session, params, problems, findings)
 
         vms_by_namespace = None
         wants_vms = params["vm_checks"] and any(t.vm_policy for t in templates) and targets
@@ -438,6 +531,7 @@ def run(arg_spec):
         results = []
         for kind_plan in kinds:
             results.extend(kind_plan.execute(session, params, targets, module.check_mode))
+        baseline_results = [] if baseline_plan is None else baseline_plan.execute(session, params, module.check_mode)
     except ApiError as err:
         runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason)
 
@@ -456,17 +550,24 @@ def run(arg_spec):
         policies.append(entry)
     totals = dict((c, sum(n[c] for n in counts.values())) for c in COUNTS)
     failed = [r for r in results if r.get("error")]
-    changed = bool(labelled) or any(r["method"] != UNCHANGED and not r.get("error") for r in results)
+    tiers = dict((b.key_name, b.tier) for b in baselines or [])
+    baseline_entries = [dict({"name": r["name"], "kind": r["kind"], "tier": tiers.get(r["name"]),
+                              "method": r["method"]}, **({"error": str(r["error"])} if r.get("error") else {}))
+                        for r in baseline_results]
+    failed += [r for r in baseline_results if r.get("error")]
+    results_all = results + baseline_results
+    changed = bool(labelled) or any(r["method"] != UNCHANGED and not r.get("error") for r in results_all)
     out = dict(changed=changed, policies=policies, namespaces=counts, totals=totals, findings=findings,
                labelled_namespaces=labelled, server_version="%d.%d" % version, policy_set=policy_set,
-               list_scope=scope, declared=[t.name for t in templates])
+               list_scope=scope, declared=[t.name for t in templates], baselines=baseline_entries,
+               baseline_api=None if baseline_plan is None else baseline_plan.version)
     if params["report"]:
         out["report"] = netpol_report.markdown_report(dict(out, state=state, check_mode=module.check_mode))
     if module._diff and changed:  # pylint: disable=protected-access
-        out["diff"] = diff_of([r for r in results if not r.get("error")])
+        out["diff"] = diff_of([r for r in results_all if not r.get("error")])
     _warn(module, findings)
     if failed:
-        runner.fail("%d of %d policies failed: %s" % (len(failed), len(results), "; ".join(
+        runner.fail("%d of %d policies failed: %s" % (len(failed), len(results_all), "; ".join(
             "%s %s/%s: %s" % (r["kind"], r["namespace"], r["name"], r["error"]) for r in failed[:10])), **out)
     runner.exit(**out)
 

@@ -543,3 +543,92 @@ def test_ipblock_on_a_layer2_network_warns(lab, namespace, run_playbook):
     found = [f for f in res["findings"] if f["kind"] == "ipblock-support"]
     assert len(found) == 1 and found[0]["network"] == "%s/l2" % namespace
     assert "OVN-Kubernetes layer2" in found[0]["message"]
+
+
+# ------------------------------------------------------------------ cluster baselines
+CNP_PATH = "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies"
+ANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies"
+BANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies"
+
+
+def baseline_entries(tag):
+    return [
+        {"name": "tenants-%s" % tag, "tier": "Baseline", "priority": 40,
+         "subject": {"namespace_selector": {"tenant-%s" % tag: "true"}},
+         "ingress": [{"name": "deny-other-tenants", "action": "Deny",
+                      "peers": [{"namespace_selector": {"tenant-%s" % tag: "true"}}]}]},
+        {"name": "kube-system-%s" % tag, "tier": "Admin", "priority": 41,
+         "subject": {"namespaces": ["kube-system"]},
+         "ingress": [{"name": "dns", "action": "Accept", "ports": [{"port": 53, "protocol": "UDP"}]},
+                     {"name": "tenants", "action": "Deny",
+                      "peers": [{"namespace_selector": {"tenant-%s" % tag: "true"}}]}]},
+    ]
+
+
+def test_cluster_baselines_as_clusternetworkpolicies_rerun_clash_prune(lab, namespace, run_playbook, request_log):
+    tag = uuid.uuid4().hex[:6]
+    entries = baseline_entries(tag)
+    options = dict(namespaces=[namespace], policy_set="cb-" + tag, cluster_baselines=entries)
+    res = run_playbook(play([task("create", **options)])).tasks["create"]
+    assert res["baseline_api"] == "v1alpha2"
+    assert sorted((b["kind"], b["name"], b["tier"], b["method"]) for b in res["baselines"]) == [
+        ("ClusterNetworkPolicy", "kvnet-kube-system-%s" % tag, "Admin", "created"),
+        ("ClusterNetworkPolicy", "kvnet-tenants-%s" % tag, "Baseline", "created")]
+    stored = lab.request("GET", CNP_PATH + "/kvnet-tenants-" + tag)
+    assert stored["spec"]["tier"] == "Baseline" and stored["spec"]["ingress"][0]["action"] == "Deny"
+    request_log.mark()
+    again = run_playbook(play([task("again", **options)])).tasks["again"]
+    assert not again["changed"] and request_log.writes() == []
+    assert [e["path"] for e in request_log.entries() if e["method"] == "GET"].count(CNP_PATH) == 1
+    # another policy takes priority 40 in the Baseline tier: a new declaration using it is refused
+    lab.request("POST", CNP_PATH, {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+                                   "metadata": {"name": "vendor-" + tag}, "spec": {
+                                       "tier": "Baseline", "priority": 42, "subject": {"namespaces": {}},
+                                       "ingress": [{"action": "Accept", "from": [{"namespaces": {}}]}]}})
+    try:
+        clash = [dict(entries[0], name="late-" + tag, priority=42)] + entries
+        request_log.mark()
+        res = run_playbook(play([task("clash", **dict(options, cluster_baselines=clash))]),
+                           expect_rc=2).tasks["clash"]
+        assert "42 in the Baseline tier is already used by vendor-%s" % tag in res["msg"]
+        assert request_log.writes() == []
+    finally:
+        lab.request("DELETE", CNP_PATH + "/vendor-" + tag)
+    # an empty list prunes this set's baselines; the option left out touches none
+    request_log.mark()
+    res = run_playbook(play([task("keep", namespaces=[namespace], policy_set="cb-" + tag),
+                             task("prune", **dict(options, cluster_baselines=[]))])).tasks
+    assert res["keep"]["baselines"] == [] and res["keep"]["baseline_api"] is None
+    assert sorted(b["method"] for b in res["prune"]["baselines"]) == ["deleted", "deleted"]
+    assert sorted(e["method"] for e in request_log.writes()) == ["DELETE", "DELETE"]
+
+
+def test_cluster_baselines_on_a_cluster_that_serves_only_v1alpha1(lab, namespace, run_playbook, request_log):
+    from tests.lab import crds
+
+    tag = uuid.uuid4().hex[:6]
+    entries = baseline_entries(tag)
+    options = dict(namespaces=[namespace], policy_set="cb1-" + tag, cluster_baselines=entries)
+    crds.serve_only_v1alpha1(lab)
+    try:
+        res = run_playbook(play([task("create", **options)])).tasks["create"]
+        assert res["baseline_api"] == "v1alpha1"
+        assert sorted((b["kind"], b["name"], b["method"]) for b in res["baselines"]) == [
+            ("AdminNetworkPolicy", "kvnet-kube-system-%s" % tag, "created"),
+            ("BaselineAdminNetworkPolicy", "default", "created")]
+        admin = lab.request("GET", ANP_PATH + "/kvnet-kube-system-" + tag)
+        assert admin["spec"]["priority"] == 41 and [r["action"] for r in admin["spec"]["ingress"]] == [
+            "Allow", "Deny"]
+        banp = lab.request("GET", BANP_PATH + "/default")
+        assert banp["spec"]["subject"] == {"namespaces": {"matchLabels": {"tenant-%s" % tag: "true"}}}
+        request_log.mark()
+        again = run_playbook(play([task("again", **options)])).tasks["again"]
+        assert not again["changed"] and request_log.writes() == []
+        # what v1alpha1 cannot say is refused before any write
+        bad = [dict(entries[0], ingress=[{"action": "Pass"}])]
+        res = run_playbook(play([task("bad", **dict(options, cluster_baselines=bad))]), expect_rc=2).tasks["bad"]
+        assert "Pass has no next tier" in res["msg"] and request_log.writes() == []
+        run_playbook(play([task("clean", **dict(options, cluster_baselines=[]))]))
+        assert lab.request("GET", BANP_PATH)["items"] == []
+    finally:
+        crds.serve_v1alpha2(lab)
