@@ -30,6 +30,7 @@ SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
 # the kinds the runner lists per namespace
 VM_KIND, VMI_KIND, POD_KIND, SERVICE_KIND, ENDPOINTS_KIND = "vm", "vmi", "pod", "service", "endpoints"
 POLICY_KIND, NAD_KIND, VMIM_KIND = "networkpolicy", "nad", "vmim"
+MULTI_POLICY_KIND = "multinetworkpolicy"
 PEER_VM_KIND = "peer-vm"   # a peer VM read for reachability: looked up, not reported on
 
 LAUNCHER_LABEL = "kubevirt.io"
@@ -88,6 +89,7 @@ class Snapshot(object):
         self.dns_service = None      # the cluster DNS Service, False when looked for and absent
         self.dns_pods = []
         self.unreadable = []         # {"what", "error"} of optional reads that failed
+        self.admin_policies = []     # ClusterNetworkPolicy / AdminNetworkPolicy / BaselineAdminNetworkPolicy (kind set)
 
     def add(self, kind, namespace, items):
         self.objects.setdefault((kind, namespace), [])
@@ -132,6 +134,9 @@ class Snapshot(object):
         if namespaces is None:
             return self.all(POLICY_KIND)
         return [p for ns in namespaces for p in self.list(POLICY_KIND, ns)]
+
+    def multi_policies(self):
+        return self.all(MULTI_POLICY_KIND)
 
 
 def active(pod):
@@ -370,7 +375,7 @@ def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=
     """One report per VirtualMachine in ``snap`` (sorted by namespace/name)."""
     # the check modules import this one: import them late
     from ansible_collections.kubevirt_net.core.plugins.module_utils import (
-        doctor_impact, doctor_interfaces, doctor_istio, doctor_traffic)
+        doctor_impact, doctor_interfaces, doctor_istio, doctor_networks, doctor_traffic)
 
     views = sorted(vm_views(snap), key=lambda v: (v.namespace, v.name))
     peer_spec = PeerSpec(peer) if peer else None
@@ -399,8 +404,10 @@ def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=
                 findings.extend(found)
         if "reachability" in checks:
             section, found = doctor_traffic.check_reachability(snap, view, peer_spec, direction, views)
+            per_network, more = doctor_networks.check_networks(snap, view, peer_spec, direction, views)
+            section.update(per_network)
             report["reachability"] = section
-            findings.extend(found)
+            findings.extend(found + more)
         report["findings"] = sort_findings(findings)
         reports.append(report)
     result = {"vms": reports, "summary": summarize(reports)}

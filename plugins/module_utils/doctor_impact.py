@@ -9,7 +9,7 @@ admin policies (split from doctor_traffic)."""
 import re
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
-from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor_networks, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import MAX_FLOW_VMS, NAD_KIND, meta, pod_ips
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
     exposed_ports, selecting_services)
@@ -108,13 +108,14 @@ def policy_impact(snap, views, pending, peer):
     allow, computed before anything is applied."""
     current = snap.policies()
     problems = []
-    for policy in pending:
+    nps, mnps, _admins = doctor_networks.split_pending(pending)
+    for policy in nps + mnps:   # a MultiNetworkPolicy's spec is a NetworkPolicySpec
         if policy.get("state") != "absent":
             problems.extend(ne.check_policy(policy))
-    after = ne.merge_policies(current, pending)
+    after = ne.merge_policies(current, nps)
     endpoints = [v.endpoint() for v in views[:MAX_FLOW_VMS]]
     cidrs = []
-    for policy in list(pending) + current:
+    for policy in list(nps) + current:
         for key, peers_key in (("ingress", "from"), ("egress", "to")):
             for rule in (policy.get("spec") or {}).get(key) or []:
                 for item in (rule or {}).get(peers_key) or []:
@@ -145,9 +146,11 @@ def policy_impact(snap, views, pending, peer):
         ports.append((peer.port, peer.protocol))
     ports = ports[:12] or [(None, "TCP")]
     changes = ne.impact(current, after, snap.namespace_labels(), endpoints, ports, name_label=snap.name_label)
+    per_network = doctor_networks.network_impact(snap, views, pending, ports)
     flows = [c.as_dict() for c in changes]
     return {"pending": [ne.policy_name(p) + (" (delete)" if p.get("state") == "absent" else "") for p in pending],
             "problems": problems, "ports_checked": ["%s/%s" % (p[1], p[0]) if p[0] else "any %s" % p[1]
                                                     for p in ports],
             "newly_denied": [f for f in flows if f["change"] == "newly_denied"],
-            "newly_allowed": [f for f in flows if f["change"] == "newly_allowed"]}
+            "newly_allowed": [f for f in flows if f["change"] == "newly_allowed"],
+            "networks": per_network}
