@@ -64,8 +64,10 @@ def _admin_applying(admin: Sequence[Dict[str, Any]], endpoint: ne.Endpoint, spac
     return names
 
 
-def check_networks(snap: Any, view: Any, peer: Any, direction: str, views: Sequence[Any]) -> Tuple[Dict[str, Any],
-                                                                                                  List[Dict[str, Any]]]:
+Section = Tuple[Dict[str, Any], List[Dict[str, Any]]]
+
+
+def check_networks(snap: Any, view: Any, peer: Any, direction: str, views: Sequence[Any]) -> Section:
     """The per-network section of a VM's report and its findings."""
     spaces = snap.namespace_labels()
     found: List[Dict[str, Any]] = []

@@ -78,10 +78,10 @@ class AdminPolicy:
         self.subject = _subject(spec.get("subject") or {})
         self.rules: Dict[str, List[AdminRule]] = {}
         for direction, key in (("ingress", "from"), ("egress", "to")):
+            rules = spec.get(direction) or []
             self.rules[direction] = [
                 AdminRule(self, i, r.get("name") or "", _action(r.get("action")),
-                          [_peer(p) for p in r.get(key) or []], _ports(r)) for i, r in enumerate(spec.get(direction)
-                                                                                         or [])]
+                          [_peer(p) for p in r.get(key) or []], _ports(r)) for i, r in enumerate(rules)]
 
     def direction_of(self, rule: AdminRule) -> str:
         return "ingress" if rule in self.rules["ingress"] else "egress"

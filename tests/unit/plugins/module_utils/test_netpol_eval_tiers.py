@@ -76,6 +76,7 @@ def np(name, namespace, ingress=None, egress=None, selector=None, types=("Ingres
 
 
 DB_SUBJECT = {"namespaces": ns("tenant-b")}
+RANGE_NP = np("r", "tenant-b", ingress=[{"ports": [{"protocol": "TCP", "port": 5000, "endPort": 6000}]}])
 DENY_ALL_DB = np("default-deny", "tenant-b", ingress=[])
 ALLOW_WEB_DB = np("allow-web", "tenant-b", ingress=[{"from": [{"namespaceSelector": ns("tenant-a")}]}])
 
@@ -133,12 +134,9 @@ POD_NETWORK = [
      "[RANGE] 6001 outside"),
     ("protocol-mismatch", [cnp("a", "Admin", 10, DB_SUBJECT, [rule("Deny", protocols=[
         {"udp": {"destinationPort": {"number": 5432}}}])])], [], 5432, "allowed", "default", "a UDP rule, TCP query"),
-    ("np-end-port-inside", [], [np("r", "tenant-b", ingress=[{"ports": [{"protocol": "TCP", "port": 5000,
-                                                                          "endPort": 6000}]}])], 5999, "allowed",
-     "NetworkPolicy", "[RANGE] NetworkPolicyPort endPort inclusive"),
-    ("np-end-port-outside", [], [np("r", "tenant-b", ingress=[{"ports": [{"protocol": "TCP", "port": 5000,
-                                                                           "endPort": 6000}]}])], 6001, "denied",
-     "NetworkPolicy", "[NP] isolated, no rule allows 6001"),
+    ("np-end-port-inside", [], [RANGE_NP], 5999, "allowed", "NetworkPolicy",
+     "[RANGE] NetworkPolicyPort endPort inclusive"),
+    ("np-end-port-outside", [], [RANGE_NP], 6001, "denied", "NetworkPolicy", "[NP] isolated, no rule allows 6001"),
     ("v1alpha1-anp-allow", [{"kind": "AdminNetworkPolicy", "metadata": {"name": "anp"}, "spec": {
         "priority": 1, "subject": {"namespaces": ns("tenant-b")},
         "ingress": [{"name": "x", "action": "Allow", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}],
@@ -168,9 +166,9 @@ def test_pod_network_truth_table(case, admin, policies, port, outcome, tier, spe
 
 
 def test_the_deciding_object_and_rule_are_named():
-    admin = [cnp("protect-db", "Admin", 10, DB_SUBJECT, [rule("Accept", [{"namespaces": ns("tenant-c")}]),
-                                                          rule("Deny", [{"namespaces": ns("tenant-a")}],
-                                                               name="no-tenant-a")])]
+    rules = [rule("Accept", [{"namespaces": ns("tenant-c")}]),
+             rule("Deny", [{"namespaces": ns("tenant-a")}], name="no-tenant-a")]
+    admin = [cnp("protect-db", "Admin", 10, DB_SUBJECT, rules)]
     verdict = tiers.evaluate(admin, [], NAMESPACES, WEB, DB, 5432)
     assert verdict.deciding == ["ClusterNetworkPolicy protect-db ingress rule 1 'no-tenant-a' (Deny)"]
     verdict = tiers.evaluate([], [DENY_ALL_DB], NAMESPACES, WEB, DB, 5432)

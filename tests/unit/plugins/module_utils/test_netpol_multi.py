@@ -88,8 +88,8 @@ def test_policy_for_is_owned_by_the_comparison():
     assert netpol.PolicyKind().owned_annotations == (netpol.DESCRIPTION_ANNOTATION,)
 
 
-BRIDGE = {"cniVersion": "0.3.1", "type": "bridge", "bridge": "br1", "ipam": {"type": "whereabouts",
-                                                                          "range": "10.0.0.0/24"}}
+BRIDGE = {"cniVersion": "0.3.1", "type": "bridge", "bridge": "br1",
+          "ipam": {"type": "whereabouts", "range": "10.0.0.0/24"}}
 SRIOV = {"cniVersion": "0.3.1", "type": "sriov", "ipam": {}}
 LAYER2 = {"cniVersion": "0.3.1", "type": "ovn-k8s-cni-overlay", "topology": "layer2", "subnets": "10.1.0.0/24"}
 
@@ -129,8 +129,8 @@ def test_selector_matching_only_metadata_labels_is_refused_and_template_labels_p
     problems, findings = check(rules, [nad("t1", "storage", BRIDGE)], [right])
     assert not problems and findings == []
     # VMs on another network do not count
-    problems, _f = check(rules, [nad("t1", "storage", BRIDGE)], [vm("t1", "db", ["other"], {"x": "y"},
-                                                                     labels={"app": "db"})])
+    elsewhere = vm("t1", "db", ["other"], {"x": "y"}, labels={"app": "db"})
+    problems, _f = check(rules, [nad("t1", "storage", BRIDGE)], [elsewhere])
     assert not problems
 
 
