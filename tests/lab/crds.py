@@ -81,7 +81,8 @@ def serve_only_v1alpha1(lab, wait=60.0):
     path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + CLUSTER_NETWORK_POLICY_CRD
     try:
         lab.request("DELETE", path)
-    except Exception:  # pylint: disable=broad-except - already gone
+    except Exception:  # pylint: disable=broad-except
+        # already gone
         pass
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
@@ -102,12 +103,14 @@ def serve_v1alpha2(lab, wait=60.0):
         try:
             lab.request("GET", "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies")
             return
-        except Exception:  # pylint: disable=broad-except - not served yet
+        except Exception:  # pylint: disable=broad-except
+            # not served yet
             pass
         try:
             lab.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                         cluster_network_policy_crd())
-        except Exception:  # pylint: disable=broad-except - exists, or the old one is still terminating
+        except Exception:  # pylint: disable=broad-except
+            # exists, or the old one is still terminating
             pass
         time.sleep(0.2)
     raise RuntimeError("policy.networking.k8s.io/v1alpha2 is not served again after %ss" % wait)

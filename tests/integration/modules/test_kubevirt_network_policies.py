@@ -551,6 +551,13 @@ ANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies"
 BANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies"
 
 
+def with_baselines(options, baselines):
+    """``options`` with another cluster_baselines."""
+    changed = dict(options)
+    changed["cluster_baselines"] = baselines
+    return changed
+
+
 def baseline_entries(tag):
     return [
         {"name": "tenants-%s" % tag, "tier": "Baseline", "priority": 40,
@@ -588,7 +595,7 @@ def test_cluster_baselines_as_clusternetworkpolicies_rerun_clash_prune(lab, name
     try:
         clash = [dict(entries[0], name="late-" + tag, priority=42)] + entries
         request_log.mark()
-        res = run_playbook(play([task("clash", **dict(options, cluster_baselines=clash))]),
+        res = run_playbook(play([task("clash", **with_baselines(options, clash))]),
                            expect_rc=2).tasks["clash"]
         assert "42 in the Baseline tier is already used by vendor-%s" % tag in res["msg"]
         assert request_log.writes() == []
@@ -597,7 +604,7 @@ def test_cluster_baselines_as_clusternetworkpolicies_rerun_clash_prune(lab, name
     # an empty list prunes this set's baselines; the option left out touches none
     request_log.mark()
     res = run_playbook(play([task("keep", namespaces=[namespace], policy_set="cb-" + tag),
-                             task("prune", **dict(options, cluster_baselines=[]))])).tasks
+                             task("prune", **with_baselines(options, []))])).tasks
     assert res["keep"]["baselines"] == [] and res["keep"]["baseline_api"] is None
     assert sorted(b["method"] for b in res["prune"]["baselines"]) == ["deleted", "deleted"]
     assert sorted(e["method"] for e in request_log.writes()) == ["DELETE", "DELETE"]
@@ -626,9 +633,9 @@ def test_cluster_baselines_on_a_cluster_that_serves_only_v1alpha1(lab, namespace
         assert not again["changed"] and request_log.writes() == []
         # what v1alpha1 cannot say is refused before any write
         bad = [dict(entries[0], ingress=[{"action": "Pass"}])]
-        res = run_playbook(play([task("bad", **dict(options, cluster_baselines=bad))]), expect_rc=2).tasks["bad"]
+        res = run_playbook(play([task("bad", **with_baselines(options, bad))]), expect_rc=2).tasks["bad"]
         assert "Pass has no next tier" in res["msg"] and request_log.writes() == []
-        run_playbook(play([task("clean", **dict(options, cluster_baselines=[]))]))
+        run_playbook(play([task("clean", **with_baselines(options, []))]))
         assert lab.request("GET", BANP_PATH)["items"] == []
     finally:
         crds.serve_v1alpha2(lab)
