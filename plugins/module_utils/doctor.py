@@ -7,7 +7,8 @@ VM networking from objects read from the API.
 ``Snapshot`` holds what the runner read (one LIST per kind and namespace);
 ``VmView`` joins one VirtualMachine with its VMI and virt-launcher pod;
 ``diagnose`` runs the checks (doctor_interfaces: interfaces, hotplug, sriov;
-doctor_traffic: reachability, services, dns, istio) and returns one report
+doctor_traffic: reachability, services, dns; doctor_istio; doctor_impact:
+topology and impact preview; doctor_networks: reachability per network) and returns one report
 per VM.  Every finding has ``check``, ``severity`` (error, warning, info),
 ``code``, ``message`` and ``fix``.  Nothing here talks to the cluster.
 """
@@ -29,6 +30,7 @@ SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
 # the kinds the runner lists per namespace
 VM_KIND, VMI_KIND, POD_KIND, SERVICE_KIND, ENDPOINTS_KIND = "vm", "vmi", "pod", "service", "endpoints"
 POLICY_KIND, NAD_KIND, VMIM_KIND = "networkpolicy", "nad", "vmim"
+MULTI_POLICY_KIND = "multinetworkpolicy"
 PEER_VM_KIND = "peer-vm"   # a peer VM read for reachability: looked up, not reported on
 
 LAUNCHER_LABEL = "kubevirt.io"
@@ -87,6 +89,7 @@ class Snapshot(object):
         self.dns_service = None      # the cluster DNS Service, False when looked for and absent
         self.dns_pods = []
         self.unreadable = []         # {"what", "error"} of optional reads that failed
+        self.admin_policies = []     # ClusterNetworkPolicy / AdminNetworkPolicy / BaselineAdminNetworkPolicy (kind set)
 
     def add(self, kind, namespace, items):
         self.objects.setdefault((kind, namespace), [])
@@ -131,6 +134,9 @@ class Snapshot(object):
         if namespaces is None:
             return self.all(POLICY_KIND)
         return [p for ns in namespaces for p in self.list(POLICY_KIND, ns)]
+
+    def multi_policies(self):
+        return self.all(MULTI_POLICY_KIND)
 
 
 def active(pod):
@@ -368,7 +374,8 @@ def summarize(reports):
 def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=None):
     """One report per VirtualMachine in ``snap`` (sorted by namespace/name)."""
     # the check modules import this one: import them late
-    from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor_interfaces, doctor_traffic
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import (
+        doctor_impact, doctor_interfaces, doctor_istio, doctor_networks, doctor_traffic)
 
     views = sorted(vm_views(snap), key=lambda v: (v.namespace, v.name))
     peer_spec = PeerSpec(peer) if peer else None
@@ -389,7 +396,7 @@ def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=
                                         view.name, view.namespace)))
         runners = (("interfaces", doctor_interfaces.check_interfaces), ("hotplug", doctor_interfaces.check_hotplug),
                    ("sriov", doctor_interfaces.check_sriov), ("services", doctor_traffic.check_services),
-                   ("dns", doctor_traffic.check_dns), ("istio", doctor_traffic.check_istio))
+                   ("dns", doctor_traffic.check_dns), ("istio", doctor_istio.check_istio))
         for name, runner in runners:
             if name in checks:
                 section, found = runner(snap, view)
@@ -397,12 +404,14 @@ def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=
                 findings.extend(found)
         if "reachability" in checks:
             section, found = doctor_traffic.check_reachability(snap, view, peer_spec, direction, views)
+            per_network, more = doctor_networks.check_networks(snap, view, peer_spec, direction, views)
+            section.update(per_network)
             report["reachability"] = section
-            findings.extend(found)
+            findings.extend(found + more)
         report["findings"] = sort_findings(findings)
         reports.append(report)
     result = {"vms": reports, "summary": summarize(reports)}
-    result["topology"] = doctor_traffic.topology(snap, views)
+    result["topology"] = doctor_impact.topology(snap, views)
     counts = dict(("%s/%s" % (r["namespace"], r["name"]), r["findings"]) for r in reports)
     for node in result["topology"]["nodes"]:
         if node["kind"] == "vm":
@@ -410,5 +419,5 @@ def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=
             node["errors"] = sum(1 for f in items if f["severity"] == ERROR)
             node["warnings"] = sum(1 for f in items if f["severity"] == WARNING)
     if pending_policies is not None:
-        result["impact"] = doctor_traffic.policy_impact(snap, views, pending_policies, peer_spec)
+        result["impact"] = doctor_impact.policy_impact(snap, views, pending_policies, peer_spec)
     return result

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_networks
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -21,7 +21,8 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic i
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    KUBEVIRT, NAD, NAMESPACE, NETWORK_POLICY, POD, SERVICE, VM, VMI, VMIM, ResourceType)
+    ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY, CLUSTER_NETWORK_POLICY, KUBEVIRT, MULTI_NETWORK_POLICY, NAD,
+    NAMESPACE, NETWORK_POLICY, POD, SERVICE, VM, VMI, VMIM, ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 ENDPOINTS = ResourceType("", "v1", "endpoints", "Endpoints")
@@ -35,6 +36,7 @@ KINDS = ((doctor.VMI_KIND, VMI), (doctor.POD_KIND, POD), (doctor.SERVICE_KIND, S
          (doctor.ENDPOINTS_KIND, ENDPOINTS), (doctor.POLICY_KIND, NETWORK_POLICY), (doctor.NAD_KIND, NAD),
          (doctor.VMIM_KIND, VMIM))
 OPTIONAL_STATUS = (401, 403, 404)
+PENDING_KINDS = ("NetworkPolicy", "MultiNetworkPolicy") + doctor_networks.ADMIN_KINDS
 
 DOCTOR_ARG_SPEC = dict(
     namespace=dict(type="str"),
@@ -71,12 +73,15 @@ def check_params(params):
         problems.append(str(exc))
     problems.extend(doctor.PeerSpec.problems(params.get("peer")))
     for index, policy in enumerate(params.get("policies") or []):
-        if (policy.get("kind") or "NetworkPolicy") != "NetworkPolicy":
-            problems.append("policies[%d]: kind %r is not NetworkPolicy" % (index, policy.get("kind")))
+        kind = policy.get("kind") or "NetworkPolicy"
+        if kind not in PENDING_KINDS:
+            problems.append("policies[%d]: kind %r is not one of %s" % (index, kind, ", ".join(PENDING_KINDS)))
             continue
         if not (policy.get("metadata") or {}).get("name"):
             problems.append("policies[%d]: metadata.name is required" % index)
-        if not (policy.get("metadata") or {}).get("namespace") and not params.get("namespace"):
+        if kind in doctor_networks.ADMIN_KINDS:
+            pass   # cluster-scoped
+        elif not (policy.get("metadata") or {}).get("namespace") and not params.get("namespace"):
             problems.append("policies[%d]: metadata.namespace is required when the namespace option is not set"
                             % index)
         if policy.get("state") not in (None, "present", "absent"):
@@ -92,8 +97,9 @@ def pending_policies(params):
         policy = copy.deepcopy(policy)
         policy.setdefault("apiVersion", "networking.k8s.io/v1")
         policy.setdefault("kind", "NetworkPolicy")
-        policy.setdefault("metadata", {}).setdefault("namespace", params.get("namespace"))
-        policy.setdefault("spec", {}).setdefault("podSelector", {})
+        if policy["kind"] not in doctor_networks.ADMIN_KINDS:
+            policy.setdefault("metadata", {}).setdefault("namespace", params.get("namespace"))
+            policy.setdefault("spec", {}).setdefault("podSelector", {})
         out.append(policy)
     return out
 
@@ -153,8 +159,34 @@ def collect(reader, params):
         if scope:
             for kind, resource in KINDS:
                 snap.add_cluster_wide(kind, reader.list(resource), scope)
+    if "reachability" in (params.get("checks") or doctor.CHECKS) and scope:
+        _read_policy_kinds(reader, snap, namespace, scope)
     _phase_two(reader, snap, params, scope)
     return snap
+
+
+def _read_policy_kinds(reader, snap, namespace, scope):
+    """MultiNetworkPolicies of the VMs' namespaces and the cluster admin
+    policies the cluster serves (discovery: one GET), all optional: a cluster
+    without the CRDs has none."""
+    if namespace:
+        items = reader.optional(snap, "multi-networkpolicies in %s" % namespace, reader.list, MULTI_NETWORK_POLICY,
+                                namespace)
+        snap.add(doctor.MULTI_POLICY_KIND, namespace, items or [])
+    else:
+        items = reader.optional(snap, "multi-networkpolicies", reader.list, MULTI_NETWORK_POLICY)
+        snap.add_cluster_wide(doctor.MULTI_POLICY_KIND, items or [], scope)
+    group = reader.optional(snap, "policy.networking.k8s.io API", reader.get, "/apis/policy.networking.k8s.io")
+    versions = [v.get("version") for v in (group or {}).get("versions") or []]
+    if "v1alpha2" in versions:
+        kinds = [CLUSTER_NETWORK_POLICY]
+    elif "v1alpha1" in versions:
+        kinds = [ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY]
+    else:
+        kinds = []
+    for resource in kinds:
+        items = reader.optional(snap, resource.plural, reader.list, resource)
+        snap.admin_policies.extend(dict(o, kind=resource.kind) for o in items or [])
 
 
 def _ensure(reader, snap, kind, resource, namespace, optional=False):
@@ -189,6 +221,7 @@ def _phase_two(reader, snap, params, scope):
             for kind, resource in ((doctor.POD_KIND, POD), (doctor.VMI_KIND, VMI),
                                    (doctor.POLICY_KIND, NETWORK_POLICY)):
                 _ensure(reader, snap, kind, resource, peer_ns)
+            _ensure(reader, snap, doctor.MULTI_POLICY_KIND, MULTI_NETWORK_POLICY, peer_ns, optional=True)
             if peer.get("vm") and not snap.find(doctor.VM_KIND, peer_ns, peer["vm"]):
                 snap.add(doctor.PEER_VM_KIND, peer_ns,
                          reader.list(VM, peer_ns, field_selector="metadata.name=%s" % peer["vm"]))

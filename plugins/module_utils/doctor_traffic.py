@@ -15,7 +15,7 @@ import re
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
-    ENDPOINTS_KIND, ERROR, INFO, MAX_FLOW_VMS, NAD_KIND, PEER_VM_KIND, POD_KIND, SERVICE_KIND, VM_KIND, WARNING, VmView,
+    ENDPOINTS_KIND, ERROR, INFO, PEER_VM_KIND, POD_KIND, SERVICE_KIND, VM_KIND, WARNING, VmView,
     active, finding, meta, pod_ips)
 
 ISTIO_PORTS = (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090)
@@ -30,7 +30,7 @@ def _service_selects(selector, labels):
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def _primary_binding(view):
+def primary_binding(view):
     iface, _network = view.primary()
     return vmspec.binding_of(iface) if iface else None, iface
 
@@ -65,7 +65,7 @@ def exposed_ports(snap, view):
             number = named.get((target, protocol)) if isinstance(target, str) and not target.isdigit() else target
             if number is not None and (int(number), protocol) not in ports:
                 ports.append((int(number), protocol))
-    _binding, iface = _primary_binding(view)
+    _binding, iface = primary_binding(view)
     for port in (iface or {}).get("ports") or []:
         entry = (int(port["port"]), port.get("protocol") or "TCP")
         if entry not in ports:
@@ -198,7 +198,7 @@ def check_reachability(snap, view, peer, direction, views):
     found = []
     ingress = ne.applying(policies, endpoint, ne.INGRESS)
     egress = ne.applying(policies, endpoint, ne.EGRESS)
-    binding, primary_iface = _primary_binding(view)
+    binding, _primary_iface = primary_binding(view)
     _iface, primary_net = view.primary()
     secondary = [n.get("name") for n in view.networks if not vmspec.is_primary(n)]
     section = {"primary_network": None if primary_net is None else ("pod" if "pod" in primary_net else "multus-default"),
@@ -333,7 +333,7 @@ def check_services(snap, view):
     rows = []
     endpoints = dict((meta(e).get("name"), e) for e in snap.list(ENDPOINTS_KIND, view.namespace))
     named = view.named_ports()
-    binding, primary_iface = _primary_binding(view)
+    binding, primary_iface = primary_binding(view)
     forwarded = [(int(p["port"]), p.get("protocol") or "TCP") for p in (primary_iface or {}).get("ports") or []]
     vm_ips = pod_ips(view.pod)
     policies = snap.policies()
@@ -551,7 +551,7 @@ def _resolver(snap, view, section):
         found.append(finding("dns", INFO, "cluster-dns-unknown",
                              "no Service %s/kube-dns found: the cluster DNS address is unknown here" % DNS_NAMESPACE,
                              "check the cluster's DNS add-on (CoreDNS) if names do not resolve"))
-    binding, _iface = _primary_binding(view)
+    binding, _iface = primary_binding(view)
     if binding not in ("bridge", "masquerade", "passtBinding") and view.networks:
         found.append(finding("dns", INFO, "guest-configures-dns",
                              "%s: KubeVirt hands DNS settings to the guest by DHCP only on the pod network with "
@@ -595,241 +595,3 @@ def _dns_egress(snap, view, policy, config):
                                  deciding_policies=verdict.deciding_policies))
             return found
     return found
-
-
-# ------------------------------------------------------------------- istio
-def check_istio(snap, view):
-    found = []
-    ns_labels = (snap.namespace_labels().of(view.namespace))
-    injection = ns_labels.get("istio-injection")
-    ns_enabled = injection == "enabled" or ("istio.io/rev" in ns_labels and injection != "disabled")
-    ambient = ns_labels.get("istio.io/dataplane-mode") == "ambient"
-    annotations = dict(meta(view.vmi).get("annotations") or {}) if view.vmi else {}
-    annotations.update(view.template_annotations)
-    annotated = str(annotations.get(ISTIO_INJECT, "")).lower() == "true"
-    label_only = str(view.template_labels.get(ISTIO_INJECT, "")).lower() == "true" and not annotated
-    binding, primary_iface = _primary_binding(view)
-    injector = None if snap.webhooks is None else any(
-        w.get("name", "").endswith("sidecar-injector.istio.io") for c in snap.webhooks for w in c.get("webhooks") or [])
-    # a labelled namespace without Istio injects nothing: only the VM's own opt-in means it wants the mesh then
-    wants = annotated or label_only or (ns_enabled and injector is not False)
-    cni_ds = snap.daemonsets.get(ISTIO_CNI_SELECTOR)
-    cni_nad = snap.find(NAD_KIND, view.namespace, "istio-cni") is not None
-    pod_v6 = [ip for ip in pod_ips(view.pod) if ":" in ip]
-    reserved = [int(p["port"]) for p in (primary_iface or {}).get("ports") or [] if int(p["port"]) in ISTIO_PORTS]
-    has_service = any(how == "pod" for _s, how in selecting_services(snap, view))
-
-    def req(ident, text, passed, detail, fix):
-        return {"id": ident, "requirement": text, "passed": passed, "detail": detail, "fix": fix}
-
-    requirements = [
-        req("istio_installed", "Istio is installed (sidecar injector webhook)", injector,
-            {True: "an Istio sidecar-injector webhook is registered", False: "no *.sidecar-injector.istio.io webhook",
-             None: "webhook configurations could not be read"}[injector],
-            "install Istio with its CNI plugin (istioctl install --set components.cni.enabled=true)"),
-        req("istio_cni", "Istio CNI plugin (and NAD istio-cni where Multus runs the pod network)",
-            bool(cni_ds) or cni_nad if cni_ds is not None or cni_nad else None,
-            "istio-cni-node DaemonSet %s; NAD %s/istio-cni %s" % (
-                "found" if cni_ds else "not found" if cni_ds is not None else "not checked", view.namespace,
-                "found" if cni_nad else "absent"),
-            "enable Istio CNI; with Multus as primary CNI (OpenShift) create an empty NAD istio-cni in %s" %
-            view.namespace),
-        req("namespace_injection", "namespace labelled for injection (istio-injection=enabled or istio.io/rev), "
-            "not ambient", ns_enabled and not ambient,
-            "namespace %s labels: %s" % (view.namespace, ne.selector_text({"matchLabels": dict(
-                (k, v) for k, v in ns_labels.items() if k.startswith(("istio", "sidecar")))}) or "none"),
-            "kubectl label namespace %s istio-injection=enabled%s" % (
-                view.namespace, " (KubeVirt VMs do not work with ambient mode: label the VM pods "
-                                "istio.io/dataplane-mode=none or leave ambient)" if ambient else "")),
-        req("vm_annotation", "VM template annotation sidecar.istio.io/inject: \"true\"", annotated,
-            "spec.template.metadata.annotations[%s] = %r%s" % (
-                ISTIO_INJECT, annotations.get(ISTIO_INJECT),
-                "; only the label is set: the pod is injected but KubeVirt skips its Istio network setup"
-                if label_only else ""),
-            "set spec.template.metadata.annotations: {%s: \"true\"} (an annotation, not a label) and restart" %
-            ISTIO_INJECT),
-        req("binding", "pod network bound with masquerade or passtBinding", binding in ("masquerade", "passtBinding"),
-            "primary interface binding: %s" % binding,
-            "bind the pod network interface with masquerade: {} (bridge is not supported with Istio)"),
-        req("ipv4", "IPv4 only", not pod_v6, "pod IPs: %s" % (", ".join(pod_ips(view.pod)) or "not running"),
-            "use an IPv4 pod network for meshed VMs"),
-        req("reserved_ports", "no Istio ports in the interface ports", not reserved,
-            "Istio ports listed: %s" % (", ".join(str(p) for p in reserved) or "none"),
-            "remove %s from the interface ports (Istio uses 15000-15090)" % (
-                ", ".join(str(p) for p in reserved) or "them")),
-        req("service", "a Service selects the VM", has_service,
-            "selecting Services: %s" % (", ".join(meta(s).get("name") for s, how in selecting_services(snap, view)
-                                                  if how == "pod") or "none"),
-            "create a Service for the VM's ports (Istio associates workloads through Services)"),
-    ]
-    containers = [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("containers") or []] + \
-        [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("initContainers") or []]
-    sidecar = "istio-proxy" in containers if view.pod is not None else None
-    section = {"in_mesh_requested": wants, "requirements": requirements, "sidecar_injected": sidecar,
-               "passed": sum(1 for r in requirements if r["passed"]), "failed": [r["id"] for r in requirements
-                                                                                 if r["passed"] is False]}
-    if not wants and ns_enabled:
-        found.append(finding("istio", INFO, "istio-not-installed",
-                             "namespace %s is labelled for Istio injection, but no Istio sidecar injector is "
-                             "installed: %s stays outside any mesh" % (view.namespace, view.ref),
-                             "install Istio (with its CNI plugin) or remove the namespace label"))
-        return section, found
-    if not wants:
-        found.append(finding("istio", INFO, "not-in-mesh",
-                             "%s is not in the Istio mesh (namespace not labelled, no %s annotation); %d of 8 "
-                             "requirements met" % (view.ref, ISTIO_INJECT, section["passed"]),
-                             "to join: %s" % "; ".join(r["fix"] for r in requirements if not r["passed"])))
-        return section, found
-    for item in requirements:
-        if item["passed"] is False:
-            found.append(finding("istio", ERROR, "istio-%s" % item["id"].replace("_", "-"),
-                                 "%s is meant for the mesh but requirement '%s' fails: %s" % (
-                                     view.ref, item["requirement"], item["detail"]), item["fix"]))
-    if view.running and sidecar is False and not section["failed"]:
-        found.append(finding("istio", WARNING, "istio-not-injected",
-                             "%s meets the requirements but its virt-launcher pod has no istio-proxy: injection "
-                             "happens when the pod is created" % view.ref,
-                             "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace)))
-    if not section["failed"] and sidecar:
-        found.append(finding("istio", INFO, "in-mesh", "%s is in the mesh (istio-proxy injected)" % view.ref,
-                             "if mesh traffic fails, check PeerAuthentication (STRICT mTLS refuses plain clients), "
-                             "Sidecar outboundTrafficPolicy and DestinationRules; SSH (22) bypasses the proxy"))
-    return section, found
-
-
-# ------------------------------------------------------ topology and impact
-def _safe_id(prefix, text, used):
-    base = "%s_%s" % (prefix, re.sub(r"[^A-Za-z0-9_]", "_", text))
-    ident, n = base, 1
-    while ident in used and used[ident] != (prefix, text):
-        n += 1
-        ident = "%s_%d" % (base, n)
-    used[ident] = (prefix, text)
-    return ident
-
-
-def _ports_label(ports):
-    return ", ".join("%s/%s" % (proto, port) if port is not None else "any %s" % proto for port, proto in ports)
-
-
-def topology(snap, views):
-    """Nodes (VMs, networks, Services, policies) and edges for a diagram."""
-    used, nodes, edges, index = {}, [], [], {}
-
-    def node(kind, ident_text, label, **extra):
-        if (kind, ident_text) not in index:
-            index[(kind, ident_text)] = _safe_id(kind, ident_text, used)
-            nodes.append(dict({"id": index[(kind, ident_text)], "kind": kind, "label": label}, **extra))
-        return index[(kind, ident_text)]
-
-    namespaces = sorted(set(v.namespace for v in views))
-    for view in views:
-        vm_id = node("vm", "%s/%s" % (view.namespace, view.name), view.name, namespace=view.namespace,
-                     phase=view.phase or "Stopped", ips=pod_ips(view.pod))
-        for iface in view.interfaces or ([view.primary()[0]] if view.primary()[0] else []):
-            network = vmspec.find(view.networks, iface.get("name"))[1] or ({"pod": {}} if iface.get("implicit")
-                                                                           else {})
-            if "pod" in network:
-                net_id = node("net", "pod", "pod network")
-            elif "multus" in network:
-                nad_ns, nad_name = vmspec.split_reference(vmspec.nad_reference(network), view.namespace)
-                exists = snap.find(NAD_KIND, nad_ns, nad_name) is not None
-                net_id = node("net", "%s/%s" % (nad_ns, nad_name), "%s/%s%s" % (nad_ns, nad_name,
-                                                                                "" if exists else " (missing)"),
-                              missing=not exists)
-            else:
-                continue
-            edges.append({"source": vm_id, "target": net_id, "kind": "attaches",
-                          "label": "%s (%s)" % (iface.get("name"), vmspec.binding_of(iface))})
-        for svc, how in selecting_services(snap, view):
-            spec = svc.get("spec") or {}
-            kind = "headless" if spec.get("clusterIP") == "None" else spec.get("type") or "ClusterIP"
-            svc_id = node("svc", "%s/%s" % (view.namespace, meta(svc).get("name")), "%s (%s)" % (
-                meta(svc).get("name"), kind), namespace=view.namespace)
-            edges.append({"source": svc_id, "target": vm_id, "kind": "selects" if how == "pod" else "broken",
-                          "label": {"pod": "selects", "template-not-applied": "labels not applied yet",
-                                    "vm-labels-only": "VM labels only: no endpoint"}[how]})
-        endpoint = view.endpoint()
-        for direction in (ne.INGRESS, ne.EGRESS):
-            for policy in ne.applying(snap.policies([view.namespace]), endpoint, direction):
-                pol_id = node("policy", ne.policy_name(policy), meta(policy).get("name"), namespace=view.namespace)
-                edges.append({"source": pol_id, "target": vm_id, "kind": "isolates",
-                              "label": "isolates %s" % direction.lower()})
-    flows = []
-    if len(views) <= MAX_FLOW_VMS:
-        policies = snap.policies()
-        spaces = snap.namespace_labels()
-        endpoints = dict((id(v), v.endpoint()) for v in views)
-        for src in views:
-            for dst in views:
-                if src is dst:
-                    continue
-                s_ep, d_ep = endpoints[id(src)], endpoints[id(dst)]
-                if not ne.applying(policies, s_ep, ne.EGRESS) and not ne.applying(policies, d_ep, ne.INGRESS):
-                    continue
-                ports = exposed_ports(snap, dst) or [(None, "TCP")]
-                allowed, denied, deciding = [], [], []
-                for port, protocol in ports[:8]:
-                    verdict = ne.evaluate(policies, spaces, (), s_ep, d_ep, port, protocol, name_label=snap.name_label)
-                    (allowed if verdict.allowed else denied).append((port, protocol))
-                    deciding.extend(n for n in verdict.deciding_policies if n not in deciding)
-                flow = {"source": index[("vm", "%s/%s" % (src.namespace, src.name))],
-                        "target": index[("vm", "%s/%s" % (dst.namespace, dst.name))],
-                        "kind": "flow-allowed" if allowed and not denied else "flow-denied" if not allowed
-                        else "flow-partial",
-                        "label": "; ".join(t for t in ("allowed %s" % _ports_label(allowed) if allowed else "",
-                                                       "denied %s" % _ports_label(denied) if denied else "") if t),
-                        "policies": deciding}
-                flows.append(flow)
-    return {"namespaces": namespaces, "nodes": nodes, "edges": edges + flows,
-            "flows_evaluated": len(views) <= MAX_FLOW_VMS}
-
-
-def policy_impact(snap, views, pending, peer):
-    """The VM->VM and VM->CIDR flows the pending policies would newly deny or
-    allow, computed before anything is applied."""
-    current = snap.policies()
-    problems = []
-    for policy in pending:
-        if policy.get("state") != "absent":
-            problems.extend(ne.check_policy(policy))
-    after = ne.merge_policies(current, pending)
-    endpoints = [v.endpoint() for v in views[:MAX_FLOW_VMS]]
-    cidrs = []
-    for policy in list(pending) + current:
-        for key, peers_key in (("ingress", "from"), ("egress", "to")):
-            for rule in (policy.get("spec") or {}).get(key) or []:
-                for item in (rule or {}).get(peers_key) or []:
-                    cidr = ((item or {}).get("ipBlock") or {}).get("cidr")
-                    if cidr and cidr not in cidrs:
-                        cidrs.append(cidr)
-    if peer is not None and peer.cidr and peer.cidr not in cidrs:
-        cidrs.append(peer.cidr)
-    for cidr in cidrs[:10]:
-        try:
-            endpoints.append(ne.Endpoint.external(cidr))
-        except ValueError:
-            continue
-    ports = []
-    for view in views[:MAX_FLOW_VMS]:
-        for entry in exposed_ports(snap, view):
-            if entry not in ports:
-                ports.append(entry)
-    for policy in pending:
-        for key in ("ingress", "egress"):
-            for rule in (policy.get("spec") or {}).get(key) or []:
-                for port in (rule or {}).get("ports") or []:
-                    if isinstance(port.get("port"), int):
-                        entry = (port["port"], port.get("protocol") or "TCP")
-                        if entry not in ports:
-                            ports.append(entry)
-    if peer is not None and isinstance(peer.port, int) and (peer.port, peer.protocol) not in ports:
-        ports.append((peer.port, peer.protocol))
-    ports = ports[:12] or [(None, "TCP")]
-    changes = ne.impact(current, after, snap.namespace_labels(), endpoints, ports, name_label=snap.name_label)
-    flows = [c.as_dict() for c in changes]
-    return {"pending": [ne.policy_name(p) + (" (delete)" if p.get("state") == "absent" else "") for p in pending],
-            "problems": problems, "ports_checked": ["%s/%s" % (p[1], p[0]) if p[0] else "any %s" % p[1]
-                                                    for p in ports],
-            "newly_denied": [f for f in flows if f["change"] == "newly_denied"],
-            "newly_allowed": [f for f in flows if f["change"] == "newly_allowed"]}

@@ -11,13 +11,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, selectors
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import (
+    netpol, netpol_admin, netpol_multi, netpol_report, selectors)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Executor, diff_of, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    KUBEVIRT, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE, NETWORK_POLICY, VM)
+    KUBEVIRT, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MULTI_NETWORK_POLICY, NAD, NAMESPACE, NETWORK_POLICY, VM,
+    ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 PORT_SPEC = dict(
@@ -39,6 +43,7 @@ RULE_SPEC = dict(
     vm_selector=dict(type="dict", aliases=["pod_selector"]),
     peers=dict(type="list", elements="dict", options=PEER_SPEC),
     ports=dict(type="list", elements="dict", options=PORT_SPEC),
+    network=dict(type="list", elements="str"),
 )
 MONITORING_SPEC = dict(
     namespace_selector=dict(type="dict"),
@@ -46,6 +51,29 @@ MONITORING_SPEC = dict(
     pod_selector=dict(type="dict"),
     vm_selector=dict(type="dict"),
     ports=dict(type="list", elements="dict", options=PORT_SPEC),
+)
+BASELINE_PEER_SPEC = dict(
+    namespace_selector=dict(type="dict"),
+    namespaces=dict(type="list", elements="str"),
+    vm_selector=dict(type="dict", aliases=["pod_selector"]),
+    cidr=dict(type="str"),
+)
+BASELINE_RULE_SPEC = dict(
+    name=dict(type="str"),
+    action=dict(type="str", required=True, choices=list(netpol_admin.ACTIONS)),
+    peers=dict(type="list", elements="dict", options=BASELINE_PEER_SPEC),
+    ports=dict(type="list", elements="dict", options=PORT_SPEC),
+)
+BASELINE_SPEC = dict(
+    name=dict(type="str", required=True),
+    description=dict(type="str"),
+    tier=dict(type="str", choices=list(netpol_admin.TIERS), default="Baseline"),
+    priority=dict(type="int", required=True),
+    subject=dict(type="dict", required=True, options=dict(
+        namespace_selector=dict(type="dict"), namespaces=dict(type="list", elements="str"),
+        vm_selector=dict(type="dict", aliases=["pod_selector"]))),
+    ingress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
+    egress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
 )
 POLICIES_ARG_SPEC = dict(
     state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
@@ -62,6 +90,8 @@ POLICIES_ARG_SPEC = dict(
     allow_from_namespaces=dict(type="dict"),
     allow_monitoring=dict(type="dict", options=MONITORING_SPEC),
     rules=dict(type="list", elements="dict", options=RULE_SPEC),
+    cluster_baselines=dict(type="list", elements="dict", options=BASELINE_SPEC),
+    cluster_baseline_api=dict(type="str", choices=["auto", "v1alpha2", "v1alpha1"], default="auto"),
     prune=dict(type="bool", default=True),
     prune_scope=dict(type="str", choices=["namespaces", "cluster"], default="namespaces"),
     label_namespaces=dict(type="bool", default=False),
@@ -83,26 +113,27 @@ class PolicyExecutor(Executor):
     policy without the managed-by label, or of another set, stops that object."""
 
     def __init__(self, session, kind, policy_set, **kwargs):
-        super(PolicyExecutor, self).__init__(session, kind, **kwargs)
+        super().__init__(session, kind, **kwargs)
         self.policy_set = policy_set
 
     def _read(self, obj):
-        fresh = super(PolicyExecutor, self)._read(obj)
+        fresh = super()._read(obj)
+        what = self.kind.resource.kind
         if fresh is not None and not netpol.is_managed(fresh):
-            raise ApiError("GET", self._path(obj), 409, message=unmanaged_message(key_of(obj)))
+            raise ApiError("GET", self._path(obj), 409, message=unmanaged_message(key_of(obj), what))
         if fresh is not None and netpol.policy_set_of(fresh) != self.policy_set:
-            raise ApiError("GET", self._path(obj), 409, message=other_set_message(key_of(obj), fresh))
+            raise ApiError("GET", self._path(obj), 409, message=other_set_message(key_of(obj), fresh, what))
         return fresh
 
 
-def unmanaged_message(key):
-    return ("NetworkPolicy %s/%s exists and is not managed by kubevirt_net.core (no label %s): it is left alone; "
-            "change name_prefix or the rule name, or remove that policy" % (key[0], key[1], MANAGED_SELECTOR))
+def unmanaged_message(key: Tuple[str, str], what: str = "NetworkPolicy") -> str:
+    return ("%s %s/%s exists and is not managed by kubevirt_net.core (no label %s): it is left alone; "
+            "change name_prefix or the rule name, or remove that policy" % (what, key[0], key[1], MANAGED_SELECTOR))
 
 
-def other_set_message(key, obj):
-    return ("NetworkPolicy %s/%s belongs to policy set %r: it is left alone; use another name_prefix for one of "
-            "the sets" % (key[0], key[1], netpol.policy_set_of(obj)))
+def other_set_message(key: Tuple[str, str], obj: Dict[str, Any], what: str = "NetworkPolicy") -> str:
+    return ("%s %s/%s belongs to policy set %r: it is left alone; use another name_prefix for one of "
+            "the sets" % (what, key[0], key[1], netpol.policy_set_of(obj)))
 
 
 # ---------------------------------------------------------------- targets
@@ -129,7 +160,7 @@ def check_task(params, problems):
         problems.add("task", "namespaces", "state=rendered does not contact the cluster, so it cannot resolve "
                                            "namespace_selector: list namespaces to render for")
     policy_set = params.get("policy_set")
-    if not policy_set or netpol._label_value_problem(policy_set):  # pylint: disable=protected-access
+    if not policy_set or selectors.value_problem(policy_set):
         problems.add("task", "policy_set", "%r is not a valid label value: at most 63 letters, digits, '-', '_' "
                                            "or '.', starting and ending with a letter or digit" % (policy_set,))
     if not 1 <= (params.get("concurrency") or 0) <= 64:
@@ -223,16 +254,38 @@ def gate(version, templates, namespaces, label_namespaces, problems, findings):
 
 
 # --------------------------------------------------------------- reading
-def list_policies(session, scope, targets):
+def list_policies(session, scope: str, targets: List[str],
+                  resource: ResourceType = NETWORK_POLICY) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    """One LIST per (kind, namespace), or one cluster-wide LIST of the managed ones."""
     existing = {}
     if scope == "cluster":
-        for obj in session.list(NETWORK_POLICY.path(), label_selector=MANAGED_SELECTOR, page_size=CLUSTER_PAGE):
+        for obj in session.list(resource.path(), label_selector=MANAGED_SELECTOR, page_size=CLUSTER_PAGE):
             existing[key_of(obj)] = obj
     else:
         for namespace in targets:
-            for obj in session.list(NETWORK_POLICY.path(namespace)):
+            for obj in session.list(resource.path(namespace)):
                 existing[key_of(obj)] = obj
     return existing
+
+
+def list_multi_policies(session, scope: str, targets: List[str]) -> Optional[Dict[Tuple[str, str], Dict[str, Any]]]:
+    """The MultiNetworkPolicies, or None when the cluster does not serve the kind (no CRD)."""
+    try:
+        return list_policies(session, scope, targets, MULTI_NETWORK_POLICY)
+    except ApiError as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def list_nads(session, scope: str, namespaces: List[str]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    """The NADs of ``namespaces``: one LIST each, or one cluster-wide LIST."""
+    if scope == "cluster":
+        items = session.list(NAD.path(), page_size=CLUSTER_PAGE)
+    else:
+        items = [obj for namespace in namespaces for obj in session.list(NAD.path(namespace))]
+    wanted = set(namespaces)
+    return dict((key_of(obj), obj) for obj in items if key_of(obj)[0] in wanted)
 
 
 def kubevirt_namespaces(session):
@@ -268,6 +321,137 @@ def list_vms(session, scope, targets, findings):
 
 
 # ---------------------------------------------------------------- the run
+class KindPlan:
+    """The state of one policy kind (NetworkPolicy or MultiNetworkPolicy) in the targets."""
+
+    def __init__(self, resource: ResourceType, templates: List[Any], existing: Dict[Tuple[str, str], Any]) -> None:
+        self.resource = resource
+        self.templates = templates
+        self.existing = existing
+        self.ours: Dict[Tuple[str, str], Any] = {}
+        self.declared: set = set()
+        self.deletions: List[Dict[str, Any]] = []
+
+    def prepare(self, params: Dict[str, Any], targets: List[str], problems: Problems,
+                findings: List[Dict[str, Any]]) -> None:
+        """Which declared names are taken by objects that are not ours, which of ours go."""
+        state, policy_set = params["state"], params["policy_set"]
+        what = self.resource.kind
+        self.declared = set((ns, getattr(t, "key_name", t.name)) for ns in targets for t in self.templates)
+        for key in sorted(self.declared):
+            obj = self.existing.get(key)
+            if obj is None or (netpol.is_managed(obj) and netpol.policy_set_of(obj) == policy_set):
+                continue
+            message = unmanaged_message(key, what) if not netpol.is_managed(obj) else \
+                other_set_message(key, obj, what)
+            if state == "present":
+                problems.add("%s %s/%s" % (what, key[0], key[1]), "name", message)
+            else:
+                findings.append({"kind": "not-ours", "message": message})
+        self.ours = dict((k, o) for k, o in self.existing.items()
+                         if netpol.is_managed(o) and netpol.policy_set_of(o) == policy_set)
+        target_set = set(targets)
+        cluster_prune = params["prune_scope"] == "cluster"
+        if state == "absent" and not params["prune"]:
+            self.deletions = [self.ours[k] for k in sorted(self.declared) if k in self.ours]
+        elif state == "absent" or params["prune"]:
+            keep = set() if state == "absent" else self.declared
+            self.deletions = [o for k, o in sorted(self.ours.items())
+                              if k not in keep and (cluster_prune or k[0] in target_set)]
+
+    def execute(self, session, params: Dict[str, Any], targets: List[str], check_mode: bool) -> List[Dict[str, Any]]:
+        state, policy_set = params["state"], params["policy_set"]
+        desired = [] if state == "absent" else [t.manifest(ns, policy_set) for ns in targets for t in self.templates]
+        kind = netpol.PolicyKind(self.resource)
+        actions = plan(kind, desired, dict((k, o) for k, o in self.ours.items() if k in self.declared),
+                       self.deletions)
+        results = PolicyExecutor(session, kind, policy_set, check_mode=check_mode,
+                                 workers=params["concurrency"]).run(actions)
+        for result in results:
+            result["kind"] = self.resource.kind
+        return results
+
+
+class BaselinePlan:
+    """The cluster baselines of this policy set: discovery, LIST, checks, writes."""
+
+    def __init__(self, baselines: List[netpol_admin.Baseline]) -> None:
+        self.baselines = baselines
+        self.version: Optional[str] = None
+        self.kinds: List[KindPlan] = []
+
+    def prepare(self, session, params: Dict[str, Any], problems: Problems, findings: List[Dict[str, Any]]) -> None:
+        version = params["cluster_baseline_api"]
+        if version == "auto":
+            try:
+                version = netpol_admin.served_version(session.get("/apis/" + netpol_admin.GROUP))
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+                version = None
+        if version is None:
+            if self.baselines:
+                problems.add("task", "cluster_baselines", "this cluster serves no %s API (neither "
+                             "ClusterNetworkPolicy v1alpha2 nor AdminNetworkPolicy v1alpha1): install the "
+                             "network-policy-api CRDs and a CNI that implements them" % netpol_admin.GROUP)
+            return
+        self.version = version
+        for baseline in self.baselines:
+            baseline.key_name = baseline.object_name(version)
+        netpol_admin.check_version(problems, self.baselines, version)
+        resources = [netpol_admin.CLUSTER_NETWORK_POLICY] if version == netpol_admin.V1ALPHA2 else [
+            netpol_admin.ADMIN_NETWORK_POLICY, netpol_admin.BASELINE_ADMIN_NETWORK_POLICY]
+        existing_all: List[Dict[str, Any]] = []
+        for resource in resources:
+            try:
+                items = session.list(resource.path(), page_size=CLUSTER_PAGE)
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+                items = []
+            existing_all.extend(dict(o, kind=resource.kind) for o in items)
+            mine = [b for b in self.baselines if b.resource(version) is resource]
+            plan_ = KindPlan(resource, mine, dict((key_of(o), o) for o in items))
+            plan_.prepare(params, [""], problems, findings)
+            self.kinds.append(plan_)
+        netpol_admin.priority_clashes(problems, self.baselines, version, existing_all, params["policy_set"])
+
+    def execute(self, session, params: Dict[str, Any], check_mode: bool) -> List[Dict[str, Any]]:
+        state, policy_set = params["state"], params["policy_set"]
+        results = []
+        for plan_ in self.kinds:
+            desired = [] if state == "absent" else [b.manifest(self.version, policy_set) for b in plan_.templates]
+            kind = netpol_admin.ClusterPolicyKind(plan_.resource)
+            actions = plan(kind, desired, dict((k, o) for k, o in plan_.ours.items() if k in plan_.declared),
+                           plan_.deletions)
+            for result in PolicyExecutor(session, kind, policy_set, check_mode=check_mode,
+                                         workers=params["concurrency"]).run(actions):
+                result["kind"] = plan_.resource.kind
+                results.append(result)
+        return results
+
+
+def _render(module, runner, params, templates, baselines, explicit, selector, findings):
+    policy_set = params["policy_set"]
+    policies = [{"namespace": ns, "name": t.name, "kind": t.resource.kind, "origin": t.origin, "method": "rendered",
+                 "resource": t.manifest(ns, policy_set)} for ns in explicit for t in templates]
+    version = netpol_admin.V1ALPHA1 if params["cluster_baseline_api"] == "v1alpha1" else netpol_admin.V1ALPHA2
+    rendered_baselines = [{"name": b.object_name(version), "kind": b.resource(version).kind, "tier": b.tier,
+                           "method": "rendered", "resource": b.manifest(version, policy_set)}
+                          for b in baselines or []]
+    findings.extend(netpol_report.baseline_findings(params, templates, explicit, ["kubevirt"]))
+    if selector is not None:
+        findings.append({"kind": "no-match", "message": "state=rendered does not contact the cluster: "
+                                                        "namespace_selector was not resolved, only namespaces "
+                                                        "were rendered"})
+    if netpol.uses_end_port(templates):
+        findings.append({"kind": "end-port", "message": "end_port needs Kubernetes 1.22 or newer: older API "
+                                                        "servers drop it, and this module refuses it there"})
+    _warn(module, findings)
+    runner.exit(changed=False, policies=policies, baselines=rendered_baselines, findings=findings,
+                policy_set=policy_set, declared=[t.name for t in templates])
+
+
 def run(arg_spec):
     module = build_module(arg_spec, needs_netaddr=True)
     params = module.params
@@ -275,28 +459,18 @@ def run(arg_spec):
     policy_set = params["policy_set"]
     runner = Run(module)
     problems = Problems()
-    findings = []
+    findings: List[Dict[str, Any]] = []
     explicit, selector = check_task(params, problems)
     templates = netpol.declare(params, problems)
+    baselines = netpol_admin.parse(problems, params.get("cluster_baselines"), params["name_prefix"])
     if problems:
         runner.fail(problems.render(), problems=problems.items)
-
     if state == "rendered":
-        policies = [{"namespace": ns, "name": t.name, "origin": t.origin, "method": "rendered",
-                     "resource": t.manifest(ns, policy_set)} for ns in explicit for t in templates]
-        findings.extend(netpol.baseline_findings(params, templates, explicit, ["kubevirt"]))
-        if selector is not None:
-            findings.append({"kind": "no-match", "message": "state=rendered does not contact the cluster: "
-                                                            "namespace_selector was not resolved, only namespaces "
-                                                            "were rendered"})
-        if netpol.uses_end_port(templates):
-            findings.append({"kind": "end-port", "message": "end_port needs Kubernetes 1.22 or newer: older API "
-                                                            "servers drop it, and this module refuses it there"})
-        _warn(module, findings)
-        runner.exit(changed=False, policies=policies, findings=findings, policy_set=policy_set,
-                    declared=[t.name for t in templates])
+        _render(module, runner, params, templates, baselines, explicit, selector, findings)
 
     session = runner.session
+    multi = netpol_multi.multi_templates(templates)
+    single = [t for t in templates if not t.networks]
     try:
         version = session.server_version()
         namespaces = dict(((o.get("metadata") or {}).get("name"), o)
@@ -312,41 +486,40 @@ def run(arg_spec):
         if scope == "auto":
             scope = "cluster" if (selector is not None or len(targets) > AUTO_CLUSTER_LIST_ABOVE
                                   or params["prune_scope"] == "cluster") else "namespace"
-        existing = list_policies(session, scope, targets)
-        desired = [] if state == "absent" else [t.manifest(ns, policy_set) for ns in targets for t in templates]
-        declared_keys = set((ns, t.name) for ns in targets for t in templates)
-        for key in sorted(declared_keys):
-            obj = existing.get(key)
-            if obj is None or (netpol.is_managed(obj) and netpol.policy_set_of(obj) == policy_set):
-                continue
-            message = unmanaged_message(key) if not netpol.is_managed(obj) else other_set_message(key, obj)
-            if state == "present":
-                problems.add("policy %s/%s" % key, "name", message)
-            else:
-                findings.append({"kind": "not-ours", "message": message})
+        kinds = [KindPlan(NETWORK_POLICY, single, list_policies(session, scope, targets))]
+        existing_multi = list_multi_policies(session, scope, targets)
+        if existing_multi is None:
+            if multi and state == "present":
+                problems.add("task", "rules[].network", "this cluster does not serve MultiNetworkPolicy "
+                             "(k8s.cni.cncf.io/v1beta1 multi-networkpolicies): install the multi-networkpolicy "
+                             "CRD and an implementation (OVN-Kubernetes, multi-networkpolicy-iptables) first")
+        else:
+            kinds.append(KindPlan(MULTI_NETWORK_POLICY, multi, existing_multi))
+        for kind_plan in kinds:
+            kind_plan.prepare(params, targets, problems, findings)
+        baseline_plan = BaselinePlan(baselines) if baselines is not None else None
+        if baseline_plan is not None:
+            baseline_plan.prepare(session, params, problems, findings)
+
+        vms_by_namespace = None
+        wants_vms = params["vm_checks"] and any(t.vm_policy for t in templates) and targets
+        if state == "present" and wants_vms:
+            vms_by_namespace = list_vms(session, scope, targets, findings)
+        if state == "present" and multi and targets and not problems:
+            nad_scope = "cluster" if scope == "cluster" else "namespace"
+            nads = list_nads(session, nad_scope, netpol_multi.nad_namespaces(multi, targets))
+            netpol_multi.check(multi, targets, nads, vms_by_namespace or None, problems, findings)
         if problems:
             runner.fail(problems.render(), problems=problems.items, server_version="%d.%d" % version)
-
-        ours = dict((k, o) for k, o in existing.items()
-                    if netpol.is_managed(o) and netpol.policy_set_of(o) == policy_set)
-        target_set = set(targets)
-        cluster_prune = params["prune_scope"] == "cluster"
-        if state == "absent" and not params["prune"]:
-            deletions = [ours[k] for k in sorted(declared_keys) if k in ours]
-        elif state == "absent" or params["prune"]:
-            keep = set() if state == "absent" else declared_keys
-            deletions = [o for k, o in sorted(ours.items()) if k not in keep and (cluster_prune or k[0] in target_set)]
-        else:
-            deletions = []
 
         if state == "present":
             if params["default_deny"] != "none":
                 kv_namespaces = kubevirt_namespaces(session)
             else:
                 kv_namespaces = ()
-            findings.extend(netpol.baseline_findings(params, templates, targets, kv_namespaces))
-            if params["vm_checks"] and any(t.vm_policy for t in templates) and targets:
-                findings.extend(netpol.vm_findings(templates, list_vms(session, scope, targets, findings)))
+            findings.extend(netpol_report.baseline_findings(params, templates, targets, kv_namespaces))
+            if vms_by_namespace:
+                findings.extend(netpol_report.vm_findings(templates, vms_by_namespace))
 
         labelled = []
         for name in to_label:
@@ -355,10 +528,10 @@ def run(arg_spec):
                                 body={"metadata": {"labels": {netpol.NAME_LABEL: name}}})
             labelled.append(name)
 
-        kind = netpol.PolicyKind()
-        actions = plan(kind, desired, dict((k, o) for k, o in ours.items() if k in declared_keys), deletions)
-        results = PolicyExecutor(session, kind, policy_set, check_mode=module.check_mode,
-                                 workers=params["concurrency"]).run(actions)
+        results = []
+        for kind_plan in kinds:
+            results.extend(kind_plan.execute(session, params, targets, module.check_mode))
+        baseline_results = [] if baseline_plan is None else baseline_plan.execute(session, params, module.check_mode)
     except ApiError as err:
         runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason)
 
@@ -366,7 +539,8 @@ def run(arg_spec):
     counts = dict((ns, dict((c, 0) for c in COUNTS)) for ns in targets)
     policies = []
     for result in results:
-        entry = {"namespace": result["namespace"], "name": result["name"], "method": result["method"],
+        entry = {"namespace": result["namespace"], "name": result["name"], "kind": result["kind"],
+                 "method": result["method"],
                  "origin": "no longer declared" if result["method"] == DELETE and state == "present"
                  else origins.get(result["name"], "policy set %s" % policy_set)}
         if result.get("error"):
@@ -376,18 +550,25 @@ def run(arg_spec):
         policies.append(entry)
     totals = dict((c, sum(n[c] for n in counts.values())) for c in COUNTS)
     failed = [r for r in results if r.get("error")]
-    changed = bool(labelled) or any(r["method"] != UNCHANGED and not r.get("error") for r in results)
+    tiers = dict((b.key_name, b.tier) for b in baselines or [])
+    baseline_entries = [dict({"name": r["name"], "kind": r["kind"], "tier": tiers.get(r["name"]),
+                              "method": r["method"]}, **({"error": str(r["error"])} if r.get("error") else {}))
+                        for r in baseline_results]
+    failed += [r for r in baseline_results if r.get("error")]
+    results_all = results + baseline_results
+    changed = bool(labelled) or any(r["method"] != UNCHANGED and not r.get("error") for r in results_all)
     out = dict(changed=changed, policies=policies, namespaces=counts, totals=totals, findings=findings,
                labelled_namespaces=labelled, server_version="%d.%d" % version, policy_set=policy_set,
-               list_scope=scope, declared=[t.name for t in templates])
+               list_scope=scope, declared=[t.name for t in templates], baselines=baseline_entries,
+               baseline_api=None if baseline_plan is None else baseline_plan.version)
     if params["report"]:
-        out["report"] = netpol.markdown_report(dict(out, state=state, check_mode=module.check_mode))
+        out["report"] = netpol_report.markdown_report(dict(out, state=state, check_mode=module.check_mode))
     if module._diff and changed:  # pylint: disable=protected-access
-        out["diff"] = diff_of([r for r in results if not r.get("error")])
+        out["diff"] = diff_of([r for r in results_all if not r.get("error")])
     _warn(module, findings)
     if failed:
-        runner.fail("%d of %d NetworkPolicies failed: %s" % (len(failed), len(results), "; ".join(
-            "%s/%s: %s" % (r["namespace"], r["name"], r["error"]) for r in failed[:10])), **out)
+        runner.fail("%d of %d policies failed: %s" % (len(failed), len(results_all), "; ".join(
+            "%s %s/%s: %s" % (r["kind"], r["namespace"], r["name"], r["error"]) for r in failed[:10])), **out)
     runner.exit(**out)
 
 

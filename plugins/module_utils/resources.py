@@ -55,3 +55,12 @@ MUTATING_WEBHOOK = ResourceType("admissionregistration.k8s.io", "v1", "mutatingw
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "kubevirt_net.core"
+# Network Plumbing WG multi-networkpolicy: v1beta1 is the served version (no endPort)
+MULTI_NETWORK_POLICY = ResourceType("k8s.cni.cncf.io", "v1beta1", "multi-networkpolicies", "MultiNetworkPolicy")
+# sigs.k8s.io/network-policy-api: ClusterNetworkPolicy (v0.3.0) and its v1alpha1 predecessors
+CLUSTER_NETWORK_POLICY = ResourceType("policy.networking.k8s.io", "v1alpha2", "clusternetworkpolicies",
+                                      "ClusterNetworkPolicy", namespaced=False)
+ADMIN_NETWORK_POLICY = ResourceType("policy.networking.k8s.io", "v1alpha1", "adminnetworkpolicies",
+                                    "AdminNetworkPolicy", namespaced=False)
+BASELINE_ADMIN_NETWORK_POLICY = ResourceType("policy.networking.k8s.io", "v1alpha1", "baselineadminnetworkpolicies",
+                                             "BaselineAdminNetworkPolicy", namespaced=False)

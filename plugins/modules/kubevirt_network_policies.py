@@ -213,7 +213,174 @@ options:
             description:
               - Last port of the range O(rules[].ports[].port)-O(rules[].ports[].end_port); needs a numeric port and
                 Kubernetes 1.22+ (refused on older API servers).
+              - Refused on a rule with O(rules[].network) - MultiNetworkPolicy C(k8s.cni.cncf.io/v1beta1) has no
+                C(endPort) and the API server drops it.
             type: int
+      network:
+        description:
+          - The network the rule filters. Omitted or V(pod) - the pod network, as a NetworkPolicy.
+          - A NetworkAttachmentDefinition name (looked up in each target namespace), C(<namespace>/<nad>), or a list
+            of them - a C(k8s.cni.cncf.io/v1beta1) MultiNetworkPolicy with the annotation
+            C(k8s.v1.cni.cncf.io/policy-for) naming those networks. MultiNetworkPolicy is enforced by OVN-Kubernetes
+            (secondary networks) and multi-networkpolicy-iptables, not by every CNI.
+          - Refused before any write - a NAD that does not exist, an SR-IOV network (the VF bypasses the host network
+            stack, so nothing can filter it), a O(rules[].vm_selector) that matches only the C(metadata.labels) of the
+            VMs on that network (the virt-launcher pod carries the template labels), and the C(k8s.cni.cncf.io)
+            CRD missing. Warned - C(ipBlock) peers on OVN-Kubernetes layer2/localnet networks and on networks
+            without IPAM, where support depends on the implementation.
+          - The MultiNetworkPolicies of this O(policy_set) are pruned like its NetworkPolicies (one LIST per kind and
+            namespace).
+        type: list
+        elements: str
+  cluster_baselines:
+    description:
+      - Cluster-wide admin policies of sigs.k8s.io/network-policy-api, one object per entry - a
+        C(policy.networking.k8s.io/v1alpha2) ClusterNetworkPolicy, or, when the cluster serves only v1alpha1
+        (from discovery, see O(cluster_baseline_api)), an AdminNetworkPolicy (tier Admin) or the single
+        BaselineAdminNetworkPolicy C(default) (tier Baseline).
+      - Tiers are evaluated Admin, then the namespaces' NetworkPolicies, then Baseline. Inside a tier, lower
+        O(cluster_baselines[].priority) first, then rules in order; the first matching rule decides - V(Accept) and
+        V(Deny) are final, V(Pass) skips the rest of the tier so the next tier decides. A NetworkPolicy selecting a
+        pod overrides the Baseline tier for it.
+      - A priority another policy of the same tier already uses is refused (the implementation may apply either).
+      - Left out, no cluster-scoped object is read or written. An empty list deletes this O(policy_set)'s baselines
+        (with O(prune)).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the object (C(<name_prefix><name>); C(default) for a v1alpha1 Baseline).
+        type: str
+        required: true
+      description:
+        description: Free text, kept in the annotation C(kubevirt-net.io/description).
+        type: str
+      tier:
+        description: V(Admin) (before NetworkPolicies, cannot be overridden) or V(Baseline) (after them).
+        type: str
+        choices: [Admin, Baseline]
+        default: Baseline
+      priority:
+        description: 0-1000, lower is evaluated first within the tier (ignored by a v1alpha1 Baseline).
+        type: int
+        required: true
+      subject:
+        description: The pods and VMs the baseline applies to.
+        type: dict
+        required: true
+        suboptions:
+          namespace_selector:
+            description: Namespaces by label (C({}) is every namespace).
+            type: dict
+          namespaces:
+            description: Namespaces by name.
+            type: list
+            elements: str
+          vm_selector:
+            description: Only these VMs and pods (template labels) in those namespaces.
+            type: dict
+            aliases: [pod_selector]
+      ingress:
+        description: Rules for traffic to the subject, in order (at most 25).
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: Rule name (shown by the implementation).
+            type: str
+          action:
+            description: V(Accept), V(Deny) or V(Pass) (V(Accept) is written as C(Allow) in v1alpha1).
+            type: str
+            required: true
+            choices: [Accept, Deny, Pass]
+          peers:
+            description: Where the traffic comes from or goes to; omitted - every namespace.
+            type: list
+            elements: dict
+            suboptions:
+              namespace_selector:
+                description: Namespaces by label.
+                type: dict
+              namespaces:
+                description: Namespaces by name.
+                type: list
+                elements: str
+              vm_selector:
+                description: Only these VMs and pods in those namespaces.
+                type: dict
+                aliases: [pod_selector]
+              cidr:
+                description: An address block (egress only; v1alpha2 C(networks)).
+                type: str
+          ports:
+            description: Destination ports; omitted - every port.
+            type: list
+            elements: dict
+            suboptions:
+              port:
+                description: Port number (a name needs the experimental channel and is refused).
+                type: raw
+              protocol:
+                description: TCP, UDP or SCTP.
+                type: str
+                default: TCP
+              end_port:
+                description: Last port of a range.
+                type: int
+      egress:
+        description: Rules for traffic from the subject, in order (at most 25).
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: Rule name (shown by the implementation).
+            type: str
+          action:
+            description: V(Accept), V(Deny) or V(Pass) (V(Accept) is written as C(Allow) in v1alpha1).
+            type: str
+            required: true
+            choices: [Accept, Deny, Pass]
+          peers:
+            description: Where the traffic comes from or goes to; omitted - every namespace.
+            type: list
+            elements: dict
+            suboptions:
+              namespace_selector:
+                description: Namespaces by label.
+                type: dict
+              namespaces:
+                description: Namespaces by name.
+                type: list
+                elements: str
+              vm_selector:
+                description: Only these VMs and pods in those namespaces.
+                type: dict
+                aliases: [pod_selector]
+              cidr:
+                description: An address block (egress only; v1alpha2 C(networks)).
+                type: str
+          ports:
+            description: Destination ports; omitted - every port.
+            type: list
+            elements: dict
+            suboptions:
+              port:
+                description: Port number (a name needs the experimental channel and is refused).
+                type: raw
+              protocol:
+                description: TCP, UDP or SCTP.
+                type: str
+                default: TCP
+              end_port:
+                description: Last port of a range.
+                type: int
+  cluster_baseline_api:
+    description:
+      - Which API O(cluster_baselines) are written with. V(auto) asks discovery (C(/apis/policy.networking.k8s.io))
+        and prefers v1alpha2.
+    type: str
+    choices: [auto, v1alpha2, v1alpha1]
+    default: auto
   prune:
     description:
       - Delete the policies of this O(policy_set) in the target namespaces that are no longer declared. Policies
@@ -261,8 +428,8 @@ options:
     default: false
 notes:
   - Check mode sends no write request and reports what would change; C(--diff) shows each changed policy.
-  - NetworkPolicy filters only the pod network of a VM; Multus secondary networks need MultiNetworkPolicy and SR-IOV
-    VFs cannot be filtered. The cluster's network plugin must enforce NetworkPolicy.
+  - NetworkPolicy filters only the pod network of a VM; Multus secondary networks need MultiNetworkPolicy (a rule
+    with O(rules[].network)) and SR-IOV VFs cannot be filtered. The cluster's network plugin must enforce them.
   - Requires C(netaddr) on the controller.
 requirements:
   - kubernetes >= 28.1.0
@@ -312,7 +479,30 @@ EXAMPLES = r"""
         vm_selector: {app: web}
         ports:
           - {port: 8000, end_port: 8100}
+      - name: storage-same-tenant
+        description: on the storage VLAN, only VMs of the same tenant reach these VMs
+        direction: ingress
+        network: storage
+        vm_selector: {}
+        peers:
+          - vm_selector: {}
   register: rendered
+
+- name: A cluster baseline - tenants never reach each other unless a tenant's own policy says so
+  kubevirt_net.core.kubevirt_network_policies:
+    state: rendered
+    namespaces: [tenant-a]
+    cluster_baselines:
+      - name: tenant-isolation
+        tier: Baseline
+        priority: 10
+        subject:
+          namespace_selector: {tenant: "true"}
+        ingress:
+          - name: deny-other-tenants
+            action: Deny
+            peers:
+              - namespace_selector: {tenant: "true"}
 
 - name: Remove every policy of the set from two namespaces
   kubevirt_net.core.kubevirt_network_policies:
@@ -332,9 +522,13 @@ policies:
       type: str
       sample: tenant-a
     name:
-      description: Name of the NetworkPolicy.
+      description: Name of the policy.
       type: str
       sample: kvnet-db-from-app
+    kind:
+      description: NetworkPolicy (pod network) or MultiNetworkPolicy (a rule with O(rules[].network)).
+      type: str
+      sample: MultiNetworkPolicy
     method:
       description: What was done (or, in check mode, would be done).
       type: str
@@ -352,6 +546,33 @@ policies:
       description: The manifest.
       type: dict
       returned: when O(state=rendered)
+baselines:
+  description: One entry per cluster baseline (O(cluster_baselines)), then the deletions.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the object.
+      type: str
+      sample: kvnet-tenant-isolation
+    kind:
+      description: ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy.
+      type: str
+      sample: ClusterNetworkPolicy
+    tier:
+      description: Admin or Baseline.
+      type: str
+      sample: Baseline
+    method:
+      description: What was done (or, in check mode, would be done).
+      type: str
+      sample: created
+baseline_api:
+  description: The API version the baselines were written with (v1alpha2 or v1alpha1); null when not managed.
+  returned: unless O(state=rendered)
+  type: str
+  sample: v1alpha2
 namespaces:
   description: Per target namespace, how many policies were created, updated, deleted and left unchanged.
   returned: unless O(state=rendered)

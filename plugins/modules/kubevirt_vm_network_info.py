@@ -106,7 +106,11 @@ options:
       - Impact preview. NetworkPolicy manifests a change would create or replace (same namespace and name);
         an item with C(state=absent) stands for deleting that policy. The result's RV(impact) lists the VM-to-VM and
         VM-to-CIDR flows that would be newly denied or newly allowed. Nothing is applied.
-      - C(metadata.namespace) defaults to O(namespace).
+      - C(kind) may also be MultiNetworkPolicy (with its C(k8s.v1.cni.cncf.io/policy-for) annotation),
+        ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy (cluster-scoped); C(impact.networks)
+        then lists the VM-to-VM flows that change per network (pod network with the admin tiers, Multus networks
+        with MultiNetworkPolicies).
+      - C(metadata.namespace) defaults to O(namespace) (not for the cluster-scoped kinds).
     type: list
     elements: dict
   cluster_domain:
@@ -233,7 +237,13 @@ vms:
       description: Interfaces joined with status (C(interfaces)) and the C(conditions) MigrationRequired/RestartRequired.
       type: dict
     reachability:
-      description: Isolation per direction, the policies selecting the VM, secondary networks, and the C(results) of the peer question.
+      description:
+        - Isolation per direction, the policies selecting the VM, secondary networks, and the C(results) of the peer
+          question.
+        - C(networks) - one row per network of the VM (C(pod), or C(<namespace>/<nad>)) with C(filtered_by), the
+          C(policies) that select the VM there and, with O(peer), C(results) per direction (C(outcome), C(tier),
+          C(deciding) object and rule). The pod network is decided by the Admin tier, the namespace's
+          NetworkPolicies and the Baseline tier in that order; a Multus network by its MultiNetworkPolicies.
       type: dict
     services:
       description: The Services that select the VM (or only its VM labels), with ports and endpoints.
@@ -261,8 +271,9 @@ topology:
   returned: always
   type: dict
 impact:
-  description: With O(policies), the flows that would be C(newly_denied) and C(newly_allowed), and C(problems)
-    the API server would reject in the pending policies.
+  description: With O(policies), the flows that would be C(newly_denied) and C(newly_allowed), C(problems) the API
+    server would reject in the pending policies, and C(networks) - the VM-to-VM flows that change per network, each
+    with a C(message) such as "this change would cut VM X off from Y on network Z".
   returned: when O(policies) is set
   type: dict
 kubevirt:

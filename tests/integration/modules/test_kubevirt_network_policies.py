@@ -363,16 +363,17 @@ def test_many_namespaces_by_selector_cost_a_constant_number_of_requests(
     assert sorted(res["namespaces"]) == sorted(names)
     res = result.tasks["rerun"]
     assert not res["changed"] and res["totals"]["unchanged"] == 36
-    assert res["api_requests"] == {"total": 5, "writes": 0, "retries": 0}
-    # namespaces, the managed policies, KubeVirt CRs, VMs: one LIST each per run, whatever the count
+    assert res["api_requests"] == {"total": 6, "writes": 0, "retries": 0}
+    # namespaces, the managed policies of each kind, KubeVirt CRs, VMs: one LIST each per run, whatever the count
     # (plus /version; the client's discovery, /version and /apis, may come on top when its cache is cold)
     lists = sorted(e["path"] for e in request_log.entries() if e["method"] == "GET" and e["path"] not in (
         "/version", "/apis", "/api"))
     assert lists == sorted(["/api/v1/namespaces", "/apis/networking.k8s.io/v1/networkpolicies",
+                            "/apis/k8s.cni.cncf.io/v1beta1/multi-networkpolicies",
                             "/apis/kubevirt.io/v1/kubevirts", "/apis/kubevirt.io/v1/virtualmachines"] * 2)
     assert [e["method"] for e in request_log.writes()] == ["POST"] * 36
     for query in [parse_qs(e["query"]) for e in request_log.entries()
-                  if e["method"] == "GET" and e["path"].endswith("/networkpolicies")]:
+                  if e["method"] == "GET" and e["path"].endswith("networkpolicies")]:
         assert query["labelSelector"] == ["app.kubernetes.io/managed-by=kubevirt_net.core"]
 
 
@@ -401,7 +402,7 @@ def test_faults_that_do_not_clear_fail_cleanly(lab, namespace, run_playbook):
     lab.add_fault(method="POST", path="/networkpolicies$", action="status", code=500, count=-1)
     res = run_playbook(play([task("np", namespaces=[namespace], default_deny="both", allow_same_namespace=True,
                                   api_retries=2)]), expect_rc=2).tasks["np"]
-    assert "2 of 2 NetworkPolicies failed" in res["msg"] and "InternalError" in res["msg"]
+    assert "2 of 2 policies failed" in res["msg"] and "InternalError" in res["msg"]
     assert [p["method"] for p in res["policies"]] == ["created", "created"] and all(
         "error" in p for p in res["policies"])
     lab.clear_faults()
@@ -435,3 +436,206 @@ def test_report_and_rerun_counts(namespace, run_playbook):
     assert "| %s | 1 | 0 | 0 | 0 |" % namespace in result.tasks["first"]["report"]
     again = result.tasks["again"]["report"]
     assert "| %s | 0 | 0 | 0 | 1 |" % namespace in again and "## Changes" not in again and "check mode" in again
+
+
+# ----------------------------------------------------------- secondary networks (MultiNetworkPolicy)
+MNP_PATH = "/apis/k8s.cni.cncf.io/v1beta1/namespaces/%s/multi-networkpolicies"
+POLICY_FOR = "k8s.v1.cni.cncf.io/policy-for"
+
+
+def multi_policies(lab, namespace):
+    return {o["metadata"]["name"]: o for o in lab.request("GET", MNP_PATH % namespace)["items"]}
+
+
+def vm_on(name, networks, template_labels=None, labels=None):
+    body = vm_manifest(name, running=False, labels=labels, template_labels=template_labels)
+    spec = body["spec"]["template"]["spec"]
+    for net in networks:
+        spec["domain"]["devices"]["interfaces"].append({"name": net, "bridge": {}})
+        spec["networks"].append({"name": net, "multus": {"networkName": net}})
+    return body
+
+
+def test_network_rules_render_multinetworkpolicies_rerun_prune(lab, namespace, run_playbook, request_log):
+    create_nad(lab, namespace, "storage", subnet="192.168.50.0/24")
+    create_nad(lab, namespace, "backup", subnet="192.168.60.0/24")
+    lab.request("POST", VM_PATH % namespace, vm_on("db", ["storage", "backup"], template_labels={"app": "db"}))
+    rules = [
+        {"name": "storage-same-tenant", "direction": "ingress", "network": "storage",
+         "vm_selector": {}, "peers": [{"vm_selector": {}}]},
+        {"name": "db-backup", "direction": "ingress", "network": ["storage", "%s/backup" % namespace],
+         "vm_selector": {"app": "db"}, "peers": [{"cidr": "192.168.60.0/24"}], "ports": [{"port": 5432}]},
+        {"name": "pod-web", "direction": "ingress", "ports": [{"port": 80}]},
+    ]
+    declaration = dict(namespaces=[namespace], default_deny="ingress", rules=rules)
+    created = run_playbook(play([task("create", **declaration)])).tasks["create"]
+    assert sorted((p["kind"], p["name"], p["method"]) for p in created["policies"]) == [
+        ("MultiNetworkPolicy", "kvnet-db-backup", "created"),
+        ("MultiNetworkPolicy", "kvnet-storage-same-tenant", "created"),
+        ("NetworkPolicy", "kvnet-default-deny", "created"), ("NetworkPolicy", "kvnet-pod-web", "created")]
+    stored = multi_policies(lab, namespace)
+    assert stored["kvnet-storage-same-tenant"]["metadata"]["annotations"][POLICY_FOR] == "%s/storage" % namespace
+    # several networks in one policy-for, sorted and namespace-qualified (multi-networkpolicy README)
+    assert stored["kvnet-db-backup"]["metadata"]["annotations"][POLICY_FOR] == "%s/backup,%s/storage" % (
+        namespace, namespace)
+    assert netpol.normalize_spec(stored["kvnet-db-backup"]["spec"]) == {
+        "podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"ipBlock": {"cidr": "192.168.60.0/24"}}], "ports": [{"protocol": TCP, "port": 5432}]}]}
+    assert set(policies(lab, namespace)) == {"kvnet-default-deny", "kvnet-pod-web"}
+    # the VM's secondary networks are covered by MultiNetworkPolicies: no "not filtered" warning
+    assert "multus" not in {f["kind"] for f in created["findings"]}
+    request_log.mark()
+    rerun = run_playbook(play([task("rerun", **declaration)])).tasks["rerun"]
+    assert not rerun["changed"] and rerun["totals"]["unchanged"] == 4
+    assert rerun["api_requests"]["writes"] == 0 and request_log.writes() == []
+    lists = [e["path"] for e in request_log.entries() if e["method"] == "GET"]
+    for path in (MNP_PATH % namespace, NP_PATH % namespace):
+        assert lists.count(path) == 1, lists
+    # drop the storage rule and the second network: one MNP deleted, one patched, NPs untouched
+    rules[1] = dict(rules[1], network="storage")
+    request_log.mark()
+    res = run_playbook(play([task("prune", namespaces=[namespace], default_deny="ingress",
+                                  rules=rules[1:])])).tasks["prune"]
+    assert sorted((p["name"], p["method"]) for p in res["policies"]) == [
+        ("kvnet-db-backup", "updated"), ("kvnet-default-deny", "unchanged"), ("kvnet-pod-web", "unchanged"),
+        ("kvnet-storage-same-tenant", "deleted")]
+    assert sorted((e["method"], e["path"].rsplit("/", 1)[-1]) for e in request_log.writes()) == [
+        ("DELETE", "kvnet-storage-same-tenant"), ("PATCH", "kvnet-db-backup")]
+    assert multi_policies(lab, namespace)["kvnet-db-backup"]["metadata"]["annotations"][POLICY_FOR] == \
+        "%s/storage" % namespace
+
+
+@pytest.mark.parametrize("case", ["missing-nad", "sriov", "metadata-labels", "end-port"])
+def test_network_rules_that_cannot_work_are_refused_before_any_write(lab, namespace, run_playbook, request_log,
+                                                                     case):
+    create_nad(lab, namespace, "storage", subnet="192.168.50.0/24")
+    create_nad(lab, namespace, "fast", resource_name="intel.com/sriov_netdevice")
+    rule = {"name": "r", "direction": "ingress", "network": "storage", "vm_selector": {"app": "db"}}
+    expect = {"missing-nad": "NetworkAttachmentDefinition %s/nope does not exist" % namespace,
+              "sriov": "%s/fast is an SR-IOV network" % namespace,
+              "metadata-labels": "matches the metadata.labels of VirtualMachine %s/db" % namespace,
+              "end-port": "MultiNetworkPolicy (k8s.cni.cncf.io/v1beta1) has no endPort"}[case]
+    if case == "missing-nad":
+        rule["network"] = "nope"
+    elif case == "sriov":
+        rule["network"] = "fast"
+    elif case == "metadata-labels":
+        lab.request("POST", VM_PATH % namespace, vm_on("db", ["storage"], labels={"app": "db"},
+                                                       template_labels={"app": "database"}))
+    else:
+        rule["ports"] = [{"port": 8000, "end_port": 8100}]
+    request_log.mark()
+    res = run_playbook(play([task("np", namespaces=[namespace], default_deny="ingress", rules=[rule])]),
+                       expect_rc=2).tasks["np"]
+    assert expect in res["msg"], res["msg"]
+    assert request_log.writes() == []
+    assert multi_policies(lab, namespace) == {} and policies(lab, namespace) == {}
+
+
+def test_ipblock_on_a_layer2_network_warns(lab, namespace, run_playbook):
+    lab.request("POST", "/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions" % namespace, {
+        "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": {"name": "l2"},
+        "spec": {"config": '{"cniVersion": "0.3.1", "name": "tenant-l2", "type": "ovn-k8s-cni-overlay", '
+                           '"topology": "layer2", "subnets": "10.100.0.0/24", '
+                           '"netAttachDefName": "%s/l2"}' % namespace}})
+    rules = [{"name": "l2-from-admin", "direction": "ingress", "network": "l2", "peers": [{"cidr": "10.100.0.0/28"}]}]
+    res = run_playbook(play([task("np", namespaces=[namespace], rules=rules)]), check=True).tasks["np"]
+    found = [f for f in res["findings"] if f["kind"] == "ipblock-support"]
+    assert len(found) == 1 and found[0]["network"] == "%s/l2" % namespace
+    assert "OVN-Kubernetes layer2" in found[0]["message"]
+
+
+# ------------------------------------------------------------------ cluster baselines
+CNP_PATH = "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies"
+ANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies"
+BANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies"
+
+
+def with_baselines(options, baselines):
+    """``options`` with another cluster_baselines."""
+    changed = dict(options)
+    changed["cluster_baselines"] = baselines
+    return changed
+
+
+def baseline_entries(tag):
+    return [
+        {"name": "tenants-%s" % tag, "tier": "Baseline", "priority": 40,
+         "subject": {"namespace_selector": {"tenant-%s" % tag: "true"}},
+         "ingress": [{"name": "deny-other-tenants", "action": "Deny",
+                      "peers": [{"namespace_selector": {"tenant-%s" % tag: "true"}}]}]},
+        {"name": "kube-system-%s" % tag, "tier": "Admin", "priority": 41,
+         "subject": {"namespaces": ["kube-system"]},
+         "ingress": [{"name": "dns", "action": "Accept", "ports": [{"port": 53, "protocol": "UDP"}]},
+                     {"name": "tenants", "action": "Deny",
+                      "peers": [{"namespace_selector": {"tenant-%s" % tag: "true"}}]}]},
+    ]
+
+
+def test_cluster_baselines_as_clusternetworkpolicies_rerun_clash_prune(lab, namespace, run_playbook, request_log):
+    tag = uuid.uuid4().hex[:6]
+    entries = baseline_entries(tag)
+    options = dict(namespaces=[namespace], policy_set="cb-" + tag, cluster_baselines=entries)
+    res = run_playbook(play([task("create", **options)])).tasks["create"]
+    assert res["baseline_api"] == "v1alpha2"
+    assert sorted((b["kind"], b["name"], b["tier"], b["method"]) for b in res["baselines"]) == [
+        ("ClusterNetworkPolicy", "kvnet-kube-system-%s" % tag, "Admin", "created"),
+        ("ClusterNetworkPolicy", "kvnet-tenants-%s" % tag, "Baseline", "created")]
+    stored = lab.request("GET", CNP_PATH + "/kvnet-tenants-" + tag)
+    assert stored["spec"]["tier"] == "Baseline" and stored["spec"]["ingress"][0]["action"] == "Deny"
+    request_log.mark()
+    again = run_playbook(play([task("again", **options)])).tasks["again"]
+    assert not again["changed"] and request_log.writes() == []
+    assert [e["path"] for e in request_log.entries() if e["method"] == "GET"].count(CNP_PATH) == 1
+    # another policy takes priority 40 in the Baseline tier: a new declaration using it is refused
+    lab.request("POST", CNP_PATH, {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+                                   "metadata": {"name": "vendor-" + tag}, "spec": {
+                                       "tier": "Baseline", "priority": 42, "subject": {"namespaces": {}},
+                                       "ingress": [{"action": "Accept", "from": [{"namespaces": {}}]}]}})
+    try:
+        clash = [dict(entries[0], name="late-" + tag, priority=42)] + entries
+        request_log.mark()
+        res = run_playbook(play([task("clash", **with_baselines(options, clash))]),
+                           expect_rc=2).tasks["clash"]
+        assert "42 in the Baseline tier is already used by vendor-%s" % tag in res["msg"]
+        assert request_log.writes() == []
+    finally:
+        lab.request("DELETE", CNP_PATH + "/vendor-" + tag)
+    # an empty list prunes this set's baselines; the option left out touches none
+    request_log.mark()
+    res = run_playbook(play([task("keep", namespaces=[namespace], policy_set="cb-" + tag),
+                             task("prune", **with_baselines(options, []))])).tasks
+    assert res["keep"]["baselines"] == [] and res["keep"]["baseline_api"] is None
+    assert sorted(b["method"] for b in res["prune"]["baselines"]) == ["deleted", "deleted"]
+    assert sorted(e["method"] for e in request_log.writes()) == ["DELETE", "DELETE"]
+
+
+def test_cluster_baselines_on_a_cluster_that_serves_only_v1alpha1(lab, namespace, run_playbook, request_log):
+    from tests.lab import crds
+
+    tag = uuid.uuid4().hex[:6]
+    entries = baseline_entries(tag)
+    options = dict(namespaces=[namespace], policy_set="cb1-" + tag, cluster_baselines=entries)
+    crds.serve_only_v1alpha1(lab)
+    try:
+        res = run_playbook(play([task("create", **options)])).tasks["create"]
+        assert res["baseline_api"] == "v1alpha1"
+        assert sorted((b["kind"], b["name"], b["method"]) for b in res["baselines"]) == [
+            ("AdminNetworkPolicy", "kvnet-kube-system-%s" % tag, "created"),
+            ("BaselineAdminNetworkPolicy", "default", "created")]
+        admin = lab.request("GET", ANP_PATH + "/kvnet-kube-system-" + tag)
+        assert admin["spec"]["priority"] == 41 and [r["action"] for r in admin["spec"]["ingress"]] == [
+            "Allow", "Deny"]
+        banp = lab.request("GET", BANP_PATH + "/default")
+        assert banp["spec"]["subject"] == {"namespaces": {"matchLabels": {"tenant-%s" % tag: "true"}}}
+        request_log.mark()
+        again = run_playbook(play([task("again", **options)])).tasks["again"]
+        assert not again["changed"] and request_log.writes() == []
+        # what v1alpha1 cannot say is refused before any write
+        bad = [dict(entries[0], ingress=[{"action": "Pass"}])]
+        res = run_playbook(play([task("bad", **with_baselines(options, bad))]), expect_rc=2).tasks["bad"]
+        assert "Pass has no next tier" in res["msg"] and request_log.writes() == []
+        run_playbook(play([task("clean", **with_baselines(options, []))]))
+        assert lab.request("GET", BANP_PATH)["items"] == []
+    finally:
+        crds.serve_v1alpha2(lab)

@@ -435,7 +435,9 @@ def test_stopped_vms_cost_no_extra_reads(lab, namespace, run_playbook, request_l
     assert vm_report(res, "live")["running"] and vm_report(res, "live")["pod_ips"]
     paths = [e["path"] for e in request_log.entries()]
     assert not [p for p in paths if "/vm-" in p or p.endswith("/live")]
-    assert len(paths) == res["api_requests"]["total"] + one["api_requests"]["total"]
+    # kubernetes.core's client reads discovery (/version, /apis) itself when its cache is cold: not the module's
+    reads = [p for p in paths if p not in ("/apis", "/api")]
+    assert len(reads) - 2 <= res["api_requests"]["total"] + one["api_requests"]["total"] <= len(reads), paths
     assert res["api_requests"]["total"] <= 20
     assert [r["name"] for r in one["vms"]] == ["vm-1"]
 
@@ -485,3 +487,42 @@ def test_api_faults_are_retried_or_fail_cleanly(lab, namespace, run_playbook, re
     failed = doctor(run_playbook, request_log, namespace=namespace, checks=["services"], api_retries=1)
     assert failed["failed"] and "reading the cluster failed" in failed["msg"] and "services" in failed["msg"]
     assert failed["api_requests"]["retries"] == 1
+
+
+def test_reachability_per_network_with_multinetworkpolicy_and_admin_tier(lab, namespace, run_playbook, request_log):
+    """The pod network answers through the cluster tiers, the storage network
+    through its MultiNetworkPolicies; each answer names the deciding object."""
+    nad(lab, namespace, "storage")
+    on_storage = dict(ifaces=[{"name": "default", "masquerade": {}}, {"name": "storage", "bridge": {}}],
+                      networks=[{"name": "default", "pod": {}}, {"name": "storage", "multus": {"networkName": "storage"}}])
+    launch(lab, namespace, "client", **on_storage)
+    launch(lab, namespace, "server", **on_storage)
+    create(lab, "/apis/k8s.cni.cncf.io/v1beta1/namespaces/%s/multi-networkpolicies" % namespace, {
+        "apiVersion": "k8s.cni.cncf.io/v1beta1", "kind": "MultiNetworkPolicy",
+        "metadata": {"name": "storage-deny", "annotations": {"k8s.v1.cni.cncf.io/policy-for": "storage"}},
+        "spec": {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"]}})
+    cnp = "guard-" + namespace
+    create(lab, "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", {
+        "apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": cnp}, "spec": {
+            "tier": "Admin", "priority": 900, "subject": {"namespaces": {"matchLabels": {
+                "kubernetes.io/metadata.name": namespace}}},
+            "ingress": [{"name": "no-ssh", "action": "Deny", "from": [{"namespaces": {}}],
+                         "protocols": [{"tcp": {"destinationPort": {"number": 22}}}]}]}})
+    try:
+        res = doctor(run_playbook, request_log, namespace=namespace, vm="server", checks=["reachability"],
+                     peer={"vm": "client", "port": 22}, direction="ingress")
+    finally:
+        lab.request("DELETE", "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies/" + cnp)
+    rows = dict((r["network"], r) for r in vm_report(res, "server")["reachability"]["networks"])
+    assert set(rows) == {"pod", "%s/storage" % namespace}
+    pod = rows["pod"]["results"][0]
+    assert (pod["outcome"], pod["tier"]) == ("denied", "Admin")
+    assert pod["deciding"] == ["ClusterNetworkPolicy %s ingress rule 0 'no-ssh' (Deny)" % cnp]
+    storage = rows["%s/storage" % namespace]["results"][0]
+    assert (storage["outcome"], storage["deciding"]) == ("denied", ["MultiNetworkPolicy %s/storage-deny" % namespace])
+    # the reads stay one LIST per kind: MultiNetworkPolicies of the namespace, discovery, ClusterNetworkPolicies
+    reads = res["reads"]
+    assert reads.count("/apis/k8s.cni.cncf.io/v1beta1/namespaces/%s/multi-networkpolicies" % namespace) == 1
+    assert reads.count("/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies") == 1
+    assert request_log.writes() == []

@@ -56,6 +56,9 @@ def test_report_has_findings_and_a_mermaid_diagram(lab, namespace, ansible_env, 
     assert "NetworkPolicy: ingress isolated by %s/back-from-front, egress open." % namespace in text
     assert "| info | reachability | VirtualMachine %s/front: NetworkPolicy applies only to the pod network" \
         % namespace in text
+    # the per-network matrix: the pod network through the tiers, data-net with no MultiNetworkPolicy
+    assert "| Network | Interface | Filtered by | Policies | Ingress | Egress |" in text
+    assert "| %s/data-net | data | MultiNetworkPolicy | none | - | - |" % namespace in text
     diagram = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
     lines = [line for line in diagram.splitlines() if line.strip()]
     bad = [line for line in lines if not MERMAID_LINE.match(line)]

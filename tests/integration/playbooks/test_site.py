@@ -54,6 +54,12 @@ def test_site_converges_then_reruns_without_writes(lab, capabilities, ansible_en
     assert get("/api/v1/namespaces/tenant-a")["metadata"]["labels"]["istio-injection"] == "enabled"
     assert "reachability" in first and "tenant-a/web on TCP/3306: allowed" in first
     assert "tenant-b/app on TCP/3306: denied" in first
+    # the storage VLAN is isolated per tenant too, and the demo's summary says so
+    multi = {p["metadata"]["name"]: p for p in get(
+        "/apis/k8s.cni.cncf.io/v1beta1/namespaces/tenant-a/multi-networkpolicies")["items"]}
+    assert multi["kvnet-storage-same-tenant"]["metadata"]["annotations"][
+        "k8s.v1.cni.cncf.io/policy-for"] == "tenant-a/storage"
+    assert "storage network filtered by MultiNetworkPolicy tenant-a/kvnet-storage-same-tenant" in first
 
     request_log.mark()
     second = run_site(ansible_env)

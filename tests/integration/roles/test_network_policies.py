@@ -80,6 +80,64 @@ def test_role_runs_the_same_tasks_for_2_or_15_namespaces(lab, run_playbook, requ
         drop_namespaces(lab, names)
 
 
+def test_200_namespaces_with_multinetworkpolicies_and_a_baseline_converge_then_rerun_clean(
+        lab, run_playbook, request_log):
+    """200 namespaces x (2 NetworkPolicies + 2 MultiNetworkPolicies) + one cluster baseline in one run;
+    the second run writes nothing and LISTs each kind at most once per namespace (here: once)."""
+    tag = uuid.uuid4().hex[:8]
+    labels = {"role-np-scale": tag}
+    names = make_namespaces(lab, 200, labels)
+    for name in names:
+        lab.request("POST", "/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions" % name, {
+            "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": {"name": "storage"},
+            "spec": {"config": json.dumps({"cniVersion": "0.3.1", "name": "storage", "type": "bridge",
+                                           "bridge": "br-storage", "ipam": {"type": "host-local",
+                                                                            "subnet": "192.168.100.0/24"}})}})
+    scale_vars = {
+        "network_policies_namespace_selector": labels,
+        "network_policies_policy_set": "scale-" + tag,
+        "network_policies_default_deny": "ingress",
+        "network_policies_allow_dns": False,
+        "network_policies_allow_same_namespace": True,
+        "network_policies_rules": [
+            {"name": "storage-same-tenant", "direction": "ingress", "network": "storage", "vm_selector": {},
+             "peers": [{"vm_selector": {}}]},
+            {"name": "storage-backup", "direction": "ingress", "network": "storage", "vm_selector": {},
+             "peers": [{"namespaces": ["infra"], "vm_selector": {"app": "backup"}}], "ports": [{"port": 5432}]},
+        ],
+        "network_policies_cluster_baselines": [
+            {"name": "tenants-" + tag, "tier": "Baseline", "priority": 77, "subject": {"namespace_selector": labels},
+             "ingress": [{"name": "no-other-tenants", "action": "Deny", "peers": [{"namespace_selector": labels}]}]}],
+    }
+    play = {"hosts": "localhost", "gather_facts": False,
+            "roles": [{"role": "kubevirt_net.core.network_policies", "vars": scale_vars}]}
+    try:
+        request_log.mark()
+        first = [r for _n, r in play_tasks(run_playbook([play]), 0) if "totals" in r][0]
+        assert first["totals"]["created"] == 800 and len(first["namespaces"]) == 200
+        kinds = sorted(set((p["kind"], p["name"]) for p in first["policies"]))
+        assert kinds == [("MultiNetworkPolicy", "kvnet-storage-backup"),
+                         ("MultiNetworkPolicy", "kvnet-storage-same-tenant"),
+                         ("NetworkPolicy", "kvnet-allow-same-namespace"), ("NetworkPolicy", "kvnet-default-deny")]
+        assert [b["method"] for b in first["baselines"]] == ["created"]
+        assert first["api_requests"]["writes"] == 801
+        request_log.mark()
+        second = [r for _n, r in play_tasks(run_playbook([play]), 0) if "totals" in r][0]
+        assert not second["changed"] and second["totals"]["unchanged"] == 800
+        assert request_log.writes() == [] and second["api_requests"]["writes"] == 0
+        lists = [e["path"] for e in request_log.entries() if e["method"] == "GET"]
+        over = dict((path, lists.count(path)) for path in set(lists) if lists.count(path) > 1)
+        assert over == {}, over            # every kind listed once (cluster-wide above 10 namespaces)
+        print("scale: first run %d requests, %d writes; second run %d requests, 0 writes, %d LISTs" % (
+            first["api_requests"]["total"], first["api_requests"]["writes"], second["api_requests"]["total"],
+            len(lists)))
+    finally:
+        run_playbook([{"hosts": "localhost", "gather_facts": False, "roles": [{
+            "role": "kubevirt_net.core.network_policies",
+            "vars": dict(scale_vars, network_policies_state="absent", network_policies_cluster_baselines=[])}]}])
+        drop_namespaces(lab, names)
+
+
 def run_site(ansible_env, playbook, extra_vars, check=False):
     env = dict(ansible_env)
     env.pop("ANSIBLE_STDOUT_CALLBACK", None)

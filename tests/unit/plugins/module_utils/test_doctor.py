@@ -416,7 +416,7 @@ def test_policy_impact_preview():
     ({"peer": {"vm": "a", "port": "Not_A_Name"}}, "neither a port number nor a port name"),
     ({"policies": [{"spec": {}}]}, "metadata.name is required"),
     ({"policies": [{"metadata": {"name": "p"}}]}, "metadata.namespace is required"),
-    ({"policies": [{"kind": "Service", "metadata": {"name": "p"}}], "namespace": "vms"}, "is not NetworkPolicy"),
+    ({"policies": [{"kind": "Service", "metadata": {"name": "p"}}], "namespace": "vms"}, "is not one of NetworkPolicy, MultiNetworkPolicy"),
 ])
 def test_option_problems(params, text):
     problems = doctor_runner.check_params(params)

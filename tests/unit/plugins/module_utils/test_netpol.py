@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_report
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 BASE = {"name_prefix": "kvnet-", "default_deny": "none", "allow_dns": False, "dns_namespace": "kube-system",
@@ -253,13 +253,23 @@ def test_policy_name_too_long_or_invalid():
 
 
 def test_rendering_is_deterministic():
-    params = dict(default_deny="both", allow_dns=True, rules=[rule(
-        name="x", vm_selector={"match_expressions": [{"key": "t", "operator": "In", "values": ["b", "a"]}],
-                               "match_labels": {"z": "1", "a": "2"}},
-        peers=[{"cidr": "10.0.0.0/8", "except": ["10.9.0.0/16", "10.1.0.0/16"]}], ports=[{"port": 1}])])
-    first = json.dumps([t.manifest("ns", "default") for t in declare(**params)[0]])
-    second = json.dumps([t.manifest("ns", "default") for t in declare(**copy.deepcopy(params))[0]])
+    """The same declaration written in another order (dict keys, list items)
+    renders byte for byte the same policies: the order must come from the
+    renderer, not from the input."""
+    def params(flip):
+        order = (lambda items: list(reversed(items))) if flip else list
+        labels = dict(order([("z", "1"), ("a", "2")]))
+        return dict(default_deny="both", allow_dns=True, rules=[rule(
+            name="x", vm_selector=dict(order([
+                ("match_expressions", [{"key": "t", "operator": "In", "values": order(["b", "a"])}]),
+                ("match_labels", labels)])),
+            peers=[{"cidr": "10.0.0.0/8", "except": order(["10.9.0.0/16", "10.1.0.0/16"])}],
+            ports=[{"port": 1}])])
+
+    first = json.dumps([t.manifest("ns", "default") for t in declare(**params(False))[0]])
+    second = json.dumps([t.manifest("ns", "default") for t in declare(**params(True))[0]])
     assert first == second
+    assert '"except": ["10.1.0.0/16", "10.9.0.0/16"]' in first and '"values": ["a", "b"]' in first
 
 
 def test_end_port_and_namespace_selector_discovery():
@@ -362,7 +372,7 @@ def test_vm_metadata_label_mistake_and_multus():
                       {"name": "default", "pod": {}}, {"name": "s", "multus": {"networkName": "ns/sriov"}}]),
                   vm("only-multus", template_labels={"app": "db"}, networks=[
                       {"name": "s", "multus": {"networkName": "br"}}])]}
-    findings = netpol.vm_findings(templates, vms)
+    findings = netpol_report.vm_findings(templates, vms)
     kinds = dict((f["kind"], f) for f in findings)
     assert kinds["vm-metadata-labels"]["vms"] == ["ns/wrong", "ns/peer-wrong (as a peer)"]
     assert "spec.template.metadata.labels" in kinds["vm-metadata-labels"]["message"]
@@ -372,21 +382,21 @@ def test_vm_metadata_label_mistake_and_multus():
 def test_no_findings_when_template_labels_are_right():
     templates, _p = declare(rules=[rule(name="db", vm_selector={"app": "db"})])
     vms = {"ns": [vm("a", labels={"app": "db"}, template_labels={"app": "db"}), vm("b")]}
-    assert netpol.vm_findings(templates, vms) == []
+    assert netpol_report.vm_findings(templates, vms) == []
 
 
 def test_baseline_findings():
     params = dict(BASE, default_deny="egress", allow_dns=False, allow_from_namespaces={"a": "b"})
     templates, _p = declare(**{k: v for k, v in params.items() if k in BASE})
-    findings = netpol.baseline_findings(params, templates, ["kubevirt", "t1"], {"kubevirt"})
+    findings = netpol_report.baseline_findings(params, templates, ["kubevirt", "t1"], {"kubevirt"})
     assert [f["kind"] for f in findings] == ["kubevirt-namespace", "dns", "isolation"]
     params = dict(BASE, default_deny="both", allow_dns=True)
     templates, _p = declare(default_deny="both", allow_dns=True)
-    assert netpol.baseline_findings(params, templates, ["t1"], {"kubevirt"}) == []
+    assert netpol_report.baseline_findings(params, templates, ["t1"], {"kubevirt"}) == []
 
 
 def test_markdown_report():
-    text = netpol.markdown_report({
+    text = netpol_report.markdown_report({
         "policy_set": "default", "state": "present", "check_mode": True, "server_version": "1.20",
         "namespaces": {"b": {"created": 1, "updated": 0, "deleted": 0, "unchanged": 2},
                        "a": {"created": 0, "updated": 0, "deleted": 1, "unchanged": 3}},
