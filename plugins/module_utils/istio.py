@@ -132,7 +132,7 @@ def check_params(params, problems):
         if not config.revision:
             problems.add("task", "revision", "is required with mode=revision (the Istio revision or tag, e.g. "
                                              "'1-26-1' or 'stable', that istio.io/rev names)")
-        elif netpol._label_value_problem(config.revision):  # pylint: disable=protected-access
+        elif selectors.value_problem(config.revision):
             problems.add("task", "revision", "%r is not a valid label value: at most 63 letters, digits, '-', '_' "
                                              "or '.'" % (config.revision,))
     elif config.revision:

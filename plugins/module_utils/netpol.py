@@ -54,7 +54,6 @@ NAME_LABEL = netpol_fields.NAME_LABEL
 # Public names other modules use (istio.py among them); the parsers live in netpol_fields.
 # label_value_problem is selectors.value_problem: call that directly in new code.
 label_value_problem = selectors.value_problem
-_label_value_problem = selectors.value_problem  # deprecated alias, kept for istio.py until it calls selectors
 selector_matches = netpol_fields.selector_matches
 selector_string = netpol_fields.selector_string
 name_label_use = netpol_fields.name_label_use

@@ -268,8 +268,8 @@ def test_policies_refuse_a_negative_only_namespace_selector():
 
 @pytest.mark.parametrize("params, field", [
     ({"namespaces": None, "namespace_selector": NEGATIVE_ONLY}, "namespace_selector"),
-    ({"vms": [{"vm_selector": {"match_expressions": [{"key": "legacy", "operator": "DoesNotExist"}]}}]},
-     "vms[0].vm_selector"),
+    ({"vms": [{"template_selector": {"match_expressions": [{"key": "legacy", "operator": "DoesNotExist"}]}}]},
+     "vms[0].template_selector"),
 ])
 def test_istio_refuses_negative_only_selectors(params, field):
     base = {"state": "present", "namespaces": ["shop"], "namespace_selector": None, "mode": "sidecar",
