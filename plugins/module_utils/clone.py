@@ -558,6 +558,9 @@ def _missing_hint(path: str, base: Dict[str, Any]) -> str:
                 "on the target after the clone)")
     if path.startswith("/spec/"):
         return "; add the missing parent first (e.g. {\"op\": \"add\", \"path\": \"<parent>\", \"value\": {}})"
+    if not path.startswith(("/metadata/labels/", "/metadata/annotations/")):
+        return ("; KubeVirt's restore only takes patches of /spec/..., /metadata/labels/<key> and "
+                "/metadata/annotations/<key>")
     return ""
 
 

@@ -69,7 +69,7 @@ def cases(ns):
              "template_labels.Example.COM/tier", "prefix"),
         case("cl-hostname", M, clone(ns, hostname="Web_1"), "hostname", "DNS-1123 label"),
         case("cl-subdomain", M, clone(ns, subdomain="db_a"), "subdomain", "DNS-1123 label"),
-        case("cl-concurrency", M, clone(ns, max_concurrency=0), "max_concurrency", "at least 1"),
+        case("cl-concurrency", M, clone(ns, max_concurrency=0), "max_concurrency", "1 to 100"),
         case("cl-wait-sleep", M, clone(ns, wait_sleep=0), "wait_sleep", "more than 0"),
         case("cl-wait-timeout", M, clone(ns, wait_timeout=-5), "wait_timeout", "more than 0"),
         # patches the restore webhook refuses, or that do not apply

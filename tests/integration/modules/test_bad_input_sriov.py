@@ -31,7 +31,7 @@ def cases(root):
         case("sr-pf-slash", M, vfs(root, pf="ens1/0"), "pf", "network interface name"),
         case("sr-pf-long", M, vfs(root, pf="enp0s31f6-physical"), "pf", "at most 15"),
         case("sr-pf-space", M, vfs(root, pf="ens 1"), "pf", "spaces"),
-        case("sr-pf-missing", M, vfs(root, pf="ens9"), "ens9", "sriov"),
+        case("sr-pf-missing", M, vfs(root, pf="ens9"), "ens9", "SR-IOV capable PFs"),
         case("sr-pci", M, vfs(root, pf=None, pf_pci_address="3b:00"), "pf_pci_address", "0000:3b:00.0"),
         case("sr-pf-and-pci", M, vfs(root, pf_pci_address="0000:3b:00.0"), "pf", "pf_pci_address"),
         case("sr-no-pf", M, vfs(root, pf=None), "pf", "pf_pci_address"),
@@ -53,7 +53,7 @@ def cases(root):
         case("sr-state", M, vfs(root, state="gone"), "state", "one of"),
         # the role's argument spec
         role_case("role-sr-pfs", SR, {"sriov_host_root": str(root), "sriov_host_pfs": "ens1f0:4"},
-                  "sriov_host_pfs", "list"),
+                  "sriov_host_pfs", "dict"),
         role_case("role-sr-vendor", SR, {"sriov_host_root": str(root), "sriov_host_iommu_vendor": "arm"},
                   "sriov_host_iommu_vendor", "one of"),
         role_case("role-sr-bootloader", SR, {"sriov_host_root": str(root), "sriov_host_bootloader": "lilo"},

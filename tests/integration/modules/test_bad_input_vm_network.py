@@ -91,12 +91,15 @@ def cases(ns):
         case("vn-dns-search", M, conf(ns, dns_config={"searches": ["bad_domain"]}), "searches[0]", "DNS name"),
         case("vn-dns-searches", M, conf(ns, dns_config={"searches": ["s%d.example" % i for i in range(40)]}),
              "dns_config.searches", "at most 32"),
+        case("vn-dns-search-chars", M, conf(ns, dns_config={"searches": ["s%d.%s" % (i, ".".join(["x" * 60] * 4))
+                                                                  for i in range(9)]}),
+             "dns_config.searches", "2048 characters"),
         case("vn-cidr", M, conf(ns, vm_network_cidr="10.0.2.0/33"), "vm_network_cidr", "IPv4 CIDR"),
         case("vn-cidr-family", M, conf(ns, vm_ipv6_network_cidr="10.0.2.0/24"), "vm_ipv6_network_cidr", "IPv6 CIDR"),
         # states, required and shared options
         case("vn-state", M, vmnet(ns, state="purged"), "state", "one of"),
         case("vn-vm-missing", M, dict(vmnet(ns), vm="no-such-vm"), "no-such-vm", "not found"),
-        case("vn-vm-name", M, dict(vmnet(ns), vm="Bad_VM"), "vm", "DNS-1123"),
+        case("vn-vm-name", M, dict(vmnet(ns), vm="Bad_VM"), "vm", "lowercase"),
         case("vn-nad-missing", M, vmnet(ns, {"network": "no-such-nad"}), "no-such-nad", "not found"),
         case("vn-wait-timeout", M, vmnet(ns, wait_timeout=-5), "wait_timeout", "more than 0"),
         case("vn-retries", M, vmnet(ns, api_retries=-1), "api_retries", "0 or more"),

@@ -275,3 +275,10 @@ def test_valid_target_options_pass():
                                                        "template_labels": {"app": "web"}, "hostname": "web-1",
                                                        "subdomain": "db"})
     assert not problems
+
+
+def test_a_patch_outside_what_restore_takes_says_what_it_takes():
+    base = {"metadata": {"labels": {"a": "b"}}, "spec": {}}
+    assert "/spec/..., /metadata/labels/<key>" in clone._missing_hint("/status/ready", base)
+    assert "missing parent" in clone._missing_hint("/spec/template/x/y", base)
+    assert clone._missing_hint("/metadata/annotations/x", base) == ""
