@@ -2,18 +2,23 @@
 is one module call (or one role's argument spec) that must be refused before
 any write, with a message naming the field and a word of the fix.
 
-A table runs as ONE ansible-playbook: one task per case with
-``ignore_errors`` (roles: a block whose rescue records the failure), so 30-50
-cases cost one playbook start.  Per case the check is
+A table runs as WORKERS ansible-playbooks side by side, each with one task per
+case and ``ignore_errors`` (a role case is a block whose rescue records the
+failure), so 40-90 cases cost two playbook starts instead of one each.  Per
+case the check is
 
 * the task failed,
-* the message holds every expected word (the field first, then the fix),
+* the message holds every expected word (the field first, then the fix) and
+  none of the ``unwanted`` ones,
 * the module's own ``api_requests.writes`` is 0 where it reports one,
-* the proxy logged no POST/PUT/PATCH/DELETE (dry runs included) while the
-  case ran: the case's start/end times from the JSON callback bound its slice
-  of the request log, and the whole playbook must have made no write either.
+* the proxy logged no POST/PUT/PATCH/DELETE (dry runs included) inside the
+  case's start/end times from the JSON callback (with two playbooks side by
+  side a write is named under every case running then: a diagnosis, not an
+  attribution),
 
-All mismatches of a table are reported together, so one run shows every gap.
+and then that the proxy logged no write at all while the table ran, which
+is what proves "0 writes" for every case.  All mismatches of a table are
+reported together, so one run shows every gap.
 """
 
 import datetime
