@@ -55,7 +55,7 @@ def cases(ns):
         case("is-svc-no-selector", M, service(ns, vm_selector={}), "services[0].vm_selector", "required"),
         case("is-svc-expressions", M, service(ns, vm_selector={"match_expressions": [
             {"key": "app", "operator": "In", "values": ["a", "b"]}]}), "services[0].vm_selector", "equality"),
-        case("is-svc-no-ports", M, service(ns, ports=[]), "services[0]", "required"),
+        case("is-svc-no-ports", M, service(ns, ports=[]), "services[0].ports", "needs at least one port"),
         case("is-svc-port", M, service(ns, ports=[{"port": 70000}]), "services[0].ports[0].port", "1 to 65535"),
         case("is-svc-reserved", M, service(ns, ports=[{"port": 80, "target_port": 15001}]),
              "services[0].ports[0].target_port", "reserved by Istio"),

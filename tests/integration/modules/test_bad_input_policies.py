@@ -104,7 +104,7 @@ def cases(ns):
                                                                 "ports": [{"port": 9100}]}),
              "namespace_selector", "not both"),
         case("np-allow-from", M, pol(ns, allow_from_namespaces={"match_expressions": [
-            {"key": "env", "operator": "NotIn", "values": ["prod"]}]}), "allow_from_namespaces", "positive"),
+            {"key": "env", "operator": "notin", "values": ["prod"]}]}), "allow_from_namespaces", "NotIn"),
     ]
 
 
