@@ -25,7 +25,7 @@ def cases(ns):
              "not a label selector"),
         case("in-selector-value", M, doctor(ns, vm=None, vm_selector="app=-x"), "vm_selector", "label value"),
         case("in-selector-gt", M, doctor(ns, vm=None, vm_selector="n>1"), "vm_selector", "in (...)"),
-        case("in-checks-choice", M, doctor(ns, checks=["interfaces", "firewall"]), "checks", "one of"),
+        case("in-checks-choice", M, doctor(ns, checks=["interfaces", "firewall"]), "checks", "one or more of"),
         case("in-direction", M, doctor(ns, direction="inbound"), "direction", "one of"),
         case("in-peer-two", M, doctor(ns, peer={"vm": "a", "cidr": "10.0.0.0/8", "port": 80}), "peer",
              "give one of vm, pod_selector, cidr"),
@@ -60,7 +60,7 @@ def cases(ns):
         role_case("role-is-restart", IS, {"istio_injection_restart": "always"}, "istio_injection_restart", "one of"),
         role_case("role-is-batch", IS, {"istio_injection_restart_batch_size": "five"},
                   "istio_injection_restart_batch_size", "int"),
-        role_case("role-is-vms", IS, {"istio_injection_vms": [{"names": "a", "namespace": ns}]}, "names", "list"),
+        role_case("role-is-vms", IS, {"istio_injection_vms": [{"names": {"a": 1}, "namespace": ns}]}, "names", "list"),
         role_case("role-is-selector", IS, {"istio_injection_namespace_selector": ["mesh"]},
                   "istio_injection_namespace_selector", "dict"),
     ]
