@@ -77,8 +77,8 @@ def cases(ns):
              "patches[0]", "/spec/"),
         case("cl-patch-status", M, clone(ns, patches=[{"op": "add", "path": "/status/ready", "value": True}]),
              "patches[0]", "/spec/"),
-        case("cl-patch-test-object", M, clone(ns, patches=[
-            {"op": "test", "path": "/spec/template/metadata/labels", "value": {"app": "target"}}]),
+        case("cl-patch-test-object", M,
+             clone(ns, patches=[{"op": "test", "path": "/spec/template/metadata/labels", "value": {"app": "target"}}]),
              "patches[0]", "scalar members"),
         case("cl-patch-missing-parent", M, clone(ns, patches=[
             {"op": "add", "path": "/spec/template/spec/nosuch/child", "value": 1}]), "patches[0]", "parent"),

@@ -5,6 +5,7 @@ not fail are each reported (no lab needed)."""
 from tests.integration.bad_input_cases import _results, case, playbook, problems_of, role_case
 
 WINDOW = {"start": 100.0, "end": 101.0}
+T0, T3 = "2026-01-01T00:00:00.000000Z", "2026-01-01T00:00:03.000000Z"
 
 
 def refused(msg, writes=0):
@@ -34,10 +35,8 @@ def test_role_cases_are_read_from_their_rescue():
     tasks = playbook([c])[0]["tasks"]
     assert tasks[0]["rescue"][0]["name"] == "r1" and tasks[0]["block"][0]["name"] == "role r1"
     data = {"plays": [{"tasks": [
-        {"task": {"name": "role r1", "duration": {"start": "2026-01-01T00:00:00.000000Z",
-                                                   "end": "2026-01-01T00:00:01.000000Z"}}, "hosts": {}},
-        {"task": {"name": "r1", "duration": {"start": "2026-01-01T00:00:02.000000Z",
-                                              "end": "2026-01-01T00:00:03.000000Z"}},
+        {"task": {"name": "role r1", "duration": {"start": T0, "end": "2026-01-01T00:00:01.000000Z"}}, "hosts": {}},
+        {"task": {"name": "r1", "duration": {"start": "2026-01-01T00:00:02.000000Z", "end": T3}},
          "hosts": {"localhost": {"ansible_facts": {"bad_input_result": {
              "failed": True, "msg": "value of istio_injection_mode must be one of: sidecar, revision"}}}}}]}]}
     entry = _results(data, ["r1"])["r1"]

@@ -91,8 +91,8 @@ def cases(ns):
         case("vn-dns-search", M, conf(ns, dns_config={"searches": ["bad_domain"]}), "searches[0]", "DNS name"),
         case("vn-dns-searches", M, conf(ns, dns_config={"searches": ["s%d.example" % i for i in range(40)]}),
              "dns_config.searches", "at most 32"),
-        case("vn-dns-search-chars", M, conf(ns, dns_config={"searches": ["s%d.%s" % (i, ".".join(["x" * 60] * 4))
-                                                                  for i in range(9)]}),
+        case("vn-dns-search-chars", M,
+             conf(ns, dns_config={"searches": ["s%d.%s" % (i, ".".join(["x" * 60] * 4)) for i in range(9)]}),
              "dns_config.searches", "2048 characters"),
         case("vn-cidr", M, conf(ns, vm_network_cidr="10.0.2.0/33"), "vm_network_cidr", "IPv4 CIDR"),
         case("vn-cidr-family", M, conf(ns, vm_ipv6_network_cidr="10.0.2.0/24"), "vm_ipv6_network_cidr", "IPv6 CIDR"),
