@@ -30,13 +30,15 @@ API_ARG_SPEC = dict(
     request_timeout=dict(type="float", default=DEFAULT_REQUEST_TIMEOUT),
 )
 # options in seconds that bound a wait: 0 or less would give up before the first look
-TIMEOUT_OPTIONS = ("wait_timeout", "write_timeout", "request_timeout")
+TIMEOUT_OPTIONS = ("wait_timeout", "write_timeout", "request_timeout", "restart_timeout")
+# options in seconds between two looks: 0 or less would poll without a pause
+PAUSE_OPTIONS = ("wait_sleep", "restart_poll")
 
 
 def option_problems(params: Mapping[str, Any]) -> List[str]:
     """Range checks of the shared options (the argument spec checks types
-    only): ``api_retries`` >= 0, timeouts (``request_timeout`` too) > 0,
-    ``wait_sleep`` > 0.  Run by
+    only): ``api_retries`` >= 0, timeouts (``request_timeout`` and
+    ``restart_timeout`` too) > 0, ``wait_sleep`` and ``restart_poll`` > 0.  Run by
     every module before its first request."""
     problems = []
     error = retries_error(params.get("api_retries"))
@@ -50,9 +52,10 @@ def option_problems(params: Mapping[str, Any]) -> List[str]:
                 hint = " for one API request (default %d)" % DEFAULT_REQUEST_TIMEOUT
             problems.append("%s: %r is not a timeout: give the most seconds to wait, more than 0%s"
                             % (option, value, hint))
-    if params.get("wait_sleep") is not None and params["wait_sleep"] <= 0:
-        problems.append("wait_sleep: %r must be more than 0 seconds (the pause between two status reads, "
-                        "e.g. 1.0)" % (params["wait_sleep"],))
+    for option in PAUSE_OPTIONS:
+        if params.get(option) is not None and params[option] <= 0:
+            problems.append("%s: %r must be more than 0 seconds (the pause between two status reads, "
+                            "e.g. 1.0)" % (option, params[option]))
     return problems
 
 

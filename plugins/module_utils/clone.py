@@ -183,6 +183,20 @@ def check_filters(problems, where: str, field: str, filters: Optional[List[str]]
     return warnings
 
 
+def check_target_options(problems, where: str, opts: Dict[str, Any]) -> None:
+    """The options the module applies to the target VM itself, checked before
+    the clone is created (issue 19): label keys and values as the API server
+    checks them (the labels are written after KubeVirt built the VM, so a bad
+    one would fail only once the clone exists), and ``hostname``/``subdomain``
+    as DNS-1123 labels, the pod fields KubeVirt copies them to
+    (k8s.io/kubernetes pkg/apis/core/validation ValidatePodSpec)."""
+    problems.labels(where, "labels", opts.get("labels"))
+    problems.labels(where, "template_labels", opts.get("template_labels"))
+    for field in ("hostname", "subdomain"):
+        if opts.get(field) not in (None, ""):
+            problems.dns_label(where, field, opts[field])
+
+
 def _filter_matches(regex: str, key: str) -> bool:
     """regexp.MatchString: unanchored; an invalid expression matches nothing."""
     try:
@@ -544,6 +558,9 @@ def _missing_hint(path: str, base: Dict[str, Any]) -> str:
                 "on the target after the clone)")
     if path.startswith("/spec/"):
         return "; add the missing parent first (e.g. {\"op\": \"add\", \"path\": \"<parent>\", \"value\": {}})"
+    if not path.startswith(("/metadata/labels/", "/metadata/annotations/")):
+        return ("; KubeVirt's restore only takes patches of /spec/..., /metadata/labels/<key> and "
+                "/metadata/annotations/<key>")
     return ""
 
 

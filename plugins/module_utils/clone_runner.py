@@ -186,6 +186,7 @@ class Cloner(object):
                       "template_annotation_filters"):
             for warning in clone_utils.check_filters(problems, where, field, self.params.get(field)):
                 self.module.warn(warning)
+        problems.int_range(where, "max_concurrency", self.params.get("max_concurrency"), 1, 100)  # issue 19
         names = [t.get("name") for t in targets]
         if len(set(names)) != len(names):
             problems.add(where, "targets", "lists a target twice")
@@ -195,6 +196,7 @@ class Cloner(object):
             if target.get("name") == self.params.get("source"):
                 problems.add(twhere, "name", "is the source's name; KubeVirt requires another name")
             opts = self.options(target)
+            clone_utils.check_target_options(problems, twhere, opts)  # labels, hostname, subdomain (issue 19)
             for iface, mac in sorted((opts.get("new_mac_addresses") or {}).items()):
                 problems.mac(twhere, "new_mac_addresses.%s" % iface, mac)  # sent in dash form (clone.restore_mac)
             for index, net in enumerate(opts.get("networks") or []):

@@ -146,6 +146,8 @@ def check_params(params, problems):
     if not dns_subdomain_ok(config.cluster_domain):
         problems.add("task", "cluster_domain", "%r is not a DNS name such as 'cluster.local'" % (config.cluster_domain,))
     problems.dns_subdomain("task", "mtls_policy_name", config.mtls_policy_name)
+    if params.get("istio_namespace") is not None:  # read for istiod and the injector (issue 19)
+        problems.dns_label("task", "istio_namespace", params["istio_namespace"])
     problems.int_range("task", "restart_batch_size", config.batch_size, 1, 100)
     problems.int_range("task", "concurrency", params.get("concurrency"), 1, 64)
     config.vm_entries = _check_vms(params.get("vms"), problems)

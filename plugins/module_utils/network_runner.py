@@ -77,8 +77,10 @@ NETWORK_ARG_SPEC["cni_version"]["default"] = "0.3.1"
 def collect_networks(params, problems):
     """The network dicts of this task: one from the top-level options, or the
     ``networks`` items (each validated with the same spec, defaults from the top)."""
-    if not params.get("networks"):
+    if params.get("networks") is None:
         return [dict((k, params.get(k)) for k in ONE_NETWORK_SPEC)]
+    if not params["networks"]:  # refused in run(); not a network without a name (issue 19 item 8)
+        return []
     validator = ArgumentSpecValidator(ONE_NETWORK_SPEC)
     networks = []
     for index, item in enumerate(params["networks"]):
@@ -132,7 +134,11 @@ def run(arg_spec):
     runner = Run(module)
     problems = Problems()
     networks = collect_networks(params, problems)
-    if state == "overridden" and not params.get("networks"):
+    if params.get("networks") == []:
+        problems.add("task", "networks", "is empty: list at least one network" + (
+            "; state=overridden needs the complete list (it deletes the other networks this collection manages): "
+            "to delete networks, use state=absent and name them" if state == "overridden" else ", or use name"))
+    elif state == "overridden" and not params.get("networks"):
         problems.add("task", "networks", "is required with state=overridden (the complete list of networks)")
     check(networks, state, problems)
     if problems:

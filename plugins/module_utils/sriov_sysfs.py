@@ -448,8 +448,8 @@ def normalize_vf_settings(item):
         value = item.get(key)
         if value is None:
             continue
-        if key == "mac":
-            value = value.replace("-", ":").lower()
+        if key == "mac":  # one separator throughout (as Go's net.ParseMAC reads it): mixed ones stay, refused later
+            value = (value if ":" in value and "-" in value else value.replace("-", ":")).lower()
         out[key] = value
     return out
 

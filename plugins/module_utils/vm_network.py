@@ -45,7 +45,10 @@ RESERVED_MASQUERADE_MAC = "02:00:00:00:00:00"
 # pkg/network/istio: ports Envoy listens on; never list them in interface ports
 ISTIO_PORTS = (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090)
 # k8s 1.20 pod DNS limits (validation.go: MaxDNSNameservers, MaxDNSSearchPaths)
-MAX_NAMESERVERS, MAX_SEARCHES, MAX_SEARCH_CHARS = 3, 6, 256
+# k8s.io/kubernetes pkg/apis/core/validation/validation.go MaxDNSNameservers, MaxDNSSearchPaths and
+# MaxDNSSearchListChars: 32 search domains and 2048 characters since ExpandedDNSConfig went GA in
+# Kubernetes 1.28 (KubeVirt 1.9 needs 1.32 or newer); 6 and 256 before
+MAX_NAMESERVERS, MAX_SEARCHES, MAX_SEARCH_CHARS = 3, 32, 2048
 
 # typed option -> API field of v1.Interface, for the plain scalar ones
 SCALAR_FIELDS = (("model", "model"), ("mac_address", "macAddress"), ("pci_address", "pciAddress"),
@@ -450,8 +453,8 @@ def check_dns(problems, config):
                 problems.add("config", "dns_config.nameservers[%d]" % sidx, "%r is not an IP address" % (server,))
         searches = dns.get("searches") or []
         if len(searches) > MAX_SEARCHES or len(" ".join(searches)) > MAX_SEARCH_CHARS:
-            problems.add("config", "dns_config.searches", "Kubernetes 1.20 allows at most %d search domains and %d "
-                         "characters in all" % (MAX_SEARCHES, MAX_SEARCH_CHARS))
+            problems.add("config", "dns_config.searches", "Kubernetes allows at most %d search domains and %d "
+                         "characters in all (1.28 and newer); drop some" % (MAX_SEARCHES, MAX_SEARCH_CHARS))
         for sidx, search in enumerate(searches):
             if not DNS1123_SUBDOMAIN.match(str(search).rstrip(".")):
                 problems.add("config", "dns_config.searches[%d]" % sidx, "%r is not a DNS name" % (search,))

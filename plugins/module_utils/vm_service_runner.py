@@ -96,9 +96,10 @@ class VmService(object):
                          % (", ".join(given) or "none"))
         if p["selector_from"] == svc.VMI_ID and not p.get("vm"):
             problems.add("task", "selector_from", "vmi_id selects exactly one VM: use it with vm")
-        for key, value in (p.get("selector") or {}).items():
-            if not isinstance(value, str) or not key:
-                problems.add("task", "selector", "%r: label values must be strings" % (key,))
+        # label keys and values as the API server checks them, before the first write (issue 19)
+        problems.labels("task", "selector", p.get("selector"))
+        problems.labels("task", "labels", p.get("labels"))
+        problems.labels("task", "annotations", p.get("annotations"), values=False)
         kind = p["type"]
         if p["dns"] and kind != svc.HEADLESS:
             problems.add("task", "type", "dns=true makes this Service the VMs' subdomain, which must be a headless "

@@ -252,3 +252,33 @@ def test_manifest_v1beta1_with_patches_filters_and_dash_macs():
     assert [json.loads(p) for p in spec["patches"]] == ops
     old = clone.clone_manifest(opts(volume_name_policy="PrefixTargetName"), "vms", ops, "v1alpha1", False, False)
     assert "patches" not in old["spec"] and "volumeNamePolicy" not in old["spec"]
+
+
+@pytest.mark.parametrize("options, field, words", [
+    ({"labels": {"bad key": "x"}}, "labels.bad key", "at most 63"),
+    ({"labels": {"tier": "not valid!"}}, "labels.tier", "label value"),
+    ({"labels": {"size": 8}}, "labels.size", "quote"),
+    ({"template_labels": {"Example.COM/tier": "x"}}, "template_labels.Example.COM/tier", "prefix"),
+    ({"hostname": "Web_1"}, "hostname", "DNS-1123 label"),
+    ({"subdomain": "db.a"}, "subdomain", "DNS-1123 label"),
+])
+def test_target_options_are_checked_before_the_clone(options, field, words):
+    problems = Problems()
+    clone.check_target_options(problems, "target t1", options)
+    assert [p["field"] for p in problems.items] == [field]
+    assert words in problems.items[0]["message"]
+
+
+def test_valid_target_options_pass():
+    problems = Problems()
+    clone.check_target_options(problems, "target t1", {"labels": {"example.com/tier": "db", "empty": ""},
+                                                       "template_labels": {"app": "web"}, "hostname": "web-1",
+                                                       "subdomain": "db"})
+    assert not problems
+
+
+def test_a_patch_outside_what_restore_takes_says_what_it_takes():
+    base = {"metadata": {"labels": {"a": "b"}}, "spec": {}}
+    assert "/spec/..., /metadata/labels/<key>" in clone._missing_hint("/status/ready", base)
+    assert "missing parent" in clone._missing_hint("/spec/template/x/y", base)
+    assert clone._missing_hint("/metadata/annotations/x", base) == ""

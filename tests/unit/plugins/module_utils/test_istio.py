@@ -56,6 +56,12 @@ def test_defaults_are_clean():
     assert config.vm_entries is None
 
 
+def test_istio_namespace_must_be_a_namespace_name():
+    assert not check(istio_namespace="istio-system")[1]
+    _config, problems = check(istio_namespace="Istio System")
+    assert fields(problems) == ["istio_namespace"] and "DNS-1123 label" in problems.render()
+
+
 def test_revision_mode_needs_a_revision_and_removes_istio_injection():
     _config, problems = check(mode="revision")
     assert fields(problems) == ["revision"]

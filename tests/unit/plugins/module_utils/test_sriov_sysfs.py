@@ -107,6 +107,14 @@ def problems_for(host, gathered=False, **desired):
     return [p["field"] + ": " + p["message"] for p in problems.items]
 
 
+def test_vf_macs_take_one_separator_throughout(fake):
+    """'02-00-..' is normalised to colons; a mixed '02:00-..' is refused, not silently rewritten (issue 19)."""
+    host, _kernel = make_host(fake)
+    assert problems_for(host, pf="ens1f0", num_vfs=2, vfs=[{"index": 0, "mac": "02-00-00-00-00-0A"}]) == []
+    found = problems_for(host, pf="ens1f0", num_vfs=2, vfs=[{"index": 0, "mac": "02:00-00:00:00:01"}])
+    assert len(found) == 1 and found[0].startswith("vfs[index=0].mac: '02:00-00:00:00:01' is not a MAC address")
+
+
 def test_input_problems_are_collected_and_name_the_fix(fake):
     host, _kernel = make_host(fake)
     found = problems_for(host, pf="ens1f0", num_vfs=2, vfs=[

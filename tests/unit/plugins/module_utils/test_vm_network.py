@@ -201,6 +201,19 @@ def test_check_config_names_the_field(config, state, field):
     assert field in [p["field"] for p in problems.items], problems.items
 
 
+def test_dns_search_limits_are_kubernetes_1_28s():
+    """32 search domains and 2048 characters (ExpandedDNSConfig, GA in 1.28); 6 and 256 refused valid configs."""
+    problems = Problems()
+    vmn.check_config(problems, {"dns_config": {"searches": ["s%d.example" % i for i in range(32)]}}, "merged")
+    assert problems.items == []
+    vmn.check_config(problems, {"dns_config": {"searches": ["s%d.example" % i for i in range(33)]}}, "merged")
+    assert [p["field"] for p in problems.items] == ["dns_config.searches"] and "at most 32" in problems.render()
+    problems = Problems()
+    long_names = ["s%d.%s" % (i, ".".join(["x" * 60] * 4)) for i in range(9)]
+    vmn.check_config(problems, {"dns_config": {"searches": long_names}}, "merged")
+    assert "2048 characters" in problems.render()
+
+
 def test_good_config_has_no_problems():
     problems = Problems()
     vmn.check_config(problems, FULL, vmn.OVERRIDDEN)
