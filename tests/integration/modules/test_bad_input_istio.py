@@ -13,7 +13,7 @@ def mesh(ns, **more):
 
 
 def service(ns, **item):
-    return mesh(ns, services=[dict({"name": "web", "vm_selector": {"app": "target"}, "ports": [{"port": 8080}]},
+    return mesh(ns, services=[dict({"name": "web", "template_selector": {"app": "target"}, "ports": [{"port": 8080}]},
                                    **item)])
 
 
@@ -43,18 +43,18 @@ def cases(ns):
         case("is-restart-poll", M, mesh(ns, restart_poll=0), "restart_poll", "more than 0"),
         case("is-istio-namespace", M, mesh(ns, istio_namespace="Istio System"), "istio_namespace", "DNS-1123"),
         # VM groups
-        case("is-vms-empty-selector", M, mesh(ns, vms=[{"vm_selector": {}}]), "vms[0].vm_selector", "omit vms"),
-        case("is-vms-negative", M, mesh(ns, vms=[{"vm_selector": {"match_expressions": [
-            {"key": "app", "operator": "DoesNotExist"}]}}]), "vms[0].vm_selector", "positive term"),
-        case("is-vms-nothing", M, mesh(ns, vms=[{"namespace": ns}]), "vms[0]", "names and/or vm_selector"),
+        case("is-vms-empty-selector", M, mesh(ns, vms=[{"template_selector": {}}]), "vms[0].template_selector", "omit vms"),
+        case("is-vms-negative", M, mesh(ns, vms=[{"template_selector": {"match_expressions": [
+            {"key": "app", "operator": "DoesNotExist"}]}}]), "vms[0].template_selector", "positive term"),
+        case("is-vms-nothing", M, mesh(ns, vms=[{"namespace": ns}]), "vms[0]", "names and/or template_selector"),
         case("is-vms-namespace", M, mesh(ns, vms=[{"namespace": "elsewhere", "names": ["target"]}]),
              "vms[0].namespace", "target namespaces"),
         case("is-vms-name-missing", M, mesh(ns, vms=[{"names": ["no-such-vm"]}]), "vms[0].names", "does not exist"),
         # Services
         case("is-svc-name", M, service(ns, name="Web_1"), "services[0].name", "DNS-1123 label"),
-        case("is-svc-no-selector", M, service(ns, vm_selector={}), "services[0].vm_selector", "required"),
-        case("is-svc-expressions", M, service(ns, vm_selector={"match_expressions": [
-            {"key": "app", "operator": "In", "values": ["a", "b"]}]}), "services[0].vm_selector", "equality"),
+        case("is-svc-no-selector", M, service(ns, template_selector={}), "services[0].template_selector", "required"),
+        case("is-svc-expressions", M, service(ns, template_selector={"match_expressions": [
+            {"key": "app", "operator": "In", "values": ["a", "b"]}]}), "services[0].template_selector", "equality"),
         case("is-svc-no-ports", M, service(ns, ports=[]), "services[0].ports", "needs at least one port"),
         case("is-svc-port", M, service(ns, ports=[{"port": 70000}]), "services[0].ports[0].port", "1 to 65535"),
         case("is-svc-reserved", M, service(ns, ports=[{"port": 80, "target_port": 15001}]),
@@ -67,8 +67,8 @@ def cases(ns):
         case("is-svc-port-name", M, service(ns, ports=[{"port": 80, "name": "Web_Port"}]),
              "services[0].ports[0].name", "http-web"),
         case("is-svc-twice", M, mesh(ns, services=[
-            {"name": "web", "vm_selector": {"app": "a"}, "ports": [{"port": 80}]},
-            {"name": "web", "vm_selector": {"app": "b"}, "ports": [{"port": 81}]}]), "services[1].name", "twice"),
+            {"name": "web", "template_selector": {"app": "a"}, "ports": [{"port": 80}]},
+            {"name": "web", "template_selector": {"app": "b"}, "ports": [{"port": 81}]}]), "services[1].name", "twice"),
         case("is-svc-type", M, service(ns, type="ExternalName"), "type", "one of"),
     ]
 
