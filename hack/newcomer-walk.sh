@@ -22,7 +22,7 @@ ref="${WALK_REF:-HEAD}"
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
   for cand in python3.12 python3.11 python3; do
-    if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       python="$(command -v "$cand")"; break
     fi
   done
