@@ -16,6 +16,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import (
     HAS_K8S_CORE, ApiSession, tls_message, tls_verify_error)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import argument_spec, option_error
+from ansible_collections.kubevirt_net.core.plugins.module_utils.connection_hint import (
+    is_config_error, missing_connection_message)
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
@@ -59,9 +61,13 @@ class Run(object):
                 self._session = ApiSession(self.module)
             except Exception as exc:  # pylint: disable=broad-except
                 tls = tls_verify_error(exc)  # kubernetes.core's client reads discovery first
-                self.module.fail_json(msg=tls_message(self.module.params.get("host"), tls) if tls is not None
-                                      else "cannot connect to the Kubernetes API: %s" % exc,
-                                      api_requests=self.api_requests())
+                if tls is not None:
+                    msg = tls_message(self.module.params.get("host"), tls)
+                elif is_config_error(exc):  # no kubeconfig, host or service account found
+                    msg = missing_connection_message(str(exc), self.module.params)
+                else:
+                    msg = "cannot connect to the Kubernetes API: %s" % exc
+                self.module.fail_json(msg=msg, api_requests=self.api_requests())
         return self._session
 
     def api_requests(self):
