@@ -33,7 +33,6 @@ ENV_BLOCKLIST = {"VIRTUAL_ENV", "PATH", "PYTHONPATH", "JOB_ID", "INVENTORY_ID", 
                  "AWX_HOST", "PROJECT_REVISION", "SUPERVISOR_CONFIG_PATH"}
 
 
-
 class _AnyName(dict):
     """Ansible's filters and tests (bool, default, ...) are not jinja2's: accept every name."""
 
