@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV ?= $(CURDIR)/.venv
 
-.PHONY: demo test venv system-deps lab-build lab-up lab-down sanity lint unit integration bench docs clean
+.PHONY: demo test matrix venv system-deps lab-build lab-up lab-down sanity lint unit integration bench docs clean
 
 venv:
 	@bash hack/venv.sh "$(VENV)"
@@ -21,6 +21,11 @@ demo: venv system-deps lab-build
 
 test: venv system-deps lab-build
 	@bash hack/test.sh all
+
+# the ansible-core support matrix (2.17, 2.19, 2.21), each in its own venv cached in
+# ~/.cache/kubevirt-net-lab/venvs: ansible-test sanity + a smoke run on the lab (hack/matrix.sh)
+matrix: venv system-deps lab-build
+	@bash hack/matrix.sh $(MATRIX)
 
 unit: venv
 	@bash hack/test.sh unit

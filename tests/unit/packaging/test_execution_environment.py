@@ -154,3 +154,35 @@ def test_introspection_merges_collection_requirements(built):
         assert dep in _req_names(ours_lines), (dep, data["python"])
     assert any(line.endswith("from collection kubernetes.core") for line in data["python"])
     assert {"kubernetes", "netaddr", "jsonpatch", "jsonschema"} <= _req_names(out_pip.read_text().splitlines())
+
+
+def _lines(path):
+    with open(path, encoding="utf-8") as handle:
+        return [line.split("#", 1)[0].strip() for line in handle if line.split("#", 1)[0].strip()]
+
+
+def test_ansible_builder_introspect_lists_exactly_the_declared_requirements(built, tmp_path):
+    """``ansible-builder introspect`` (the CLI, PyPI ansible-builder) over the built
+    collection alone: its Python and system requirements are exactly the lines of
+    requirements.txt and bindep.txt, as meta/execution-environment.yml names them."""
+    with open(os.path.join(REPO, "meta", "execution-environment.yml"), encoding="utf-8") as handle:
+        meta = yaml.safe_load(handle)
+    assert meta["dependencies"] == {"python": "requirements.txt", "system": "bindep.txt"}
+    colls = tmp_path / "ansible_collections" / "kubevirt_net" / "core"
+    colls.mkdir(parents=True)
+    with tarfile.open(str(built["tarball"])) as tar:
+        tar.extractall(str(colls), filter="data")
+    builder = _tool("ansible-builder")
+    assert builder, "ansible-builder not found (requirements-dev.txt)"
+    proc = subprocess.run([builder, "introspect", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = yaml.safe_load(proc.stdout)
+    suffix = "  # from collection kubevirt_net.core"
+    assert all(line.endswith(suffix) for line in data["python"] + data["system"]), data
+    python = [line[:-len(suffix)] for line in data["python"]]
+    system = [line[:-len(suffix)] for line in data["system"]]
+    # ansible-builder drops what ansible-core itself installs (PyYAML); everything else, in order
+    declared = _lines(os.path.join(REPO, "requirements.txt"))
+    assert [line for line in declared if line not in python] == ["PyYAML>=6.0"], (declared, python)
+    assert python == [line for line in declared if not line.lower().startswith("pyyaml")]
+    assert system == _lines(os.path.join(REPO, "bindep.txt"))

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# make matrix: the ansible-core versions the collection claims (meta/runtime.yml
+# requires_ansible), each in its own virtualenv cached outside the repository
+# (~/.cache/kubevirt-net-lab/venvs/matrix-*), each with
+#   - ansible-test sanity (hack/test.sh sanity with that venv), and
+#   - a smoke run on a fresh lab: playbooks/site.yml (the demo) converged for
+#     real (failed=0), then in check mode (changed=0 and no write request, the
+#     proxy's log); the whole suite runs on the main venv's version (make test).
+#
+#   hack/matrix.sh                 # every entry below
+#   hack/matrix.sh 2.17 2.19       # some of them
+#   MATRIX_STAGES=sanity hack/matrix.sh   # sanity only (or: smoke)
+#   MATRIX_SKIP_MAIN=1 hack/matrix.sh      # leave out the version of the main venv
+#                                          # (CI: make test just ran sanity and every test on it)
+#
+# An entry is <ansible-core minor>:<ansible-core pin>:<Python>:<ansible package>.
+# The ansible package (installed --no-deps) only brings the collections the
+# tests use (kubernetes.core, kubevirt.core, ansible.posix).  ansible 10, the
+# package of ansible-core 2.17, carries kubernetes.core 5, older than galaxy.yml's
+# ">=6.0.0": the 2.17 entry takes ansible 12's collections (kubernetes.core 6.2,
+# which declares ansible-core >= 2.16), as a 2.17 user installing kubernetes.core
+# 6 from Galaxy would have.  Pythons: the oldest the machine has that the core
+# version supports on the controller, and a newer one for the later cores
+# (the main venv of `make test` covers 2.21 on 3.12).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO="$PWD"
+
+MATRIX=(
+  "2.17:ansible-core==2.17.14:3.11:ansible==12.3.0"
+  "2.19:ansible-core==2.19.14:3.13:ansible==12.3.0"
+  "2.21:ansible-core==2.21.5:3.13:ansible==14.5.0"
+)
+CACHE="${KUBEVIRT_NET_CACHE:-$HOME/.cache/kubevirt-net-lab}/venvs"
+STAGES="${MATRIX_STAGES:-sanity smoke}"
+
+find_python() {  # the interpreter of a minor version: system first, then pyenv (not its shims)
+  local want="$1" cand
+  for cand in "/usr/bin/python$want" "/usr/local/bin/python$want" \
+              "$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$want".*/bin/python3 2>/dev/null | sort -V | tail -1)"; do
+    [ -n "$cand" ] && [ -x "$cand" ] || continue
+    if "$cand" -c 'import ssl, venv' >/dev/null 2>&1; then echo "$cand"; return 0; fi
+  done
+  return 1
+}
+
+make_venv() {  # make_venv <core pin> <python> <ansible package> -> prints the venv path
+  local core="$1" py="$2" pkg="$3" key venv
+  key="$(printf '%s\n' "$core" "$("$py" -V 2>&1)" "$pkg" "$(cat requirements.txt)" | sha256sum | cut -c1-12)"
+  venv="$CACHE/matrix-${core#ansible-core==}-py$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-$key"
+  if [ ! -f "$venv/.installed" ]; then
+    echo "matrix: creating $venv ($core, $("$py" -V 2>&1))" >&2
+    rm -rf "$venv"; mkdir -p "$CACHE"
+    "$py" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip >&2
+    # the collection's runtime requirements, the core under test, the test runner
+    "$venv/bin/python" -m pip install -q "$core" -r requirements.txt pytest==9.0.3 >&2
+    # collections only: the ansible package would otherwise replace the core
+    "$venv/bin/python" -m pip install -q --no-deps "$pkg" >&2
+    "$venv/bin/python" -c 'import ansible_collections.kubernetes.core, ansible_collections.ansible.posix' >&2
+    touch "$venv/.installed"
+  fi
+  echo "$venv"
+}
+
+smoke() {  # smoke <venv>: site.yml converged on a fresh lab, then checked without a write
+  local venv="$1" state rc=0
+  state="$(mktemp -d "${TMPDIR:-/tmp}/kubevirt-net-matrix.XXXXXX")"
+  # (set -e does not hold inside a subshell on the left of ||: every step exits itself)
+  (
+    export VENV="$venv"; source hack/env.sh
+    trap 'python -m tests.lab down --state-dir "$state" >/dev/null 2>&1 || true' EXIT
+    python -m tests.lab up --state-dir "$state" --option istio=true >/dev/null || exit 1
+    export K8S_AUTH_KUBECONFIG="$state/kubeconfig" ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
+    out="$(ansible-playbook -i localhost, playbooks/site.yml)" || { echo "$out" | tail -40; exit 1; }
+    echo "$out" | grep -A1 'PLAY RECAP' | tail -1
+    echo "$out" | grep -Eq 'localhost +: ok=[0-9]+ +changed=[1-9][0-9]* .*failed=0 ' \
+      || { echo "matrix: the converge changed nothing or failed" >&2; exit 1; }
+    before="$(python -m tests.lab log-writes --state-dir "$state")" || exit 1
+    out="$(ansible-playbook -i localhost, playbooks/site.yml --check)" || { echo "$out" | tail -40; exit 1; }
+    echo "$out" | grep -A1 'PLAY RECAP' | tail -1
+    after="$(python -m tests.lab log-writes --state-dir "$state")" || exit 1
+    sent=$(( after - before ))
+    echo "$out" | grep -Eq 'localhost +: ok=[0-9]+ +changed=0 .*failed=0 ' \
+      || { echo "matrix: check mode reports changes on the converged site" >&2; exit 1; }
+    [ "$sent" -eq 0 ] || { echo "matrix: check mode sent $sent write requests" >&2; exit 1; }
+  ) || rc=1
+  rm -rf "$state"
+  return "$rc"
+}
+
+main_minor=""
+if [ -n "${MATRIX_SKIP_MAIN:-}" ] && [ -x "${VENV:-$REPO/.venv}/bin/python" ]; then
+  main_minor="$("${VENV:-$REPO/.venv}/bin/python" -c 'import ansible.release as r; print(".".join(r.__version__.split(".")[:2]))')"
+fi
+want=("$@")
+rc=0; summary=()
+for entry in "${MATRIX[@]}"; do
+  IFS=: read -r minor core pyver pkg <<<"$entry"
+  if [ "${#want[@]}" -gt 0 ] && ! printf '%s\n' "${want[@]}" | grep -qx "$minor"; then continue; fi
+  if [ "$minor" = "$main_minor" ]; then summary+=("$minor: covered by make test (the main venv)"); continue; fi
+  t0=$SECONDS
+  py="$(find_python "$pyver")" || { echo "matrix: no Python $pyver on this machine for ansible-core $minor" >&2; rc=1
+    summary+=("$minor: FAILED (no Python $pyver)"); continue; }
+  venv="$(make_venv "$core" "$py" "$pkg")"
+  got="$("$venv/bin/python" -c 'import ansible.release as r; print(r.__version__)')"
+  echo "matrix: ansible-core $got on $("$venv/bin/python" -V) ($venv)"
+  result="ok"
+  for stage in $STAGES; do
+    case "$stage" in
+      sanity) VENV="$venv" bash hack/test.sh sanity || { result="FAILED (sanity)"; rc=1; } ;;
+      smoke) echo "matrix: smoke run (site.yml converge + check) with ansible-core $got"
+             smoke "$venv" || { result="FAILED (smoke)"; rc=1; } ;;
+      *) echo "matrix: unknown stage $stage" >&2; exit 2 ;;
+    esac
+  done
+  summary+=("$minor ($got, Python $pyver): $result in $((SECONDS - t0)) s")
+done
+echo "matrix summary:"; printf '  %s\n' "${summary[@]}"
+exit "$rc"
