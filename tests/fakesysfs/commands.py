@@ -235,9 +235,13 @@ def boot(root, host_factory=None):
         if os.path.exists(kernel.dev(address, "sriov_numvfs")) and \
                 kernel.get(kernel.dev(address, "sriov_numvfs"), "0") != "0":
             kernel.remove_vfs(address, state)
+    state["admin_down"] = []
     for address in sorted(os.listdir(kernel.p("sys/bus/pci/devices"))):
         if os.path.exists(kernel.dev(address, "sriov_drivers_autoprobe")):
             kernel.put(kernel.dev(address, "sriov_drivers_autoprobe"), "1\n")
+            # a netdev comes up administratively down; these PFs have no NetworkManager profile
+            net = kernel.dev(address, "net")
+            state["admin_down"] += sorted(os.listdir(net)) if os.path.isdir(net) else []
         kernel.put(kernel.dev(address, "driver_override"), NULL + "\n")
     kernel.save(state)
     # 2. the new command line
