@@ -33,8 +33,8 @@ description:
     RV(teardown_blockers) instead of failing. Drain the node first (the C(kubevirt_net.core.sriov_host) role does).
   - When the PF driver is busy as the count goes from 0 to O(num_vfs) (ice returns EBUSY, i40e EAGAIN), the write is
     retried after 1, 2, 4, 8 and 16 seconds. After the write the module waits, at most O(wait_timeout) seconds, for
-    the C(virtfnN) links. With VFs, a PF that is administratively down is set up (C(ip link set <pf> up)): VFs with
-    link state C(auto) follow the PF's link.
+    the C(virtfnN) links. With VFs, a PF that is administratively down is set up (C(ip link set <pf> up)), because
+    VFs with link state C(auto) follow the PF's link.
   - With O(driver=vfio-pci), C(sriov_drivers_autoprobe) is set to 0 before the VFs are created, so they appear
     without a driver (no VF netdev ever shows up for NetworkManager, no kernel-driver probe races the binding).
     Per-VF settings (O(vfs)) are then pinned through the PF while no userspace driver owns the VF, and every VF is
