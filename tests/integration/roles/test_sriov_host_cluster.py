@@ -229,7 +229,9 @@ def test_a_vf_count_change_drains_the_node_first_and_uncordons_it(lab, namespace
         "metadata": {"name": launcher, "labels": {"kubevirt.io": "virt-launcher"},
                      "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"],
                                           "uid": owner["metadata"]["uid"], "controller": True}]},
-        "spec": {"nodeName": "node01", "containers": [{"name": "compute", "image": "quay.io/kubevirt/virt-launcher"}]}})
+        # no kubelet confirms a graceful deletion of this stand-in: its grace period is 0
+        "spec": {"nodeName": "node01", "terminationGracePeriodSeconds": 0,
+                 "containers": [{"name": "compute", "image": "quay.io/kubevirt/virt-launcher"}]}})
 
     # the same count: nothing is destroyed, no drain
     request_log.mark()
