@@ -405,7 +405,6 @@ class Host(object):
         if rc != 0:
             raise SriovError("'%s' failed (rc=%s): %s" % (" ".join(argv), rc, (err or out).strip()))
 
-
     def link_admin_up(self, name):
         """Whether the netdev is administratively up (IFF_UP, the ``UP`` flag of ``ip -j link show``);
         None when unknown (no netdev or no ``ip``)."""

@@ -162,8 +162,8 @@ def test_reboot_drains_the_node_and_uncordons_it(lab, namespace, request_log, en
 
 
 # ---------------------------------------------------------------------------- issue 24
-def test_device_plugin_config_is_per_node_and_a_limited_run_keeps_the_other_nodes(lab, request_log, env, tmp_path,
-                                                                                    cleanup):
+def test_device_plugin_config_is_per_node_and_a_limited_run_keeps_the_other_nodes(
+        lab, request_log, env, tmp_path, cleanup):
     """node01 maps ens1f0 to net_a; node02 maps ens1f0 to net_b and ens1f1 to net_a.  Merged into one
     configuration, net_a would take node02's ens1f0 VFs (first matching resource wins) and net_b none."""
     configmap = "sriovdp-" + uuid.uuid4().hex[:6]
@@ -210,8 +210,8 @@ def test_device_plugin_config_is_per_node_and_a_limited_run_keeps_the_other_node
     assert [e["method"] for e in writes] == ["PATCH"], writes
 
 
-def test_a_vf_count_change_drains_the_node_first_and_uncordons_it(lab, namespace, request_log, env, tmp_path,
-                                                                 cleanup):
+def test_a_vf_count_change_drains_the_node_first_and_uncordons_it(
+        lab, namespace, request_log, env, tmp_path, cleanup):
     root = tmp_path / "host"
     build_host(str(root), tools=True)
     configmap = "sriovdp-" + uuid.uuid4().hex[:6]
