@@ -35,6 +35,7 @@ ARG_SPEC = dict(
     sysfs_root=dict(type="path", default="/"),
     wait_timeout=dict(type="int", default=60),
     write_timeout=dict(type="int", default=120),
+    force=dict(type="bool", default=False),
 )
 
 
@@ -105,9 +106,12 @@ def run():
     vfs_before = host.vfs(address)
     before_text = sriov_sysfs.render_state(pf, vfs_before)
     pf_now, predicted, steps = reconciler.plan()
+    teardown = reconciler.teardown(pf)
+    blockers = reconciler.teardown_blockers(pf)
 
     if module.check_mode or not steps:
-        result = dict(changed=bool(steps), changed_steps=steps, host=host.facts(),
+        result = dict(changed=bool(steps), changed_steps=steps, host=host.facts(), teardown=teardown,
+                      teardown_blockers=blockers,
                       pf=pf_result(pf_now, numvfs=desired.num_vfs if steps else None),
                       vfs=sriov_sysfs.result_vfs(host, address, pf["name"], vfs=planned_vfs(predicted, desired))
                       if steps else sriov_sysfs.result_vfs(host, address, pf["name"]),
@@ -118,6 +122,15 @@ def run():
                                   sriov_sysfs.render_state(after, planned_vfs(predicted, desired), desired, steps))
         module.exit_json(**result)
 
+    if blockers and not params["force"]:
+        module.fail_json(
+            msg="%s: changing sriov_numvfs from %d to %d destroys every VF, and %s. Drain the node first (the "
+                "sriov_host role does: cordon, evict the virt-launcher pods so the VMs live-migrate away, apply, "
+                "uncordon), or set force=true to destroy them anyway. Nothing was changed." % (
+                    desired.label, pf["numvfs"], desired.num_vfs or 0, "; ".join(blockers)),
+            changed=False, changed_steps=[], teardown=teardown, teardown_blockers=blockers, sysfs_writes=0,
+            host=host.facts())
+
     try:
         reconciler.apply()
     except sriov_sysfs.SriovError as err:
@@ -127,13 +140,13 @@ def run():
                 "cause and re-run the task; it continues from this state." % (
                     desired.label, err.message, err.state or "(unknown)",
                     "; ".join(done) if done else "none (nothing was changed)"),
-            changed=bool(done), changed_steps=done, failed_step=err.step, host_state=err.state,
+            changed=bool(done), changed_steps=done, failed_step=err.step, host_state=err.state, teardown=teardown,
             sysfs_writes=len(host.writes), host=host.facts())
 
     pf_after = host.pf(address)
     vfs_after = sriov_sysfs.result_vfs(host, address, pf_after["name"])
     result = dict(changed=True, changed_steps=reconciler.steps, pf=pf_result(pf_after), vfs=vfs_after,
-                  host=host.facts(), sysfs_writes=len(host.writes))
+                  host=host.facts(), sysfs_writes=len(host.writes), teardown=teardown, teardown_blockers=blockers)
     if module._diff:
         result["diff"] = diff(pf["pci"], before_text,
                               sriov_sysfs.render_state(pf_after, host.vfs(address), desired, reconciler.steps))

@@ -55,7 +55,12 @@ IOMMU_KERNEL_ARGS = {"GenuineIntel": ["intel_iommu=on", "iommu=pt"], "AuthenticA
 
 ERRNO_HINTS = {
     "sriov_numvfs": {
-        errno.EBUSY: "VFs are already enabled: the kernel only changes sriov_numvfs from or to 0",
+        # drivers/pci/iov.c sriov_numvfs_store returns EBUSY for a non-zero -> non-zero change; the PF driver's
+        # sriov_configure returns it too while busy (ice: "device not ready", e.g. during a reset)
+        errno.EBUSY: "the PF driver is busy (ice: device not ready, e.g. during a reset), or the count was not 0 "
+                     "(the kernel only changes sriov_numvfs from or to 0): wait for the PF and re-run",
+        # i40e_pci_sriov_configure: another VF operation is pending
+        errno.EAGAIN: "the PF driver is busy with another VF operation (i40e): wait and re-run",
         errno.ERANGE: "more VFs than sriov_totalvfs",
         errno.ENOENT: "the PF has no driver, or its driver cannot configure SR-IOV through sysfs: bind the PF "
                       "to its network driver",
@@ -77,11 +82,12 @@ ERRNO_HINTS = {
 class SriovError(Exception):
     """A failed step; ``state`` is filled with the host's state afterwards."""
 
-    def __init__(self, message, step=None):
+    def __init__(self, message, step=None, code=None):
         super(SriovError, self).__init__(message)
         self.message = message
         self.step = step
         self.state = None
+        self.errno = code
 
 
 class WriteTimeout(SriovError):
@@ -135,7 +141,9 @@ def vf_address(pf_address, offset, stride, index):
 
 
 def kernel_args_for(cpu_vendor):
-    return list(IOMMU_KERNEL_ARGS.get(cpu_vendor, IOMMU_KERNEL_ARGS["GenuineIntel"]))
+    """The x86 vendors' IOMMU arguments; none for other CPUs (aarch64 has no vendor_id in /proc/cpuinfo, and
+    its SMMU is not switched on by these arguments)."""
+    return list(IOMMU_KERNEL_ARGS.get(cpu_vendor, []))
 
 
 class Host(object):
@@ -152,6 +160,8 @@ class Host(object):
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
         self.writes = []
+        # seconds between tries of a 0 -> M sriov_numvfs write that a busy PF driver refused
+        self.busy_retry_delays = (1, 2, 4, 8, 16)
 
     # ------------------------------------------------------------ paths
     def path(self, *parts):
@@ -228,7 +238,7 @@ class Host(object):
                 hint = hints.get(error.errno)
                 raise SriovError("writing %r to %s failed: %s%s" % (
                     value.strip(), self.rel(path), os.strerror(error.errno) if error.errno else error,
-                    " (%s)" % hint if hint else ""))
+                    " (%s)" % hint if hint else ""), code=error.errno)
             raise error
 
     def wait_for(self, probe, what):
@@ -394,6 +404,56 @@ class Host(object):
         rc, out, err = self.runner.run(argv)
         if rc != 0:
             raise SriovError("'%s' failed (rc=%s): %s" % (" ".join(argv), rc, (err or out).strip()))
+
+    def link_admin_up(self, name):
+        """Whether the netdev is administratively up (IFF_UP, the ``UP`` flag of ``ip -j link show``);
+        None when unknown (no netdev or no ``ip``)."""
+        if not name:
+            return None
+        rc, out, _err = self.runner.run(["ip", "-j", "link", "show", "dev", name])
+        if rc != 0:
+            return None
+        try:
+            links = json.loads(out or "[]")
+        except ValueError:
+            return None
+        return bool(links) and "UP" in (links[0].get("flags") or [])
+
+    def link_set_up(self, name):
+        argv = ["ip", "link", "set", "dev", name, "up"]
+        self.writes.append({"command": " ".join(argv)})
+        rc, out, err = self.runner.run(argv)
+        if rc != 0:
+            raise SriovError("'%s' failed (rc=%s): %s" % (" ".join(argv), rc, (err or out).strip()))
+
+    def vfio_holders(self, vf):
+        """Processes that hold the VF open through vfio: ["pid 4242 (qemu-kvm) holds /dev/vfio/42", ...].
+
+        A VM's QEMU opens the VF's IOMMU group (/dev/vfio/<group>, drivers/vfio/group.c) or, with iommufd,
+        its cdev (/dev/vfio/devices/vfioN, drivers/vfio/device_cdev.c); /proc/<pid>/fd/<n> links to the
+        opened path (fs/proc/fd.c).  While one is open, removing the VF blocks in vfio_unregister_group_dev
+        (drivers/vfio/vfio_main.c) until QEMU lets go."""
+        wanted = set()
+        if vf.get("iommu_group"):
+            wanted.add("/dev/vfio/%s" % vf["iommu_group"])
+        for name in self.listdir(self.dev(vf["pci"], "vfio-dev")):
+            wanted.add("/dev/vfio/devices/%s" % name)
+        if not wanted:
+            return []
+        found = []
+        for pid in self.listdir(self.path("proc")):
+            if not pid.isdigit():
+                continue
+            fd_dir = self.path("proc", pid, "fd")
+            for fd in self.listdir(fd_dir):
+                try:
+                    target = os.readlink(os.path.join(fd_dir, fd))
+                except (IOError, OSError):
+                    continue
+                if target in wanted:
+                    comm = self.read(self.path("proc", pid, "comm"), "?")
+                    found.append("pid %s (%s) holds %s" % (pid, comm, target))
+        return sorted(set(found))
 
 
 def parse_vfinfo(info):
@@ -594,6 +654,10 @@ def iommu_problem(host, facts):
     args = facts["kernel_args_wanted"]
     missing = facts["kernel_args_missing"]
     vendor = facts["cpu_vendor"] or "unknown CPU vendor"
+    if not args:
+        return ("vfio-pci needs an active IOMMU, and this host (%s) has none (/sys/kernel/iommu_groups is empty): "
+                "kernel arguments only switch it on for x86 CPUs; enable the IOMMU (SMMU on aarch64) in the "
+                "firmware and kernel configuration, or use driver=kernel" % vendor)
     if missing:
         return ("vfio-pci needs an active IOMMU, and this host has none (/sys/kernel/iommu_groups is empty): add "
                 "the kernel arguments '%s' (%s) to the boot loader and reboot (the sriov_host role does both; "
@@ -652,6 +716,11 @@ class Reconciler(object):
                                 lambda: self._write_numvfs(numvfs_path, 0)))
             if num:
                 actions.append(("sriov_numvfs 0 -> %d" % num, lambda: self._write_numvfs(numvfs_path, num)))
+        if num and pf["name"] and host.link_admin_up(pf["name"]) is False:
+            # VF link state "auto" follows the PF: a PF left down (no NetworkManager profile on a dedicated
+            # PF) leaves every VF without carrier.  The SR-IOV operator sets the PF up as well.
+            actions.append(("PF %s: ip link set up (VFs with link state auto follow the PF's link)" % pf["name"],
+                            lambda name=pf["name"]: host.link_set_up(name)))
         if not num and self.desired.state == "absent" and pf["drivers_autoprobe"] == 0 \
                 and host.exists(autoprobe_path):
             actions.append(("sriov_drivers_autoprobe 0 -> 1 (the kernel default)",
@@ -659,7 +728,18 @@ class Reconciler(object):
         return actions
 
     def _write_numvfs(self, path, num):
-        self.host.write(path, "%d\n" % num)
+        delays = list(self.host.busy_retry_delays) if num else []
+        while True:
+            try:
+                self.host.write(path, "%d\n" % num)
+                break
+            except SriovError as err:
+                # 0 -> M only: the PF driver's sriov_configure returns EBUSY (ice, not ready) or EAGAIN
+                # (i40e, another VF operation pending) while it is busy; it is worth another try.
+                if err.errno not in (errno.EBUSY, errno.EAGAIN) or not delays \
+                        or self.host.read_int(path) != 0:
+                    raise
+                self.host.sleep(delays.pop(0))
         self.host.wait_for(lambda: self._vfs_settled(num), "%d virtfn links of %s" % (num, self.address))
 
     def _vfs_settled(self, num):
@@ -773,6 +853,39 @@ class Reconciler(object):
             return address
         return vf["pci"]
 
+    # ------------------------------------------------------------ teardown of existing VFs
+    def teardown(self, pf):
+        """Whether the steps destroy existing VFs (any change of a non-zero count goes through 0)."""
+        return bool(pf["numvfs"]) and self.wanted_num() != pf["numvfs"]
+
+    def teardown_blockers(self, pf):
+        """Why destroying this PF's VFs is unsafe now: a VF held open through vfio (a running VM), or a VF on
+        a driver other than the one this configuration puts it on (someone else uses it)."""
+        if not self.teardown(pf):
+            return []
+        found = []
+        for vf in self.host.vfs(self.address):
+            label = self._vf_label(vf)
+            for holder in self.host.vfio_holders(vf):
+                found.append("%s is in use: %s" % (label, holder))
+            driver = vf["driver"]
+            if driver is None:
+                continue
+            if self.desired.driver == VFIO and driver != VFIO:
+                found.append("%s is bound to %s, not vfio-pci" % (label, driver))
+            elif self.desired.driver == KERNEL and driver == VFIO:
+                found.append("%s is bound to vfio-pci, not its kernel driver" % label)
+        return found
+
+    def refuse_unsafe_teardown(self, pf):
+        blockers = self.teardown_blockers(pf)
+        if blockers:
+            raise SriovError(
+                "changing sriov_numvfs from %d to %d destroys every VF of %s, and %s. Drain the node first "
+                "(the sriov_host role does: cordon, evict the virt-launcher pods so the VMs live-migrate away, "
+                "apply, uncordon), or set force: true to destroy them anyway. Nothing was changed" % (
+                    pf["numvfs"], self.wanted_num(), self.address, "; ".join(blockers)), step="safety check")
+
     # ------------------------------------------------------------ run
     def plan(self):
         pf = self.host.pf(self.address)
@@ -883,7 +996,7 @@ def render_state(pf, vfs, desired=None, steps=None):
     return "\n".join(lines) + "\n"
 
 
-def run_pf(host, desired, check_mode=False):
+def run_pf(host, desired, check_mode=False, force=False):
     """Validate, plan or apply one PF; returns a result dict (raises SriovError with .state on failure)."""
     problems = LocalProblems()
     validate_input(desired, problems)
@@ -897,6 +1010,8 @@ def run_pf(host, desired, check_mode=False):
     vfs_before = host.vfs(address)
     pf, vfs, steps = reconciler.plan()
     if steps and not check_mode:
+        if not force:
+            reconciler.refuse_unsafe_teardown(pf_before)
         reconciler.apply()
         steps = reconciler.steps
     return {"changed": bool(steps), "steps": steps, "pf_before": pf_before, "vfs_before": vfs_before,

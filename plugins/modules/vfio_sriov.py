@@ -26,8 +26,15 @@ description:
     C(iommu=pt) on AMD) or the C(modprobe vfio-pci) to add.
   - The kernel changes C(sriov_numvfs) only from or to 0 (a non-zero to non-zero write fails with EBUSY), so a
     changed count goes N -> 0 -> M. This destroys all existing VFs (and takes them away from VMs using them); the
-    C(--diff) output and RV(changed_steps) say so. After the write the module waits, at most O(wait_timeout)
-    seconds, for the C(virtfnN) links.
+    C(--diff) output and RV(changed_steps) say so, and RV(teardown) is true.
+  - Before destroying VFs the module refuses, with nothing written, while any VF is held open through vfio (a
+    process, such as a VM's QEMU, has C(/dev/vfio/<group>) or C(/dev/vfio/devices/vfioN) open, seen through
+    C(/proc/<pid>/fd)) or is bound to a driver other than O(driver), unless O(force=true). Check mode reports them in
+    RV(teardown_blockers) instead of failing. Drain the node first (the C(kubevirt_net.core.sriov_host) role does).
+  - When the PF driver is busy as the count goes from 0 to O(num_vfs) (ice returns EBUSY, i40e EAGAIN), the write is
+    retried after 1, 2, 4, 8 and 16 seconds. After the write the module waits, at most O(wait_timeout) seconds, for
+    the C(virtfnN) links. With VFs, a PF that is administratively down is set up (C(ip link set <pf> up)), because
+    VFs with link state C(auto) follow the PF's link.
   - With O(driver=vfio-pci), C(sriov_drivers_autoprobe) is set to 0 before the VFs are created, so they appear
     without a driver (no VF netdev ever shows up for NetworkManager, no kernel-driver probe races the binding).
     Per-VF settings (O(vfs)) are then pinned through the PF while no userspace driver owns the VF, and every VF is
@@ -121,6 +128,13 @@ options:
         than 0.
     type: int
     default: 60
+  force:
+    description:
+      - Destroy existing VFs (a count change) even while a VF is held open through vfio or is bound to another
+        driver. A write that removes a VF a VM still holds then blocks in the kernel until the VM lets go, at most
+        O(write_timeout).
+    type: bool
+    default: false
   write_timeout:
     description:
       - Seconds a single sysfs write may block. Removing VFs that a VM still holds through vfio-pci blocks until
@@ -254,6 +268,18 @@ changed_steps:
     - "sriov_numvfs 4 -> 0 (the kernel refuses a change between two non-zero counts with EBUSY, ...)"
     - "sriov_numvfs 0 -> 8"
     - "VF0 0000:3b:02.0: no driver -> vfio-pci (driver_override=vfio-pci, bind)"
+teardown:
+  description: Whether the change destroys existing VFs (a non-zero VF count changes, through 0).
+  returned: success and when refused
+  type: bool
+  sample: true
+teardown_blockers:
+  description: Why destroying the VFs is unsafe now (VFs held open through vfio, VFs on another driver); the task
+    refuses the change while this is not empty, unless O(force=true).
+  returned: success and when refused
+  type: list
+  elements: str
+  sample: ["VF2 0000:3b:02.2 is in use: pid 4242 (qemu-kvm) holds /dev/vfio/42"]
 host:
   description: IOMMU facts of the host.
   returned: always

@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import threading
+import time
 
 MARKER = ".fakesysfs"
 PCI = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
@@ -300,6 +301,8 @@ class Kernel:
         blocker = self.blockers.get(name)
         if blocker is not None:
             blocker.wait()
+        if name == "sriov_numvfs" and data.strip() == "0":
+            self._wait_for_vfio_release(os.path.basename(os.path.realpath(os.path.dirname(path))))
         with self.lock:
             entry = {"path": self.rel(path), "value": data}
             try:
@@ -338,6 +341,61 @@ class Kernel:
             return
         self.save(state)
 
+    # ------------------------------------------------------------ vfio users of a VF
+    def vfio_paths(self, address):
+        """The paths userspace opens to use a VF through vfio: its group (drivers/vfio/group.c,
+        /dev/vfio/<group>) and, with iommufd, its cdev (drivers/vfio/device_cdev.c, /dev/vfio/devices/vfioN)."""
+        paths = set()
+        group = self.dev(address, "iommu_group")
+        if os.path.lexists(group):
+            paths.add("/dev/vfio/" + os.path.basename(os.readlink(group)))
+        cdevs = self.dev(address, "vfio-dev")
+        for name in os.listdir(cdevs) if os.path.isdir(cdevs) else []:
+            paths.add("/dev/vfio/devices/" + name)
+        return paths
+
+    def open_vfio(self, address, pid=4242, comm="qemu-kvm"):
+        """A process (a VM's QEMU) opens the VF's vfio group: /proc/<pid>/fd/<n> links to the path it
+        opened, as fs/proc/fd.c shows it.  Returns the fd link (unlink it to close)."""
+        paths = self.vfio_paths(address)
+        if self.driver_of(address) != "vfio-pci" or not paths:
+            raise RuntimeError("%s is not on vfio-pci: QEMU could not open it" % address)
+        fd_dir = self.p("proc", str(pid), "fd")
+        os.makedirs(fd_dir, exist_ok=True)
+        self.put(self.p("proc", str(pid), "comm"), comm + "\n")
+        link = os.path.join(fd_dir, str(20 + len(os.listdir(fd_dir))))
+        os.symlink(sorted(paths)[0], link)
+        return link
+
+    def vfio_held(self, pf):
+        """VFs of ``pf`` whose vfio paths some /proc/<pid>/fd link points at."""
+        devdir = self.devdir(pf)
+        wanted = {}
+        for entry in os.listdir(devdir):
+            if entry.startswith("virtfn"):
+                address = os.path.basename(os.readlink(os.path.join(devdir, entry)))
+                for path in self.vfio_paths(address):
+                    wanted[path] = address
+        held = set()
+        proc = self.p("proc")
+        for pid in os.listdir(proc) if os.path.isdir(proc) else []:
+            fd_dir = os.path.join(proc, pid, "fd")
+            for fd in os.listdir(fd_dir) if pid.isdigit() and os.path.isdir(fd_dir) else []:
+                target = os.readlink(os.path.join(fd_dir, fd))
+                if target in wanted:
+                    held.add(wanted[target])
+        return held
+
+    def _wait_for_vfio_release(self, pf):
+        """Removing VFs that userspace holds through vfio blocks: vfio_unregister_group_dev
+        (drivers/vfio/vfio_main.c) asks the user to release the device (vfio_pci_core_request signals QEMU)
+        and waits, without a time limit, until the last fd is closed.  Capped here so a test cannot hang."""
+        if not os.path.isdir(self.devdir(pf)):
+            return
+        deadline = time.monotonic() + 600
+        while self.vfio_held(pf) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def _numvfs(self, pf, value, state):
         try:
             num = int(value, 0)
@@ -359,6 +417,14 @@ class Kernel:
             return
         if current:
             raise _oserror(errno.EBUSY)
+        busy = state.get("busy", {}).get(pf)
+        if busy and busy["count"] > 0:
+            # the PF driver's sriov_configure while it is busy: ice returns EBUSY when the device is not ready
+            # (ice_sriov_configure, drivers/net/ethernet/intel/ice/ice_sriov.c), i40e EAGAIN when another VF
+            # operation is pending (i40e_pci_sriov_configure, .../i40e/i40e_virtchnl_pf.c)
+            busy["count"] -= 1
+            self.save(state)
+            raise _oserror(getattr(errno, busy["errno"]))
         limit = state.get("enomem_above")
         if limit is not None and num > limit:
             raise _oserror(errno.ENOMEM)
@@ -422,8 +488,12 @@ class Kernel:
         if address is None:
             return 1, "", 'Device "%s" does not exist.\n' % name
         state = self.load()
-        link = {"ifindex": 2, "ifname": name, "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], "mtu": 1500,
-                "operstate": "UP", "link_type": "ether",
+        # IFF_UP is the administrative state (net/core/dev.c dev_change_flags); iproute2 prints it as "UP"
+        # and, with carrier, "LOWER_UP"
+        up = name not in state.get("admin_down", [])
+        link = {"ifindex": 2, "ifname": name,
+                "flags": ["BROADCAST", "MULTICAST"] + (["UP", "LOWER_UP"] if up else []), "mtu": 1500,
+                "operstate": "UP" if up else "DOWN", "link_type": "ether",
                 "address": self.get(self.p("sys/class/net", name, "address")), "broadcast": "ff:ff:ff:ff:ff:ff"}
         numvfs = int(self.get(self.dev(address, "sriov_numvfs"), "0") or 0)
         if numvfs:
@@ -454,6 +524,12 @@ class Kernel:
         address = self._netdev(name)
         if address is None:
             return 1, "", 'Cannot find device "%s"\n' % name
+        if rest in (["up"], ["down"]):
+            state = self.load()
+            down = [n for n in state.get("admin_down", []) if n != name]
+            state["admin_down"] = down + ([name] if rest == ["down"] else [])
+            self.save(state)
+            return 0, "", ""
         if len(rest) < 2 or rest[0] != "vf":
             return 1, "", "fake ip: only 'vf N ...' is simulated\n"
         state = self.load()

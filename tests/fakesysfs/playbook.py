@@ -86,7 +86,7 @@ class Result:
 
 
 def run_playbook(env, tmp_path, plays, inventory="node01,", extra_vars=None, check=False, diff=False,
-                 expect_rc=0, cwd=None):
+                 expect_rc=0, cwd=None, limit=None):
     if not isinstance(plays, str):
         plays = yaml.safe_dump(plays, sort_keys=False)
     path = tmp_path / ("play-%s.yml" % uuid.uuid4().hex[:6])
@@ -98,6 +98,8 @@ def run_playbook(env, tmp_path, plays, inventory="node01,", extra_vars=None, che
         argv.append("--check")
     if diff:
         argv.append("--diff")
+    if limit:
+        argv += ["--limit", limit]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1200, check=False, cwd=cwd)
     try:
         data = json.loads(proc.stdout[proc.stdout.index("{"):])

@@ -31,13 +31,17 @@ def iommu_args(cpu):
 
 def build_host(root, nics=(("e810", "0000:3b:00"),), cpu="intel", iommu=True, firmware_iommu=True,
                vfio_loaded=True, vfio_installed=True, vf_drivers_loaded=True, distro="debian", tools=False,
-               extra_netdevs=True, enomem_above=None, driverctl=False):
-    """Create the tree; returns a dict describing it (PF names and addresses)."""
+               extra_netdevs=True, enomem_above=None, driverctl=False, pfs_down=False, busy=None):
+    """Create the tree; returns a dict describing it (PF names and addresses).
+
+    ``pfs_down``: the SR-IOV PFs are administratively down (a dedicated PF without a NetworkManager profile);
+    ``busy``: {pf address: ("EBUSY" | "EAGAIN", n)}, the PF driver refuses the next n 0 -> M VF counts."""
     root = os.path.abspath(root)
     os.makedirs(os.path.join(root, MARKER), exist_ok=True)
     state = {"iommu": bool(iommu), "firmware_iommu": bool(firmware_iommu), "cpu": cpu,
              "drivers": driver_table(), "next_iommu_group": 10, "vfinfo": {}, "enomem_above": enomem_above,
-             "distro": distro, "vfio_installed": bool(vfio_installed)}
+             "distro": distro, "vfio_installed": bool(vfio_installed), "admin_down": [],
+             "busy": {pf: {"errno": code, "count": count} for pf, (code, count) in (busy or {}).items()}}
     kernel = Kernel(root)
     with open(kernel.state_file, "w", encoding="utf-8") as handle:
         json.dump(state, handle)
@@ -96,6 +100,8 @@ def build_host(root, nics=(("e810", "0000:3b:00"),), cpu="intel", iommu=True, fi
             kernel.bind(address, profile["pf_driver"], state)
             name = profile["ifname"].format(port)
             kernel.add_netdev(address, name, profile["mac"] % port)
+            if pfs_down:
+                state["admin_down"].append(name)
             info["pfs"].append({"name": name, "pci": address, "profile": profile_name,
                                 "totalvfs": profile["totalvfs"], "vf_driver": profile["vf_driver"],
                                 "vendor": profile["vendor"], "vf_device": profile["vf_device"]})
@@ -124,6 +130,9 @@ def build_host(root, nics=(("e810", "0000:3b:00"),), cpu="intel", iommu=True, fi
             "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
             "GRUB_CMDLINE_LINUX=\"%s\"\n" % grub_args))
         os.makedirs(os.path.join(root, "boot/grub"), exist_ok=True)
+        # the installed system's generated configuration agrees with /etc/default/grub
+        from tests.fakesysfs.commands import write_grub_cfg  # pylint: disable=import-outside-toplevel
+        write_grub_cfg(root)
     elif distro == "rhel":
         put(os.path.join(root, "etc/os-release"), 'ID="rhel"\nVERSION_ID="9.4"\n')
         put(os.path.join(root, "etc/default/grub"), (

@@ -126,7 +126,8 @@ def test_role_check_mode_writes_nothing(env, tmp_path):
     assert snapshot(str(root)) == after
 
 
-@pytest.mark.parametrize("case", ["unknown_pf", "too_many_vfs", "resource_name", "firmware_iommu", "vf_settings"])
+@pytest.mark.parametrize("case", ["unknown_pf", "too_many_vfs", "resource_name", "two_prefixes", "firmware_iommu",
+                                  "vf_settings"])
 def test_role_bad_input_fails_before_any_change(env, tmp_path, case):
     pfs = json.loads(json.dumps(PFS))
     kwargs = {}
@@ -135,7 +136,11 @@ def test_role_bad_input_fails_before_any_change(env, tmp_path, case):
     elif case == "too_many_vfs":
         pfs[0]["num_vfs"], expected = 129, "129 is more than the PF supports (sriov_totalvfs=128): use at most 128"
     elif case == "resource_name":
-        pfs[0]["resource_name"], expected = "intel-e810", "letters, digits and '_' only"
+        pfs[0]["resource_name"], expected = "intel.e810", "letters, digits, '_' and '-' only"
+    elif case == "two_prefixes":
+        # the same resource name under two prefixes: refused, not merged into the first prefix
+        pfs[1]["resource_name"] = "example.com/intel_e810"
+        expected = "gives the resource name intel_e810 with the prefixes"
     elif case == "firmware_iommu":
         kwargs, expected = {"iommu": True, "firmware_iommu": False}, "in the firmware setup (BIOS/UEFI)"
     else:

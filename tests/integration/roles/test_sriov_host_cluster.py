@@ -29,9 +29,10 @@ def cleanup(lab):
     """Undo cluster-wide changes a test made (label, ConfigMap, cordon)."""
     configmaps = []
     yield configmaps
-    lab.request("PATCH", "/api/v1/nodes/node01",
-                {"metadata": {"labels": {LABEL: None}}, "spec": {"unschedulable": None}},
-                content_type="application/merge-patch+json")
+    for node in ("node01", "node02"):
+        lab.request("PATCH", "/api/v1/nodes/" + node,
+                    {"metadata": {"labels": {LABEL: None}}, "spec": {"unschedulable": None}},
+                    content_type="application/merge-patch+json")
     for name in configmaps:
         try:
             lab.request("DELETE", "/api/v1/namespaces/kube-system/configmaps/" + name)
@@ -73,6 +74,7 @@ def cluster_vars(configmap, namespace, selector_value, **more):
     return variables
 
 
+VF_TASK = "Create the VFs, pin their settings and bind them (vfio_sriov)"
 PFS = [
     {"name": "ens1f0", "num_vfs": 4, "resource_name": "intelnics"},
     {"name": "ens1f1", "num_vfs": 2, "driver": "kernel", "resource_name": "intel_netdev"},
@@ -93,7 +95,8 @@ def test_cluster_wiring_idempotence_and_check_mode(lab, namespace, request_log, 
     node = lab.request("GET", "/api/v1/nodes/node01")
     assert node["metadata"]["labels"][LABEL] == "true"
     data = lab.request("GET", "/api/v1/namespaces/kube-system/configmaps/" + configmap)["data"]
-    assert json.loads(data["config.json"]) == {"resourceList": [
+    assert set(data) == {"node01"}  # one key per node name, read by that node's device plugin
+    assert json.loads(data["node01"]) == {"resourceList": [
         {"resourceName": "intel_netdev", "resourcePrefix": "openshift.io",
          "selectors": [{"devices": ["1889"], "pfNames": ["ens1f1"], "vendors": ["8086"]}]},
         {"resourceName": "intelnics", "resourcePrefix": "openshift.io",
@@ -120,8 +123,8 @@ def test_cluster_wiring_idempotence_and_check_mode(lab, namespace, request_log, 
     changed_pfs = [dict(PFS[0], num_vfs=6), PFS[1]]
     request_log.mark()
     checked = run_playbook(env, tmp_path, role_play(root, changed_pfs, **variables), check=True, diff=True)
-    assert checked.task("SR-IOV device plugin ConfigMap (resourceList with prefix, vendors, devices, drivers, "
-                        "pfNames)")["changed"] is False
+    assert checked.task("This node's key of the device plugin ConfigMap (resourceList with prefix, vendors, devices, "
+                        "drivers, pfNames)")["changed"] is False
     assert checked.task("Create the VFs, pin their settings and bind them (vfio_sriov)")["changed"]
     assert request_log.writes() == []
     assert snapshot(str(root)) == before and Kernel(str(root)).writes()[mark:] == []
@@ -156,3 +159,101 @@ def test_reboot_drains_the_node_and_uncordons_it(lab, namespace, request_log, en
         names.index("Uncordon the node")
     kernel = Kernel(str(root))
     assert [kernel.driver_of("0000:3b:02.%d" % i) for i in range(4)] == ["vfio-pci"] * 4
+
+
+# ---------------------------------------------------------------------------- issue 24
+def test_device_plugin_config_is_per_node_and_a_limited_run_keeps_the_other_nodes(
+        lab, request_log, env, tmp_path, cleanup):
+    """node01 maps ens1f0 to net_a; node02 maps ens1f0 to net_b and ens1f1 to net_a.  Merged into one
+    configuration, net_a would take node02's ens1f0 VFs (first matching resource wins) and net_b none."""
+    configmap = "sriovdp-" + uuid.uuid4().hex[:6]
+    cleanup.append(configmap)
+    roots = {}
+    for node in ("node01", "node02"):
+        roots[node] = tmp_path / node
+        build_host(str(roots[node]), tools=True)
+    maps = {
+        "node01": [{"name": "ens1f0", "num_vfs": 2, "resource_name": "net_a"}],
+        "node02": [{"name": "ens1f0", "num_vfs": 2, "resource_name": "net_b"},
+                   {"name": "ens1f1", "num_vfs": 2, "resource_name": "net_a"}],
+    }
+    inventory = tmp_path / "inventory.yml"
+
+    def write_inventory():
+        inventory.write_text(json.dumps({"all": {"hosts": {
+            node: {"sriov_host_root": str(roots[node]), "sriov_host_pfs": maps[node]} for node in maps}}}))
+
+    write_inventory()
+    common = dict(cluster_vars(configmap, "default", "none"), sriov_host_networks=[])
+    play = [{"name": "sriov_host", "hosts": "all", "gather_facts": False,
+             "roles": [{"role": "kubevirt_net.core.sriov_host", "vars": common}]}]
+
+    run_playbook(env, tmp_path, play, inventory=str(inventory))
+    data = lab.request("GET", "/api/v1/namespaces/kube-system/configmaps/" + configmap)["data"]
+    assert set(data) == {"node01", "node02"}
+
+    def resources(text):
+        return {r["resourceName"]: r["selectors"][0]["pfNames"] for r in json.loads(text)["resourceList"]}
+
+    assert resources(data["node01"]) == {"net_a": ["ens1f0"]}
+    assert resources(data["node02"]) == {"net_a": ["ens1f1"], "net_b": ["ens1f0"]}
+
+    # --limit node01 with a new map for node01: only node01's key changes, node02's is kept as it was
+    maps["node01"] = [{"name": "ens1f0", "num_vfs": 2, "resource_name": "net-c"}]
+    write_inventory()
+    request_log.mark()
+    run_playbook(env, tmp_path, play, inventory=str(inventory), limit="node01")
+    after = lab.request("GET", "/api/v1/namespaces/kube-system/configmaps/" + configmap)["data"]
+    assert resources(after["node01"]) == {"net-c": ["ens1f0"]}
+    assert after["node02"] == data["node02"]
+    writes = [e for e in request_log.writes() if "/configmaps" in e["path"]]
+    assert [e["method"] for e in writes] == ["PATCH"], writes
+
+
+def test_a_vf_count_change_drains_the_node_first_and_uncordons_it(
+        lab, namespace, request_log, env, tmp_path, cleanup):
+    root = tmp_path / "host"
+    build_host(str(root), tools=True)
+    configmap = "sriovdp-" + uuid.uuid4().hex[:6]
+    cleanup.append(configmap)
+    variables = cluster_vars(configmap, namespace, "none", sriov_host_networks=[])
+    pfs = [{"name": "ens1f0", "num_vfs": 2, "resource_name": "intelnics"}]
+    run_playbook(env, tmp_path, role_play(root, pfs, **variables))
+    launcher = "virt-launcher-vm1-" + uuid.uuid4().hex[:5]
+    # a controller owns it (a VMI owns a real launcher; any existing owner keeps the garbage collector and
+    # k8s_drain's "unmanaged pod" rule out of this test)
+    owner = lab.request("POST", "/api/v1/namespaces/%s/configmaps" % namespace, {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner-" + launcher}})
+    lab.request("POST", "/api/v1/namespaces/%s/pods" % namespace, {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": launcher, "labels": {"kubevirt.io": "virt-launcher"},
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"],
+                                          "uid": owner["metadata"]["uid"], "controller": True}]},
+        # no kubelet confirms a graceful deletion of this stand-in: its grace period is 0
+        "spec": {"nodeName": "node01", "terminationGracePeriodSeconds": 0,
+                 "containers": [{"name": "compute", "image": "quay.io/kubevirt/virt-launcher"}]}})
+
+    # the same count: nothing is destroyed, no drain
+    request_log.mark()
+    same = run_playbook(env, tmp_path, role_play(root, pfs, **variables))
+    assert same.changed == 0 and request_log.writes() == []
+
+    # 2 -> 4 goes through 0: cordon, evict the virt-launcher pod, apply, uncordon, in that order
+    request_log.mark()
+    more = [dict(pfs[0], num_vfs=4)]
+    result = run_playbook(env, tmp_path, role_play(root, more, **variables))
+    writes = [(e["method"], e["path"]) for e in request_log.writes()]
+    node = "/api/v1/nodes/node01"
+    eviction = ("POST", "/api/v1/namespaces/%s/pods/%s/eviction" % (namespace, launcher))
+    assert eviction in writes, writes
+    patches = [i for i, w in enumerate(writes) if w == ("PATCH", node)]
+    assert len(patches) == 2 and patches[0] < writes.index(eviction) < patches[1]
+    assert not lab.request("GET", node)["spec"].get("unschedulable")
+    assert result.task(VF_TASK)["results"][0]["changed_steps"][0].startswith("sriov_numvfs 2 -> 0")
+    kernel = Kernel(str(root))
+    assert [kernel.driver_of("0000:3b:02.%d" % i) for i in range(4)] == ["vfio-pci"] * 4
+
+    # check mode with a teardown: planned, nothing drained, nothing written
+    request_log.mark()
+    run_playbook(env, tmp_path, role_play(root, pfs, **variables), check=True)
+    assert request_log.writes() == []

@@ -475,3 +475,94 @@ def test_the_boot_script_reports_a_failed_pf_and_goes_on(fake, capsys):
     assert script.main(["apply", "--config", str(config), "--root", str(fake)], host_factory=factory) == 1
     assert "unknown PF 0000:99:00.0" in capsys.readouterr().err
     assert make_host(fake)[0].pf(PF1)["numvfs"] == 1
+
+
+# ---------------------------------------------------------------------------- issue 24: VFs in use, PF link, busy PF drivers
+def test_a_teardown_is_refused_while_a_vm_holds_a_vf_open(fake):
+    host, kernel = make_host(fake)
+    apply(host, pf="ens1f0", num_vfs=4)
+    kernel.open_vfio("0000:3b:02.2")
+    group = host.vf(2, "0000:3b:02.2")["iommu_group"]
+    before, mark = snapshot(str(fake)), len(kernel.writes())
+    with pytest.raises(s.SriovError) as caught:
+        apply(host, pf="ens1f0", num_vfs=2)
+    message = caught.value.message
+    assert "VF2 0000:3b:02.2 is in use: pid 4242 (qemu-kvm) holds /dev/vfio/%s" % group in message
+    assert "Drain the node first" in message and "force: true" in message and "Nothing was changed" in message
+    assert kernel.writes()[mark:] == [] and snapshot(str(fake)) == before
+    # the same count (only per-VF settings) destroys nothing and is not refused
+    assert apply(host, pf="ens1f0", num_vfs=4, vfs=[{"index": 0, "vlan": 5}])["changed"]
+
+
+def test_a_teardown_is_refused_while_a_vf_is_on_another_driver(fake):
+    host, kernel = make_host(fake)
+    apply(host, pf="ens1f0", num_vfs=2, driver=s.KERNEL)
+    mark = len(kernel.writes())
+    with pytest.raises(s.SriovError) as caught:
+        apply(host, pf="ens1f0", num_vfs=3, driver=s.VFIO)
+    assert "VF0 0000:3b:02.0 is bound to iavf, not vfio-pci" in caught.value.message
+    assert kernel.writes()[mark:] == []
+    assert s.run_pf(host, s.Desired(pf="ens1f0", num_vfs=3), force=True)["changed"]
+    assert [v["driver"] for v in host.vfs(PF0)] == ["vfio-pci"] * 3
+
+
+def test_forcing_a_teardown_of_a_held_vf_blocks_in_the_kernel_until_qemu_lets_go(fake):
+    host, kernel = make_host(fake)
+    apply(host, pf="ens1f0", num_vfs=2)
+    fd = kernel.open_vfio("0000:3b:02.0")
+    host.write_timeout = 0.3
+    with pytest.raises(s.WriteTimeout) as caught:
+        s.run_pf(host, s.Desired(pf="ens1f0", num_vfs=3), force=True)
+    assert "drain the node" in caught.value.message
+    os.unlink(fd)  # QEMU closes the group: the blocked write completes
+    host.write_timeout = 0
+    deadline = 200
+    while kernel.get(str(fake / "sys/bus/pci/devices" / PF0 / "sriov_numvfs")) != "0" and deadline:
+        threading.Event().wait(0.05)
+        deadline -= 1
+    assert kernel.get(str(fake / "sys/bus/pci/devices" / PF0 / "sriov_numvfs")) == "0"
+
+
+def test_the_pf_is_set_up_when_it_has_vfs(tmp_path):
+    build_host(str(tmp_path), pfs_down=True)
+    host, kernel = make_host(tmp_path)
+    assert host.link_admin_up("ens1f0") is False
+    planned = s.run_pf(host, s.Desired(pf="ens1f0", num_vfs=2), check_mode=True)
+    assert "PF ens1f0: ip link set up (VFs with link state auto follow the PF's link)" in planned["steps"]
+    assert kernel.writes() == []
+    apply(host, pf="ens1f0", num_vfs=2)
+    assert host.link_admin_up("ens1f0") is True
+    assert "ip link set dev ens1f0 up" in [w.get("command") for w in kernel.writes()]
+    # up already: nothing to do; no VFs: the PF is left alone
+    assert apply(host, pf="ens1f0", num_vfs=2)["steps"] == []
+    assert not any(step.startswith("PF ens1f1") for step in apply(host, pf="ens1f1", num_vfs=0)["steps"])
+    assert host.link_admin_up("ens1f1") is False
+
+
+@pytest.mark.parametrize("code", ["EBUSY", "EAGAIN"])
+def test_a_busy_pf_driver_is_retried_with_backoff_from_zero(tmp_path, code):
+    build_host(str(tmp_path), busy={PF0: (code, 2)})
+    host, kernel = make_host(tmp_path)
+    slept = []
+    host.sleep = slept.append
+    apply(host, pf="ens1f0", num_vfs=2)
+    assert slept == [1, 2]
+    numvfs = [w for w in kernel.writes() if w.get("path", "").endswith("sriov_numvfs")]
+    assert [w.get("error") for w in numvfs] == [code, code, None]
+    assert [v["driver"] for v in host.vfs(PF0)] == ["vfio-pci"] * 2
+
+
+def test_a_pf_driver_that_stays_busy_fails_with_the_right_hint(tmp_path):
+    build_host(str(tmp_path), busy={PF0: ("EBUSY", 99)})
+    host, _kernel = make_host(tmp_path)
+    host.sleep = lambda _s: None
+    with pytest.raises(s.SriovError) as caught:
+        apply(host, pf="ens1f0", num_vfs=2)
+    assert "Device or resource busy (the PF driver is busy (ice: device not ready" in caught.value.message
+    assert "already enabled" not in caught.value.message
+
+
+def test_no_iommu_arguments_for_cpus_other_than_x86():
+    assert s.kernel_args_for("GenuineIntel") == ["intel_iommu=on", "iommu=pt"]
+    assert s.kernel_args_for("AuthenticAMD") == ["iommu=pt"]
+    assert s.kernel_args_for(None) == [] and s.kernel_args_for("HygonGenuine") == []

@@ -166,3 +166,18 @@ def test_a_failure_reports_steps_done_and_the_state_left(root, monkeypatch):
     monkeypatch.setattr(Kernel, "write", original)
     rerun = ok(root, pf="ens1f0", num_vfs=3)
     assert [step.split(":")[0] for step in rerun["changed_steps"]] == ["VF1 0000", "VF2 0000"]
+
+
+def test_check_mode_reports_a_teardown_and_what_blocks_it(root):
+    ok(root, pf="ens1f0", num_vfs=2)
+    Kernel(str(root)).open_vfio("0000:3b:02.1")
+    before = snapshot(str(root))
+    planned = ok(root, pf="ens1f0", num_vfs=3, check=True)
+    assert planned["changed"] and planned["teardown"] is True
+    assert [b.split(":")[0] for b in planned["teardown_blockers"]] == ["VF1 0000"]
+    refused = failed(root, pf="ens1f0", num_vfs=3)
+    assert "destroys every VF" in refused["msg"] and "force=true" in refused["msg"]
+    assert refused["sysfs_writes"] == 0 and refused["changed"] is False
+    assert snapshot(str(root)) == before
+    same = ok(root, pf="ens1f0", num_vfs=2, check=True)
+    assert same["teardown"] is False and same["teardown_blockers"] == []
