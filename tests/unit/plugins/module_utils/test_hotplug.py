@@ -332,9 +332,9 @@ def running_vmi(ifaces=None, statuses=None, migratable_=True, extra_conditions=(
 
 
 def runner_for(cluster, requests, **params):
-    from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner import Hotplug
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine
     module = FakeModule(**params)
-    return Hotplug(module, params=module.params, requests=requests, runner=FakeRunner(cluster)), module
+    return HotplugEngine(module.params, requests, FakeRunner(cluster), module.warn), module
 
 
 class KVInfo(KV):
@@ -450,11 +450,11 @@ def test_an_already_declared_vf_is_not_refused_for_a_missing_injector():
 # ------------------------------------------------------------ issue 19 item 5: time bounds, conflicts
 def test_the_wait_ends_at_wait_timeout_not_one_poll_later(monkeypatch):
     """wait_timeout 15 with a 4 s poll: the last sleep is cut to 3 s (it took 16 s, one poll more)."""
-    from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug_runner
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug_engine
     from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
     clock = Clock(now=0.0)
-    monkeypatch.setattr(hotplug_runner, "Deadline", lambda seconds: Deadline(seconds, clock=clock, sleep=clock.sleep))
-    monkeypatch.setattr(hotplug_runner.time, "sleep", clock.sleep)
+    monkeypatch.setattr(hotplug_engine, "Deadline", lambda seconds: Deadline(seconds, clock=clock, sleep=clock.sleep))
+    monkeypatch.setattr(hotplug_engine.time, "sleep", clock.sleep)
     declared = [{"interface": "net1", "network": "br1"}]
     half = running_vmi([{"name": "net1", "bridge": {}}], [{"name": "net1", "infoSource": "multus-status"}])
     stuck = Cluster(vm(), half, nads=[BR1])
