@@ -20,7 +20,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    CONTROLLER_REVISION, NAD, VM, VM_CLONE, VM_CLONE_V1ALPHA1, VM_SNAPSHOT, VMI)
+    CONTROLLER_REVISION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, VM, VM_CLONE, VM_CLONE_V1ALPHA1, VM_SNAPSHOT, VMI)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import fan_out, poll
@@ -81,6 +81,8 @@ ARG_SPEC = dict(
 )
 
 CLONE_V1BETA1, CLONE_V1ALPHA1 = VM_CLONE, VM_CLONE_V1ALPHA1
+MAX_CREATES = 5
+CLONE_SELECTOR = "%s=%s" % (MANAGED_BY_LABEL, MANAGED_BY_VALUE)
 
 
 def _raw_patches(problems, where, patches):
@@ -353,7 +355,7 @@ class Cloner(object):
                 self.session.request("DELETE", VM.path(self.namespace, plan["name"]))
                 result["_written"] = True
                 self.wait_gone(plan["name"])
-            created = self.session.request("POST", plan["api"].path(self.namespace), body=plan["manifest"])
+            created = self.create_clone(plan)
             result["_written"] = True
             result["clone"] = created["metadata"]["name"]
             if self.params["wait"]:
@@ -370,6 +372,37 @@ class Cloner(object):
             result["error"] = str(err)
         result["duration"] = round(time.monotonic() - start, 2)
         return result
+
+    def create_clone(self, plan):
+        """POST the VirtualMachineClone (its name is generated).  When the
+        answer is lost (reset, timeout) the POST may have landed: the clones
+        of this target are read back before it is sent again, so one run
+        never starts two clones of one target."""
+        path = plan["api"].path(self.namespace)
+        for attempt in range(1, MAX_CREATES):
+            try:
+                return self.session.request("POST", path, body=plan["manifest"])
+            except ApiError as err:
+                if err.status not in (None, 409):
+                    raise
+                if err.status == 409:  # a generated name already taken: a new one on the next try
+                    self.session.conflict_pause(attempt)
+                    continue
+                landed = self.find_clone(plan)
+                if landed is not None:
+                    return landed
+        return self.session.request("POST", path, body=plan["manifest"])
+
+    def find_clone(self, plan):
+        """The newest unfinished VirtualMachineClone this collection made of
+        ``plan``'s source into its target, or None."""
+        spec = plan["manifest"]["spec"]
+        mine = [c for c in self.session.list(plan["api"].path(self.namespace), label_selector=CLONE_SELECTOR)
+                if (c.get("spec") or {}).get("target", {}).get("name") == spec["target"]["name"]
+                and (c.get("spec") or {}).get("source", {}).get("name") == spec["source"]["name"]
+                and ((c.get("status") or {}).get("phase") or "") not in ("Succeeded", "Failed")]
+        mine.sort(key=lambda c: c["metadata"].get("creationTimestamp") or "")
+        return mine[-1] if mine else None
 
     def after_clone(self, plan, result):
         """What the clone could not carry: on KubeVirt < 1.6 every override (no

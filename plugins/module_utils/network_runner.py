@@ -64,8 +64,6 @@ ONE_NETWORK_SPEC = dict(
     ipam=dict(type="dict", options=IPAM_SPEC),
 )
 
-FAILED = "failed"
-
 NETWORK_ARG_SPEC = dict(deepcopy(ONE_NETWORK_SPEC),
                         state=dict(type="str", choices=["present", "absent", "overridden", "rendered"],
                                    default="present"),
@@ -124,7 +122,7 @@ def _entry(result, users=None):
     entry = {"name": result["name"], "namespace": result["namespace"], "method": result["method"],
              "config": config, "resource": obj}
     if result.get("error"):
-        entry.update(method=FAILED, planned=result["method"], error=str(result["error"]))
+        entry.update(planned=result.get("planned"), error=str(result["error"]))
     if users is not None:
         entry["users"] = users.get((result["namespace"], result["name"]), [])
     return entry

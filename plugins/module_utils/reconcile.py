@@ -14,7 +14,9 @@ concurrently, with the conflict and fault handling every module needs:
 * create: 409 AlreadyExists (someone was faster) becomes a fresh decision;
 * a write whose answer was lost (timeout, reset) is verified by reading the
   object back before it is repeated, so nothing is applied twice;
-* check mode plans the same way and sends no write at all.
+* check mode plans the same way and sends no write at all;
+* a result reports what the server confirmed: an action whose write failed
+  has ``method: failed``, the planned method in ``planned`` and ``error``.
 """
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, MERGE_PATCH
@@ -23,6 +25,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import (
 from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import fan_out
 
 MAX_DECISIONS = 5
+FAILED = "failed"   # the method of an action whose write the server did not confirm
 
 
 class Executor:
@@ -63,7 +66,8 @@ class Executor:
                 if before is not None:
                     result["before"] = self._view(before)
         except ApiError as err:
-            result["error"] = err
+            # what the server confirmed: nothing of this action (issue 19 item 4); the plan stays visible
+            result.update(error=err, method=FAILED, planned=action.method)
         return result
 
     def _view(self, obj):

@@ -254,6 +254,9 @@ class VmService(object):
             results += Executor(self.session, kind).run(actions[1:])
         for result in results:
             if result.get("error"):
+                # what the server confirmed: the failed write changed nothing (a recreate's delete did)
+                out.update(method=result["method"], changed=any(r["method"] != UNCHANGED and not r.get("error")
+                                                                for r in results))
                 self.runner.fail("Service %s/%s: %s" % (self.namespace, p["name"], result["error"]), **out)
         service = results[-1].get("object") or current
         if not recreate:
