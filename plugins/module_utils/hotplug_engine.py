@@ -20,7 +20,7 @@ file does the I/O.
 
 import copy
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -206,8 +206,8 @@ class HotplugEngine:
             elif present is None and not self._injector_warned:
                 self._injector_warned = True
                 self.warn("could not list MutatingWebhookConfigurations to check that network-resources-injector "
-                                 "is deployed; with ExternalNetResourceInjection on (KubeVirt 1.9 default) the SR-IOV "
-                                 "resource %r is requested only by it" % resource)
+                          "is deployed; with ExternalNetResourceInjection on (KubeVirt 1.9 default) the SR-IOV "
+                          "resource %r is requested only by it" % resource)
 
     def injector_present(self):
         """hotplug.resources_injector_present on the cluster's webhooks (one
@@ -255,7 +255,7 @@ class HotplugEngine:
         if outcome == hotplug.EVICT:
             if self.params["restart_if_required"]:
                 self.warn("%s: this change needs a live migration and %s; restart_if_required=true accepts "
-                                 "that" % (where, why))
+                          "that" % (where, why))
                 return
             problems.add(where, "interfaces", "this change needs a live migration (no dynamic-networks controller, "
                          "SR-IOV, or a network swap) and %s: the change would arrive with a restart, not live "

@@ -124,4 +124,3 @@ class Executor:
             if err.status is None and self._read(current) is None:
                 return None
             raise
-

@@ -89,6 +89,7 @@ ARG_SPEC = dict(
     dynamic_networks=dict(type="str", choices=["auto", "true", "false"], default="auto"),
 )
 
+
 # ------------------------------------------------------------ the module
 class VmNetwork(object):
     def __init__(self, module):

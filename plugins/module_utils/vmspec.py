@@ -108,13 +108,13 @@ def normal_mac(mac):
 # ------------------------------------------------------------ accessors
 # One home for what several modules read off a VM, a VMI or any object.
 
-def meta(obj: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def metadata_of(obj: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """``metadata`` of ``obj`` ({} when missing)."""
     return (obj or {}).get("metadata") or {}
 
 
 def metadata_labels(obj: Optional[Dict[str, Any]]) -> Dict[str, str]:
-    return dict(meta(obj).get("labels") or {})
+    return dict(metadata_of(obj).get("labels") or {})
 
 
 def template_labels(vm: Dict[str, Any]) -> Dict[str, str]:

@@ -35,7 +35,7 @@ Ops = List[Dict[str, Any]]
 
 
 def generation_of(obj: Optional[Obj]) -> Optional[int]:
-    return vmspec.meta(obj).get("generation")
+    return vmspec.metadata_of(obj).get("generation")
 
 
 def generation_test(obj: Obj) -> Dict[str, Any]:

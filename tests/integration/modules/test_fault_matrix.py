@@ -182,12 +182,12 @@ class Policies(Namespaced):
 
     def state(self, ns):
         items = self.lab.request("GET", "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies" % ns)["items"]
-        return [o["metadata"]["name"] for o in items] == ["kvnet-default-deny-ingress"]
+        return [o["metadata"]["name"] for o in items] == ["kvnet-default-deny"]
 
     def objects(self, result):
         return [(p["name"], p["method"]) for p in result.get("policies") or []]
 
-    done, failed = [("kvnet-default-deny-ingress", "created")], [("kvnet-default-deny-ingress", "failed")]
+    done, failed = [("kvnet-default-deny", "created")], [("kvnet-default-deny", "failed")]
 
 
 class Service(Namespaced):
