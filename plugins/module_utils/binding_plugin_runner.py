@@ -20,7 +20,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import binding_p
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import KUBEVIRT, NAD, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import HYPERCONVERGED, KUBEVIRT, NAD, VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import guarded_patch
 
@@ -67,7 +67,7 @@ class BindingPlugin(object):
         if self.params["hyperconverged"] == "never":
             return None
         try:
-            items = self.session.list(bp.HYPERCONVERGED.path())
+            items = self.session.list(HYPERCONVERGED.path())
         except ApiError as err:
             if err.status == 404:  # the HyperConverged CRD is not installed
                 return None
@@ -120,7 +120,7 @@ class BindingPlugin(object):
         if problems:
             self.runner.fail_problems(problems)
         if target is hco:
-            path = bp.HYPERCONVERGED.path(hco["metadata"]["namespace"], hco["metadata"]["name"])
+            path = HYPERCONVERGED.path(hco["metadata"]["namespace"], hco["metadata"]["name"])
             kind = "HyperConverged"
         else:
             path = KUBEVIRT.path(target["metadata"]["namespace"], target["metadata"]["name"])

@@ -53,6 +53,8 @@ VM_SNAPSHOT = ResourceType("snapshot.kubevirt.io", "v1beta1", "virtualmachinesna
 # (pkg/virt-api/api.go: start, stop, restart, migrate, ...), e.g. VM_SUBRESOURCES.path(ns, name, "restart")
 VM_SUBRESOURCES = ResourceType("subresources.kubevirt.io", "v1", "virtualmachines", "VirtualMachine")
 ENDPOINTS = ResourceType("", "v1", "endpoints", "Endpoints")
+# OpenShift Virtualization's operator CR, which owns the KubeVirt CR where it is installed
+HYPERCONVERGED = ResourceType("hco.kubevirt.io", "v1beta1", "hyperconvergeds", "HyperConverged")
 NETWORK_POLICY = ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
 SERVICE = ResourceType("", "v1", "services", "Service")
 POD = ResourceType("", "v1", "pods", "Pod")
