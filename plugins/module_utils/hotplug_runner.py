@@ -68,11 +68,14 @@ class Hotplug:
         self.namespace = self.params["namespace"]
         self.runner = runner or Run(module)
         self.requests = _requests(self.params)
-        self.engine = HotplugEngine(self.params, self.requests, self.runner, lambda msg: module.warn(msg))
+        self.engine = HotplugEngine(self.params, self.requests, self.runner, self.warn)
 
     @property
     def session(self):
         return self.runner.session
+
+    def warn(self, msg):
+        self.module.warn(msg)
 
     def check_target(self, problems):
         """vm_selector, checked before any request: well-formed, and not one that

@@ -35,9 +35,8 @@ import uuid
 import pytest
 import yaml
 
-from tests.integration.helpers import wait_for
 from tests.integration.modules.kubevirt_objects import (
-    NAD_PATH, VM_PATH, create_nad, create_vm, get_vm, iface_names, vm_manifest, wait_running)
+    NAD_PATH, create_nad, create_vm, get_vm, iface_names, wait_running)
 from tests.lab.cluster import REPO_ROOT
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}

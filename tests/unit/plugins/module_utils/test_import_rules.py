@@ -146,7 +146,7 @@ def test_the_checks_find_what_they_look_for(tmp_path):
     assert cycles(edges, {("vmspec", "reconcile")}) == []
 
 
-@pytest.mark.parametrize("name", ["a_runner", "b_runner"])
-def test_a_runner_importing_itself_is_no_violation(tmp_path, name):
-    write(tmp_path, name, name)
+@pytest.mark.parametrize("runner", ["a_runner", "b_runner"])
+def test_a_runner_importing_itself_is_no_violation(tmp_path, runner):
+    write(tmp_path, runner, runner)
     assert runner_violations(graph(str(tmp_path))) == []
