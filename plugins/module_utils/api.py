@@ -98,6 +98,15 @@ class ApiError(Exception):
     def causes(self):
         return self.details.get("causes") or []
 
+    def report(self, context=None):
+        """The failure as a module result: ``msg`` ("Kubernetes API error: ..."
+        with method, path, status, reason and the server's message, after
+        ``context`` when given) and ``status``, ``reason``, ``message`` as
+        fields.  The one formatter of API errors."""
+        text = "Kubernetes API error: %s" % self
+        return {"msg": "%s: %s" % (context, text) if context else text,
+                "status": self.status, "reason": self.reason, "message": self.message}
+
 
 def _decode(data):
     if not data:

@@ -19,10 +19,8 @@ __metaclass__ = type
 import re
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import ResourceType
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN
 
-HYPERCONVERGED = ResourceType("hco.kubevirt.io", "v1beta1", "hyperconvergeds", "HyperConverged")
 PLUGIN_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
 IMAGE = re.compile(r"^[^\s]+$")

@@ -20,9 +20,9 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import binding_p
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import KUBEVIRT, NAD, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import HYPERCONVERGED, KUBEVIRT, NAD, VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network_runner import guarded_patch
+from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import guarded_patch
 
 ARG_SPEC = dict(
     name=dict(type="str"),
@@ -57,17 +57,17 @@ class BindingPlugin(object):
     def run(self):
         problems = bp.check_options(Problems(), self.params)
         if problems:
-            self.runner.fail(problems.render(), problems=problems.items)
+            self.runner.fail_problems(problems)
         try:
             self.converge()
         except ApiError as err:
-            self.runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason)
+            self.runner.fail_api(err)
 
     def find_hyperconverged(self):
         if self.params["hyperconverged"] == "never":
             return None
         try:
-            items = self.session.list(bp.HYPERCONVERGED.path())
+            items = self.session.list(HYPERCONVERGED.path())
         except ApiError as err:
             if err.status == 404:  # the HyperConverged CRD is not installed
                 return None
@@ -118,9 +118,9 @@ class BindingPlugin(object):
                 problems.add("task", "network_attachment_definition", "NetworkAttachmentDefinition %s not found; "
                              "create it first (kubevirt_net.core.kubevirt_network)" % nad)
         if problems:
-            self.runner.fail(problems.render(), problems=problems.items)
+            self.runner.fail_problems(problems)
         if target is hco:
-            path = bp.HYPERCONVERGED.path(hco["metadata"]["namespace"], hco["metadata"]["name"])
+            path = HYPERCONVERGED.path(hco["metadata"]["namespace"], hco["metadata"]["name"])
             kind = "HyperConverged"
         else:
             path = KUBEVIRT.path(target["metadata"]["namespace"], target["metadata"]["name"])
@@ -148,8 +148,9 @@ class BindingPlugin(object):
                            "after": {"plugin": wanted, "settings": settings}}
         out["patch"] = ops
         if ops and not self.module.check_mode:
-            _obj, sent = guarded_patch(self.session, path, target, build, kind)
-            out["patch"] = sent
+            done = guarded_patch(self.session, path, target, build, kind)
+            # what the server confirmed: another writer may have made the change meanwhile
+            out.update(patch=done.ops, changed=done.written)
         self.runner.exit(**out)
 
 

@@ -20,21 +20,18 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    CONTROLLER_REVISION, NAD, VM, VMI, ResourceType)
+    CONTROLLER_REVISION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, VM, VM_CLONE, VM_CLONE_V1ALPHA1, VM_SNAPSHOT, VMI)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-
-try:
-    import yaml
-except ImportError:  # pragma: no cover - kubernetes.core requires PyYAML
-    yaml = None
+from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import fan_out, poll
+from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import vm_action
 
 import threading
 
 try:
-    from concurrent.futures import ThreadPoolExecutor
-except ImportError:  # pragma: no cover
-    ThreadPoolExecutor = None
+    import yaml
+except ImportError:  # pragma: no cover - kubernetes.core requires PyYAML; sanity's import test runs without it
+    yaml = None
 
 NETWORK_OVERRIDE = dict(
     interface=dict(type="str", required=True),
@@ -86,10 +83,9 @@ ARG_SPEC = dict(
     max_concurrency=dict(type="int", default=10),
 )
 
-CLONE_V1BETA1 = ResourceType("clone.kubevirt.io", "v1beta1", "virtualmachineclones", "VirtualMachineClone")
-CLONE_V1ALPHA1 = ResourceType("clone.kubevirt.io", "v1alpha1", "virtualmachineclones", "VirtualMachineClone")
-SNAPSHOT = ResourceType("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots", "VirtualMachineSnapshot")
-START = "/apis/subresources.kubevirt.io/v1/namespaces/%s/virtualmachines/%s/start"
+CLONE_V1BETA1, CLONE_V1ALPHA1 = VM_CLONE, VM_CLONE_V1ALPHA1
+MAX_CREATES = 5
+CLONE_SELECTOR = "%s=%s" % (MANAGED_BY_LABEL, MANAGED_BY_VALUE)
 
 
 def _raw_patches(problems, where, patches):
@@ -273,7 +269,7 @@ class Cloner(object):
     # --------------------------------------------------------------- read
     def read_source(self):
         if self.params["source_kind"] == "VirtualMachineSnapshot":
-            snap = self.session.get(SNAPSHOT.path(self.namespace, self.params["source"]))
+            snap = self.session.get(VM_SNAPSHOT.path(self.namespace, self.params["source"]))
             if snap is None:
                 self.runner.fail("VirtualMachineSnapshot %s/%s not found (source)"
                                  % (self.namespace, self.params["source"]))
@@ -362,8 +358,10 @@ class Cloner(object):
         try:
             if plan["method"] == "recreate":
                 self.session.request("DELETE", VM.path(self.namespace, plan["name"]))
+                result["_written"] = True
                 self.wait_gone(plan["name"])
-            created = self.session.request("POST", plan["api"].path(self.namespace), body=plan["manifest"])
+            created = self.create_clone(plan)
+            result["_written"] = True
             result["clone"] = created["metadata"]["name"]
             if self.params["wait"]:
                 self.wait_clone(plan, result)
@@ -372,13 +370,44 @@ class Cloner(object):
                 if not result.get("error") and self.params["cleanup"]:
                     self.session.request("DELETE", plan["api"].path(self.namespace, result["clone"]))
                 if not result.get("error") and self.params["start"]:
-                    self.session.request("PUT", START % (self.namespace, plan["name"]), body={})
+                    vm_action(self.session, self.namespace, plan["name"], "start")
                 if not result.get("error"):
                     result["vm"] = self.session.get(VM.path(self.namespace, plan["name"]))
         except ApiError as err:
             result["error"] = str(err)
         result["duration"] = round(time.monotonic() - start, 2)
         return result
+
+    def create_clone(self, plan):
+        """POST the VirtualMachineClone (its name is generated).  When the
+        answer is lost (reset, timeout) the POST may have landed: the clones
+        of this target are read back before it is sent again, so one run
+        never starts two clones of one target."""
+        path = plan["api"].path(self.namespace)
+        for attempt in range(1, MAX_CREATES):
+            try:
+                return self.session.request("POST", path, body=plan["manifest"])
+            except ApiError as err:
+                if err.status not in (None, 409):
+                    raise
+                if err.status == 409:  # a generated name already taken: a new one on the next try
+                    self.session.conflict_pause(attempt)
+                    continue
+                landed = self.find_clone(plan)
+                if landed is not None:
+                    return landed
+        return self.session.request("POST", path, body=plan["manifest"])
+
+    def find_clone(self, plan):
+        """The newest unfinished VirtualMachineClone this collection made of
+        ``plan``'s source into its target, or None."""
+        spec = plan["manifest"]["spec"]
+        mine = [c for c in self.session.list(plan["api"].path(self.namespace), label_selector=CLONE_SELECTOR)
+                if (c.get("spec") or {}).get("target", {}).get("name") == spec["target"]["name"]
+                and (c.get("spec") or {}).get("source", {}).get("name") == spec["source"]["name"]
+                and ((c.get("status") or {}).get("phase") or "") not in ("Succeeded", "Failed")]
+        mine.sort(key=lambda c: c["metadata"].get("creationTimestamp") or "")
+        return mine[-1] if mine else None
 
     def after_clone(self, plan, result):
         """What the clone could not carry: on KubeVirt < 1.6 every override (no
@@ -399,39 +428,35 @@ class Cloner(object):
 
     def wait_gone(self, name):
         deadline = Deadline(self.params["wait_timeout"])  # reads and sleeps are cut to it
-        while True:
-            with self.session.within(deadline):
-                if self.session.get(VM.path(self.namespace, name)) is None:
-                    return
-            if deadline.expired():
-                raise ApiError("DELETE", name, None, message="the old target VM was not deleted in time")
-            deadline.sleep(self.params["wait_sleep"])
+
+        def gone():
+            return True if self.session.get(VM.path(self.namespace, name)) is None else None
+        if poll(gone, deadline, self.params["wait_sleep"], session=self.session) is None:
+            raise ApiError("DELETE", name, None, message="the old target VM was not deleted in time")
 
     def wait_clone(self, plan, result):
         deadline = Deadline(self.params["wait_timeout"])  # reads and sleeps are cut to it
         poller = self.poller(plan["api"])
-        while True:
-            with self.session.within(deadline):
-                obj = poller.get(result["clone"])
-            status = (obj or {}).get("status") or {}
-            phase = status.get("phase")
+        last = {}
+
+        def finished():
+            status = (poller.get(result["clone"]) or {}).get("status") or {}
+            phase = last["phase"] = status.get("phase")
             if phase and (not result["phases"] or result["phases"][-1] != phase):
                 result["phases"].append(phase)
-            if phase == "Succeeded":
-                result["status"] = status
-                return
-            if phase == "Failed":
-                # KubeVirt puts the cause in the reason of the Ready condition (and sometimes a message)
-                reasons = [": ".join(str(c[k]) for k in ("type", "reason", "message") if c.get(k))
-                           for c in status.get("conditions") or [] if c.get("status") != "True"]
-                result["status"] = status
-                result["error"] = "clone %s failed: %s" % (result["clone"], "; ".join(reasons) or "no reason given")
-                self.cleanup_failed(plan, result)
-                return
-            if deadline.expired():
-                result["error"] = "timed out after %ss; last phase %s" % (self.params["wait_timeout"], phase)
-                return
-            deadline.sleep(self.params["wait_sleep"])
+            return status if phase in ("Succeeded", "Failed") else None
+
+        status = poll(finished, deadline, self.params["wait_sleep"], session=self.session)
+        if status is None:
+            result["error"] = "timed out after %ss; last phase %s" % (self.params["wait_timeout"], last.get("phase"))
+            return
+        result["status"] = status
+        if status.get("phase") == "Failed":
+            # KubeVirt puts the cause in the reason of the Ready condition (and sometimes a message)
+            reasons = [": ".join(str(c[k]) for k in ("type", "reason", "message") if c.get(k))
+                       for c in status.get("conditions") or [] if c.get("status") != "True"]
+            result["error"] = "clone %s failed: %s" % (result["clone"], "; ".join(reasons) or "no reason given")
+            self.cleanup_failed(plan, result)
 
     def cleanup_failed(self, plan, result):
         """Delete a half-made target, only when this run created it."""
@@ -448,7 +473,7 @@ class Cloner(object):
         targets = self.targets(problems)
         self.check(problems, targets)
         if problems:
-            self.runner.fail(problems.render(), problems=problems.items)
+            self.runner.fail_problems(problems)
         if self.params["state"] == "rendered" and self.params.get("source_definition") is not None:
             source = self.params["source_definition"]
             if isinstance(source, str):
@@ -456,7 +481,7 @@ class Cloner(object):
                     source = yaml.safe_load(handle)
             plans = [self.plan(problems, source, t, None, None) for t in targets]
             if problems:
-                self.runner.fail(problems.render(), problems=problems.items)
+                self.runner.fail_problems(problems)
             self.runner.exit(changed=False, clones=[self.rendered(p) for p in plans])
         try:
             source = self.read_source()
@@ -467,9 +492,9 @@ class Cloner(object):
             plans = [self.plan(problems, source, t, kv, existing[t["name"]]) for t in targets]
             self.preflight_cluster(problems, plans, kv)
         except ApiError as err:
-            self.runner.fail("Kubernetes API error: %s" % err, status=err.status)
+            self.runner.fail_api(err)
         if problems:
-            self.runner.fail(problems.render(), problems=problems.items)
+            self.runner.fail_problems(problems)
         if self.params["state"] == "rendered":
             self.runner.exit(changed=False, clones=[self.rendered(p) for p in plans])
         todo = [p for p in plans if p["method"] != "unchanged"]
@@ -482,16 +507,17 @@ class Cloner(object):
                 if p["post"]:
                     results[p["name"]]["post_clone_patch"] = p["post"]
         elif todo:
-            if ThreadPoolExecutor is None or len(todo) == 1:
-                done = [self.execute(p) for p in todo]
-            else:
-                with ThreadPoolExecutor(max_workers=min(self.params["max_concurrency"], len(todo))) as pool:
-                    done = list(pool.map(self.execute, todo))
-            for item in done:
+            for item in fan_out(self.execute, todo, self.params["max_concurrency"]):
                 results[item["name"]] = item
         ordered = [self.describe(results[t["name"]], source) for t in targets]
-        out = dict(changed=bool(todo), clones=ordered)
-        if self.module._diff and todo:  # pylint: disable=protected-access
+        # what the server confirmed: a clone whose writes all failed changed nothing
+        changed = bool(todo) and (self.module.check_mode or any(results[p["name"]].get("_written") for p in todo))
+        for item in ordered:
+            if item.get("error") and not item.pop("_written", False):
+                item.update(planned=item["method"], method="failed")
+            item.pop("_written", None)
+        out = dict(changed=changed, clones=ordered)
+        if self.module._diff and changed:  # pylint: disable=protected-access
             out["diff"] = {"before": dict((p["name"], existing[p["name"]]) for p in todo if existing[p["name"]]),
                            "after": dict((p["name"], p["expected"]) for p in todo)}
         failed = [r for r in ordered if r.get("error")]

@@ -6,10 +6,11 @@ VM networking from objects read from the API.
 
 ``Snapshot`` holds what the runner read (one LIST per kind and namespace);
 ``VmView`` joins one VirtualMachine with its VMI and virt-launcher pod;
-``diagnose`` runs the checks (doctor_interfaces: interfaces, hotplug, sriov;
-doctor_traffic: reachability, services, dns; doctor_istio; doctor_impact:
-topology and impact preview; doctor_networks: reachability per network) and returns one report
-per VM.  Every finding has ``check``, ``severity`` (error, warning, info),
+``doctor_diagnose.diagnose`` runs the checks (doctor_interfaces: interfaces,
+hotplug, sriov; doctor_traffic: reachability, services, dns; doctor_istio;
+doctor_impact: topology and impact preview; doctor_networks: reachability per
+network) and returns one report per VM.  This file is the checks' shared
+model: it imports none of them.  Every finding has ``check``, ``severity`` (error, warning, info),
 ``code``, ``message`` and ``fix``.  Nothing here talks to the cluster.
 """
 
@@ -369,55 +370,3 @@ def summarize(reports):
             counts[item["severity"]] = counts.get(item["severity"], 0) + 1
     return {"vms": len(reports), "running": sum(1 for r in reports if r["running"]),
             "findings": counts, "healthy": counts[ERROR] == 0}
-
-
-def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=None):
-    """One report per VirtualMachine in ``snap`` (sorted by namespace/name)."""
-    # the check modules import this one: import them late
-    from ansible_collections.kubevirt_net.core.plugins.module_utils import (
-        doctor_impact, doctor_interfaces, doctor_istio, doctor_networks, doctor_traffic)
-
-    views = sorted(vm_views(snap), key=lambda v: (v.namespace, v.name))
-    peer_spec = PeerSpec(peer) if peer else None
-    reports = []
-    for view in views:
-        report = {"name": view.name, "namespace": view.namespace, "running": view.running,
-                  "phase": view.phase or ("Stopped" if view.vmi is None else "Pending"),
-                  "node": view.node, "pod": meta(view.pod).get("name"),
-                  "pod_ips": pod_ips(view.pod),
-                  "labels": {"vm": view.vm_labels, "template": view.template_labels, "pod": view.pod_labels}}
-        findings = []
-        if not view.running:
-            findings.append(finding("interfaces", INFO, "vm-not-running",
-                                    "%s is not running (%s): only its template can be checked; status, pod IPs, "
-                                    "endpoints and DNS records exist only while it runs" % (
-                                        view.ref, report["phase"]),
-                                    "start it (virtctl start %s -n %s) to check the live state" % (
-                                        view.name, view.namespace)))
-        runners = (("interfaces", doctor_interfaces.check_interfaces), ("hotplug", doctor_interfaces.check_hotplug),
-                   ("sriov", doctor_interfaces.check_sriov), ("services", doctor_traffic.check_services),
-                   ("dns", doctor_traffic.check_dns), ("istio", doctor_istio.check_istio))
-        for name, runner in runners:
-            if name in checks:
-                section, found = runner(snap, view)
-                report[name] = section
-                findings.extend(found)
-        if "reachability" in checks:
-            section, found = doctor_traffic.check_reachability(snap, view, peer_spec, direction, views)
-            per_network, more = doctor_networks.check_networks(snap, view, peer_spec, direction, views)
-            section.update(per_network)
-            report["reachability"] = section
-            findings.extend(found + more)
-        report["findings"] = sort_findings(findings)
-        reports.append(report)
-    result = {"vms": reports, "summary": summarize(reports)}
-    result["topology"] = doctor_impact.topology(snap, views)
-    counts = dict(("%s/%s" % (r["namespace"], r["name"]), r["findings"]) for r in reports)
-    for node in result["topology"]["nodes"]:
-        if node["kind"] == "vm":
-            items = counts.get("%s/%s" % (node["namespace"], node["label"])) or []
-            node["errors"] = sum(1 for f in items if f["severity"] == ERROR)
-            node["warnings"] = sum(1 for f in items if f["severity"] == WARNING)
-    if pending_policies is not None:
-        result["impact"] = doctor_impact.policy_impact(snap, views, pending_policies, peer_spec)
-    return result

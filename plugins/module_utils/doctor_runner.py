@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """The kubevirt_vm_network_info module's flow: options checked -> bounded
 reads (one LIST per kind and namespace, or one cluster-wide LIST per kind
-without a namespace; GET only) -> doctor.diagnose -> result.  The module
+without a namespace; GET only) -> doctor_diagnose.diagnose -> result.  The module
 never sends anything but GET requests."""
 
 from __future__ import absolute_import, division, print_function
@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_networks
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose, doctor_networks
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -275,7 +275,7 @@ def run(spec):
     if params.get("vm") and not snap.all(doctor.VM_KIND):
         runner.fail("VirtualMachine %s/%s not found" % (params.get("namespace"), params["vm"]), reads=reader.reads,
                     vms=[])
-    result = doctor.diagnose(snap, checks=params.get("checks") or doctor.CHECKS, peer=params.get("peer"),
+    result = doctor_diagnose.diagnose(snap, checks=params.get("checks") or doctor.CHECKS, peer=params.get("peer"),
                              direction=params.get("direction") or "both", pending_policies=pending_policies(params))
     result.update({"changed": False, "kubevirt": snap.kubevirt.as_dict(), "reads": reader.reads,
                    "unreadable": snap.unreadable,

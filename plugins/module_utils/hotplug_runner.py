@@ -10,32 +10,18 @@ nodes.  3. Preflight every VM; any problem fails the task before a write.
 4. Patch the VMs concurrently, each patch guarded by ``test`` operations and
 re-planned from a fresh read when another writer got there first.  5. Wait:
 one LIST of VMIs (plus VMs / migrations when needed) per poll covers every VM.
+Steps 2-5 are the hot-plug engine (hotplug_engine.HotplugEngine), which
+kubevirt_vm_network shares; this file holds the options and the report.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
-import copy
 import time
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine, apply_ops, vm_key
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI, VMIM
-from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-
-try:
-    import jsonpatch
-except ImportError:  # pragma: no cover - a requirement of kubernetes.core too
-    jsonpatch = None
-
-try:
-    from concurrent.futures import ThreadPoolExecutor
-except ImportError:  # pragma: no cover
-    ThreadPoolExecutor = None
 
 REQUEST_SPEC = dict(
     interface=dict(type="str"),
@@ -66,10 +52,6 @@ ARG_SPEC = dict(
     max_concurrency=dict(type="int", default=20),
 )
 
-DYNAMIC_NETWORKS_SELECTOR = "app=dynamic-networks-controller"
-MAX_REPLANS = 5
-SUBRESOURCES = "/apis/subresources.kubevirt.io/v1/namespaces/%s/virtualmachines/%s/%s"
-
 
 def _requests(params):
     if params.get("interfaces"):
@@ -77,43 +59,23 @@ def _requests(params):
     return [dict((k, params.get(k)) for k in REQUEST_SPEC)]
 
 
-def _vm_key(vm):
-    return vm["metadata"]["name"]
+class Hotplug:
+    """The kubevirt_iface_hotplug flow: its options, the engine, its report."""
 
-
-class Hotplug(object):
-    """The hot-plug flow.  kubevirt_iface_hotplug drives it from its own options;
-    other modules (kubevirt_vm_network) reuse its preflight, guarded patch with
-    re-planning and waits by passing ``params`` (the same keys as this module's
-    options), the hot-plug ``requests`` and their ``runner`` (shared session)."""
-
-    def __init__(self, module, params=None, requests=None, runner=None):
+    def __init__(self, module, runner=None):
         self.module = module
-        self.params = module.params if params is None else params
+        self.params = module.params
         self.namespace = self.params["namespace"]
         self.runner = runner or Run(module)
-        self.requests = _requests(self.params) if requests is None else requests
-        self.old_migrations = set()
-        self._nodes = None
-        self._webhooks = False      # the MutatingWebhookConfigurations once read (None: not readable)
-        self._pending = {}          # VM name -> [(interface, PLUG|UNPLUG, detail)] declared but not done
-        self._needs = {}            # VM name -> whether KubeVirt needs a migration to finish
-        self._dynamic = None        # the dynamic-networks controller, once looked up
-        self._injector_warned = False
+        self.requests = _requests(self.params)
+        self.engine = HotplugEngine(self.params, self.requests, self.runner, self.warn)
 
-    # ------------------------------------------------------------ reading
     @property
     def session(self):
         return self.runner.session
 
-    def read_vms(self):
-        if self.params.get("vm"):
-            vm = self.session.get(VM.path(self.namespace, self.params["vm"]))
-            if vm is None:
-                self.runner.fail("VirtualMachine %s/%s not found; check the name and the namespace (vm, namespace)"
-                                 % (self.namespace, self.params["vm"]))
-            return [vm]
-        return self.session.list(VM.path(self.namespace), label_selector=self.selector_query())
+    def warn(self, msg):
+        self.module.warn(msg)
 
     def check_target(self, problems):
         """vm_selector, checked before any request: well-formed, and not one that
@@ -129,306 +91,6 @@ class Hotplug(object):
                                             "set vm_selector_all: true to change every VM it selects on purpose")
         except selectors.SelectorError as err:
             problems.add("task", err.field, err.problem)
-
-    def selector_query(self):
-        """vm_selector in canonical labelSelector form ('' = every VM: vm_selector_all)."""
-        return selectors.parse("vm_selector", self.params.get("vm_selector") or "").to_query()
-
-    def read_vmis(self):
-        return dict((o["metadata"]["name"], o) for o in self.session.list(VMI.path(self.namespace)))
-
-    def dynamic_networks(self):
-        setting = self.params["dynamic_networks"]
-        if setting != "auto":
-            return setting == "true"
-        if self._dynamic is None:
-            self._dynamic = bool(self.session.list("/apis/apps/v1/daemonsets", label_selector=DYNAMIC_NETWORKS_SELECTOR))
-        return self._dynamic
-
-    # ---------------------------------------------------------- preflight
-    def preflight(self, problems, vms, vmis, kv):
-        plugs = [r for r in self.requests if r.get("state") != "absent"]
-        nads = {}
-        for ns in sorted(set(vmspec.split_reference(r["network"], self.namespace)[0] for r in plugs)):
-            for nad in self.session.list(NAD.path(ns)):
-                nads[(ns, nad["metadata"]["name"])] = nad
-        for req in plugs:
-            ns, name = vmspec.split_reference(req["network"], self.namespace)
-            nad = nads.get((ns, name))
-            where = "interface %s" % req["interface"]
-            if nad is None:
-                hint = (" To use a network from another namespace, write '<namespace>/%s'." % name
-                        if ns == self.namespace else "")
-                problems.add(where, "network", "NetworkAttachmentDefinition %r not found in namespace %r (searched: "
-                             "%s/%s).%s" % (name, ns, ns, name, hint))
-            elif req.get("binding") == "sriov":
-                self.check_sriov(problems, where, nad)
-        if any(r.get("mac_address") for r in plugs):
-            self.check_macs(problems, vms, vmis)
-        plans = {}
-        dynamic = None
-        sriov_nads = dict((r["interface"], nads.get(vmspec.split_reference(r["network"], self.namespace)))
-                          for r in plugs if r.get("binding") == "sriov")
-        sriov_plug = any(r.get("binding") == "sriov" and r.get("state") != "absent" for r in self.requests)
-        for vm in vms:
-            name = _vm_key(vm)
-            vmi = vmis.get(name)
-            running = vmi is not None and (vmi.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-            plan = hotplug.plan_vm(problems, vm, self.requests, running)
-            plans[name] = (plan, running)
-            for iface, action, _detail in plan.changes:   # only a new VF needs the injector
-                if action == hotplug.PLUG and iface in sriov_nads:
-                    self.check_injector(problems, "interface %s" % iface, sriov_nads[iface], kv)
-            self._pending[name] = self.pending_of(vm, vmi, plan) if running else []
-            actions = [c[1] for c in plan.changes if c[1] in (hotplug.PLUG, hotplug.SWAP, hotplug.UNPLUG)] + [
-                p[1] for p in self._pending[name]]
-            if not (running and actions):
-                continue
-            if dynamic is None:
-                dynamic = self.dynamic_networks()
-            self._needs[name] = hotplug.needs_migration(actions, dynamic, sriov_plug)
-            if self._needs[name]:
-                self.check_migratable(problems, vm, vmi, kv)
-        return plans, bool(dynamic)
-
-    def expect(self, problems, vm, vmi, kv, pending):
-        """Also wait for ``pending`` [(interface, PLUG|UNPLUG, detail)] on the
-        running ``vm`` (kubevirt_vm_network: hot-plugs its template declares
-        that the VMI has not finished), with the same migration preflight."""
-        name = _vm_key(vm)
-        self._pending[name] = list(self._pending.get(name) or []) + list(pending)
-        if not pending:
-            return
-        sriov = any(a == hotplug.PLUG and vmspec.binding_of(vmspec.find(vmspec.interfaces_of(vm), n)[1] or {}) == "sriov"
-                    for n, a, _d in pending)
-        needs = hotplug.needs_migration([a for _n, a, _d in pending], self.dynamic_networks(), sriov)
-        if needs and not self._needs.get(name):
-            self.check_migratable(problems, vm, vmi, kv)
-        self._needs[name] = bool(self._needs.get(name) or needs)
-
-    def pending_of(self, vm, vmi, plan):
-        """Requested interfaces the template already has as asked (no write)
-        whose hot-plug or unplug the VMI has not finished: "already declared"
-        is not "done" (a re-run after a timed-out wait or a lost reply)."""
-        states = dict((r["interface"], r.get("state") or "present") for r in self.requests)
-        out = []
-        for name, action, _detail in plan.changes:
-            if action != hotplug.UNCHANGED:
-                continue
-            left = hotplug.still_pending(vm, vmi, name, states.get(name, "present"))
-            if left:
-                out.append((name, left, hotplug.pending_detail(vmi, name, left)))
-        return out
-
-    def check_sriov(self, problems, where, nad, kv=None):
-        resource = ((nad.get("metadata") or {}).get("annotations") or {}).get("k8s.v1.cni.cncf.io/resourceName")
-        if not resource:
-            problems.add(where, "network", "NetworkAttachmentDefinition %s/%s has no k8s.v1.cni.cncf.io/resourceName "
-                         "annotation, so no VF would be requested: create it with kubevirt_network type=sriov"
-                         % (nad["metadata"]["namespace"], nad["metadata"]["name"]))
-            return
-        if self._nodes is None:
-            self._nodes = self.session.list("/api/v1/nodes")
-        offered = [n["metadata"]["name"] for n in self._nodes
-                   if str(((n.get("status") or {}).get("allocatable") or {}).get(resource, "0")) not in ("0", "")]
-        if not offered:
-            problems.add(where, "network", "no node offers the SR-IOV resource %r (status.allocatable); prepare the "
-                         "hosts (kubevirt_net.core.sriov_host) and the device plugin first" % resource)
-        self.check_injector(problems, where, nad, kv)
-
-    def check_injector(self, problems, where, nad, kv):
-        """A new SR-IOV interface: with ExternalNetResourceInjection on,
-        network-resources-injector must be deployed (hotplug.resources_injector_present)."""
-        resource = ((((nad or {}).get("metadata") or {}).get("annotations") or {}).get(
-            "k8s.v1.cni.cncf.io/resourceName"))
-        if resource and kv is not None and kv.gate_enabled("ExternalNetResourceInjection") and \
-                not any(p["object"] == where and "network-resources-injector" in p["message"] for p in problems.items):
-            present = self.injector_present()
-            if present is False:
-                problems.add(where, "network", "KubeVirt's ExternalNetResourceInjection feature gate is on (Beta, on by "
-                             "default since 1.9), so virt-controller does not request %r for the virt-launcher or "
-                             "migration-target pod; network-resources-injector must, and no %s "
-                             "MutatingWebhookConfiguration exists: deploy it (the SR-IOV network operator does), or "
-                             "add ExternalNetResourceInjection to the KubeVirt CR's "
-                             "spec.configuration.developerConfiguration.disabledFeatureGates" % (
-                                 resource, hotplug.NRI_WEBHOOK))
-            elif present is None and not self._injector_warned:
-                self._injector_warned = True
-                self.module.warn("could not list MutatingWebhookConfigurations to check that network-resources-injector "
-                                 "is deployed; with ExternalNetResourceInjection on (KubeVirt 1.9 default) the SR-IOV "
-                                 "resource %r is requested only by it" % resource)
-
-    def injector_present(self):
-        """hotplug.resources_injector_present on the cluster's webhooks (one
-        LIST per task); None when they cannot be read (RBAC)."""
-        if self._webhooks is False:
-            try:
-                self._webhooks = self.session.list(hotplug.MUTATING_WEBHOOKS_PATH)
-            except ApiError as err:
-                if err.status not in (401, 403, 404):
-                    raise
-                self._webhooks = None
-        return None if self._webhooks is None else hotplug.resources_injector_present(self._webhooks)
-
-    def check_macs(self, problems, vms, vmis):
-        all_vms = vms if self.params.get("vm_selector") is None and len(vms) > 1 else \
-            self.session.list(VM.path(self.namespace))
-        used = vmspec.macs_in_use(all_vms, list(vmis.values()))
-        for req in self.requests:
-            mac = req.get("mac_address")
-            if mac and req.get("state") != "absent":
-                user = used.get(vmspec.normal_mac(mac))
-                if user and not user.endswith(" interface %s" % req["interface"]):
-                    problems.add("interface %s" % req["interface"], "mac_address",
-                                 "%s is already used by %s; choose another MAC" % (mac, user))
-
-    def check_migratable(self, problems, vm, vmi, kv):
-        """The change needs a migration (hotplug.needs_migration): refuse
-        before writing when KubeVirt will not migrate the VM (it would wait
-        for ever) or would evict it instead (hotplug.workload_update_outcome)."""
-        where = "VirtualMachine %s/%s" % (self.namespace, _vm_key(vm))
-        cond = vmspec.condition(vmi, "LiveMigratable")
-        outcome, why = hotplug.workload_update_outcome(kv, vmi)
-        if cond is not None and cond.get("status") != "True":
-            problems.add(where, "interfaces", "the VMI is not live-migratable (%s: %s), so the interface cannot be "
-                         "attached or detached without a restart%s" % (
-                             cond.get("reason"), cond.get("message"),
-                             " (and %s)" % why if outcome == hotplug.EVICT else ""))
-            return
-        methods = sorted(set(kv.workload_update_methods) | set(["LiveMigrate"]))
-        fix = ("add LiveMigrate to spec.workloadUpdateStrategy.workloadUpdateMethods of the KubeVirt CR (kubectl patch "
-               "kubevirt -n %s %s --type=merge -p '{\"spec\":{\"workloadUpdateStrategy\":{\"workloadUpdateMethods\":"
-               "[%s]}}}')" % (kv.cr.get("metadata", {}).get("namespace", "kubevirt"),
-                              kv.cr.get("metadata", {}).get("name", "kubevirt"),
-                              ",".join('\"%s\"' % m for m in methods)))
-        if outcome == hotplug.EVICT:
-            if self.params["restart_if_required"]:
-                self.module.warn("%s: this change needs a live migration and %s; restart_if_required=true accepts "
-                                 "that" % (where, why))
-                return
-            problems.add(where, "interfaces", "this change needs a live migration (no dynamic-networks controller, "
-                         "SR-IOV, or a network swap) and %s: the change would arrive with a restart, not live "
-                         "(migrate_if_required does not help: the eviction races the migration). %s, or accept the eviction "
-                         "(kubevirt_iface_hotplug: restart_if_required=true)" % (why, fix[0].upper() + fix[1:]))
-        elif outcome == hotplug.STUCK and not self.params["migrate_if_required"]:
-            problems.add(where, "interfaces", "this change needs a live migration (no dynamic-networks controller, "
-                         "SR-IOV, or a network swap) and KubeVirt will not start one (%s): %s, or set "
-                         "migrate_if_required=true" % (why, fix))
-
-    # ------------------------------------------------------------ writing
-    def patch_vm(self, vm, plan, running):
-        """Apply one VM's patch; on a lost race read again and re-plan."""
-        for attempt in range(1, MAX_REPLANS + 1):
-            if not plan.changed:
-                return vm, plan
-            try:
-                return self.session.request("PATCH", VM.path(self.namespace, _vm_key(vm)), body=plan.ops,
-                                            content_type=JSON_PATCH), plan
-            except ApiError as err:
-                if err.status not in (409, 422, None):
-                    raise
-                if err.status is not None:
-                    self.session.conflict_pause(attempt)  # jittered back-off before reading again
-                fresh = self.session.get(VM.path(self.namespace, _vm_key(vm)))
-                if fresh is None:
-                    raise ApiError("PATCH", VM.path(self.namespace, _vm_key(vm)), 404,
-                                   message="the VirtualMachine was deleted while it was being patched")
-                problems = Problems()
-                replanned = hotplug.plan_vm(problems, fresh, self.requests, running)
-                if err.status == 422 and vmspec.interfaces_of(fresh) == vmspec.interfaces_of(vm) and \
-                        vmspec.networks_of(fresh) == vmspec.networks_of(vm):
-                    raise  # not a lost race: the server refused the change itself
-                if problems:
-                    raise ApiError("PATCH", VM.path(self.namespace, _vm_key(vm)), 409, message=problems.render())
-                vm, plan = fresh, replanned
-        raise ApiError("PATCH", VM.path(self.namespace, _vm_key(vm)), 409,
-                       message="the VM kept changing while it was being patched; gave up after %d tries" % MAX_REPLANS)
-
-    # ------------------------------------------------------------ waiting
-    def wait(self, pending, deadline=None):
-        """pending: name -> result dict of running VMs that changed.  ``deadline``
-        (a ``Deadline``; wait_timeout from now by default): reads and sleeps are cut to it."""
-        deadline = deadline or Deadline(self.params["wait_timeout"])
-        sleep = max(self.params["wait_sleep"], 0.05)
-        migrations_wanted = self.params["migrate_if_required"]
-        while pending:
-            try:
-                with self.session.within(deadline):
-                    vmis = self.read_vmis()
-                    vms = dict((_vm_key(v), v) for v in self.read_vms()) if not self.params.get("vm") else \
-                        dict((_vm_key(v), v) for v in [self.session.get(VM.path(self.namespace, self.params["vm"]))]
-                             if v)
-                    migrations = self.session.list(VMIM.path(self.namespace)) if any(
-                        r.get("needs_migration") for r in pending.values()) or migrations_wanted else []
-            except ApiError as err:  # a failed read while waiting is retried until the deadline
-                if deadline.expired() or not err.sent:
-                    for result in pending.values():
-                        result["error"] = "timed out while the API failed: %s" % err if err.sent else \
-                            "timed out after %ss waiting for %s" % (
-                                self.params["wait_timeout"], result.get("waiting_for") or "the change")
-                    return
-                deadline.sleep(sleep)
-                continue
-            for name in list(pending):
-                if self.progress(pending[name], vms.get(name), vmis.get(name), migrations):
-                    pending[name]["duration"] = round(time.monotonic() - pending[name]["_start"], 2)
-                    del pending[name]
-            if not pending:
-                return
-            if deadline.expired():
-                for name, result in pending.items():
-                    result["error"] = "timed out after %ss waiting for %s" % (
-                        self.params["wait_timeout"], result.get("waiting_for") or "the change")
-                return
-            deadline.sleep(sleep)
-
-    def progress(self, result, vm, vmi, migrations):
-        """Advance one VM; True when it is done (or failed)."""
-        if vm is None:
-            result["error"] = "the VirtualMachine disappeared while waiting"
-            return True
-        # only a RestartRequired that transitioned after this write is this change's (an older one is a
-        # finding, reported by new_result); in KubeVirt 1.9 no plug/unplug/swap sets it at all
-        restart = hotplug.restart_newly_set(result["_vm"], vm)
-        if restart and not result.get("restarted"):
-            result.update(restart_required=True, restart_message=restart.get("message"))
-            if not self.params["restart_if_required"]:
-                result["method"] = "restart_required"
-                return True
-            self.session.request("PUT", SUBRESOURCES % (self.namespace, _vm_key(vm), "restart"), body={})
-            result["restarted"] = True
-            return False
-        own = [m for m in migrations if (m.get("spec") or {}).get("vmiName") == _vm_key(vm)
-               and m["metadata"]["name"] not in self.old_migrations]
-        if own:
-            newest = sorted(own, key=lambda m: m["metadata"].get("creationTimestamp", ""))[-1]
-            phase = (newest.get("status") or {}).get("phase")
-            result["migration"] = newest["metadata"]["name"]
-            result["method"] = "migration"
-            if phase == "Failed":
-                result["error"] = "migration %s failed" % newest["metadata"]["name"]
-                return True
-        required = vmspec.condition(vmi or {}, "MigrationRequired")
-        if required and required.get("status") == "True" and not own and self.params["migrate_if_required"] \
-                and not result.get("migration_created"):
-            created = self.session.request("POST", VMIM.path(self.namespace), body={
-                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
-                "metadata": {"generateName": "kubevirt-net-hotplug-", "namespace": self.namespace},
-                "spec": {"vmiName": _vm_key(vm)}})
-            result.update(migration_created=True, migration=created["metadata"]["name"], method="migration")
-            return False
-        for name, action, _detail in list(result["_changes"]) + list(result.get("_pending") or []):
-            if action in (hotplug.PLUG, hotplug.SWAP) and not hotplug.plug_done(vmi, name):
-                result["waiting_for"] = "interface %s in the domain (infoSource: %s)" % (
-                    name, (hotplug.iface_status(vmi, name) or {}).get("infoSource") or "not reported")
-                return False
-            if action == hotplug.UNPLUG and not hotplug.unplug_done(vm, vmi, name):
-                result["waiting_for"] = "interface %s removed from the VM and VMI" % name
-                return False
-        for entry in result["interfaces"]:
-            entry["status"] = hotplug.iface_status(vmi, entry["name"])
-        result["pending"], result["_pending"] = [], []
-        return True
 
     # --------------------------------------------------------------- main
     def run(self):
@@ -451,87 +113,44 @@ class Hotplug(object):
             if not kv.at_least(1, 4):
                 self.runner.fail("KubeVirt %s is older than 1.4: declarative NIC hot-plug is GA from 1.4 (the "
                                  "virtctl addinterface API of 1.0 was removed in 1.1); upgrade KubeVirt" % kv.version_text)
-            vms = self.read_vms()
-            vmis = self.read_vmis()
-            plans, dynamic = self.preflight(problems, vms, vmis, kv)
+            vms = self.engine.read_vms()
+            if vms is None:
+                self.runner.fail("VirtualMachine %s/%s not found; check the name and the namespace (vm, namespace)"
+                                 % (self.namespace, self.params["vm"]))
+            vmis = self.engine.read_vmis()
+            plans, dynamic = self.engine.preflight(problems, vms, vmis, kv)
         except ApiError as err:
-            self.runner.fail("Kubernetes API error: %s" % err, status=err.status)
+            self.runner.fail_api(err)
         if problems:
             self.runner.fail(problems.render(), problems=problems.items)
         start = time.monotonic()
-        results = [self.new_result(vm, plans[_vm_key(vm)][0], plans[_vm_key(vm)][1], dynamic, start) for vm in vms]
+        engine = self.engine
+        results = [engine.new_result(vm, plans[vm_key(vm)][0], plans[vm_key(vm)][1], dynamic, start) for vm in vms]
         changed = any(r["_plan"].changed for r in results)
-        self.old_migrations = set()
+        engine.old_migrations = set()
         if not self.module.check_mode:
             if self.params["wait"]:
-                self.remember_migrations(results)
+                engine.remember_migrations(results)
             if changed:
-                self.apply(results)
-                self.refresh_pending(results, vmis)
+                engine.apply(results)
+                engine.refresh_pending(results, vmis)
+                # what the server confirmed, not what was planned: a write that failed changed nothing
+                changed = any(r.get("_written") for r in results)
             if self.params["wait"]:
-                self.wait(dict((r["name"], r) for r in results if r["running"] and not r.get("error")
-                               and (r["_plan"].changed or r["_pending"])))
+                engine.wait(dict((r["name"], r) for r in results if r["running"] and not r.get("error")
+                                 and (r["_plan"].changed or r["_pending"])))
         self.finish(results, changed, kv, start)
-
-    def refresh_pending(self, results, vmis):
-        """A patch that found its change already made (a lost reply, another
-        writer) leaves nothing written: what the VMI still lacks is pending."""
-        for result in results:
-            if result["running"] and not result["_plan"].changed and result.get("_after") is not None:
-                pending = self.pending_of(result["_after"], vmis.get(result["name"]), result["_plan"])
-                result.update(_pending=pending, pending=[p[0] for p in pending])
-
-    def new_result(self, vm, plan, running, dynamic, start):  # pylint: disable=unused-argument
-        """The per-VM result (and working state) that apply() and wait() use.
-        ``pending``: interfaces already declared whose hot-plug KubeVirt has not
-        finished; ``findings``: what the module saw but did not cause (an older
-        RestartRequired)."""
-        pending = list(self._pending.get(_vm_key(vm)) or [])
-        older = hotplug.restart_condition(vm) if running else None
-        return {
-            "name": _vm_key(vm), "namespace": self.namespace, "running": running,
-            "method": ("live" if running else "offline") if plan.changed else "unchanged",
-            "interfaces": [{"name": n, "action": a, "detail": d} for n, a, d in plan.changes],
-            "pending": [p[0] for p in pending], "_pending": pending,
-            "findings": [hotplug.restart_finding(vm, older)] if older else [],
-            "restart_required": False, "_vm": vm, "_plan": plan, "_changes": plan.changes,
-            "_start": start,
-            "needs_migration": bool(running and (plan.changed or pending) and self._needs.get(_vm_key(vm))),
-        }
-
-    def remember_migrations(self, results):
-        """Before patching: migrations that exist already are not ours to follow."""
-        if self.params["wait"] and (any(r["needs_migration"] for r in results) or self.params["migrate_if_required"]):
-            self.old_migrations = set(m["metadata"]["name"] for m in self.session.list(VMIM.path(self.namespace)))
-
-    def apply(self, results):
-        def one(result):
-            try:
-                vm, plan = self.patch_vm(result["_vm"], result["_plan"], result["running"])
-                result.update(_after=vm, _plan=plan, _changes=plan.changes)
-                result["interfaces"] = [{"name": n, "action": a, "detail": d} for n, a, d in plan.changes]
-                if not plan.changed:
-                    result["method"] = "unchanged"
-            except ApiError as err:
-                result["error"] = str(err)
-        todo = [r for r in results if r["_plan"].changed]
-        if ThreadPoolExecutor is None or len(todo) <= 1:
-            for result in todo:
-                one(result)
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.params["max_concurrency"], len(todo))) as pool:
-                list(pool.map(one, todo))
 
     def finish(self, results, changed, kv, start):
         out_vms, failed = [], []
         diff_before, diff_after = {}, {}
         for result in results:
             plan = result["_plan"]
-            if plan.changed:
+            if plan.changed and (self.module.check_mode or result.get("_written")):
                 key = "%s/%s" % (self.namespace, result["name"])
                 diff_before[key] = {"interfaces": vmspec.interfaces_of(result["_vm"]),
                                     "networks": vmspec.networks_of(result["_vm"])}
-                after = result.get("_after") or _apply_ops(result["_vm"], plan.ops)
+                after = result.get("_after") or apply_ops(result["_vm"], plan.ops)
                 diff_after[key] = {"interfaces": vmspec.interfaces_of(after), "networks": vmspec.networks_of(after)}
             result.setdefault("duration", round(time.monotonic() - start, 2))
             for finding in result.get("findings") or []:
@@ -546,7 +165,7 @@ class Hotplug(object):
             if result.get("error"):
                 failed.append(result)
         out = dict(changed=changed, vms=out_vms, kubevirt=kv.as_dict())
-        if self.module._diff and changed:  # pylint: disable=protected-access
+        if self.module._diff and changed and diff_before:  # pylint: disable=protected-access
             out["diff"] = {"before": diff_before, "after": diff_after} if len(diff_before) > 1 else \
                 {"before": list(diff_before.values())[0], "after": list(diff_after.values())[0]}
         if failed:
@@ -555,10 +174,6 @@ class Hotplug(object):
                 len(failed), len(results), "; ".join("%s: %s" % (r["name"], r["error"]) for r in failed),
                 ", ".join(done) or "none"), **out)
         self.runner.exit(**out)
-
-
-def _apply_ops(vm, ops):
-    return jsonpatch.apply_patch(copy.deepcopy(vm), ops) if ops else vm
 
 
 def run():

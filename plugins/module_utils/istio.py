@@ -30,7 +30,7 @@ import re
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import parse_version
-from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
+from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE, VM, ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN

@@ -16,7 +16,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import istio
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
-from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_runner import resolve_targets
+from ansible_collections.kubevirt_net.core.plugins.module_utils.targets import resolve_targets
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Action, Executor, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (

@@ -80,6 +80,18 @@ class Run(object):
         extra.setdefault("api_requests", self.api_requests())
         self.module.fail_json(msg=msg, **extra)
 
+    def fail_api(self, err, context=None, **extra):
+        """Fail with an ``ApiError``: status, reason and the server's message,
+        always (ApiError.report)."""
+        report = err.report(context)
+        for key in ("status", "reason", "message"):
+            extra.setdefault(key, report[key])
+        self.fail(report["msg"], **extra)
+
+    def fail_problems(self, problems, **extra):
+        """Fail with the problems found before any write."""
+        self.fail(problems.render(), problems=problems.items, **extra)
+
     def exit(self, **result):
         result.setdefault("api_requests", self.api_requests())
         self.module.exit_json(**result)

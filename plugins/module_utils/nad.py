@@ -11,9 +11,9 @@ __metaclass__ = type
 
 from typing import Any, Dict, Iterable, List
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import cni
+from ansible_collections.kubevirt_net.core.plugins.module_utils import cni, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind, key_of
+from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind, key_of
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, NAMESPACE)
 
@@ -60,8 +60,7 @@ def missing_namespaces(session: Any, namespaces: Iterable[str]) -> List[str]:
     return missing
 
 
-def is_managed(obj):
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+is_managed = vmspec.is_managed  # one home for the managed-by test
 
 
 class NadKind(Kind):

@@ -33,7 +33,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_fi
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import (
     NetworkRef, describe_selector, name_selector, normalize_selector, parse_networks, parse_peers, parse_ports,
     parse_selector, resolve_network)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
+from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, MULTI_NETWORK_POLICY, NETWORK_POLICY, ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN

@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import (
     name_selector, parse_cidr, parse_ports, parse_selector)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
+from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY, CLUSTER_NETWORK_POLICY, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
     ResourceType)

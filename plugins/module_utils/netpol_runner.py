@@ -22,6 +22,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     KUBEVIRT, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MULTI_NETWORK_POLICY, NAD, NAMESPACE, NETWORK_POLICY, VM,
     ResourceType)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.targets import resolve_targets
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 PORT_SPEC = dict(
@@ -168,39 +169,6 @@ def check_task(params, problems):
     if params["prune_scope"] == "cluster" and params["list_scope"] == "namespace":
         problems.add("task", "prune_scope", "cluster needs the cluster-wide LIST: set list_scope to auto or cluster")
     return explicit, selector
-
-
-def resolve_targets(explicit, selector, namespaces, state, problems, findings):
-    """Target namespace names (sorted) from the explicit list and the selector."""
-    targets = set()
-    for name in explicit:
-        obj = namespaces.get(name)
-        if obj is None:
-            if state == "present":
-                problems.add("namespace %s" % name, "namespaces", "does not exist: create it first or remove it "
-                                                                  "from the list")
-            continue
-        if (obj.get("status") or {}).get("phase") == "Terminating":
-            if state == "present":
-                problems.add("namespace %s" % name, "namespaces", "is being deleted (Terminating): nothing can be "
-                                                                  "created in it")
-                continue
-        targets.add(name)
-    if selector is not None:
-        matched = []
-        for name, obj in sorted(namespaces.items()):
-            if netpol.selector_matches(selector, (obj.get("metadata") or {}).get("labels")):
-                if (obj.get("status") or {}).get("phase") == "Terminating":
-                    findings.append({"kind": "terminating",
-                                     "message": "namespace %s matches namespace_selector but is being deleted: "
-                                                "skipped" % name})
-                    continue
-                matched.append(name)
-        if not matched:
-            findings.append({"kind": "no-match", "message": "namespace_selector %s matched no namespace"
-                                                            % netpol.describe_selector(selector)})
-        targets.update(matched)
-    return sorted(targets)
 
 
 # ------------------------------------------------------------ version gates

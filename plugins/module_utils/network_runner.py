@@ -117,10 +117,15 @@ def check(networks, state, problems):
 
 
 def _entry(result, users=None):
+    """One network's result.  ``method`` is what the server confirmed: a write
+    that failed is ``failed`` (with ``planned`` and ``error``), never the
+    method it was planned as; its ``resource`` is what the cluster held."""
     obj = result.get("object")
     config = cni.parse(((obj or {}).get("spec") or {}).get("config")) if obj else None
     entry = {"name": result["name"], "namespace": result["namespace"], "method": result["method"],
              "config": config, "resource": obj}
+    if result.get("error"):
+        entry.update(planned=result.get("planned"), error=str(result["error"]))
     if users is not None:
         entry["users"] = users.get((result["namespace"], result["name"]), [])
     return entry
@@ -142,7 +147,7 @@ def run(arg_spec):
         problems.add("task", "networks", "is required with state=overridden (the complete list of networks)")
     check(networks, state, problems)
     if problems:
-        runner.fail(problems.render(), problems=problems.items)
+        runner.fail_problems(problems)
 
     desired = [] if state == "absent" else [nad_utils.manifest(net) for net in networks]
     if state == "rendered":
@@ -169,7 +174,7 @@ def run(arg_spec):
             for warning in overlap_warnings or []:
                 module.warn(warning)
             if problems:
-                runner.fail(problems.render(), problems=problems.items)
+                runner.fail_problems(problems)
         users = None
         if deletions:
             users = nad_utils.users_of(session.list(VM.path()), session.list(VMI.path()))
@@ -184,11 +189,11 @@ def run(arg_spec):
             problems.add("namespace %s" % namespace, "namespace", "does not exist: create the namespace first, "
                          "or correct the namespace option")
         if problems:
-            runner.fail(problems.render(), problems=problems.items)
+            runner.fail_problems(problems)
         actions = plan(kind, desired, existing, deletions)
         results = Executor(session, kind, check_mode=module.check_mode).run(actions)
     except ApiError as err:
-        runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason)
+        runner.fail_api(err)
 
     failed = [r for r in results if r.get("error")]
     changed = any(r["method"] != UNCHANGED and not r.get("error") for r in results)

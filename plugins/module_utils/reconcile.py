@@ -14,78 +14,21 @@ concurrently, with the conflict and fault handling every module needs:
 * create: 409 AlreadyExists (someone was faster) becomes a fresh decision;
 * a write whose answer was lost (timeout, reset) is verified by reading the
   object back before it is repeated, so nothing is applied twice;
-* check mode plans the same way and sends no write at all.
+* check mode plans the same way and sends no write at all;
+* a result reports what the server confirmed: an action whose write failed
+  has ``method: failed``, the planned method in ``planned`` and ``error``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, MERGE_PATCH
+from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import (  # noqa: F401 pylint: disable=unused-import
+    CREATE, DELETE, UNCHANGED, UPDATE, Action, Kind, diff_of, key_of, plan)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import fan_out
 
-try:
-    from concurrent.futures import ThreadPoolExecutor
-except ImportError:  # pragma: no cover
-    ThreadPoolExecutor = None
-
-CREATE, UPDATE, DELETE, UNCHANGED = "created", "updated", "deleted", "unchanged"
 MAX_DECISIONS = 5
+FAILED = "failed"   # the method of an action whose write the server did not confirm
 
 
-def key_of(obj):
-    meta = obj.get("metadata") or {}
-    return (meta.get("namespace") or "", meta.get("name"))
-
-
-class Kind(object):
-    """How the engine treats one resource type.  Subclass and override."""
-
-    def __init__(self, resource):
-        self.resource = resource
-
-    def view(self, obj):
-        """The part of ``obj`` this collection owns, for comparison and diff."""
-        raise NotImplementedError
-
-    def patch(self, desired, current):
-        """The merge patch that turns ``current`` into ``desired``."""
-        raise NotImplementedError
-
-    def same(self, desired, current):
-        return self.view(desired) == self.view(current)
-
-    def expected(self, desired, current):  # pylint: disable=unused-argument
-        """What ``current`` looks like once ``desired`` is applied (for --diff)."""
-        return desired
-
-
-class Action(object):
-    def __init__(self, method, desired=None, current=None):
-        self.method = method
-        self.desired = desired
-        self.current = current
-
-    @property
-    def key(self):
-        return key_of(self.desired if self.desired is not None else self.current)
-
-
-def plan(kind, desired, existing, deletions=()):
-    """Actions for ``desired`` objects given ``existing`` (key -> object)."""
-    actions = []
-    for obj in desired:
-        current = existing.get(key_of(obj))
-        if current is None:
-            actions.append(Action(CREATE, obj))
-        elif kind.same(obj, current):
-            actions.append(Action(UNCHANGED, obj, current))
-        else:
-            actions.append(Action(UPDATE, obj, current))
-    actions.extend(Action(DELETE, None, obj) for obj in deletions)
-    return actions
-
-
-class Executor(object):
+class Executor:
     def __init__(self, session, kind, check_mode=False, workers=8):
         self.session = session
         self.kind = kind
@@ -97,10 +40,9 @@ class Executor(object):
         An ApiError of one object does not stop the others: its result has
         ``error`` and the caller decides how to fail."""
         writes = [a for a in actions if a.method != UNCHANGED]
-        if self.check_mode or len(writes) <= 1 or ThreadPoolExecutor is None:
+        if self.check_mode or len(writes) <= 1:
             return [self._one(action) for action in actions]
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(writes))) as pool:
-            return list(pool.map(self._one, actions))
+        return fan_out(self._one, actions, min(self.workers, len(writes)))
 
     # ------------------------------------------------------------ per object
     def _one(self, action):
@@ -124,7 +66,8 @@ class Executor(object):
                 if before is not None:
                     result["before"] = self._view(before)
         except ApiError as err:
-            result["error"] = err
+            # what the server confirmed: nothing of this action (issue 19 item 4); the plan stays visible
+            result.update(error=err, method=FAILED, planned=action.method)
         return result
 
     def _view(self, obj):
@@ -181,14 +124,3 @@ class Executor(object):
             if err.status is None and self._read(current) is None:
                 return None
             raise
-
-
-def diff_of(results):
-    """Ansible ``diff`` (before/after) for a list of results."""
-    changed = [r for r in results if r["method"] != UNCHANGED]
-    if len(changed) == 1:
-        return {"before": changed[0]["before"] or {}, "after": changed[0]["after"] or {}}
-    return {
-        "before": dict(("%s/%s" % (r["namespace"], r["name"]), r["before"]) for r in changed if r["before"]),
-        "after": dict(("%s/%s" % (r["namespace"], r["name"]), r["after"]) for r in changed if r["after"]),
-    }

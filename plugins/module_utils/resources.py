@@ -8,10 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-try:
-    from urllib.parse import quote
-except ImportError:  # pragma: no cover - Python 2 is not supported, keeps sanity's compile test quiet
-    from urllib import quote
+from typing import Optional
+from urllib.parse import quote
 
 
 class ResourceType(object):
@@ -26,7 +24,8 @@ class ResourceType(object):
     def api_version(self):
         return "%s/%s" % (self.group, self.version) if self.group else self.version
 
-    def path(self, namespace=None, name=None, subresource=None):
+    def path(self, namespace: Optional[str] = None, name: Optional[str] = None,
+             subresource: Optional[str] = None) -> str:
         """REST path; without ``namespace`` a namespaced type lists across all."""
         base = "/apis/%s/%s" % (self.group, self.version) if self.group else "/api/%s" % self.version
         if self.namespaced and namespace:
@@ -46,7 +45,16 @@ VMI = ResourceType("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachi
 CONTROLLER_REVISION = ResourceType("apps", "v1", "controllerrevisions", "ControllerRevision")
 VMIM = ResourceType("kubevirt.io", "v1", "virtualmachineinstancemigrations", "VirtualMachineInstanceMigration")
 KUBEVIRT = ResourceType("kubevirt.io", "v1", "kubevirts", "KubeVirt")
+# VirtualMachineClone: v1beta1 from KubeVirt 1.5, v1alpha1 before (clone_runner picks by version)
 VM_CLONE = ResourceType("clone.kubevirt.io", "v1beta1", "virtualmachineclones", "VirtualMachineClone")
+VM_CLONE_V1ALPHA1 = ResourceType("clone.kubevirt.io", "v1alpha1", "virtualmachineclones", "VirtualMachineClone")
+VM_SNAPSHOT = ResourceType("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots", "VirtualMachineSnapshot")
+# KubeVirt's aggregated API (virt-api): VM actions are subresources of this path
+# (pkg/virt-api/api.go: start, stop, restart, migrate, ...), e.g. VM_SUBRESOURCES.path(ns, name, "restart")
+VM_SUBRESOURCES = ResourceType("subresources.kubevirt.io", "v1", "virtualmachines", "VirtualMachine")
+ENDPOINTS = ResourceType("", "v1", "endpoints", "Endpoints")
+# OpenShift Virtualization's operator CR, which owns the KubeVirt CR where it is installed
+HYPERCONVERGED = ResourceType("hco.kubevirt.io", "v1beta1", "hyperconvergeds", "HyperConverged")
 NETWORK_POLICY = ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
 SERVICE = ResourceType("", "v1", "services", "Service")
 POD = ResourceType("", "v1", "pods", "Pod")

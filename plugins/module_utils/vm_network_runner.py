@@ -1,19 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubevirt_net.core contributors
 # Apache License 2.0 (see LICENSE)
-"""The kubevirt_vm_network module's flow, and the VM template writer that
-kubevirt_vm_service shares.
+"""The kubevirt_vm_network module's flow.
 
 1. Check the options (no cluster).  ``rendered`` stops here.
 2. Read the KubeVirt CR, the VM and its VMI.  ``gathered`` stops here.
 3. Compute the desired template for the state; mirror KubeVirt's admission on
    it; check the NADs, MACs and binding plugins it references.  A running VM's
-   live-capable changes are planned and preflighted by the hot-plug code
-   (hotplug_runner.Hotplug).  Any problem fails the task before a write.
-4. Write: live changes through Hotplug.apply (test-guarded, re-planned on a
-   lost race), then the rest as one JSON Patch guarded by
-   ``metadata.generation``.
-5. Wait: Hotplug.wait for the live part, then until KubeVirt's VM controller
+   live-capable changes are planned and preflighted by the hot-plug engine
+   (hotplug_engine.HotplugEngine).  Any problem fails the task before a write.
+4. Write: live changes through HotplugEngine.apply (test-guarded, re-planned
+   on a lost race), then the rest as one JSON Patch guarded by
+   ``metadata.generation`` (writes.TemplateWriter).
+5. Wait: HotplugEngine.wait for the live part, then until KubeVirt's VM controller
    has seen the new generation, and read its ``RestartRequired`` condition;
    ``restart: true`` restarts through the subresource and waits for the new VMI.
 """
@@ -28,13 +27,15 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner import Hotplug
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import (
+    TemplateWriter, generation_of, restart_required, vmi_running)
 
 PORT_SPEC = dict(
     name=dict(type="str"),
@@ -88,120 +89,6 @@ ARG_SPEC = dict(
     dynamic_networks=dict(type="str", choices=["auto", "true", "false"], default="auto"),
 )
 
-MAX_REPLANS = 5
-SUBRESOURCES = "/apis/subresources.kubevirt.io/v1/namespaces/%s/virtualmachines/%s/%s"
-STOPPED_PHASES = ("Succeeded", "Failed")
-
-
-# ------------------------------------------------------------ shared writer
-class TemplateWriter(object):
-    """Changes VM templates with guarded JSON Patches and follows what KubeVirt
-    makes of them (RestartRequired, restarts).  Used by kubevirt_vm_network and
-    kubevirt_vm_service."""
-
-    def __init__(self, session, namespace, wait_timeout=300, wait_sleep=1.0, sleep=time.sleep):
-        self.session = session
-        self.namespace = namespace
-        self.wait_timeout = wait_timeout
-        self.wait_sleep = max(wait_sleep, 0.05)
-        self._sleep = sleep
-        self.last = None  # the VM as observe() last read it
-
-    def vm_path(self, name):
-        return VM.path(self.namespace, name)
-
-    def patch(self, vm, build):
-        """Apply ``build(vm)`` to the VM with guarded_patch()."""
-        return guarded_patch(self.session, self.vm_path(vm["metadata"]["name"]), vm, build, "VirtualMachine")
-
-    def observe(self, name, generation, deadline, expect_restart=True):
-        """Wait until KubeVirt's VM controller has seen ``generation``
-        (``status.desiredGeneration``, which syncGenerationInfo sets with the
-        conditions); returns the VM, or None when the deadline passed first.
-
-        A VM status without generation tracking (an emulator, a stripped-down
-        controller) gives no such signal: then the expected outcome is the
-        signal - a ``RestartRequired`` condition when a restart is expected,
-        nothing to wait for otherwise.  ``deadline``: a ``Deadline`` (reads
-        and sleeps are cut to it)."""
-        while True:
-            vm = self.last = self._get(name, deadline)
-            status = (vm or {}).get("status") or {}
-            if vm is None or (status.get("desiredGeneration") or 0) >= generation:
-                return vm
-            if vm and "desiredGeneration" not in status and (not expect_restart or restart_required(vm)):
-                return vm
-            if deadline.expired():
-                return None
-            self._sleep(deadline.cut(self.wait_sleep))
-
-    def _get(self, name, deadline):
-        try:
-            with self.session.within(deadline):
-                return self.session.get(self.vm_path(name))
-        except ApiError:
-            return {}  # a failed read while waiting counts as "not yet"
-
-    def restart(self, name):
-        self.session.request("PUT", SUBRESOURCES % (self.namespace, name, "restart"), body={})
-
-    def wait_restarted(self, name, old_uid, deadline):
-        """After a restart: a new VMI (another uid) is Running and the VM no
-        longer reports RestartRequired.  Returns the VMI, or None on timeout."""
-        while True:
-            try:
-                with self.session.within(deadline):
-                    vmi = self.session.get(VMI.path(self.namespace, name))
-                    vm = self.session.get(self.vm_path(name))
-            except ApiError:
-                vmi = vm = None
-            if vmi and vm and vmi["metadata"].get("uid") != old_uid and \
-                    (vmi.get("status") or {}).get("phase") == "Running" and not restart_required(vm):
-                return vmi
-            if deadline.expired():
-                return None
-            self._sleep(deadline.cut(self.wait_sleep))
-
-
-def guarded_patch(session, path, obj, build, kind):
-    """Apply the JSON Patch ``build(obj)`` ([] when nothing is left to do) to
-    the object at ``path``.  The patch is expected to test
-    ``metadata.generation`` first; on a lost race (409/422 while the object's
-    spec changed, or a lost answer) the object is read again and the patch
-    built anew (bounded).  Returns (object, ops sent or [])."""
-    for attempt in range(1, MAX_REPLANS + 1):
-        ops = build(obj)
-        if not ops:
-            return obj, []
-        try:
-            return session.request("PATCH", path, body=ops, content_type=JSON_PATCH), ops
-        except ApiError as err:
-            if err.status not in (409, 422, None):
-                raise
-            if err.status is not None:
-                session.conflict_pause(attempt)  # jittered back-off before reading again
-            fresh = session.get(path)
-            if fresh is None:
-                raise ApiError("PATCH", path, 404, message="the %s was deleted while it was being patched" % kind)
-            if err.status == 422 and _generation(fresh) == _generation(obj):
-                raise  # not a lost race: the server (or an admission webhook) refused the change itself
-            obj = fresh
-    raise ApiError("PATCH", path, 409, message="the %s kept changing while it was being patched; gave up after %d "
-                   "tries" % (kind, MAX_REPLANS))
-
-
-def _generation(vm):
-    return (vm.get("metadata") or {}).get("generation")
-
-
-def restart_required(vm):
-    cond = vmspec.condition(vm or {}, "RestartRequired")
-    return cond if cond and cond.get("status") == "True" else None
-
-
-def vmi_running(vmi):
-    return vmi is not None and (vmi.get("status") or {}).get("phase") not in STOPPED_PHASES
-
 
 # ------------------------------------------------------------ the module
 class VmNetwork(object):
@@ -229,7 +116,10 @@ class VmNetwork(object):
                     wait_sleep=self.params["wait_sleep"])
 
     def fail(self, problems):
-        self.runner.fail(problems.render(), problems=problems.items)
+        self.runner.fail_problems(problems)
+
+    def hotplug_engine(self, requests):
+        return HotplugEngine(self.hotplug_params(), requests, self.runner, self.module.warn)
 
     # ------------------------------------------------------------ checks
     def check_options(self):
@@ -284,7 +174,7 @@ class VmNetwork(object):
         for ns in sorted(set(k[0] for k in refs)):
             for nad in self.session.list(NAD.path(ns)):
                 nads[(ns, nad["metadata"]["name"])] = nad
-        tools = Hotplug(self.module, params=self.hotplug_params(), requests=[], runner=self.runner)
+        tools = self.hotplug_engine([])
         for key, names in sorted(refs.items()):
             for name in names:
                 if key not in nads:
@@ -339,8 +229,7 @@ class VmNetwork(object):
         try:
             self.converge()
         except ApiError as err:
-            self.runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason,
-                             patches=self.patches)
+            self.runner.fail_api(err, patches=self.patches)
 
     def converge(self):
         kv = KubeVirtInfo.read(self.session)
@@ -368,7 +257,7 @@ class VmNetwork(object):
         declared = [p for p in hotplug.declared_pending(vm, vmi) if p[0] not in asked] if running else []
         hp = hp_plan = dynamic = None
         if (requests or declared) and not problems:
-            hp = Hotplug(self.module, params=self.hotplug_params(), requests=requests, runner=self.runner)
+            hp = self.hotplug_engine(requests)
             plans, dynamic = hp.preflight(problems, [vm], {self.name: vmi}, kv)
             hp_plan = plans[self.name][0]
             hp.expect(problems, vm, vmi, kv, declared)
@@ -475,7 +364,7 @@ class VmNetwork(object):
                 self.patches.append(ops)
         result["after"] = vmn.typed_config(vmn.template_of(vm))
         if waiting:
-            seen = writer.observe(self.name, _generation(vm), deadline, expect_restart=bool(result["nonlive"]))
+            seen = writer.observe(self.name, generation_of(vm), deadline, expect_restart=bool(result["nonlive"]))
             guessed = seen is None and "desiredGeneration" not in ((writer.last or {}).get("status") or {})
             if guessed:
                 self.module.warn("KubeVirt's VM controller reports no status.desiredGeneration and set no "
@@ -485,7 +374,7 @@ class VmNetwork(object):
             if seen is None:
                 self.runner.fail("timed out after %ss waiting for KubeVirt to process generation %s of "
                                  "VirtualMachine %s/%s (status.desiredGeneration)" % (
-                                     self.params["wait_timeout"], _generation(vm), self.namespace, self.name),
+                                     self.params["wait_timeout"], generation_of(vm), self.namespace, self.name),
                                  **result)
             cond = restart_required(seen)
             current_vmi = self.session.get(VMI.path(self.namespace, self.name))

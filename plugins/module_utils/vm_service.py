@@ -18,11 +18,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import hashlib
 import re
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import Kind
+from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
@@ -37,20 +36,11 @@ FORWARDING_BINDINGS = ("masquerade", "passtBinding")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 
-def vmi_id(name):
-    """apimachinery.CalculateVirtualMachineInstanceID (KubeVirt 1.7+)."""
-    if len(name) <= 63:
-        return name
-    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()  # nosec - KubeVirt's label scheme, not security
-    return "%s-%s" % (name[:63 - 8 - 1], digest[:8])
-
-
-def template_labels(vm):
-    return dict((((vm.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
-
-
-def metadata_labels(obj):
-    return dict((obj.get("metadata") or {}).get("labels") or {})
+# the VM accessors live in vmspec; these names are this module's public API
+vmi_id = vmspec.vmi_id
+template_labels = vmspec.template_labels
+metadata_labels = vmspec.metadata_labels
+hostname_of = vmspec.hostname_of
 
 
 def matches(selector, labels):
@@ -72,14 +62,6 @@ def selector_text(selector):
     return ",".join("%s=%s" % (k, v) for k, v in sorted(selector.items()))
 
 
-def hostname_of(vm):
-    """dns.SanitizeHostname: spec.hostname, else the VMI name's first label (at most 63)."""
-    spec = vmspec.template_spec(vm)
-    if spec.get("hostname"):
-        return spec["hostname"]
-    return vm["metadata"]["name"].split(".")[0][:63]
-
-
 def dns_name(vm, subdomain, namespace, cluster_domain):
     return "%s.%s.%s.svc.%s" % (hostname_of(vm), subdomain, namespace, cluster_domain.strip("."))
 
@@ -87,12 +69,10 @@ def dns_name(vm, subdomain, namespace, cluster_domain):
 # ------------------------------------------------------------ ports
 def pod_interface(vm):
     """(interface, binding) of the VM's pod-network interface, or (None, None)."""
-    networks = vmspec.networks_of(vm)
-    for iface in vmspec.interfaces_of(vm):
-        network = vmspec.find(networks, iface.get("name"))[1] or {}
-        if "pod" in network:
-            return iface, vmspec.binding_of(iface)
-    if not networks and not vmspec.interfaces_of(vm):
+    _network, iface = vmspec.pod_interface(vm)
+    if iface is not None:
+        return iface, vmspec.binding_of(iface)
+    if not vmspec.networks_of(vm) and not vmspec.interfaces_of(vm):
         return {"name": "default"}, None  # implicit pod network, cluster default binding
     return None, None
 

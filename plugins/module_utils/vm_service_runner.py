@@ -26,12 +26,13 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, Action, Executor, plan)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import POD, SERVICE, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import ENDPOINTS, POD, SERVICE, VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN, Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network import port_name_problem
-from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network_runner import (
-    TemplateWriter, restart_required, vmi_running)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import poll
+from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import (
+    TemplateWriter, generation_test, restart_required, vmi_running)
 
 PORT_SPEC = dict(
     name=dict(type="str"),
@@ -60,7 +61,6 @@ ARG_SPEC = dict(
     restart=dict(type="bool", default=False),
     wait_for_endpoints=dict(type="bool"),
 )
-ENDPOINTS = "/api/v1/namespaces/%s/endpoints/%s"
 
 
 class VmService(object):
@@ -77,7 +77,7 @@ class VmService(object):
         return self.runner.session
 
     def fail_problems(self, problems, **extra):
-        self.runner.fail(problems.render(), problems=problems.items, **extra)
+        self.runner.fail_problems(problems, **extra)
 
     # ------------------------------------------------------------ checks
     def check_options(self):
@@ -190,7 +190,7 @@ class VmService(object):
                 self.absent()
             self.present()
         except ApiError as err:
-            self.runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason)
+            self.runner.fail_api(err)
 
     def absent(self):
         current = self.session.get(SERVICE.path(self.namespace, self.params["name"]))
@@ -255,6 +255,9 @@ class VmService(object):
             results += Executor(self.session, kind).run(actions[1:])
         for result in results:
             if result.get("error"):
+                # what the server confirmed: the failed write changed nothing (a recreate's delete did)
+                out.update(method=result["method"], changed=any(r["method"] != UNCHANGED and not r.get("error")
+                                                                for r in results))
                 self.runner.fail("Service %s/%s: %s" % (self.namespace, p["name"], result["error"]), **out)
         service = results[-1].get("object") or current
         if not recreate:
@@ -313,23 +316,23 @@ class VmService(object):
         p = self.params
         deadline = Deadline(p["wait_timeout"])  # reads and sleeps are cut to it
         expected = max(1, len([v for v in group if v["metadata"]["name"] in running]))
-        sleep = max(p["wait_sleep"], 0.05)
-        endpoints = None
-        while True:
+        seen = {"endpoints": None, "ready": []}
+
+        def probe():
             try:
-                with self.session.within(deadline):
-                    endpoints = self.session.get(ENDPOINTS % (self.namespace, p["name"]))
+                endpoints = self.session.get(ENDPOINTS.path(self.namespace, p["name"]))
             except ApiError:
                 endpoints = None
-            ready = [a for s in (endpoints or {}).get("subsets") or [] for a in s.get("addresses") or []]
-            if len(ready) >= expected:
-                out["endpoints"] = [{"ip": a.get("ip"), "hostname": a.get("hostname"),
-                                     "pod": (a.get("targetRef") or {}).get("name"), "node": a.get("nodeName")}
-                                    for a in ready]
-                return
-            if deadline.expired():
-                break
-            deadline.sleep(sleep)
+            seen["endpoints"] = endpoints
+            seen["ready"] = [a for s in (endpoints or {}).get("subsets") or [] for a in s.get("addresses") or []]
+            return True if len(seen["ready"]) >= expected else None
+
+        if poll(probe, deadline, p["wait_sleep"], session=self.session):
+            out["endpoints"] = [{"ip": a.get("ip"), "hostname": a.get("hostname"),
+                                 "pod": (a.get("targetRef") or {}).get("name"), "node": a.get("nodeName")}
+                                for a in seen["ready"]]
+            return
+        endpoints, ready = seen["endpoints"], seen["ready"]
         out["endpoints"] = [{"ip": a.get("ip"), "pod": (a.get("targetRef") or {}).get("name")} for a in ready]
         pods = self.session.list(POD.path(self.namespace), label_selector=svc.selector_text(selector)) \
             if selector else []
@@ -349,7 +352,7 @@ def subdomain_patch(vm, subdomain, only_if):
     current = spec.get("subdomain")
     if current == subdomain or (only_if is not None and current != only_if):
         return []
-    ops = [{"op": "test", "path": "/metadata/generation", "value": vm["metadata"].get("generation")}]
+    ops = [generation_test(vm)]
     if subdomain is None:
         ops.append({"op": "remove", "path": "/spec/template/spec/subdomain"})
     else:

@@ -9,7 +9,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import re
+from typing import Any, Dict, Optional, Tuple
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 BINDINGS = ("bridge", "masquerade", "sriov", "passtBinding", "binding")
 REMOVED_BINDINGS = ("slirp", "macvtap", "passt")
@@ -99,3 +103,54 @@ def macs_in_use(vms, vmis):
 
 def normal_mac(mac):
     return str(mac).lower().replace("-", ":")
+
+
+# ------------------------------------------------------------ accessors
+# One home for what several modules read off a VM, a VMI or any object.
+
+def metadata_of(obj: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """``metadata`` of ``obj`` ({} when missing)."""
+    return (obj or {}).get("metadata") or {}
+
+
+def metadata_labels(obj: Optional[Dict[str, Any]]) -> Dict[str, str]:
+    return dict(metadata_of(obj).get("labels") or {})
+
+
+def template_labels(vm: Dict[str, Any]) -> Dict[str, str]:
+    """``spec.template.metadata.labels``: what KubeVirt copies to the virt-launcher pod."""
+    return dict((((vm.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
+
+
+def is_managed(obj: Dict[str, Any]) -> bool:
+    """Whether ``obj`` carries this collection's managed-by label."""
+    return metadata_labels(obj).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
+def vmi_id(name: str) -> str:
+    """The ``vmi.kubevirt.io/id`` label value of a VMI (KubeVirt 1.7+,
+    apimachinery CalculateVirtualMachineInstanceID): the name, hashed beyond 63."""
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()  # nosec - KubeVirt's label scheme, not security
+    return "%s-%s" % (name[:63 - 8 - 1], digest[:8])
+
+
+def hostname_from(spec: Dict[str, Any], name: str) -> str:
+    """dns.SanitizeHostname: ``spec.hostname``, else the VMI name's first label (at most 63)."""
+    return spec.get("hostname") or name.split(".")[0][:63]
+
+
+def hostname_of(vm: Dict[str, Any]) -> str:
+    """The guest's hostname as KubeVirt sets it, from the VM's template."""
+    return hostname_from(template_spec(vm), vm["metadata"]["name"])
+
+
+def pod_interface(vm: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
+    """(network, interface) of the VM's pod network; (None, None) without one
+    (the interface is None when the network has none)."""
+    interfaces = interfaces_of(vm)
+    for network in networks_of(vm):
+        if "pod" in network:
+            return network, find(interfaces, network.get("name"))[1]
+    return None, None

@@ -214,7 +214,8 @@ vms:
       type: bool
     method:
       description: V(live) (attached in place), V(migration) (attached by a migration), V(offline) (stopped VM, template
-        patched), V(restart_required) (KubeVirt needs a restart to apply it), V(unchanged).
+        patched), V(restart_required) (KubeVirt needs a restart to apply it), V(unchanged), V(failed) (the server did
+        not confirm the patch; C(error) says why).
       type: str
       sample: live
     interfaces:

@@ -318,10 +318,11 @@ networks:
       type: str
       sample: vms
     method:
-      description: What was done (or, in check mode, would be done).
+      description: What was done (or, in check mode, would be done). V(failed) when the server did not confirm
+        the write (then C(planned) and C(error) are set).
       type: str
       sample: created
-      choices: [created, updated, deleted, unchanged, rendered]
+      choices: [created, updated, deleted, unchanged, rendered, failed]
     config:
       description: The CNI configuration, parsed.
       type: dict

@@ -530,9 +530,10 @@ policies:
       type: str
       sample: MultiNetworkPolicy
     method:
-      description: What was done (or, in check mode, would be done).
+      description: What was done (or, in check mode, would be done); V(failed) when the server did not confirm
+        the write (then C(error) is set).
       type: str
-      choices: [created, updated, deleted, unchanged, rendered]
+      choices: [created, updated, deleted, unchanged, rendered, failed]
       sample: created
     origin:
       description: The baseline or rule the policy comes from.

@@ -241,7 +241,8 @@ clones:
       description: Name of the target VM.
       type: str
     method:
-      description: V(create), V(recreate), V(unchanged), V(deleted) or V(rendered).
+      description: V(create), V(recreate), V(unchanged), V(deleted) or V(rendered); V(failed) when no write of
+        the clone was confirmed by the server (then C(planned) and C(error) are set).
       type: str
     clone:
       description: Name of the VirtualMachineClone object (the manifest in check mode and for V(rendered)).

@@ -365,9 +365,9 @@ objects:
       description: Its name.
       type: str
     method:
-      description: What was done.
+      description: What was done; V(failed) when the server did not confirm the write (then C(error) is set).
       type: str
-      choices: [created, updated, deleted, unchanged, rendered]
+      choices: [created, updated, deleted, unchanged, rendered, failed]
     resource:
       description: The manifest.
       type: dict

@@ -403,7 +403,7 @@ def test_faults_that_do_not_clear_fail_cleanly(lab, namespace, run_playbook):
     res = run_playbook(play([task("np", namespaces=[namespace], default_deny="both", allow_same_namespace=True,
                                   api_retries=2)]), expect_rc=2).tasks["np"]
     assert "2 of 2 policies failed" in res["msg"] and "InternalError" in res["msg"]
-    assert [p["method"] for p in res["policies"]] == ["created", "created"] and all(
+    assert [p["method"] for p in res["policies"]] == ["failed", "failed"] and all(
         "error" in p for p in res["policies"])
     lab.clear_faults()
     assert policies(lab, namespace) == {}

@@ -3,7 +3,7 @@ the API returns them (what virt-controller and kubelet would have written)."""
 
 import copy
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose
 
 NS = "vms"
 
@@ -157,7 +157,7 @@ def running(name, ip="10.244.1.10", node="node01", pod_kwargs=None, vmi_kwargs=N
 
 def report_full(snap, name, **kwargs):
     """(report of VM ``name``, whole result)."""
-    result = doctor.diagnose(snap, **kwargs)
+    result = doctor_diagnose.diagnose(snap, **kwargs)
     return next(r for r in result["vms"] if r["name"] == name), result
 
 
@@ -166,7 +166,7 @@ def report(snap, name, **kwargs):
 
 
 def report_all(snap, **kwargs):
-    return doctor.diagnose(snap, **kwargs)
+    return doctor_diagnose.diagnose(snap, **kwargs)
 
 
 def codes(rep, severity=None):

@@ -4,7 +4,7 @@ scenario here whose cause and fix the doctor names."""
 
 import pytest
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose
 from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor_runner
 from tests.unit.plugins.module_utils.doctor_fixtures import (
     NS, by_code, codes, endpoints, kubevirt_cr, launcher_for, nad, namespace, netpol, node, pod, report, report_all,
@@ -394,7 +394,7 @@ def test_policy_impact_preview():
                 "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}},
                {"metadata": {"name": "bad", "namespace": NS},
                 "spec": {"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.1/8"}}]}]}}]
-    result = doctor.diagnose(snap, checks=["reachability"], pending_policies=pending)
+    result = doctor_diagnose.diagnose(snap, checks=["reachability"], pending_policies=pending)
     impact = result["impact"]
     flows = {(f["source"], f["destination"]) for f in impact["newly_denied"]}
     assert ("VM vms/a", "VM vms/b") in flows and ("VM vms/b", "VM vms/a") in flows

@@ -2,7 +2,7 @@
 answer for a peer with the deciding object and rule, and the impact preview of
 MultiNetworkPolicies and cluster admin policies (no cluster)."""
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose
 
 from tests.unit.plugins.module_utils.doctor_fixtures import NS, namespace, running, snapshot
 
@@ -40,7 +40,7 @@ def rows_of(result, vm_name):
 def test_matrix_names_the_filters_per_network():
     admin = {"kind": "ClusterNetworkPolicy", "metadata": {"name": "tenants"},
              "spec": {"tier": "Baseline", "priority": 10, "subject": {"namespaces": {}}, "ingress": []}}
-    result = doctor.diagnose(snap_with(multi=[mnp("storage-deny", "storage")], admin=[admin]),
+    result = doctor_diagnose.diagnose(snap_with(multi=[mnp("storage-deny", "storage")], admin=[admin]),
                              checks=["reachability"])
     rows, _report = rows_of(result, "b")
     assert set(rows) == {"pod", "%s/storage" % NS}
@@ -54,7 +54,7 @@ def test_peer_answer_per_network_names_the_deciding_objects():
               "spec": {"tier": "Admin", "priority": 1, "subject": {"namespaces": {}},
                        "ingress": [{"name": "ssh", "action": "Deny", "from": [{"namespaces": {}}],
                                     "protocols": [{"tcp": {"destinationPort": {"number": 22}}}]}]}}]
-    result = doctor.diagnose(snap_with(multi=multi, admin=admin), checks=["reachability"],
+    result = doctor_diagnose.diagnose(snap_with(multi=multi, admin=admin), checks=["reachability"],
                              peer={"vm": "a", "port": 22}, direction="ingress")
     rows, report = rows_of(result, "b")
     pod = rows["pod"]["results"][0]
@@ -66,7 +66,7 @@ def test_peer_answer_per_network_names_the_deciding_objects():
     codes = [f["code"] for f in report["findings"]]
     assert codes.count("denied-on-network") == 2
     # on port 80 the Admin rule does not match: the pod network is open, storage still denied
-    result = doctor.diagnose(snap_with(multi=multi, admin=admin), checks=["reachability"],
+    result = doctor_diagnose.diagnose(snap_with(multi=multi, admin=admin), checks=["reachability"],
                              peer={"vm": "a", "port": 80}, direction="ingress")
     rows, _r = rows_of(result, "b")
     assert rows["pod"]["results"][0]["outcome"] == "allowed"
@@ -74,14 +74,14 @@ def test_peer_answer_per_network_names_the_deciding_objects():
 
 
 def test_unfiltered_secondary_network_is_reported():
-    result = doctor.diagnose(snap_with(), checks=["reachability"])
+    result = doctor_diagnose.diagnose(snap_with(), checks=["reachability"])
     _rows, report = rows_of(result, "a")
     assert "network-unfiltered" in [f["code"] for f in report["findings"]]
 
 
 def test_impact_preview_of_a_multinetworkpolicy_cuts_per_network():
     pending = [dict(mnp("storage-deny", "storage"), apiVersion="k8s.cni.cncf.io/v1beta1")]
-    result = doctor.diagnose(snap_with(), checks=["reachability"], pending_policies=pending)
+    result = doctor_diagnose.diagnose(snap_with(), checks=["reachability"], pending_policies=pending)
     cut = result["impact"]["networks"]
     assert {(c["source"], c["destination"], c["network"], c["change"]) for c in cut} == {
         ("VM vms/a", "VM vms/b", "vms/storage", "newly_denied"),
@@ -96,6 +96,6 @@ def test_impact_preview_of_an_admin_deny():
     pending = [{"kind": "ClusterNetworkPolicy", "metadata": {"name": "deny-all"},
                 "spec": {"tier": "Admin", "priority": 1, "subject": {"namespaces": {}},
                          "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}}]
-    result = doctor.diagnose(snap_with(), checks=["reachability"], pending_policies=pending)
+    result = doctor_diagnose.diagnose(snap_with(), checks=["reachability"], pending_policies=pending)
     networks = {(c["network"], c["change"]) for c in result["impact"]["networks"]}
     assert networks == {("pod", "newly_denied")}   # admin tiers are the pod network's

@@ -4,7 +4,7 @@ import jsonpatch
 import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from tests.unit.plugins.module_utils.session_double import Clock, TimeBounds
 
@@ -332,9 +332,9 @@ def running_vmi(ifaces=None, statuses=None, migratable_=True, extra_conditions=(
 
 
 def runner_for(cluster, requests, **params):
-    from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner import Hotplug
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine
     module = FakeModule(**params)
-    return Hotplug(module, params=module.params, requests=requests, runner=FakeRunner(cluster)), module
+    return HotplugEngine(module.params, requests, FakeRunner(cluster), module.warn), module
 
 
 class KVInfo(KV):
@@ -450,11 +450,11 @@ def test_an_already_declared_vf_is_not_refused_for_a_missing_injector():
 # ------------------------------------------------------------ issue 19 item 5: time bounds, conflicts
 def test_the_wait_ends_at_wait_timeout_not_one_poll_later(monkeypatch):
     """wait_timeout 15 with a 4 s poll: the last sleep is cut to 3 s (it took 16 s, one poll more)."""
-    from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug_runner
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug_engine
     from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
     clock = Clock(now=0.0)
-    monkeypatch.setattr(hotplug_runner, "Deadline", lambda seconds: Deadline(seconds, clock=clock, sleep=clock.sleep))
-    monkeypatch.setattr(hotplug_runner.time, "sleep", clock.sleep)
+    monkeypatch.setattr(hotplug_engine, "Deadline", lambda seconds: Deadline(seconds, clock=clock, sleep=clock.sleep))
+    monkeypatch.setattr(hotplug_engine.time, "sleep", clock.sleep)
     declared = [{"interface": "net1", "network": "br1"}]
     half = running_vmi([{"name": "net1", "bridge": {}}], [{"name": "net1", "infoSource": "multus-status"}])
     stuck = Cluster(vm(), half, nads=[BR1])
@@ -483,3 +483,32 @@ def test_a_lost_race_backs_off_before_reading_again():
     plan = hotplug.plan_vm(Problems(), cluster.vm, declared, True)
     hp.patch_vm(cluster.vm, plan, True)
     assert conflicts == ["PATCH", "PATCH"] and cluster.conflict_pauses == [1, 2]
+
+
+def test_a_lost_answer_after_the_patch_landed_is_this_runs_write_and_is_waited_for():
+    """issue 19 item 4: a connection dropped once the write had landed: the read-back shows the
+    plug is made; it is reported as this run's (written, the plug plan), not as unchanged."""
+    declared = [{"interface": "net2", "network": "br2"}]
+    cluster = Cluster(vm(), running_vmi(), nads=[BR1, BR2])
+    plan = hotplug.plan_vm(Problems(), cluster.vm, declared, True)
+    landed = jsonpatch.apply_patch(copy.deepcopy(cluster.vm), plan.ops)
+
+    def request(method, path, body=None, content_type=None):
+        cluster.calls.append((method, path))
+        cluster.vm = landed
+        raise ApiError(method, path, None, message="connection reset")
+    cluster.request = request
+    hp, _module = runner_for(cluster, declared, dynamic_networks="true")
+    after, applied, written = hp.patch_vm(vm(), plan, True)
+    assert written and applied is plan and [n for n, a, _d in applied.changes if a == hotplug.PLUG] == ["net2"]
+    assert vmspec.find(vmspec.interfaces_of(after), "net2")[1] is not None
+    assert [m for m, _p in cluster.calls] == ["PATCH", "GET"]
+    # someone else's change (a 409, then the fresh VM already has it) is not this run's write
+    cluster.vm = vm()
+
+    def conflict(method, path, body=None, content_type=None):
+        cluster.vm = landed
+        raise ApiError(method, path, 409, message="the object has been modified")
+    cluster.request = conflict
+    _after, applied, written = hp.patch_vm(vm(), plan, True)
+    assert not written and not applied.changed

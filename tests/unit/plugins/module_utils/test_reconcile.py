@@ -149,6 +149,8 @@ def test_errors_stay_per_object():
     session = FakeSession([thing("a", 1, "1")], failures={("PATCH", "a"): [boom]})
     results = run(session, [thing("a", 2), thing("b", 1)])
     assert results[0]["error"] is boom and "b" in session.store
+    # issue 19 item 4: the result says what the server confirmed, the plan stays visible
+    assert (results[0]["method"], results[0]["planned"]) == ("failed", UPDATE) and results[1]["method"] == CREATE
 
 
 def test_endless_conflicts_give_up():

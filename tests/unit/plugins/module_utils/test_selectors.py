@@ -240,7 +240,7 @@ def test_wait_with_an_every_vm_selector_re_reads_the_vms_by_selector():
     flow = hotplug_runner.Hotplug(module, runner=ListingRunner(module, session))
     result = {"name": "db-1", "_start": 0, "interfaces": [{"name": "storage"}], "_vm": vm,
               "_changes": [("storage", hotplug_runner.hotplug.PLUG, "")]}
-    flow.wait({"db-1": result})
+    flow.engine.wait({"db-1": result})
     assert "error" not in result
     assert ("/apis/kubevirt.io/v1/namespaces/vms/virtualmachines", "") in session.lists
 

@@ -4,7 +4,7 @@ import jsonpatch
 import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network_runner import TemplateWriter, guarded_patch
+from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import TemplateWriter, guarded_patch
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from tests.unit.plugins.module_utils.session_double import TimeBounds
 
@@ -74,15 +74,27 @@ def test_a_refusal_without_a_concurrent_change_is_raised():
     assert err.value.status == 422 and [c[0] for c in session.calls] == ["PATCH", "GET"]
 
 
-def test_a_lost_answer_is_verified_before_repeating():
+def test_a_lost_answer_is_verified_before_repeating_and_counts_as_this_runs_write():
     def lands_then_connection_drops(session):
         session.obj["spec"]["template"]["spec"]["hostname"] = "h"
         session.obj["metadata"]["generation"] += 1
         raise ApiError("PATCH", PATH, None, message="connection reset")
     session = FakeSession(vm(), failures=[lands_then_connection_drops])
-    obj, ops = guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
-    assert obj["spec"]["template"]["spec"]["hostname"] == "h" and ops == []
+    done = guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
+    # issue 19 item 4: the read-back confirms the write landed: it is this run's, not "unchanged"
+    assert done.obj["spec"]["template"]["spec"]["hostname"] == "h" and done.written and done.lost_answer
+    assert done.ops == set_hostname("h")(vm())
     assert [c[0] for c in session.calls] == ["PATCH", "GET"]
+
+
+def test_a_change_someone_else_made_is_not_this_runs_write():
+    def someone_else_sets_it(session):
+        session.obj["spec"]["template"]["spec"]["hostname"] = "h"
+        session.obj["metadata"]["generation"] += 1
+        raise ApiError("PATCH", PATH, 409, message="the object has been modified")
+    session = FakeSession(vm(), failures=[someone_else_sets_it])
+    done = guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
+    assert not done.written and done.ops == [] and done.obj["spec"]["template"]["spec"]["hostname"] == "h"
 
 
 def test_other_errors_are_not_retried_and_gives_up_after_bounded_tries():
