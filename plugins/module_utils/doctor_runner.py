@@ -276,7 +276,8 @@ def run(spec):
         runner.fail("VirtualMachine %s/%s not found" % (params.get("namespace"), params["vm"]), reads=reader.reads,
                     vms=[])
     result = doctor_diagnose.diagnose(snap, checks=params.get("checks") or doctor.CHECKS, peer=params.get("peer"),
-                             direction=params.get("direction") or "both", pending_policies=pending_policies(params))
+                                      direction=params.get("direction") or "both",
+                                      pending_policies=pending_policies(params))
     result.update({"changed": False, "kubevirt": snap.kubevirt.as_dict(), "reads": reader.reads,
                    "unreadable": snap.unreadable,
                    "server_version": "%d.%d" % snap.server_version})

@@ -22,9 +22,9 @@ import copy
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, sriov_capacity, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI, VMIM
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, POD, VM, VMI, VMIM
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import fan_out, poll
@@ -40,6 +40,10 @@ DYNAMIC_NETWORKS_SELECTOR = "app=dynamic-networks-controller"
 
 def vm_key(vm: Dict[str, Any]) -> str:
     return vm["metadata"]["name"]
+
+
+def _resource_of(nad: Optional[Dict[str, Any]]) -> Optional[str]:
+    return (((nad or {}).get("metadata") or {}).get("annotations") or {}).get("k8s.v1.cni.cncf.io/resourceName")
 
 
 def apply_ops(vm: Dict[str, Any], ops: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -65,6 +69,7 @@ class HotplugEngine:
         self.warn = warn
         self.old_migrations = set()
         self._nodes = None
+        self._pods = None           # non-terminal pods of every namespace (SR-IOV capacity), once read
         self._webhooks = False      # the MutatingWebhookConfigurations once read (None: not readable)
         self._pending = {}          # VM name -> [(interface, PLUG|UNPLUG, detail)] declared but not done
         self._needs = {}            # VM name -> whether KubeVirt needs a migration to finish
@@ -130,9 +135,11 @@ class HotplugEngine:
             running = vmi is not None and (vmi.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
             plan = hotplug.plan_vm(problems, vm, self.requests, running)
             plans[name] = (plan, running)
-            for iface, action, _detail in plan.changes:   # only a new VF needs the injector
-                if action == hotplug.PLUG and iface in sriov_nads:
-                    self.check_injector(problems, "interface %s" % iface, sriov_nads[iface], kv)
+            new_vfs = [iface for iface, action, _detail in plan.changes if action == hotplug.PLUG and iface in sriov_nads]
+            for iface in new_vfs:   # only a new VF needs the injector
+                self.check_injector(problems, "interface %s" % iface, sriov_nads[iface], kv)
+            if running and new_vfs:
+                self.check_migration_target(problems, vm, vmi, nads, sriov_nads, new_vfs)
             self._pending[name] = self.pending_of(vm, vmi, plan) if running else []
             actions = [c[1] for c in plan.changes if c[1] in (hotplug.PLUG, hotplug.SWAP, hotplug.UNPLUG)] + [
                 p[1] for p in self._pending[name]]
@@ -189,6 +196,63 @@ class HotplugEngine:
             problems.add(where, "network", "no node offers the SR-IOV resource %r (status.allocatable); prepare the "
                          "hosts (kubevirt_net.core.sriov_host) and the device plugin first" % resource)
         self.check_injector(problems, where, nad, kv)
+
+    def check_migration_target(self, problems, vm, vmi, nads, sriov_nads, new_vfs):
+        """A new VF on a running VM arrives through a live migration whose target
+        pod requests every SR-IOV resource of the VM on another node
+        (sriov_capacity): refuse before writing when no node can take it, so the
+        hot-plug does not wait for a pod kube-scheduler can never place."""
+        needs = {}
+        for iface in vmspec.interfaces_of(vm):
+            if vmspec.binding_of(iface) != "sriov" or iface.get("name") in new_vfs:
+                continue
+            network = dict((n.get("name"), n) for n in vmspec.networks_of(vm)).get(iface.get("name")) or {}
+            reference = (network.get("multus") or {}).get("networkName")
+            key = vmspec.split_reference(reference, self.namespace) if reference else None
+            if key and key not in nads:
+                for nad in self.session.list(NAD.path(key[0])):
+                    nads[(key[0], nad["metadata"]["name"])] = nad
+            resource = _resource_of(nads.get(key)) if key else None
+            if resource:
+                needs[resource] = needs.get(resource, 0) + 1
+        for iface in new_vfs:
+            resource = _resource_of(sriov_nads.get(iface))
+            if resource:
+                needs[resource] = needs.get(resource, 0) + 1
+        if not needs:
+            return
+        if self._pods is None:
+            try:
+                self._pods = self.session.list(POD.path(), field_selector="status.phase!=Succeeded,status.phase!=Failed")
+            except ApiError as err:
+                if err.status not in (401, 403):
+                    raise
+                self._pods = False
+                self.warn("cannot list pods in all namespaces (%s), so whether a node has a free VF for the migration "
+                          "target of an SR-IOV hot-plug was not checked" % (err.reason or err.status))
+        if self._pods is False:
+            return
+        if self._nodes is None:
+            self._nodes = self.session.list("/api/v1/nodes")
+        fits, why = sriov_capacity.migration_targets(self._nodes, self._pods, vmi, needs)
+        if not fits:
+            problems.add("VirtualMachine %s/%s" % (self.namespace, vm_key(vm)), "interfaces",
+                         "plugging %s needs a live migration whose target pod requests %s on another node, and no "
+                         "node can take it (%s): free or add VFs on another node, or plug the interface while the VM "
+                         "is stopped" % (", ".join(new_vfs), ", ".join("%d x %s" % (n, r) for r, n in
+                                                                       sorted(needs.items())), why))
+
+    def target_pod_cause(self, name):
+        """kube-scheduler's reason for a VM's Pending migration target pod, or None."""
+        try:
+            vmi = self.session.get(VMI.path(self.namespace, name))
+            if not vmi:
+                return None
+            pods = self.session.list(POD.path(self.namespace), label_selector="%s=%s" % (
+                sriov_capacity.CREATED_BY_LABEL, vmi["metadata"].get("uid")))
+        except ApiError:
+            return None
+        return sriov_capacity.target_pod_unschedulable(pods, vmi)
 
     def check_injector(self, problems, where, nad, kv):
         """A new SR-IOV interface: with ExternalNetResourceInjection on,
@@ -343,6 +407,10 @@ class HotplugEngine:
             else:
                 result["error"] = "timed out after %ss waiting for %s" % (
                     self.params["wait_timeout"], result.get("waiting_for") or "the change")
+            if result.get("needs_migration"):
+                cause = self.target_pod_cause(result.get("name") or "")
+                if cause:
+                    result["error"] += "; the cause: " + cause
 
     def progress(self, result, vm, vmi, migrations):
         """Advance one VM; True when it is done (or failed)."""

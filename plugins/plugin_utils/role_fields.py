@@ -44,8 +44,8 @@ def rename_fields(result: Dict[str, Any], names: Mapping[str, str]) -> Dict[str,
     """``result`` with the module's option names in its failure replaced by the role's variables."""
     if not names or not result.get("failed"):
         return result
-    pattern = re.compile(r"^(- [^\n:]+: )(%s)(?=[.\[:])" % "|".join(re.escape(n) for n in sorted(names, key=len,
-                                                                                               reverse=True)), re.M)
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    pattern = re.compile(r"^(- [^\n:]+: )(%s)(?=[.\[:])" % alternatives, re.M)
     if isinstance(result.get("msg"), str):
         result["msg"] = pattern.sub(lambda m: m.group(1) + names[m.group(2)], result["msg"])
     for entry in result.get("problems") or []:

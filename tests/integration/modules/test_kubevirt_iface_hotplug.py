@@ -128,6 +128,27 @@ def test_sriov_plug_goes_through_migration(lab, namespace, run_playbook, capabil
     assert vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"][1] == {"name": "fast", "sriov": {}}
 
 
+def test_sriov_plug_without_a_free_vf_elsewhere_is_refused_before_any_write(lab, namespace, run_playbook,
+                                                                            request_log, capabilities):
+    # only node01 has VFs and the VM runs there: the migration target (anti-affinity to the source node,
+    # migration.go) has nowhere to go, so the module must not write and then wait for ever
+    capabilities(workload_update_methods=["LiveMigrate"])
+    create_nad(lab, namespace, "sriov-b", resource_name="openshift.io/intelnics")
+    body = vm_manifest("pinned")
+    body["spec"]["template"]["spec"]["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "preference": {"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": ["node01"]}]}}]}}
+    lab.request("POST", VM_PATH % namespace, body)
+    assert wait_running(lab, namespace, "pinned")["status"]["nodeName"] == "node01"
+    request_log.mark()
+    refused = run_playbook(play([hotplug("plug", namespace=namespace, vm="pinned", interface="fast",
+                                         network="sriov-b", binding="sriov")]), expect_rc=2).tasks["plug"]
+    assert "no node can take it" in refused["msg"], refused["msg"]
+    assert "node01: the VM runs there" in refused["msg"] and "Insufficient openshift.io/intelnics" in refused["msg"]
+    assert not refused["changed"] and request_log.writes(include_dry_run=True) == []
+    assert iface_names(get_vm(lab, namespace, "pinned")) == ["default"]
+
+
 def test_refusals_before_any_write(lab, namespace, run_playbook, request_log):
     create_nad(lab, namespace, "br-e")
     create_vm(lab, namespace, "vm1", running=False)

@@ -41,7 +41,7 @@ def test_matrix_names_the_filters_per_network():
     admin = {"kind": "ClusterNetworkPolicy", "metadata": {"name": "tenants"},
              "spec": {"tier": "Baseline", "priority": 10, "subject": {"namespaces": {}}, "ingress": []}}
     result = doctor_diagnose.diagnose(snap_with(multi=[mnp("storage-deny", "storage")], admin=[admin]),
-                             checks=["reachability"])
+                                      checks=["reachability"])
     rows, _report = rows_of(result, "b")
     assert set(rows) == {"pod", "%s/storage" % NS}
     assert rows["pod"]["policies"] == ["ClusterNetworkPolicy tenants (Baseline tier, priority 10)"]
@@ -55,7 +55,7 @@ def test_peer_answer_per_network_names_the_deciding_objects():
                        "ingress": [{"name": "ssh", "action": "Deny", "from": [{"namespaces": {}}],
                                     "protocols": [{"tcp": {"destinationPort": {"number": 22}}}]}]}}]
     result = doctor_diagnose.diagnose(snap_with(multi=multi, admin=admin), checks=["reachability"],
-                             peer={"vm": "a", "port": 22}, direction="ingress")
+                                      peer={"vm": "a", "port": 22}, direction="ingress")
     rows, report = rows_of(result, "b")
     pod = rows["pod"]["results"][0]
     assert (pod["outcome"], pod["tier"]) == ("denied", "Admin")
@@ -67,7 +67,7 @@ def test_peer_answer_per_network_names_the_deciding_objects():
     assert codes.count("denied-on-network") == 2
     # on port 80 the Admin rule does not match: the pod network is open, storage still denied
     result = doctor_diagnose.diagnose(snap_with(multi=multi, admin=admin), checks=["reachability"],
-                             peer={"vm": "a", "port": 80}, direction="ingress")
+                                      peer={"vm": "a", "port": 80}, direction="ingress")
     rows, _r = rows_of(result, "b")
     assert rows["pod"]["results"][0]["outcome"] == "allowed"
     assert rows["%s/storage" % NS]["results"][0]["outcome"] == "denied"

@@ -41,8 +41,8 @@ def vm(name="web", namespace="shop", interfaces=None, networks=None, labels=None
 
 
 def service_decl(**item):
-    base = {"name": "web", "template_selector": {"app": "web"}, "ports": [{"port": 80, "target_port": 8080,
-                                                                     "app_protocol": "http"}]}
+    base = {"name": "web", "template_selector": {"app": "web"},
+            "ports": [{"port": 80, "target_port": 8080, "app_protocol": "http"}]}
     base.update(item)
     config, problems = check(services=[base])
     return config.services[0] if config.services else None, problems
