@@ -166,6 +166,21 @@ class HotplugEngine:
         if needs and not self._needs.get(name):
             self.check_migratable(problems, vm, vmi, kv)
         self._needs[name] = bool(self._needs.get(name) or needs)
+        new_vfs = [n for n, a, _d in pending if a == hotplug.PLUG and vmspec.binding_of(
+            vmspec.find(vmspec.interfaces_of(vm), n)[1] or {}) == "sriov"]
+        if new_vfs and vmi is not None:
+            nads, sriov_nads = {}, {}
+            networks = dict((n.get("name"), n) for n in vmspec.networks_of(vm))
+            for iface in new_vfs:
+                reference = ((networks.get(iface) or {}).get("multus") or {}).get("networkName")
+                if not reference:
+                    continue
+                key = vmspec.split_reference(reference, self.namespace)
+                if not any(k[0] == key[0] for k in nads):
+                    for nad in self.session.list(NAD.path(key[0])):
+                        nads[(key[0], nad["metadata"]["name"])] = nad
+                sriov_nads[iface] = nads.get(key)
+            self.check_migration_target(problems, vm, vmi, nads, sriov_nads, new_vfs)
 
     def pending_of(self, vm, vmi, plan):
         """Requested interfaces the template already has as asked (no write)
