@@ -354,12 +354,6 @@ def matrix_problem(kubevirt_version, istio_version):
                 "istio.io/reroute-virtual-interfaces), or run Istio 1.24, 1.26.5+, 1.27.2+ or 1.28+"
                 % (kubevirt_version[0], kubevirt_version[1], ".".join(str(p) for p in istio_version)))
     return None
-    if tuple(kubevirt_version[:2]) < BROKEN_KUBEVIRT_BELOW and tuple(istio_version[:2]) >= BROKEN_ISTIO_FROM:
-        return ("KubeVirt %d.%d with Istio %d.%d is a known broken combination: KubeVirt before 1.7 marks the VM's "
-                "interface only with traffic.sidecar.istio.io/kubevirtInterfaces, which Istio 1.26 stopped honouring "
-                "(istio#57662; KubeVirt 1.7 adds istio.io/reroute-virtual-interfaces), so the sidecar never becomes "
-                "ready: upgrade KubeVirt to 1.7 or newer, or keep Istio at 1.25"
-                % (kubevirt_version[0], kubevirt_version[1], istio_version[0], istio_version[1]))
     return None
 
 

@@ -42,7 +42,7 @@ def cases(ns):
         case("hp-binding-choice", M, plug(ns, binding="masquerade"), "binding", "one of"),
         case("hp-model", M, plug(ns, model="virtio-net"), "model", "virtio"),
         case("hp-pci", M, plug(ns, pci_address="81:00"), "pci_address", "0000:81:00.1"),
-        case("hp-twice", M, many(ns, *[{"interface": "net1", "network": "br-a"} for _ in range(2)]),
+        case("hp-twice", M, many(ns, *[{"interface": "net1", "network": "br-a"} for _index in range(2)]),
              "interfaces", "twice"),
         case("hp-item-unknown", M, many(ns, {"interface": "net1", "network": "br-a", "nic": "x"}),
              "nic", "Supported parameters"),
