@@ -354,7 +354,6 @@ def matrix_problem(kubevirt_version, istio_version):
                 "istio.io/reroute-virtual-interfaces), or run Istio 1.24, 1.26.5+, 1.27.2+ or 1.28+"
                 % (kubevirt_version[0], kubevirt_version[1], ".".join(str(p) for p in istio_version)))
     return None
-    return None
 
 
 def istio_version_from_image(image):
