@@ -41,7 +41,9 @@ PENDING_KINDS = ("NetworkPolicy", "MultiNetworkPolicy") + doctor_networks.ADMIN_
 DOCTOR_ARG_SPEC = dict(
     namespace=dict(type="str"),
     vm=dict(type="str"),
-    vm_selector=dict(type="str"),
+    vm_selector=dict(type="raw"),
+    template_selector=dict(type="raw"),
+    allow_no_match=dict(type="bool", default=False),
     checks=dict(type="list", elements="str", choices=list(doctor.CHECKS), default=list(doctor.CHECKS)),
     peer=dict(type="dict", options=dict(
         vm=dict(type="str"),
@@ -67,10 +69,11 @@ def check_params(params):
             problems.append("%s: %r is not a valid name" % (option, value))
     if params.get("vm") and not params.get("namespace"):
         problems.append("vm: give namespace too (a VM name is unique only within its namespace)")
-    try:  # parsed here so a malformed selector never reaches the API server (its 400 names no option)
-        selectors.parse("vm_selector", params.get("vm_selector"))
-    except selectors.SelectorError as exc:
-        problems.append(str(exc))
+    for option in ("vm_selector", "template_selector"):
+        try:  # parsed here so a malformed selector never reaches the API server (its 400 names no option)
+            selectors.parse(option, params.get(option))
+        except selectors.SelectorError as exc:
+            problems.append(str(exc))
     problems.extend(doctor.PeerSpec.problems(params.get("peer")))
     for index, policy in enumerate(params.get("policies") or []):
         kind = policy.get("kind") or "NetworkPolicy"
@@ -148,6 +151,9 @@ def collect(reader, params):
     field = "metadata.name=%s" % params["vm"] if params.get("vm") else None
     selector = selectors.parse("vm_selector", params.get("vm_selector"))
     vms = reader.list(VM, namespace, label_selector=selector.to_query() if selector else None, field_selector=field)
+    template = selectors.parse("template_selector", params.get("template_selector"))
+    if template is not None:  # the labels the launcher pod carries, matched here (no server-side selector for them)
+        vms = [vm for vm in vms if template.matches(vmspec.template_labels(vm))]
     if namespace:
         scope = [namespace]
         snap.add(doctor.VM_KIND, namespace, vms)
@@ -260,7 +266,7 @@ def _phase_two(reader, snap, params, scope):
 
 
 def run(spec):
-    module = build_module(spec, mutually_exclusive=[("vm", "vm_selector")])
+    module = build_module(spec, mutually_exclusive=[("vm", "vm_selector"), ("vm", "template_selector")])
     runner = Run(module)
     params = module.params
     problems = check_params(params)
@@ -275,6 +281,16 @@ def run(spec):
     if params.get("vm") and not snap.all(doctor.VM_KIND):
         runner.fail("VirtualMachine %s/%s not found" % (params.get("namespace"), params["vm"]), reads=reader.reads,
                     vms=[])
+    chosen = [f for f in ("vm_selector", "template_selector") if params.get(f) not in (None, "", {})]
+    if chosen and not snap.all(doctor.VM_KIND):
+        text = ("%s matched no VirtualMachine%s (vm_selector matches the VM's own metadata.labels, template_selector "
+                "its spec.template.metadata.labels)" % (", ".join("%s %r" % (f, params[f]) for f in chosen),
+                                                         " in namespace %s" % params["namespace"]
+                                                         if params.get("namespace") else ""))
+        if not params.get("allow_no_match"):
+            runner.fail(text + ": nothing was diagnosed, so no answer can be 'healthy'; correct the selector, or set "
+                        "allow_no_match: true to accept an empty match", reads=reader.reads, vms=[])
+        module.warn(text)
     result = doctor_diagnose.diagnose(snap, checks=params.get("checks") or doctor.CHECKS, peer=params.get("peer"),
                                       direction=params.get("direction") or "both",
                                       pending_policies=pending_policies(params))

@@ -87,10 +87,15 @@ class HotplugEngine:
         if self.params.get("vm"):
             vm = self.session.get(VM.path(self.namespace, self.params["vm"]))
             return None if vm is None else [vm]
-        return self.session.list(VM.path(self.namespace), label_selector=self.selector_query())
+        vms = self.session.list(VM.path(self.namespace), label_selector=self.selector_query())
+        template = self.params.get("template_selector")
+        if template is None:
+            return vms
+        wanted = selectors.parse("template_selector", template)
+        return [vm for vm in vms if wanted.matches(vmspec.template_labels(vm))]
 
     def selector_query(self):
-        """vm_selector in canonical labelSelector form ('' = every VM: vm_selector_all)."""
+        """vm_selector in canonical labelSelector form ('' = every VM: vm_selector_all or a template_selector)."""
         return selectors.parse("vm_selector", self.params.get("vm_selector") or "").to_query()
 
     def read_vmis(self):
@@ -304,8 +309,8 @@ class HotplugEngine:
         return None if self._webhooks is None else hotplug.resources_injector_present(self._webhooks)
 
     def check_macs(self, problems, vms, vmis):
-        all_vms = vms if self.params.get("vm_selector") is None and len(vms) > 1 else \
-            self.session.list(VM.path(self.namespace))
+        unfiltered = self.params.get("vm_selector") is None and self.params.get("template_selector") is None
+        all_vms = vms if unfiltered and len(vms) > 1 else self.session.list(VM.path(self.namespace))
         used = vmspec.macs_in_use(all_vms, list(vmis.values()))
         for req in self.requests:
             mac = req.get("mac_address")

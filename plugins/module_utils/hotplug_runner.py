@@ -35,8 +35,10 @@ REQUEST_SPEC = dict(
 
 ARG_SPEC = dict(
     vm=dict(type="str"),
-    vm_selector=dict(type="str"),
+    vm_selector=dict(type="raw"),
+    template_selector=dict(type="raw"),
     vm_selector_all=dict(type="bool", default=False),
+    allow_no_match=dict(type="bool", default=False),
     namespace=dict(type="str", default="default"),
     interface=dict(type="str"),
     network=dict(type="str"),
@@ -84,13 +86,33 @@ class Hotplug:
             if self.params.get("vm_selector_all"):
                 problems.add("task", "vm_selector_all", "only applies to vm_selector; remove it when vm is set")
             return
+        given = [f for f in ("vm_selector", "template_selector") if self.params.get(f) is not None]
         try:
-            selector = selectors.parse("vm_selector", self.params.get("vm_selector"))
-            if selector is not None and not self.params.get("vm_selector_all"):
-                selectors.refuse_unlabelled("vm_selector", selector, "VirtualMachine of namespace %s" % self.namespace,
-                                            "set vm_selector_all: true to change every VM it selects on purpose")
+            parsed = [(f, selectors.parse(f, self.params.get(f))) for f in given]
         except selectors.SelectorError as err:
             problems.add("task", err.field, err.problem)
+            return
+        # together they narrow each other: only when every given one takes every VM is it "all VMs"
+        if parsed and not self.params.get("vm_selector_all") and all(sel.selects_unlabelled for _f, sel in parsed):
+            field, selector = parsed[0]
+            try:
+                selectors.refuse_unlabelled(field, selector, "VirtualMachine of namespace %s" % self.namespace,
+                                            "set vm_selector_all: true to change every VM it selects on purpose")
+            except selectors.SelectorError as err:
+                problems.add("task", err.field, err.problem)
+
+    def no_match(self, vms):
+        """A selector that matched no VM: a refusal (the usual cause is the other kind of labels), or with
+        allow_no_match a warning and nothing to do."""
+        given = ", ".join("%s %r" % (f, self.params[f]) for f in ("vm_selector", "template_selector")
+                          if self.params.get(f) is not None)
+        text = ("%s matched no VirtualMachine in namespace %s (vm_selector matches the VM's own metadata.labels, "
+                "template_selector its spec.template.metadata.labels)" % (given, self.namespace))
+        if self.params["allow_no_match"]:
+            self.module.warn(text)
+            return
+        self.runner.fail(text + ": correct the selector or the namespace, or set allow_no_match: true to accept an "
+                         "empty match", vms=vms, changed=False)
 
     # --------------------------------------------------------------- main
     def run(self):
@@ -117,6 +139,8 @@ class Hotplug:
             if vms is None:
                 self.runner.fail("VirtualMachine %s/%s not found; check the name and the namespace (vm, namespace)"
                                  % (self.namespace, self.params["vm"]))
+            if not vms and not self.params.get("vm"):
+                self.no_match(vms)
             vmis = self.engine.read_vmis()
             plans, dynamic = self.engine.preflight(problems, vms, vmis, kv)
         except ApiError as err:
@@ -178,6 +202,7 @@ class Hotplug:
 
 def run():
     module = build_module(ARG_SPEC, wait=True,
-                          mutually_exclusive=[("vm", "vm_selector"), ("interface", "interfaces")],
-                          required_one_of=[("vm", "vm_selector"), ("interface", "interfaces")])
+                          mutually_exclusive=[("vm", "vm_selector"), ("vm", "template_selector"),
+                                              ("interface", "interfaces")],
+                          required_one_of=[("vm", "vm_selector", "template_selector"), ("interface", "interfaces")])
     Hotplug(module).run()

@@ -56,12 +56,30 @@ options:
       - A selector that would take every VM of the namespace is refused before any request - an empty one, or one
         made only of negative terms (C(!=), C(notin), C(!key)), which also selects every unlabelled VM - unless
         O(vm_selector_all=true).
-    type: str
+      - A string, or a dict (labels, or C(match_labels)/C(match_expressions)).
+      - A selector that matches no VM fails the task before any write unless O(allow_no_match=true).
+    type: raw
+  template_selector:
+    description:
+      - Label selector over the VMs' B(template labels) (C(spec.template.metadata.labels), the labels the
+        virt-launcher pod carries and Services and NetworkPolicies select), as a string or a dict.
+      - The VMs of O(namespace) are listed (narrowed by O(vm_selector) when given) and filtered by it; the same
+        rules as for O(vm_selector) apply (an empty or negative-only one needs O(vm_selector_all=true); no match
+        fails unless O(allow_no_match=true)).
+      - Mutually exclusive with O(vm).
+    type: raw
+  allow_no_match:
+    description:
+      - V(false) fails, before any write, when O(vm_selector)/O(template_selector) match no VM (a typo, or VM labels
+        where template labels are meant). V(true) accepts an empty match (a warning, nothing changed) for
+        idempotent day-two runs.
+    type: bool
+    default: false
   vm_selector_all:
     description:
       - Confirms that O(vm_selector) may select every VirtualMachine of O(namespace) (an empty selector) or every VM
         lacking some labels (negative terms only). Without it such selectors are refused before any request.
-      - Only with O(vm_selector).
+      - Only with O(vm_selector) or O(template_selector).
     type: bool
     default: false
   namespace:

@@ -58,7 +58,21 @@ options:
         before any API request; a malformed selector fails the task naming this option.
       - The doctor only reads, so an empty selector is allowed and examines every VM of O(namespace), like omitting
         O(vm) and O(vm_selector).
-    type: str
+      - A string or a dict (labels, or C(match_labels)/C(match_expressions)). A non-empty selector that matches no
+        VM fails the task (nothing diagnosed is not "healthy") unless O(allow_no_match=true).
+    type: raw
+  template_selector:
+    description:
+      - Label selector on the VMs' B(template labels) (C(spec.template.metadata.labels), the labels the
+        virt-launcher pod carries and Services and NetworkPolicies select), as a string or a dict; the VMs read are
+        filtered by it. Mutually exclusive with O(vm).
+    type: raw
+  allow_no_match:
+    description:
+      - V(true) accepts a O(vm_selector)/O(template_selector) that matches no VM (a warning and an empty report)
+        instead of failing.
+    type: bool
+    default: false
   checks:
     description:
       - Which checks to run.

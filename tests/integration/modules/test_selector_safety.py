@@ -106,3 +106,38 @@ def test_negative_only_namespace_selectors_are_refused_before_any_request(run_pl
     res = run_playbook(play([task("t", module, **options)])).tasks["t"]
     assert res.get("failed") and ": %s: " % field in res["msg"] and "only negative terms" in res["msg"], res
     assert request_log.entries() == []
+
+
+def test_a_selector_that_matches_no_vm_fails_before_any_write_unless_allowed(lab, namespace, vms, run_playbook,
+                                                                             request_log):
+    # issue 23 trap 2: tier=db written where the labels are of the other kind printed ok and changed nothing
+    request_log.mark()
+    tasks = [hotplug("plug", namespace, vm_selector="app=db-1"),
+             task("doctor", "kubevirt_net.core.kubevirt_vm_network_info", namespace=namespace,
+                  vm_selector={"app": "db-1"})]
+    result = run_playbook(play(tasks))
+    for name in ("plug", "doctor"):
+        res = result.tasks[name]
+        assert res.get("failed") and "matched no VirtualMachine" in res["msg"], (name, res.get("msg"))
+        assert "template_selector" in res["msg"] and "allow_no_match" in res["msg"]
+    assert request_log.writes(include_dry_run=True) == []
+    allowed = run_playbook(play([hotplug("plug", namespace, vm_selector="app=db-1",
+                                         allow_no_match=True)])).tasks["plug"]
+    assert not allowed.get("failed") and not allowed["changed"] and allowed["vms"] == []
+    assert any("matched no VirtualMachine" in w for w in allowed["warnings"])
+    assert request_log.writes(include_dry_run=True) == []
+
+
+def test_template_selector_selects_by_the_labels_the_launcher_pod_carries(lab, namespace, vms, run_playbook,
+                                                                          request_log):
+    request_log.mark()
+    tasks = [hotplug("plug", namespace, template_selector="app=db-1"),
+             task("doctor", "kubevirt_net.core.kubevirt_vm_network_info", namespace=namespace,
+                  template_selector={"app": "db-1"}, checks=["interfaces"])]
+    result = run_playbook(play(tasks))
+    plug, doctor = result.tasks["plug"], result.tasks["doctor"]
+    assert not plug.get("failed"), plug.get("msg")
+    assert [v["name"] for v in plug["vms"]] == ["db-1"]
+    assert [e["path"].rsplit("/", 1)[1] for e in request_log.writes() if e["method"] == "PATCH"] == ["db-1"]
+    assert not doctor.get("failed") and [v["name"] for v in doctor["vms"]] == ["db-1"]
+    assert iface_names(get_vm(lab, namespace, "web-1")) == ["default"]
