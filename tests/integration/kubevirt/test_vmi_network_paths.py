@@ -1,19 +1,27 @@
-"""The emulated KubeVirt's network paths that modules wait on."""
+"""KubeVirt's network paths that modules wait on (the real virt-controller, the emulated node side)."""
 
 from tests.integration.helpers import wait_for
+from tests.lab.cluster import LabError
 from tests.integration.modules.kubevirt_objects import (
     VM_PATH, create_nad, get_vm, get_vmi, migrations, vm_manifest, wait_running)
 
 
-def add_iface(lab, namespace, name, iface, network):
-    vm = get_vm(lab, namespace, name)
-    spec = vm["spec"]["template"]["spec"]
-    lab.request("PATCH", "%s/%s" % (VM_PATH % namespace, name), [
-        {"op": "test", "path": "/metadata/resourceVersion", "value": vm["metadata"]["resourceVersion"]},
-        {"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/-", "value": iface},
-        {"op": "add", "path": "/spec/template/spec/networks/-", "value": network}],
-        content_type="application/json-patch+json")
-    return spec
+def add_iface(lab, namespace, name, iface, network, attempts=5):
+    # the resourceVersion test fails with 422 when virt-controller updated the VM's status in between: read again
+    for attempt in range(attempts):
+        vm = get_vm(lab, namespace, name)
+        spec = vm["spec"]["template"]["spec"]
+        try:
+            lab.request("PATCH", "%s/%s" % (VM_PATH % namespace, name), [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": vm["metadata"]["resourceVersion"]},
+                {"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/-", "value": iface},
+                {"op": "add", "path": "/spec/template/spec/networks/-", "value": network}],
+                content_type="application/json-patch+json")
+            return spec
+        except LabError as err:
+            if "422" not in str(err) or attempt == attempts - 1:
+                raise
+    return None
 
 
 def condition(obj, kind):

@@ -74,6 +74,16 @@ def cases(ns):
 
 
 def test_kubevirt_vm_istio_bad_inputs(lab, namespace, run_playbook, request_log):
+    # a cluster with Istio running (its injector registered): otherwise that refusal comes first
+    saved = lab.get_config()["istio"]
+    lab.set_config(istio=True)
+    try:
+        _bad_inputs(lab, namespace, run_playbook, request_log)
+    finally:
+        lab.set_config(istio=saved)
+
+
+def _bad_inputs(lab, namespace, run_playbook, request_log):
     setup_target(lab, namespace)
     table = cases(namespace)
     assert len(table) >= 35
