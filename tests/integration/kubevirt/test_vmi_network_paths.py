@@ -1,9 +1,9 @@
 """KubeVirt's network paths that modules wait on (the real virt-controller, the emulated node side)."""
 
 from tests.integration.helpers import wait_for
-from tests.lab.cluster import LabError
 from tests.integration.modules.kubevirt_objects import (
     VM_PATH, create_nad, get_vm, get_vmi, migrations, vm_manifest, wait_running)
+from tests.lab.cluster import LabError
 
 
 def add_iface(lab, namespace, name, iface, network, attempts=5):
