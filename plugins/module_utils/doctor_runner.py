@@ -283,10 +283,10 @@ def run(spec):
                     vms=[])
     chosen = [f for f in ("vm_selector", "template_selector") if params.get(f) not in (None, "", {})]
     if chosen and not snap.all(doctor.VM_KIND):
+        given = ", ".join("%s %r" % (f, params[f]) for f in chosen)
+        where = " in namespace %s" % params["namespace"] if params.get("namespace") else ""
         text = ("%s matched no VirtualMachine%s (vm_selector matches the VM's own metadata.labels, template_selector "
-                "its spec.template.metadata.labels)" % (", ".join("%s %r" % (f, params[f]) for f in chosen),
-                                                         " in namespace %s" % params["namespace"]
-                                                         if params.get("namespace") else ""))
+                "its spec.template.metadata.labels)" % (given, where))
         if not params.get("allow_no_match"):
             runner.fail(text + ": nothing was diagnosed, so no answer can be 'healthy'; correct the selector, or set "
                         "allow_no_match: true to accept an empty match", reads=reader.reads, vms=[])
