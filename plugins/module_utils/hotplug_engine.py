@@ -221,7 +221,11 @@ class HotplugEngine:
         """A new VF on a running VM arrives through a live migration whose target
         pod requests every SR-IOV resource of the VM on another node
         (sriov_capacity): refuse before writing when no node can take it, so the
-        hot-plug does not wait for a pod kube-scheduler can never place."""
+        hot-plug does not wait for a pod kube-scheduler can never place.  Not
+        when a restart is allowed: a restarted VM's new pod is scheduled afresh
+        (no anti-affinity to its old node), and the module restarts it instead."""
+        if self.params.get("restart_if_required") or self.params.get("restart"):
+            return
         needs = {}
         for iface in vmspec.interfaces_of(vm):
             if vmspec.binding_of(iface) != "sriov" or iface.get("name") in new_vfs:

@@ -113,7 +113,7 @@ class VmNetwork(object):
                     migrate_if_required=self.params["migrate_if_required"], restart_if_required=False,
                     dynamic_networks=self.params["dynamic_networks"], max_concurrency=1,
                     wait=self.params["wait"], wait_timeout=self.params["wait_timeout"],
-                    wait_sleep=self.params["wait_sleep"])
+                    wait_sleep=self.params["wait_sleep"], restart=bool(self.params.get("restart")))
 
     def fail(self, problems):
         self.runner.fail_problems(problems)
