@@ -251,7 +251,7 @@ class Hotplug(Namespaced):
             create_nad(lab, ns, "br-fm")
             create_vm(lab, ns, "vm")
         for ns in namespaces:
-            wait_running(lab, ns, "vm", timeout=180)
+            wait_running(lab, ns, "vm", timeout=300)  # headroom for VM starts on a loaded two-worker run
 
     def write_rule(self, ns):
         return "PATCH", "/namespaces/%s/virtualmachines/vm$" % ns
