@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover
     pass
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MUTATING_WEBHOOK
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 PLUG, UNPLUG, REMOVE, SWAP, UNCHANGED = "plug", "unplug", "remove", "swap", "unchanged"
@@ -415,7 +416,7 @@ def workload_update_outcome(kv, vmi):
 
 # ------------------------------------------- network-resources-injector
 NRI_WEBHOOK = "network-resources-injector"
-MUTATING_WEBHOOKS_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+MUTATING_WEBHOOKS_PATH = MUTATING_WEBHOOK.path()
 
 
 def resources_injector_present(webhook_configurations):

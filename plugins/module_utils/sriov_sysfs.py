@@ -381,16 +381,22 @@ class Host(object):
         return [self.vf(index, vf) for index, vf in sorted(self.vf_links(address).items())]
 
     # ------------------------------------------------------------ ip link (VF settings through the PF)
-    def vf_settings(self, pf_name):
-        """{index: settings} as ``ip -j link show`` reports them; None when unknown."""
-        if not pf_name:
+    def ip_link_show(self, name):
+        """The JSON list ``ip -j link show dev <name>`` prints; None when unknown (no name, no netdev, no ``ip``)."""
+        if not name:
             return None
-        rc, out, _err = self.runner.run(["ip", "-j", "link", "show", "dev", pf_name])
+        rc, out, _err = self.runner.run(["ip", "-j", "link", "show", "dev", name])
         if rc != 0:
             return None
         try:
-            links = json.loads(out or "[]")
+            return json.loads(out or "[]")
         except ValueError:
+            return None
+
+    def vf_settings(self, pf_name):
+        """{index: settings} as ``ip -j link show`` reports them; None when unknown."""
+        links = self.ip_link_show(pf_name)
+        if links is None:
             return None
         settings = {}
         for link in links:
@@ -408,14 +414,8 @@ class Host(object):
     def link_admin_up(self, name):
         """Whether the netdev is administratively up (IFF_UP, the ``UP`` flag of ``ip -j link show``);
         None when unknown (no netdev or no ``ip``)."""
-        if not name:
-            return None
-        rc, out, _err = self.runner.run(["ip", "-j", "link", "show", "dev", name])
-        if rc != 0:
-            return None
-        try:
-            links = json.loads(out or "[]")
-        except ValueError:
+        links = self.ip_link_show(name)
+        if links is None:
             return None
         return bool(links) and "UP" in (links[0].get("flags") or [])
 
