@@ -11,6 +11,7 @@ import uuid
 import pytest
 import yaml
 
+from tests.integration.helpers import wait_for
 from tests.lab.cluster import REPO_ROOT, Lab
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -35,6 +36,27 @@ def namespace(lab):
         lab.request("DELETE", "/api/v1/namespaces/" + name)
     except Exception:  # pylint: disable=broad-except
         pass
+
+
+SITE_NAMESPACES = ("tenant-a", "tenant-b")
+
+
+@pytest.fixture
+def site_namespaces_fresh(lab):
+    """playbooks/site.yml works in fixed namespaces (tenant-a, tenant-b), and the
+    session's lab is shared: another test (the AWX site job, the module examples)
+    may have built them already.  Delete them and wait until they are gone, so a
+    site test starts from an empty cluster and its first run really builds."""
+    present = {ns["metadata"]["name"] for ns in lab.request("GET", "/api/v1/namespaces")["items"]}
+    for name in SITE_NAMESPACES:
+        if name in present:
+            lab.request("DELETE", "/api/v1/namespaces/" + name)
+
+    def gone():
+        names = {ns["metadata"]["name"] for ns in lab.request("GET", "/api/v1/namespaces")["items"]}
+        return not names & set(SITE_NAMESPACES)
+
+    wait_for(gone, timeout=300, interval=1, message="namespaces %s deleted" % ", ".join(SITE_NAMESPACES))
 
 
 class RequestLog:

@@ -4,6 +4,8 @@ promises is there after one run, and a second run changes and writes nothing."""
 import os
 import subprocess
 
+import pytest
+
 from tests.lab.cluster import REPO_ROOT
 from tests.integration.helpers import wait_for
 
@@ -23,6 +25,7 @@ def recap(out):
     return dict(part.split("=") for part in line.split(":", 1)[1].split())
 
 
+@pytest.mark.usefixtures("site_namespaces_fresh")
 def test_site_converges_then_reruns_without_writes(lab, capabilities, ansible_env, request_log):
     capabilities(istio=True)
     first = run_site(ansible_env)
