@@ -4,9 +4,6 @@
 """Action plugin of kubevirt_vm_network_info: in a play over several cluster hosts, refuse a host
 whose connection would come from the shared environment (plugin_utils/cluster_scope.py)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.kubevirt_net.core.plugins.plugin_utils.cluster_scope import ClusterScopedAction
 

@@ -7,12 +7,8 @@ The connection options are kubernetes.core's own: modules list
 ``kubernetes.core.k8s_auth_options`` beside these fragments rather than a copy.
 """
 
-from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
-
-
-class ModuleDocFragment(object):
+class ModuleDocFragment:
 
     DOCUMENTATION = r"""
 options:

@@ -4,9 +4,6 @@
 """Address filters over NetworkAttachmentDefinitions (netaddr), sharing the
 kubevirt_network module's reading of CNI IPAM."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
@@ -69,6 +66,6 @@ def next_free_ip(network, used=None):
     return None
 
 
-class FilterModule(object):
+class FilterModule:
     def filters(self):
         return {"ip_in_range": ip_in_range, "next_free_ip": next_free_ip}

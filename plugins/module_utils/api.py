@@ -19,9 +19,6 @@ tries of a timed-out GET, so 4x the timeout) are switched off.  A TLS
 certificate verification error is never retried.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import contextlib
 import json
@@ -176,7 +173,7 @@ def _single_retry_layer(dynamic):
     manager.clear()  # pools made before (discovery) keep the retries they were made with
 
 
-class ApiSession(object):
+class ApiSession:
     """Raw, retrying access to the Kubernetes API for one module run."""
 
     def __init__(self, module, policy=None, sleep=time.sleep, dynamic_client=None):

@@ -3,9 +3,6 @@
 # Apache License 2.0 (see LICENSE)
 """Argument specs shared by the modules of this collection."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from copy import deepcopy
 from typing import Any, Dict, List, Mapping

@@ -12,9 +12,6 @@ that a referenced plugin exists; a VMI using an unknown one fails to start, so
 removal of a plugin in use is refused here.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import re
 

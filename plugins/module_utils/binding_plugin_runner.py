@@ -12,9 +12,6 @@
 4. One JSON Patch guarded by ``metadata.generation`` (re-planned on a lost race).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import binding_plugin as bp
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -44,7 +41,7 @@ SETTINGS = (("permit_bridge_interface_on_pod_network", "permitBridgeInterfaceOnP
 MAX_USERS_SHOWN = 10
 
 
-class BindingPlugin(object):
+class BindingPlugin:
     def __init__(self, module):
         self.module = module
         self.params = module.params

@@ -27,9 +27,6 @@ locally, in KubeVirt's order and with json-patch v4 semantics, before anything
 is submitted.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import copy
 import hashlib

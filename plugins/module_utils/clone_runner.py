@@ -5,9 +5,6 @@
 targets, NADs, MACs in use) -> preflight -> clones (concurrently, bounded) ->
 wait on one LIST of clones per poll -> clean up."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import json
 import time
@@ -108,7 +105,7 @@ def _raw_patches(problems, where, patches):
     return out
 
 
-class ClonePoller(object):
+class ClonePoller:
     """The VirtualMachineClones of one namespace, LISTed at most once per
     ``interval`` however many clones of a batch are waiting: 20 waiting clones
     cost one request per poll, not twenty."""
@@ -130,7 +127,7 @@ class ClonePoller(object):
             return None if self.items is None else self.items.get(name)
 
 
-class Cloner(object):
+class Cloner:
     def __init__(self, module):
         self.module = module
         self.params = module.params

@@ -8,9 +8,6 @@ and every option is checked before anything is sent.  Option names are
 snake_case; the CNI's own spelling is produced here and only here.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import json
 from typing import Any, Dict, Optional

@@ -14,9 +14,6 @@ model: it imports none of them.  Every finding has ``check``, ``severity`` (erro
 ``code``, ``message`` and ``fix``.  Nothing here talks to the cluster.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import hashlib
 
@@ -72,7 +69,7 @@ def key(obj):
     return "%s/%s" % (meta(obj).get("namespace"), meta(obj).get("name"))
 
 
-class Snapshot(object):
+class Snapshot:
     """Everything the doctor reads, keyed by (kind, namespace).  A (kind,
     namespace) that was not read answers [] (the runner reads what is needed)."""
 
@@ -157,7 +154,7 @@ def pod_ready(pod):
     return False
 
 
-class VmView(object):
+class VmView:
     """One VirtualMachine with its VMI and virt-launcher pod, as the checks see it."""
 
     def __init__(self, snap, vm):
@@ -290,7 +287,7 @@ def vm_views(snap):
 
 
 # ----------------------------------------------------------------- peer
-class PeerSpec(object):
+class PeerSpec:
     """The ``peer`` option, checked: vm | pod_selector (+namespace) |
     namespace | cidr, with port and protocol."""
 

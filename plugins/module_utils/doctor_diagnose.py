@@ -7,9 +7,6 @@
 doctor_impact); they import only the shared model in ``doctor``, so there is
 no import cycle."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
     doctor_impact, doctor_interfaces, doctor_istio, doctor_networks, doctor_traffic)

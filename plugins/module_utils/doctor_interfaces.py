@@ -4,9 +4,6 @@
 """Doctor checks of the VM side: interfaces (spec joined with VMI status),
 hot-plug readiness, SR-IOV resources and migration constraints."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug as hp
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec

@@ -6,9 +6,6 @@ reads (one LIST per kind and namespace, or one cluster-wide LIST per kind
 without a namespace; GET only) -> doctor_diagnose.diagnose -> result.  The module
 never sends anything but GET requests."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import copy
 
@@ -107,7 +104,7 @@ def pending_policies(params):
     return out
 
 
-class Reader(object):
+class Reader:
     """GET-only access with a log of what was read."""
 
     def __init__(self, session):

@@ -6,9 +6,6 @@ evaluator in netpol_eval), Services, DNS names and resolver settings, the
 Istio requirements; the topology for the report and the impact preview of
 pending NetworkPolicies."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import re
 

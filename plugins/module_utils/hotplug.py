@@ -11,16 +11,10 @@ Every patch starts with ``test`` operations on the lists it was computed from,
 so a concurrent writer makes it fail (422) instead of being overwritten.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import copy
 
-try:
-    from typing import Any, Dict, List, Optional, Tuple  # noqa: F401 pylint: disable=unused-import
-except ImportError:  # pragma: no cover
-    pass
+from typing import Any, Dict, List, Optional, Tuple  # noqa: F401 pylint: disable=unused-import
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MUTATING_WEBHOOK
@@ -59,7 +53,7 @@ def check_request(problems, where, req):
                      % (req["pci_address"],))
 
 
-class VmPlan(object):
+class VmPlan:
     def __init__(self):
         self.ops = []
         self.changes = []   # (interface, action, detail)

@@ -5,9 +5,6 @@
 the CNI IPAM plugins expect it (host-local, whereabouts, static, dhcp), and
 read back from any CNI config to know which addresses a network hands out."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 try:
     import netaddr

@@ -21,9 +21,6 @@ of Istio's ports in the interface ``ports``, Istio CNI (plus an empty
 VM's template labels.  Template changes reach the pod at the next restart.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import copy
 import re
@@ -75,7 +72,7 @@ def destination_rule(version):
 
 
 # ------------------------------------------------------------------ options
-class Config(object):
+class Config:
     """The checked options of one run."""
 
     def __init__(self, params):
@@ -161,7 +158,7 @@ def dns_subdomain_ok(value):
     return isinstance(value, str) and bool(DNS1123_SUBDOMAIN.match(value))
 
 
-class VmEntry(object):
+class VmEntry:
     def __init__(self, namespace, names, selector, where):
         self.namespace = namespace
         self.names = names
@@ -228,7 +225,7 @@ def _check_vms(items, problems):
     return entries
 
 
-class ServiceDecl(object):
+class ServiceDecl:
     def __init__(self, name, namespace, selector, ports, service_type, where):
         self.name = name
         self.namespace = namespace
@@ -519,7 +516,7 @@ def autoattached(vm):
             and devices.get("autoattachPodInterface") is not False)
 
 
-class VmCheck(object):
+class VmCheck:
     """What one selected VM needs, and what stops it."""
 
     def __init__(self, vm):

@@ -8,9 +8,6 @@ concurrently -> every refusal -> plan -> (check mode: stop) -> concurrent,
 conflict-safe writes of the differences only -> optional rolling restart in
 bounded batches -> the per-VM verify report."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import istio
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -23,11 +20,8 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import
     MUTATING_WEBHOOK, NAD, NAMESPACE, POD, SERVICE, VM, VMI)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import fan_out
 
-try:
-    from concurrent.futures import ThreadPoolExecutor
-except ImportError:  # pragma: no cover
-    ThreadPoolExecutor = None
 
 PORT_SPEC = dict(
     port=dict(type="int", required=True),
@@ -140,7 +134,7 @@ def sidecar_injectors(session):
     return found
 
 
-class Reader(object):
+class Reader:
     """The per-namespace objects, read with one LIST per (kind, namespace) or
     one cluster-wide LIST per kind, concurrently."""
 
@@ -163,11 +157,7 @@ class Reader(object):
         def one(call):
             return call, self.session.list(call[2], label_selector=call[3], page_size=CLUSTER_PAGE)
 
-        if ThreadPoolExecutor is None or len(calls) <= 1:
-            answers = [one(c) for c in calls]
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.workers, len(calls))) as pool:
-                answers = list(pool.map(one, calls))
+        answers = fan_out(one, calls, self.workers)
         for (name, _ns, _path, _sel), items in answers:
             for obj in items:
                 namespace = (obj.get("metadata") or {}).get("namespace")
@@ -189,15 +179,8 @@ class OwnedExecutor(Executor):
         return fresh
 
 
-def parallel(func, items, workers):
-    if ThreadPoolExecutor is None or len(items) <= 1:
-        return [func(i) for i in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(func, items))
-
-
 # ---------------------------------------------------------------- the run
-class IstioRun(object):
+class IstioRun:
     def __init__(self, module):
         self.module = module
         self.params = module.params
@@ -642,7 +625,7 @@ class IstioRun(object):
                     return key, str(err)
 
             pending = []
-            for key, error in parallel(restart, batch, self.params["concurrency"]):
+            for key, error in fan_out(restart, batch, self.params["concurrency"]):
                 if error:
                     errors[key] = error
                 else:
@@ -656,8 +639,8 @@ class IstioRun(object):
             while pending:
                 spaces = sorted(set(k[0] for k in pending))
                 try:
-                    vmis = parallel(lambda ns: (ns, bounded_list(VMI.path(ns))), spaces, self.params["concurrency"])
-                    pods = parallel(lambda ns: (ns, bounded_list(POD.path(ns), label_selector=LAUNCHER_SELECTOR)),
+                    vmis = fan_out(lambda ns: (ns, bounded_list(VMI.path(ns))), spaces, self.params["concurrency"])
+                    pods = fan_out(lambda ns: (ns, bounded_list(POD.path(ns), label_selector=LAUNCHER_SELECTOR)),
                                     spaces, self.params["concurrency"])
                 except ApiError as err:
                     if err.sent:

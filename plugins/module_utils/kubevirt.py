@@ -5,9 +5,6 @@
 feature gates (with KubeVirt 1.9's rule that Beta gates are on by default),
 workload update methods and the VM rollout strategy."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import re
 
@@ -29,7 +26,7 @@ def parse_version(text):
     return tuple(int(part or 0) for part in match.groups())
 
 
-class KubeVirtInfo(object):
+class KubeVirtInfo:
     """The KubeVirt CR of a cluster (None when KubeVirt is not installed)."""
 
     def __init__(self, cr):

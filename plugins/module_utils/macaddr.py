@@ -21,9 +21,6 @@ writing.  An unquoted MAC in YAML 1.1 such as ``52:54:00:12:34:56`` is a
 sexagesimal integer, not a string: that gets its own message.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from typing import Optional
 

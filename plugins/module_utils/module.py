@@ -5,9 +5,6 @@
 kubernetes.core's auth options, check mode, one API session, failures that
 carry the API requests made (so a user sees that nothing was written)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import traceback
 
@@ -47,7 +44,7 @@ def build_module(module_spec, wait=False, needs_netaddr=False, **kwargs):
     return module
 
 
-class Run(object):
+class Run:
     """Per-run state: the lazily built API session and the request summary."""
 
     def __init__(self, module):

@@ -5,9 +5,6 @@
 this collection owns, address-overlap checks on shared layer-2 segments, and
 which VMs use a network (delete protection)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from typing import Any, Dict, Iterable, List
 

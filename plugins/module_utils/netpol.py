@@ -24,8 +24,6 @@ the VM's ``spec.template.metadata.labels`` (not the VM's own
 """
 
 
-from __future__ import absolute_import, division, print_function
-
 import copy
 from typing import Any, Dict, List, Optional, Tuple
 

@@ -46,9 +46,6 @@ Public API (pure, no cluster access)::
     describe_policy(policy) -> [text]
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import ipaddress
 import re
@@ -68,7 +65,7 @@ class EvaluationError(ValueError):
 
 
 # ------------------------------------------------------------------ IP sets
-class IPSet(object):
+class IPSet:
     """A set of addresses as sorted, merged intervals per IP version.
 
     Version 0 is a pseudo address space with the single point 0: the identity
@@ -96,8 +93,6 @@ class IPSet(object):
 
     def __bool__(self):
         return bool(self.intervals)
-
-    __nonzero__ = __bool__
 
     def __eq__(self, other):
         return isinstance(other, IPSet) and self.intervals == other.intervals
@@ -263,7 +258,7 @@ def parse_selector(text):
 
 
 # ---------------------------------------------------------------- endpoints
-class Endpoint(object):
+class Endpoint:
     """One end of a connection.
 
     ``kind`` is ``pod`` (a pod on the cluster network: namespace, labels, IPs,
@@ -379,7 +374,7 @@ def applying(policies, endpoint, direction):
     return [p for p in policies if direction in policy_types(p) and selects(p, endpoint)]
 
 
-class Namespaces(object):
+class Namespaces:
     """Namespace name -> labels, from a dict or a list of Namespace objects.
     ``name_label`` adds kubernetes.io/metadata.name as API servers >= 1.21 do."""
 
@@ -471,7 +466,7 @@ def _rule_ports(rule, protocol, destination):
     return _port_set(intervals), notes
 
 
-class _Rect(object):
+class _Rect:
     def __init__(self, policy, index, ips, ports, how):
         self.policy = policy
         self.index = index
@@ -547,7 +542,7 @@ def _covers(rect, ip_cell, port_cell):
     return ip_ok and any(s <= port_cell[0] and port_cell[1] <= e for s, e in rect.ports)
 
 
-class DirectionResult(object):
+class DirectionResult:
     def __init__(self, direction, applicable, isolating=(), allowing=(), coverage="all", rules=()):
         self.direction = direction
         self.applicable = applicable
@@ -565,7 +560,7 @@ class DirectionResult(object):
                 "allowing_policies": self.allowing, "allowing_rules": self.rules, "allowed": self.coverage}
 
 
-class Verdict(object):
+class Verdict:
     """The answer for one connection: ``allowed`` (everything asked for is
     allowed), ``partial`` (only some addresses or ports are), the policies
     that decide it and the reasons, per direction in ``ingress``/``egress``."""
@@ -790,7 +785,7 @@ def _allowed_cidrs(endpoint, rects):
 
 
 # -------------------------------------------------------------- impact
-class FlowChange(object):
+class FlowChange:
     def __init__(self, before, after):
         self.before = before
         self.after = after

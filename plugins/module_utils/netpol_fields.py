@@ -7,8 +7,6 @@ newer servers enforce: label selectors, CIDRs and ``except``, ports and
 ``endPort``, peers.  Shared by NetworkPolicy and MultiNetworkPolicy rendering
 (``netpol``, ``netpol_multi``).  Pure logic, no API access."""
 
-from __future__ import absolute_import, division, print_function
-
 import re
 from typing import Any, List, Optional, Tuple
 

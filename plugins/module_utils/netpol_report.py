@@ -5,8 +5,6 @@
 warnings about the baselines and the VMs the policies select, and the
 Markdown report of a run.  Pure logic, no API access."""
 
-from __future__ import absolute_import, division, print_function
-
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import NAME_LABEL, selector_matches
 
 VM_POD_LABELS = {"kubevirt.io": "virt-launcher"}

@@ -7,9 +7,6 @@ templates (no request yet) -> server version and namespaces -> version gates
 per namespace -> plan -> (check mode: stop) -> concurrent writes of the
 differences only."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from typing import Any, Dict, List, Optional, Tuple
 

@@ -4,9 +4,6 @@
 """The kubevirt_network module's flow: options -> checked networks -> one
 LIST per namespace -> plan -> (check mode: stop) -> writes."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from copy import deepcopy
 

@@ -4,15 +4,12 @@
 """The API resources this collection reads and writes, addressed directly
 (no discovery round trips: one module run costs only the requests it needs)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from typing import Optional
 from urllib.parse import quote
 
 
-class ResourceType(object):
+class ResourceType:
     def __init__(self, group, version, plural, kind, namespaced=True):
         self.group = group
         self.version = version

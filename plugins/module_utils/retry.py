@@ -3,9 +3,6 @@
 # Apache License 2.0 (see LICENSE)
 """When to retry a Kubernetes API call, and how long to wait (pure logic)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import random
 import time
@@ -17,7 +14,7 @@ IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
 RETRYABLE_STATUSES = frozenset([429, 500, 502, 503, 504])
 
 
-class RetryPolicy(object):
+class RetryPolicy:
     """Bounded exponential back-off with jitter that honours ``Retry-After``.
 
     ``attempts`` counts every try, the first one included.  Writes are repeated
@@ -70,7 +67,7 @@ class RetryPolicy(object):
 MIN_REQUEST_SECONDS = 0.05
 
 
-class Deadline(object):
+class Deadline:
     """The end of a bounded wait (``wait_timeout`` seconds from its start).
 
     Every wait loop keeps inside it: ``sleep()`` is cut to the time left, and an

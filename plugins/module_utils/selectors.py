@@ -26,9 +26,6 @@ operator (only possible in objects read from the API) matches nothing, the way
 ``LabelSelectorAsSelector`` turns an invalid selector into "nothing".
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import re
 from dataclasses import dataclass

@@ -22,9 +22,6 @@ target pod exists and stays Pending, kube-scheduler's own message from its
 ``PodScheduled`` condition.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 

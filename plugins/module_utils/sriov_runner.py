@@ -4,9 +4,6 @@
 """The vfio_sriov module: arguments, validation before any write, check mode,
 --diff, and a failure message that says what state the host is left in."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible.module_utils.basic import AnsibleModule
 

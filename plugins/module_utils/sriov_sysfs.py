@@ -29,9 +29,6 @@ drivers/base/bus.c):
   address to ``drivers_probe``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import errno
 import json
@@ -94,7 +91,7 @@ class WriteTimeout(SriovError):
     pass
 
 
-class SysfsWriter(object):
+class SysfsWriter:
     """One write(2) of the whole value, as ``echo value > attribute`` does."""
 
     def write(self, path, value):
@@ -105,7 +102,7 @@ class SysfsWriter(object):
             os.close(fd)
 
 
-class CommandRunner(object):
+class CommandRunner:
     """Runs a command (``ip``); returns (rc, stdout, stderr).  The module runs
     commands through AnsibleModule.run_command, the boot script through
     subprocess; this base finds binaries and runs nothing."""
@@ -146,7 +143,7 @@ def kernel_args_for(cpu_vendor):
     return list(IOMMU_KERNEL_ARGS.get(cpu_vendor, []))
 
 
-class Host(object):
+class Host:
     """The host's sysfs and procfs below ``root``, read and written in one place."""
 
     def __init__(self, root="/", writer=None, runner=None, write_timeout=120.0, wait_timeout=60.0,
@@ -515,7 +512,7 @@ def normalize_vf_settings(item):
 
 
 # ---------------------------------------------------------------------------- desired state
-class Desired(object):
+class Desired:
     """What one PF should look like."""
 
     def __init__(self, pf=None, pf_pci_address=None, num_vfs=None, driver=VFIO, vfs=None, state="present"):
@@ -543,7 +540,7 @@ class Desired(object):
                    state=data.get("state", "present"))
 
 
-class LocalProblems(object):
+class LocalProblems:
     """The subset of validate.Problems the boot-time script needs."""
 
     def __init__(self):
@@ -554,8 +551,6 @@ class LocalProblems(object):
 
     def __bool__(self):
         return bool(self.items)
-
-    __nonzero__ = __bool__
 
     def render(self):
         lines = ["%s: %s: %s" % (p["object"], p["field"], p["message"]) for p in self.items]
@@ -668,7 +663,7 @@ def iommu_problem(host, facts):
 
 
 # ---------------------------------------------------------------------------- reconciliation
-class Reconciler(object):
+class Reconciler:
     """Brings one PF to the desired state, step by step in the kernel's order.
 
     ``plan()`` lists the steps without writing (check mode); ``apply()`` runs

@@ -8,9 +8,6 @@ problems of a run are collected and reported together, so a user fixes a
 playbook in one pass.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import re
 from typing import Any, Dict, List, Optional
@@ -86,7 +83,7 @@ MAX_PER_FIELD = 5
 MAX_RENDERED = 100
 
 
-class Problems(object):
+class Problems:
     """Collects validation problems for one module run.
 
     Per object and field the first ``max_per_field`` problems are kept; the
@@ -130,8 +127,6 @@ class Problems(object):
 
     def __bool__(self) -> bool:
         return bool(self.items)
-
-    __nonzero__ = __bool__
 
     def __len__(self) -> int:
         return self.total

@@ -16,9 +16,6 @@ a running VM live (through the hot-plug code) and the guarded JSON Patch for the
 rest.  KubeVirt's admission rules live in vm_network_admission.py.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import copy
 import ipaddress
@@ -461,7 +458,7 @@ def check_dns(problems, config):
 
 
 # ------------------------------------------------------------ desired state
-class Desired(object):
+class Desired:
     """The template a state leads to, and notes on how it was derived."""
 
     def __init__(self, ifaces, networks, fields, notes):
@@ -638,7 +635,7 @@ def _comparable(spec):
 
 
 # ------------------------------------------------------------ running VMs
-class LivePlan(object):
+class LivePlan:
     """How a running VM gets from its template to the desired one."""
 
     def __init__(self):

@@ -35,9 +35,6 @@ and a MAC must be unicast and not all-zero (KubeVirt takes any parsable MAC;
 a NIC cannot use a group address).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import ipaddress
 import re

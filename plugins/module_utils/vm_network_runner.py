@@ -17,9 +17,6 @@
    ``restart: true`` restarts through the subresource and waits for the new VMI.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import time
 
@@ -91,7 +88,7 @@ ARG_SPEC = dict(
 
 
 # ------------------------------------------------------------ the module
-class VmNetwork(object):
+class VmNetwork:
     def __init__(self, module):
         self.module = module
         self.params = module.params

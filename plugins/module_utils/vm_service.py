@@ -13,9 +13,6 @@ port must be in it.  A per-VM DNS record needs ``subdomain`` on the VM and a
 headless Service of that name.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import copy
 import re

@@ -15,9 +15,6 @@
 4. Wait for endpoints (one GET per poll); on timeout fail with a diagnosis.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_service as svc
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
@@ -63,7 +60,7 @@ ARG_SPEC = dict(
 )
 
 
-class VmService(object):
+class VmService:
     def __init__(self, module):
         self.module = module
         self.params = dict(module.params)

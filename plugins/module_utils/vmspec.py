@@ -5,9 +5,6 @@
 its template, matched by name, and KubeVirt's rules about them (what is the
 primary network, what can be hot-plugged or unplugged)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import hashlib
 import re

@@ -3,9 +3,6 @@
 # Copyright: kubevirt_net.core contributors
 # Apache License 2.0 (see LICENSE)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 module: kubevirt_vm_network

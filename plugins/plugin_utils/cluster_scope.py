@@ -35,9 +35,6 @@ Values of secrets are never put into messages, only the names of options
 and variables.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence

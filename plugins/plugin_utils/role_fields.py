@@ -12,9 +12,6 @@ variable to that variable, and renames the fields of a failure: the ``msg``
 lines ``- <object>: <field>: ...`` and the ``problems`` entries.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import re
 from typing import Any, Dict, Mapping, Optional

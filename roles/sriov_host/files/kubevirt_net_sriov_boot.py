@@ -9,8 +9,6 @@ kubevirt_net.core.sriov_host role, run by its systemd unit before kubelet).
 The logic is the vfio_sriov module's own: ``sriov_sysfs.py``, installed in
 the same directory.  Standard library only."""
 
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import importlib.util
 import json

@@ -5,7 +5,7 @@ recorded instead of slept."""
 import contextlib
 
 
-class TimeBounds(object):
+class TimeBounds:
     """Mix into a fake session: ``deadlines`` lists the deadline of every
     ``within`` block entered, ``conflict_pauses`` the attempt numbers passed to
     ``conflict_pause`` (nothing sleeps)."""
@@ -19,7 +19,7 @@ class TimeBounds(object):
         self.__dict__.setdefault("conflict_pauses", []).append(attempt)
 
 
-class Clock(object):
+class Clock:
     """A monotonic clock for ``Deadline``s: ``sleep`` records and advances it."""
 
     def __init__(self, now=100.0):

@@ -303,7 +303,7 @@ def test_urllib3_does_not_repeat_a_timed_out_request():
     config.host = "http://127.0.0.1:%d" % listener.getsockname()[1]
     api_client = k8s_client.ApiClient(config)
 
-    class Dynamic(object):
+    class Dynamic:
         client = api_client
 
     api_module._single_retry_layer(Dynamic)
@@ -339,7 +339,7 @@ def test_a_certificate_error_while_the_client_reads_discovery_names_the_options(
 def test_the_clients_discovery_requests_are_bounded_by_request_timeout(monkeypatch):
     seen = []
 
-    class Built(object):
+    class Built:
         client = ScriptedClient()
 
     def get_api_client(module):

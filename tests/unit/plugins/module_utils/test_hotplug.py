@@ -235,7 +235,7 @@ def test_needs_migration(actions, dynamic, sriov, needed):
     assert hotplug.needs_migration(actions, dynamic, sriov) is needed
 
 
-class KV(object):
+class KV:
     def __init__(self, methods, eviction=None):
         self.workload_update_methods = methods
         self.configuration = {"evictionStrategy": eviction} if eviction else {}
@@ -272,7 +272,7 @@ def test_resources_injector_present():
 
 
 # ------------------------------------------------ the runner's preflight and wait
-class FakeModule(object):
+class FakeModule:
     check_mode = False
     _diff = False
 
@@ -286,7 +286,7 @@ class FakeModule(object):
         self.warnings.append(text)
 
 
-class FakeRunner(object):
+class FakeRunner:
     def __init__(self, session):
         self.session = session
 

@@ -179,7 +179,7 @@ class Cluster(TimeBounds):
         raise AssertionError("unexpected write %s %s" % (method, path))
 
 
-class Runner(object):
+class Runner:
     def __init__(self, session):
         self.session = session
 
@@ -190,7 +190,7 @@ class Runner(object):
         raise Exit(False, result)
 
 
-class Module(object):
+class Module:
     check_mode = False
     _diff = False
 
