@@ -641,7 +641,7 @@ class IstioRun:
                 try:
                     vmis = fan_out(lambda ns: (ns, bounded_list(VMI.path(ns))), spaces, self.params["concurrency"])
                     pods = fan_out(lambda ns: (ns, bounded_list(POD.path(ns), label_selector=LAUNCHER_SELECTOR)),
-                                    spaces, self.params["concurrency"])
+                                   spaces, self.params["concurrency"])
                 except ApiError as err:
                     if err.sent:
                         raise
