@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: unit tests, ansible-test sanity, ansible-lint (production
 # profile) and the integration tests against the lab cluster.
-#   hack/test.sh [all|unit|sanity|lint|integration] [pytest args...]
+#   hack/test.sh [all|unit|sanity|lint|typecheck|integration] [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
@@ -46,6 +46,14 @@ lint() {
   ansible-lint --profile production --offline -q
 }
 
+typecheck() {
+  # mypy over plugins/module_utils as the package ansible-core imports (env.sh links it under
+  # .build/ansible_collections; hack/mypy.ini)
+  echo "typecheck: mypy $(python -m mypy --version | cut -d' ' -f2) on plugins/module_utils"
+  MYPYPATH="$BUILD" python -m mypy --config-file hack/mypy.ini --cache-dir "$BUILD/mypy-cache" \
+      -p ansible_collections.kubevirt_net.core.plugins.module_utils
+}
+
 run_pytest() {
   local rc=0
   python -m pytest "$@" || rc=$?
@@ -59,12 +67,14 @@ case "$what" in
   unit) if printf '%s\n' "$@" | grep -q '^tests/'; then run_pytest "$@"; else run_pytest tests/unit "$@"; fi ;;
   sanity) sanity ;;
   lint) lint ;;
+  typecheck) typecheck ;;
   integration) if printf '%s\n' "$@" | grep -q '^tests/'; then run_pytest "$@"; else run_pytest tests/integration "$@"; fi ;;
   all)
     # run every stage, then fail if any failed (so one report shows all of them)
     rc=0
     sanity || { echo "test: ansible-test sanity FAILED" >&2; rc=1; }
     lint || { echo "test: ansible-lint FAILED" >&2; rc=1; }
+    typecheck || { echo "test: mypy FAILED" >&2; rc=1; }
     bash hack/docs.sh --check || { echo "test: docs generation FAILED" >&2; rc=1; }
     # two workers (pytest-xdist), each with its own lab; a file stays on one worker, so
     # module-scoped fixtures (the Istio lab set-up) and a file's order hold.  PYTEST_WORKERS=0: serial
@@ -76,5 +86,5 @@ case "$what" in
     fi
     exit "$rc"
     ;;
-  *) echo "usage: $0 [all|unit|sanity|lint|integration]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|unit|sanity|lint|typecheck|integration]" >&2; exit 2 ;;
 esac

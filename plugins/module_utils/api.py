@@ -43,21 +43,22 @@ try:
     HAS_KUBERNETES = True
 except ImportError:  # pragma: no cover - reported by the module
     HAS_KUBERNETES = False
-    Retry = None
+    Retry = None  # type: ignore[assignment,misc]
 
-    class DynamicApiError(Exception):
+    # stand-ins so the except clauses below stay valid without the client (the module reports it missing)
+    class DynamicApiError(Exception):  # type: ignore[no-redef]
         pass
 
-    class TransportError(Exception):
+    class TransportError(Exception):  # type: ignore[no-redef]
         pass
 
-    class NewConnectionError(Exception):
+    class NewConnectionError(Exception):  # type: ignore[no-redef]
         pass
 
-    class ConnectTimeoutError(Exception):
+    class ConnectTimeoutError(Exception):  # type: ignore[no-redef]
         pass
 
-    class ReadTimeoutError(Exception):
+    class ReadTimeoutError(Exception):  # type: ignore[no-redef]
         pass
 
 WRITE_METHODS = frozenset(["POST", "PUT", "PATCH", "DELETE"])

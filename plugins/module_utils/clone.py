@@ -234,7 +234,7 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def _container(doc: Any, path: str) -> Tuple[Any, str]:
+def _container(doc: Any, path: Any) -> Tuple[Any, str]:
     """evanphx/json-patch v4 findObject: every parent must exist."""
     if not isinstance(path, str) or not path.startswith("/"):
         raise PatchFailed("path %r is not a JSON pointer" % (path,))
@@ -242,10 +242,11 @@ def _container(doc: Any, path: str) -> Tuple[Any, str]:
     node = doc
     for part in parts[:-1]:
         token = _unescape(part)
+        idx = _index(token, len(node)) if isinstance(node, list) else None
         if isinstance(node, dict) and node.get(token) is not None:
             node = node[token]
-        elif isinstance(node, list) and _index(token, len(node)) is not None:
-            node = node[_index(token, len(node))]
+        elif idx is not None:
+            node = node[idx]
         else:
             raise PatchFailed("doc is missing path: %s" % path)
         if not isinstance(node, (dict, list)):
@@ -264,7 +265,7 @@ def _index(token: str, length: int, extra: int = 0) -> Optional[int]:
     return idx if 0 <= idx < length + extra else None
 
 
-def _get(doc: Any, path: str) -> Any:
+def _get(doc: Any, path: Any) -> Any:
     if path == "":
         return doc
     node, key = _container(doc, path)
@@ -363,7 +364,7 @@ def restored_vm(source: Dict[str, Any], target: str, namespace: Optional[str]) -
     restore's UID is not known before it exists)."""
     meta = source.get("metadata") or {}
     spec = copy.deepcopy(source.get("spec") or {})
-    metadata = {"name": target, "namespace": namespace or meta.get("namespace"),
+    metadata: Dict[str, Any] = {"name": target, "namespace": namespace or meta.get("namespace"),
                 "labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
     metadata["annotations"][LAST_RESTORE] = LAST_RESTORE_VALUE  # setLastRestoreAnnotation: always a map
     _drop_empty_maps(metadata)
@@ -569,7 +570,8 @@ def express(problems, where: str, base: Dict[str, Any],
     semantics, and check every resulting string with the port of
     validatePatches.  Returns the patched VM (None on a problem) and the flat
     operations."""
-    doc, flat_ops = base, []
+    doc: Optional[Dict[str, Any]] = base
+    flat_ops: List[Op] = []
     for field, op in sourced:
         shown = json.dumps(op, sort_keys=True)
         if op.get("op") == "test" and isinstance(op.get("value"), (dict, list)) and op["value"]:
@@ -612,7 +614,7 @@ def clone_manifest(opts: Dict[str, Any], namespace: str, patches: List[Op], api_
                    supports_patches: bool, supports_volume_policy: bool) -> Dict[str, Any]:
     """The VirtualMachineClone; ``opts['new_mac_addresses']`` must name
     source interfaces only (KubeVirt ignores the others)."""
-    spec = {"source": {"apiGroup": "kubevirt.io" if opts["source_kind"] == "VirtualMachine" else
+    spec: Dict[str, Any] = {"source": {"apiGroup": "kubevirt.io" if opts["source_kind"] == "VirtualMachine" else
                        "snapshot.kubevirt.io", "kind": opts["source_kind"], "name": opts["source"]},
             "target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": opts["target"]}}
     for option, field in (("label_filters", "labelFilters"), ("annotation_filters", "annotationFilters"),

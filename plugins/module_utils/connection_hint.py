@@ -33,10 +33,11 @@ def _file(path: str, exists: Callable[[str], bool]) -> str:
 def is_config_error(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) is the kubernetes client's ConfigException."""
     seen = 0
-    while exc is not None and seen < 10:
-        if type(exc).__name__ == "ConfigException":
+    current: Optional[BaseException] = exc
+    while current is not None and seen < 10:
+        if type(current).__name__ == "ConfigException":
             return True
-        exc = exc.__cause__ or exc.__context__
+        current = current.__cause__ or current.__context__
         seen += 1
     return False
 

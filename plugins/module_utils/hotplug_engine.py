@@ -20,7 +20,7 @@ file does the I/O.
 
 import copy
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, sriov_capacity, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -67,12 +67,12 @@ class HotplugEngine:
         self.requests = requests
         self.connection = connection
         self.warn = warn
-        self.old_migrations = set()
+        self.old_migrations: Set[str] = set()
         self._nodes = None
         self._pods = None           # non-terminal pods of every namespace (SR-IOV capacity), once read
         self._webhooks = False      # the MutatingWebhookConfigurations once read (None: not readable)
-        self._pending = {}          # VM name -> [(interface, PLUG|UNPLUG, detail)] declared but not done
-        self._needs = {}            # VM name -> whether KubeVirt needs a migration to finish
+        self._pending: Dict[str, List[Tuple[str, str, Any]]] = {}  # VM name -> [(interface, PLUG|UNPLUG, detail)] declared but not done
+        self._needs: Dict[str, bool] = {}  # VM name -> whether KubeVirt needs a migration to finish
         self._dynamic = None        # the dynamic-networks controller, once looked up
         self._injector_warned = False
 

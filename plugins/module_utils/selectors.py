@@ -29,7 +29,7 @@ operator (only possible in objects read from the API) matches nothing, the way
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union, overload
 
 IN, NOT_IN, EXISTS, DOES_NOT_EXIST = "In", "NotIn", "Exists", "DoesNotExist"
 OPERATORS = (IN, NOT_IN, EXISTS, DOES_NOT_EXIST)
@@ -310,6 +310,14 @@ def parse_dict(field: str, value: Mapping[str, Any]) -> LabelSelector:
             raise SelectorError(where, "unknown field(s) %s: use key, operator, values" % ", ".join(unknown))
         requirements.append(_requirement(where, expr.get("key"), expr.get("operator"), expr.get("values")))
     return _build(requirements)
+
+
+@overload
+def parse(field: str, value: None) -> None: ...
+
+
+@overload
+def parse(field: str, value: Union[str, Mapping[str, Any]]) -> LabelSelector: ...
 
 
 def parse(field: str, value: Any) -> Optional[LabelSelector]:
