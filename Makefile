@@ -14,7 +14,7 @@ system-deps:
 
 # etcd 3.6, Kubernetes 1.34 and KubeVirt v1.9.0's control plane from Go modules (cached by version)
 lab-build:
-	@bash tests/lab/build/build.sh
+	@bash lab/build/build.sh
 
 demo: venv system-deps lab-build
 	@bash hack/demo.sh
@@ -40,10 +40,10 @@ integration: venv system-deps lab-build
 	@bash hack/test.sh integration
 
 lab-up: venv lab-build
-	@"$(VENV)/bin/python" -m tests.lab up
+	@"$(VENV)/bin/python" -m lab up
 
 lab-down: venv
-	@"$(VENV)/bin/python" -m tests.lab down
+	@"$(VENV)/bin/python" -m lab down
 
 # all benchmark scenarios on the lab (slow: tens of minutes), writes docs/benchmarks.md;
 # BENCH_ARGS="--runs 3" for medians, "--scale small" for a quick look

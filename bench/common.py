@@ -13,7 +13,7 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tests.lab.cluster import Lab  # noqa: E402  pylint: disable=wrong-import-position
+from lab.cluster import Lab  # noqa: E402  pylint: disable=wrong-import-position
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -48,6 +48,22 @@ def run_playbook(lab, plays, label):
     log = lab.log(seq)
     return {"label": label, "seconds": round(seconds, 2), "requests": len(log),
             "writes": sum(1 for e in log if e["method"] in WRITES)}
+
+
+def wait_running(lab, namespace, name, timeout=120):
+    """Until the VMI of ``namespace/name`` reports phase Running (KubeVirt's virt-controller
+    and the lab's node side get it there)."""
+    deadline = time.monotonic() + timeout
+    path = "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances/%s" % (namespace, name)
+    while True:
+        try:
+            if (lab.request("GET", path).get("status") or {}).get("phase") == "Running":
+                return
+        except Exception:  # pylint: disable=broad-except
+            pass  # 404 until virt-controller has made the VMI
+        if time.monotonic() >= deadline:
+            raise SystemExit("VMI %s/%s not Running after %ss" % (namespace, name, timeout))
+        time.sleep(0.5)
 
 
 def start_lab():

@@ -16,7 +16,7 @@ import os
 import tempfile
 
 from bench.common import REPO, run_playbook
-from tests.lab.cluster import Lab
+from lab.cluster import Lab
 
 VM_PATH = "/apis/kubevirt.io/v1/namespaces/%s/virtualmachines"
 OWNED = {"app.kubernetes.io/managed-by": "kubevirt_net.core", "kubevirt-net.io/component": "istio"}

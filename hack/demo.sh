@@ -7,14 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
 state="$(mktemp -d "${TMPDIR:-/tmp}/kubevirt-net-demo.XXXXXX")"
-cleanup() { python -m tests.lab down --state-dir "$state" >/dev/null 2>&1 || true; rm -rf "$state"; }
+cleanup() { python -m lab down --state-dir "$state" >/dev/null 2>&1 || true; rm -rf "$state"; }
 trap cleanup EXIT
 t0=$SECONDS
-python -m tests.lab up --state-dir "$state" --option istio=true
+python -m lab up --state-dir "$state" --option istio=true
 export K8S_AUTH_KUBECONFIG="$state/kubeconfig"
 export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 run() { ansible-playbook -i localhost, playbooks/site.yml "$@"; }
-writes() { python -m tests.lab log-writes --state-dir "$state"; }
+writes() { python -m lab log-writes --state-dir "$state"; }
 
 echo "demo: first run of playbooks/site.yml"
 t1=$SECONDS; before=$(writes)

@@ -69,17 +69,17 @@ smoke() {  # smoke <venv>: site.yml converged on a fresh lab, then checked witho
   # (set -e does not hold inside a subshell on the left of ||: every step exits itself)
   (
     export VENV="$venv"; source hack/env.sh
-    trap 'python -m tests.lab down --state-dir "$state" >/dev/null 2>&1 || true' EXIT
-    python -m tests.lab up --state-dir "$state" --option istio=true >/dev/null || exit 1
+    trap 'python -m lab down --state-dir "$state" >/dev/null 2>&1 || true' EXIT
+    python -m lab up --state-dir "$state" --option istio=true >/dev/null || exit 1
     export K8S_AUTH_KUBECONFIG="$state/kubeconfig" ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
     out="$(ansible-playbook -i localhost, playbooks/site.yml)" || { echo "$out" | tail -40; exit 1; }
     echo "$out" | grep -A1 'PLAY RECAP' | tail -1
     echo "$out" | grep -Eq 'localhost +: ok=[0-9]+ +changed=[1-9][0-9]* .*failed=0 ' \
       || { echo "matrix: the converge changed nothing or failed" >&2; exit 1; }
-    before="$(python -m tests.lab log-writes --state-dir "$state")" || exit 1
+    before="$(python -m lab log-writes --state-dir "$state")" || exit 1
     out="$(ansible-playbook -i localhost, playbooks/site.yml --check)" || { echo "$out" | tail -40; exit 1; }
     echo "$out" | grep -A1 'PLAY RECAP' | tail -1
-    after="$(python -m tests.lab log-writes --state-dir "$state")" || exit 1
+    after="$(python -m lab log-writes --state-dir "$state")" || exit 1
     sent=$(( after - before ))
     echo "$out" | grep -Eq 'localhost +: ok=[0-9]+ +changed=0 .*failed=0 ' \
       || { echo "matrix: check mode reports changes on the converged site" >&2; exit 1; }

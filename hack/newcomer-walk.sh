@@ -2,7 +2,7 @@
 # A newcomer's first hour, scripted: clone this repository into a temporary
 # directory and follow the README's quick start there, as written:
 #   1. a virtualenv with ansible and requirements.txt; ansible-galaxy collection build + install
-#   2. the lab (python -m tests.lab up), K8S_AUTH_KUBECONFIG=$PWD/.lab/kubeconfig
+#   2. the lab (python -m lab up), K8S_AUTH_KUBECONFIG=$PWD/.lab/kubeconfig
 #   3. the README's first task (the ```yaml block after <!-- quickstart: first.yml -->), twice:
 #      the second run must report changed=0
 #   4. playbooks/guides_setup.yml, twice: the second run must report changed=0
@@ -34,7 +34,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/newcomer-walk.XXXXXX")"
 lab_started=""
 cleanup() {
   if [ -n "$lab_started" ]; then
-    ( cd "$work/kubevirt_net" && .venv/bin/python -m tests.lab down >/dev/null 2>&1 ) || true
+    ( cd "$work/kubevirt_net" && .venv/bin/python -m lab down >/dev/null 2>&1 ) || true
   fi
   if [ -z "${WALK_KEEP:-}" ]; then rm -rf "$work"; else echo "walk: kept $work"; fi
 }
@@ -84,7 +84,7 @@ done_step "collection build + install"
 
 step "2. the lab"
 lab_started=1
-python -m tests.lab up
+python -m lab up
 export K8S_AUTH_KUBECONFIG="$PWD/.lab/kubeconfig"
 [ -f "$K8S_AUTH_KUBECONFIG" ] || { echo "walk: no $K8S_AUTH_KUBECONFIG" >&2; exit 1; }
 done_step "lab up"
@@ -110,7 +110,7 @@ step "4. playbooks/guides_setup.yml"
 ansible-playbook playbooks/guides_setup.yml | tee "$work/setup-1.log"
 ansible-playbook playbooks/guides_setup.yml | tee "$work/setup-2.log"
 [ "$(changed_of "$work/setup-2.log")" = 0 ] || { echo "walk: guides_setup.yml's second run changed something" >&2; exit 1; }
-writes="$(python -m tests.lab log-writes)"
+writes="$(python -m lab log-writes)"
 done_step "guides_setup.yml (twice)"
 
 echo

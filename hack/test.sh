@@ -68,7 +68,7 @@ case "$what" in
   sanity) sanity ;;
   lint) lint ;;
   typecheck) typecheck ;;
-  integration) if printf '%s\n' "$@" | grep -q '^tests/'; then run_pytest "$@"; else run_pytest tests/integration "$@"; fi ;;
+  integration) if printf '%s\n' "$@" | grep -q '^tests/\|^bench/'; then run_pytest "$@"; else run_pytest tests/integration bench "$@"; fi ;;
   all)
     # run every stage, then fail if any failed (so one report shows all of them)
     rc=0
@@ -80,9 +80,9 @@ case "$what" in
     # module-scoped fixtures (the Istio lab set-up) and a file's order hold.  PYTEST_WORKERS=0: serial
     workers="${PYTEST_WORKERS:-2}"
     if [ "$workers" != 0 ]; then
-      run_pytest -n "$workers" --dist loadfile tests/unit tests/integration "$@" || rc=1
+      run_pytest -n "$workers" --dist loadfile tests/unit tests/integration bench "$@" || rc=1
     else
-      run_pytest tests/unit tests/integration "$@" || rc=1
+      run_pytest tests/unit tests/integration bench "$@" || rc=1
     fi
     exit "$rc"
     ;;

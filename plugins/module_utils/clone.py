@@ -364,8 +364,9 @@ def restored_vm(source: Dict[str, Any], target: str, namespace: Optional[str]) -
     restore's UID is not known before it exists)."""
     meta = source.get("metadata") or {}
     spec = copy.deepcopy(source.get("spec") or {})
-    metadata: Dict[str, Any] = {"name": target, "namespace": namespace or meta.get("namespace"),
-                "labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
+    metadata: Dict[str, Any] = {
+        "name": target, "namespace": namespace or meta.get("namespace"),
+        "labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
     metadata["annotations"][LAST_RESTORE] = LAST_RESTORE_VALUE  # setLastRestoreAnnotation: always a map
     _drop_empty_maps(metadata)
     if spec.get("running") is not None:
@@ -614,9 +615,10 @@ def clone_manifest(opts: Dict[str, Any], namespace: str, patches: List[Op], api_
                    supports_patches: bool, supports_volume_policy: bool) -> Dict[str, Any]:
     """The VirtualMachineClone; ``opts['new_mac_addresses']`` must name
     source interfaces only (KubeVirt ignores the others)."""
-    spec: Dict[str, Any] = {"source": {"apiGroup": "kubevirt.io" if opts["source_kind"] == "VirtualMachine" else
-                       "snapshot.kubevirt.io", "kind": opts["source_kind"], "name": opts["source"]},
-            "target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": opts["target"]}}
+    spec: Dict[str, Any] = {
+        "source": {"apiGroup": "kubevirt.io" if opts["source_kind"] == "VirtualMachine" else "snapshot.kubevirt.io",
+                   "kind": opts["source_kind"], "name": opts["source"]},
+        "target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": opts["target"]}}
     for option, field in (("label_filters", "labelFilters"), ("annotation_filters", "annotationFilters"),
                           ("new_smbios_serial", "newSMBiosSerial")):
         if opts.get(option) is not None:

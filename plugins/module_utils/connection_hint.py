@@ -74,5 +74,5 @@ def missing_connection_message(error: str, params: Mapping, environ: Optional[Ma
     return ("cannot connect to the Kubernetes API: %s. Looked at: %s. Point the collection at a cluster with "
             "kubeconfig: <path> (and context: <name>) on the task or in module_defaults "
             "(group/kubevirt_net.core.kubevirt_net), or export K8S_AUTH_KUBECONFIG=<path> (the lab: "
-            "K8S_AUTH_KUBECONFIG=$PWD/.lab/kubeconfig after python -m tests.lab up in the checkout), or give host "
+            "K8S_AUTH_KUBECONFIG=$PWD/.lab/kubeconfig after python -m lab up in the checkout), or give host "
             "and api_key (K8S_AUTH_HOST, K8S_AUTH_API_KEY)" % (error.rstrip("."), "; ".join(looked)))

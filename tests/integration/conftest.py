@@ -1,5 +1,5 @@
-"""Fixtures for the integration tests: one lab cluster per test session, a
-fresh namespace per test, the proxy's request log scoped per test, and an
+"""Fixtures for the integration tests (the session's lab cluster is in the
+root conftest.py, shared with bench/): a fresh namespace per test, the proxy's request log scoped per test, and an
 ansible-playbook runner wired to the lab and to this checkout's collection."""
 
 import json
@@ -12,17 +12,9 @@ import pytest
 import yaml
 
 from tests.integration.helpers import wait_for
-from tests.lab.cluster import REPO_ROOT, Lab
+from lab.cluster import REPO_ROOT
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    state = tmp_path_factory.mktemp("lab")
-    cluster = Lab(str(state)).up()
-    yield cluster
-    cluster.down()
 
 
 @pytest.fixture
@@ -161,6 +153,17 @@ def run_playbook(ansible_env, tmp_path):
         return result
 
     return run
+
+
+@pytest.fixture
+def config_restored(lab):
+    """Capabilities a test changes by any means (``lab.set_config``) are put back afterwards."""
+    before = lab.get_config()
+    yield
+    after = lab.get_config()
+    changed = {key: value for key, value in before.items() if after.get(key) != value}
+    if changed:
+        lab.set_config(**changed)
 
 
 @pytest.fixture

@@ -122,3 +122,10 @@ def run_playbook_file(path, env, extra_args=(), timeout=900):
 def writes_since(lab, seq):
     """The write requests clients sent through the lab proxy after ``seq``."""
     return [entry for entry in lab.log(seq) if entry["method"] in WRITE_METHODS and not entry.get("dry_run")]
+
+
+def play(*tasks):
+    """One play on localhost without fact gathering: ``play(t1, t2)`` or ``play([t1, t2])``."""
+    if len(tasks) == 1 and isinstance(tasks[0], list):
+        tasks = tuple(tasks[0])
+    return [{"hosts": "localhost", "gather_facts": False, "tasks": list(tasks)}]

@@ -30,7 +30,7 @@ import yaml
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from tests.lab.cluster import REPO_ROOT
+from lab.cluster import REPO_ROOT
 
 # variables AWX puts beside the job template's extra variables (a subset of
 # Job.awx_meta_vars(); every awx_* exists as tower_* too)

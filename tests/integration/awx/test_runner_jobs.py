@@ -16,7 +16,7 @@ import yaml
 
 from tests.integration.awx.awxjob import Job, install_collection
 from tests.integration.modules.kubevirt_objects import create_nad, create_vm, get_vm, iface_names, wait_running
-from tests.lab.cluster import REPO_ROOT
+from lab.cluster import REPO_ROOT
 
 AWX_DOCS = Path(REPO_ROOT) / "docs" / "awx"
 # what docs/awx.md section 3 puts on every cluster host

@@ -6,9 +6,9 @@ Markers (HTML comments, invisible on the rendered page):
 
 * ``<!-- lab: default -->`` or ``<!-- lab: istio=true -->`` (several
   ``key=value`` separated by spaces; values are JSON as for
-  ``python -m tests.lab up --option``): the lab the page's blocks need.  A page
+  ``python -m lab up --option``): the lab the page's blocks need.  A page
   with runnable blocks must have one, and its prose must give the matching
-  ``python -m tests.lab up`` command.
+  ``python -m lab up`` command.
 * ``<!-- norun: <reason> -->`` on the line(s) just before a block: the block is
   not run (a host-side role, a placeholder, a product bug).  The reason is
   required.
@@ -31,8 +31,8 @@ import pytest
 import yaml
 
 from tests.integration.helpers import playbook_env, run_playbook_file, writes_since
-from tests.lab.cluster import REPO_ROOT, Lab
-from tests.lab.kubevirt.config import parse_option
+from lab.cluster import REPO_ROOT, Lab
+from lab.kubevirt.config import parse_option
 
 DOCS = os.path.join(REPO_ROOT, "docs")
 SETUP = os.path.join(REPO_ROOT, "playbooks", "guides_setup.yml")
@@ -123,8 +123,8 @@ def lab_command(options):
             return value
         dumped = json.dumps(value, separators=(",", ":"))
         return "'%s'" % dumped if isinstance(value, (list, dict)) else dumped
-    return " ".join(["python -m tests.lab up"] + ["--option %s=%s" % (key, text(value))
-                                                  for key, value in sorted(options.items())])
+    flags = ["--option %s=%s" % (key, text(value)) for key, value in sorted(options.items())]
+    return " ".join(["python -m lab up"] + flags)
 
 
 def pages():
@@ -206,8 +206,8 @@ def test_marker_parser_catches_unmarked_and_reasonless_blocks(tmp_path, monkeypa
     assert [b.kind for b in found] == ["bad", "tasks", "other"]
     assert [b.norun for b in found] == [None, "", None]
     assert lab_options("x.md") == {"istio": True}
-    assert lab_command({"istio": True}) == "python -m tests.lab up --option istio=true"
-    assert lab_command({"nodes": [{"name": "n"}]}) == """python -m tests.lab up --option nodes='[{"name":"n"}]'"""
+    assert lab_command({"istio": True}) == "python -m lab up --option istio=true"
+    assert lab_command({"nodes": [{"name": "n"}]}) == """python -m lab up --option nodes='[{"name":"n"}]'"""
 
 
 # ----------------------------------------------------------------------------- against the lab

@@ -20,17 +20,6 @@ def custom(lab):
     return k8s_client.CustomObjectsApi(k8s_config.new_client_from_config(config_file=lab.kubeconfig, context="lab"))
 
 
-@pytest.fixture
-def config_restored(lab):
-    """Capabilities a test changes are put back afterwards."""
-    before = lab.get_config()
-    yield
-    after = lab.get_config()
-    changed = {key: value for key, value in before.items() if after.get(key) != value}
-    if changed:
-        lab.set_config(**changed)
-
-
 def user_guide_vm(name="vm1", interfaces=None, networks=None):
     """A VM like the user guide's: masquerade on the pod network, bridge on a NAD."""
     return {

@@ -5,20 +5,10 @@ a deployed KubeVirt) and the Nodes, following run-time capability changes."""
 import pytest
 
 from tests.integration.helpers import wait_for
-from tests.lab.cluster import LabError
+from lab.cluster import LabError
 
 KUBEVIRT = "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts/kubevirt"
 KUBEVIRT_VERSION = "v1.9.0"
-
-
-@pytest.fixture
-def config_restored(lab):
-    before = lab.get_config()
-    yield
-    after = lab.get_config()
-    changed = {key: value for key, value in before.items() if after.get(key) != value}
-    if changed:
-        lab.set_config(**changed)
 
 
 def kubevirt(lab):
@@ -45,7 +35,7 @@ def test_kubevirt_cr_carries_the_capabilities(lab):
     assert kv["spec"]["workloadUpdateStrategy"] == {"workloadUpdateMethods": config["workload_update_methods"]}
     status = kv["status"]
     assert status["phase"] == "Deployed"
-    # the release the lab really runs (tests/lab/kubevirt/capabilities.py KUBEVIRT_VERSION); no
+    # the release the lab really runs (lab/kubevirt/capabilities.py KUBEVIRT_VERSION); no
     # longer a capability since the control plane is KubeVirt's own v1.9.0
     assert "kubevirt_version" not in config
     assert status["observedKubeVirtVersion"] == status["targetKubeVirtVersion"] == KUBEVIRT_VERSION

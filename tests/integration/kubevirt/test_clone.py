@@ -27,16 +27,6 @@ def custom(api):
     return k8s_client.CustomObjectsApi(api)
 
 
-@pytest.fixture
-def config_restored(lab):
-    before = lab.get_config()
-    yield
-    after = lab.get_config()
-    changed = {key: value for key, value in before.items() if after.get(key) != value}
-    if changed:
-        lab.set_config(**changed)
-
-
 def vm_body(name="src", **spec_extra):
     body = {
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",

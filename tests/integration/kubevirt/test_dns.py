@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from tests.integration.helpers import wait_for
-from tests.lab.cluster import LabError
+from lab.cluster import LabError
 
 POD_IP = "10.244.250.5"
 

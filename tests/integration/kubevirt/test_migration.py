@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.integration.helpers import wait_for
-from tests.lab.cluster import LabError
+from lab.cluster import LabError
 
 GROUP = "/apis/subresources.kubevirt.io/v1"
 

@@ -11,14 +11,14 @@ import sys
 import pytest
 
 from tests.integration.helpers import wait_for
-from tests.lab.cluster import REPO_ROOT, LabError, binary
+from lab.cluster import REPO_ROOT, LabError, binary
 
 BLUE_IFACE = {"name": "blue", "bridge": {}}
 BLUE_NET = {"name": "blue", "multus": {"networkName": "blue-net"}}
 
 
 def test_status_lists_kubevirt_processes(lab):
-    out = subprocess.run([sys.executable, "-m", "tests.lab", "status", "--state-dir", lab.state_dir],
+    out = subprocess.run([sys.executable, "-m", "lab", "status", "--state-dir", lab.state_dir],
                          capture_output=True, text=True, check=True, timeout=60, cwd=REPO_ROOT)
     status = json.loads(out.stdout)
     for name in ("virt-api", "virt-controller"):

@@ -1,6 +1,6 @@
 """Live migration driven by KubeVirt v1.9.0's real virt-controller (migration
 controller, workload updater) with the lab's emulated virt-handler playing
-the source and target nodes (tests/lab/kubevirt/handler_migration.py)."""
+the source and target nodes (lab/kubevirt/handler_migration.py)."""
 
 from tests.integration.helpers import wait_for
 

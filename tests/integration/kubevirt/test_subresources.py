@@ -142,7 +142,7 @@ def test_guest_agent_reads(kv):
     its pod IP, port 8186, over mTLS with the kubevirt-ca (kubecli/handler.go
     ConnectionDetails; pkg/virt-api/rest/dialers.go getVirtHandlerConnForVMI;
     pkg/virt-api/rest/subresource.go GuestOSInfo).  The lab's virt-handler
-    serves those routes from a loopback pod IP (tests/lab/kubevirt/handler_rest.py)."""
+    serves those routes from a loopback pod IP (lab/kubevirt/handler_rest.py)."""
     kv.vm("agent")
     vmi = kv.running("agent")
     assert kv.condition(vmi, "AgentConnected")["status"] == "True"

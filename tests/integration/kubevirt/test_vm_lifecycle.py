@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.integration.helpers import wait_for
-from tests.lab.cluster import LabError
+from lab.cluster import LabError
 
 USER_GUIDE_IFACES = [{"name": "default", "masquerade": {}}, {"name": "red", "bridge": {}}]
 USER_GUIDE_NETS = [{"name": "default", "pod": {}}, {"name": "red", "multus": {"networkName": "red-net"}}]

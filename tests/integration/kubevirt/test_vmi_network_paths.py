@@ -3,7 +3,7 @@
 from tests.integration.helpers import wait_for
 from tests.integration.modules.kubevirt_objects import (
     VM_PATH, create_nad, get_vm, get_vmi, migrations, vm_manifest, wait_running)
-from tests.lab.cluster import LabError
+from lab.cluster import LabError
 
 
 def add_iface(lab, namespace, name, iface, network, attempts=5):

@@ -10,14 +10,14 @@ import threading
 import pytest
 
 from tests.integration.helpers import wait_for
-from tests.lab.cluster import binary
+from lab.cluster import binary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _kubectls():
     found = []
-    # built with the server (tests/lab/build/build.sh); the lab fixture builds it first
+    # built with the server (lab/build/build.sh); the lab fixture builds it first
     found.append(pytest.param(binary("kubectl"), id="kubectl-1.34-lab-build"))
     machine = shutil.which("kubectl")
     if machine:

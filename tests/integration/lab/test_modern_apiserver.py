@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.lab.cluster import LabError, binary
+from lab.cluster import LabError, binary
 
 
 def test_namespace_has_its_metadata_name_label(lab, namespace):

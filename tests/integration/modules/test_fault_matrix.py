@@ -38,7 +38,7 @@ import yaml
 
 from tests.integration.modules.kubevirt_objects import (
     NAD_PATH, create_nad, create_vm, get_vm, iface_names, wait_running)
-from tests.lab.cluster import REPO_ROOT
+from lab.cluster import REPO_ROOT
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 FAULTS = {

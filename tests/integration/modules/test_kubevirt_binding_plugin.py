@@ -4,17 +4,13 @@ import uuid
 
 import pytest
 
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import play, wait_for
 from tests.integration.modules.kubevirt_objects import VM_PATH
-from tests.lab.cluster import LabError
+from lab.cluster import LabError
 
 KUBEVIRT = "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts/kubevirt"
 HCO_CRD = "hyperconvergeds.hco.kubevirt.io"
 HCO_PATH = "/apis/hco.kubevirt.io/v1beta1/namespaces/%s/hyperconvergeds"
-
-
-def play(tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
 def plugin(title, options=None, **more):

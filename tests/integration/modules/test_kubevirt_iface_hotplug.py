@@ -4,14 +4,10 @@ import subprocess
 
 import yaml
 
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import play, wait_for
 from tests.integration.modules.kubevirt_objects import (
     VM_PATH, create_nad, create_vm, get_vm, get_vmi, iface_names, migrations, network_names, vm_manifest,
     wait_running)
-
-
-def play(tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
 def hotplug(title, options=None, **more):

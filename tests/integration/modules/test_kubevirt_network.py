@@ -6,7 +6,8 @@ import os
 import jsonschema
 import yaml
 
-from tests.lab.crds import SCHEMA_DIR
+from lab.crds import SCHEMA_DIR
+from tests.integration.helpers import play
 
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions"
 
@@ -24,10 +25,6 @@ ALL_TYPES = [
     {"name": "raw", "type": "cni_config", "cni_config": {"cniVersion": "1.0.0", "plugins": [
         {"type": "bridge", "bridge": "br9"}, {"type": "tuning"}]}},
 ]
-
-
-def play(tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
 def task(title, options=None, **more):

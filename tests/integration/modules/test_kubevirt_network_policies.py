@@ -8,14 +8,11 @@ import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol
 from tests.integration.modules.kubevirt_objects import VM_PATH, create_nad, vm_manifest
+from tests.integration.helpers import play
 
 NP_PATH = "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies"
 MANAGED = {"app.kubernetes.io/managed-by": "kubevirt_net.core"}
 TCP = "TCP"
-
-
-def play(tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
 def task(title, **options):
@@ -611,7 +608,7 @@ def test_cluster_baselines_as_clusternetworkpolicies_rerun_clash_prune(lab, name
 
 
 def test_cluster_baselines_on_a_cluster_that_serves_only_v1alpha1(lab, namespace, run_playbook, request_log):
-    from tests.lab import crds
+    from lab import crds
 
     tag = uuid.uuid4().hex[:6]
     entries = baseline_entries(tag)

@@ -5,9 +5,9 @@ import copy
 
 import pytest
 
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import play, wait_for
 from tests.integration.modules.kubevirt_objects import VM_PATH, create_nad, get_vm
-from tests.lab.cluster import LabError
+from lab.cluster import LabError
 
 CLONES = "/apis/clone.kubevirt.io/v1beta1/namespaces/%s/virtualmachineclones"
 
@@ -23,10 +23,6 @@ SOURCE = {
             "networks": [{"name": "default", "pod": {}}, {"name": "prod", "multus": {"networkName": "prod-a"}},
                          {"name": "old", "multus": {"networkName": "prod-a"}}]}}},
 }
-
-
-def play(tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
 def clone(title, options=None, **more):

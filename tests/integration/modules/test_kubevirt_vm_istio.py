@@ -6,7 +6,7 @@ the proxy's request log."""
 # pylint: disable=redefined-outer-name,unused-argument
 import pytest
 
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import play, wait_for
 from tests.integration.istio_fixtures import (  # noqa: F401  pylint: disable=unused-import
     DR_PATH, INJECT, NAD_PATH, PA_PATH, SERVICE_PATH, VM_PATH, containers, create_vm, endpoints_ips, get, istio_lab,
     launcher_pod, make_namespace, ns_labels, pod_iface, template_annotations, vm, vm_manifest, vmi_or_none,
@@ -15,10 +15,6 @@ from tests.integration.istio_fixtures import (  # noqa: F401  pylint: disable=un
 MODULE = "kubevirt_net.core.kubevirt_vm_istio"
 WEB_SERVICE = {"name": "web", "template_selector": {"app": "web"},
                "ports": [{"port": 80, "target_port": 8080, "app_protocol": "http"}]}
-
-
-def play(*tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": list(tasks)}]
 
 
 def task(title, ignore_errors=False, **options):

@@ -7,16 +7,12 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import play, wait_for
 from tests.integration.modules.kubevirt_objects import (
     VM_PATH, create_nad, create_vm, get_vm, get_vmi, iface_names, network_names, vm_manifest, wait_running)
-from tests.lab.crds import SCHEMA_DIR
+from lab.crds import SCHEMA_DIR
 
 KUBEVIRT = "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts/kubevirt"
-
-
-def play(tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
 def vmnet(title, options=None, **more):

@@ -9,7 +9,7 @@ import subprocess
 from tests.integration.helpers import wait_for
 from tests.integration.modules.test_kubevirt_vm_network_info import (
     launch, nad, policy, ready_endpoints, service)
-from tests.lab.cluster import REPO_ROOT
+from lab.cluster import REPO_ROOT
 
 PLAYBOOK = os.path.join(REPO_ROOT, "playbooks", "network_doctor.yml")
 MERMAID_LINE = re.compile(

@@ -4,12 +4,9 @@ DNS answers from the lab resolver, judged by the request log."""
 import urllib.parse
 
 from tests.integration.modules.kubevirt_objects import VM_PATH, create_vm, get_vm, get_vmi, vm_manifest, wait_running
+from tests.integration.helpers import play
 
 SERVICE_PATH = "/api/v1/namespaces/%s/services"
-
-
-def play(tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
 def service(title, options=None, **more):

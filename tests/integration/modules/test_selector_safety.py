@@ -4,12 +4,9 @@ malformed selectors, fail before any API request (the proxy's log proves it);
 
 import pytest
 
+from tests.integration.helpers import play
 from tests.integration.modules.kubevirt_objects import (
     create_nad, create_vm, get_vm, iface_names, wait_running)
-
-
-def play(tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
 def task(name, module, **options):

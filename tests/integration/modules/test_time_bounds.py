@@ -5,13 +5,11 @@ once.  Judged by the proxy's request log and the module's request counts."""
 
 import certifi
 
+from tests.integration.helpers import play, wait_for
+
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions"
 NET = {"name": "br", "type": "bridge", "bridge": "br1",
        "ipam": {"type": "host-local", "subnet": "10.61.0.0/24"}}
-
-
-def play(*tasks):
-    return [{"hosts": "localhost", "gather_facts": False, "tasks": list(tasks)}]
 
 
 def network(title, namespace, **options):
@@ -34,6 +32,10 @@ def test_a_stalled_api_server_ends_the_task_after_request_timeout(lab, namespace
     assert request_log.writes() == []
     lab.clear_faults()
     assert lab.request("GET", NAD_PATH % namespace)["items"] == []
+    # the two stalled LISTs are logged when their 25 s are up: wait for them here, or they land in
+    # the request log of the next test on this lab
+    wait_for(lambda: len([e for e in request_log.entries() if e.get("fault") == "latency"]) >= 2, timeout=60,
+             message="the two stalled LISTs answered")
 
 
 def test_request_timeout_must_be_positive(namespace, run_playbook, request_log):

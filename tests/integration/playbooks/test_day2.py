@@ -7,7 +7,7 @@ import subprocess
 
 from tests.integration.modules.kubevirt_objects import (
     create_nad, create_vm, get_vm, iface_names, network_names, wait_running)
-from tests.lab.cluster import REPO_ROOT
+from lab.cluster import REPO_ROOT
 
 
 def playbook(ansible_env, name, extra, check=False):

@@ -13,7 +13,7 @@ import uuid
 import pytest
 import yaml
 
-from tests.lab.cluster import REPO_ROOT, Lab
+from lab.cluster import REPO_ROOT, Lab
 
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.lab.cluster import REPO_ROOT
+from lab.cluster import REPO_ROOT
 from tests.integration.helpers import wait_for
 
 SITE = os.path.join(REPO_ROOT, "playbooks", "site.yml")

@@ -14,7 +14,7 @@ from tests.integration.istio_fixtures import (  # noqa: F401  pylint: disable=un
     INJECT, PA_PATH, SERVICE_PATH, containers, create_vm, endpoints_ips, get, istio_lab, launcher_pod,
     make_namespace, ns_labels, pod_iface, template_annotations, vm, vmi_or_none, wait_ready)
 from tests.integration.helpers import molecule_test, wait_for
-from tests.lab.cluster import REPO_ROOT
+from lab.cluster import REPO_ROOT
 
 ROLE_DIR = os.path.join(REPO_ROOT, "roles", "istio_injection")
 ROLE_VARS = {

@@ -10,7 +10,7 @@ import uuid
 import yaml
 
 from tests.integration.helpers import molecule_test
-from tests.lab.cluster import REPO_ROOT
+from lab.cluster import REPO_ROOT
 
 NP_PATH = "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies"
 ROLE_DIR = os.path.join(REPO_ROOT, "roles", "network_policies")

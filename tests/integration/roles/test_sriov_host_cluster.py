@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakesysfs import Kernel, build_host, snapshot
 from tests.fakesysfs.playbook import playbook_env, role_play, run_playbook
-from tests.lab.cluster import LabError
+from lab.cluster import LabError
 
 pytestmark = pytest.mark.lab
 

@@ -1,5 +1,5 @@
 """The lab resolver answers like CoreDNS's kubernetes plugin
-(tests/lab/kubevirt/dns.py): Services, headless Services, endpoint hostnames
+(lab/kubevirt/dns.py): Services, headless Services, endpoint hostnames
 from hostname/subdomain, NXDOMAIN for names Kubernetes does not create."""
 
 import socket
@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from tests.lab.kubevirt import dns
+from lab.kubevirt import dns
 
 ZONE = "cluster.local"
 

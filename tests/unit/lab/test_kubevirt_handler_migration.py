@@ -1,10 +1,10 @@
-"""virt-handler's migration steps (tests/lab/kubevirt/handler_migration.py):
+"""virt-handler's migration steps (lab/kubevirt/handler_migration.py):
 the order of the writes and what each writes, after KubeVirt v1.9.0's
 pkg/virt-handler/migration-target.go and migration-source.go."""
 
 import pytest
 
-from tests.lab.kubevirt import handler_migration as hm
+from lab.kubevirt import handler_migration as hm
 
 STAMP = "2026-01-01T00:00:00Z"
 

@@ -1,11 +1,11 @@
-"""The interfaces the emulated virt-handler reports (tests/lab/kubevirt/handler.py
+"""The interfaces the emulated virt-handler reports (lab/kubevirt/handler.py
 domain_interfaces), rebuilt on every update as KubeVirt v1.9.0's
 pkg/network/setup/netstat.go does: domain interfaces, plus the ``multus-status``
 virt-controller wrote (pkg/network/controllers/vmi.go), nothing else."""
 
 import json
 
-from tests.lab.kubevirt import handler, net_status
+from lab.kubevirt import handler, net_status
 
 IFACES = [{"name": "default", "masquerade": {}}, {"name": "blue", "bridge": {}}]
 NETS = [{"name": "default", "pod": {}}, {"name": "blue", "multus": {"networkName": "blue-net"}}]

@@ -1,11 +1,11 @@
 """What the lab's node side reads off KubeVirt's launcher pods, and the pod
-add-ons' decisions (tests/lab/kubevirt/net_launcher.py)."""
+add-ons' decisions (lab/kubevirt/net_launcher.py)."""
 
 import json
 
 import pytest
 
-from tests.lab.kubevirt import net_launcher, net_podruntime
+from lab.kubevirt import net_launcher, net_podruntime
 
 SRIOV_NAD = {"metadata": {"name": "sriov-net", "namespace": "ns1",
                           "annotations": {"k8s.v1.cni.cncf.io/resourceName": "openshift.io/intelnics"}}}

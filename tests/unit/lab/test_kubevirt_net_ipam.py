@@ -1,11 +1,11 @@
-"""NAD IPAM parsing and address allocation (tests/lab/kubevirt/net_ipam.py)."""
+"""NAD IPAM parsing and address allocation (lab/kubevirt/net_ipam.py)."""
 
 import ipaddress
 import json
 
 import pytest
 
-from tests.lab.kubevirt import net_ipam
+from lab.kubevirt import net_ipam
 
 
 def nad(ipam, name="net", namespace="ns1", plugins=False):

@@ -1,11 +1,11 @@
-"""The network spec rules the lab's node side applies (tests/lab/kubevirt/net_spec.py):
+"""The network spec rules the lab's node side applies (lab/kubevirt/net_spec.py):
 pod interface names and virt-handler's LiveMigratable."""
 
 import copy
 
 import pytest
 
-from tests.lab.kubevirt import net_spec
+from lab.kubevirt import net_spec
 
 POD = {"name": "default", "pod": {}}
 

@@ -1,8 +1,8 @@
-"""VMI interface status and MACs (tests/lab/kubevirt/net_status.py)."""
+"""VMI interface status and MACs (lab/kubevirt/net_status.py)."""
 
 import hashlib
 
-from tests.lab.kubevirt import net_spec, net_status
+from lab.kubevirt import net_spec, net_status
 
 RED_POD_IFACE = net_spec.hashed_pod_interface("red")
 

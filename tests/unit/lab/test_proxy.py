@@ -17,9 +17,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.lab.proxy import LabProxy
+from lab.proxy import LabProxy
 
-PROXY_SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "lab", "proxy.py")
+PROXY_SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "lab", "proxy.py")
 UPSTREAM_GROUPS = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
     {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
      "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]}

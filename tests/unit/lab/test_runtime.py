@@ -1,6 +1,6 @@
 import threading
 
-from tests.lab.kubevirt.runtime import WorkQueue
+from lab.kubevirt.runtime import WorkQueue
 
 
 def test_a_key_in_work_is_not_handed_out_again_until_done():

@@ -247,9 +247,14 @@ def test_empty_lists_are_refused_not_widened():
 
 def test_policy_name_too_long_or_invalid():
     _t, problems = declare(name_prefix="X_", rules=[rule(name="a")])
-    assert problems and "not a valid NetworkPolicy name" in problems.items[0]["message"]
+    assert [(p["object"], p["field"]) for p in problems.items] == [("rule a", "name")]
+    assert "'X_a' is not a valid NetworkPolicy name" in problems.items[0]["message"]
+    # 6 ("kvnet-") + 250 = 256 characters: over a DNS-1123 subdomain's 253
     _t, problems = declare(rules=[rule(name="a" * 250)])
-    assert problems
+    assert [p["field"] for p in problems.items] == ["name"]
+    assert "'kvnet-%s' is not a valid NetworkPolicy name" % ("a" * 250) in problems.items[0]["message"]
+    _t, problems = declare(rules=[rule(name="a" * 247)])  # 253: the longest valid name
+    assert not problems.items
 
 
 def test_rendering_is_deterministic():

@@ -1,7 +1,7 @@
 """Cluster baselines: rendering as ClusterNetworkPolicy v1alpha2 and as
 AdminNetworkPolicy/BaselineAdminNetworkPolicy v1alpha1, version checks and
 priority clashes (no cluster).  Expected shapes follow the CRD schemas kept
-in tests/lab/schemas (network-policy-api v0.3.0 and v0.1.1)."""
+in lab/schemas (network-policy-api v0.3.0 and v0.1.1)."""
 
 import os
 
@@ -12,7 +12,7 @@ import yaml
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_admin
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
-SCHEMAS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "lab", "schemas")
+SCHEMAS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "lab", "schemas")
 
 TENANTS = {"name": "tenant-isolation", "tier": "Baseline", "priority": 10,
            "description": "tenants never reach each other unless a tenant says so",

@@ -11,7 +11,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_networ
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
-SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "lab", "schemas",
+SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "lab", "schemas",
                       "kubevirt-v1.9.0-crd-virtualmachine.openapiv3.yaml")
 
 

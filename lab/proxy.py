@@ -32,7 +32,7 @@ Other lab code can serve path prefixes itself (``add_route``) and add an API
 group to discovery (``add_discovery_group``) - for KubeVirt's aggregated
 ``subresources.kubevirt.io`` API, which this apiserver cannot route.
 
-Run standalone: ``python3 tests/lab/proxy.py --upstream https://127.0.0.1:6443
+Run standalone: ``python3 lab/proxy.py --upstream https://127.0.0.1:6443
 --cert c.pem --key k.pem [--upstream-ca ca.pem] [--port 0] [--port-file F]``
 (serves until SIGTERM).  Standard library only: it runs before any venv exists.
 """

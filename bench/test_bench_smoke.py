@@ -1,4 +1,5 @@
-"""The benchmark scenarios at tiny sizes against the session's lab: request and
+"""The benchmark scenarios at tiny sizes against the session's lab (the root
+conftest.py's ``lab`` fixture; bench/ depends on lab/ only, never on tests/): request and
 write counts only (the collection's no-op re-run writes nothing, its first
 run writes exactly what is missing), never times.  Each scenario's own plays
 are reused, so a broken benchmark fails here before anyone runs it big."""
@@ -8,8 +9,7 @@ import uuid
 import pytest
 
 from bench import clones, hotplug, network_policies, networks, single_object
-from bench.common import run_playbook as bench_run
-from tests.integration.modules.kubevirt_objects import wait_running
+from bench.common import run_playbook as bench_run, wait_running
 
 
 def _namespace(lab, prefix):

@@ -2,7 +2,7 @@
 v1.9.0 renders the pod itself now: ``pkg/virt-controller/services/template.go``,
 ``pkg/network/pod/annotations/generator.go``), the binding plugins of the
 KubeVirt CR, and the two cluster add-ons that mutate launcher pods on a real
-cluster, whose decisions tests/lab/kubevirt/addons.py applies:
+cluster, whose decisions lab/kubevirt/addons.py applies:
 
 - network-resources-injector (``k8snetworkplumbingwg/network-resources-injector``,
   deployed by the SR-IOV network operator): a pod whose

@@ -17,7 +17,7 @@ from .runtime import Informer
 log = logging.getLogger("lab.kubevirt")
 
 # Started in this order.  KubeVirt's control plane (virt-api, virt-controller) runs
-# as real processes (tests/lab/kubevirt_cp.py); these are the node side.
+# as real processes (lab/kubevirt_cp.py); these are the node side.
 PARTS = [
     "capabilities",   # KubeVirt CR, nodes, kubevirt namespace
     "operator",       # virt-operator's RBAC that follows the CR (ExternalNetResourceInjection)

@@ -1,4 +1,4 @@
-"""python -m tests.lab up|down|status|env|log-writes [--state-dir DIR]
+"""python -m lab up|down|status|env|log-writes [--state-dir DIR]
 
 ``up`` builds the API server once (cached), starts etcd, kube-apiserver,
 kube-controller-manager and the lab daemon, and prints the kubeconfig path.
@@ -16,11 +16,11 @@ from .kubevirt.config import parse_option
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "down", "status", "env", "log-writes"])
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a lab capability (tests/lab/kubevirt/config.py), e.g. dynamic_networks=false")
+                        help="a lab capability (lab/kubevirt/config.py), e.g. dynamic_networks=false")
     parser.add_argument("--state-dir", default=os.environ.get("LAB_STATE_DIR", os.path.join(REPO_ROOT, ".lab")))
     args = parser.parse_args(argv)
     options = dict(parse_option(text) for text in args.option)

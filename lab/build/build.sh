@@ -13,8 +13,8 @@
 # cache is private to one run and deleted afterwards (the module cache is Go's
 # usual one, GOMODCACHE).
 #
-#   tests/lab/build/build.sh [kubernetes|etcd|kubevirt ...]   (default: all)
-#   tests/lab/build/build.sh --print-dir COMPONENT            (cache dir of a component)
+#   lab/build/build.sh [kubernetes|etcd|kubevirt ...]   (default: all)
+#   lab/build/build.sh --print-dir COMPONENT            (cache dir of a component)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE_ROOT="${LAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kubevirt-net-lab}"

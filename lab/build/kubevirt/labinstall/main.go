@@ -4,7 +4,7 @@
 // subresources APIService and the ValidatingAdmissionPolicies.  It calls
 // virt-operator's own generator (pkg/virt-operator/resource/generate/install,
 // GenerateCurrentInstallStrategy), so the lab installs exactly what a cluster
-// gets; the lab (tests/lab/kubevirt_install.py) then points the webhooks and
+// gets; the lab (lab/kubevirt_install.py) then points the webhooks and
 // the APIService at virt-api running as a local process.
 package main
 

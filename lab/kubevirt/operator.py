@@ -1,7 +1,7 @@
 """virt-operator's reconciliation of what depends on the KubeVirt CR.
 
 The lab installs KubeVirt from virt-operator's install strategy once
-(tests/lab/kubevirt_cp.py); virt-operator itself does not run.  Part of that
+(lab/kubevirt_cp.py); virt-operator itself does not run.  Part of that
 strategy follows the CR: the ``kubevirt-controller`` ClusterRole may read
 NetworkAttachmentDefinitions only while ``ExternalNetResourceInjection`` is
 disabled (``pkg/virt-operator/resource/generate/install/strategy.go``:

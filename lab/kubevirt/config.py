@@ -1,6 +1,6 @@
 """The lab's capabilities: what the emulated cluster has installed.
 
-Set at start-up (``python -m tests.lab up --option key=value``, or
+Set at start-up (``python -m lab up --option key=value``, or
 ``Lab(options={...})``) and changeable at run time through the proxy's
 ``/_lab/config`` endpoint (GET; PATCH with a JSON object).  What KubeVirt
 itself reads from its CR (feature gates, workloadUpdateMethods,

@@ -7,7 +7,7 @@ this part then plays, for a bound pod:
   must exist, else the sandbox fails (pod stays Pending/ContainerCreating, a
   ``FailedCreatePodSandBox`` event with Multus's message); then the pod IP
   comes from the lab's ``pod_cidr`` and each network's addresses from its NAD
-  IPAM (tests/lab/kubevirt/net_ipam.py), reported in
+  IPAM (lab/kubevirt/net_ipam.py), reported in
   ``k8s.v1.cni.cncf.io/network-status``;
 - multus-dynamic-networks-controller (capability ``dynamic_networks``):
   attaches/detaches a running pod's interfaces when its networks annotation
@@ -39,7 +39,7 @@ LAUNCHER = "virt-launcher"
 
 
 def is_virt_handler(pod):
-    """A pod of the virt-handler DaemonSet the lab installs (tests/lab/kubevirt_cp.py):
+    """A pod of the virt-handler DaemonSet the lab installs (lab/kubevirt_cp.py):
     the lab plays its kubelet too, so the pod runs and its bound token names the node."""
     meta = pod.get("metadata") or {}
     return meta.get("namespace") == "kubevirt" and (meta.get("labels") or {}).get("kubevirt.io") == "virt-handler"

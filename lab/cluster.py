@@ -1,6 +1,6 @@
 """Start, stop and inspect the lab cluster: etcd 3.6, kube-apiserver,
 kube-controller-manager and kube-scheduler 1.34 built from their Go modules
-(tests/lab/build/build.sh), plus the lab daemon (request-logging,
+(lab/build/build.sh), plus the lab daemon (request-logging,
 fault-injecting proxy; KubeVirt's emulated parts; the node side that plays the
 kubelet for the pods the scheduler bound) in front of the API server.
 
@@ -29,8 +29,8 @@ from . import crds as lab_crds
 from . import pki
 from .kubevirt_cp import KubeVirtControlPlane
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD_SCRIPT = os.path.join(REPO_ROOT, "tests", "lab", "build", "build.sh")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD_SCRIPT = os.path.join(REPO_ROOT, "lab", "build", "build.sh")
 # component -> binaries; versions and packages live in the build script and go.mod files
 COMPONENTS = {
     "etcd": ("etcd",),
@@ -328,7 +328,7 @@ class Lab:
     def _start_daemon(self):
         env = dict(os.environ)
         env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        self._spawn("daemon", [sys.executable, "-m", "tests.lab.daemon", "--state-dir", self.state_dir], env=env)
+        self._spawn("daemon", [sys.executable, "-m", "lab.daemon", "--state-dir", self.state_dir], env=env)
 
     # ---------------------------------------------------------------- HTTP
     def _ssl(self):
@@ -370,7 +370,7 @@ class Lab:
         self.request("DELETE", "/_lab/faults", direct=False)
 
     def get_config(self):
-        """The lab's capabilities (tests/lab/kubevirt/config.py)."""
+        """The lab's capabilities (lab/kubevirt/config.py)."""
         return self.request("GET", "/_lab/config", direct=False)
 
     def set_config(self, **changes):

@@ -1,5 +1,5 @@
 """CustomResourceDefinitions of the lab other than KubeVirt's (those come from
-virt-operator's own generator, tests/lab/kubevirt_cp.py): NAD, SR-IOV,
+virt-operator's own generator, lab/kubevirt_cp.py): NAD, SR-IOV,
 MultiNetworkPolicy and the network-policy-api ones from their projects'
 schemas, Istio's with an open spec."""
 

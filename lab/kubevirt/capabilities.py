@@ -8,7 +8,7 @@ with ``AllResourcesCreated``).  What the CR's settings mean (feature gates,
 binding plugins, update methods) is decided by KubeVirt's own virt-api and
 virt-controller, which read it.
 
-The CR's spec is written from the lab capabilities (tests/lab/kubevirt/config.py)
+The CR's spec is written from the lab capabilities (lab/kubevirt/config.py)
 at start-up and again for each changed capability; fields the lab does not own
 (e.g. ``spec.configuration.network.binding`` set by a test) are left alone.
 """
@@ -23,7 +23,7 @@ log = logging.getLogger("lab.kubevirt.capabilities")
 NAMESPACE = "kubevirt"
 NAME = "kubevirt"
 KUBEVIRT_PATH = "/apis/kubevirt.io/v1/namespaces/%s/kubevirts/%s" % (NAMESPACE, NAME)
-# the release the lab runs (tests/lab/build/kubevirt); virt-operator would report it
+# the release the lab runs (lab/build/kubevirt); virt-operator would report it
 KUBEVIRT_VERSION = "v1.9.0"
 KUBEVIRTS_PATH = "/apis/kubevirt.io/v1/namespaces/%s/kubevirts" % NAMESPACE
 REGISTRY = "quay.io/kubevirt"
@@ -177,7 +177,7 @@ class Capabilities:
         """What clients can observe of an Istio install with its CNI plugin
         (istioctl install --set components.cni.enabled=true): the istio-system
         namespace, the istio-cni-node DaemonSet (label k8s-app=istio-cni-node)
-        and (tests/lab/kubevirt/addons.py) the istio-sidecar-injector
+        and (lab/kubevirt/addons.py) the istio-sidecar-injector
         MutatingWebhookConfiguration, whose webhook injects the sidecar."""
         ds_path = "/apis/apps/v1/namespaces/istio-system/daemonsets/istio-cni-node"
         if not enabled:

@@ -1,6 +1,6 @@
 """The lab daemon: one process in front of kube-apiserver that runs the
 request-logging, fault-injecting proxy and KubeVirt's emulated controllers,
-webhooks and aggregated subresource API (tests/lab/kubevirt)."""
+webhooks and aggregated subresource API (lab/kubevirt)."""
 
 import argparse
 import json

@@ -4,7 +4,7 @@ install, and virt-api and virt-controller as local processes.
 virt-operator is not run (it wants to deploy images); the lab does its part:
 
 - the objects of virt-operator's install strategy, printed by ``labinstall``
-  (tests/lab/build/kubevirt/labinstall, calling
+  (lab/build/kubevirt/labinstall, calling
   ``pkg/virt-operator/resource/generate/install.GenerateCurrentInstallStrategy``):
   every KubeVirt CRD, the service accounts with their RBAC, the
   ValidatingAdmissionPolicies, the virt-api webhook configurations and the
@@ -81,7 +81,7 @@ def webhook_url_config(config, port, ca_bundle):
 
 
 class KubeVirtControlPlane:
-    """Install and run virt-api/virt-controller for a ``tests.lab.cluster.Lab``."""
+    """Install and run virt-api/virt-controller for a ``lab.cluster.Lab``."""
 
     def __init__(self, lab, binaries_dir):
         self.lab = lab
@@ -129,7 +129,7 @@ class KubeVirtControlPlane:
         # virt-handler's DaemonSet (components.NewHandlerDaemonSet: label kubevirt.io=virt-handler,
         # service account kubevirt-handler), so every node has the pod whose bound token
         # identifies the node to KubeVirt's NodeRestriction; the lab plays its kubelet and
-        # its node side (tests/lab/kubevirt/handler.py)
+        # its node side (lab/kubevirt/handler.py)
         labels = {"kubevirt.io": "virt-handler", "app.kubernetes.io/component": "kubevirt"}
         lab.apply("/apis/apps/v1/namespaces/%s/daemonsets" % NAMESPACE, {
             "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "virt-handler", "labels": labels},
