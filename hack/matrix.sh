@@ -132,7 +132,8 @@ entry_of() {  # entry_of <minor> -> the MATRIX entry
 
 if [ "${1:-}" = venv ]; then  # hack/matrix.sh venv <minor>: the venv's path on stdout, logs on stderr
   [ $# -eq 2 ] || { echo "usage: $0 venv <ansible-core minor>" >&2; exit 2; }
-  IFS=: read -r minor core pyver pkg <<<"$(entry_of "$2")"
+  entry="$(entry_of "$2")" || exit 2
+  IFS=: read -r minor core pyver pkg <<<"$entry"
   py="$(find_python "$pyver")" || { echo "matrix: no Python $pyver on this machine for ansible-core $minor" >&2; exit 1; }
   make_venv "$core" "$py" "$pkg"
   exit 0
