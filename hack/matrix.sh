@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# make matrix: the ansible-core versions the collection claims (meta/runtime.yml
-# requires_ansible), each in its own virtualenv cached outside the repository
-# (~/.cache/kubevirt-net-lab/venvs/matrix-*), each with
-#   - ansible-test sanity (hack/test.sh sanity with that venv), and
-#   - a smoke run on a fresh lab: playbooks/site.yml (the demo) converged for
-#     real (failed=0), then in check mode (changed=0 and no write request, the
-#     proxy's log); the whole suite runs on the main venv's version (make test).
+# The ansible-core support matrix: the versions the collection claims
+# (meta/runtime.yml requires_ansible), each in its own virtualenv cached outside
+# the repository (~/.cache/kubevirt-net-lab/venvs/matrix-*), each with
+#   - sanity: the ansible-test sanity tests whose result depends on the
+#     ansible-core version or its Python (SANITY_TESTS below), and
+#   - smoke: playbooks/site.yml (the demo) converged for real on a fresh lab
+#     (failed=0), then in check mode (changed=0 and no write request, the proxy's log).
 #
-#   hack/matrix.sh                 # every entry below
+#   hack/matrix.sh                 # every entry below (make matrix)
 #   hack/matrix.sh 2.17 2.19       # some of them
 #   MATRIX_STAGES=sanity hack/matrix.sh   # sanity only (or: smoke)
-#   MATRIX_SKIP_MAIN=1 hack/matrix.sh      # leave out the version of the main venv
-#                                          # (CI: make test just ran sanity and every test on it)
+#   MATRIX_SKIP_MAIN=1 hack/matrix.sh     # leave out the version of the main venv
+#   MATRIX_SANITY=all hack/matrix.sh      # every sanity test, the linters too
+#   hack/matrix.sh venv 2.17       # create (or reuse) 2.17's venv and print its path
+#
+# make test (hack/test.sh all, what CI runs) runs `MATRIX_STAGES=sanity
+# MATRIX_SKIP_MAIN=1 hack/matrix.sh`, and its pytest run does the smoke runs on
+# the workers' own labs (tests/integration/matrix/test_core_<x>_<y>.py, which
+# get their venv from `hack/matrix.sh venv <x.y>`).  2.21 on Python 3.13 is left
+# to `make matrix`: make test runs the whole suite and full sanity on 2.21 (main
+# venv, Python 3.12), and 2.19's entry runs the collection on Python 3.13; what
+# 2.21 x 3.13 adds on top is ansible-core's own business (its CI covers 3.13).
 #
 # An entry is <ansible-core minor>:<ansible-core pin>:<Python>:<ansible package>.
 # The ansible package (installed --no-deps) only brings the collections the
@@ -23,6 +32,7 @@
 # version supports on the controller, and a newer one for the later cores
 # (the main venv of `make test` covers 2.21 on 3.12).
 set -euo pipefail
+shopt -s inherit_errexit  # a failing pip inside $(make_venv ...) stops the script
 cd "$(dirname "$0")/.."
 REPO="$PWD"
 
@@ -33,6 +43,27 @@ MATRIX=(
 )
 CACHE="${KUBEVIRT_NET_CACHE:-$HOME/.cache/kubevirt-net-lab}/venvs"
 STAGES="${MATRIX_STAGES:-sanity smoke}"
+
+# The sanity tests whose result depends on the ansible-core version (or on the
+# Python it runs on), from `ansible-test sanity --list-tests` (the same 24 on
+# 2.17, 2.19 and 2.21):
+#   validate-modules    DOCUMENTATION/argument_spec against this core's schema and
+#                       its argument-spec rules (both change between core versions)
+#   import              every module and module_util imported under this core's
+#                       module_utils and Python (a name removed from a core breaks here)
+#   compile             syntax on this Python (3.11 for 2.17)
+#   ansible-doc         this core's ansible-doc renders every plugin (doc fragments,
+#                       the version_added / deprecated rules)
+#   action-plugin-docs  this core's plugin loader pairs action plugins with modules
+#   runtime-metadata    meta/runtime.yml (requires_ansible, action_groups,
+#                       plugin_routing) against this core's schema
+#   ignores             tests/sanity/ignore-<core>.txt, the one file per core version
+# Left to make test's full sanity on the main venv (one run is enough): the
+# linters pylint, pep8, yamllint, shellcheck, pslint (their versions are pinned per
+# core, but they check style, not whether the collection works on a core), the
+# changelog check (antsibull-changelog) and the text checks (line-endings, shebang,
+# no-assert, empty-init, symlinks, no-smart-quotes, ...), which read the files alone.
+SANITY_TESTS=(validate-modules import compile ansible-doc action-plugin-docs runtime-metadata ignores)
 
 find_python() {  # the interpreter of a minor version: system first, then pyenv (not its shims)
   local want="$1" cand
@@ -48,6 +79,9 @@ make_venv() {  # make_venv <core pin> <python> <ansible package> -> prints the v
   local core="$1" py="$2" pkg="$3" key venv
   key="$(printf '%s\n' "$core" "$("$py" -V 2>&1)" "$pkg" "$(cat requirements.txt)" | sha256sum | cut -c1-12)"
   venv="$CACHE/matrix-${core#ansible-core==}-py$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-$key"
+  mkdir -p "$CACHE"
+  # one creator at a time (pytest-xdist workers, a sanity stage beside a test run)
+  exec 9>"$venv.lock"; flock 9
   if [ ! -f "$venv/.installed" ]; then
     echo "matrix: creating $venv ($core, $("$py" -V 2>&1))" >&2
     rm -rf "$venv"; mkdir -p "$CACHE"
@@ -60,6 +94,7 @@ make_venv() {  # make_venv <core pin> <python> <ansible package> -> prints the v
     "$venv/bin/python" -c 'import ansible_collections.kubernetes.core, ansible_collections.ansible.posix' >&2
     touch "$venv/.installed"
   fi
+  flock -u 9; exec 9>&-
   echo "$venv"
 }
 
@@ -89,6 +124,21 @@ smoke() {  # smoke <venv>: site.yml converged on a fresh lab, then checked witho
   return "$rc"
 }
 
+entry_of() {  # entry_of <minor> -> the MATRIX entry
+  local entry
+  for entry in "${MATRIX[@]}"; do [ "${entry%%:*}" = "$1" ] && { echo "$entry"; return 0; }; done
+  echo "matrix: no entry for ansible-core $1 (have: ${MATRIX[*]%%:*})" >&2; return 1
+}
+
+if [ "${1:-}" = venv ]; then  # hack/matrix.sh venv <minor>: the venv's path on stdout, logs on stderr
+  [ $# -eq 2 ] || { echo "usage: $0 venv <ansible-core minor>" >&2; exit 2; }
+  entry="$(entry_of "$2")" || exit 2
+  IFS=: read -r minor core pyver pkg <<<"$entry"
+  py="$(find_python "$pyver")" || { echo "matrix: no Python $pyver on this machine for ansible-core $minor" >&2; exit 1; }
+  make_venv "$core" "$py" "$pkg"
+  exit 0
+fi
+
 main_minor=""
 if [ -n "${MATRIX_SKIP_MAIN:-}" ] && [ -x "${VENV:-$REPO/.venv}/bin/python" ]; then
   main_minor="$("${VENV:-$REPO/.venv}/bin/python" -c 'import ansible.release as r; print(".".join(r.__version__.split(".")[:2]))')"
@@ -108,7 +158,10 @@ for entry in "${MATRIX[@]}"; do
   result="ok"
   for stage in $STAGES; do
     case "$stage" in
-      sanity) VENV="$venv" bash hack/test.sh sanity || { result="FAILED (sanity)"; rc=1; } ;;
+      sanity) if [ "${MATRIX_SANITY:-}" = all ]; then args=(); else args=(); for t in "${SANITY_TESTS[@]}"; do args+=(--test "$t"); done; fi
+              s0=$SECONDS
+              VENV="$venv" bash hack/test.sh sanity "${args[@]}" || { result="FAILED (sanity)"; rc=1; }
+              echo "matrix: sanity with ansible-core $got took $((SECONDS - s0)) s" ;;
       smoke) echo "matrix: smoke run (site.yml converge + check) with ansible-core $got"
              smoke "$venv" || { result="FAILED (smoke)"; rc=1; } ;;
       *) echo "matrix: unknown stage $stage" >&2; exit 2 ;;

@@ -2,6 +2,7 @@
 # The test command: unit tests, ansible-test sanity, ansible-lint (production
 # profile) and the integration tests against the lab cluster.
 #   hack/test.sh [all|unit|sanity|lint|typecheck|integration] [pytest args...]
+#   hack/test.sh sanity [ansible-test sanity args...]   (e.g. --test import)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
@@ -20,10 +21,16 @@ print("versions: Python %s, ansible %s (ansible-core %s), kubernetes.core %s, ku
 PY
 }
 
-sanity() {
+sanity() {  # sanity [ansible-test sanity args...]
   # ansible-test wants the collection (and its dependencies) in a real
-  # ansible_collections tree: copy the tracked files there.
-  local root="$BUILD/sanity/ansible_collections"
+  # ansible_collections tree: copy the tracked files there.  One tree per
+  # ansible-core and Python (.build/sanity-<core>-py<python>), so the matrix's
+  # sanity runs (hack/matrix.sh) do not clobber the main venv's.
+  local core pyver base root
+  core="$(python -c 'import ansible.release as r; print(".".join(r.__version__.split(".")[:2]))')"
+  pyver="$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  base="$BUILD/sanity-$core-py$pyver"
+  root="$base/ansible_collections"
   rm -rf "$root/kubevirt_net/core"; mkdir -p "$root/kubevirt_net/core" "$root/kubernetes"
   git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$root/kubevirt_net/core/"
   local kc; kc="$(python -c 'import ansible_collections.kubernetes.core as m; print(list(m.__path__)[0])')"
@@ -35,10 +42,9 @@ sanity() {
   mkdir -p "$HOME/.ansible/test/cache"
   for v in $pipver; do cp hack/get-pip-offline.py "$HOME/.ansible/test/cache/get_pip_${v//./_}.py"; done
   ( cd "$root/kubevirt_net/core" && git init -q && git add -A )
-  local pyver; pyver="$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-  echo "sanity: ansible-test sanity --python $pyver"
-  ( cd "$root/kubevirt_net/core" && ANSIBLE_COLLECTIONS_PATH="$BUILD/sanity" \
-      ansible-test sanity --python "$pyver" --color no --venv )
+  echo "sanity: ansible-test sanity --python $pyver (ansible-core $core) $*"
+  ( cd "$root/kubevirt_net/core" && ANSIBLE_COLLECTIONS_PATH="$base" \
+      ansible-test sanity --python "$pyver" --color no --venv "$@" )
 }
 
 lint() {
@@ -65,7 +71,7 @@ versions
 case "$what" in
   # with a test path among the arguments, run only what was named
   unit) if printf '%s\n' "$@" | grep -q '^tests/'; then run_pytest "$@"; else run_pytest tests/unit "$@"; fi ;;
-  sanity) sanity ;;
+  sanity) sanity "$@" ;;
   lint) lint ;;
   typecheck) typecheck ;;
   integration) if printf '%s\n' "$@" | grep -q '^tests/\|^bench/'; then run_pytest "$@"; else run_pytest tests/integration bench "$@"; fi ;;
@@ -73,16 +79,22 @@ case "$what" in
     # run every stage, then fail if any failed (so one report shows all of them)
     rc=0
     sanity || { echo "test: ansible-test sanity FAILED" >&2; rc=1; }
+    # the support matrix's other ansible-core versions (hack/matrix.sh): the sanity
+    # tests that depend on the core version here; their smoke runs (site.yml
+    # converge + check) are tests/integration/matrix in the pytest run below
+    MATRIX_STAGES=sanity MATRIX_SKIP_MAIN=1 bash hack/matrix.sh \
+      || { echo "test: ansible-core matrix sanity FAILED" >&2; rc=1; }
     lint || { echo "test: ansible-lint FAILED" >&2; rc=1; }
     typecheck || { echo "test: mypy FAILED" >&2; rc=1; }
     bash hack/docs.sh --check || { echo "test: docs generation FAILED" >&2; rc=1; }
     # two workers (pytest-xdist), each with its own lab; a file stays on one worker, so
-    # module-scoped fixtures (the Istio lab set-up) and a file's order hold.  PYTEST_WORKERS=0: serial
+    # module-scoped fixtures (the Istio lab set-up) and a file's order hold.  PYTEST_WORKERS=0: serial.
+    # --durations=40: the slowest tests in the log, to see where CI's time goes
     workers="${PYTEST_WORKERS:-2}"
     if [ "$workers" != 0 ]; then
-      run_pytest -n "$workers" --dist loadfile tests/unit tests/integration bench "$@" || rc=1
+      run_pytest -n "$workers" --dist loadfile --durations=40 tests/unit tests/integration bench "$@" || rc=1
     else
-      run_pytest tests/unit tests/integration bench "$@" || rc=1
+      run_pytest --durations=40 tests/unit tests/integration bench "$@" || rc=1
     fi
     exit "$rc"
     ;;

@@ -5,6 +5,13 @@ import secrets
 import subprocess
 
 
+# A CA certificate needs a keyUsage extension with keyCertSign (RFC 5280 4.2.1.3):
+# Python 3.13's default TLS context verifies strictly (VERIFY_X509_STRICT) and
+# rejects a CA without it ("CA cert does not include key usage extension"), as
+# a client of a real cluster's CA (kubeadm's has it) never sees.
+CA_KEY_USAGE = "keyUsage=critical,digitalSignature,keyCertSign,cRLSign"
+
+
 def _openssl(*args, cwd):
     subprocess.run(("openssl",) + args, cwd=cwd, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -20,7 +27,7 @@ def make_pki(directory):
         return paths
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
              "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=kubevirt-net-lab-ca",
-             cwd=directory)
+             "-addext", CA_KEY_USAGE, cwd=directory)
     ext = os.path.join(directory, "server.ext")
     with open(ext, "w", encoding="utf-8") as handle:
         handle.write(
@@ -91,5 +98,5 @@ def make_ca(directory, name, common_name):
     if not os.path.exists(crt):
         _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
                  "-keyout", name + ".key", "-out", name + ".crt", "-subj", "/CN=" + common_name,
-                 cwd=directory)
+                 "-addext", CA_KEY_USAGE, cwd=directory)
     return crt, os.path.join(directory, name + ".key")
