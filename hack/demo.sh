@@ -13,7 +13,7 @@ t0=$SECONDS
 python -m lab up --state-dir "$state" --option istio=true
 export K8S_AUTH_KUBECONFIG="$state/kubeconfig"
 export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
-run() { ansible-playbook -i localhost, playbooks/site.yml "$@"; }
+run() { ansible-playbook -i localhost, playbooks/site.yml; }
 writes() { python -m lab log-writes --state-dir "$state"; }
 
 echo "demo: first run of playbooks/site.yml"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the hack/ scripts: the environment every ansible and test command uses.
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$REPO/.venv}"

@@ -67,9 +67,11 @@ SANITY_TESTS=(validate-modules import compile ansible-doc action-plugin-docs run
 
 find_python() {  # the interpreter of a minor version: system first, then pyenv (not its shims)
   local want="$1" cand
+  # (ls | sort -V: the newest patch release of the minor version; the names are pyenv's, no blanks)
+  # shellcheck disable=SC2012
   for cand in "/usr/bin/python$want" "/usr/local/bin/python$want" \
               "$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$want".*/bin/python3 2>/dev/null | sort -V | tail -1)"; do
-    [ -n "$cand" ] && [ -x "$cand" ] || continue
+    if [ -z "$cand" ] || [ ! -x "$cand" ]; then continue; fi
     if "$cand" -c 'import ssl, venv' >/dev/null 2>&1; then echo "$cand"; return 0; fi
   done
   return 1
@@ -103,6 +105,7 @@ smoke() {  # smoke <venv>: site.yml converged on a fresh lab, then checked witho
   state="$(mktemp -d "${TMPDIR:-/tmp}/kubevirt-net-matrix.XXXXXX")"
   # (set -e does not hold inside a subshell on the left of ||: every step exits itself)
   (
+    # shellcheck disable=SC2030  # the venv of this version, in this subshell only
     export VENV="$venv"; source hack/env.sh
     trap 'python -m lab down --state-dir "$state" >/dev/null 2>&1 || true' EXIT
     python -m lab up --state-dir "$state" --option istio=true >/dev/null || exit 1
@@ -140,6 +143,7 @@ if [ "${1:-}" = venv ]; then  # hack/matrix.sh venv <minor>: the venv's path on 
 fi
 
 main_minor=""
+# shellcheck disable=SC2031  # the main venv: VENV as the caller set it (smoke changes it in a subshell only)
 if [ -n "${MATRIX_SKIP_MAIN:-}" ] && [ -x "${VENV:-$REPO/.venv}/bin/python" ]; then
   main_minor="$("${VENV:-$REPO/.venv}/bin/python" -c 'import ansible.release as r; print(".".join(r.__version__.split(".")[:2]))')"
 fi

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 
 pick_python() {
   local cand
+  # (ls | sort -V: the newest pyenv patch release; its names have no blanks)
+  # shellcheck disable=SC2012
   for cand in "${LAB_PYTHON:-}" \
               "$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3 2>/dev/null | sort -V | tail -1)" \
               /usr/bin/python3.12 /usr/local/bin/python3.12 \
