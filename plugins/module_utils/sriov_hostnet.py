@@ -37,13 +37,15 @@ def _run_json(runner, argv: List[str]) -> Optional[list]:
 
 
 def read(runner) -> Optional[Tuple[list, list]]:
-    """(links with addr_info, IPv4 + IPv6 routes of the main table); None when ``ip`` cannot tell."""
+    """(links with addr_info, IPv4 + IPv6 routes of the main table); None when ``ip`` cannot tell.  A kernel
+    without IPv6 (ipv6.disable=1) refuses the IPv6 route dump ("Address family not supported by protocol"):
+    then there are no IPv6 routes."""
     links = _run_json(runner, ["ip", "-j", "addr", "show"])
     routes4 = _run_json(runner, ["ip", "-j", "route", "show"])
-    routes6 = _run_json(runner, ["ip", "-j", "-6", "route", "show"])
-    if links is None or routes4 is None or routes6 is None:
+    if links is None or routes4 is None:
         return None
-    return links, routes4 + routes6
+    routes6 = _run_json(runner, ["ip", "-j", "-6", "route", "show"])
+    return links, routes4 + (routes6 or [])
 
 
 def stacked(links: List[dict], name: str) -> List[str]:

@@ -97,13 +97,24 @@ def test_management_problem_names_the_pf_what_it_carries_and_the_fix():
     assert h.management_problem(runner, "v1", "0000:3b:00.1", 4, 0) is None
 
 
-@pytest.mark.parametrize("broken", ["ip -j addr show", "ip -j -6 route show"])
+@pytest.mark.parametrize("broken", ["ip -j addr show", "ip -j route show"])
 def test_management_problem_refuses_when_ip_cannot_tell(broken):
     answers = {"ip -j addr show": (0, "[]", ""), "ip -j route show": (0, "[]", ""),
                "ip -j -6 route show": (0, "[]", "")}
     answers[broken] = (127, "", "ip: command not found")
     message = h.management_problem(Runner(answers), "ens1f0", "0000:3b:00.0", 0, 4)
     assert "cannot tell whether the PF carries" in message and "install iproute2" in message
+
+
+def test_a_kernel_without_ipv6_has_no_ipv6_routes():
+    links = [dict(REAL_ADDR[3], addr_info=REAL_ADDR[3]["addr_info"][:1]), REAL_ADDR[2]]
+    answers = {"ip -j addr show": (0, json.dumps(links), ""), "ip -j route show": (0, json.dumps(REAL_ROUTES[:1]), ""),
+               "ip -j -6 route show": (2, "", "RTNETLINK answers: Address family not supported by protocol\n")}
+    message = h.management_problem(Runner(answers), "v0", "0000:3b:00.0", 0, 4)
+    assert "address 10.0.0.2/24 (on br0" in message and "the default route via 10.0.0.1 (on br0" in message
+    answers["ip -j addr show"] = (0, json.dumps([REAL_ADDR[1]]), "")
+    answers["ip -j route show"] = (0, "[]", "")
+    assert h.management_problem(Runner(answers), "v1", "0000:3b:00.1", 0, 4) is None
 
 
 def test_the_fake_hosts_ip_through_the_same_code(tmp_path):
