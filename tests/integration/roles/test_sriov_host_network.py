@@ -19,6 +19,7 @@ PFS = [
 ]
 RULE = "etc/udev/rules.d/10-kubevirt-net-sriov-nm-unmanaged.rules"
 NM_TASK = "Mark the VFs of the PFs unmanaged for NetworkManager (udev rule)"
+UDEV_RELOAD = [["control", "--reload"], ["trigger", "--action=change", "--subsystem-match=net"]]
 
 
 def tool_calls(root, name):
@@ -77,8 +78,7 @@ def test_the_vfs_are_marked_nm_unmanaged_by_an_idempotent_udev_rule(fake_host, h
     # the kernel-driver VFs' netdevs get the property; the PF and the node's own NIC do not
     assert [udev_properties(str(root), name) for name in ("ens1f1v0", "ens1f1v1")] == [{"NM_UNMANAGED": "1"}] * 2
     assert udev_properties(str(root), "ens1f1") == {} and udev_properties(str(root), "eno1") == {}
-    assert tool_calls(root, "udevadm") == [["control", "--reload"], ["trigger", "--action=change",
-                                                                      "--subsystem-match=net"]]
+    assert tool_calls(root, "udevadm") == UDEV_RELOAD
 
     # idempotent: nothing changes, udev is not touched again
     again = run_playbook(host_env, tmp_path, role_play(root, PFS))
@@ -96,5 +96,4 @@ def test_the_vfs_are_marked_nm_unmanaged_by_an_idempotent_udev_rule(fake_host, h
     assert rule.exists()
     run_playbook(host_env, tmp_path, role_play(root, more, **off))
     assert not rule.exists() and udev_properties(str(root), "ens1f1v0") == {}
-    assert tool_calls(root, "udevadm")[-2:] == [["control", "--reload"], ["trigger", "--action=change",
-                                                                          "--subsystem-match=net"]]
+    assert tool_calls(root, "udevadm")[-2:] == UDEV_RELOAD
