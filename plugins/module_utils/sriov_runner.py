@@ -7,7 +7,7 @@
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import sriov_sysfs
+from ansible_collections.kubevirt_net.core.plugins.module_utils import sriov_hostnet, sriov_sysfs
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import option_error
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
@@ -33,6 +33,7 @@ ARG_SPEC = dict(
     wait_timeout=dict(type="int", default=60),
     write_timeout=dict(type="int", default=120),
     force=dict(type="bool", default=False),
+    allow_management_pf=dict(type="bool", default=False),
 )
 
 
@@ -89,6 +90,14 @@ def run():
     address = None
     if not problems:
         address = sriov_sysfs.validate_host(host, desired, problems, gathered=state == "gathered")
+    if address and not problems and not params["allow_management_pf"] and desired.num_vfs is not None:
+        # before any write (and in check mode and gathered with num_vfs too): a VF count change on the PF
+        # that carries this host's network resets it on some drivers
+        pf = host.pf(address)
+        problem = sriov_hostnet.management_problem(host.runner, pf["name"], address, pf["numvfs"],
+                                                   desired.num_vfs)
+        if problem:
+            problems.add(desired.label, "num_vfs", problem)
     if problems:
         module.fail_json(msg=problems.render(), problems=problems.items, changed=False, changed_steps=[],
                          host=host.facts())

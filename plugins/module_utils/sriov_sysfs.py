@@ -53,10 +53,12 @@ IOMMU_KERNEL_ARGS = {"GenuineIntel": ["intel_iommu=on", "iommu=pt"], "AuthenticA
 ERRNO_HINTS = {
     "sriov_numvfs": {
         # drivers/pci/iov.c sriov_numvfs_store returns EBUSY for a non-zero -> non-zero change; the PF driver's
-        # sriov_configure returns it too while busy (ice: "device not ready", e.g. during a reset)
+        # sriov_configure returns it too while busy (ice: "device not ready", e.g. during a reset;
+        # ice_check_sriov_allowed in drivers/net/ethernet/intel/ice/ice_sriov.c)
         errno.EBUSY: "the PF driver is busy (ice: device not ready, e.g. during a reset), or the count was not 0 "
                      "(the kernel only changes sriov_numvfs from or to 0): wait for the PF and re-run",
-        # i40e_pci_sriov_configure: another VF operation is pending
+        # i40e_pci_sriov_configure (drivers/net/ethernet/intel/i40e/i40e_virtchnl_pf.c): another VF operation
+        # is pending
         errno.EAGAIN: "the PF driver is busy with another VF operation (i40e): wait and re-run",
         errno.ERANGE: "more VFs than sriov_totalvfs",
         errno.ENOENT: "the PF has no driver, or its driver cannot configure SR-IOV through sysfs: bind the PF "

@@ -28,6 +28,11 @@ description:
     process, such as a VM's QEMU, has C(/dev/vfio/<group>) or C(/dev/vfio/devices/vfioN) open, seen through
     C(/proc/<pid>/fd)) or is bound to a driver other than O(driver), unless O(force=true). Check mode reports them in
     RV(teardown_blockers) instead of failing. Drain the node first (the C(kubevirt_net.core.sriov_host) role does).
+  - A VF count change enables or disables SR-IOV, and some PF drivers (i40e) reset the whole PF to do it. When the
+    PF, or a bond, bridge or VLAN device on top of it, carries one of the host's addresses (global scope) or its
+    default route (C(ip -j addr show), C(ip -j route show), C(ip -j -6 route show)), the task fails before any
+    write, also in check mode and with O(state=gathered) when O(num_vfs) is given, naming what the PF carries,
+    unless O(allow_management_pf=true).
   - When the PF driver is busy as the count goes from 0 to O(num_vfs) (ice returns EBUSY, i40e EAGAIN), the write is
     retried after 1, 2, 4, 8 and 16 seconds. After the write the module waits, at most O(wait_timeout) seconds, for
     the C(virtfnN) links. With VFs, a PF that is administratively down is set up (C(ip link set <pf> up)), because
@@ -130,6 +135,13 @@ options:
       - Destroy existing VFs (a count change) even while a VF is held open through vfio or is bound to another
         driver. A write that removes a VF a VM still holds then blocks in the kernel until the VM lets go, at most
         O(write_timeout).
+    type: bool
+    default: false
+  allow_management_pf:
+    description:
+      - Change the VF count even when the PF carries the host's own network (an address or the default route,
+        directly or through a bond, bridge or VLAN on top of it). PF drivers such as i40e reset the PF when
+        SR-IOV is enabled or disabled, so the host loses its network for a while; have an out-of-band console.
     type: bool
     default: false
   write_timeout:

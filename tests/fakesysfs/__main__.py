@@ -1,8 +1,8 @@
 """python -m tests.fakesysfs build|cmd|ip|reboot|mount ...
 
   build  --root DIR [--profile e810 --slot 0000:3b:00 ...] [--cpu intel|amd] [--no-iommu] [--tools] ...
-  cmd    --root DIR TOOL -- ARGS...     (the fake update-grub, grubby, modprobe, driverctl, systemctl, reboot)
-  ip     --root DIR -- ARGS...          (ip -j link show / ip link set ... vf N ..., through the simulated PF)
+  cmd    --root DIR TOOL -- ARGS...     (the fake update-grub, grubby, modprobe, driverctl, systemctl, reboot, udevadm)
+  ip     --root DIR -- ARGS...          (ip -j link|addr show, ip -j [-6] route show, ip link set ... vf N ...)
   reboot --root DIR                     (what a reboot does to the fake host)
   mount  --backing DIR --mountpoint DIR (serve the tree with FUSE; the kernel reacts to writes; foreground)
 """

@@ -1,7 +1,8 @@
 """Fake host tools acting on a fake host root (installed by tree.install_tools):
-update-grub, grubby, modprobe, driverctl, systemctl and reboot.  Each call is
+update-grub, grubby, modprobe, driverctl, systemctl, reboot and udevadm.  Each call is
 appended to ``<root>/.fakesysfs/commands.log`` so tests can assert what ran."""
 
+import fnmatch
 import importlib.util
 import json
 import os
@@ -128,8 +129,10 @@ def modprobe(root, args):
 # https://gitlab.com/driverctl/driverctl) behaves:
 # * ``list-overrides`` is ``list_devices 1``: every device under /sys/bus/pci/devices whose sysfs
 #   ``driver_override`` is not "(null)", printed as "<address> <bound driver or (none)>".  It never reads
-#   /etc/driverctl.d: an override set by anyone (the vfio_sriov module included) is listed.
-# * ``set-override <dev> <drv>`` (set_override): modprobe the driver when /sys/module/<drv> is missing,
+#   /etc/driverctl.d: an override set by anyone (the vfio_sriov module included) is listed.  With none listed
+#   it fails: "driverctl: No overridable devices found. Kernel too old?", exit 1.
+# * ``set-override <dev> <drv>`` (set_override): modprobe the driver when /sys/module/<drv> (the name as given,
+#   so vfio-pci always) is missing,
 #   unbind the device from its current driver (always, even when it already is on <drv>), write <drv> to
 #   driver_override, write the address to drivers_probe, fail when the device ends up unbound; then
 #   (save_override) write <drv> to /etc/driverctl.d/pci-<dev> unless --nosave.
@@ -145,12 +148,17 @@ def driverctl(root, args):
         return 1
     if words[0] == "list-overrides":
         devices = kernel.p("sys/bus/pci/devices")
+        listed = 0
         for address in sorted(os.listdir(devices)):
             if not os.path.exists(kernel.dev(address, "driver_override")):
                 continue
             if kernel.get(kernel.dev(address, "driver_override"), NULL) == NULL:
                 continue
             sys.stdout.write("%s %s\n" % (address, kernel.driver_of(address) or "(none)"))
+            listed += 1
+        if not listed:
+            sys.stderr.write("driverctl: No overridable devices found. Kernel too old?\n")
+            return 1
         return 0
     if words[0] in ("set-override", "unset-override", "load-override"):
         if (words[0] == "set-override") != (len(words) == 3) or len(words) not in (2, 3):
@@ -182,7 +190,7 @@ def driverctl(root, args):
 
 def _set_override(kernel, address, driver):
     """driverctl's set_override: unbind, write the override, re-probe."""
-    if driver and driver != "none" and not os.path.isdir(kernel.p("sys/module", driver.replace("-", "_"))):
+    if driver and driver != "none" and not os.path.isdir(kernel.p("sys/module", driver)):
         if modprobe(kernel.root, [driver]) != 0:
             sys.stderr.write("driverctl: no such module: %s\n" % driver)
             return 1
@@ -206,13 +214,71 @@ def systemctl(root, args):
     return 0
 
 
+def udevadm(root, args):
+    """``udevadm control --reload`` and ``udevadm trigger ...``: the fake udev reads the rules afresh on every
+    evaluation (udev_properties), so both only need to be well-formed."""
+    if args[:1] == ["control"] and args[1:] in (["--reload"], ["--reload-rules"]):
+        return 0
+    if args[:1] == ["trigger"] and all(a.startswith("--") for a in args[1:]):
+        return 0
+    sys.stderr.write("fake udevadm: unsupported %s\n" % args)
+    return 1
+
+
+# ---------------------------------------------------------------------------- udev rules
+# The subset of udev(7) the role's rules use, evaluated for an event of a network device: match keys
+# ACTION, SUBSYSTEM, KERNEL, KERNELS (the device or any parent device's kernel name, i.e. the netdev and then
+# the PCI devices above it) with "==" / "!=", shell glob patterns and '|' between alternatives; ENV{KEY}="value"
+# assignments.  Any other key fails loudly, so a rule the fake cannot judge never passes silently.
+_RULE_KEY = re.compile(r'^\s*([A-Z]+)(?:\{([^}]*)\})?\s*(==|!=|=|\+=|:=)\s*"(.*)"\s*$')
+
+
+def _udev_match(pattern, value):
+    return value is not None and any(fnmatch.fnmatchcase(value, alt) for alt in pattern.split("|"))
+
+
+def udev_properties(root, ifname, action="add"):
+    """The ENV properties the rules in /etc/udev/rules.d (in file name order) give the netdev ``ifname``."""
+    path = os.path.realpath(os.path.join(root, "sys/class/net", ifname))
+    parts = os.path.relpath(path, os.path.join(root, "sys/devices")).split(os.sep)
+    kernels = [ifname] + [p for p in reversed(parts[:-1]) if p != "net"]
+    env = {}
+    rules_dir = os.path.join(root, "etc/udev/rules.d")
+    for name in sorted(os.listdir(rules_dir)) if os.path.isdir(rules_dir) else []:
+        if not name.endswith(".rules"):
+            continue
+        for line in _read(os.path.join(rules_dir, name)).splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            matched, assigns = True, {}
+            for token in line.split(","):
+                found = _RULE_KEY.match(token)
+                if not found:
+                    raise ValueError("fake udev cannot parse %r in %s" % (token, name))
+                key, attr, op, value = found.groups()
+                if op in ("==", "!="):
+                    actual = {"ACTION": [action], "SUBSYSTEM": ["net"], "KERNEL": [ifname],
+                              "KERNELS": kernels}.get(key)
+                    if actual is None:
+                        raise ValueError("fake udev does not evaluate %s (in %s)" % (key, name))
+                    hit = any(_udev_match(value, candidate) for candidate in actual)
+                    matched = matched and (hit if op == "==" else not hit)
+                elif key == "ENV" and op == "=":
+                    assigns[attr] = value
+                else:
+                    raise ValueError("fake udev does not evaluate %s%s (in %s)" % (key, op, name))
+            if matched:
+                env.update(assigns)
+    return env
+
+
 def reboot(root, args):
     boot(root)
     return 0
 
 
 TOOLS = {"update-grub": update_grub, "grubby": grubby, "modprobe": modprobe, "driverctl": driverctl,
-         "systemctl": systemctl, "reboot": reboot}
+         "systemctl": systemctl, "reboot": reboot, "udevadm": udevadm}
 
 
 def run_tool(name, root, args):

@@ -32,6 +32,8 @@ import shutil
 import threading
 import time
 
+from tests.fakesysfs.netconf import NetConf
+
 MARKER = ".fakesysfs"
 PCI = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 READ_ONLY = {"vendor", "device", "class", "sriov_totalvfs", "sriov_offset", "sriov_stride", "sriov_vf_device",
@@ -420,8 +422,9 @@ class Kernel:
         busy = state.get("busy", {}).get(pf)
         if busy and busy["count"] > 0:
             # the PF driver's sriov_configure while it is busy: ice returns EBUSY when the device is not ready
-            # (ice_sriov_configure, drivers/net/ethernet/intel/ice/ice_sriov.c), i40e EAGAIN when another VF
-            # operation is pending (i40e_pci_sriov_configure, .../i40e/i40e_virtchnl_pf.c)
+            # (ice_sriov_configure -> ice_check_sriov_allowed, drivers/net/ethernet/intel/ice/ice_sriov.c),
+            # i40e EAGAIN when another VF operation is pending (i40e_pci_sriov_configure,
+            # drivers/net/ethernet/intel/i40e/i40e_virtchnl_pf.c)
             busy["count"] -= 1
             self.save(state)
             raise _oserror(getattr(errno, busy["errno"]))
@@ -471,11 +474,18 @@ class Kernel:
         return info
 
     def ip(self, argv):
-        """``ip -j link show dev X`` and ``ip link set dev X vf N ...``: (rc, stdout, stderr)."""
-        args = [a for a in argv[1:] if a != "-j"] if argv and argv[0].endswith("ip") else list(argv)
+        """``ip -j link show dev X``, ``ip -j addr show [dev X]``, ``ip -j [-6] route show`` and
+        ``ip link set dev X vf N ...``: (rc, stdout, stderr)."""
+        words = list(argv[1:]) if argv and argv[0].endswith("ip") else list(argv)
+        family = "inet6" if "-6" in words else "inet"
+        args = [a for a in words if a not in ("-j", "-4", "-6")]
         if args[:2] == ["link", "show"]:
             name = args[3] if len(args) > 3 and args[2] == "dev" else args[2]
             return self._ip_show(name)
+        if args[:2] == ["addr", "show"]:
+            return self.netconf().addr_show(args[3] if len(args) > 3 and args[2] == "dev" else None)
+        if args[:2] == ["route", "show"] and len(args) == 2:
+            return self.netconf().route_show(family)
         if args[:2] == ["link", "set"]:
             with self.lock:
                 rc, out, err = self._ip_set(args[2:])
@@ -483,18 +493,15 @@ class Kernel:
                 return rc, out, err
         return 1, "", "fake ip: unsupported: %s\n" % " ".join(argv)
 
+    def netconf(self):
+        return NetConf(self)
+
     def _ip_show(self, name):
         address = self._netdev(name)
         if address is None:
             return 1, "", 'Device "%s" does not exist.\n' % name
         state = self.load()
-        # IFF_UP is the administrative state (net/core/dev.c dev_change_flags); iproute2 prints it as "UP"
-        # and, with carrier, "LOWER_UP"
-        up = name not in state.get("admin_down", [])
-        link = {"ifindex": 2, "ifname": name,
-                "flags": ["BROADCAST", "MULTICAST"] + (["UP", "LOWER_UP"] if up else []), "mtu": 1500,
-                "operstate": "UP" if up else "DOWN", "link_type": "ether",
-                "address": self.get(self.p("sys/class/net", name, "address")), "broadcast": "ff:ff:ff:ff:ff:ff"}
+        link = self.netconf().link(name, state)
         numvfs = int(self.get(self.dev(address, "sriov_numvfs"), "0") or 0)
         if numvfs:
             vfs = []

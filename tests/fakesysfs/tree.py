@@ -22,6 +22,7 @@ TOOLS = {
     "driverctl": "usr/sbin/driverctl",
     "systemctl": "usr/bin/systemctl",
     "reboot": "usr/sbin/reboot",
+    "udevadm": "usr/bin/udevadm",
 }
 
 
@@ -31,11 +32,14 @@ def iommu_args(cpu):
 
 def build_host(root, nics=(("e810", "0000:3b:00"),), cpu="intel", iommu=True, firmware_iommu=True,
                vfio_loaded=True, vfio_installed=True, vf_drivers_loaded=True, distro="debian", tools=False,
-               extra_netdevs=True, enomem_above=None, driverctl=False, pfs_down=False, busy=None):
+               extra_netdevs=True, enomem_above=None, driverctl=False, pfs_down=False, busy=None,
+               host_network="eno1"):
     """Create the tree; returns a dict describing it (PF names and addresses).
 
     ``pfs_down``: the SR-IOV PFs are administratively down (a dedicated PF without a NetworkManager profile);
-    ``busy``: {pf address: ("EBUSY" | "EAGAIN", n)}, the PF driver refuses the next n 0 -> M VF counts."""
+    ``busy``: {pf address: ("EBUSY" | "EAGAIN", n)}, the PF driver refuses the next n 0 -> M VF counts;
+    ``host_network``: the netdev with the node's addresses and default routes (the on-board eno1 by default;
+    None for none)."""
     root = os.path.abspath(root)
     os.makedirs(os.path.join(root, MARKER), exist_ok=True)
     state = {"iommu": bool(iommu), "firmware_iommu": bool(firmware_iommu), "cpu": cpu,
@@ -115,9 +119,16 @@ def build_host(root, nics=(("e810", "0000:3b:00"),), cpu="intel", iommu=True, fi
         if iommu:
             kernel.add_iommu_group("0000:02:00.0", state)
     kernel.save(state)
+    if host_network and (host_network != "eno1" or extra_netdevs):
+        net = kernel.netconf()
+        net.add_address(host_network, "192.0.2.10/24")
+        net.add_address(host_network, "2001:db8::10/64")
+        net.add_route("default", host_network, gateway="192.0.2.1")
+        net.add_route("default", host_network, gateway="2001:db8::1")
 
     # /etc and /boot of the distribution
     os.makedirs(os.path.join(root, "etc/modules-load.d"), exist_ok=True)
+    os.makedirs(os.path.join(root, "etc/udev/rules.d"), exist_ok=True)
     os.makedirs(os.path.join(root, "etc/systemd/system/multi-user.target.wants"), exist_ok=True)
     put(os.path.join(root, "etc/hostname"), "node01\n")
     grub_args = " ".join(iommu_args(cpu)) if iommu else ""
@@ -150,7 +161,7 @@ def build_host(root, nics=(("e810", "0000:3b:00"),), cpu="intel", iommu=True, fi
 def install_tools(root, distro="debian", driverctl=False):
     """Fake host tools at their real paths under ``root``: shell wrappers
     running ``python -m tests.fakesysfs cmd <tool> --root <root>``."""
-    names = ["modprobe", "systemctl", "reboot"]
+    names = ["modprobe", "systemctl", "reboot", "udevadm"]
     names.append("update-grub" if distro == "debian" else "grubby")
     if driverctl:
         names.append("driverctl")

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.fakesysfs import Kernel, build_host, snapshot
+from tests.fakesysfs import Kernel, snapshot
 from tests.fakesysfs.commands import commands
 from tests.fakesysfs.playbook import playbook_env, role_play, run_playbook
 from tests.fakesysfs.tree import REPO
@@ -25,18 +25,6 @@ PFS = [
      "vfs": [{"index": 0, "mac": "02:00:00:00:00:10", "vlan": 10}]},
     {"pci_address": "0000:3b:00.1", "num_vfs": 2, "driver": "kernel", "resource_name": "intel_netdev"},
 ]
-
-
-@pytest.fixture
-def env(tmp_path):
-    return playbook_env(tmp_path)
-
-
-def host_with(tmp_path, **kwargs):
-    root = tmp_path / "host"
-    kwargs.setdefault("tools", True)
-    build_host(str(root), **kwargs)
-    return root
 
 
 def vfs_of(root, pf=PF0):
@@ -55,43 +43,43 @@ def tool_calls(root, name=None):
 
 
 # ---------------------------------------------------------------------------- the module, by ansible-playbook
-def test_vfio_sriov_module_with_sysfs_root(env, tmp_path):
-    root = host_with(tmp_path, tools=False)
+def test_vfio_sriov_module_with_sysfs_root(fake_host, host_env, tmp_path):
+    root = fake_host(tools=False)
     task = {"kubevirt_net.core.vfio_sriov": {"pf": "ens1f0", "num_vfs": 3, "sysfs_root": str(root),
                                              "vfs": [{"index": 2, "mac": "02:00:00:00:00:22", "trust": True}]},
             "register": "out", "name": "vfs"}
     play = [{"hosts": "all", "gather_facts": False, "tasks": [task]}]
 
-    first = run_playbook(env, tmp_path, play, diff=True)
+    first = run_playbook(host_env, tmp_path, play, diff=True)
     result = first.task("vfs")
     assert result["changed"] and [v["driver"] for v in result["vfs"]] == ["vfio-pci"] * 3
     assert result["vfs"][2]["mac"] == "02:00:00:00:00:22" and result["vfs"][2]["trust"] is True
     assert "+sriov_numvfs: 3" in "".join(first.stdout.splitlines(True)) or result["diff"]["after"]
 
     before, mark = snapshot(str(root)), len(Kernel(str(root)).writes())
-    again = run_playbook(env, tmp_path, play).task("vfs")
+    again = run_playbook(host_env, tmp_path, play).task("vfs")
     assert again["changed"] is False and again["sysfs_writes"] == 0
     assert snapshot(str(root)) == before and Kernel(str(root)).writes()[mark:] == []
 
     task["kubevirt_net.core.vfio_sriov"]["num_vfs"] = 5
-    checked = run_playbook(env, tmp_path, play, check=True, diff=True).task("vfs")
+    checked = run_playbook(host_env, tmp_path, play, check=True, diff=True).task("vfs")
     assert checked["changed"] and checked["changed_steps"][:2] == [
         "sriov_numvfs 3 -> 0 (the kernel refuses a change between two non-zero counts with EBUSY, so the count "
         "goes through 0; the 3 existing VFs are destroyed)", "sriov_numvfs 0 -> 5"]
     assert snapshot(str(root)) == before and Kernel(str(root)).writes()[mark:] == []
 
-    changed = run_playbook(env, tmp_path, play).task("vfs")
+    changed = run_playbook(host_env, tmp_path, play).task("vfs")
     assert [v["pci"] for v in changed["vfs"]] == ["0000:3b:02.%d" % i for i in range(5)]
     numvfs = [w["value"] for w in Kernel(str(root)).writes()[mark:] if w.get("path", "").endswith("sriov_numvfs")]
     assert numvfs == ["0\n", "5\n"]
 
 
-def test_vfio_sriov_module_bad_input_changes_nothing(env, tmp_path):
-    root = host_with(tmp_path, tools=False, iommu=False)
+def test_vfio_sriov_module_bad_input_changes_nothing(fake_host, host_env, tmp_path):
+    root = fake_host(tools=False, iommu=False)
     before = snapshot(str(root))
     play = [{"hosts": "all", "gather_facts": False, "tasks": [
         {"name": "vfs", "kubevirt_net.core.vfio_sriov": {"pf": "ens1f0", "num_vfs": 4, "sysfs_root": str(root)}}]}]
-    result = run_playbook(env, tmp_path, play, expect_rc=2).task("vfs")
+    result = run_playbook(host_env, tmp_path, play, expect_rc=2).task("vfs")
     assert result["failed"] and "add the kernel arguments 'intel_iommu=on iommu=pt'" in result["msg"]
     assert snapshot(str(root)) == before
 
@@ -110,25 +98,25 @@ def test_molecule_scenario(tmp_path):
 
 
 # ---------------------------------------------------------------------------- the role
-def test_role_check_mode_writes_nothing(env, tmp_path):
-    root = host_with(tmp_path, iommu=False, driverctl=True)
+def test_role_check_mode_writes_nothing(fake_host, host_env, tmp_path):
+    root = fake_host(iommu=False, driverctl=True)
     before = snapshot(str(root))
-    result = run_playbook(env, tmp_path, role_play(root, PFS), check=True, diff=True)
+    result = run_playbook(host_env, tmp_path, role_play(root, PFS), check=True, diff=True)
     assert result.changed > 0
     assert result.task("Write GRUB_CMDLINE_LINUX")["changed"]
     assert snapshot(str(root)) == before
     assert Kernel(str(root)).writes() == []
     assert [c["args"] for c in tool_calls(root)] in ([], [["list-overrides"]])
     # and for real, then check mode reports nothing to do
-    run_playbook(env, tmp_path, role_play(root, PFS))
+    run_playbook(host_env, tmp_path, role_play(root, PFS))
     after = snapshot(str(root))
-    assert run_playbook(env, tmp_path, role_play(root, PFS), check=True).changed == 0
+    assert run_playbook(host_env, tmp_path, role_play(root, PFS), check=True).changed == 0
     assert snapshot(str(root)) == after
 
 
 @pytest.mark.parametrize("case", ["unknown_pf", "too_many_vfs", "resource_name", "two_prefixes", "firmware_iommu",
                                   "vf_settings"])
-def test_role_bad_input_fails_before_any_change(env, tmp_path, case):
+def test_role_bad_input_fails_before_any_change(fake_host, host_env, tmp_path, case):
     pfs = json.loads(json.dumps(PFS))
     kwargs = {}
     if case == "unknown_pf":
@@ -146,7 +134,7 @@ def test_role_bad_input_fails_before_any_change(env, tmp_path, case):
     else:
         pfs[0]["vfs"] = [{"index": 4, "mac": "01:00:00:00:00:01"}]
         expected = "VF 4 does not exist with num_vfs=4"
-    root = host_with(tmp_path, iommu=kwargs.get("iommu", False))
+    root = fake_host(iommu=kwargs.get("iommu", False))
     if case == "firmware_iommu":
         # the arguments are on the command line but the firmware keeps the IOMMU off: no groups
         for group in os.listdir(root / "sys/kernel/iommu_groups"):
@@ -154,16 +142,16 @@ def test_role_bad_input_fails_before_any_change(env, tmp_path, case):
                 os.unlink(root / "sys/bus/pci/devices" / dev / "iommu_group")
             shutil.rmtree(root / "sys/kernel/iommu_groups" / group)
     before = snapshot(str(root))
-    result = run_playbook(env, tmp_path, role_play(root, pfs), expect_rc=2)
+    result = run_playbook(host_env, tmp_path, role_play(root, pfs), expect_rc=2)
     [(_task, message)] = result.failures()
     assert expected in message and "othing was changed" in message, message
     assert snapshot(str(root)) == before
     assert Kernel(str(root)).writes() == [] and tool_calls(root) == []
 
 
-def test_role_rhel_grubby_amd_without_reboot(env, tmp_path):
-    root = host_with(tmp_path, iommu=False, cpu="amd", distro="rhel")
-    first = run_playbook(env, tmp_path, role_play(root, PFS))
+def test_role_rhel_grubby_amd_without_reboot(fake_host, host_env, tmp_path):
+    root = fake_host(iommu=False, cpu="amd", distro="rhel")
+    first = run_playbook(host_env, tmp_path, role_play(root, PFS))
     grubby = tool_calls(root, "grubby")
     assert [c["args"] for c in grubby] == [["--info=DEFAULT"], ["--update-kernel=ALL", "--args=iommu=pt"]]
     assert tool_calls(root, "update-grub") == []
@@ -173,26 +161,26 @@ def test_role_rhel_grubby_amd_without_reboot(env, tmp_path):
     # the kernel-driver PF is configured now; the vfio-pci one waits for the IOMMU
     assert vfs_of(root) == [] and [d for _vf, d in vfs_of(root, "0000:3b:00.1")] == ["iavf", "iavf"]
     # a second run changes nothing and still says a reboot is needed
-    second = run_playbook(env, tmp_path, role_play(root, PFS))
+    second = run_playbook(host_env, tmp_path, role_play(root, PFS))
     assert second.changed == 0 and second.task("Reboot required")["changed"] is False
     assert len(tool_calls(root, "grubby")) == 3
     # after a reboot the boot unit (the installed sriov_sysfs.py) has configured everything
     subprocess.run([str(root / "usr/sbin/reboot")], check=True, capture_output=True)
     assert "iommu=pt" in (root / "proc/cmdline").read_text().split()
     assert [d for _vf, d in vfs_of(root)] == ["vfio-pci"] * 4
-    third = run_playbook(env, tmp_path, role_play(root, PFS))
+    third = run_playbook(host_env, tmp_path, role_play(root, PFS))
     assert third.changed == 0, third.task_results()
 
 
-def test_role_reboots_when_allowed_and_the_boot_unit_configures_the_vfs(env, tmp_path):
-    root = host_with(tmp_path, iommu=False)
+def test_role_reboots_when_allowed_and_the_boot_unit_configures_the_vfs(fake_host, host_env, tmp_path):
+    root = fake_host(iommu=False)
     grub = root / "etc/default/grub"
     text = grub.read_text().replace('GRUB_CMDLINE_LINUX_DEFAULT="quiet"',
                                     'GRUB_CMDLINE_LINUX_DEFAULT="quiet intel_iommu=off"')
     text = text.replace('GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="xintel_iommu=on console=ttyS0"')
     grub.write_text(text)
     variables = {"sriov_host_allow_reboot": True, "sriov_host_reboot_command": str(root / "usr/sbin/reboot")}
-    first = run_playbook(env, tmp_path, role_play(root, PFS, **variables))
+    first = run_playbook(host_env, tmp_path, role_play(root, PFS, **variables))
     # word by word: a conflicting value is dropped, a word that only contains the argument is kept
     assert 'GRUB_CMDLINE_LINUX_DEFAULT="quiet"' in grub.read_text()
     assert 'GRUB_CMDLINE_LINUX="xintel_iommu=on console=ttyS0 intel_iommu=on iommu=pt"' in grub.read_text()
@@ -207,4 +195,4 @@ def test_role_reboots_when_allowed_and_the_boot_unit_configures_the_vfs(env, tmp
              if name == "Create the VFs, pin their settings and bind them (vfio_sriov)"]
     assert len(after) == 2
     assert after[-1]["changed"] is False
-    assert run_playbook(env, tmp_path, role_play(root, PFS, **variables)).changed == 0
+    assert run_playbook(host_env, tmp_path, role_play(root, PFS, **variables)).changed == 0

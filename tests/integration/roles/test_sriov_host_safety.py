@@ -9,12 +9,10 @@ import json
 import os
 import subprocess
 
-import pytest
-
 from ansible_collections.kubevirt_net.core.plugins.module_utils import sriov_sysfs as s
-from tests.fakesysfs import Kernel, KernelRunner, KernelWriter, build_host, snapshot
+from tests.fakesysfs import Kernel, KernelRunner, KernelWriter, snapshot
 from tests.fakesysfs.commands import commands, write_grub_cfg
-from tests.fakesysfs.playbook import playbook_env, role_play, run_playbook
+from tests.fakesysfs.playbook import role_play, run_playbook
 
 PF0, PF1 = "0000:3b:00.0", "0000:3b:00.1"
 PFS = [
@@ -22,18 +20,6 @@ PFS = [
     {"pci_address": PF1, "num_vfs": 2, "driver": "kernel", "resource_name": "intel-netdev"},
 ]
 VF_TASK = "Create the VFs, pin their settings and bind them (vfio_sriov)"
-
-
-@pytest.fixture
-def env(tmp_path):
-    return playbook_env(tmp_path)
-
-
-def host_with(tmp_path, **kwargs):
-    root = tmp_path / "host"
-    kwargs.setdefault("tools", True)
-    build_host(str(root), **kwargs)
-    return root
 
 
 def direct(root, **desired):
@@ -61,8 +47,8 @@ def tool(root, *argv):
 
 
 # ---------------------------------------------------------------------------- the fake driverctl is the real one
-def test_fake_driverctl_lists_sysfs_overrides_and_unbinds_on_set_override(tmp_path):
-    root = host_with(tmp_path, driverctl=True)
+def test_fake_driverctl_lists_sysfs_overrides_and_unbinds_on_set_override(fake_host, tmp_path):
+    root = fake_host(driverctl=True)
     direct(root, pf="ens1f0", num_vfs=2)
     # list-overrides reads every device's sysfs driver_override (not /etc/driverctl.d) and prints the bound driver
     listed = tool(root, "driverctl", "list-overrides")
@@ -82,15 +68,15 @@ def test_fake_driverctl_lists_sysfs_overrides_and_unbinds_on_set_override(tmp_pa
 
 
 # ---------------------------------------------------------------------------- item 1: VFs a VM holds
-def test_role_refuses_to_destroy_vfs_a_vm_holds_and_force_hits_the_kernel_wait(env, tmp_path):
-    root = host_with(tmp_path)
+def test_role_refuses_to_destroy_vfs_a_vm_holds_and_force_hits_the_kernel_wait(fake_host, host_env, tmp_path):
+    root = fake_host()
     direct(root, pf="ens1f0", num_vfs=4)
     direct(root, pf_pci_address=PF1, num_vfs=2, driver="kernel")
     kernel = Kernel(str(root))
     kernel.open_vfio("0000:3b:02.3")
     changed = [dict(PFS[0], num_vfs=2), PFS[1]]
     before, mark = sysfs(root), len(kernel.writes())
-    refused = run_playbook(env, tmp_path, role_play(root, changed), expect_rc=2)
+    refused = run_playbook(host_env, tmp_path, role_play(root, changed), expect_rc=2)
     [(task, message)] = refused.failures()
     assert task == VF_TASK
     assert "changing sriov_numvfs from 4 to 2 destroys every VF" in message
@@ -102,7 +88,7 @@ def test_role_refuses_to_destroy_vfs_a_vm_holds_and_force_hits_the_kernel_wait(e
     assert kernel.writes()[mark:] == [] and sysfs(root) == before
     # force: the write to sriov_numvfs blocks in the kernel until QEMU lets go; the task gives up after
     # sriov_host_write_timeout and says to drain
-    forced = run_playbook(env, tmp_path, role_play(root, changed, sriov_host_force=True, sriov_host_write_timeout=2),
+    forced = run_playbook(host_env, tmp_path, role_play(root, changed, sriov_host_force=True, sriov_host_write_timeout=2),
                           expect_rc=2)
     [(task, message)] = forced.failures()
     assert task == VF_TASK and "did not return within 2s" in message and "drain the node" in message
@@ -110,15 +96,15 @@ def test_role_refuses_to_destroy_vfs_a_vm_holds_and_force_hits_the_kernel_wait(e
 
 
 # ---------------------------------------------------------------------------- items 3, 4 and 6 in one host's life
-def test_role_persists_with_its_boot_unit_only_sets_the_pf_up_and_retries_a_busy_pf(env, tmp_path):
-    root = host_with(tmp_path, driverctl=True, pfs_down=True, busy={PF0: ("EAGAIN", 1)})
+def test_role_persists_with_its_boot_unit_only_sets_the_pf_up_and_retries_a_busy_pf(fake_host, host_env, tmp_path):
+    root = fake_host(driverctl=True, pfs_down=True, busy={PF0: ("EAGAIN", 1)})
     store = root / "etc/driverctl.d"
     store.mkdir(parents=True)
     # a stale override from earlier (VF0 of the kernel-driver PF on vfio-pci) and a user's own, unrelated one
     (store / "pci-0000:3b:12.0").write_text("vfio-pci\n")
     (store / "pci-0000:02:00.0").write_text("igb\n")
 
-    first = run_playbook(env, tmp_path, role_play(root, PFS))
+    first = run_playbook(host_env, tmp_path, role_play(root, PFS))
     assert [c for c in commands(str(root)) if c["command"] == "driverctl"] == []
     assert not (store / "pci-0000:3b:12.0").exists() and (store / "pci-0000:02:00.0").exists()
     assert drivers(root, PF0) == ["vfio-pci"] * 4 and drivers(root, PF1) == ["iavf"] * 2
@@ -141,19 +127,19 @@ def test_role_persists_with_its_boot_unit_only_sets_the_pf_up_and_retries_a_busy
     assert Kernel(str(root)).load()["admin_down"] == []
     loads = [c["args"] for c in commands(str(root)) if c["command"] == "driverctl"]
     assert loads == [["--nosave", "load-override", "0000:02:00.0"]]
-    again = run_playbook(env, tmp_path, role_play(root, PFS))
+    again = run_playbook(host_env, tmp_path, role_play(root, PFS))
     assert again.changed == 0, [n for n, r in again.task_results() if r.get("changed")]
 
 
 # ---------------------------------------------------------------------------- item 9: GRUB regeneration
-def test_grub_is_regenerated_when_the_generated_config_lacks_the_arguments(env, tmp_path):
-    root = host_with(tmp_path, iommu=False)
+def test_grub_is_regenerated_when_the_generated_config_lacks_the_arguments(fake_host, host_env, tmp_path):
+    root = fake_host(iommu=False)
     # an earlier run wrote /etc/default/grub and died before update-grub ran
     grub = root / "etc/default/grub"
     grub.write_text(grub.read_text().replace('GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="intel_iommu=on iommu=pt"'))
     cfg = root / "boot/grub/grub.cfg"
     assert "intel_iommu=on" not in cfg.read_text()
-    first = run_playbook(env, tmp_path, role_play(root, PFS))
+    first = run_playbook(host_env, tmp_path, role_play(root, PFS))
     assert first.task("Write GRUB_CMDLINE_LINUX").get("changed") is False
     assert [c["rc"] for c in commands(str(root)) if c["command"] == "update-grub"] == [0]
     assert "intel_iommu=on iommu=pt" in cfg.read_text()
@@ -162,9 +148,9 @@ def test_grub_is_regenerated_when_the_generated_config_lacks_the_arguments(env, 
     grub.write_text(grub.read_text().replace('"intel_iommu=on iommu=pt"', '""'))
     write_grub_cfg(root)
     (root / ".fakesysfs/update-grub.fails").write_text("")
-    failed = run_playbook(env, tmp_path, role_play(root, PFS), expect_rc=2)
+    failed = run_playbook(host_env, tmp_path, role_play(root, PFS), expect_rc=2)
     assert failed.failures()[0][0] == "Regenerate the boot loader configuration (update-grub)"
     os.unlink(root / ".fakesysfs/update-grub.fails")
-    run_playbook(env, tmp_path, role_play(root, PFS))
+    run_playbook(host_env, tmp_path, role_play(root, PFS))
     assert "intel_iommu=on iommu=pt" in cfg.read_text()
     assert [c["rc"] for c in commands(str(root)) if c["command"] == "update-grub"] == [0, 1, 0]

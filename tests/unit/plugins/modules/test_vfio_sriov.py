@@ -181,3 +181,42 @@ def test_check_mode_reports_a_teardown_and_what_blocks_it(root):
     assert snapshot(str(root)) == before
     same = ok(root, pf="ens1f0", num_vfs=2, check=True)
     assert same["teardown"] is False and same["teardown_blockers"] == []
+
+
+# ---------------------------------------------------------------------------- the PF with the host's network
+@pytest.mark.parametrize("via", ["pf", "bond", "vlan"])
+def test_a_count_change_on_the_pf_with_the_hosts_network_fails_before_any_write(tmp_path, via):
+    build_host(str(tmp_path), nics=(("x710", "0000:3b:00"),), host_network=None)
+    net = Kernel(str(tmp_path)).netconf()
+    carrier = {"pf": "ens2f0", "bond": "bond0", "vlan": "ens2f0.100"}[via]
+    if via == "bond":
+        net.add_virtual("bond0", "bond")
+        net.set_master("ens2f0", "bond0")
+    if via == "vlan":
+        net.add_virtual("ens2f0.100", "vlan", link="ens2f0")
+    net.add_address(carrier, "192.0.2.10/24")
+    net.add_route("default", carrier, gateway="192.0.2.1")
+    before = snapshot(str(tmp_path))
+    for check in (False, True):
+        outcome = run(tmp_path, check=check, pf="ens2f0", num_vfs=4)
+        assert outcome.failed and outcome.result["changed"] is False
+        message = outcome.result["msg"]
+        assert "PF ens2f0 (0000:3b:00.0) carries this host's network: address 192.0.2.10/24" in message
+        assert "the default route via 192.0.2.1" in message and "allow_management_pf: true" in message
+        assert (carrier == "ens2f0") == ("which ens2f0 is part of" not in message)
+        assert outcome.result["problems"][0]["field"] == "num_vfs"
+    # gathered with num_vfs (what the sriov_host role's preflight runs) fails the same way; without, it reads
+    assert run(tmp_path, pf="ens2f0", num_vfs=4, state="gathered").failed
+    assert not run(tmp_path, pf="ens2f0", state="gathered").failed
+    assert snapshot(str(tmp_path)) == before
+    # the other PF of the card carries nothing
+    assert ok(tmp_path, pf="ens2f1", num_vfs=2, driver="kernel")["changed"]
+    # allowed explicitly: created; no count change afterwards, nothing to refuse
+    assert ok(tmp_path, pf="ens2f0", num_vfs=4, allow_management_pf=True)["changed"]
+    assert ok(tmp_path, pf="ens2f0", num_vfs=4)["changed"] is False
+    # removing the VFs is a count change too
+    assert run(tmp_path, pf="ens2f0", state="absent").failed
+
+
+def test_the_default_host_network_on_another_nic_is_no_problem(root):
+    assert ok(root, pf="ens1f0", num_vfs=2)["changed"]
