@@ -53,7 +53,7 @@ def stacked(links: List[dict], name: str) -> List[str]:
     of them (VLAN, macvlan), until nothing is added."""
     found: List[str] = [name]
     seen: Set[str] = {name}
-    by_name: Dict[str, dict] = {link.get("ifname"): link for link in links if link.get("ifname")}
+    by_name: Dict[str, dict] = {str(link["ifname"]): link for link in links if link.get("ifname")}
     changed = True
     while changed:
         changed = False
@@ -63,7 +63,7 @@ def stacked(links: List[dict], name: str) -> List[str]:
             if ifname in seen and link.get("master"):
                 upper.append(link["master"])
             if ifname not in seen and link.get("link") in seen and \
-                    (by_name.get(link.get("link")) or {}).get("link") != ifname:  # a veth peer is no upper device
+                    (by_name.get(str(link["link"])) or {}).get("link") != ifname:  # a veth peer is no upper device
                 upper.append(ifname)
             for item in upper:
                 if item not in seen:
