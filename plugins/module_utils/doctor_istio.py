@@ -4,7 +4,7 @@
 """Doctor check: what a VM needs to join the Istio sidecar mesh, one
 requirement at a time (split from doctor_traffic)."""
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ERROR, INFO, NAD_KIND, WARNING, finding, meta, pod_ips)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
@@ -50,7 +50,7 @@ def check_istio(snap, view):
             view.namespace),
         req("namespace_injection", "namespace labelled for injection (istio-injection=enabled or istio.io/rev), "
             "not ambient", ns_enabled and not ambient,
-            "namespace %s labels: %s" % (view.namespace, ne.selector_text({"matchLabels": dict(
+            "namespace %s labels: %s" % (view.namespace, nm.selector_text({"matchLabels": dict(
                 (k, v) for k, v in ns_labels.items() if k.startswith(("istio", "sidecar")))}) or "none"),
             "kubectl label namespace %s istio-injection=enabled%s" % (
                 view.namespace, " (KubeVirt VMs do not work with ambient mode: label the VM pods "

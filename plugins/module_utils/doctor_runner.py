@@ -10,7 +10,7 @@ never sends anything but GET requests."""
 import copy
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose, doctor_networks
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
@@ -232,7 +232,7 @@ def _phase_two(reader, snap, params, scope):
                                   SERVICE.path(DNS_NAMESPACE, "kube-dns"))
         snap.dns_service = service if service else False
         endpoints = dict((id(v), v.endpoint()) for v in views)
-        if any(ne.applying(snap.policies(), endpoints[id(v)], ne.EGRESS) for v in views):
+        if any(nm.applying(snap.policies(), endpoints[id(v)], nm.EGRESS) for v in views):
             pods = reader.optional(snap, "DNS pods", reader.list, POD, DNS_NAMESPACE, label_selector="k8s-app=kube-dns")
             snap.dns_pods = pods or []
             _ensure(reader, snap, doctor.POLICY_KIND, NETWORK_POLICY, DNS_NAMESPACE, optional=True)

@@ -10,6 +10,8 @@ pending NetworkPolicies."""
 import re
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ENDPOINTS_KIND, ERROR, INFO, PEER_VM_KIND, POD_KIND, SERVICE_KIND, VM_KIND, WARNING, VmView,
@@ -76,11 +78,11 @@ def _namespace_peer(snap, namespace, own_namespace):
     if namespace == own_namespace:
         return None, None
     labels = snap.namespace_labels().of(namespace)
-    if ne.NAME_LABEL in labels:
-        return {"matchLabels": {ne.NAME_LABEL: namespace}}, None
-    return ({"matchLabels": {ne.NAME_LABEL: namespace}},
+    if nm.NAME_LABEL in labels:
+        return {"matchLabels": {nm.NAME_LABEL: namespace}}, None
+    return ({"matchLabels": {nm.NAME_LABEL: namespace}},
             "this API server (< 1.21) does not label namespaces by name: label it first "
-            "(kubectl label namespace %s %s=%s)" % (namespace, ne.NAME_LABEL, namespace))
+            "(kubectl label namespace %s %s=%s)" % (namespace, nm.NAME_LABEL, namespace))
 
 
 def _peer_entry(snap, endpoint, labels, own_namespace):
@@ -95,7 +97,7 @@ def _peer_entry(snap, endpoint, labels, own_namespace):
 
 def _as_cidr(endpoint):
     if endpoint.cidr:
-        return str(ne.IPSet.parse(endpoint.cidr).cidrs()[0]) if len(ne.IPSet.parse(endpoint.cidr).cidrs()) == 1 \
+        return str(nsets.IPSet.parse(endpoint.cidr).cidrs()[0]) if len(nsets.IPSet.parse(endpoint.cidr).cidrs()) == 1 \
             else endpoint.cidr
     ips = endpoint.ips or ["0.0.0.0"]
     return "%s/%d" % (ips[0], 128 if ":" in ips[0] else 32)
@@ -109,16 +111,16 @@ def allow_manifest(snap, direction, subject_ns, subject_labels, peer, peer_label
     """A NetworkPolicy that would allow the flow on ``subject``'s side, and
     an optional note (e.g. a namespace label it relies on)."""
     entry, note = _peer_entry(snap, peer, peer_labels, subject_ns)
-    rule = {"from" if direction == ne.INGRESS else "to": [entry]}
-    if protocol != ne.ICMP:
+    rule = {"from" if direction == nm.INGRESS else "to": [entry]}
+    if protocol != nm.ICMP:
         rule["ports"] = [{"protocol": protocol, "port": port}] if port is not None else [{"protocol": protocol}]
-    name = "allow-%s-%s-%s" % ("from" if direction == ne.INGRESS else "to", _slug(peer.name),
-                               "icmp" if protocol == ne.ICMP else "%s-%s" % (protocol.lower(), port or "all"))
+    name = "allow-%s-%s-%s" % ("from" if direction == nm.INGRESS else "to", _slug(peer.name),
+                               "icmp" if protocol == nm.ICMP else "%s-%s" % (protocol.lower(), port or "all"))
     manifest = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": {"name": name[:63].strip("-"), "namespace": subject_ns},
                 "spec": {"podSelector": {"matchLabels": dict(subject_labels)} if subject_labels else {},
                          "policyTypes": [direction],
-                         "ingress" if direction == ne.INGRESS else "egress": [rule]}}
+                         "ingress" if direction == nm.INGRESS else "egress": [rule]}}
     return manifest, note
 
 
@@ -128,7 +130,7 @@ def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol
     src, dst = verdict.source, verdict.destination
     if verdict.egress.isolated and verdict.egress.coverage == "none":
         labels = vm_side_labels if src.name == "VM %s/%s" % (view.namespace, view.name) else peer_labels_of(src)
-        manifest, note = allow_manifest(snap, ne.EGRESS, src.namespace, labels, dst, peer_labels_of(dst)
+        manifest, note = allow_manifest(snap, nm.EGRESS, src.namespace, labels, dst, peer_labels_of(dst)
                                         if dst.name != "VM %s/%s" % (view.namespace, view.name) else vm_side_labels,
                                         port, protocol)
         manifests.append(manifest)
@@ -136,7 +138,7 @@ def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol
             notes.append(note)
     if verdict.ingress.isolated and verdict.ingress.coverage == "none":
         labels = vm_side_labels if dst.name == "VM %s/%s" % (view.namespace, view.name) else peer_labels_of(dst)
-        manifest, note = allow_manifest(snap, ne.INGRESS, dst.namespace, labels, src, peer_labels_of(src)
+        manifest, note = allow_manifest(snap, nm.INGRESS, dst.namespace, labels, src, peer_labels_of(src)
                                         if src.name != "VM %s/%s" % (view.namespace, view.name) else vm_side_labels,
                                         port, protocol)
         manifests.append(manifest)
@@ -154,7 +156,7 @@ def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol
 def _resolve_peer(snap, view, peer, views):
     """([(endpoint, labels used for a fix)], notes, problem finding or None)."""
     if peer.cidr:
-        return [(ne.Endpoint.external(peer.cidr), None)], [], None
+        return [(nm.Endpoint.external(peer.cidr), None)], [], None
     namespace = peer.namespace or view.namespace
     if peer.vm:
         vm = snap.find(VM_KIND, namespace, peer.vm) or snap.find(PEER_VM_KIND, namespace, peer.vm)
@@ -166,17 +168,17 @@ def _resolve_peer(snap, view, peer, views):
         return [(other.endpoint(), other.selector_labels)], [], None
     pods = [p for p in snap.list(POD_KIND, namespace) if active(p)]
     if peer.selector is not None:
-        pods = [p for p in pods if ne.selector_matches(peer.selector, meta(p).get("labels"))]
+        pods = [p for p in pods if nm.selector_matches(peer.selector, meta(p).get("labels"))]
         given = dict(peer.selector.get("matchLabels") or {})
     else:
         given = {}
     if pods:
-        return [(ne.Endpoint.pod(p), given) for p in pods], [], None
+        return [(nm.Endpoint.pod(p), given) for p in pods], [], None
     labels = dict(peer.selector.get("matchLabels") or {}) if peer.selector else {}
     note = "no running pod matches %s: evaluated a pod with labels %s there" % (
-        peer.describe(view.namespace), ne.selector_text({"matchLabels": labels}) if labels else "none")
-    return [(ne.Endpoint.workload(namespace, labels, name="pod %s in %s" % (
-        ne.selector_text({"matchLabels": labels}) if labels else "(any)", namespace)), labels)], [note], None
+        peer.describe(view.namespace), nm.selector_text({"matchLabels": labels}) if labels else "none")
+    return [(nm.Endpoint.workload(namespace, labels, name="pod %s in %s" % (
+        nm.selector_text({"matchLabels": labels}) if labels else "(any)", namespace)), labels)], [note], None
 
 
 def _aggregate(verdicts):
@@ -193,17 +195,17 @@ def check_reachability(snap, view, peer, direction, views):
     namespaces = snap.namespace_labels()
     endpoint = view.endpoint()
     found = []
-    ingress = ne.applying(policies, endpoint, ne.INGRESS)
-    egress = ne.applying(policies, endpoint, ne.EGRESS)
+    ingress = nm.applying(policies, endpoint, nm.INGRESS)
+    egress = nm.applying(policies, endpoint, nm.EGRESS)
     binding, _primary_iface = primary_binding(view)
     _iface, primary_net = view.primary()
     secondary = [n.get("name") for n in view.networks if not vmspec.is_primary(n)]
     section = {"primary_network": None if primary_net is None else ("pod" if "pod" in primary_net else "multus-default"),
                "primary_binding": binding,
                "isolated": {"ingress": bool(ingress), "egress": bool(egress)},
-               "policies": {"ingress": [ne.policy_name(p) for p in ingress],
-                            "egress": [ne.policy_name(p) for p in egress]},
-               "policy_rules": dict((ne.policy_name(p), ne.describe_policy(p)) for p in ingress + egress),
+               "policies": {"ingress": [nm.policy_name(p) for p in ingress],
+                            "egress": [nm.policy_name(p) for p in egress]},
+               "policy_rules": dict((nm.policy_name(p), nm.describe_policy(p)) for p in ingress + egress),
                "secondary_networks": secondary, "results": []}
     if secondary:
         found.append(finding("reachability", INFO, "secondary-networks-unfiltered",
@@ -226,32 +228,32 @@ def check_reachability(snap, view, peer, direction, views):
         found.append(finding("reachability", INFO, "not-isolated",
                              "no NetworkPolicy selects the pod of %s (labels %s): all traffic to and from it is "
                              "allowed (as far as NetworkPolicy goes)" % (
-                                 view.ref, ne.selector_text({"matchLabels": view.pod_labels})),
+                                 view.ref, nm.selector_text({"matchLabels": view.pod_labels})),
                              "nothing to do; add policies to restrict it"))
-    for direction_name, pols in ((ne.INGRESS, ingress), (ne.EGRESS, egress)):
-        key = "ingress" if direction_name == ne.INGRESS else "egress"
+    for direction_name, pols in ((nm.INGRESS, ingress), (nm.EGRESS, egress)):
+        key = "ingress" if direction_name == nm.INGRESS else "egress"
         if pols and not any((p.get("spec") or {}).get(key) for p in pols):
             found.append(finding("reachability", INFO, "default-deny-%s" % key,
                                  "%s: all %s is denied (%s isolate it and allow nothing)" % (
-                                     view.ref, key, ", ".join(ne.policy_name(p) for p in pols)),
+                                     view.ref, key, ", ".join(nm.policy_name(p) for p in pols)),
                                  "add a policy that allows what the VM needs (policies are additive)"))
     if not snap.name_label:
         for policy in snap.policies([view.namespace]):
-            if ne.NAME_LABEL in repr(policy.get("spec")):
+            if nm.NAME_LABEL in repr(policy.get("spec")):
                 found.append(finding("reachability", WARNING, "name-label-unset",
                                      "NetworkPolicy %s selects namespaces by %s, which this API server (< 1.21) does "
                                      "not set: that selector matches only namespaces labelled by hand" % (
-                                         ne.policy_name(policy), ne.NAME_LABEL),
+                                         nm.policy_name(policy), nm.NAME_LABEL),
                                      "label the namespaces it means (kubectl label namespace <ns> %s=<ns>) or "
-                                     "upgrade Kubernetes" % ne.NAME_LABEL))
+                                     "upgrade Kubernetes" % nm.NAME_LABEL))
     if peer is None:
         return section, found
     targets, notes, problem = _resolve_peer(snap, view, peer, views)
     if problem:
         found.append(problem)
         return section, found
-    directions = [ne.INGRESS, ne.EGRESS] if direction == "both" else [
-        ne.INGRESS if direction == "ingress" else ne.EGRESS]
+    directions = [nm.INGRESS, nm.EGRESS] if direction == "both" else [
+        nm.INGRESS if direction == "ingress" else nm.EGRESS]
     labels_of = dict((id(ep), labels) for ep, labels in targets)
 
     def peer_labels_of(endpoint_):
@@ -262,14 +264,14 @@ def check_reachability(snap, view, peer, direction, views):
     for direction_name in directions:
         verdicts, errors = [], []
         for target, _labels in targets:
-            src, dst = (target, endpoint) if direction_name == ne.INGRESS else (endpoint, target)
+            src, dst = (target, endpoint) if direction_name == nm.INGRESS else (endpoint, target)
             try:
                 verdicts.append((target, ne.evaluate(policies, namespaces, (), src, dst, peer.port, peer.protocol,
                                                      name_label=snap.name_label)))
-            except ne.EvaluationError as exc:
+            except nm.EvaluationError as exc:
                 errors.append("%s: %s" % (target.name, exc))
-        key = "ingress" if direction_name == ne.INGRESS else "egress"
-        question = ("can %s receive from %s on %s" if direction_name == ne.INGRESS else
+        key = "ingress" if direction_name == nm.INGRESS else "egress"
+        question = ("can %s receive from %s on %s" if direction_name == nm.INGRESS else
                     "can %s send to %s on %s") % (view.ref, peer.describe(view.namespace), peer.port_text())
         if not verdicts:
             section["results"].append({"direction": key, "question": question, "outcome": "unknown",
@@ -343,14 +345,14 @@ def check_services(snap, view):
         rows.append(row)
         where = "Service %s/%s" % (view.namespace, name)
         if how == "vm-labels-only":
-            labels = ne.selector_text({"matchLabels": spec.get("selector")})
+            labels = nm.selector_text({"matchLabels": spec.get("selector")})
             found.append(finding("services", ERROR, "service-selects-vm-labels",
                                  "%s selects %s: selector matches VM labels, not template labels. Those are labels "
                                  "of the VirtualMachine object (metadata.labels); the virt-launcher pod gets the "
                                  "template's (spec.template.metadata.labels), so %s has no endpoint for %s" % (
                                      where, labels, name, view.ref),
                                  "add %s to spec.template.metadata.labels of the VM and restart it, or select the "
-                                 "pod by labels it has (%s)" % (labels, ne.selector_text(
+                                 "pod by labels it has (%s)" % (labels, nm.selector_text(
                                      {"matchLabels": view.selector_labels})),
                                  service=name))
             continue
@@ -384,7 +386,7 @@ def check_services(snap, view):
                                      "ports list (empty = all ports)" % (number, protocol, primary_iface.get("name")),
                                      service=name))
             if row["type"] in ("NodePort", "LoadBalancer") and entry["forwarded"]:
-                verdict = ne.evaluate(policies, snap.namespace_labels(), (), ne.Endpoint.external("0.0.0.0/0"),
+                verdict = ne.evaluate(policies, snap.namespace_labels(), (), nm.Endpoint.external("0.0.0.0/0"),
                                       view.endpoint(), number, protocol, name_label=snap.name_label)
                 entry["from_outside"] = verdict.outcome
                 if verdict.outcome != "allowed":
@@ -442,7 +444,7 @@ def check_services(snap, view):
                                      "pod's status", service=name))
     if not rows:
         found.append(finding("services", INFO, "no-service",
-                             "no Service selects %s (pod labels %s)" % (view.ref, ne.selector_text(
+                             "no Service selects %s (pod labels %s)" % (view.ref, nm.selector_text(
                                  {"matchLabels": view.pod_labels})),
                              "expose it with kubevirt_net.core.kubevirt_vm_service or 'virtctl expose vm %s'" % view.name))
     return {"services": rows}, found
@@ -467,7 +469,7 @@ def check_dns(snap, view):
                                      view.ref, subdomain, view.namespace, subdomain, fqdn),
                                  "create a headless Service (clusterIP: None) named %s selecting %s "
                                  "(kubevirt_net.core.kubevirt_vm_service type=headless)" % (
-                                     subdomain, ne.selector_text({"matchLabels": view.selector_labels}))))
+                                     subdomain, nm.selector_text({"matchLabels": view.selector_labels}))))
         elif (svc.get("spec") or {}).get("clusterIP") not in ("None", None):
             section["reason"] = "Service %s is not headless" % subdomain
             found.append(finding("dns", ERROR, "subdomain-service-not-headless",
@@ -481,8 +483,8 @@ def check_dns(snap, view):
                                  "headless Service %s/%s does not select the pod of %s (selector %s, pod labels %s), "
                                  "so %s does not exist" % (
                                      view.namespace, subdomain, view.ref,
-                                     ne.selector_text({"matchLabels": (svc.get("spec") or {}).get("selector")}),
-                                     ne.selector_text({"matchLabels": view.pod_labels}), fqdn),
+                                     nm.selector_text({"matchLabels": (svc.get("spec") or {}).get("selector")}),
+                                     nm.selector_text({"matchLabels": view.pod_labels}), fqdn),
                                  "make its selector match spec.template.metadata.labels of the VM"))
         else:
             section["fqdn"] = fqdn
@@ -563,15 +565,15 @@ def _dns_egress(snap, view, policy, config):
     found = []
     policies = snap.policies()
     endpoint = view.endpoint()
-    if not ne.applying(policies, endpoint, ne.EGRESS):
+    if not nm.applying(policies, endpoint, nm.EGRESS):
         return found
     targets = []
     if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
         pods = [p for p in snap.dns_pods if active(p)]
-        targets = [ne.Endpoint.pod(p) for p in pods] or [ne.Endpoint.workload(
+        targets = [nm.Endpoint.pod(p) for p in pods] or [nm.Endpoint.workload(
             DNS_NAMESPACE, DNS_SELECTOR, name="cluster DNS pods (k8s-app=kube-dns in kube-system)")]
     for server in config.get("nameservers") or []:
-        targets.append(ne.Endpoint.external(server, name="nameserver %s" % server))
+        targets.append(nm.Endpoint.external(server, name="nameserver %s" % server))
     for target in targets[:3]:
         for protocol in ("UDP", "TCP"):
             verdict = ne.evaluate(policies, snap.namespace_labels(), (), endpoint, target, 53, protocol,
@@ -579,7 +581,7 @@ def _dns_egress(snap, view, policy, config):
             if verdict.allowed:
                 continue
             labels = DNS_SELECTOR if target.is_pod else None
-            manifest, note = allow_manifest(snap, ne.EGRESS, view.namespace, view.selector_labels, target,
+            manifest, note = allow_manifest(snap, nm.EGRESS, view.namespace, view.selector_labels, target,
                                             labels, 53, protocol)
             manifest["metadata"]["name"] = "allow-dns"
             manifest["spec"]["egress"][0]["ports"] = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]

@@ -22,6 +22,7 @@ PACKAGE = "ansible_collections.kubevirt_net.core.plugins.module_utils"
 EXECUTOR = {"reconcile", "writes", "waits", "hotplug_engine", "api", "module", "istio_cluster"}
 # pure planning and rule files: no I/O of their own
 PURE = {"nad", "cni", "ipam", "netpol", "netpol_eval", "netpol_admin", "netpol_eval_tiers", "netpol_fields",
+        "netpol_model", "netpol_sets", "netpol_impact",
         "netpol_multi", "netpol_report", "sriov_capacity", "istio", "istio_options", "istio_vms", "istio_objects",
         "istio_verify", "vm_service", "clone", "hotplug", "vmspec",
         "vm_network", "vm_network_admission", "binding_plugin", "planner", "targets", "selectors", "macaddr",
