@@ -128,22 +128,19 @@ def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol
     """Text and manifests that would allow a denied verdict."""
     manifests, notes = [], []
     src, dst = verdict.source, verdict.destination
-    if verdict.egress.isolated and verdict.egress.coverage == "none":
-        labels = vm_side_labels if src.name == "VM %s/%s" % (view.namespace, view.name) else peer_labels_of(src)
-        manifest, note = allow_manifest(snap, nm.EGRESS, src.namespace, labels, dst, peer_labels_of(dst)
-                                        if dst.name != "VM %s/%s" % (view.namespace, view.name) else vm_side_labels,
-                                        port, protocol)
-        manifests.append(manifest)
-        if note:
-            notes.append(note)
-    if verdict.ingress.isolated and verdict.ingress.coverage == "none":
-        labels = vm_side_labels if dst.name == "VM %s/%s" % (view.namespace, view.name) else peer_labels_of(dst)
-        manifest, note = allow_manifest(snap, nm.INGRESS, dst.namespace, labels, src, peer_labels_of(src)
-                                        if src.name != "VM %s/%s" % (view.namespace, view.name) else vm_side_labels,
-                                        port, protocol)
-        manifests.append(manifest)
-        if note:
-            notes.append(note)
+    vm_name = "VM %s/%s" % (view.namespace, view.name)
+
+    def labels_for(end):
+        return vm_side_labels if end.name == vm_name else peer_labels_of(end)
+    # the side that denies gets the rule: egress on the source, ingress on the destination
+    for result, direction, subject, other in ((verdict.egress, nm.EGRESS, src, dst),
+                                              (verdict.ingress, nm.INGRESS, dst, src)):
+        if result.isolated and result.coverage == "none":
+            manifest, note = allow_manifest(snap, direction, subject.namespace, labels_for(subject), other,
+                                            labels_for(other), port, protocol)
+            manifests.append(manifest)
+            if note:
+                notes.append(note)
     if not manifests:
         return "no single rule is missing: the ports allowed on the two sides do not overlap; align them", []
     text = "add a NetworkPolicy allowing it (fix_policies has the manifests: %s)%s" % (

@@ -6,6 +6,9 @@ namespaces, VM entries (names, template_selector) and Service declarations
 (ports, appProtocol, Istio's reserved ports) turned into one Config."""
 
 
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.istio import (
     APP_PROTOCOLS, INJECTION_LABEL, PORT_NAME, RESERVED_PORTS, REV_LABEL, SERVICE_TYPES, template_labels)
@@ -166,14 +169,15 @@ def _check_vms(items, problems):
     return entries
 
 
+@dataclass
 class ServiceDecl:
-    def __init__(self, name, namespace, selector, ports, service_type, where):
-        self.name = name
-        self.namespace = namespace
-        self.selector = selector
-        self.ports = ports
-        self.type = service_type
-        self.where = where
+    """One entry of ``services``, checked: ports in API form, ``where`` the option path for messages."""
+    name: str
+    namespace: Optional[str]
+    selector: Dict[str, str]
+    ports: List[Dict[str, Any]]
+    type: str
+    where: str
 
     def target_ports(self):
         return [(p["targetPort"], p["protocol"]) for p in self.ports]

@@ -49,6 +49,9 @@ Public API (pure, no cluster access), by file::
 """
 
 
+from dataclasses import dataclass
+from typing import Any, List, Optional
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_model import (
     EGRESS, ICMP, INGRESS, IPBLOCK_NOTE, MAX_PORT, PROTOCOLS, Endpoint, EvaluationError, Namespaces, applying,
     policy_name, selector_matches, selector_text)
@@ -212,25 +215,24 @@ class DirectionResult:
                 "allowing_policies": self.allowing, "allowing_rules": self.rules, "allowed": self.coverage}
 
 
+@dataclass
 class Verdict:
     """The answer for one connection: ``allowed`` (everything asked for is
     allowed), ``partial`` (only some addresses or ports are), the policies
     that decide it and the reasons, per direction in ``ingress``/``egress``."""
 
-    def __init__(self, source, destination, port, protocol, allowed, partial, deciding, reasons, ingress, egress,
-                 allowed_cidrs=None, allowed_ports=None):
-        self.source = source
-        self.destination = destination
-        self.port = port
-        self.protocol = protocol
-        self.allowed = allowed
-        self.partial = partial
-        self.deciding_policies = deciding
-        self.reasons = reasons
-        self.ingress = ingress
-        self.egress = egress
-        self.allowed_cidrs = allowed_cidrs
-        self.allowed_ports = allowed_ports
+    source: Endpoint
+    destination: Endpoint
+    port: Any
+    protocol: str
+    allowed: bool
+    partial: bool
+    deciding_policies: List[str]
+    reasons: List[str]
+    ingress: DirectionResult
+    egress: DirectionResult
+    allowed_cidrs: Optional[List[str]] = None
+    allowed_ports: Optional[str] = None
 
     @property
     def outcome(self):

@@ -112,19 +112,19 @@ def api_dhcp(options):
     return out
 
 
-def api_dns_config(cfg):
+def dns_config(dns):
+    """A copy of a DNS config without its unset parts.  The typed option
+    ``dns_config`` and the API's ``dnsConfig`` spell their fields alike
+    (nameservers, searches, options[].name/value; name is required by both),
+    so this one function translates both ways."""
     out = {}
-    if cfg.get("nameservers") is not None:
-        out["nameservers"] = list(cfg["nameservers"])
-    if cfg.get("searches") is not None:
-        out["searches"] = list(cfg["searches"])
-    if cfg.get("options") is not None:
-        out["options"] = []
-        for option in cfg["options"]:
-            entry = {"name": option["name"]}
-            if option.get("value") is not None:
-                entry["value"] = option["value"]
-            out["options"].append(entry)
+    if dns.get("nameservers") is not None:
+        out["nameservers"] = list(dns["nameservers"])
+    if dns.get("searches") is not None:
+        out["searches"] = list(dns["searches"])
+    if dns.get("options") is not None:
+        out["options"] = [dict((k, o[k]) for k in ("name", "value") if o.get(k) is not None)
+                          for o in dns["options"]]
     return out
 
 
@@ -238,18 +238,6 @@ _MANAGED_IFACE_KEYS = set(["name", "ports", "dhcpOptions", "state"] + list(ALL_B
                           + [field for _t, field in SCALAR_FIELDS])
 
 
-def typed_dns_config(dns):
-    out = {}
-    if dns.get("nameservers") is not None:
-        out["nameservers"] = list(dns["nameservers"])
-    if dns.get("searches") is not None:
-        out["searches"] = list(dns["searches"])
-    if dns.get("options") is not None:
-        out["options"] = [dict((k, o[k]) for k in ("name", "value") if o.get(k) is not None)
-                          for o in dns["options"]]
-    return out
-
-
 def typed_config(spec):
     """The typed declaration of a template spec (gathered / before / after)."""
     networks = spec.get("networks") or []
@@ -257,7 +245,7 @@ def typed_config(spec):
     out = {"interfaces": [typed_interface(i, vmspec.find(networks, i.get("name"))[1]) for i in ifaces]}
     for typed, field in DNS_FIELDS:
         if spec.get(field) is not None:
-            out[typed] = typed_dns_config(spec[field]) if typed == "dns_config" else spec[field]
+            out[typed] = dns_config(spec[field]) if typed == "dns_config" else spec[field]
     pod = pod_source(networks)
     for typed, field, _family in CIDR_FIELDS:
         if pod and pod.get(field):
@@ -391,7 +379,7 @@ def desired(spec, config, state, default_interface="bridge"):
                 continue
             if typed == "dns_config" and state == MERGED and fields.get(field):
                 merged = copy.deepcopy(fields[field])
-                merged.update(api_dns_config(value))
+                merged.update(dns_config(value))
                 fields[field] = merged or None
             else:
                 fields[field] = _dns_value(typed, value)
@@ -412,7 +400,7 @@ def _dns_value(typed, value):
     if value is None or value == "":
         return None
     if typed == "dns_config":
-        return api_dns_config(value) or None
+        return dns_config(value) or None
     return value
 
 
