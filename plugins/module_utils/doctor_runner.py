@@ -13,8 +13,8 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, d
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
-    DNS_NAMESPACE, ISTIO_CNI_SELECTOR, selecting_services)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_dns import DNS_NAMESPACE
+from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import ISTIO_CNI_SELECTOR, selecting_services
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (

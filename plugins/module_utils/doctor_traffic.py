@@ -2,9 +2,9 @@
 # Copyright: kubevirt_net.core contributors
 # Apache License 2.0 (see LICENSE)
 """Doctor checks of the traffic side: NetworkPolicy reachability (with the
-evaluator in netpol_eval), Services, DNS names and resolver settings, the
-Istio requirements; the topology for the report and the impact preview of
-pending NetworkPolicies."""
+evaluator in netpol_eval, and the allow-manifest that would fix a denial) and
+the Services of a VM.  DNS is checked in doctor_dns, the Istio requirements in
+doctor_istio, the topology and the impact preview in doctor_impact."""
 
 
 import re
@@ -20,12 +20,10 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
 ISTIO_PORTS = (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090)
 ISTIO_INJECT = "sidecar.istio.io/inject"
 ISTIO_CNI_SELECTOR = "k8s-app=istio-cni-node"
-DNS_SELECTOR = {"k8s-app": "kube-dns"}
-DNS_NAMESPACE = "kube-system"
 
 
 # ----------------------------------------------------------------- helpers
-def _service_selects(selector, labels):
+def service_selects(selector, labels):
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -41,11 +39,11 @@ def selecting_services(snap, view):
         selector = (svc.get("spec") or {}).get("selector") or {}
         if not selector:
             continue
-        if _service_selects(selector, view.pod_labels):
+        if service_selects(selector, view.pod_labels):
             out.append((svc, "pod"))
-        elif view.pod is not None and _service_selects(selector, view.predicted_pod_labels):
+        elif view.pod is not None and service_selects(selector, view.predicted_pod_labels):
             out.append((svc, "template-not-applied"))
-        elif _service_selects(selector, view.vm_labels):
+        elif service_selects(selector, view.vm_labels):
             out.append((svc, "vm-labels-only"))
     return out
 
@@ -325,14 +323,12 @@ def _node_addresses(snap, only=None):
 
 
 def check_services(snap, view):
+    """The Services that select the VM (or think they do): selector, ports against what the interface forwards,
+    NetworkPolicy from outside for NodePort/LoadBalancer, node ports, load balancer, endpoints."""
     found = []
     rows = []
     endpoints = dict((meta(e).get("name"), e) for e in snap.list(ENDPOINTS_KIND, view.namespace))
-    named = view.named_ports()
-    binding, primary_iface = primary_binding(view)
-    forwarded = [(int(p["port"]), p.get("protocol") or "TCP") for p in (primary_iface or {}).get("ports") or []]
-    vm_ips = pod_ips(view.pod)
-    policies = snap.policies()
+    vm_ports = _VmPorts(view, snap.policies())
     for svc, how in selecting_services(snap, view):
         spec = svc.get("spec") or {}
         name = meta(svc).get("name")
@@ -342,16 +338,7 @@ def check_services(snap, view):
         rows.append(row)
         where = "Service %s/%s" % (view.namespace, name)
         if how == "vm-labels-only":
-            labels = nm.selector_text({"matchLabels": spec.get("selector")})
-            found.append(finding("services", ERROR, "service-selects-vm-labels",
-                                 "%s selects %s: selector matches VM labels, not template labels. Those are labels "
-                                 "of the VirtualMachine object (metadata.labels); the virt-launcher pod gets the "
-                                 "template's (spec.template.metadata.labels), so %s has no endpoint for %s" % (
-                                     where, labels, name, view.ref),
-                                 "add %s to spec.template.metadata.labels of the VM and restart it, or select the "
-                                 "pod by labels it has (%s)" % (labels, nm.selector_text(
-                                     {"matchLabels": view.selector_labels})),
-                                 service=name))
+            found.append(_vm_labels_only(view, spec, where, name))
             continue
         if how == "template-not-applied":
             found.append(finding("services", WARNING, "labels-not-applied",
@@ -360,85 +347,13 @@ def check_services(snap, view):
                                  "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace),
                                  service=name))
         for port in spec.get("ports") or []:
-            target, number = _resolve_target(port, named)
-            protocol = port.get("protocol") or "TCP"
-            entry = {"port": port.get("port"), "target_port": target, "resolved_target": number,
-                     "protocol": protocol, "node_port": port.get("nodePort"), "forwarded": True}
-            row["ports"].append(entry)
-            if number is None:
-                found.append(finding("services", ERROR, "target-port-unresolved",
-                                     "%s targetPort %r is not a named port of the VM's pod (KubeVirt names container "
-                                     "ports after the interface ports)" % (where, target),
-                                     "use a number, or give the primary interface a port named %r" % target,
-                                     service=name))
-                entry["forwarded"] = False
-                continue
-            if binding in ("masquerade", "passtBinding") and forwarded and (number, protocol) not in forwarded:
-                entry["forwarded"] = False
-                found.append(finding("services", ERROR, "port-not-forwarded",
-                                     "%s targets %s/%d, but interface %s (%s) forwards only %s to the guest" % (
-                                         where, protocol, number, primary_iface.get("name"), binding,
-                                         ", ".join("%s/%d" % (p, n) for n, p in forwarded)),
-                                     "add {port: %d, protocol: %s} to the ports of interface %s, or remove its "
-                                     "ports list (empty = all ports)" % (number, protocol, primary_iface.get("name")),
-                                     service=name))
-            if row["type"] in ("NodePort", "LoadBalancer") and entry["forwarded"]:
-                verdict = ne.evaluate(policies, snap.namespace_labels(), (), nm.Endpoint.external("0.0.0.0/0"),
-                                      view.endpoint(), number, protocol, name_label=snap.name_label)
-                entry["from_outside"] = verdict.outcome
-                if verdict.outcome != "allowed":
-                    found.append(finding("services", WARNING, "external-ingress-denied",
-                                         "%s (%s) port %s: NetworkPolicy %s %s traffic from outside the cluster to "
-                                         "%s/%d of %s" % (where, row["type"], port.get("nodePort") or port.get("port"),
-                                                          ", ".join(verdict.deciding_policies),
-                                                          "denies" if verdict.outcome == "denied" else
-                                                          "allows only part of the", protocol, number, view.ref),
-                                         "allow the client addresses with an ingress ipBlock rule (what source IP the "
-                                         "policy sees - client, node or load balancer - depends on the CNI and on "
-                                         "externalTrafficPolicy)", service=name,
-                                         deciding_policies=verdict.deciding_policies))
-        if row["type"] == "NodePort" or row["type"] == "LoadBalancer":
-            local = spec.get("externalTrafficPolicy") == "Local"
-            addresses = _node_addresses(snap, view.node if local else None)
-            row["node_addresses"] = addresses
-            ports = ", ".join(str(p["node_port"]) for p in row["ports"] if p.get("node_port"))
-            found.append(finding("services", INFO, "node-port",
-                                 "%s: reach %s on node port(s) %s of %s%s" % (
-                                     where, view.ref, ports or "(not allocated yet)",
-                                     ", ".join(addresses) if addresses else "any node",
-                                     " (externalTrafficPolicy Local: only the node running the VM, %s, answers)" %
-                                     view.node if local else ""),
-                                 "if it still fails: firewalls between client and nodes, and the checks above",
-                                 service=name))
+            found.extend(vm_ports.check(snap, row, port, where, name))
+        if row["type"] in ("NodePort", "LoadBalancer"):
+            found.append(_node_port(snap, view, spec, row, where, name))
         if row["type"] == "LoadBalancer":
-            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-            row["load_balancer"] = [i.get("ip") or i.get("hostname") for i in ingress]
-            if not ingress:
-                found.append(finding("services", WARNING, "no-load-balancer",
-                                     "%s has no load balancer address yet" % where,
-                                     "a LoadBalancer Service needs a load-balancer controller (cloud, MetalLB, ...); "
-                                     "use its NodePort meanwhile", service=name))
+            found.extend(_load_balancer(svc, row, where, name))
         if view.running and how == "pod":
-            ep = endpoints.get(name)
-            ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
-            not_ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("notReadyAddresses") or []]
-            row["endpoints"] = {"ready": ready, "not_ready": not_ready,
-                                "includes_vm": bool(set(vm_ips) & set(ready))}
-            if ep is None:
-                found.append(finding("services", WARNING, "no-endpoints",
-                                     "%s has no Endpoints object" % where,
-                                     "kube-controller-manager creates it; check that it runs", service=name))
-            elif set(vm_ips) & set(not_ready):
-                found.append(finding("services", WARNING, "endpoint-not-ready",
-                                     "%s lists %s as not ready: the virt-launcher pod is not Ready (VM still booting, "
-                                     "or its readinessProbe fails)" % (where, view.ref),
-                                     "check the VM's readinessProbe and the guest service", service=name))
-            elif not set(vm_ips) & set(ready):
-                found.append(finding("services", WARNING, "endpoint-missing",
-                                     "%s has no endpoint for %s (pod IPs %s)" % (where, view.ref,
-                                                                                 ", ".join(vm_ips) or "none"),
-                                     "the pod has no IP yet, or the Endpoints are stale: wait, then check the "
-                                     "pod's status", service=name))
+            found.extend(_endpoints(view, endpoints.get(name), row, where, name))
     if not rows:
         found.append(finding("services", INFO, "no-service",
                              "no Service selects %s (pod labels %s)" % (view.ref, nm.selector_text(
@@ -447,147 +362,114 @@ def check_services(snap, view):
     return {"services": rows}, found
 
 
-# --------------------------------------------------------------------- dns
-def check_dns(snap, view):
-    found = []
-    spec = view.spec
-    domain = snap.cluster_domain
-    subdomain = spec.get("subdomain")
-    section = {"hostname": view.hostname, "subdomain": subdomain, "fqdn": None,
-               "service_names": ["%s.%s.svc.%s" % (meta(s).get("name"), view.namespace, domain)
-                                 for s, how in selecting_services(snap, view) if how == "pod"]}
-    if subdomain:
-        svc = snap.find(SERVICE_KIND, view.namespace, subdomain)
-        fqdn = "%s.%s.%s.svc.%s" % (view.hostname, subdomain, view.namespace, domain)
-        if svc is None:
-            section["reason"] = "no Service named %s" % subdomain
-            found.append(finding("dns", ERROR, "subdomain-service-missing",
-                                 "%s has subdomain %s but there is no Service %s/%s, so %s does not exist" % (
-                                     view.ref, subdomain, view.namespace, subdomain, fqdn),
-                                 "create a headless Service (clusterIP: None) named %s selecting %s "
-                                 "(kubevirt_net.core.kubevirt_vm_service type=headless)" % (
-                                     subdomain, nm.selector_text({"matchLabels": view.selector_labels}))))
-        elif (svc.get("spec") or {}).get("clusterIP") not in ("None", None):
-            section["reason"] = "Service %s is not headless" % subdomain
-            found.append(finding("dns", ERROR, "subdomain-service-not-headless",
-                                 "Service %s/%s has a cluster IP: only headless Services (clusterIP: None) publish "
-                                 "<hostname>.<subdomain> records, so %s does not exist" % (
-                                     view.namespace, subdomain, fqdn),
-                                 "recreate %s with clusterIP: None (the field is immutable)" % subdomain))
-        elif not _service_selects((svc.get("spec") or {}).get("selector") or {}, view.pod_labels):
-            section["reason"] = "Service %s does not select the VM" % subdomain
-            found.append(finding("dns", ERROR, "subdomain-service-not-selecting",
-                                 "headless Service %s/%s does not select the pod of %s (selector %s, pod labels %s), "
-                                 "so %s does not exist" % (
-                                     view.namespace, subdomain, view.ref,
-                                     nm.selector_text({"matchLabels": (svc.get("spec") or {}).get("selector")}),
-                                     nm.selector_text({"matchLabels": view.pod_labels}), fqdn),
-                                 "make its selector match spec.template.metadata.labels of the VM"))
-        else:
-            section["fqdn"] = fqdn
-            found.append(finding("dns", INFO, "vm-dns-name",
-                                 "%s is %s%s" % (view.ref, fqdn, "" if view.running else " (once it runs)"),
-                                 "from the guest, the short name %s.%s needs ndots >= 2 (the default 5 is fine)" % (
-                                     view.hostname, subdomain)))
-    else:
-        section["reason"] = "no subdomain"
-        found.append(finding("dns", INFO, "no-vm-dns-name",
-                             "%s has no DNS name of its own: that needs spec.template.spec.subdomain and a headless "
-                             "Service of that name (%s.%s.svc.%s is NOT a record Kubernetes creates)%s" % (
-                                 view.ref, view.name, view.namespace, domain,
-                                 "; it is reachable as %s" % ", ".join(section["service_names"])
-                                 if section["service_names"] else ""),
-                             "set subdomain: <svc> (and hostname if it differs) in spec.template.spec and create the "
-                             "headless Service <svc> selecting the VM; the name becomes "
-                             "<hostname>.<svc>.%s.svc.%s" % (view.namespace, domain)))
-    found.extend(_resolver(snap, view, section))
-    return section, found
+def _vm_labels_only(view, spec, where, name):
+    labels = nm.selector_text({"matchLabels": spec.get("selector")})
+    return finding("services", ERROR, "service-selects-vm-labels",
+                   "%s selects %s: selector matches VM labels, not template labels. Those are labels "
+                   "of the VirtualMachine object (metadata.labels); the virt-launcher pod gets the "
+                   "template's (spec.template.metadata.labels), so %s has no endpoint for %s" % (
+                       where, labels, name, view.ref),
+                   "add %s to spec.template.metadata.labels of the VM and restart it, or select the "
+                   "pod by labels it has (%s)" % (labels, nm.selector_text({"matchLabels": view.selector_labels})),
+                   service=name)
 
 
-def _cluster_dns_ip(snap):
-    svc = snap.dns_service
-    return (svc.get("spec") or {}).get("clusterIP") if svc else None
+class _VmPorts:
+    """What the VM's primary interface forwards, and the checks of one Service port against it."""
 
+    def __init__(self, view, policies):
+        self.view = view
+        self.policies = policies
+        self.named = view.named_ports()
+        self.binding, self.iface = primary_binding(view)
+        self.forwarded = [(int(p["port"]), p.get("protocol") or "TCP") for p in (self.iface or {}).get("ports") or []]
 
-def _resolver(snap, view, section):
-    found = []
-    spec = view.spec
-    policy = spec.get("dnsPolicy") or "ClusterFirst"
-    config = spec.get("dnsConfig") or {}
-    domain = snap.cluster_domain
-    nameservers, searches, options = [], [], []
-    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
-        nameservers.append(_cluster_dns_ip(snap) or "<cluster DNS>")
-        searches = ["%s.svc.%s" % (view.namespace, domain), "svc.%s" % domain, domain]
-        options = [{"name": "ndots", "value": "5"}]
-    elif policy == "Default":
-        nameservers.append("<the node's resolv.conf>")
-    nameservers.extend(config.get("nameservers") or [])
-    searches.extend(config.get("searches") or [])
-    options.extend(config.get("options") or [])
-    section.update({"dns_policy": policy, "dns_config": config or None,
-                    "resolv_conf": {"nameservers": nameservers[:3], "searches": searches, "options": options},
-                    "cluster_dns": _cluster_dns_ip(snap)})
-    if policy == "None" and not config.get("nameservers"):
-        found.append(finding("dns", ERROR, "dns-none-without-nameservers",
-                             "%s has dnsPolicy None and no dnsConfig.nameservers: the guest gets no resolver" %
-                             view.ref,
-                             "set spec.template.spec.dnsConfig.nameservers (dnsConfig is a sibling of domain, not "
-                             "under it), or use dnsPolicy ClusterFirst"))
-    elif policy == "Default":
-        found.append(finding("dns", WARNING, "dns-policy-default",
-                             "%s has dnsPolicy Default: it resolves with the node's resolver, so cluster names "
-                             "(*.svc.%s) do not resolve" % (view.ref, domain),
-                             "use dnsPolicy ClusterFirst unless that is intended"))
-    if len(nameservers) > 3:
-        found.append(finding("dns", WARNING, "too-many-nameservers",
-                             "%s: %d nameservers; only the first 3 are used" % (view.ref, len(nameservers)),
-                             "keep at most 3 nameservers (cluster DNS counts as one with ClusterFirst)"))
-    if snap.dns_service is False and policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
-        found.append(finding("dns", INFO, "cluster-dns-unknown",
-                             "no Service %s/kube-dns found: the cluster DNS address is unknown here" % DNS_NAMESPACE,
-                             "check the cluster's DNS add-on (CoreDNS) if names do not resolve"))
-    binding, _iface = primary_binding(view)
-    if binding not in ("bridge", "masquerade", "passtBinding") and view.networks:
-        found.append(finding("dns", INFO, "guest-configures-dns",
-                             "%s: KubeVirt hands DNS settings to the guest by DHCP only on the pod network with "
-                             "bridge, masquerade or passt; here the guest must configure its resolver itself" %
-                             view.ref, "configure the resolver in the guest (cloud-init networkData)"))
-    found.extend(_dns_egress(snap, view, policy, config))
-    return found
-
-
-def _dns_egress(snap, view, policy, config):
-    """Is DNS (UDP and TCP 53) to the resolver allowed out of the VM?"""
-    found = []
-    policies = snap.policies()
-    endpoint = view.endpoint()
-    if not nm.applying(policies, endpoint, nm.EGRESS):
+    def check(self, snap, row, port, where, name):
+        """Adds the port's entry to ``row``; returns its findings."""
+        target, number = _resolve_target(port, self.named)
+        protocol = port.get("protocol") or "TCP"
+        entry = {"port": port.get("port"), "target_port": target, "resolved_target": number,
+                 "protocol": protocol, "node_port": port.get("nodePort"), "forwarded": True}
+        row["ports"].append(entry)
+        if number is None:
+            entry["forwarded"] = False
+            return [finding("services", ERROR, "target-port-unresolved",
+                            "%s targetPort %r is not a named port of the VM's pod (KubeVirt names container "
+                            "ports after the interface ports)" % (where, target),
+                            "use a number, or give the primary interface a port named %r" % target, service=name)]
+        found = []
+        if self.binding in ("masquerade", "passtBinding") and self.forwarded and (number, protocol) not in self.forwarded:
+            entry["forwarded"] = False
+            found.append(finding("services", ERROR, "port-not-forwarded",
+                                 "%s targets %s/%d, but interface %s (%s) forwards only %s to the guest" % (
+                                     where, protocol, number, self.iface.get("name"), self.binding,
+                                     ", ".join("%s/%d" % (p, n) for n, p in self.forwarded)),
+                                 "add {port: %d, protocol: %s} to the ports of interface %s, or remove its "
+                                 "ports list (empty = all ports)" % (number, protocol, self.iface.get("name")),
+                                 service=name))
+        if row["type"] in ("NodePort", "LoadBalancer") and entry["forwarded"]:
+            verdict = ne.evaluate(self.policies, snap.namespace_labels(), (), nm.Endpoint.external("0.0.0.0/0"),
+                                  self.view.endpoint(), number, protocol, name_label=snap.name_label)
+            entry["from_outside"] = verdict.outcome
+            if verdict.outcome != "allowed":
+                found.append(finding("services", WARNING, "external-ingress-denied",
+                                     "%s (%s) port %s: NetworkPolicy %s %s traffic from outside the cluster to "
+                                     "%s/%d of %s" % (where, row["type"], port.get("nodePort") or port.get("port"),
+                                                      ", ".join(verdict.deciding_policies),
+                                                      "denies" if verdict.outcome == "denied" else
+                                                      "allows only part of the", protocol, number, self.view.ref),
+                                     "allow the client addresses with an ingress ipBlock rule (what source IP the "
+                                     "policy sees - client, node or load balancer - depends on the CNI and on "
+                                     "externalTrafficPolicy)", service=name,
+                                     deciding_policies=verdict.deciding_policies))
         return found
-    targets = []
-    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
-        pods = [p for p in snap.dns_pods if active(p)]
-        targets = [nm.Endpoint.pod(p) for p in pods] or [nm.Endpoint.workload(
-            DNS_NAMESPACE, DNS_SELECTOR, name="cluster DNS pods (k8s-app=kube-dns in kube-system)")]
-    for server in config.get("nameservers") or []:
-        targets.append(nm.Endpoint.external(server, name="nameserver %s" % server))
-    for target in targets[:3]:
-        for protocol in ("UDP", "TCP"):
-            verdict = ne.evaluate(policies, snap.namespace_labels(), (), endpoint, target, 53, protocol,
-                                  name_label=snap.name_label)
-            if verdict.allowed:
-                continue
-            labels = DNS_SELECTOR if target.is_pod else None
-            manifest, note = allow_manifest(snap, nm.EGRESS, view.namespace, view.selector_labels, target,
-                                            labels, 53, protocol)
-            manifest["metadata"]["name"] = "allow-dns"
-            manifest["spec"]["egress"][0]["ports"] = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
-            found.append(finding("dns", ERROR, "dns-egress-denied",
-                                 "%s may not send DNS queries (%s/53) to %s: egress is isolated by %s and no rule "
-                                 "allows it - names do not resolve" % (view.ref, protocol, target.name,
-                                                                       ", ".join(verdict.deciding_policies)),
-                                 "allow egress to the DNS servers on UDP and TCP 53 (fix_policies)%s" % (
-                                     "; " + note if note else ""), fix_policies=[manifest],
-                                 deciding_policies=verdict.deciding_policies))
-            return found
-    return found
+
+
+def _node_port(snap, view, spec, row, where, name):
+    local = spec.get("externalTrafficPolicy") == "Local"
+    addresses = _node_addresses(snap, view.node if local else None)
+    row["node_addresses"] = addresses
+    ports = ", ".join(str(p["node_port"]) for p in row["ports"] if p.get("node_port"))
+    return finding("services", INFO, "node-port",
+                   "%s: reach %s on node port(s) %s of %s%s" % (
+                       where, view.ref, ports or "(not allocated yet)",
+                       ", ".join(addresses) if addresses else "any node",
+                       " (externalTrafficPolicy Local: only the node running the VM, %s, answers)" %
+                       view.node if local else ""),
+                   "if it still fails: firewalls between client and nodes, and the checks above", service=name)
+
+
+def _load_balancer(svc, row, where, name):
+    ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    row["load_balancer"] = [i.get("ip") or i.get("hostname") for i in ingress]
+    if ingress:
+        return []
+    return [finding("services", WARNING, "no-load-balancer", "%s has no load balancer address yet" % where,
+                    "a LoadBalancer Service needs a load-balancer controller (cloud, MetalLB, ...); "
+                    "use its NodePort meanwhile", service=name)]
+
+
+def _endpoints(view, ep, row, where, name):
+    vm_ips = pod_ips(view.pod)
+    ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
+    not_ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("notReadyAddresses") or []]
+    row["endpoints"] = {"ready": ready, "not_ready": not_ready, "includes_vm": bool(set(vm_ips) & set(ready))}
+    if ep is None:
+        return [finding("services", WARNING, "no-endpoints", "%s has no Endpoints object" % where,
+                        "kube-controller-manager creates it; check that it runs", service=name)]
+    if set(vm_ips) & set(not_ready):
+        return [finding("services", WARNING, "endpoint-not-ready",
+                        "%s lists %s as not ready: the virt-launcher pod is not Ready (VM still booting, "
+                        "or its readinessProbe fails)" % (where, view.ref),
+                        "check the VM's readinessProbe and the guest service", service=name)]
+    if not set(vm_ips) & set(ready):
+        return [finding("services", WARNING, "endpoint-missing",
+                        "%s has no endpoint for %s (pod IPs %s)" % (where, view.ref, ", ".join(vm_ips) or "none"),
+                        "the pod has no IP yet, or the Endpoints are stale: wait, then check the pod's status",
+                        service=name)]
+    return []
+
+
+# --------------------------------------------------------------------- dns
+
+
