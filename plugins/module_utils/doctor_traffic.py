@@ -202,6 +202,31 @@ def check_reachability(snap, view, peer, direction, views):
                             "egress": [nm.policy_name(p) for p in egress]},
                "policy_rules": dict((nm.policy_name(p), nm.describe_policy(p)) for p in ingress + egress),
                "secondary_networks": secondary, "results": []}
+    found.extend(_isolation_findings(snap, view, ingress, egress, primary_net, secondary))
+    if peer is None:
+        return section, found
+    targets, notes, problem = _resolve_peer(snap, view, peer, views)
+    if problem:
+        found.append(problem)
+        return section, found
+    directions = [nm.INGRESS, nm.EGRESS] if direction == "both" else [
+        nm.INGRESS if direction == "ingress" else nm.EGRESS]
+    labels_of = dict((id(ep), labels) for ep, labels in targets)
+
+    def peer_labels_of(endpoint_):
+        if id(endpoint_) in labels_of and labels_of[id(endpoint_)] is not None:
+            return labels_of[id(endpoint_)]
+        return endpoint_.labels
+
+    for direction_name in directions:
+        found.extend(_peer_question(snap, view, peer, direction_name, (policies, namespaces, endpoint),
+                                    (targets, notes, peer_labels_of), section))
+    return section, found
+
+
+def _isolation_findings(snap, view, ingress, egress, primary_net, secondary):
+    """What NetworkPolicy does to the VM whatever the peer: unfiltered networks, isolation, default denies."""
+    found = []
     if secondary:
         found.append(finding("reachability", INFO, "secondary-networks-unfiltered",
                              "%s: NetworkPolicy applies only to the pod network; secondary network(s) %s (Multus) "
@@ -241,65 +266,57 @@ def check_reachability(snap, view, peer, direction, views):
                                          nm.policy_name(policy), nm.NAME_LABEL),
                                      "label the namespaces it means (kubectl label namespace <ns> %s=<ns>) or "
                                      "upgrade Kubernetes" % nm.NAME_LABEL))
-    if peer is None:
-        return section, found
-    targets, notes, problem = _resolve_peer(snap, view, peer, views)
-    if problem:
-        found.append(problem)
-        return section, found
-    directions = [nm.INGRESS, nm.EGRESS] if direction == "both" else [
-        nm.INGRESS if direction == "ingress" else nm.EGRESS]
-    labels_of = dict((id(ep), labels) for ep, labels in targets)
+    return found
 
-    def peer_labels_of(endpoint_):
-        if id(endpoint_) in labels_of and labels_of[id(endpoint_)] is not None:
-            return labels_of[id(endpoint_)]
-        return endpoint_.labels
 
-    for direction_name in directions:
-        verdicts, errors = [], []
-        for target, _labels in targets:
-            src, dst = (target, endpoint) if direction_name == nm.INGRESS else (endpoint, target)
-            try:
-                verdicts.append((target, ne.evaluate(policies, namespaces, (), src, dst, peer.port, peer.protocol,
-                                                     name_label=snap.name_label)))
-            except nm.EvaluationError as exc:
-                errors.append("%s: %s" % (target.name, exc))
-        key = "ingress" if direction_name == nm.INGRESS else "egress"
-        question = ("can %s receive from %s on %s" if direction_name == nm.INGRESS else
-                    "can %s send to %s on %s") % (view.ref, peer.describe(view.namespace), peer.port_text())
-        if not verdicts:
-            section["results"].append({"direction": key, "question": question, "outcome": "unknown",
-                                       "errors": errors})
-            found.append(finding("reachability", ERROR, "peer-unanswerable", "%s? cannot tell: %s" % (
-                question, "; ".join(errors)), "use a port number, or a port name the destination defines"))
-            continue
-        outcome = _aggregate(verdicts)
-        first_bad = next((v for _t, v in verdicts if v.outcome != "allowed"), verdicts[0][1])
-        deciding = []
-        for _t, verdict in verdicts:
-            deciding.extend(n for n in verdict.deciding_policies if n not in deciding)
-        result = {"direction": key, "question": question, "peer": peer.describe(view.namespace),
-                  "port": first_bad.port, "protocol": peer.protocol, "outcome": outcome,
-                  "allowed": outcome == "allowed", "deciding_policies": deciding,
-                  "reasons": notes + first_bad.reasons + errors,
-                  "per_endpoint": [dict(v.as_dict(), endpoint=t.name) for t, v in verdicts[:20]]}
-        section["results"].append(result)
-        if outcome == "allowed":
-            found.append(finding("reachability", INFO, "peer-allowed-%s" % key,
-                                 "%s? yes%s" % (question, " (allowed by %s)" % ", ".join(deciding) if deciding
-                                                else ": no policy restricts it"),
-                                 "nothing to do; if it still fails, the cause is outside NetworkPolicy (guest "
-                                 "firewall, service not listening, interface ports list, CNI)",
-                                 deciding_policies=deciding))
-        else:
-            fix, manifests = _fix_for(snap, first_bad, view, view.selector_labels, peer_labels_of,
-                                      first_bad.port if isinstance(first_bad.port, int) else peer.port, peer.protocol)
-            found.append(finding("reachability", ERROR, "peer-denied-%s" % key,
-                                 "%s? %s: %s" % (question, "no" if outcome == "denied" else "only partly",
-                                                 "; ".join(first_bad.reasons[:3])),
-                                 fix, deciding_policies=deciding, fix_policies=manifests))
-    return section, found
+def _peer_question(snap, view, peer, direction_name, evaluated, resolved, section):
+    """The answer for one direction to the peer (a result row in ``section``), as findings."""
+    policies, namespaces, endpoint = evaluated
+    targets, notes, peer_labels_of = resolved
+    found = []
+    verdicts, errors = [], []
+    for target, _labels in targets:
+        src, dst = (target, endpoint) if direction_name == nm.INGRESS else (endpoint, target)
+        try:
+            verdicts.append((target, ne.evaluate(policies, namespaces, (), src, dst, peer.port, peer.protocol,
+                                                 name_label=snap.name_label)))
+        except nm.EvaluationError as exc:
+            errors.append("%s: %s" % (target.name, exc))
+    key = "ingress" if direction_name == nm.INGRESS else "egress"
+    question = ("can %s receive from %s on %s" if direction_name == nm.INGRESS else
+                "can %s send to %s on %s") % (view.ref, peer.describe(view.namespace), peer.port_text())
+    if not verdicts:
+        section["results"].append({"direction": key, "question": question, "outcome": "unknown",
+                                   "errors": errors})
+        found.append(finding("reachability", ERROR, "peer-unanswerable", "%s? cannot tell: %s" % (
+            question, "; ".join(errors)), "use a port number, or a port name the destination defines"))
+        return found
+    outcome = _aggregate(verdicts)
+    first_bad = next((v for _t, v in verdicts if v.outcome != "allowed"), verdicts[0][1])
+    deciding = []
+    for _t, verdict in verdicts:
+        deciding.extend(n for n in verdict.deciding_policies if n not in deciding)
+    result = {"direction": key, "question": question, "peer": peer.describe(view.namespace),
+              "port": first_bad.port, "protocol": peer.protocol, "outcome": outcome,
+              "allowed": outcome == "allowed", "deciding_policies": deciding,
+              "reasons": notes + first_bad.reasons + errors,
+              "per_endpoint": [dict(v.as_dict(), endpoint=t.name) for t, v in verdicts[:20]]}
+    section["results"].append(result)
+    if outcome == "allowed":
+        found.append(finding("reachability", INFO, "peer-allowed-%s" % key,
+                             "%s? yes%s" % (question, " (allowed by %s)" % ", ".join(deciding) if deciding
+                                            else ": no policy restricts it"),
+                             "nothing to do; if it still fails, the cause is outside NetworkPolicy (guest "
+                             "firewall, service not listening, interface ports list, CNI)",
+                             deciding_policies=deciding))
+    else:
+        fix, manifests = _fix_for(snap, first_bad, view, view.selector_labels, peer_labels_of,
+                                  first_bad.port if isinstance(first_bad.port, int) else peer.port, peer.protocol)
+        found.append(finding("reachability", ERROR, "peer-denied-%s" % key,
+                             "%s? %s: %s" % (question, "no" if outcome == "denied" else "only partly",
+                                             "; ".join(first_bad.reasons[:3])),
+                             fix, deciding_policies=deciding, fix_policies=manifests))
+    return found
 
 
 # ----------------------------------------------------------------- services
