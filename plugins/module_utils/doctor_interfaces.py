@@ -63,18 +63,7 @@ def check_interfaces(snap, view):
             {"name": "default", "pod": {}} if iface.get("implicit") else None)
         entry = _status_entry(view, name)
         binding = vmspec.binding_of(iface)
-        row = {"name": name, "binding": binding, "model": iface.get("model") or "virtio",
-               "state": iface.get("state") or "up", "mac_spec": iface.get("macAddress"),
-               "ports": iface.get("ports") or [], "in_template": name in template_ifaces or iface.get("implicit", False),
-               "in_vmi_spec": name in vmi_ifaces if view.vmi else None,
-               "in_status": entry is not None if view.vmi else None,
-               "in_domain": "domain" in _sources(entry) if view.vmi else None,
-               "network": None}
-        if entry:
-            row.update({"mac": entry.get("mac"), "ip_address": entry.get("ipAddress"),
-                        "ip_addresses": entry.get("ipAddresses") or [], "interface_name": entry.get("interfaceName"),
-                        "info_source": entry.get("infoSource"), "link_state": entry.get("linkState"),
-                        "pod_interface_name": entry.get("podInterfaceName"), "queue_count": entry.get("queueCount")})
+        row = _interface_row(view, name, iface, entry, binding, name in template_ifaces, name in vmi_ifaces)
         rows.append(row)
         where = "%s interface %s" % (view.ref, name)
         if network is None:
@@ -84,66 +73,10 @@ def check_interfaces(snap, view):
                                  "add {name: %s, multus: {networkName: <nad>}} (or pod: {}) to "
                                  "spec.template.spec.networks" % name))
             continue
-        source = network_source(network)
-        row["network"] = {"type": source, "default": bool((network.get("multus") or {}).get("default"))}
-        if binding in vmspec.REMOVED_BINDINGS:
-            found.append(finding("interfaces", ERROR, "removed-binding",
-                                 "%s uses the '%s' binding, removed in KubeVirt 1.3" % (where, binding),
-                                 "use passtBinding: {} (passt, KubeVirt >= 1.8), masquerade: {} or a binding plugin "
-                                 "registered in the KubeVirt CR (binding: {name: ...})"))
-        elif binding is None and not iface.get("implicit"):
-            found.append(finding("interfaces", ERROR, "no-binding",
-                                 "%s has no binding (bridge, masquerade, sriov, passtBinding or binding)" % where,
-                                 "add one binding key, e.g. bridge: {} for a secondary network"))
-        if binding in FORWARDING_BINDINGS and source != "pod":
-            found.append(finding("interfaces", ERROR, "binding-needs-pod-network",
-                                 "%s uses %s on a %s network; %s works only on the pod network" % (
-                                     where, binding, source, binding),
-                                 "use bridge: {} on secondary networks"))
-        if source == "multus":
-            nad_ns, nad_name, nad = nad_of(snap, view, network)
-            row["network"]["nad"] = "%s/%s" % (nad_ns, nad_name)
-            row["network"]["nad_found"] = nad is not None
-            if nad is None:
-                found.append(_missing_nad(snap, view, name, nad_ns, nad_name))
-        elif source == "pod":
-            row["network"]["vm_network_cidr"] = (network.get("pod") or {}).get("vmNetworkCIDR")
+        found.extend(_network_findings(snap, view, name, iface, network, row))
         if view.vmi is None:
             continue
-        # live state
-        if name in template_ifaces and name not in vmi_ifaces and not iface.get("implicit"):
-            if binding in vmspec.HOTPLUG_BINDINGS:
-                found.append(finding("interfaces", WARNING, "hotplug-pending",
-                                     "%s is in the VM template but not yet in the running VMI: KubeVirt has not "
-                                     "propagated the hot-plug" % where,
-                                     "see the hotplug check: the VM controller copies bridge/sriov interfaces into "
-                                     "the VMI; if it stays pending, read the VM's conditions and events"))
-            else:
-                found.append(finding("interfaces", WARNING, "restart-to-apply",
-                                     "%s (%s) was added to the template of a running VM; KubeVirt hot-plugs only "
-                                     "bridge and sriov interfaces, so it appears at the next restart" % (
-                                         where, binding),
-                                     "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace)))
-        elif name in vmi_ifaces and iface.get("state") == "absent":
-            found.append(finding("interfaces", INFO, "unplug-pending",
-                                 "%s is being unplugged (state: absent); KubeVirt removes it from the VMI and the VM "
-                                 "template when the NIC is detached" % where, "wait; nothing to do"))
-        elif name in vmi_ifaces and view.running and "domain" not in _sources(entry):
-            found.append(finding("interfaces", WARNING, "hotplug-not-finished",
-                                 "%s is in the VMI spec but not attached to the guest yet (status infoSource %r)" % (
-                                     where, (entry or {}).get("infoSource") or "none"),
-                                 "a hot-plug is in progress or stuck: see the MigrationRequired condition and the "
-                                 "hotplug check"))
-        if entry and entry.get("linkState") == "down" or iface.get("state") == "down":
-            found.append(finding("interfaces", WARNING, "link-down",
-                                 "%s has its link down (state: down)" % where,
-                                 "remove 'state: down' from the interface (or set it to up)"))
-        if entry and iface.get("macAddress") and entry.get("mac") and \
-                vmspec.normal_mac(entry["mac"]) != vmspec.normal_mac(iface["macAddress"]):
-            found.append(finding("interfaces", WARNING, "mac-differs",
-                                 "%s: the guest reports MAC %s, the spec asks for %s" % (
-                                     where, entry["mac"], iface["macAddress"]),
-                                 "MAC changes apply at restart: restart the VM"))
+        found.extend(_live_findings(view, name, iface, entry, name in template_ifaces, name in vmi_ifaces))
     # status entries nobody declared (e.g. a guest-side interface the agent reports)
     extra = [n for n in status_names if n and n not in names]
     if extra:
@@ -159,6 +92,96 @@ def check_interfaces(snap, view):
         "MigrationRequired": vmspec.condition(view.vmi or {}, "MigrationRequired"),
         "RestartRequired": vmspec.condition(view.vm, "RestartRequired")}}
     return section, found
+
+
+def _interface_row(view, name, iface, entry, binding, in_template, in_vmi):
+    """The report row of one interface: spec, VMI spec and status side by side."""
+    row = {"name": name, "binding": binding, "model": iface.get("model") or "virtio",
+           "state": iface.get("state") or "up", "mac_spec": iface.get("macAddress"),
+           "ports": iface.get("ports") or [], "in_template": in_template or iface.get("implicit", False),
+           "in_vmi_spec": in_vmi if view.vmi else None,
+           "in_status": entry is not None if view.vmi else None,
+           "in_domain": "domain" in _sources(entry) if view.vmi else None,
+           "network": None}
+    if entry:
+        row.update({"mac": entry.get("mac"), "ip_address": entry.get("ipAddress"),
+                    "ip_addresses": entry.get("ipAddresses") or [], "interface_name": entry.get("interfaceName"),
+                    "info_source": entry.get("infoSource"), "link_state": entry.get("linkState"),
+                    "pod_interface_name": entry.get("podInterfaceName"), "queue_count": entry.get("queueCount")})
+    return row
+
+
+def _network_findings(snap, view, name, iface, network, row):
+    """The binding against the network it is on, the NAD of a Multus network (fills ``row["network"]``)."""
+    found = []
+    binding = vmspec.binding_of(iface)
+    where = "%s interface %s" % (view.ref, name)
+    source = network_source(network)
+    row["network"] = {"type": source, "default": bool((network.get("multus") or {}).get("default"))}
+    if binding in vmspec.REMOVED_BINDINGS:
+        found.append(finding("interfaces", ERROR, "removed-binding",
+                             "%s uses the '%s' binding, removed in KubeVirt 1.3" % (where, binding),
+                             "use passtBinding: {} (passt, KubeVirt >= 1.8), masquerade: {} or a binding plugin "
+                             "registered in the KubeVirt CR (binding: {name: ...})"))
+    elif binding is None and not iface.get("implicit"):
+        found.append(finding("interfaces", ERROR, "no-binding",
+                             "%s has no binding (bridge, masquerade, sriov, passtBinding or binding)" % where,
+                             "add one binding key, e.g. bridge: {} for a secondary network"))
+    if binding in FORWARDING_BINDINGS and source != "pod":
+        found.append(finding("interfaces", ERROR, "binding-needs-pod-network",
+                             "%s uses %s on a %s network; %s works only on the pod network" % (
+                                 where, binding, source, binding),
+                             "use bridge: {} on secondary networks"))
+    if source == "multus":
+        nad_ns, nad_name, nad = nad_of(snap, view, network)
+        row["network"]["nad"] = "%s/%s" % (nad_ns, nad_name)
+        row["network"]["nad_found"] = nad is not None
+        if nad is None:
+            found.append(_missing_nad(snap, view, name, nad_ns, nad_name))
+    elif source == "pod":
+        row["network"]["vm_network_cidr"] = (network.get("pod") or {}).get("vmNetworkCIDR")
+    return found
+
+
+def _live_findings(view, name, iface, entry, in_template, in_vmi):
+    """The running VM against its template: pending hot-plug or unplug, link down, another MAC."""
+    found = []
+    binding = vmspec.binding_of(iface)
+    where = "%s interface %s" % (view.ref, name)
+    if in_template and not in_vmi and not iface.get("implicit"):
+        if binding in vmspec.HOTPLUG_BINDINGS:
+            found.append(finding("interfaces", WARNING, "hotplug-pending",
+                                 "%s is in the VM template but not yet in the running VMI: KubeVirt has not "
+                                 "propagated the hot-plug" % where,
+                                 "see the hotplug check: the VM controller copies bridge/sriov interfaces into "
+                                 "the VMI; if it stays pending, read the VM's conditions and events"))
+        else:
+            found.append(finding("interfaces", WARNING, "restart-to-apply",
+                                 "%s (%s) was added to the template of a running VM; KubeVirt hot-plugs only "
+                                 "bridge and sriov interfaces, so it appears at the next restart" % (
+                                     where, binding),
+                                 "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace)))
+    elif in_vmi and iface.get("state") == "absent":
+        found.append(finding("interfaces", INFO, "unplug-pending",
+                             "%s is being unplugged (state: absent); KubeVirt removes it from the VMI and the VM "
+                             "template when the NIC is detached" % where, "wait; nothing to do"))
+    elif in_vmi and view.running and "domain" not in _sources(entry):
+        found.append(finding("interfaces", WARNING, "hotplug-not-finished",
+                             "%s is in the VMI spec but not attached to the guest yet (status infoSource %r)" % (
+                                 where, (entry or {}).get("infoSource") or "none"),
+                             "a hot-plug is in progress or stuck: see the MigrationRequired condition and the "
+                             "hotplug check"))
+    if entry and entry.get("linkState") == "down" or iface.get("state") == "down":
+        found.append(finding("interfaces", WARNING, "link-down",
+                             "%s has its link down (state: down)" % where,
+                             "remove 'state: down' from the interface (or set it to up)"))
+    if entry and iface.get("macAddress") and entry.get("mac") and \
+            vmspec.normal_mac(entry["mac"]) != vmspec.normal_mac(iface["macAddress"]):
+        found.append(finding("interfaces", WARNING, "mac-differs",
+                             "%s: the guest reports MAC %s, the spec asks for %s" % (
+                                 where, entry["mac"], iface["macAddress"]),
+                             "MAC changes apply at restart: restart the VM"))
+    return found
 
 
 def _missing_nad(snap, view, iface, nad_ns, nad_name):
