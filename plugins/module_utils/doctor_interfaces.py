@@ -251,18 +251,6 @@ def check_hotplug(snap, view):
                "live_migratable_reason": why_not, "dynamic_networks_controller": dynamic,
                "running": view.running, "operations": {}}
     ops = section["operations"]
-    migration_path = kv.live_migrate and kv.rollout_strategy == "LiveUpdate" and migratable is not False
-
-    def migration_blocker():
-        reasons = []
-        if not kv.live_migrate:
-            reasons.append("LiveMigrate is not in the KubeVirt CR's spec.workloadUpdateStrategy.workloadUpdateMethods")
-        if kv.rollout_strategy != "LiveUpdate":
-            reasons.append("vmRolloutStrategy is %s, not LiveUpdate" % kv.rollout_strategy)
-        if migratable is False:
-            reasons.append("the VMI is not LiveMigratable (%s)" % why_not)
-        return "; ".join(reasons)
-
     if kv.installed and kv.version and kv.version[:2] < (1, 1):
         text = ("KubeVirt %s predates declarative NIC hot-plug (1.1); only 'virtctl addinterface <vm> "
                 "--network-attachment-definition-name <[ns/]nad> --name <iface>' of 1.0.x exists there" % kv.version_text)
@@ -279,46 +267,12 @@ def check_hotplug(snap, view):
             ops[op] = {"possible": True, "how": "template change (the VM is not running: applied at start)",
                        "why": None}
     else:
-        if dynamic:
-            ops["plug_bridge"] = {"possible": True, "how": "in place (multus-dynamic-networks-controller)",
-                                  "why": None}
-        elif migration_path:
-            ops["plug_bridge"] = {"possible": True, "how": "by live migration (no dynamic-networks controller)",
-                                  "why": None}
-        else:
-            ops["plug_bridge"] = {"possible": False, "how": None,
-                                  "why": "no dynamic-networks controller, and a migration cannot happen: %s" %
-                                         migration_blocker()}
-        if migration_path:
-            ops["plug_sriov"] = {"possible": True, "how": "by live migration (SR-IOV always migrates)", "why": None}
-        else:
-            ops["plug_sriov"] = {"possible": False, "how": None,
-                                 "why": "SR-IOV hot-plug migrates the VM: %s" % migration_blocker()}
-        ops["unplug"] = dict(ops["plug_bridge"])
-        ops["swap_network"] = {
-            "possible": bool(migration_path and kv.gate_enabled("LiveUpdateNADRef") and not dynamic),
-            "how": "live migration to the new NAD" if migration_path else None,
-            "why": None if migration_path and kv.gate_enabled("LiveUpdateNADRef") and not dynamic else (
-                "changing networkName live needs LiveUpdateNADRef (GA in 1.9), no dynamic-networks controller "
-                "and a possible migration")}
+        ops.update(_running_operations(kv, dynamic, migratable, why_not))
     if gate_note:
         for op in ops.values():
             if op["possible"]:
                 op["possible"], op["why"] = False, gate_note
-    unpluggable = []
-    for iface in view.interfaces:
-        network = vmspec.find(view.networks, iface.get("name"))[1] or {}
-        binding = vmspec.binding_of(iface)
-        if vmspec.is_primary(network):
-            why = "primary network: never unplugged"
-        elif binding not in vmspec.UNPLUG_BINDINGS:
-            why = "%s binding: only bridge interfaces are hot-unplugged (remove it and restart instead)" % binding
-        else:
-            why = None
-            unpluggable.append(iface.get("name"))
-        ops.setdefault("interfaces", {})[iface.get("name")] = {"unplug": why is None and ops["unplug"]["possible"],
-                                                               "why": why or ops["unplug"].get("why")}
-    section["unpluggable"] = unpluggable
+    section["unpluggable"] = _unplug_per_interface(view, ops)
     blocked = [name for name in ("plug_bridge", "plug_sriov") if name in ops and not ops[name]["possible"]]
     if blocked and view.running:
         fix = []
@@ -343,6 +297,58 @@ def check_hotplug(snap, view):
                          "unplug = state: absent on a bridge interface. virtctl addinterface/removeinterface "
                          "were removed in KubeVirt 1.1 (kubevirt_net.core.kubevirt_iface_hotplug does it)"))
     return section, found
+
+
+def _running_operations(kv, dynamic, migratable, why_not):
+    """plug_bridge, plug_sriov, unplug, swap_network on a running VM: in place with the dynamic-networks
+    controller, else by live migration when KubeVirt may migrate it."""
+    migration_path = kv.live_migrate and kv.rollout_strategy == "LiveUpdate" and migratable is not False
+    reasons = []
+    if not kv.live_migrate:
+        reasons.append("LiveMigrate is not in the KubeVirt CR's spec.workloadUpdateStrategy.workloadUpdateMethods")
+    if kv.rollout_strategy != "LiveUpdate":
+        reasons.append("vmRolloutStrategy is %s, not LiveUpdate" % kv.rollout_strategy)
+    if migratable is False:
+        reasons.append("the VMI is not LiveMigratable (%s)" % why_not)
+    blocker = "; ".join(reasons)
+    ops = {}
+    if dynamic:
+        ops["plug_bridge"] = {"possible": True, "how": "in place (multus-dynamic-networks-controller)", "why": None}
+    elif migration_path:
+        ops["plug_bridge"] = {"possible": True, "how": "by live migration (no dynamic-networks controller)",
+                              "why": None}
+    else:
+        ops["plug_bridge"] = {"possible": False, "how": None,
+                              "why": "no dynamic-networks controller, and a migration cannot happen: %s" % blocker}
+    if migration_path:
+        ops["plug_sriov"] = {"possible": True, "how": "by live migration (SR-IOV always migrates)", "why": None}
+    else:
+        ops["plug_sriov"] = {"possible": False, "how": None, "why": "SR-IOV hot-plug migrates the VM: %s" % blocker}
+    ops["unplug"] = dict(ops["plug_bridge"])
+    swap = bool(migration_path and kv.gate_enabled("LiveUpdateNADRef") and not dynamic)
+    ops["swap_network"] = {
+        "possible": swap, "how": "live migration to the new NAD" if migration_path else None,
+        "why": None if swap else ("changing networkName live needs LiveUpdateNADRef (GA in 1.9), no dynamic-networks "
+                                  "controller and a possible migration")}
+    return ops
+
+
+def _unplug_per_interface(view, ops):
+    """Whether each interface can be unplugged (into ``ops["interfaces"]``); returns the names that can."""
+    unpluggable = []
+    for iface in view.interfaces:
+        network = vmspec.find(view.networks, iface.get("name"))[1] or {}
+        binding = vmspec.binding_of(iface)
+        if vmspec.is_primary(network):
+            why = "primary network: never unplugged"
+        elif binding not in vmspec.UNPLUG_BINDINGS:
+            why = "%s binding: only bridge interfaces are hot-unplugged (remove it and restart instead)" % binding
+        else:
+            why = None
+            unpluggable.append(iface.get("name"))
+        ops.setdefault("interfaces", {})[iface.get("name")] = {"unplug": why is None and ops["unplug"]["possible"],
+                                                               "why": why or ops["unplug"].get("why")}
+    return unpluggable
 
 
 # -------------------------------------------------------------------- sriov
