@@ -2,8 +2,10 @@
 # Copyright: kubevirt_net.core contributors
 # Apache License 2.0 (see LICENSE)
 """Doctor check: what a VM needs to join the Istio sidecar mesh, one
-requirement at a time (split from doctor_traffic)."""
+requirement at a time (split from doctor_traffic).  The sidecar injectors are
+found among the webhooks as kubevirt_vm_istio finds them (istio.sidecar_injectors)."""
 
+from ansible_collections.kubevirt_net.core.plugins.module_utils import istio
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ERROR, INFO, NAD_KIND, WARNING, finding, meta, pod_ips)
@@ -22,11 +24,53 @@ def check_istio(snap, view):
     annotations.update(view.template_annotations)
     annotated = str(annotations.get(ISTIO_INJECT, "")).lower() == "true"
     label_only = str(view.template_labels.get(ISTIO_INJECT, "")).lower() == "true" and not annotated
-    binding, primary_iface = primary_binding(view)
-    injector = None if snap.webhooks is None else any(
-        w.get("name", "").endswith("sidecar-injector.istio.io") for c in snap.webhooks for w in c.get("webhooks") or [])
+    injectors = istio.sidecar_injectors(snap.webhooks)
+    injector = None if injectors is None else bool(injectors)
     # a labelled namespace without Istio injects nothing: only the VM's own opt-in means it wants the mesh then
     wants = annotated or label_only or (ns_enabled and injector is not False)
+    requirements = _requirements(snap, view, injector, (ns_labels, ns_enabled, ambient),
+                                 (annotations, annotated, label_only))
+    containers = [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("containers") or []] + \
+        [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("initContainers") or []]
+    sidecar = "istio-proxy" in containers if view.pod is not None else None
+    section = {"in_mesh_requested": wants, "requirements": requirements, "sidecar_injected": sidecar,
+               "passed": sum(1 for r in requirements if r["passed"]), "failed": [r["id"] for r in requirements
+                                                                                 if r["passed"] is False]}
+    if not wants and ns_enabled:
+        found.append(finding("istio", INFO, "istio-not-installed",
+                             "namespace %s is labelled for Istio injection, but no Istio sidecar injector is "
+                             "installed: %s stays outside any mesh" % (view.namespace, view.ref),
+                             "install Istio (with its CNI plugin) or remove the namespace label"))
+        return section, found
+    if not wants:
+        found.append(finding("istio", INFO, "not-in-mesh",
+                             "%s is not in the Istio mesh (namespace not labelled, no %s annotation); %d of 8 "
+                             "requirements met" % (view.ref, ISTIO_INJECT, section["passed"]),
+                             "to join: %s" % "; ".join(r["fix"] for r in requirements if not r["passed"])))
+        return section, found
+    for item in requirements:
+        if item["passed"] is False:
+            found.append(finding("istio", ERROR, "istio-%s" % item["id"].replace("_", "-"),
+                                 "%s is meant for the mesh but requirement '%s' fails: %s" % (
+                                     view.ref, item["requirement"], item["detail"]), item["fix"]))
+    if view.running and sidecar is False and not section["failed"]:
+        found.append(finding("istio", WARNING, "istio-not-injected",
+                             "%s meets the requirements but its virt-launcher pod has no istio-proxy: injection "
+                             "happens when the pod is created" % view.ref,
+                             "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace)))
+    if not section["failed"] and sidecar:
+        found.append(finding("istio", INFO, "in-mesh", "%s is in the mesh (istio-proxy injected)" % view.ref,
+                             "if mesh traffic fails, check PeerAuthentication (STRICT mTLS refuses plain clients), "
+                             "Sidecar outboundTrafficPolicy and DestinationRules; SSH (22) bypasses the proxy"))
+    return section, found
+
+
+def _requirements(snap, view, injector, namespace, annotation):
+    """The eight requirements of KubeVirt's Istio integration, each passed (True/False/None: unknown) with its
+    detail and fix."""
+    ns_labels, ns_enabled, ambient = namespace
+    annotations, annotated, label_only = annotation
+    binding, primary_iface = primary_binding(view)
     cni_ds = snap.daemonsets.get(ISTIO_CNI_SELECTOR)
     cni_nad = snap.find(NAD_KIND, view.namespace, "istio-cni") is not None
     pod_v6 = [ip for ip in pod_ips(view.pod) if ":" in ip]
@@ -36,7 +80,7 @@ def check_istio(snap, view):
     def req(ident, text, passed, detail, fix):
         return {"id": ident, "requirement": text, "passed": passed, "detail": detail, "fix": fix}
 
-    requirements = [
+    return [
         req("istio_installed", "Istio is installed (sidecar injector webhook)", injector,
             {True: "an Istio sidecar-injector webhook is registered", False: "no *.sidecar-injector.istio.io webhook",
              None: "webhook configurations could not be read"}[injector],
@@ -76,36 +120,3 @@ def check_istio(snap, view):
                                                   if how == "pod") or "none"),
             "create a Service for the VM's ports (Istio associates workloads through Services)"),
     ]
-    containers = [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("containers") or []] + \
-        [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("initContainers") or []]
-    sidecar = "istio-proxy" in containers if view.pod is not None else None
-    section = {"in_mesh_requested": wants, "requirements": requirements, "sidecar_injected": sidecar,
-               "passed": sum(1 for r in requirements if r["passed"]), "failed": [r["id"] for r in requirements
-                                                                                 if r["passed"] is False]}
-    if not wants and ns_enabled:
-        found.append(finding("istio", INFO, "istio-not-installed",
-                             "namespace %s is labelled for Istio injection, but no Istio sidecar injector is "
-                             "installed: %s stays outside any mesh" % (view.namespace, view.ref),
-                             "install Istio (with its CNI plugin) or remove the namespace label"))
-        return section, found
-    if not wants:
-        found.append(finding("istio", INFO, "not-in-mesh",
-                             "%s is not in the Istio mesh (namespace not labelled, no %s annotation); %d of 8 "
-                             "requirements met" % (view.ref, ISTIO_INJECT, section["passed"]),
-                             "to join: %s" % "; ".join(r["fix"] for r in requirements if not r["passed"])))
-        return section, found
-    for item in requirements:
-        if item["passed"] is False:
-            found.append(finding("istio", ERROR, "istio-%s" % item["id"].replace("_", "-"),
-                                 "%s is meant for the mesh but requirement '%s' fails: %s" % (
-                                     view.ref, item["requirement"], item["detail"]), item["fix"]))
-    if view.running and sidecar is False and not section["failed"]:
-        found.append(finding("istio", WARNING, "istio-not-injected",
-                             "%s meets the requirements but its virt-launcher pod has no istio-proxy: injection "
-                             "happens when the pod is created" % view.ref,
-                             "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace)))
-    if not section["failed"] and sidecar:
-        found.append(finding("istio", INFO, "in-mesh", "%s is in the mesh (istio-proxy injected)" % view.ref,
-                             "if mesh traffic fails, check PeerAuthentication (STRICT mTLS refuses plain clients), "
-                             "Sidecar outboundTrafficPolicy and DestinationRules; SSH (22) bypasses the proxy"))
-    return section, found
