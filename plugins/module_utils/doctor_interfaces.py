@@ -426,17 +426,7 @@ def check_sriov(snap, view):
         resource = row["resource_name"]
         if not resource:
             continue
-        used = _node_usage(snap, resource)
-        offering = []
-        for node in snap.nodes or []:
-            allocatable = _quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource, 0))
-            if allocatable <= 0:
-                continue
-            name = meta(node).get("name")
-            entry = {"name": name, "allocatable": allocatable, "used": used.get(name, 0),
-                     "free": max(0, allocatable - used.get(name, 0)), "ready": _node_ready(node)}
-            offering.append(entry)
-        row["nodes"] = offering
+        row["nodes"] = offering = _offering_nodes(snap, resource)
         if snap.nodes is not None and not offering:
             others = sorted(set(k for node in snap.nodes for k in ((node.get("status") or {}).get("allocatable") or {})
                                 if "/" in k and not k.startswith(("devices.kubevirt.io/", "hugepages-",
@@ -451,17 +441,7 @@ def check_sriov(snap, view):
                                  RESOURCE_ANNOTATION))
             continue
         if view.pod is not None and _pod_requests(view.pod, resource) == 0:
-            injection = kv.gate_enabled("ExternalNetResourceInjection")
-            found.append(finding("sriov", ERROR, "sriov-not-requested",
-                                 "%s: its virt-launcher pod %s does not request %s%s" % (
-                                     view.ref, meta(view.pod).get("name"), resource,
-                                     " (ExternalNetResourceInjection is on: KubeVirt leaves that to "
-                                     "network-resources-injector%s)" % (
-                                         ", which is not installed" if snap.webhooks is not None and
-                                         not _injector_present(snap) else "") if injection else ""),
-                                 "deploy network-resources-injector, or add ExternalNetResourceInjection to the "
-                                 "KubeVirt CR's developerConfiguration.disabledFeatureGates; then restart the VM"
-                                 if injection else "restart the VM so virt-controller adds the request"))
+            found.append(_not_requested(snap, view, resource))
         if not view.running:
             continue
         targets = [n for n in offering if n["name"] != view.node and n["ready"] and n["free"] >= needed[resource]]
@@ -480,6 +460,35 @@ def check_sriov(snap, view):
                "external_resource_injection": kv.gate_enabled("ExternalNetResourceInjection"),
                "network_resources_injector": _injector_present(snap) if snap.webhooks is not None else None}
     return section, found
+
+
+def _offering_nodes(snap, resource):
+    """The nodes with ``resource`` allocatable: how many, used by pods, free, Ready."""
+    used = _node_usage(snap, resource)
+    offering = []
+    for node in snap.nodes or []:
+        allocatable = _quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource, 0))
+        if allocatable <= 0:
+            continue
+        name = meta(node).get("name")
+        offering.append({"name": name, "allocatable": allocatable, "used": used.get(name, 0),
+                         "free": max(0, allocatable - used.get(name, 0)), "ready": _node_ready(node)})
+    return offering
+
+
+def _not_requested(snap, view, resource):
+    """The virt-launcher pod requests no VF of ``resource``: why (ExternalNetResourceInjection) and the fix."""
+    injection = snap.kubevirt.gate_enabled("ExternalNetResourceInjection")
+    return finding("sriov", ERROR, "sriov-not-requested",
+                   "%s: its virt-launcher pod %s does not request %s%s" % (
+                       view.ref, meta(view.pod).get("name"), resource,
+                       " (ExternalNetResourceInjection is on: KubeVirt leaves that to "
+                       "network-resources-injector%s)" % (
+                           ", which is not installed" if snap.webhooks is not None and
+                           not _injector_present(snap) else "") if injection else ""),
+                   "deploy network-resources-injector, or add ExternalNetResourceInjection to the "
+                   "KubeVirt CR's developerConfiguration.disabledFeatureGates; then restart the VM"
+                   if injection else "restart the VM so virt-controller adds the request")
 
 
 def _migration_findings(snap, view):
