@@ -10,7 +10,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_mo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ERROR, INFO, NAD_KIND, WARNING, finding, meta, pod_ips)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
-    ISTIO_CNI_SELECTOR, ISTIO_INJECT, ISTIO_PORTS, primary_binding, selecting_services)
+    ISTIO_CNI_SELECTOR, primary_binding, selecting_services)
 
 
 # ------------------------------------------------------------------- istio
@@ -22,8 +22,8 @@ def check_istio(snap, view):
     ambient = ns_labels.get("istio.io/dataplane-mode") == "ambient"
     annotations = dict(meta(view.vmi).get("annotations") or {}) if view.vmi else {}
     annotations.update(view.template_annotations)
-    annotated = str(annotations.get(ISTIO_INJECT, "")).lower() == "true"
-    label_only = str(view.template_labels.get(ISTIO_INJECT, "")).lower() == "true" and not annotated
+    annotated = str(annotations.get(istio.INJECT, "")).lower() == "true"
+    label_only = str(view.template_labels.get(istio.INJECT, "")).lower() == "true" and not annotated
     injectors = istio.sidecar_injectors(snap.webhooks)
     injector = None if injectors is None else bool(injectors)
     # a labelled namespace without Istio injects nothing: only the VM's own opt-in means it wants the mesh then
@@ -45,7 +45,7 @@ def check_istio(snap, view):
     if not wants:
         found.append(finding("istio", INFO, "not-in-mesh",
                              "%s is not in the Istio mesh (namespace not labelled, no %s annotation); %d of 8 "
-                             "requirements met" % (view.ref, ISTIO_INJECT, section["passed"]),
+                             "requirements met" % (view.ref, istio.INJECT, section["passed"]),
                              "to join: %s" % "; ".join(r["fix"] for r in requirements if not r["passed"])))
         return section, found
     for item in requirements:
@@ -74,7 +74,8 @@ def _requirements(snap, view, injector, namespace, annotation):
     cni_ds = snap.daemonsets.get(ISTIO_CNI_SELECTOR)
     cni_nad = snap.find(NAD_KIND, view.namespace, "istio-cni") is not None
     pod_v6 = [ip for ip in pod_ips(view.pod) if ":" in ip]
-    reserved = [int(p["port"]) for p in (primary_iface or {}).get("ports") or [] if int(p["port"]) in ISTIO_PORTS]
+    reserved = [int(p["port"]) for p in (primary_iface or {}).get("ports") or []
+                if int(p["port"]) in istio.RESERVED_PORTS]
     has_service = any(how == "pod" for _s, how in selecting_services(snap, view))
 
     def req(ident, text, passed, detail, fix):
@@ -101,11 +102,11 @@ def _requirements(snap, view, injector, namespace, annotation):
                                 "istio.io/dataplane-mode=none or leave ambient)" if ambient else "")),
         req("vm_annotation", "VM template annotation sidecar.istio.io/inject: \"true\"", annotated,
             "spec.template.metadata.annotations[%s] = %r%s" % (
-                ISTIO_INJECT, annotations.get(ISTIO_INJECT),
+                istio.INJECT, annotations.get(istio.INJECT),
                 "; only the label is set: the pod is injected but KubeVirt skips its Istio network setup"
                 if label_only else ""),
             "set spec.template.metadata.annotations: {%s: \"true\"} (an annotation, not a label) and restart" %
-            ISTIO_INJECT),
+            istio.INJECT),
         req("binding", "pod network bound with masquerade or passtBinding", binding in ("masquerade", "passtBinding"),
             "primary interface binding: %s" % binding,
             "bind the pod network interface with masquerade: {} (bridge is not supported with Istio)"),

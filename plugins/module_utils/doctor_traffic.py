@@ -17,8 +17,6 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ENDPOINTS_KIND, ERROR, INFO, PEER_VM_KIND, POD_KIND, SERVICE_KIND, VM_KIND, WARNING, VmView,
     active, finding, meta, pod_ips)
 
-ISTIO_PORTS = (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090)
-ISTIO_INJECT = "sidecar.istio.io/inject"
 ISTIO_CNI_SELECTOR = "k8s-app=istio-cni-node"
 
 
