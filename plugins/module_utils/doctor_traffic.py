@@ -483,8 +483,3 @@ def _endpoints(view, ep, row, where, name):
                         "the pod has no IP yet, or the Endpoints are stale: wait, then check the pod's status",
                         service=name)]
     return []
-
-
-# --------------------------------------------------------------------- dns
-
-

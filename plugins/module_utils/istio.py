@@ -73,9 +73,6 @@ def destination_rule(version):
     return ResourceType("networking.istio.io", version, "destinationrules", "DestinationRule")
 
 
-# ------------------------------------------------------------------ options
-
-
 # ---------------------------------------------------------------- accessors
 def template_labels(vm):
     return dict((((vm.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
@@ -288,14 +285,3 @@ class NamespaceKind(Kind):
                     values[key] = value
             meta[field] = values
         return obj
-
-
-# ---------------------------------------------------------------------- VMs
-
-
-# ------------------------------------------------------------ owned objects
-
-
-# ------------------------------------------------------------ restart/verify
-
-

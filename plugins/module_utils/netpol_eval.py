@@ -333,7 +333,7 @@ def evaluate(policies, namespaces, pods, source, destination, port, protocol="TC
         else:
             allowed_cidrs = _allowed_cidrs(dst, eg_rects) if egress.isolated else dst.address_set().cidrs()
         allowed_ports = ports_text(_allowed_port_union(query_ports, eg_rects, in_rects, egress.isolated,
-                                                        ingress.isolated))
+                                                       ingress.isolated))
     return Verdict(src, dst, number if number is not None else port, protocol, allowed, partial, deciding, reasons,
                    ingress, egress, allowed_cidrs, allowed_ports)
 

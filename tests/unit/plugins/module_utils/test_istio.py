@@ -376,7 +376,7 @@ def test_peer_authentication_and_destination_rule_and_nad():
 def test_service_problems():
     decl, _problems = service_decl()
     limited = istio_vms.check_vm(vm(interfaces=[{"name": "default", "masquerade": {}, "ports": [{"port": 22}]}]),
-                             check()[0], "bridge", Problems(), [])
+                                 check()[0], "bridge", Problems(), [])
     open_vm = istio_vms.check_vm(vm("api", labels={"app": "web"}), check()[0], "bridge", Problems(), [])
     foreign = {"metadata": {"name": "web", "namespace": "shop", "labels": {}}, "spec": {"selector": {"x": "y"}}}
     grpc = {"metadata": {"name": "legacy", "namespace": "shop"},
@@ -423,10 +423,10 @@ def test_needs_restart():
     annotated = vm(annotations={istio.INJECT: "true"})
     assert istio_verify.needs_restart("present", annotated, vmi(), pod(), True)                  # VMI lacks the annotation
     assert not istio_verify.needs_restart("present", annotated, vmi({istio.INJECT: "true"}), pod(("compute", "istio-proxy")),
-                                   True)
+                                          True)
     assert istio_verify.needs_restart("present", annotated, vmi({istio.INJECT: "true"}), pod(), True)   # no sidecar yet
     assert istio_verify.needs_restart("present", annotated, vmi({istio.INJECT: "true"}, binding="bridge"),
-                               pod(("compute", "istio-proxy")), True)                     # binding fixed in template
+                                      pod(("compute", "istio-proxy")), True)                     # binding fixed in template
     assert not istio_verify.needs_restart("present", annotated, None, None, True)                # stopped
     plain = vm()
     assert istio_verify.needs_restart("absent", plain, vmi(), pod(("compute", "istio-proxy")), False)
@@ -442,7 +442,7 @@ def test_pod_of_picks_the_live_pod_and_verify_entry():
     assert istio_verify.pod_of(vmi(), [old, new]) is new
     service = {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}}}
     entry = istio_verify.verify_entry(vm(annotations={istio.INJECT: "true"}), vmi(), new, [service], "STRICT", "present",
-                               False, "unchanged")
+                                      False, "unchanged")
     assert entry["in_mesh"] and entry["services"] == ["web"] and entry["mtls"] == "STRICT"
     entry = istio_verify.verify_entry(vm(), None, None, [], None, "present", False, "updated")
     assert entry["istio_proxy"] is None and not entry["in_mesh"]

@@ -95,7 +95,7 @@ def test_reader_scopes(scope, expected_lists):
 
 def test_owned_executor_does_not_take_over_a_foreign_object():
     decl = istio_options.ServiceDecl("web", None, {"app": "web"}, [{"name": "tcp-80", "port": 80, "targetPort": 80,
-                                                            "protocol": "TCP"}], "ClusterIP", "services[0]")
+                                                                    "protocol": "TCP"}], "ClusterIP", "services[0]")
     desired = istio_objects.service_manifest(decl, "shop", (1, 20))
     foreign = {"metadata": {"namespace": "shop", "name": "web", "labels": {}, "resourceVersion": "1"},
                "spec": {"selector": {"app": "other"}}}

@@ -326,21 +326,21 @@ def test_running_plan_unplugs_bridge_keeps_it_absent_in_place_and_removes_others
 def test_running_plan_network_swap_is_live_only_when_nothing_else_changes():
     vm = machine()
     plan = vm_network_live.plan_running(vm, desired({"interfaces": [{"name": "net1", "network": "br9"}]}, vmn.MERGED, vm),
-                            kubevirt())
+                                        kubevirt())
     assert plan.requests == [{"interface": "net1", "network": "br9", "binding": "bridge", "model": None,
                               "mac_address": None, "state": "present"}] and plan.nonlive == []
     plan = vm_network_live.plan_running(vm, desired({"interfaces": [{"name": "net1", "network": "br9"}]}, vmn.MERGED, vm),
-                            kubevirt("v1.8.0"))
+                                        kubevirt("v1.8.0"))
     assert plan.requests == [] and plan.nonlive == ["change interface net1"]
     plan = vm_network_live.plan_running(vm, desired({"interfaces": [{"name": "net1", "model": "e1000"}]}, vmn.MERGED, vm),
-                            kubevirt())
+                                        kubevirt())
     assert plan.requests == [] and plan.nonlive == ["change interface net1"]
 
 
 def test_running_plan_pod_interface_addition_is_not_live():
     vm = machine(ifaces=[{"name": "net1", "bridge": {}}], networks=[{"name": "net1", "multus": {"networkName": "a"}}])
     plan = vm_network_live.plan_running(vm, desired({"interfaces": [{"name": "default", "network": "pod"}]}, vmn.MERGED, vm),
-                            kubevirt())
+                                        kubevirt())
     assert plan.requests == [] and plan.nonlive == ["add interface default (masquerade) on the pod network"]
 
 
