@@ -10,7 +10,7 @@ import copy
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network import (
-    ALL_BINDING_KEYS, DNS_FIELDS, Desired, current, pod_source, template_of, typed_binding)
+    ALL_BINDING_KEYS, DNS_FIELDS, Desired, pod_source, template_of, typed_binding)
 
 
 class LivePlan:
