@@ -17,7 +17,8 @@ model: it imports none of them.  Every finding has ``check``, ``severity`` (erro
 
 import hashlib
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 
@@ -121,7 +122,7 @@ class Snapshot:
         return out
 
     def namespace_labels(self):
-        return ne.Namespaces(list(self.namespaces.values()), name_label=self.name_label)
+        return nm.Namespaces(list(self.namespaces.values()), name_label=self.name_label)
 
     @property
     def name_label(self):
@@ -262,7 +263,7 @@ class VmView:
     def named_ports(self):
         """(name, protocol) -> port of the pod: its container ports, or the
         interface ports KubeVirt turns into container ports."""
-        named = dict(ne.Endpoint.pod(self.pod).named_ports) if self.pod is not None else {}
+        named = dict(nm.Endpoint.pod(self.pod).named_ports) if self.pod is not None else {}
         for iface in self.interfaces:   # services/rendercontainer.go containerPortsFromVMI
             for port in iface.get("ports") or []:
                 if port.get("name") and port.get("port"):
@@ -271,10 +272,10 @@ class VmView:
 
     def endpoint(self):
         if self.pod is not None:
-            endpoint = ne.Endpoint.pod(self.pod, name="VM %s/%s" % (self.namespace, self.name))
+            endpoint = nm.Endpoint.pod(self.pod, name="VM %s/%s" % (self.namespace, self.name))
             endpoint.named_ports = self.named_ports()
             return endpoint
-        return ne.Endpoint.workload(self.namespace, self.pod_labels, [], self.named_ports(),
+        return nm.Endpoint.workload(self.namespace, self.pod_labels, [], self.named_ports(),
                                     name="VM %s/%s" % (self.namespace, self.name))
 
     @property
@@ -299,7 +300,7 @@ class PeerSpec:
         self.protocol = (params.get("protocol") or "TCP").upper()
         port = params.get("port")
         self.port = int(port) if isinstance(port, str) and port.isdigit() else port
-        self.selector = ne.parse_selector(params.get("pod_selector")) if params.get("pod_selector") else None
+        self.selector = nm.parse_selector(params.get("pod_selector")) if params.get("pod_selector") else None
 
     @staticmethod
     def problems(params):
@@ -316,26 +317,26 @@ class PeerSpec:
             problems.append("peer: cidr is outside the cluster; it takes no namespace")
         if params.get("cidr"):
             try:
-                ne.IPSet.parse(params["cidr"])
+                nsets.IPSet.parse(params["cidr"])
             except ValueError:
                 problems.append("peer.cidr: %r is not an IP address or CIDR" % (params["cidr"],))
         if params.get("pod_selector"):
             try:
-                ne.parse_selector(params["pod_selector"])
+                nm.parse_selector(params["pod_selector"])
             except ValueError as exc:
                 problems.append("peer.pod_selector: %s" % exc)
         protocol = (params.get("protocol") or "TCP").upper()
-        if protocol not in ne.PROTOCOLS + (ne.ICMP,):
+        if protocol not in nm.PROTOCOLS + (nm.ICMP,):
             problems.append("peer.protocol: %r is not TCP, UDP, SCTP or ICMP" % protocol)
         port = params.get("port")
         if port is None:
-            if protocol != ne.ICMP:
+            if protocol != nm.ICMP:
                 problems.append("peer.port: is required (a number, or a named port of the destination) "
                                 "unless protocol is ICMP")
         elif isinstance(port, int) or str(port).isdigit():
-            if not 1 <= int(port) <= ne.MAX_PORT:
+            if not 1 <= int(port) <= nm.MAX_PORT:
                 problems.append("peer.port: %s is out of range 1-65535" % port)
-        elif len(str(port)) > 15 or not ne.PORT_NAME.match(str(port)):
+        elif len(str(port)) > 15 or not nm.PORT_NAME.match(str(port)):
             problems.append("peer.port: %r is neither a port number nor a port name" % (port,))
         return problems
 
@@ -346,11 +347,11 @@ class PeerSpec:
         if self.vm:
             return "VM %s/%s" % (namespace, self.vm)
         if self.selector is not None:
-            return "pods %s in %s" % (ne.selector_text(self.selector), namespace)
+            return "pods %s in %s" % (nm.selector_text(self.selector), namespace)
         return "pods in namespace %s" % namespace
 
     def port_text(self):
-        if self.protocol == ne.ICMP:
+        if self.protocol == nm.ICMP:
             return "ICMP"
         return "%s/%s" % (self.protocol, self.port)
 

@@ -3,13 +3,13 @@
 # Apache License 2.0 (see LICENSE)
 """The network doctor's entry point: ``diagnose`` runs every check over a
 ``doctor.Snapshot`` and returns one report per VM.  It imports the check files
-(doctor_interfaces, doctor_traffic, doctor_istio, doctor_networks,
+(doctor_interfaces, doctor_traffic, doctor_dns, doctor_istio, doctor_networks,
 doctor_impact); they import only the shared model in ``doctor``, so there is
 no import cycle."""
 
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
-    doctor_impact, doctor_interfaces, doctor_istio, doctor_networks, doctor_traffic)
+    doctor_dns, doctor_impact, doctor_interfaces, doctor_istio, doctor_networks, doctor_traffic)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     CHECKS, ERROR, INFO, PeerSpec, WARNING, finding, meta, pod_ips, sort_findings, summarize, vm_views)
 
@@ -35,7 +35,7 @@ def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=
                                         view.name, view.namespace)))
         runners = (("interfaces", doctor_interfaces.check_interfaces), ("hotplug", doctor_interfaces.check_hotplug),
                    ("sriov", doctor_interfaces.check_sriov), ("services", doctor_traffic.check_services),
-                   ("dns", doctor_traffic.check_dns), ("istio", doctor_istio.check_istio))
+                   ("dns", doctor_dns.check_dns), ("istio", doctor_istio.check_istio))
         for name, runner in runners:
             if name in checks:
                 section, found = runner(snap, view)

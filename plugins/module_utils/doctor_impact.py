@@ -9,6 +9,8 @@ admin policies (split from doctor_traffic)."""
 import re
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_impact as nimpact
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor_networks, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import MAX_FLOW_VMS, NAD_KIND, meta, pod_ips
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
@@ -68,9 +70,9 @@ def topology(snap, views):
                           "label": {"pod": "selects", "template-not-applied": "labels not applied yet",
                                     "vm-labels-only": "VM labels only: no endpoint"}[how]})
         endpoint = view.endpoint()
-        for direction in (ne.INGRESS, ne.EGRESS):
-            for policy in ne.applying(snap.policies([view.namespace]), endpoint, direction):
-                pol_id = node("policy", ne.policy_name(policy), meta(policy).get("name"), namespace=view.namespace)
+        for direction in (nm.INGRESS, nm.EGRESS):
+            for policy in nm.applying(snap.policies([view.namespace]), endpoint, direction):
+                pol_id = node("policy", nm.policy_name(policy), meta(policy).get("name"), namespace=view.namespace)
                 edges.append({"source": pol_id, "target": vm_id, "kind": "isolates",
                               "label": "isolates %s" % direction.lower()})
     flows = []
@@ -83,7 +85,7 @@ def topology(snap, views):
                 if src is dst:
                     continue
                 s_ep, d_ep = endpoints[id(src)], endpoints[id(dst)]
-                if not ne.applying(policies, s_ep, ne.EGRESS) and not ne.applying(policies, d_ep, ne.INGRESS):
+                if not nm.applying(policies, s_ep, nm.EGRESS) and not nm.applying(policies, d_ep, nm.INGRESS):
                     continue
                 ports = exposed_ports(snap, dst) or [(None, "TCP")]
                 allowed, denied, deciding = [], [], []
@@ -111,8 +113,8 @@ def policy_impact(snap, views, pending, peer):
     nps, mnps, _admins = doctor_networks.split_pending(pending)
     for policy in nps + mnps:   # a MultiNetworkPolicy's spec is a NetworkPolicySpec
         if policy.get("state") != "absent":
-            problems.extend(ne.check_policy(policy))
-    after = ne.merge_policies(current, nps)
+            problems.extend(nm.check_policy(policy))
+    after = nimpact.merge_policies(current, nps)
     endpoints = [v.endpoint() for v in views[:MAX_FLOW_VMS]]
     cidrs = []
     for policy in list(nps) + current:
@@ -126,7 +128,7 @@ def policy_impact(snap, views, pending, peer):
         cidrs.append(peer.cidr)
     for cidr in cidrs[:10]:
         try:
-            endpoints.append(ne.Endpoint.external(cidr))
+            endpoints.append(nm.Endpoint.external(cidr))
         except ValueError:
             continue
     ports = []
@@ -145,10 +147,10 @@ def policy_impact(snap, views, pending, peer):
     if peer is not None and isinstance(peer.port, int) and (peer.port, peer.protocol) not in ports:
         ports.append((peer.port, peer.protocol))
     ports = ports[:12] or [(None, "TCP")]
-    changes = ne.impact(current, after, snap.namespace_labels(), endpoints, ports, name_label=snap.name_label)
+    changes = nimpact.impact(current, after, snap.namespace_labels(), endpoints, ports, name_label=snap.name_label)
     per_network = doctor_networks.network_impact(snap, views, pending, ports)
     flows = [c.as_dict() for c in changes]
-    return {"pending": [ne.policy_name(p) + (" (delete)" if p.get("state") == "absent" else "") for p in pending],
+    return {"pending": [nm.policy_name(p) + (" (delete)" if p.get("state") == "absent" else "") for p in pending],
             "problems": problems, "ports_checked": ["%s/%s" % (p[1], p[0]) if p[0] else "any %s" % p[1]
                                                     for p in ports],
             "newly_denied": [f for f in flows if f["change"] == "newly_denied"],

@@ -63,18 +63,7 @@ def check_interfaces(snap, view):
             {"name": "default", "pod": {}} if iface.get("implicit") else None)
         entry = _status_entry(view, name)
         binding = vmspec.binding_of(iface)
-        row = {"name": name, "binding": binding, "model": iface.get("model") or "virtio",
-               "state": iface.get("state") or "up", "mac_spec": iface.get("macAddress"),
-               "ports": iface.get("ports") or [], "in_template": name in template_ifaces or iface.get("implicit", False),
-               "in_vmi_spec": name in vmi_ifaces if view.vmi else None,
-               "in_status": entry is not None if view.vmi else None,
-               "in_domain": "domain" in _sources(entry) if view.vmi else None,
-               "network": None}
-        if entry:
-            row.update({"mac": entry.get("mac"), "ip_address": entry.get("ipAddress"),
-                        "ip_addresses": entry.get("ipAddresses") or [], "interface_name": entry.get("interfaceName"),
-                        "info_source": entry.get("infoSource"), "link_state": entry.get("linkState"),
-                        "pod_interface_name": entry.get("podInterfaceName"), "queue_count": entry.get("queueCount")})
+        row = _interface_row(view, name, iface, entry, binding, name in template_ifaces, name in vmi_ifaces)
         rows.append(row)
         where = "%s interface %s" % (view.ref, name)
         if network is None:
@@ -84,66 +73,10 @@ def check_interfaces(snap, view):
                                  "add {name: %s, multus: {networkName: <nad>}} (or pod: {}) to "
                                  "spec.template.spec.networks" % name))
             continue
-        source = network_source(network)
-        row["network"] = {"type": source, "default": bool((network.get("multus") or {}).get("default"))}
-        if binding in vmspec.REMOVED_BINDINGS:
-            found.append(finding("interfaces", ERROR, "removed-binding",
-                                 "%s uses the '%s' binding, removed in KubeVirt 1.3" % (where, binding),
-                                 "use passtBinding: {} (passt, KubeVirt >= 1.8), masquerade: {} or a binding plugin "
-                                 "registered in the KubeVirt CR (binding: {name: ...})"))
-        elif binding is None and not iface.get("implicit"):
-            found.append(finding("interfaces", ERROR, "no-binding",
-                                 "%s has no binding (bridge, masquerade, sriov, passtBinding or binding)" % where,
-                                 "add one binding key, e.g. bridge: {} for a secondary network"))
-        if binding in FORWARDING_BINDINGS and source != "pod":
-            found.append(finding("interfaces", ERROR, "binding-needs-pod-network",
-                                 "%s uses %s on a %s network; %s works only on the pod network" % (
-                                     where, binding, source, binding),
-                                 "use bridge: {} on secondary networks"))
-        if source == "multus":
-            nad_ns, nad_name, nad = nad_of(snap, view, network)
-            row["network"]["nad"] = "%s/%s" % (nad_ns, nad_name)
-            row["network"]["nad_found"] = nad is not None
-            if nad is None:
-                found.append(_missing_nad(snap, view, name, nad_ns, nad_name))
-        elif source == "pod":
-            row["network"]["vm_network_cidr"] = (network.get("pod") or {}).get("vmNetworkCIDR")
+        found.extend(_network_findings(snap, view, name, iface, network, row))
         if view.vmi is None:
             continue
-        # live state
-        if name in template_ifaces and name not in vmi_ifaces and not iface.get("implicit"):
-            if binding in vmspec.HOTPLUG_BINDINGS:
-                found.append(finding("interfaces", WARNING, "hotplug-pending",
-                                     "%s is in the VM template but not yet in the running VMI: KubeVirt has not "
-                                     "propagated the hot-plug" % where,
-                                     "see the hotplug check: the VM controller copies bridge/sriov interfaces into "
-                                     "the VMI; if it stays pending, read the VM's conditions and events"))
-            else:
-                found.append(finding("interfaces", WARNING, "restart-to-apply",
-                                     "%s (%s) was added to the template of a running VM; KubeVirt hot-plugs only "
-                                     "bridge and sriov interfaces, so it appears at the next restart" % (
-                                         where, binding),
-                                     "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace)))
-        elif name in vmi_ifaces and iface.get("state") == "absent":
-            found.append(finding("interfaces", INFO, "unplug-pending",
-                                 "%s is being unplugged (state: absent); KubeVirt removes it from the VMI and the VM "
-                                 "template when the NIC is detached" % where, "wait; nothing to do"))
-        elif name in vmi_ifaces and view.running and "domain" not in _sources(entry):
-            found.append(finding("interfaces", WARNING, "hotplug-not-finished",
-                                 "%s is in the VMI spec but not attached to the guest yet (status infoSource %r)" % (
-                                     where, (entry or {}).get("infoSource") or "none"),
-                                 "a hot-plug is in progress or stuck: see the MigrationRequired condition and the "
-                                 "hotplug check"))
-        if entry and entry.get("linkState") == "down" or iface.get("state") == "down":
-            found.append(finding("interfaces", WARNING, "link-down",
-                                 "%s has its link down (state: down)" % where,
-                                 "remove 'state: down' from the interface (or set it to up)"))
-        if entry and iface.get("macAddress") and entry.get("mac") and \
-                vmspec.normal_mac(entry["mac"]) != vmspec.normal_mac(iface["macAddress"]):
-            found.append(finding("interfaces", WARNING, "mac-differs",
-                                 "%s: the guest reports MAC %s, the spec asks for %s" % (
-                                     where, entry["mac"], iface["macAddress"]),
-                                 "MAC changes apply at restart: restart the VM"))
+        found.extend(_live_findings(view, name, iface, entry, name in template_ifaces, name in vmi_ifaces))
     # status entries nobody declared (e.g. a guest-side interface the agent reports)
     extra = [n for n in status_names if n and n not in names]
     if extra:
@@ -159,6 +92,96 @@ def check_interfaces(snap, view):
         "MigrationRequired": vmspec.condition(view.vmi or {}, "MigrationRequired"),
         "RestartRequired": vmspec.condition(view.vm, "RestartRequired")}}
     return section, found
+
+
+def _interface_row(view, name, iface, entry, binding, in_template, in_vmi):
+    """The report row of one interface: spec, VMI spec and status side by side."""
+    row = {"name": name, "binding": binding, "model": iface.get("model") or "virtio",
+           "state": iface.get("state") or "up", "mac_spec": iface.get("macAddress"),
+           "ports": iface.get("ports") or [], "in_template": in_template or iface.get("implicit", False),
+           "in_vmi_spec": in_vmi if view.vmi else None,
+           "in_status": entry is not None if view.vmi else None,
+           "in_domain": "domain" in _sources(entry) if view.vmi else None,
+           "network": None}
+    if entry:
+        row.update({"mac": entry.get("mac"), "ip_address": entry.get("ipAddress"),
+                    "ip_addresses": entry.get("ipAddresses") or [], "interface_name": entry.get("interfaceName"),
+                    "info_source": entry.get("infoSource"), "link_state": entry.get("linkState"),
+                    "pod_interface_name": entry.get("podInterfaceName"), "queue_count": entry.get("queueCount")})
+    return row
+
+
+def _network_findings(snap, view, name, iface, network, row):
+    """The binding against the network it is on, the NAD of a Multus network (fills ``row["network"]``)."""
+    found = []
+    binding = vmspec.binding_of(iface)
+    where = "%s interface %s" % (view.ref, name)
+    source = network_source(network)
+    row["network"] = {"type": source, "default": bool((network.get("multus") or {}).get("default"))}
+    if binding in vmspec.REMOVED_BINDINGS:
+        found.append(finding("interfaces", ERROR, "removed-binding",
+                             "%s uses the '%s' binding, removed in KubeVirt 1.3" % (where, binding),
+                             "use passtBinding: {} (passt, KubeVirt >= 1.8), masquerade: {} or a binding plugin "
+                             "registered in the KubeVirt CR (binding: {name: ...})"))
+    elif binding is None and not iface.get("implicit"):
+        found.append(finding("interfaces", ERROR, "no-binding",
+                             "%s has no binding (bridge, masquerade, sriov, passtBinding or binding)" % where,
+                             "add one binding key, e.g. bridge: {} for a secondary network"))
+    if binding in FORWARDING_BINDINGS and source != "pod":
+        found.append(finding("interfaces", ERROR, "binding-needs-pod-network",
+                             "%s uses %s on a %s network; %s works only on the pod network" % (
+                                 where, binding, source, binding),
+                             "use bridge: {} on secondary networks"))
+    if source == "multus":
+        nad_ns, nad_name, nad = nad_of(snap, view, network)
+        row["network"]["nad"] = "%s/%s" % (nad_ns, nad_name)
+        row["network"]["nad_found"] = nad is not None
+        if nad is None:
+            found.append(_missing_nad(snap, view, name, nad_ns, nad_name))
+    elif source == "pod":
+        row["network"]["vm_network_cidr"] = (network.get("pod") or {}).get("vmNetworkCIDR")
+    return found
+
+
+def _live_findings(view, name, iface, entry, in_template, in_vmi):
+    """The running VM against its template: pending hot-plug or unplug, link down, another MAC."""
+    found = []
+    binding = vmspec.binding_of(iface)
+    where = "%s interface %s" % (view.ref, name)
+    if in_template and not in_vmi and not iface.get("implicit"):
+        if binding in vmspec.HOTPLUG_BINDINGS:
+            found.append(finding("interfaces", WARNING, "hotplug-pending",
+                                 "%s is in the VM template but not yet in the running VMI: KubeVirt has not "
+                                 "propagated the hot-plug" % where,
+                                 "see the hotplug check: the VM controller copies bridge/sriov interfaces into "
+                                 "the VMI; if it stays pending, read the VM's conditions and events"))
+        else:
+            found.append(finding("interfaces", WARNING, "restart-to-apply",
+                                 "%s (%s) was added to the template of a running VM; KubeVirt hot-plugs only "
+                                 "bridge and sriov interfaces, so it appears at the next restart" % (
+                                     where, binding),
+                                 "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace)))
+    elif in_vmi and iface.get("state") == "absent":
+        found.append(finding("interfaces", INFO, "unplug-pending",
+                             "%s is being unplugged (state: absent); KubeVirt removes it from the VMI and the VM "
+                             "template when the NIC is detached" % where, "wait; nothing to do"))
+    elif in_vmi and view.running and "domain" not in _sources(entry):
+        found.append(finding("interfaces", WARNING, "hotplug-not-finished",
+                             "%s is in the VMI spec but not attached to the guest yet (status infoSource %r)" % (
+                                 where, (entry or {}).get("infoSource") or "none"),
+                             "a hot-plug is in progress or stuck: see the MigrationRequired condition and the "
+                             "hotplug check"))
+    if entry and entry.get("linkState") == "down" or iface.get("state") == "down":
+        found.append(finding("interfaces", WARNING, "link-down",
+                             "%s has its link down (state: down)" % where,
+                             "remove 'state: down' from the interface (or set it to up)"))
+    if entry and iface.get("macAddress") and entry.get("mac") and \
+            vmspec.normal_mac(entry["mac"]) != vmspec.normal_mac(iface["macAddress"]):
+        found.append(finding("interfaces", WARNING, "mac-differs",
+                             "%s: the guest reports MAC %s, the spec asks for %s" % (
+                                 where, entry["mac"], iface["macAddress"]),
+                             "MAC changes apply at restart: restart the VM"))
+    return found
 
 
 def _missing_nad(snap, view, iface, nad_ns, nad_name):
@@ -228,18 +251,6 @@ def check_hotplug(snap, view):
                "live_migratable_reason": why_not, "dynamic_networks_controller": dynamic,
                "running": view.running, "operations": {}}
     ops = section["operations"]
-    migration_path = kv.live_migrate and kv.rollout_strategy == "LiveUpdate" and migratable is not False
-
-    def migration_blocker():
-        reasons = []
-        if not kv.live_migrate:
-            reasons.append("LiveMigrate is not in the KubeVirt CR's spec.workloadUpdateStrategy.workloadUpdateMethods")
-        if kv.rollout_strategy != "LiveUpdate":
-            reasons.append("vmRolloutStrategy is %s, not LiveUpdate" % kv.rollout_strategy)
-        if migratable is False:
-            reasons.append("the VMI is not LiveMigratable (%s)" % why_not)
-        return "; ".join(reasons)
-
     if kv.installed and kv.version and kv.version[:2] < (1, 1):
         text = ("KubeVirt %s predates declarative NIC hot-plug (1.1); only 'virtctl addinterface <vm> "
                 "--network-attachment-definition-name <[ns/]nad> --name <iface>' of 1.0.x exists there" % kv.version_text)
@@ -256,46 +267,12 @@ def check_hotplug(snap, view):
             ops[op] = {"possible": True, "how": "template change (the VM is not running: applied at start)",
                        "why": None}
     else:
-        if dynamic:
-            ops["plug_bridge"] = {"possible": True, "how": "in place (multus-dynamic-networks-controller)",
-                                  "why": None}
-        elif migration_path:
-            ops["plug_bridge"] = {"possible": True, "how": "by live migration (no dynamic-networks controller)",
-                                  "why": None}
-        else:
-            ops["plug_bridge"] = {"possible": False, "how": None,
-                                  "why": "no dynamic-networks controller, and a migration cannot happen: %s" %
-                                         migration_blocker()}
-        if migration_path:
-            ops["plug_sriov"] = {"possible": True, "how": "by live migration (SR-IOV always migrates)", "why": None}
-        else:
-            ops["plug_sriov"] = {"possible": False, "how": None,
-                                 "why": "SR-IOV hot-plug migrates the VM: %s" % migration_blocker()}
-        ops["unplug"] = dict(ops["plug_bridge"])
-        ops["swap_network"] = {
-            "possible": bool(migration_path and kv.gate_enabled("LiveUpdateNADRef") and not dynamic),
-            "how": "live migration to the new NAD" if migration_path else None,
-            "why": None if migration_path and kv.gate_enabled("LiveUpdateNADRef") and not dynamic else (
-                "changing networkName live needs LiveUpdateNADRef (GA in 1.9), no dynamic-networks controller "
-                "and a possible migration")}
+        ops.update(_running_operations(kv, dynamic, migratable, why_not))
     if gate_note:
         for op in ops.values():
             if op["possible"]:
                 op["possible"], op["why"] = False, gate_note
-    unpluggable = []
-    for iface in view.interfaces:
-        network = vmspec.find(view.networks, iface.get("name"))[1] or {}
-        binding = vmspec.binding_of(iface)
-        if vmspec.is_primary(network):
-            why = "primary network: never unplugged"
-        elif binding not in vmspec.UNPLUG_BINDINGS:
-            why = "%s binding: only bridge interfaces are hot-unplugged (remove it and restart instead)" % binding
-        else:
-            why = None
-            unpluggable.append(iface.get("name"))
-        ops.setdefault("interfaces", {})[iface.get("name")] = {"unplug": why is None and ops["unplug"]["possible"],
-                                                               "why": why or ops["unplug"].get("why")}
-    section["unpluggable"] = unpluggable
+    section["unpluggable"] = _unplug_per_interface(view, ops)
     blocked = [name for name in ("plug_bridge", "plug_sriov") if name in ops and not ops[name]["possible"]]
     if blocked and view.running:
         fix = []
@@ -320,6 +297,58 @@ def check_hotplug(snap, view):
                          "unplug = state: absent on a bridge interface. virtctl addinterface/removeinterface "
                          "were removed in KubeVirt 1.1 (kubevirt_net.core.kubevirt_iface_hotplug does it)"))
     return section, found
+
+
+def _running_operations(kv, dynamic, migratable, why_not):
+    """plug_bridge, plug_sriov, unplug, swap_network on a running VM: in place with the dynamic-networks
+    controller, else by live migration when KubeVirt may migrate it."""
+    migration_path = kv.live_migrate and kv.rollout_strategy == "LiveUpdate" and migratable is not False
+    reasons = []
+    if not kv.live_migrate:
+        reasons.append("LiveMigrate is not in the KubeVirt CR's spec.workloadUpdateStrategy.workloadUpdateMethods")
+    if kv.rollout_strategy != "LiveUpdate":
+        reasons.append("vmRolloutStrategy is %s, not LiveUpdate" % kv.rollout_strategy)
+    if migratable is False:
+        reasons.append("the VMI is not LiveMigratable (%s)" % why_not)
+    blocker = "; ".join(reasons)
+    ops = {}
+    if dynamic:
+        ops["plug_bridge"] = {"possible": True, "how": "in place (multus-dynamic-networks-controller)", "why": None}
+    elif migration_path:
+        ops["plug_bridge"] = {"possible": True, "how": "by live migration (no dynamic-networks controller)",
+                              "why": None}
+    else:
+        ops["plug_bridge"] = {"possible": False, "how": None,
+                              "why": "no dynamic-networks controller, and a migration cannot happen: %s" % blocker}
+    if migration_path:
+        ops["plug_sriov"] = {"possible": True, "how": "by live migration (SR-IOV always migrates)", "why": None}
+    else:
+        ops["plug_sriov"] = {"possible": False, "how": None, "why": "SR-IOV hot-plug migrates the VM: %s" % blocker}
+    ops["unplug"] = dict(ops["plug_bridge"])
+    swap = bool(migration_path and kv.gate_enabled("LiveUpdateNADRef") and not dynamic)
+    ops["swap_network"] = {
+        "possible": swap, "how": "live migration to the new NAD" if migration_path else None,
+        "why": None if swap else ("changing networkName live needs LiveUpdateNADRef (GA in 1.9), no dynamic-networks "
+                                  "controller and a possible migration")}
+    return ops
+
+
+def _unplug_per_interface(view, ops):
+    """Whether each interface can be unplugged (into ``ops["interfaces"]``); returns the names that can."""
+    unpluggable = []
+    for iface in view.interfaces:
+        network = vmspec.find(view.networks, iface.get("name"))[1] or {}
+        binding = vmspec.binding_of(iface)
+        if vmspec.is_primary(network):
+            why = "primary network: never unplugged"
+        elif binding not in vmspec.UNPLUG_BINDINGS:
+            why = "%s binding: only bridge interfaces are hot-unplugged (remove it and restart instead)" % binding
+        else:
+            why = None
+            unpluggable.append(iface.get("name"))
+        ops.setdefault("interfaces", {})[iface.get("name")] = {"unplug": why is None and ops["unplug"]["possible"],
+                                                               "why": why or ops["unplug"].get("why")}
+    return unpluggable
 
 
 # -------------------------------------------------------------------- sriov
@@ -397,17 +426,7 @@ def check_sriov(snap, view):
         resource = row["resource_name"]
         if not resource:
             continue
-        used = _node_usage(snap, resource)
-        offering = []
-        for node in snap.nodes or []:
-            allocatable = _quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource, 0))
-            if allocatable <= 0:
-                continue
-            name = meta(node).get("name")
-            entry = {"name": name, "allocatable": allocatable, "used": used.get(name, 0),
-                     "free": max(0, allocatable - used.get(name, 0)), "ready": _node_ready(node)}
-            offering.append(entry)
-        row["nodes"] = offering
+        row["nodes"] = offering = _offering_nodes(snap, resource)
         if snap.nodes is not None and not offering:
             others = sorted(set(k for node in snap.nodes for k in ((node.get("status") or {}).get("allocatable") or {})
                                 if "/" in k and not k.startswith(("devices.kubevirt.io/", "hugepages-",
@@ -422,17 +441,7 @@ def check_sriov(snap, view):
                                  RESOURCE_ANNOTATION))
             continue
         if view.pod is not None and _pod_requests(view.pod, resource) == 0:
-            injection = kv.gate_enabled("ExternalNetResourceInjection")
-            found.append(finding("sriov", ERROR, "sriov-not-requested",
-                                 "%s: its virt-launcher pod %s does not request %s%s" % (
-                                     view.ref, meta(view.pod).get("name"), resource,
-                                     " (ExternalNetResourceInjection is on: KubeVirt leaves that to "
-                                     "network-resources-injector%s)" % (
-                                         ", which is not installed" if snap.webhooks is not None and
-                                         not _injector_present(snap) else "") if injection else ""),
-                                 "deploy network-resources-injector, or add ExternalNetResourceInjection to the "
-                                 "KubeVirt CR's developerConfiguration.disabledFeatureGates; then restart the VM"
-                                 if injection else "restart the VM so virt-controller adds the request"))
+            found.append(_not_requested(snap, view, resource))
         if not view.running:
             continue
         targets = [n for n in offering if n["name"] != view.node and n["ready"] and n["free"] >= needed[resource]]
@@ -451,6 +460,35 @@ def check_sriov(snap, view):
                "external_resource_injection": kv.gate_enabled("ExternalNetResourceInjection"),
                "network_resources_injector": _injector_present(snap) if snap.webhooks is not None else None}
     return section, found
+
+
+def _offering_nodes(snap, resource):
+    """The nodes with ``resource`` allocatable: how many, used by pods, free, Ready."""
+    used = _node_usage(snap, resource)
+    offering = []
+    for node in snap.nodes or []:
+        allocatable = _quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource, 0))
+        if allocatable <= 0:
+            continue
+        name = meta(node).get("name")
+        offering.append({"name": name, "allocatable": allocatable, "used": used.get(name, 0),
+                         "free": max(0, allocatable - used.get(name, 0)), "ready": _node_ready(node)})
+    return offering
+
+
+def _not_requested(snap, view, resource):
+    """The virt-launcher pod requests no VF of ``resource``: why (ExternalNetResourceInjection) and the fix."""
+    injection = snap.kubevirt.gate_enabled("ExternalNetResourceInjection")
+    return finding("sriov", ERROR, "sriov-not-requested",
+                   "%s: its virt-launcher pod %s does not request %s%s" % (
+                       view.ref, meta(view.pod).get("name"), resource,
+                       " (ExternalNetResourceInjection is on: KubeVirt leaves that to "
+                       "network-resources-injector%s)" % (
+                           ", which is not installed" if snap.webhooks is not None and
+                           not _injector_present(snap) else "") if injection else ""),
+                   "deploy network-resources-injector, or add ExternalNetResourceInjection to the "
+                   "KubeVirt CR's developerConfiguration.disabledFeatureGates; then restart the VM"
+                   if injection else "restart the VM so virt-controller adds the request")
 
 
 def _migration_findings(snap, view):

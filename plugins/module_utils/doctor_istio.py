@@ -2,13 +2,15 @@
 # Copyright: kubevirt_net.core contributors
 # Apache License 2.0 (see LICENSE)
 """Doctor check: what a VM needs to join the Istio sidecar mesh, one
-requirement at a time (split from doctor_traffic)."""
+requirement at a time (split from doctor_traffic).  The sidecar injectors are
+found among the webhooks as kubevirt_vm_istio finds them (istio.sidecar_injectors)."""
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import istio
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ERROR, INFO, NAD_KIND, WARNING, finding, meta, pod_ips)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
-    ISTIO_CNI_SELECTOR, ISTIO_INJECT, ISTIO_PORTS, primary_binding, selecting_services)
+    ISTIO_CNI_SELECTOR, primary_binding, selecting_services)
 
 
 # ------------------------------------------------------------------- istio
@@ -20,62 +22,14 @@ def check_istio(snap, view):
     ambient = ns_labels.get("istio.io/dataplane-mode") == "ambient"
     annotations = dict(meta(view.vmi).get("annotations") or {}) if view.vmi else {}
     annotations.update(view.template_annotations)
-    annotated = str(annotations.get(ISTIO_INJECT, "")).lower() == "true"
-    label_only = str(view.template_labels.get(ISTIO_INJECT, "")).lower() == "true" and not annotated
-    binding, primary_iface = primary_binding(view)
-    injector = None if snap.webhooks is None else any(
-        w.get("name", "").endswith("sidecar-injector.istio.io") for c in snap.webhooks for w in c.get("webhooks") or [])
+    annotated = str(annotations.get(istio.INJECT, "")).lower() == "true"
+    label_only = str(view.template_labels.get(istio.INJECT, "")).lower() == "true" and not annotated
+    injectors = istio.sidecar_injectors(snap.webhooks)
+    injector = None if injectors is None else bool(injectors)
     # a labelled namespace without Istio injects nothing: only the VM's own opt-in means it wants the mesh then
     wants = annotated or label_only or (ns_enabled and injector is not False)
-    cni_ds = snap.daemonsets.get(ISTIO_CNI_SELECTOR)
-    cni_nad = snap.find(NAD_KIND, view.namespace, "istio-cni") is not None
-    pod_v6 = [ip for ip in pod_ips(view.pod) if ":" in ip]
-    reserved = [int(p["port"]) for p in (primary_iface or {}).get("ports") or [] if int(p["port"]) in ISTIO_PORTS]
-    has_service = any(how == "pod" for _s, how in selecting_services(snap, view))
-
-    def req(ident, text, passed, detail, fix):
-        return {"id": ident, "requirement": text, "passed": passed, "detail": detail, "fix": fix}
-
-    requirements = [
-        req("istio_installed", "Istio is installed (sidecar injector webhook)", injector,
-            {True: "an Istio sidecar-injector webhook is registered", False: "no *.sidecar-injector.istio.io webhook",
-             None: "webhook configurations could not be read"}[injector],
-            "install Istio with its CNI plugin (istioctl install --set components.cni.enabled=true)"),
-        req("istio_cni", "Istio CNI plugin (and NAD istio-cni where Multus runs the pod network)",
-            bool(cni_ds) or cni_nad if cni_ds is not None or cni_nad else None,
-            "istio-cni-node DaemonSet %s; NAD %s/istio-cni %s" % (
-                "found" if cni_ds else "not found" if cni_ds is not None else "not checked", view.namespace,
-                "found" if cni_nad else "absent"),
-            "enable Istio CNI; with Multus as primary CNI (OpenShift) create an empty NAD istio-cni in %s" %
-            view.namespace),
-        req("namespace_injection", "namespace labelled for injection (istio-injection=enabled or istio.io/rev), "
-            "not ambient", ns_enabled and not ambient,
-            "namespace %s labels: %s" % (view.namespace, ne.selector_text({"matchLabels": dict(
-                (k, v) for k, v in ns_labels.items() if k.startswith(("istio", "sidecar")))}) or "none"),
-            "kubectl label namespace %s istio-injection=enabled%s" % (
-                view.namespace, " (KubeVirt VMs do not work with ambient mode: label the VM pods "
-                                "istio.io/dataplane-mode=none or leave ambient)" if ambient else "")),
-        req("vm_annotation", "VM template annotation sidecar.istio.io/inject: \"true\"", annotated,
-            "spec.template.metadata.annotations[%s] = %r%s" % (
-                ISTIO_INJECT, annotations.get(ISTIO_INJECT),
-                "; only the label is set: the pod is injected but KubeVirt skips its Istio network setup"
-                if label_only else ""),
-            "set spec.template.metadata.annotations: {%s: \"true\"} (an annotation, not a label) and restart" %
-            ISTIO_INJECT),
-        req("binding", "pod network bound with masquerade or passtBinding", binding in ("masquerade", "passtBinding"),
-            "primary interface binding: %s" % binding,
-            "bind the pod network interface with masquerade: {} (bridge is not supported with Istio)"),
-        req("ipv4", "IPv4 only", not pod_v6, "pod IPs: %s" % (", ".join(pod_ips(view.pod)) or "not running"),
-            "use an IPv4 pod network for meshed VMs"),
-        req("reserved_ports", "no Istio ports in the interface ports", not reserved,
-            "Istio ports listed: %s" % (", ".join(str(p) for p in reserved) or "none"),
-            "remove %s from the interface ports (Istio uses 15000-15090)" % (
-                ", ".join(str(p) for p in reserved) or "them")),
-        req("service", "a Service selects the VM", has_service,
-            "selecting Services: %s" % (", ".join(meta(s).get("name") for s, how in selecting_services(snap, view)
-                                                  if how == "pod") or "none"),
-            "create a Service for the VM's ports (Istio associates workloads through Services)"),
-    ]
+    requirements = _requirements(snap, view, injector, (ns_labels, ns_enabled, ambient),
+                                 (annotations, annotated, label_only))
     containers = [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("containers") or []] + \
         [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("initContainers") or []]
     sidecar = "istio-proxy" in containers if view.pod is not None else None
@@ -91,7 +45,7 @@ def check_istio(snap, view):
     if not wants:
         found.append(finding("istio", INFO, "not-in-mesh",
                              "%s is not in the Istio mesh (namespace not labelled, no %s annotation); %d of 8 "
-                             "requirements met" % (view.ref, ISTIO_INJECT, section["passed"]),
+                             "requirements met" % (view.ref, istio.INJECT, section["passed"]),
                              "to join: %s" % "; ".join(r["fix"] for r in requirements if not r["passed"])))
         return section, found
     for item in requirements:
@@ -109,3 +63,61 @@ def check_istio(snap, view):
                              "if mesh traffic fails, check PeerAuthentication (STRICT mTLS refuses plain clients), "
                              "Sidecar outboundTrafficPolicy and DestinationRules; SSH (22) bypasses the proxy"))
     return section, found
+
+
+def _requirements(snap, view, injector, namespace, annotation):
+    """The eight requirements of KubeVirt's Istio integration, each passed (True/False/None: unknown) with its
+    detail and fix."""
+    ns_labels, ns_enabled, ambient = namespace
+    annotations, annotated, label_only = annotation
+    binding, primary_iface = primary_binding(view)
+    cni_ds = snap.daemonsets.get(ISTIO_CNI_SELECTOR)
+    cni_nad = snap.find(NAD_KIND, view.namespace, "istio-cni") is not None
+    pod_v6 = [ip for ip in pod_ips(view.pod) if ":" in ip]
+    reserved = [int(p["port"]) for p in (primary_iface or {}).get("ports") or []
+                if int(p["port"]) in istio.RESERVED_PORTS]
+    has_service = any(how == "pod" for _s, how in selecting_services(snap, view))
+
+    def req(ident, text, passed, detail, fix):
+        return {"id": ident, "requirement": text, "passed": passed, "detail": detail, "fix": fix}
+
+    return [
+        req("istio_installed", "Istio is installed (sidecar injector webhook)", injector,
+            {True: "an Istio sidecar-injector webhook is registered", False: "no *.sidecar-injector.istio.io webhook",
+             None: "webhook configurations could not be read"}[injector],
+            "install Istio with its CNI plugin (istioctl install --set components.cni.enabled=true)"),
+        req("istio_cni", "Istio CNI plugin (and NAD istio-cni where Multus runs the pod network)",
+            bool(cni_ds) or cni_nad if cni_ds is not None or cni_nad else None,
+            "istio-cni-node DaemonSet %s; NAD %s/istio-cni %s" % (
+                "found" if cni_ds else "not found" if cni_ds is not None else "not checked", view.namespace,
+                "found" if cni_nad else "absent"),
+            "enable Istio CNI; with Multus as primary CNI (OpenShift) create an empty NAD istio-cni in %s" %
+            view.namespace),
+        req("namespace_injection", "namespace labelled for injection (istio-injection=enabled or istio.io/rev), "
+            "not ambient", ns_enabled and not ambient,
+            "namespace %s labels: %s" % (view.namespace, nm.selector_text({"matchLabels": dict(
+                (k, v) for k, v in ns_labels.items() if k.startswith(("istio", "sidecar")))}) or "none"),
+            "kubectl label namespace %s istio-injection=enabled%s" % (
+                view.namespace, " (KubeVirt VMs do not work with ambient mode: label the VM pods "
+                                "istio.io/dataplane-mode=none or leave ambient)" if ambient else "")),
+        req("vm_annotation", "VM template annotation sidecar.istio.io/inject: \"true\"", annotated,
+            "spec.template.metadata.annotations[%s] = %r%s" % (
+                istio.INJECT, annotations.get(istio.INJECT),
+                "; only the label is set: the pod is injected but KubeVirt skips its Istio network setup"
+                if label_only else ""),
+            "set spec.template.metadata.annotations: {%s: \"true\"} (an annotation, not a label) and restart" %
+            istio.INJECT),
+        req("binding", "pod network bound with masquerade or passtBinding", binding in ("masquerade", "passtBinding"),
+            "primary interface binding: %s" % binding,
+            "bind the pod network interface with masquerade: {} (bridge is not supported with Istio)"),
+        req("ipv4", "IPv4 only", not pod_v6, "pod IPs: %s" % (", ".join(pod_ips(view.pod)) or "not running"),
+            "use an IPv4 pod network for meshed VMs"),
+        req("reserved_ports", "no Istio ports in the interface ports", not reserved,
+            "Istio ports listed: %s" % (", ".join(str(p) for p in reserved) or "none"),
+            "remove %s from the interface ports (Istio uses 15000-15090)" % (
+                ", ".join(str(p) for p in reserved) or "them")),
+        req("service", "a Service selects the VM", has_service,
+            "selecting Services: %s" % (", ".join(meta(s).get("name") for s, how in selecting_services(snap, view)
+                                                  if how == "pod") or "none"),
+            "create a Service for the VM's ports (Istio associates workloads through Services)"),
+    ]

@@ -15,7 +15,8 @@ cluster admin policies, per network.
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_impact as nimpact
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval_tiers as tiers
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
@@ -41,7 +42,7 @@ def vm_networks(view: Any) -> List[Tuple[str, str, Optional[str]]]:
     return out
 
 
-def endpoint_on(view: Any, interface: str, network: str) -> ne.Endpoint:
+def endpoint_on(view: Any, interface: str, network: str) -> nm.Endpoint:
     """The VM as an endpoint on one network: its labels, and its addresses
     there (VMI status interfaces) when it runs."""
     if network == tiers.POD_NETWORK:
@@ -50,11 +51,11 @@ def endpoint_on(view: Any, interface: str, network: str) -> ne.Endpoint:
     for status in ((view.vmi or {}).get("status") or {}).get("interfaces") or []:
         if status.get("name") == interface:
             ips = [ip.split("/")[0] for ip in status.get("ipAddresses") or [status.get("ipAddress")] if ip]
-    return ne.Endpoint.workload(view.namespace, view.pod_labels, ips, view.named_ports(),
+    return nm.Endpoint.workload(view.namespace, view.pod_labels, ips, view.named_ports(),
                                 name="VM %s/%s" % (view.namespace, view.name))
 
 
-def _admin_applying(admin: Sequence[Dict[str, Any]], endpoint: ne.Endpoint, spaces: ne.Namespaces) -> List[str]:
+def _admin_applying(admin: Sequence[Dict[str, Any]], endpoint: nm.Endpoint, spaces: nm.Namespaces) -> List[str]:
     names = []
     for obj in admin:
         policy = tiers.AdminPolicy(obj)
@@ -81,12 +82,12 @@ def check_networks(snap: Any, view: Any, peer: Any, direction: str, views: Seque
         elif network == tiers.POD_NETWORK:
             row["filtered_by"] = "cluster tiers (Admin, NetworkPolicy, Baseline)"
             row["policies"] = _admin_applying(snap.admin_policies, endpoint, spaces) + [
-                "NetworkPolicy %s" % ne.policy_name(p) for p in snap.policies()
-                if ne.selects(p, endpoint)]
+                "NetworkPolicy %s" % nm.policy_name(p) for p in snap.policies()
+                if nm.selects(p, endpoint)]
         else:
-            applying = [p for p in tiers.for_network(snap.multi_policies(), network) if ne.selects(p, endpoint)]
+            applying = [p for p in tiers.for_network(snap.multi_policies(), network) if nm.selects(p, endpoint)]
             row["filtered_by"] = "MultiNetworkPolicy"
-            row["policies"] = ["MultiNetworkPolicy %s" % ne.policy_name(p) for p in applying]
+            row["policies"] = ["MultiNetworkPolicy %s" % nm.policy_name(p) for p in applying]
             if not applying:
                 found.append(finding("reachability", INFO, "network-unfiltered",
                                      "%s: no MultiNetworkPolicy for %s selects it: all traffic on that network is "
@@ -105,20 +106,20 @@ def _peer_view(view: Any, peer: Any, views: Sequence[Any]) -> Any:
     return next((v for v in views if v.namespace == namespace and v.name == peer.vm), None)
 
 
-def _peer_endpoint(view: Any, peer: Any, peer_view: Any, network: str) -> Optional[ne.Endpoint]:
+def _peer_endpoint(view: Any, peer: Any, peer_view: Any, network: str) -> Optional[nm.Endpoint]:
     if peer.cidr:
-        return ne.Endpoint.external(peer.cidr)
+        return nm.Endpoint.external(peer.cidr)
     if peer_view is not None:
         for other_network, interface, _binding in vm_networks(peer_view):
             if other_network == network:
                 return endpoint_on(peer_view, interface, network)
         return None   # the peer VM is not on this network
     labels = dict((peer.selector or {}).get("matchLabels") or {})
-    return ne.Endpoint.workload(peer.namespace or view.namespace, labels, name=peer.describe(view.namespace))
+    return nm.Endpoint.workload(peer.namespace or view.namespace, labels, name=peer.describe(view.namespace))
 
 
 def _answers(snap: Any, view: Any, peer: Any, peer_view: Any, direction: str, network: str,
-             endpoint: ne.Endpoint, found: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+             endpoint: nm.Endpoint, found: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     other = _peer_endpoint(view, peer, peer_view, network)
     if other is None:
         return [{"direction": direction, "outcome": "not-attached",
@@ -129,7 +130,7 @@ def _answers(snap: Any, view: Any, peer: Any, peer_view: Any, direction: str, ne
         try:
             verdict = tiers.evaluate(snap.admin_policies, snap.policies(), snap.namespace_labels(), src, dst,
                                      peer.port, peer.protocol, network=network, multi=snap.multi_policies())
-        except ne.EvaluationError as exc:
+        except nm.EvaluationError as exc:
             out.append({"direction": key, "outcome": "unknown", "reason": str(exc)})
             continue
         side = verdict.ingress if key == "ingress" else verdict.egress
@@ -177,8 +178,8 @@ def network_impact(snap: Any, views: Sequence[Any], pending: Sequence[Dict[str, 
     (pod network with the admin tiers, Multus networks with MultiNetworkPolicies)."""
     nps, mnps, admins = split_pending(pending)
     before = (snap.admin_policies, snap.policies(), snap.multi_policies())
-    after = (_merge_cluster(snap.admin_policies, admins), ne.merge_policies(snap.policies(), nps),
-             ne.merge_policies(snap.multi_policies(), mnps))
+    after = (_merge_cluster(snap.admin_policies, admins), nimpact.merge_policies(snap.policies(), nps),
+             nimpact.merge_policies(snap.multi_policies(), mnps))
     spaces = snap.namespace_labels()
     changes = []
     views = list(views)[:MAX_FLOW_VMS]
@@ -197,7 +198,7 @@ def network_impact(snap: Any, views: Sequence[Any], pending: Sequence[Dict[str, 
                                              network=network, multi=before[2])
                         new = tiers.evaluate(after[0], after[1], spaces, s_ep, d_ep, port, protocol,
                                              network=network, multi=after[2])
-                    except ne.EvaluationError:
+                    except nm.EvaluationError:
                         continue
                     if old.outcome == new.outcome:
                         continue

@@ -10,23 +10,21 @@ never sends anything but GET requests."""
 import copy
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose, doctor_networks
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
-    DNS_NAMESPACE, ISTIO_CNI_SELECTOR, selecting_services)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_dns import DNS_NAMESPACE
+from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import ISTIO_CNI_SELECTOR, selecting_services
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY, CLUSTER_NETWORK_POLICY, KUBEVIRT, MULTI_NETWORK_POLICY, NAD,
-    NAMESPACE, NETWORK_POLICY, POD, SERVICE, VM, VMI, VMIM, ResourceType)
+    ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY, CLUSTER_NETWORK_POLICY, KUBEVIRT, MULTI_NETWORK_POLICY,
+    MUTATING_WEBHOOK, NAD, NAMESPACE, NETWORK_POLICY, POD, SERVICE, VM, VMI, VMIM, ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 ENDPOINTS = ResourceType("", "v1", "endpoints", "Endpoints")
 NODE = ResourceType("", "v1", "nodes", "Node", namespaced=False)
 DAEMONSET = ResourceType("apps", "v1", "daemonsets", "DaemonSet")
-MUTATING_WEBHOOKS = ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
-                                 "MutatingWebhookConfiguration", namespaced=False)
 DYNAMIC_NETWORKS_SELECTOR = "app=dynamic-networks-controller"
 
 KINDS = ((doctor.VMI_KIND, VMI), (doctor.POD_KIND, POD), (doctor.SERVICE_KIND, SERVICE),
@@ -234,7 +232,7 @@ def _phase_two(reader, snap, params, scope):
                                   SERVICE.path(DNS_NAMESPACE, "kube-dns"))
         snap.dns_service = service if service else False
         endpoints = dict((id(v), v.endpoint()) for v in views)
-        if any(ne.applying(snap.policies(), endpoints[id(v)], ne.EGRESS) for v in views):
+        if any(nm.applying(snap.policies(), endpoints[id(v)], nm.EGRESS) for v in views):
             pods = reader.optional(snap, "DNS pods", reader.list, POD, DNS_NAMESPACE, label_selector="k8s-app=kube-dns")
             snap.dns_pods = pods or []
             _ensure(reader, snap, doctor.POLICY_KIND, NETWORK_POLICY, DNS_NAMESPACE, optional=True)
@@ -247,7 +245,7 @@ def _phase_two(reader, snap, params, scope):
     # Istio, SR-IOV, node ports
     sriov = "sriov" in checks and any("sriov" in i for v in views for i in v.interfaces)
     if ("istio" in checks or sriov) and views:
-        snap.webhooks = reader.optional(snap, "mutating webhook configurations", reader.list, MUTATING_WEBHOOKS)
+        snap.webhooks = reader.optional(snap, "mutating webhook configurations", reader.list, MUTATING_WEBHOOK)
     if "istio" in checks and views:
         items = reader.optional(snap, "Istio CNI DaemonSet", reader.list, DAEMONSET, label_selector=ISTIO_CNI_SELECTOR)
         if items is not None:

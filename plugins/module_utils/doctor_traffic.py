@@ -2,28 +2,26 @@
 # Copyright: kubevirt_net.core contributors
 # Apache License 2.0 (see LICENSE)
 """Doctor checks of the traffic side: NetworkPolicy reachability (with the
-evaluator in netpol_eval), Services, DNS names and resolver settings, the
-Istio requirements; the topology for the report and the impact preview of
-pending NetworkPolicies."""
+evaluator in netpol_eval, and the allow-manifest that would fix a denial) and
+the Services of a VM.  DNS is checked in doctor_dns, the Istio requirements in
+doctor_istio, the topology and the impact preview in doctor_impact."""
 
 
 import re
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ENDPOINTS_KIND, ERROR, INFO, PEER_VM_KIND, POD_KIND, SERVICE_KIND, VM_KIND, WARNING, VmView,
     active, finding, meta, pod_ips)
 
-ISTIO_PORTS = (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090)
-ISTIO_INJECT = "sidecar.istio.io/inject"
 ISTIO_CNI_SELECTOR = "k8s-app=istio-cni-node"
-DNS_SELECTOR = {"k8s-app": "kube-dns"}
-DNS_NAMESPACE = "kube-system"
 
 
 # ----------------------------------------------------------------- helpers
-def _service_selects(selector, labels):
+def service_selects(selector, labels):
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -39,11 +37,11 @@ def selecting_services(snap, view):
         selector = (svc.get("spec") or {}).get("selector") or {}
         if not selector:
             continue
-        if _service_selects(selector, view.pod_labels):
+        if service_selects(selector, view.pod_labels):
             out.append((svc, "pod"))
-        elif view.pod is not None and _service_selects(selector, view.predicted_pod_labels):
+        elif view.pod is not None and service_selects(selector, view.predicted_pod_labels):
             out.append((svc, "template-not-applied"))
-        elif _service_selects(selector, view.vm_labels):
+        elif service_selects(selector, view.vm_labels):
             out.append((svc, "vm-labels-only"))
     return out
 
@@ -76,11 +74,11 @@ def _namespace_peer(snap, namespace, own_namespace):
     if namespace == own_namespace:
         return None, None
     labels = snap.namespace_labels().of(namespace)
-    if ne.NAME_LABEL in labels:
-        return {"matchLabels": {ne.NAME_LABEL: namespace}}, None
-    return ({"matchLabels": {ne.NAME_LABEL: namespace}},
+    if nm.NAME_LABEL in labels:
+        return {"matchLabels": {nm.NAME_LABEL: namespace}}, None
+    return ({"matchLabels": {nm.NAME_LABEL: namespace}},
             "this API server (< 1.21) does not label namespaces by name: label it first "
-            "(kubectl label namespace %s %s=%s)" % (namespace, ne.NAME_LABEL, namespace))
+            "(kubectl label namespace %s %s=%s)" % (namespace, nm.NAME_LABEL, namespace))
 
 
 def _peer_entry(snap, endpoint, labels, own_namespace):
@@ -95,7 +93,7 @@ def _peer_entry(snap, endpoint, labels, own_namespace):
 
 def _as_cidr(endpoint):
     if endpoint.cidr:
-        return str(ne.IPSet.parse(endpoint.cidr).cidrs()[0]) if len(ne.IPSet.parse(endpoint.cidr).cidrs()) == 1 \
+        return str(nsets.IPSet.parse(endpoint.cidr).cidrs()[0]) if len(nsets.IPSet.parse(endpoint.cidr).cidrs()) == 1 \
             else endpoint.cidr
     ips = endpoint.ips or ["0.0.0.0"]
     return "%s/%d" % (ips[0], 128 if ":" in ips[0] else 32)
@@ -109,16 +107,16 @@ def allow_manifest(snap, direction, subject_ns, subject_labels, peer, peer_label
     """A NetworkPolicy that would allow the flow on ``subject``'s side, and
     an optional note (e.g. a namespace label it relies on)."""
     entry, note = _peer_entry(snap, peer, peer_labels, subject_ns)
-    rule = {"from" if direction == ne.INGRESS else "to": [entry]}
-    if protocol != ne.ICMP:
+    rule = {"from" if direction == nm.INGRESS else "to": [entry]}
+    if protocol != nm.ICMP:
         rule["ports"] = [{"protocol": protocol, "port": port}] if port is not None else [{"protocol": protocol}]
-    name = "allow-%s-%s-%s" % ("from" if direction == ne.INGRESS else "to", _slug(peer.name),
-                               "icmp" if protocol == ne.ICMP else "%s-%s" % (protocol.lower(), port or "all"))
+    name = "allow-%s-%s-%s" % ("from" if direction == nm.INGRESS else "to", _slug(peer.name),
+                               "icmp" if protocol == nm.ICMP else "%s-%s" % (protocol.lower(), port or "all"))
     manifest = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": {"name": name[:63].strip("-"), "namespace": subject_ns},
                 "spec": {"podSelector": {"matchLabels": dict(subject_labels)} if subject_labels else {},
                          "policyTypes": [direction],
-                         "ingress" if direction == ne.INGRESS else "egress": [rule]}}
+                         "ingress" if direction == nm.INGRESS else "egress": [rule]}}
     return manifest, note
 
 
@@ -126,22 +124,19 @@ def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol
     """Text and manifests that would allow a denied verdict."""
     manifests, notes = [], []
     src, dst = verdict.source, verdict.destination
-    if verdict.egress.isolated and verdict.egress.coverage == "none":
-        labels = vm_side_labels if src.name == "VM %s/%s" % (view.namespace, view.name) else peer_labels_of(src)
-        manifest, note = allow_manifest(snap, ne.EGRESS, src.namespace, labels, dst, peer_labels_of(dst)
-                                        if dst.name != "VM %s/%s" % (view.namespace, view.name) else vm_side_labels,
-                                        port, protocol)
-        manifests.append(manifest)
-        if note:
-            notes.append(note)
-    if verdict.ingress.isolated and verdict.ingress.coverage == "none":
-        labels = vm_side_labels if dst.name == "VM %s/%s" % (view.namespace, view.name) else peer_labels_of(dst)
-        manifest, note = allow_manifest(snap, ne.INGRESS, dst.namespace, labels, src, peer_labels_of(src)
-                                        if src.name != "VM %s/%s" % (view.namespace, view.name) else vm_side_labels,
-                                        port, protocol)
-        manifests.append(manifest)
-        if note:
-            notes.append(note)
+    vm_name = "VM %s/%s" % (view.namespace, view.name)
+
+    def labels_for(end):
+        return vm_side_labels if end.name == vm_name else peer_labels_of(end)
+    # the side that denies gets the rule: egress on the source, ingress on the destination
+    for result, direction, subject, other in ((verdict.egress, nm.EGRESS, src, dst),
+                                              (verdict.ingress, nm.INGRESS, dst, src)):
+        if result.isolated and result.coverage == "none":
+            manifest, note = allow_manifest(snap, direction, subject.namespace, labels_for(subject), other,
+                                            labels_for(other), port, protocol)
+            manifests.append(manifest)
+            if note:
+                notes.append(note)
     if not manifests:
         return "no single rule is missing: the ports allowed on the two sides do not overlap; align them", []
     text = "add a NetworkPolicy allowing it (fix_policies has the manifests: %s)%s" % (
@@ -154,7 +149,7 @@ def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol
 def _resolve_peer(snap, view, peer, views):
     """([(endpoint, labels used for a fix)], notes, problem finding or None)."""
     if peer.cidr:
-        return [(ne.Endpoint.external(peer.cidr), None)], [], None
+        return [(nm.Endpoint.external(peer.cidr), None)], [], None
     namespace = peer.namespace or view.namespace
     if peer.vm:
         vm = snap.find(VM_KIND, namespace, peer.vm) or snap.find(PEER_VM_KIND, namespace, peer.vm)
@@ -166,17 +161,17 @@ def _resolve_peer(snap, view, peer, views):
         return [(other.endpoint(), other.selector_labels)], [], None
     pods = [p for p in snap.list(POD_KIND, namespace) if active(p)]
     if peer.selector is not None:
-        pods = [p for p in pods if ne.selector_matches(peer.selector, meta(p).get("labels"))]
+        pods = [p for p in pods if nm.selector_matches(peer.selector, meta(p).get("labels"))]
         given = dict(peer.selector.get("matchLabels") or {})
     else:
         given = {}
     if pods:
-        return [(ne.Endpoint.pod(p), given) for p in pods], [], None
+        return [(nm.Endpoint.pod(p), given) for p in pods], [], None
     labels = dict(peer.selector.get("matchLabels") or {}) if peer.selector else {}
     note = "no running pod matches %s: evaluated a pod with labels %s there" % (
-        peer.describe(view.namespace), ne.selector_text({"matchLabels": labels}) if labels else "none")
-    return [(ne.Endpoint.workload(namespace, labels, name="pod %s in %s" % (
-        ne.selector_text({"matchLabels": labels}) if labels else "(any)", namespace)), labels)], [note], None
+        peer.describe(view.namespace), nm.selector_text({"matchLabels": labels}) if labels else "none")
+    return [(nm.Endpoint.workload(namespace, labels, name="pod %s in %s" % (
+        nm.selector_text({"matchLabels": labels}) if labels else "(any)", namespace)), labels)], [note], None
 
 
 def _aggregate(verdicts):
@@ -193,18 +188,43 @@ def check_reachability(snap, view, peer, direction, views):
     namespaces = snap.namespace_labels()
     endpoint = view.endpoint()
     found = []
-    ingress = ne.applying(policies, endpoint, ne.INGRESS)
-    egress = ne.applying(policies, endpoint, ne.EGRESS)
+    ingress = nm.applying(policies, endpoint, nm.INGRESS)
+    egress = nm.applying(policies, endpoint, nm.EGRESS)
     binding, _primary_iface = primary_binding(view)
     _iface, primary_net = view.primary()
     secondary = [n.get("name") for n in view.networks if not vmspec.is_primary(n)]
     section = {"primary_network": None if primary_net is None else ("pod" if "pod" in primary_net else "multus-default"),
                "primary_binding": binding,
                "isolated": {"ingress": bool(ingress), "egress": bool(egress)},
-               "policies": {"ingress": [ne.policy_name(p) for p in ingress],
-                            "egress": [ne.policy_name(p) for p in egress]},
-               "policy_rules": dict((ne.policy_name(p), ne.describe_policy(p)) for p in ingress + egress),
+               "policies": {"ingress": [nm.policy_name(p) for p in ingress],
+                            "egress": [nm.policy_name(p) for p in egress]},
+               "policy_rules": dict((nm.policy_name(p), nm.describe_policy(p)) for p in ingress + egress),
                "secondary_networks": secondary, "results": []}
+    found.extend(_isolation_findings(snap, view, ingress, egress, primary_net, secondary))
+    if peer is None:
+        return section, found
+    targets, notes, problem = _resolve_peer(snap, view, peer, views)
+    if problem:
+        found.append(problem)
+        return section, found
+    directions = [nm.INGRESS, nm.EGRESS] if direction == "both" else [
+        nm.INGRESS if direction == "ingress" else nm.EGRESS]
+    labels_of = dict((id(ep), labels) for ep, labels in targets)
+
+    def peer_labels_of(endpoint_):
+        if id(endpoint_) in labels_of and labels_of[id(endpoint_)] is not None:
+            return labels_of[id(endpoint_)]
+        return endpoint_.labels
+
+    for direction_name in directions:
+        found.extend(_peer_question(snap, view, peer, direction_name, (policies, namespaces, endpoint),
+                                    (targets, notes, peer_labels_of), section))
+    return section, found
+
+
+def _isolation_findings(snap, view, ingress, egress, primary_net, secondary):
+    """What NetworkPolicy does to the VM whatever the peer: unfiltered networks, isolation, default denies."""
+    found = []
     if secondary:
         found.append(finding("reachability", INFO, "secondary-networks-unfiltered",
                              "%s: NetworkPolicy applies only to the pod network; secondary network(s) %s (Multus) "
@@ -226,83 +246,75 @@ def check_reachability(snap, view, peer, direction, views):
         found.append(finding("reachability", INFO, "not-isolated",
                              "no NetworkPolicy selects the pod of %s (labels %s): all traffic to and from it is "
                              "allowed (as far as NetworkPolicy goes)" % (
-                                 view.ref, ne.selector_text({"matchLabels": view.pod_labels})),
+                                 view.ref, nm.selector_text({"matchLabels": view.pod_labels})),
                              "nothing to do; add policies to restrict it"))
-    for direction_name, pols in ((ne.INGRESS, ingress), (ne.EGRESS, egress)):
-        key = "ingress" if direction_name == ne.INGRESS else "egress"
+    for direction_name, pols in ((nm.INGRESS, ingress), (nm.EGRESS, egress)):
+        key = "ingress" if direction_name == nm.INGRESS else "egress"
         if pols and not any((p.get("spec") or {}).get(key) for p in pols):
             found.append(finding("reachability", INFO, "default-deny-%s" % key,
                                  "%s: all %s is denied (%s isolate it and allow nothing)" % (
-                                     view.ref, key, ", ".join(ne.policy_name(p) for p in pols)),
+                                     view.ref, key, ", ".join(nm.policy_name(p) for p in pols)),
                                  "add a policy that allows what the VM needs (policies are additive)"))
     if not snap.name_label:
         for policy in snap.policies([view.namespace]):
-            if ne.NAME_LABEL in repr(policy.get("spec")):
+            if nm.NAME_LABEL in repr(policy.get("spec")):
                 found.append(finding("reachability", WARNING, "name-label-unset",
                                      "NetworkPolicy %s selects namespaces by %s, which this API server (< 1.21) does "
                                      "not set: that selector matches only namespaces labelled by hand" % (
-                                         ne.policy_name(policy), ne.NAME_LABEL),
+                                         nm.policy_name(policy), nm.NAME_LABEL),
                                      "label the namespaces it means (kubectl label namespace <ns> %s=<ns>) or "
-                                     "upgrade Kubernetes" % ne.NAME_LABEL))
-    if peer is None:
-        return section, found
-    targets, notes, problem = _resolve_peer(snap, view, peer, views)
-    if problem:
-        found.append(problem)
-        return section, found
-    directions = [ne.INGRESS, ne.EGRESS] if direction == "both" else [
-        ne.INGRESS if direction == "ingress" else ne.EGRESS]
-    labels_of = dict((id(ep), labels) for ep, labels in targets)
+                                     "upgrade Kubernetes" % nm.NAME_LABEL))
+    return found
 
-    def peer_labels_of(endpoint_):
-        if id(endpoint_) in labels_of and labels_of[id(endpoint_)] is not None:
-            return labels_of[id(endpoint_)]
-        return endpoint_.labels
 
-    for direction_name in directions:
-        verdicts, errors = [], []
-        for target, _labels in targets:
-            src, dst = (target, endpoint) if direction_name == ne.INGRESS else (endpoint, target)
-            try:
-                verdicts.append((target, ne.evaluate(policies, namespaces, (), src, dst, peer.port, peer.protocol,
-                                                     name_label=snap.name_label)))
-            except ne.EvaluationError as exc:
-                errors.append("%s: %s" % (target.name, exc))
-        key = "ingress" if direction_name == ne.INGRESS else "egress"
-        question = ("can %s receive from %s on %s" if direction_name == ne.INGRESS else
-                    "can %s send to %s on %s") % (view.ref, peer.describe(view.namespace), peer.port_text())
-        if not verdicts:
-            section["results"].append({"direction": key, "question": question, "outcome": "unknown",
-                                       "errors": errors})
-            found.append(finding("reachability", ERROR, "peer-unanswerable", "%s? cannot tell: %s" % (
-                question, "; ".join(errors)), "use a port number, or a port name the destination defines"))
-            continue
-        outcome = _aggregate(verdicts)
-        first_bad = next((v for _t, v in verdicts if v.outcome != "allowed"), verdicts[0][1])
-        deciding = []
-        for _t, verdict in verdicts:
-            deciding.extend(n for n in verdict.deciding_policies if n not in deciding)
-        result = {"direction": key, "question": question, "peer": peer.describe(view.namespace),
-                  "port": first_bad.port, "protocol": peer.protocol, "outcome": outcome,
-                  "allowed": outcome == "allowed", "deciding_policies": deciding,
-                  "reasons": notes + first_bad.reasons + errors,
-                  "per_endpoint": [dict(v.as_dict(), endpoint=t.name) for t, v in verdicts[:20]]}
-        section["results"].append(result)
-        if outcome == "allowed":
-            found.append(finding("reachability", INFO, "peer-allowed-%s" % key,
-                                 "%s? yes%s" % (question, " (allowed by %s)" % ", ".join(deciding) if deciding
-                                                else ": no policy restricts it"),
-                                 "nothing to do; if it still fails, the cause is outside NetworkPolicy (guest "
-                                 "firewall, service not listening, interface ports list, CNI)",
-                                 deciding_policies=deciding))
-        else:
-            fix, manifests = _fix_for(snap, first_bad, view, view.selector_labels, peer_labels_of,
-                                      first_bad.port if isinstance(first_bad.port, int) else peer.port, peer.protocol)
-            found.append(finding("reachability", ERROR, "peer-denied-%s" % key,
-                                 "%s? %s: %s" % (question, "no" if outcome == "denied" else "only partly",
-                                                 "; ".join(first_bad.reasons[:3])),
-                                 fix, deciding_policies=deciding, fix_policies=manifests))
-    return section, found
+def _peer_question(snap, view, peer, direction_name, evaluated, resolved, section):
+    """The answer for one direction to the peer (a result row in ``section``), as findings."""
+    policies, namespaces, endpoint = evaluated
+    targets, notes, peer_labels_of = resolved
+    found = []
+    verdicts, errors = [], []
+    for target, _labels in targets:
+        src, dst = (target, endpoint) if direction_name == nm.INGRESS else (endpoint, target)
+        try:
+            verdicts.append((target, ne.evaluate(policies, namespaces, (), src, dst, peer.port, peer.protocol,
+                                                 name_label=snap.name_label)))
+        except nm.EvaluationError as exc:
+            errors.append("%s: %s" % (target.name, exc))
+    key = "ingress" if direction_name == nm.INGRESS else "egress"
+    question = ("can %s receive from %s on %s" if direction_name == nm.INGRESS else
+                "can %s send to %s on %s") % (view.ref, peer.describe(view.namespace), peer.port_text())
+    if not verdicts:
+        section["results"].append({"direction": key, "question": question, "outcome": "unknown",
+                                   "errors": errors})
+        found.append(finding("reachability", ERROR, "peer-unanswerable", "%s? cannot tell: %s" % (
+            question, "; ".join(errors)), "use a port number, or a port name the destination defines"))
+        return found
+    outcome = _aggregate(verdicts)
+    first_bad = next((v for _t, v in verdicts if v.outcome != "allowed"), verdicts[0][1])
+    deciding = []
+    for _t, verdict in verdicts:
+        deciding.extend(n for n in verdict.deciding_policies if n not in deciding)
+    result = {"direction": key, "question": question, "peer": peer.describe(view.namespace),
+              "port": first_bad.port, "protocol": peer.protocol, "outcome": outcome,
+              "allowed": outcome == "allowed", "deciding_policies": deciding,
+              "reasons": notes + first_bad.reasons + errors,
+              "per_endpoint": [dict(v.as_dict(), endpoint=t.name) for t, v in verdicts[:20]]}
+    section["results"].append(result)
+    if outcome == "allowed":
+        found.append(finding("reachability", INFO, "peer-allowed-%s" % key,
+                             "%s? yes%s" % (question, " (allowed by %s)" % ", ".join(deciding) if deciding
+                                            else ": no policy restricts it"),
+                             "nothing to do; if it still fails, the cause is outside NetworkPolicy (guest "
+                             "firewall, service not listening, interface ports list, CNI)",
+                             deciding_policies=deciding))
+    else:
+        fix, manifests = _fix_for(snap, first_bad, view, view.selector_labels, peer_labels_of,
+                                  first_bad.port if isinstance(first_bad.port, int) else peer.port, peer.protocol)
+        found.append(finding("reachability", ERROR, "peer-denied-%s" % key,
+                             "%s? %s: %s" % (question, "no" if outcome == "denied" else "only partly",
+                                             "; ".join(first_bad.reasons[:3])),
+                             fix, deciding_policies=deciding, fix_policies=manifests))
+    return found
 
 
 # ----------------------------------------------------------------- services
@@ -326,14 +338,12 @@ def _node_addresses(snap, only=None):
 
 
 def check_services(snap, view):
+    """The Services that select the VM (or think they do): selector, ports against what the interface forwards,
+    NetworkPolicy from outside for NodePort/LoadBalancer, node ports, load balancer, endpoints."""
     found = []
     rows = []
     endpoints = dict((meta(e).get("name"), e) for e in snap.list(ENDPOINTS_KIND, view.namespace))
-    named = view.named_ports()
-    binding, primary_iface = primary_binding(view)
-    forwarded = [(int(p["port"]), p.get("protocol") or "TCP") for p in (primary_iface or {}).get("ports") or []]
-    vm_ips = pod_ips(view.pod)
-    policies = snap.policies()
+    vm_ports = _VmPorts(view, snap.policies())
     for svc, how in selecting_services(snap, view):
         spec = svc.get("spec") or {}
         name = meta(svc).get("name")
@@ -343,16 +353,7 @@ def check_services(snap, view):
         rows.append(row)
         where = "Service %s/%s" % (view.namespace, name)
         if how == "vm-labels-only":
-            labels = ne.selector_text({"matchLabels": spec.get("selector")})
-            found.append(finding("services", ERROR, "service-selects-vm-labels",
-                                 "%s selects %s: selector matches VM labels, not template labels. Those are labels "
-                                 "of the VirtualMachine object (metadata.labels); the virt-launcher pod gets the "
-                                 "template's (spec.template.metadata.labels), so %s has no endpoint for %s" % (
-                                     where, labels, name, view.ref),
-                                 "add %s to spec.template.metadata.labels of the VM and restart it, or select the "
-                                 "pod by labels it has (%s)" % (labels, ne.selector_text(
-                                     {"matchLabels": view.selector_labels})),
-                                 service=name))
+            found.append(_vm_labels_only(view, spec, where, name))
             continue
         if how == "template-not-applied":
             found.append(finding("services", WARNING, "labels-not-applied",
@@ -361,234 +362,124 @@ def check_services(snap, view):
                                  "restart the VM (virtctl restart %s -n %s)" % (view.name, view.namespace),
                                  service=name))
         for port in spec.get("ports") or []:
-            target, number = _resolve_target(port, named)
-            protocol = port.get("protocol") or "TCP"
-            entry = {"port": port.get("port"), "target_port": target, "resolved_target": number,
-                     "protocol": protocol, "node_port": port.get("nodePort"), "forwarded": True}
-            row["ports"].append(entry)
-            if number is None:
-                found.append(finding("services", ERROR, "target-port-unresolved",
-                                     "%s targetPort %r is not a named port of the VM's pod (KubeVirt names container "
-                                     "ports after the interface ports)" % (where, target),
-                                     "use a number, or give the primary interface a port named %r" % target,
-                                     service=name))
-                entry["forwarded"] = False
-                continue
-            if binding in ("masquerade", "passtBinding") and forwarded and (number, protocol) not in forwarded:
-                entry["forwarded"] = False
-                found.append(finding("services", ERROR, "port-not-forwarded",
-                                     "%s targets %s/%d, but interface %s (%s) forwards only %s to the guest" % (
-                                         where, protocol, number, primary_iface.get("name"), binding,
-                                         ", ".join("%s/%d" % (p, n) for n, p in forwarded)),
-                                     "add {port: %d, protocol: %s} to the ports of interface %s, or remove its "
-                                     "ports list (empty = all ports)" % (number, protocol, primary_iface.get("name")),
-                                     service=name))
-            if row["type"] in ("NodePort", "LoadBalancer") and entry["forwarded"]:
-                verdict = ne.evaluate(policies, snap.namespace_labels(), (), ne.Endpoint.external("0.0.0.0/0"),
-                                      view.endpoint(), number, protocol, name_label=snap.name_label)
-                entry["from_outside"] = verdict.outcome
-                if verdict.outcome != "allowed":
-                    found.append(finding("services", WARNING, "external-ingress-denied",
-                                         "%s (%s) port %s: NetworkPolicy %s %s traffic from outside the cluster to "
-                                         "%s/%d of %s" % (where, row["type"], port.get("nodePort") or port.get("port"),
-                                                          ", ".join(verdict.deciding_policies),
-                                                          "denies" if verdict.outcome == "denied" else
-                                                          "allows only part of the", protocol, number, view.ref),
-                                         "allow the client addresses with an ingress ipBlock rule (what source IP the "
-                                         "policy sees - client, node or load balancer - depends on the CNI and on "
-                                         "externalTrafficPolicy)", service=name,
-                                         deciding_policies=verdict.deciding_policies))
-        if row["type"] == "NodePort" or row["type"] == "LoadBalancer":
-            local = spec.get("externalTrafficPolicy") == "Local"
-            addresses = _node_addresses(snap, view.node if local else None)
-            row["node_addresses"] = addresses
-            ports = ", ".join(str(p["node_port"]) for p in row["ports"] if p.get("node_port"))
-            found.append(finding("services", INFO, "node-port",
-                                 "%s: reach %s on node port(s) %s of %s%s" % (
-                                     where, view.ref, ports or "(not allocated yet)",
-                                     ", ".join(addresses) if addresses else "any node",
-                                     " (externalTrafficPolicy Local: only the node running the VM, %s, answers)" %
-                                     view.node if local else ""),
-                                 "if it still fails: firewalls between client and nodes, and the checks above",
-                                 service=name))
+            found.extend(vm_ports.check(snap, row, port, where, name))
+        if row["type"] in ("NodePort", "LoadBalancer"):
+            found.append(_node_port(snap, view, spec, row, where, name))
         if row["type"] == "LoadBalancer":
-            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-            row["load_balancer"] = [i.get("ip") or i.get("hostname") for i in ingress]
-            if not ingress:
-                found.append(finding("services", WARNING, "no-load-balancer",
-                                     "%s has no load balancer address yet" % where,
-                                     "a LoadBalancer Service needs a load-balancer controller (cloud, MetalLB, ...); "
-                                     "use its NodePort meanwhile", service=name))
+            found.extend(_load_balancer(svc, row, where, name))
         if view.running and how == "pod":
-            ep = endpoints.get(name)
-            ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
-            not_ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("notReadyAddresses") or []]
-            row["endpoints"] = {"ready": ready, "not_ready": not_ready,
-                                "includes_vm": bool(set(vm_ips) & set(ready))}
-            if ep is None:
-                found.append(finding("services", WARNING, "no-endpoints",
-                                     "%s has no Endpoints object" % where,
-                                     "kube-controller-manager creates it; check that it runs", service=name))
-            elif set(vm_ips) & set(not_ready):
-                found.append(finding("services", WARNING, "endpoint-not-ready",
-                                     "%s lists %s as not ready: the virt-launcher pod is not Ready (VM still booting, "
-                                     "or its readinessProbe fails)" % (where, view.ref),
-                                     "check the VM's readinessProbe and the guest service", service=name))
-            elif not set(vm_ips) & set(ready):
-                found.append(finding("services", WARNING, "endpoint-missing",
-                                     "%s has no endpoint for %s (pod IPs %s)" % (where, view.ref,
-                                                                                 ", ".join(vm_ips) or "none"),
-                                     "the pod has no IP yet, or the Endpoints are stale: wait, then check the "
-                                     "pod's status", service=name))
+            found.extend(_endpoints(view, endpoints.get(name), row, where, name))
     if not rows:
         found.append(finding("services", INFO, "no-service",
-                             "no Service selects %s (pod labels %s)" % (view.ref, ne.selector_text(
+                             "no Service selects %s (pod labels %s)" % (view.ref, nm.selector_text(
                                  {"matchLabels": view.pod_labels})),
                              "expose it with kubevirt_net.core.kubevirt_vm_service or 'virtctl expose vm %s'" % view.name))
     return {"services": rows}, found
 
 
-# --------------------------------------------------------------------- dns
-def check_dns(snap, view):
-    found = []
-    spec = view.spec
-    domain = snap.cluster_domain
-    subdomain = spec.get("subdomain")
-    section = {"hostname": view.hostname, "subdomain": subdomain, "fqdn": None,
-               "service_names": ["%s.%s.svc.%s" % (meta(s).get("name"), view.namespace, domain)
-                                 for s, how in selecting_services(snap, view) if how == "pod"]}
-    if subdomain:
-        svc = snap.find(SERVICE_KIND, view.namespace, subdomain)
-        fqdn = "%s.%s.%s.svc.%s" % (view.hostname, subdomain, view.namespace, domain)
-        if svc is None:
-            section["reason"] = "no Service named %s" % subdomain
-            found.append(finding("dns", ERROR, "subdomain-service-missing",
-                                 "%s has subdomain %s but there is no Service %s/%s, so %s does not exist" % (
-                                     view.ref, subdomain, view.namespace, subdomain, fqdn),
-                                 "create a headless Service (clusterIP: None) named %s selecting %s "
-                                 "(kubevirt_net.core.kubevirt_vm_service type=headless)" % (
-                                     subdomain, ne.selector_text({"matchLabels": view.selector_labels}))))
-        elif (svc.get("spec") or {}).get("clusterIP") not in ("None", None):
-            section["reason"] = "Service %s is not headless" % subdomain
-            found.append(finding("dns", ERROR, "subdomain-service-not-headless",
-                                 "Service %s/%s has a cluster IP: only headless Services (clusterIP: None) publish "
-                                 "<hostname>.<subdomain> records, so %s does not exist" % (
-                                     view.namespace, subdomain, fqdn),
-                                 "recreate %s with clusterIP: None (the field is immutable)" % subdomain))
-        elif not _service_selects((svc.get("spec") or {}).get("selector") or {}, view.pod_labels):
-            section["reason"] = "Service %s does not select the VM" % subdomain
-            found.append(finding("dns", ERROR, "subdomain-service-not-selecting",
-                                 "headless Service %s/%s does not select the pod of %s (selector %s, pod labels %s), "
-                                 "so %s does not exist" % (
-                                     view.namespace, subdomain, view.ref,
-                                     ne.selector_text({"matchLabels": (svc.get("spec") or {}).get("selector")}),
-                                     ne.selector_text({"matchLabels": view.pod_labels}), fqdn),
-                                 "make its selector match spec.template.metadata.labels of the VM"))
-        else:
-            section["fqdn"] = fqdn
-            found.append(finding("dns", INFO, "vm-dns-name",
-                                 "%s is %s%s" % (view.ref, fqdn, "" if view.running else " (once it runs)"),
-                                 "from the guest, the short name %s.%s needs ndots >= 2 (the default 5 is fine)" % (
-                                     view.hostname, subdomain)))
-    else:
-        section["reason"] = "no subdomain"
-        found.append(finding("dns", INFO, "no-vm-dns-name",
-                             "%s has no DNS name of its own: that needs spec.template.spec.subdomain and a headless "
-                             "Service of that name (%s.%s.svc.%s is NOT a record Kubernetes creates)%s" % (
-                                 view.ref, view.name, view.namespace, domain,
-                                 "; it is reachable as %s" % ", ".join(section["service_names"])
-                                 if section["service_names"] else ""),
-                             "set subdomain: <svc> (and hostname if it differs) in spec.template.spec and create the "
-                             "headless Service <svc> selecting the VM; the name becomes "
-                             "<hostname>.<svc>.%s.svc.%s" % (view.namespace, domain)))
-    found.extend(_resolver(snap, view, section))
-    return section, found
+def _vm_labels_only(view, spec, where, name):
+    labels = nm.selector_text({"matchLabels": spec.get("selector")})
+    return finding("services", ERROR, "service-selects-vm-labels",
+                   "%s selects %s: selector matches VM labels, not template labels. Those are labels "
+                   "of the VirtualMachine object (metadata.labels); the virt-launcher pod gets the "
+                   "template's (spec.template.metadata.labels), so %s has no endpoint for %s" % (
+                       where, labels, name, view.ref),
+                   "add %s to spec.template.metadata.labels of the VM and restart it, or select the "
+                   "pod by labels it has (%s)" % (labels, nm.selector_text({"matchLabels": view.selector_labels})),
+                   service=name)
 
 
-def _cluster_dns_ip(snap):
-    svc = snap.dns_service
-    return (svc.get("spec") or {}).get("clusterIP") if svc else None
+class _VmPorts:
+    """What the VM's primary interface forwards, and the checks of one Service port against it."""
 
+    def __init__(self, view, policies):
+        self.view = view
+        self.policies = policies
+        self.named = view.named_ports()
+        self.binding, self.iface = primary_binding(view)
+        self.forwarded = [(int(p["port"]), p.get("protocol") or "TCP") for p in (self.iface or {}).get("ports") or []]
 
-def _resolver(snap, view, section):
-    found = []
-    spec = view.spec
-    policy = spec.get("dnsPolicy") or "ClusterFirst"
-    config = spec.get("dnsConfig") or {}
-    domain = snap.cluster_domain
-    nameservers, searches, options = [], [], []
-    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
-        nameservers.append(_cluster_dns_ip(snap) or "<cluster DNS>")
-        searches = ["%s.svc.%s" % (view.namespace, domain), "svc.%s" % domain, domain]
-        options = [{"name": "ndots", "value": "5"}]
-    elif policy == "Default":
-        nameservers.append("<the node's resolv.conf>")
-    nameservers.extend(config.get("nameservers") or [])
-    searches.extend(config.get("searches") or [])
-    options.extend(config.get("options") or [])
-    section.update({"dns_policy": policy, "dns_config": config or None,
-                    "resolv_conf": {"nameservers": nameservers[:3], "searches": searches, "options": options},
-                    "cluster_dns": _cluster_dns_ip(snap)})
-    if policy == "None" and not config.get("nameservers"):
-        found.append(finding("dns", ERROR, "dns-none-without-nameservers",
-                             "%s has dnsPolicy None and no dnsConfig.nameservers: the guest gets no resolver" %
-                             view.ref,
-                             "set spec.template.spec.dnsConfig.nameservers (dnsConfig is a sibling of domain, not "
-                             "under it), or use dnsPolicy ClusterFirst"))
-    elif policy == "Default":
-        found.append(finding("dns", WARNING, "dns-policy-default",
-                             "%s has dnsPolicy Default: it resolves with the node's resolver, so cluster names "
-                             "(*.svc.%s) do not resolve" % (view.ref, domain),
-                             "use dnsPolicy ClusterFirst unless that is intended"))
-    if len(nameservers) > 3:
-        found.append(finding("dns", WARNING, "too-many-nameservers",
-                             "%s: %d nameservers; only the first 3 are used" % (view.ref, len(nameservers)),
-                             "keep at most 3 nameservers (cluster DNS counts as one with ClusterFirst)"))
-    if snap.dns_service is False and policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
-        found.append(finding("dns", INFO, "cluster-dns-unknown",
-                             "no Service %s/kube-dns found: the cluster DNS address is unknown here" % DNS_NAMESPACE,
-                             "check the cluster's DNS add-on (CoreDNS) if names do not resolve"))
-    binding, _iface = primary_binding(view)
-    if binding not in ("bridge", "masquerade", "passtBinding") and view.networks:
-        found.append(finding("dns", INFO, "guest-configures-dns",
-                             "%s: KubeVirt hands DNS settings to the guest by DHCP only on the pod network with "
-                             "bridge, masquerade or passt; here the guest must configure its resolver itself" %
-                             view.ref, "configure the resolver in the guest (cloud-init networkData)"))
-    found.extend(_dns_egress(snap, view, policy, config))
-    return found
-
-
-def _dns_egress(snap, view, policy, config):
-    """Is DNS (UDP and TCP 53) to the resolver allowed out of the VM?"""
-    found = []
-    policies = snap.policies()
-    endpoint = view.endpoint()
-    if not ne.applying(policies, endpoint, ne.EGRESS):
+    def check(self, snap, row, port, where, name):
+        """Adds the port's entry to ``row``; returns its findings."""
+        target, number = _resolve_target(port, self.named)
+        protocol = port.get("protocol") or "TCP"
+        entry = {"port": port.get("port"), "target_port": target, "resolved_target": number,
+                 "protocol": protocol, "node_port": port.get("nodePort"), "forwarded": True}
+        row["ports"].append(entry)
+        if number is None:
+            entry["forwarded"] = False
+            return [finding("services", ERROR, "target-port-unresolved",
+                            "%s targetPort %r is not a named port of the VM's pod (KubeVirt names container "
+                            "ports after the interface ports)" % (where, target),
+                            "use a number, or give the primary interface a port named %r" % target, service=name)]
+        found = []
+        if self.binding in ("masquerade", "passtBinding") and self.forwarded and (number, protocol) not in self.forwarded:
+            entry["forwarded"] = False
+            found.append(finding("services", ERROR, "port-not-forwarded",
+                                 "%s targets %s/%d, but interface %s (%s) forwards only %s to the guest" % (
+                                     where, protocol, number, self.iface.get("name"), self.binding,
+                                     ", ".join("%s/%d" % (p, n) for n, p in self.forwarded)),
+                                 "add {port: %d, protocol: %s} to the ports of interface %s, or remove its "
+                                 "ports list (empty = all ports)" % (number, protocol, self.iface.get("name")),
+                                 service=name))
+        if row["type"] in ("NodePort", "LoadBalancer") and entry["forwarded"]:
+            verdict = ne.evaluate(self.policies, snap.namespace_labels(), (), nm.Endpoint.external("0.0.0.0/0"),
+                                  self.view.endpoint(), number, protocol, name_label=snap.name_label)
+            entry["from_outside"] = verdict.outcome
+            if verdict.outcome != "allowed":
+                found.append(finding("services", WARNING, "external-ingress-denied",
+                                     "%s (%s) port %s: NetworkPolicy %s %s traffic from outside the cluster to "
+                                     "%s/%d of %s" % (where, row["type"], port.get("nodePort") or port.get("port"),
+                                                      ", ".join(verdict.deciding_policies),
+                                                      "denies" if verdict.outcome == "denied" else
+                                                      "allows only part of the", protocol, number, self.view.ref),
+                                     "allow the client addresses with an ingress ipBlock rule (what source IP the "
+                                     "policy sees - client, node or load balancer - depends on the CNI and on "
+                                     "externalTrafficPolicy)", service=name,
+                                     deciding_policies=verdict.deciding_policies))
         return found
-    targets = []
-    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
-        pods = [p for p in snap.dns_pods if active(p)]
-        targets = [ne.Endpoint.pod(p) for p in pods] or [ne.Endpoint.workload(
-            DNS_NAMESPACE, DNS_SELECTOR, name="cluster DNS pods (k8s-app=kube-dns in kube-system)")]
-    for server in config.get("nameservers") or []:
-        targets.append(ne.Endpoint.external(server, name="nameserver %s" % server))
-    for target in targets[:3]:
-        for protocol in ("UDP", "TCP"):
-            verdict = ne.evaluate(policies, snap.namespace_labels(), (), endpoint, target, 53, protocol,
-                                  name_label=snap.name_label)
-            if verdict.allowed:
-                continue
-            labels = DNS_SELECTOR if target.is_pod else None
-            manifest, note = allow_manifest(snap, ne.EGRESS, view.namespace, view.selector_labels, target,
-                                            labels, 53, protocol)
-            manifest["metadata"]["name"] = "allow-dns"
-            manifest["spec"]["egress"][0]["ports"] = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
-            found.append(finding("dns", ERROR, "dns-egress-denied",
-                                 "%s may not send DNS queries (%s/53) to %s: egress is isolated by %s and no rule "
-                                 "allows it - names do not resolve" % (view.ref, protocol, target.name,
-                                                                       ", ".join(verdict.deciding_policies)),
-                                 "allow egress to the DNS servers on UDP and TCP 53 (fix_policies)%s" % (
-                                     "; " + note if note else ""), fix_policies=[manifest],
-                                 deciding_policies=verdict.deciding_policies))
-            return found
-    return found
+
+
+def _node_port(snap, view, spec, row, where, name):
+    local = spec.get("externalTrafficPolicy") == "Local"
+    addresses = _node_addresses(snap, view.node if local else None)
+    row["node_addresses"] = addresses
+    ports = ", ".join(str(p["node_port"]) for p in row["ports"] if p.get("node_port"))
+    return finding("services", INFO, "node-port",
+                   "%s: reach %s on node port(s) %s of %s%s" % (
+                       where, view.ref, ports or "(not allocated yet)",
+                       ", ".join(addresses) if addresses else "any node",
+                       " (externalTrafficPolicy Local: only the node running the VM, %s, answers)" %
+                       view.node if local else ""),
+                   "if it still fails: firewalls between client and nodes, and the checks above", service=name)
+
+
+def _load_balancer(svc, row, where, name):
+    ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    row["load_balancer"] = [i.get("ip") or i.get("hostname") for i in ingress]
+    if ingress:
+        return []
+    return [finding("services", WARNING, "no-load-balancer", "%s has no load balancer address yet" % where,
+                    "a LoadBalancer Service needs a load-balancer controller (cloud, MetalLB, ...); "
+                    "use its NodePort meanwhile", service=name)]
+
+
+def _endpoints(view, ep, row, where, name):
+    vm_ips = pod_ips(view.pod)
+    ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
+    not_ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("notReadyAddresses") or []]
+    row["endpoints"] = {"ready": ready, "not_ready": not_ready, "includes_vm": bool(set(vm_ips) & set(ready))}
+    if ep is None:
+        return [finding("services", WARNING, "no-endpoints", "%s has no Endpoints object" % where,
+                        "kube-controller-manager creates it; check that it runs", service=name)]
+    if set(vm_ips) & set(not_ready):
+        return [finding("services", WARNING, "endpoint-not-ready",
+                        "%s lists %s as not ready: the virt-launcher pod is not Ready (VM still booting, "
+                        "or its readinessProbe fails)" % (where, view.ref),
+                        "check the VM's readinessProbe and the guest service", service=name)]
+    if not set(vm_ips) & set(ready):
+        return [finding("services", WARNING, "endpoint-missing",
+                        "%s has no endpoint for %s (pod IPs %s)" % (where, view.ref, ", ".join(vm_ips) or "none"),
+                        "the pod has no IP yet, or the Endpoints are stale: wait, then check the pod's status",
+                        service=name)]
+    return []

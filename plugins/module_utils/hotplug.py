@@ -17,7 +17,6 @@ import copy
 from typing import Any, Dict, List, Optional, Tuple  # noqa: F401 pylint: disable=unused-import
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MUTATING_WEBHOOK
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 PLUG, UNPLUG, REMOVE, SWAP, UNCHANGED = "plug", "unplug", "remove", "swap", "unchanged"
@@ -410,7 +409,6 @@ def workload_update_outcome(kv, vmi):
 
 # ------------------------------------------- network-resources-injector
 NRI_WEBHOOK = "network-resources-injector"
-MUTATING_WEBHOOKS_PATH = MUTATING_WEBHOOK.path()
 
 
 def resources_injector_present(webhook_configurations):

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, sriov_capacity, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import mutating_webhooks
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, POD, VM, VMI, VMIM
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
@@ -304,12 +305,7 @@ class HotplugEngine:
         """hotplug.resources_injector_present on the cluster's webhooks (one
         LIST per task); None when they cannot be read (RBAC)."""
         if self._webhooks is False:
-            try:
-                self._webhooks = self.session.list(hotplug.MUTATING_WEBHOOKS_PATH)
-            except ApiError as err:
-                if err.status not in (401, 403, 404):
-                    raise
-                self._webhooks = None
+            self._webhooks = mutating_webhooks(self.session)
         return None if self._webhooks is None else hotplug.resources_injector_present(self._webhooks)
 
     def check_macs(self, problems, vms, vmis):

@@ -3,12 +3,16 @@
 # Apache License 2.0 (see LICENSE)
 """What the cluster's KubeVirt can do, read from its KubeVirt CR: version,
 feature gates (with KubeVirt 1.9's rule that Beta gates are on by default),
-workload update methods and the VM rollout strategy."""
+workload update methods and the VM rollout strategy; and the one reader of the
+mutating admission webhooks in front of virt-launcher pods (Istio's sidecar
+injector, network-resources-injector)."""
 
 
 import re
+from typing import Any, Dict, List, Optional
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import KUBEVIRT
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import KUBEVIRT, MUTATING_WEBHOOK
 
 # pkg/virt-config/featuregate at v1.9.0 (network-relevant gates)
 GA_GATES = {"HotplugNICs": (1, 4), "NetworkBindingPlugins": (1, 5), "LiveUpdateNADRef": (1, 9),
@@ -75,3 +79,16 @@ class KubeVirtInfo:
                 "workload_update_methods": self.workload_update_methods,
                 "vm_rollout_strategy": self.rollout_strategy,
                 "feature_gates": sorted(self.enabled_gates), "disabled_feature_gates": sorted(self.disabled_gates)}
+
+
+def mutating_webhooks(session: Any) -> Optional[List[Dict[str, Any]]]:
+    """Every MutatingWebhookConfiguration of the cluster (one LIST); None
+    when this identity may not list them (401/403) or the server does not
+    serve the API (404), so a caller can say "cannot check" instead of
+    failing.  Any other API error is raised."""
+    try:
+        return session.list(MUTATING_WEBHOOK.path())
+    except ApiError as err:
+        if err.status in (401, 403, 404):
+            return None
+        raise

@@ -342,6 +342,27 @@ def merge_patch(current, desired):
     return patch
 
 
+def expected_after(desired: Dict[str, Any], current: Optional[Dict[str, Any]],
+                   owned_annotations: Tuple[str, ...]) -> Dict[str, Any]:
+    """The object the server keeps after a policy Kind's merge patch: our labels
+    added, the ``owned_annotations`` replaced by the desired ones (none left:
+    no ``annotations``), the whole spec replaced.  Shared by the NetworkPolicy
+    and the admin-tier Kinds (netpol_admin.ClusterPolicyKind)."""
+    if current is None:
+        return desired
+    meta = dict(current.get("metadata") or {})
+    meta["labels"] = dict(meta.get("labels") or {}, **desired["metadata"]["labels"])
+    annotations = dict(meta.get("annotations") or {})
+    for key in owned_annotations:
+        annotations.pop(key, None)
+    annotations.update(desired["metadata"].get("annotations") or {})
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    return dict(current, metadata=meta, spec=copy.deepcopy(desired["spec"]))
+
+
 class PolicyKind(Kind):
     """Owned: the whole spec (compared normalised), our labels and the
     annotations we write (description; policy-for on a MultiNetworkPolicy).
@@ -386,16 +407,4 @@ class PolicyKind(Kind):
         return patch
 
     def expected(self, desired: Dict[str, Any], current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-        if current is None:
-            return desired
-        meta = dict(current.get("metadata") or {})
-        meta["labels"] = dict(meta.get("labels") or {}, **desired["metadata"]["labels"])
-        annotations = dict(meta.get("annotations") or {})
-        for key in self.owned_annotations:
-            annotations.pop(key, None)
-        annotations.update(desired["metadata"].get("annotations") or {})
-        if annotations:
-            meta["annotations"] = annotations
-        else:
-            meta.pop("annotations", None)
-        return dict(current, metadata=meta, spec=copy.deepcopy(desired["spec"]))
+        return expected_after(desired, current, self.owned_annotations)

@@ -26,8 +26,9 @@ Pure logic, no API access.
 """
 
 import copy
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol import expected_after
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import (
     name_selector, parse_cidr, parse_ports, parse_selector)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
@@ -212,32 +213,39 @@ def _parse_peer(problems: Any, where: str, field: str, peer: Dict[str, Any],
 
 
 # --------------------------------------------------------------- rendering
-def _spec_v1alpha2(baseline: Baseline) -> Dict[str, Any]:
-    spec: Dict[str, Any] = {"tier": baseline.tier, "priority": baseline.priority,
-                            "subject": _subject_v1alpha2(baseline.subject)}
+def _with_rules(spec: Dict[str, Any], baseline: Baseline,
+                rule_entry: Callable[[Dict[str, Any], str], Dict[str, Any]]) -> Dict[str, Any]:
+    """``spec`` with ``ingress``/``egress``: one ``rule_entry(rule, peers key)`` per rule, for the directions that
+    have rules (both API versions share this shape; they differ in each rule's entry)."""
     for direction, key in (("ingress", "from"), ("egress", "to")):
-        rules = []
-        for rule in getattr(baseline, direction):
-            entry: Dict[str, Any] = {"name": rule["name"], "action": rule["action"],
-                                     key: [_peer_v1alpha2(p) for p in rule["peers"]]}
-            if rule["ports"]:
-                entry["protocols"] = [_protocol_v1alpha2(p) for p in rule["ports"]]
-            rules.append(entry)
+        rules = [rule_entry(rule, key) for rule in getattr(baseline, direction)]
         if rules:
             spec[direction] = rules
     return spec
 
 
-def _subject_v1alpha2(subject: Dict[str, Any]) -> Dict[str, Any]:
+def _subject(subject: Dict[str, Any]) -> Dict[str, Any]:
+    """The subject in both API versions (v1alpha1 and v1alpha2 write it alike)."""
     if "podSelector" in subject:
         return {"pods": {"namespaceSelector": subject["namespaceSelector"], "podSelector": subject["podSelector"]}}
     return {"namespaces": subject["namespaceSelector"]}
 
 
+def _spec_v1alpha2(baseline: Baseline) -> Dict[str, Any]:
+    def rule_entry(rule: Dict[str, Any], key: str) -> Dict[str, Any]:
+        entry: Dict[str, Any] = {"name": rule["name"], "action": rule["action"],
+                                 key: [_peer_v1alpha2(p) for p in rule["peers"]]}
+        if rule["ports"]:
+            entry["protocols"] = [_protocol_v1alpha2(p) for p in rule["ports"]]
+        return entry
+    return _with_rules({"tier": baseline.tier, "priority": baseline.priority, "subject": _subject(baseline.subject)},
+                       baseline, rule_entry)
+
+
 def _peer_v1alpha2(peer: Dict[str, Any]) -> Dict[str, Any]:
     if "cidr" in peer:
         return {"networks": [peer["cidr"]]}
-    return _subject_v1alpha2(peer)
+    return _subject(peer)
 
 
 def _protocol_v1alpha2(port: Dict[str, Any]) -> Dict[str, Any]:
@@ -253,26 +261,16 @@ def _protocol_v1alpha2(port: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _spec_v1alpha1(baseline: Baseline) -> Dict[str, Any]:
-    spec: Dict[str, Any] = {"subject": _subject_v1alpha1(baseline.subject)}
+    def rule_entry(rule: Dict[str, Any], key: str) -> Dict[str, Any]:
+        entry: Dict[str, Any] = {"name": rule["name"], "action": "Allow" if rule["action"] == "Accept"
+                                 else rule["action"], key: [_peer_v1alpha1(p) for p in rule["peers"]]}
+        if rule["ports"]:
+            entry["ports"] = [_port_v1alpha1(p) for p in rule["ports"]]
+        return entry
+    spec: Dict[str, Any] = {"subject": _subject(baseline.subject)}
     if baseline.tier == "Admin":
         spec["priority"] = baseline.priority
-    for direction, key in (("ingress", "from"), ("egress", "to")):
-        rules = []
-        for rule in getattr(baseline, direction):
-            entry: Dict[str, Any] = {"name": rule["name"], "action": "Allow" if rule["action"] == "Accept"
-                                     else rule["action"], key: [_peer_v1alpha1(p) for p in rule["peers"]]}
-            if rule["ports"]:
-                entry["ports"] = [_port_v1alpha1(p) for p in rule["ports"]]
-            rules.append(entry)
-        if rules:
-            spec[direction] = rules
-    return spec
-
-
-def _subject_v1alpha1(subject: Dict[str, Any]) -> Dict[str, Any]:
-    if "podSelector" in subject:
-        return {"pods": {"namespaceSelector": subject["namespaceSelector"], "podSelector": subject["podSelector"]}}
-    return {"namespaces": subject["namespaceSelector"]}
+    return _with_rules(spec, baseline, rule_entry)
 
 
 def _peer_v1alpha1(peer: Dict[str, Any]) -> Dict[str, Any]:
@@ -395,12 +393,4 @@ class ClusterPolicyKind(Kind):
         return patch
 
     def expected(self, desired: Dict[str, Any], current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-        if current is None:
-            return desired
-        meta = dict(current.get("metadata") or {})
-        meta["labels"] = dict(meta.get("labels") or {}, **desired["metadata"]["labels"])
-        annotations = dict(meta.get("annotations") or {})
-        annotations.pop(DESCRIPTION_ANNOTATION, None)
-        annotations.update(desired["metadata"].get("annotations") or {})
-        meta["annotations"] = annotations
-        return dict(current, metadata=meta, spec=copy.deepcopy(desired["spec"]))
+        return expected_after(desired, current, (DESCRIPTION_ANNOTATION,))

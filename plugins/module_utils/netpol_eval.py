@@ -36,371 +36,26 @@ this evaluator matches ``ipBlock`` against pod IPs too and says so in the
 reasons.  ICMP is not a NetworkPolicy protocol: only rules without ``ports``
 can allow it (what common plugins do).
 
-Public API (pure, no cluster access)::
+Public API (pure, no cluster access), by file::
 
-    evaluate(policies, namespaces, pods, source, destination, port, protocol="TCP") -> Verdict
-    impact(before, after, namespaces, endpoints, ports) -> [FlowChange]
-    Endpoint.pod(pod_object) / Endpoint.external("203.0.113.0/24") / Endpoint.node(name, ips)
-    policy_types(policy), selects(policy, endpoint), selector_matches(selector, labels),
-    check_policy(policy) -> [problem text], merge_policies(current, changes),
-    describe_policy(policy) -> [text]
+    netpol_eval:   evaluate(policies, namespaces, pods, source, destination, port, protocol="TCP") -> Verdict
+    netpol_impact: impact(before, after, namespaces, endpoints, ports) -> [FlowChange],
+                   merge_policies(current, changes)
+    netpol_model:  Endpoint.pod(pod_object) / Endpoint.external("203.0.113.0/24") / Endpoint.node(name, ips),
+                   Namespaces, policy_types(policy), selects(policy, endpoint), selector_matches(selector, labels),
+                   check_policy(policy) -> [problem text], describe_policy(policy) -> [text]
+    netpol_sets:   IPSet, merge_ports
+    netpol_eval_tiers: the admin tiers (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy)
 """
 
 
-import ipaddress
-import re
+from dataclasses import dataclass
+from typing import Any, List, Optional
 
-INGRESS, EGRESS = "Ingress", "Egress"
-PROTOCOLS = ("TCP", "UDP", "SCTP")
-ICMP = "ICMP"
-NAME_LABEL = "kubernetes.io/metadata.name"
-MAX_PORT = 65535
-PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-IPBLOCK_NOTE = ("ipBlock is matched against pod IPs here; the Kubernetes documentation leaves that to the "
-                "network plugin (it meant ipBlock for cluster-external addresses)")
-
-
-class EvaluationError(ValueError):
-    """The question cannot be answered as asked (e.g. an unknown named port)."""
-
-
-# ------------------------------------------------------------------ IP sets
-class IPSet:
-    """A set of addresses as sorted, merged intervals per IP version.
-
-    Version 0 is a pseudo address space with the single point 0: the identity
-    of a pod that has no IP yet (selectors can match it, ipBlocks cannot)."""
-
-    def __init__(self, intervals=()):
-        merged = []
-        for version, start, end in sorted(intervals):
-            if merged and merged[-1][0] == version and start <= merged[-1][2] + 1:
-                if end > merged[-1][2]:
-                    merged[-1] = (version, merged[-1][1], end)
-            else:
-                merged.append((version, start, end))
-        self.intervals = tuple(merged)
-
-    @classmethod
-    def parse(cls, text):
-        """An IP address or CIDR (host bits are ignored, as for ipBlock)."""
-        net = ipaddress.ip_network(str(text).strip(), strict=False)
-        return cls([(net.version, int(net.network_address), int(net.broadcast_address))])
-
-    @classmethod
-    def identity(cls):
-        return cls([(0, 0, 0)])
-
-    def __bool__(self):
-        return bool(self.intervals)
-
-    def __eq__(self, other):
-        return isinstance(other, IPSet) and self.intervals == other.intervals
-
-    def __ne__(self, other):
-        return not self == other
-
-    def __hash__(self):
-        return hash(self.intervals)
-
-    def union(self, other):
-        return IPSet(self.intervals + other.intervals)
-
-    def intersection(self, other):
-        out = []
-        for v1, s1, e1 in self.intervals:
-            for v2, s2, e2 in other.intervals:
-                if v1 == v2 and s1 <= e2 and s2 <= e1:
-                    out.append((v1, max(s1, s2), min(e1, e2)))
-        return IPSet(out)
-
-    def difference(self, other):
-        out = list(self.intervals)
-        for v2, s2, e2 in other.intervals:
-            nxt = []
-            for v1, s1, e1 in out:
-                if v1 != v2 or e1 < s2 or e2 < s1:
-                    nxt.append((v1, s1, e1))
-                    continue
-                if s1 < s2:
-                    nxt.append((v1, s1, s2 - 1))
-                if e2 < e1:
-                    nxt.append((v1, e2 + 1, e1))
-            out = nxt
-        return IPSet(out)
-
-    def contains(self, other):
-        return not other.difference(self)
-
-    def cidrs(self):
-        """The set as CIDR strings (the pseudo identity shows as 'pod')."""
-        out = []
-        for version, start, end in self.intervals:
-            if version == 0:
-                out.append("pod")
-                continue
-            cls = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
-            out.extend(str(n) for n in ipaddress.summarize_address_range(cls(start), cls(end)))
-        return out
-
-
-def _port_set(intervals):
-    """Merged, sorted port intervals."""
-    merged = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _ports_text(intervals):
-    return ",".join(str(s) if s == e else "%d-%d" % (s, e) for s, e in intervals)
-
-
-# --------------------------------------------------------------- selectors
-def selector_matches(selector, labels):
-    """metav1.LabelSelector semantics: ``{}`` matches everything, ``None``
-    nothing; matchLabels and every matchExpression must hold."""
-    if selector is None:
-        return False
-    labels = labels or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, operator, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if operator == "In":
-            if key not in labels or labels[key] not in values:
-                return False
-        elif operator == "NotIn":
-            if key in labels and labels[key] in values:
-                return False
-        elif operator == "Exists":
-            if key not in labels:
-                return False
-        elif operator == "DoesNotExist":
-            if key in labels:
-                return False
-        else:
-            return False  # invalid selectors select nothing
-    return True
-
-
-def selector_text(selector):
-    """kubectl's rendering of a label selector ('<all>' for {})."""
-    if selector is None:
-        return "<none>"
-    parts = ["%s=%s" % (k, v) for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        op, key, values = expr.get("operator"), expr.get("key"), ",".join(expr.get("values") or [])
-        if op == "In":
-            parts.append("%s in (%s)" % (key, values))
-        elif op == "NotIn":
-            parts.append("%s notin (%s)" % (key, values))
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append("!" + key)
-    return ",".join(parts) or "<all>"
-
-
-_SELECTOR_TERM = re.compile(r"\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|"
-                            r"\s+(in|notin)\s*\(([^)]*)\))?\s*$")
-
-
-def parse_selector(text):
-    """A kubectl label selector string ('a=b,c!=d,e in (x,y),!f') or a dict
-    (matchLabels, or a LabelSelector with matchLabels/matchExpressions) ->
-    LabelSelector dict.  Raises ValueError on bad syntax."""
-    if text is None:
-        return None
-    if isinstance(text, dict):
-        if set(text) <= {"matchLabels", "matchExpressions"} and text:
-            return {"matchLabels": dict(text.get("matchLabels") or {}),
-                    "matchExpressions": list(text.get("matchExpressions") or [])}
-        return {"matchLabels": dict((str(k), str(v)) for k, v in text.items()), "matchExpressions": []}
-    selector = {"matchLabels": {}, "matchExpressions": []}
-    terms, depth, current = [], 0, ""
-    for char in str(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            terms.append(current)
-            current = ""
-        else:
-            current += char
-    terms.append(current)
-    for term in terms:
-        if not term.strip():
-            continue
-        match = _SELECTOR_TERM.match(term)
-        if not match:
-            raise ValueError("%r is not a label selector term (write key=value, key!=value, key in (a,b), "
-                             "key notin (a,b), key or !key)" % term.strip())
-        bang, key, op, value, set_op, values = match.groups()
-        if bang and (op or set_op):
-            raise ValueError("%r: '!' only goes before a bare key" % term.strip())
-        if op in ("=", "=="):
-            selector["matchLabels"][key] = value
-        elif op == "!=":
-            selector["matchExpressions"].append({"key": key, "operator": "NotIn", "values": [value]})
-        elif set_op:
-            items = [v.strip() for v in values.split(",") if v.strip()]
-            selector["matchExpressions"].append({"key": key, "operator": "In" if set_op == "in" else "NotIn",
-                                                 "values": items})
-        else:
-            selector["matchExpressions"].append({"key": key, "operator": "DoesNotExist" if bang else "Exists"})
-    return selector
-
-
-# ---------------------------------------------------------------- endpoints
-class Endpoint:
-    """One end of a connection.
-
-    ``kind`` is ``pod`` (a pod on the cluster network: namespace, labels, IPs,
-    named container ports), ``external`` (addresses outside the cluster, an IP
-    or a CIDR) or ``node`` (a node's own addresses: always allowed into pods
-    on that node, otherwise treated like any address)."""
-
-    def __init__(self, kind, namespace=None, labels=None, ips=None, cidr=None, named_ports=None, name=None,
-                 node_name=None):
-        self.kind = kind
-        self.namespace = namespace
-        self.labels = dict(labels or {})
-        self.ips = [str(ip) for ip in (ips or [])]
-        self.cidr = cidr
-        self.named_ports = dict(named_ports or {})   # (name, protocol) -> number
-        self.name = name
-        self.node_name = node_name
-
-    @classmethod
-    def pod(cls, pod, name=None):
-        """From a Pod object (labels, status.podIPs, container ports, node)."""
-        meta = pod.get("metadata") or {}
-        status = pod.get("status") or {}
-        ips = [entry.get("ip") for entry in status.get("podIPs") or [] if entry.get("ip")]
-        if not ips and status.get("podIP"):
-            ips = [status["podIP"]]
-        named = {}
-        spec = pod.get("spec") or {}
-        for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-            for port in container.get("ports") or []:
-                if port.get("name") and port.get("containerPort"):
-                    named[(port["name"], port.get("protocol") or "TCP")] = int(port["containerPort"])
-        return cls("pod", namespace=meta.get("namespace"), labels=meta.get("labels"), ips=ips, named_ports=named,
-                   name=name or "%s/%s" % (meta.get("namespace"), meta.get("name")), node_name=spec.get("nodeName"))
-
-    @classmethod
-    def workload(cls, namespace, labels, ips=None, named_ports=None, name=None, node_name=None):
-        """A pod described by its parts (e.g. a VM that is not running yet)."""
-        return cls("pod", namespace=namespace, labels=labels, ips=ips, named_ports=named_ports,
-                   name=name or "pod in %s" % namespace, node_name=node_name)
-
-    @classmethod
-    def external(cls, cidr, name=None):
-        IPSet.parse(cidr)  # validates
-        return cls("external", cidr=str(cidr), name=name or str(cidr))
-
-    @classmethod
-    def node(cls, node_name, ips, name=None):
-        return cls("node", ips=ips, node_name=node_name, name=name or "node %s" % node_name)
-
-    @classmethod
-    def coerce(cls, value):
-        if isinstance(value, Endpoint):
-            return value
-        if isinstance(value, str):
-            return cls.external(value)
-        if isinstance(value, dict) and "metadata" in value:
-            return cls.pod(value)
-        if isinstance(value, dict):
-            if value.get("cidr"):
-                return cls.external(value["cidr"], name=value.get("name"))
-            return cls.workload(value.get("namespace"), value.get("labels"), value.get("ips"),
-                                value.get("named_ports"), value.get("name"), value.get("node_name"))
-        raise EvaluationError("not an endpoint: %r" % (value,))
-
-    @property
-    def is_pod(self):
-        return self.kind == "pod"
-
-    def address_set(self):
-        if self.kind == "external":
-            return IPSet.parse(self.cidr)
-        if not self.ips:
-            return IPSet.identity()
-        result = IPSet()
-        for ip in self.ips:
-            result = result.union(IPSet.parse(ip))
-        return result
-
-    def resolve_port(self, name, protocol):
-        return self.named_ports.get((name, protocol))
-
-    def __repr__(self):
-        return "Endpoint(%s)" % self.name
-
-
-# ---------------------------------------------------------------- policies
-def policy_name(policy):
-    meta = policy.get("metadata") or {}
-    return "%s/%s" % (meta.get("namespace"), meta.get("name"))
-
-
-def policy_types(policy):
-    """The effective policyTypes (the API server's defaulting when empty)."""
-    spec = policy.get("spec") or {}
-    types = [t for t in spec.get("policyTypes") or [] if t in (INGRESS, EGRESS)]
-    if types:
-        return types
-    return [INGRESS, EGRESS] if spec.get("egress") else [INGRESS]
-
-
-def selects(policy, endpoint):
-    """Whether ``policy`` applies to ``endpoint`` (a pod of its namespace)."""
-    endpoint = Endpoint.coerce(endpoint)
-    meta = policy.get("metadata") or {}
-    if not endpoint.is_pod or endpoint.namespace != meta.get("namespace"):
-        return False
-    return selector_matches((policy.get("spec") or {}).get("podSelector") or {}, endpoint.labels)
-
-
-def applying(policies, endpoint, direction):
-    """The policies that isolate ``endpoint`` for ``direction``."""
-    return [p for p in policies if direction in policy_types(p) and selects(p, endpoint)]
-
-
-class Namespaces:
-    """Namespace name -> labels, from a dict or a list of Namespace objects.
-    ``name_label`` adds kubernetes.io/metadata.name as API servers >= 1.21 do."""
-
-    def __init__(self, namespaces, name_label=False):
-        self.labels = {}
-        if isinstance(namespaces, Namespaces):
-            self.labels = dict(namespaces.labels)
-            self.unknown = set(namespaces.unknown)
-            return
-        self.unknown = set()
-        if isinstance(namespaces, dict):
-            for name, labels in namespaces.items():
-                self.labels[name] = dict(labels or {})
-        else:
-            for obj in namespaces or []:
-                meta = obj.get("metadata") or {}
-                self.labels[meta.get("name")] = dict(meta.get("labels") or {})
-        if name_label:
-            for name, labels in self.labels.items():
-                labels.setdefault(NAME_LABEL, name)
-
-    def of(self, name):
-        if name not in self.labels:
-            self.unknown.add(name)
-            return {}
-        return self.labels[name]
+from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_model import (
+    EGRESS, ICMP, INGRESS, IPBLOCK_NOTE, MAX_PORT, PROTOCOLS, Endpoint, EvaluationError, Namespaces, applying,
+    policy_name, selector_matches, selector_text)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_sets import IPSet, merge_ports, ports_text
 
 
 def _peer_region(policy, peer_spec, other, query_ips, namespaces):
@@ -463,7 +118,7 @@ def _rule_ports(rule, protocol, destination):
             else:
                 intervals.append((number, number))
                 notes.append("named port %r is %d on %s" % (port, number, destination.name))
-    return _port_set(intervals), notes
+    return merge_ports(intervals), notes
 
 
 class _Rect:
@@ -560,25 +215,24 @@ class DirectionResult:
                 "allowing_policies": self.allowing, "allowing_rules": self.rules, "allowed": self.coverage}
 
 
+@dataclass
 class Verdict:
     """The answer for one connection: ``allowed`` (everything asked for is
     allowed), ``partial`` (only some addresses or ports are), the policies
     that decide it and the reasons, per direction in ``ingress``/``egress``."""
 
-    def __init__(self, source, destination, port, protocol, allowed, partial, deciding, reasons, ingress, egress,
-                 allowed_cidrs=None, allowed_ports=None):
-        self.source = source
-        self.destination = destination
-        self.port = port
-        self.protocol = protocol
-        self.allowed = allowed
-        self.partial = partial
-        self.deciding_policies = deciding
-        self.reasons = reasons
-        self.ingress = ingress
-        self.egress = egress
-        self.allowed_cidrs = allowed_cidrs
-        self.allowed_ports = allowed_ports
+    source: Endpoint
+    destination: Endpoint
+    port: Any
+    protocol: str
+    allowed: bool
+    partial: bool
+    deciding_policies: List[str]
+    reasons: List[str]
+    ingress: DirectionResult
+    egress: DirectionResult
+    allowed_cidrs: Optional[List[str]] = None
+    allowed_ports: Optional[str] = None
 
     @property
     def outcome(self):
@@ -625,15 +279,7 @@ def evaluate(policies, namespaces, pods, source, destination, port, protocol="TC
     protocol = (protocol or "TCP").upper()
     if protocol not in PROTOCOLS + (ICMP,):
         raise EvaluationError("protocol %r is not one of TCP, UDP, SCTP, ICMP" % protocol)
-    by_name = dict(("%s/%s" % ((p.get("metadata") or {}).get("namespace"), (p.get("metadata") or {}).get("name")), p)
-                   for p in pods or [])
-
-    def resolve(value):
-        if isinstance(value, str) and value in by_name:
-            return Endpoint.pod(by_name[value])
-        return Endpoint.coerce(value)
-
-    src, dst = resolve(source), resolve(destination)
+    src, dst = _resolve_ends(pods, source, destination)
     spaces = Namespaces(namespaces, name_label=name_label)
     query_ports, number = _query_ports(port, protocol, dst)
     notes = []
@@ -668,6 +314,45 @@ def evaluate(policies, namespaces, pods, source, destination, port, protocol="TC
     else:
         allowed, partial = False, _ports_meet(query_ports, eg_rects, in_rects, bool(eg_iso), bool(in_iso))
 
+    reasons.extend(_direction_reasons(egress, ingress, src, dst, _query_text(number, port, protocol)))
+    if protocol == ICMP and (egress.isolated or ingress.isolated):
+        reasons.append("ICMP is not a NetworkPolicy protocol: only rules without ports allow it")
+    for note in notes:
+        reasons.append(note)
+    if spaces.unknown:
+        reasons.append("labels of namespace(s) %s are unknown: namespaceSelectors were matched against no labels"
+                       % ", ".join(sorted(n for n in spaces.unknown if n)))
+
+    deciding = _deciding(egress, ingress, allowed, partial)
+    if not allowed and not partial and eg_cov != "none" and in_cov != "none":
+        reasons.append("the ports the egress side allows and the ports the ingress side allows do not overlap")
+    allowed_cidrs = allowed_ports = None
+    if partial:
+        if not src.is_pod or (dst.is_pod and in_cov == "some"):
+            allowed_cidrs = _allowed_cidrs(src, in_rects) if ingress.isolated else src.address_set().cidrs()
+        else:
+            allowed_cidrs = _allowed_cidrs(dst, eg_rects) if egress.isolated else dst.address_set().cidrs()
+        allowed_ports = ports_text(_allowed_port_union(query_ports, eg_rects, in_rects, egress.isolated,
+                                                       ingress.isolated))
+    return Verdict(src, dst, number if number is not None else port, protocol, allowed, partial, deciding, reasons,
+                   ingress, egress, allowed_cidrs, allowed_ports)
+
+
+def _resolve_ends(pods, source, destination):
+    """The two Endpoints; a "<namespace>/<name>" string names one of ``pods``."""
+    by_name = dict(("%s/%s" % ((p.get("metadata") or {}).get("namespace"), (p.get("metadata") or {}).get("name")), p)
+                   for p in pods or [])
+
+    def resolve(value):
+        if isinstance(value, str) and value in by_name:
+            return Endpoint.pod(by_name[value])
+        return Endpoint.coerce(value)
+    return resolve(source), resolve(destination)
+
+
+def _direction_reasons(egress, ingress, src, dst, query):
+    """One reason per applicable direction: not isolated, denied, or allowed by which rules."""
+    reasons = []
     for result, other_name in ((egress, dst.name), (ingress, src.name)):
         if not result.applicable:
             continue
@@ -678,20 +363,17 @@ def evaluate(policies, namespaces, pods, source, destination, port, protocol="TC
                 subject, result.direction.lower(), result.direction))
         elif result.coverage == "none":
             reasons.append("%s is isolated for %s by %s and no rule of them lets it %s %s on %s" % (
-                subject, result.direction.lower(), ", ".join(result.isolating), verb, other_name,
-                _query_text(number, port, protocol)))
+                subject, result.direction.lower(), ", ".join(result.isolating), verb, other_name, query))
         else:
             reasons.append("%s may %s %s on %s: allowed by %s%s" % (
-                subject, verb, other_name, _query_text(number, port, protocol), ", ".join(result.rules),
+                subject, verb, other_name, query, ", ".join(result.rules),
                 "" if result.coverage == "all" else " (only part of it)"))
-    if protocol == ICMP and (egress.isolated or ingress.isolated):
-        reasons.append("ICMP is not a NetworkPolicy protocol: only rules without ports allow it")
-    for note in notes:
-        reasons.append(note)
-    if spaces.unknown:
-        reasons.append("labels of namespace(s) %s are unknown: namespaceSelectors were matched against no labels"
-                       % ", ".join(sorted(n for n in spaces.unknown if n)))
+    return reasons
 
+
+def _deciding(egress, ingress, allowed, partial):
+    """The policies that decide the verdict, in order, without repeats."""
+    denied = egress.coverage == "none" or ingress.coverage == "none"
     deciding = []
     for result in (egress, ingress):
         if not result.isolated:
@@ -700,23 +382,12 @@ def evaluate(policies, namespaces, pods, source, destination, port, protocol="TC
             names = result.allowing
         elif partial:
             names = result.allowing + (result.isolating if result.coverage == "some" else [])
-        elif eg_cov == "none" or in_cov == "none":
+        elif denied:
             names = result.isolating if result.coverage == "none" else []   # the side that denies decides
         else:
             names = result.allowing   # both sides allow something, but not the same ports
         deciding.extend(n for n in names if n not in deciding)
-    if not allowed and not partial and eg_cov != "none" and in_cov != "none":
-        reasons.append("the ports the egress side allows and the ports the ingress side allows do not overlap")
-    allowed_cidrs = allowed_ports = None
-    if partial:
-        if not src.is_pod or (dst.is_pod and in_cov == "some"):
-            allowed_cidrs = _allowed_cidrs(src, in_rects) if ingress.isolated else src.address_set().cidrs()
-        else:
-            allowed_cidrs = _allowed_cidrs(dst, eg_rects) if egress.isolated else dst.address_set().cidrs()
-        allowed_ports = _ports_text(_allowed_port_union(query_ports, eg_rects, in_rects, egress.isolated,
-                                                        ingress.isolated))
-    return Verdict(src, dst, number if number is not None else port, protocol, allowed, partial, deciding, reasons,
-                   ingress, egress, allowed_cidrs, allowed_ports)
+    return deciding
 
 
 def _query_text(number, port, protocol):
@@ -761,7 +432,7 @@ def _allowed_port_union(query_ports, eg_rects, in_rects, eg_isolated, in_isolate
     def side(rects, isolated):
         if not isolated:
             return list(query_ports)
-        return _port_set([p for r in rects for p in r.ports])
+        return merge_ports([p for r in rects for p in r.ports])
 
     allowed = []
     for s1, e1 in side(eg_rects, eg_isolated):
@@ -770,7 +441,7 @@ def _allowed_port_union(query_ports, eg_rects, in_rects, eg_isolated, in_isolate
                 low, high = max(s1, s2, s3), min(e1, e2, e3)
                 if low <= high:
                     allowed.append((low, high))
-    return _port_set(allowed)
+    return merge_ports(allowed)
 
 
 def _ports_meet(query_ports, eg_rects, in_rects, eg_isolated, in_isolated):
@@ -782,165 +453,3 @@ def _allowed_cidrs(endpoint, rects):
     for rect in rects:
         allowed = allowed.union(rect.ips)
     return endpoint.address_set().intersection(allowed).cidrs()
-
-
-# -------------------------------------------------------------- impact
-class FlowChange:
-    def __init__(self, before, after):
-        self.before = before
-        self.after = after
-
-    @property
-    def change(self):
-        order = {"denied": 0, "partial": 1, "allowed": 2}
-        return "newly_allowed" if order[self.after.outcome] > order[self.before.outcome] else "newly_denied"
-
-    def as_dict(self):
-        return {"source": self.after.source.name, "destination": self.after.destination.name,
-                "port": self.after.port, "protocol": self.after.protocol, "change": self.change,
-                "before": self.before.outcome, "after": self.after.outcome,
-                "policies_before": self.before.deciding_policies, "policies_after": self.after.deciding_policies,
-                "reasons": self.after.reasons}
-
-
-def merge_policies(current, changes):
-    """``current`` policies with ``changes`` applied: a change replaces the
-    policy of the same namespace/name or adds it; a change with
-    ``state: absent`` removes it."""
-    result = dict((policy_name(p), p) for p in current)
-    for change in changes:
-        name = policy_name(change)
-        if change.get("state") == "absent":
-            result.pop(name, None)
-        else:
-            result[name] = dict((k, v) for k, v in change.items() if k != "state")
-    return list(result.values())
-
-
-def impact(before, after, namespaces, endpoints, ports, name_label=False):
-    """The flows between ``endpoints`` (every ordered pair of distinct
-    endpoints, at least one of them a pod) on ``ports`` (list of
-    ``(port, protocol)``) whose outcome differs between the ``before`` and
-    ``after`` policy sets, as ``FlowChange`` objects."""
-    endpoints = [Endpoint.coerce(e) for e in endpoints]
-    changes = []
-    for src in endpoints:
-        for dst in endpoints:
-            if src is dst or (not src.is_pod and not dst.is_pod):
-                continue
-            for port, protocol in ports:
-                try:
-                    old = evaluate(before, namespaces, (), src, dst, port, protocol, name_label=name_label)
-                    new = evaluate(after, namespaces, (), src, dst, port, protocol, name_label=name_label)
-                except EvaluationError:
-                    continue
-                if old.outcome != new.outcome:
-                    changes.append(FlowChange(old, new))
-    return changes
-
-
-# --------------------------------------------------------- checks and text
-def check_policy(policy):
-    """What kube-apiserver's validation would reject in a NetworkPolicy (the
-    rules that matter for evaluation), as texts; [] when valid."""
-    problems = []
-    name = policy_name(policy)
-    spec = policy.get("spec")
-    if not (policy.get("metadata") or {}).get("name"):
-        problems.append("%s: metadata.name is required" % name)
-    if not isinstance(spec, dict):
-        return problems + ["%s: spec is required" % name]
-    for kind in spec.get("policyTypes") or []:
-        if kind not in (INGRESS, EGRESS):
-            problems.append("%s: policyTypes: %r is not Ingress or Egress" % (name, kind))
-    for key, peers_key in (("ingress", "from"), ("egress", "to")):
-        for r_index, rule in enumerate(spec.get(key) or []):
-            rule = rule or {}
-            where = "%s: spec.%s[%d]" % (name, key, r_index)
-            for p_index, port in enumerate(rule.get("ports") or []):
-                problems.extend(_check_port(port, "%s.ports[%d]" % (where, p_index)))
-            for p_index, peer in enumerate(rule.get(peers_key) or []):
-                problems.extend(_check_peer(peer or {}, "%s.%s[%d]" % (where, peers_key, p_index)))
-    return problems
-
-
-def _check_port(port, where):
-    problems = []
-    protocol = port.get("protocol") or "TCP"
-    if protocol not in PROTOCOLS:
-        problems.append("%s.protocol: %r is not TCP, UDP or SCTP" % (where, protocol))
-    value = port.get("port")
-    numeric = isinstance(value, int) and not isinstance(value, bool)
-    if numeric and not 1 <= value <= MAX_PORT:
-        problems.append("%s.port: %d is not a port number (1-65535)" % (where, value))
-    if isinstance(value, str) and (len(value) > 15 or not PORT_NAME.match(value)):
-        problems.append("%s.port: %r is not a port name (at most 15 lowercase letters, digits and '-', "
-                        "with a letter)" % (where, value))
-    if port.get("endPort") is not None:
-        if not numeric:
-            problems.append("%s.endPort: may not be set unless port is a number" % where)
-        elif port["endPort"] < value:
-            problems.append("%s.endPort: must be greater than or equal to port" % where)
-    return problems
-
-
-def _check_peer(peer, where):
-    problems = []
-    fields = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if peer.get(k) is not None]
-    if not fields:
-        problems.append("%s: must specify a peer (podSelector, namespaceSelector or ipBlock)" % where)
-    if "ipBlock" in fields and len(fields) > 1:
-        problems.append("%s: may not specify both ipBlock and another peer" % where)
-    block = peer.get("ipBlock")
-    if block is not None:
-        try:
-            cidr = ipaddress.ip_network(str(block.get("cidr")), strict=True)
-        except ValueError as exc:
-            problems.append("%s.ipBlock.cidr: %r is not a valid CIDR (%s)" % (where, block.get("cidr"), exc))
-            return problems
-        for index, text in enumerate(block.get("except") or []):
-            try:
-                excluded = ipaddress.ip_network(str(text), strict=True)
-            except ValueError as exc:
-                problems.append("%s.ipBlock.except[%d]: %r is not a valid CIDR (%s)" % (where, index, text, exc))
-                continue
-            if excluded.version != cidr.version or not excluded.subnet_of(cidr) or \
-                    excluded.prefixlen <= cidr.prefixlen:
-                problems.append("%s.ipBlock.except[%d]: %s must be a strict subset of %s" % (
-                    where, index, text, block.get("cidr")))
-    return problems
-
-
-def describe_policy(policy):
-    """kubectl-describe-like lines for a policy (for reports)."""
-    spec = policy.get("spec") or {}
-    lines = ["selects pods %s in %s; isolates %s" % (
-        selector_text(spec.get("podSelector") or {}), (policy.get("metadata") or {}).get("namespace"),
-        " and ".join(t.lower() for t in policy_types(policy)))]
-    for direction in policy_types(policy):
-        key, peers_key, verb = ("ingress", "from", "from") if direction == INGRESS else ("egress", "to", "to")
-        rules = spec.get(key) or []
-        if not rules:
-            lines.append("%s: nothing allowed" % direction.lower())
-        for rule in rules:
-            rule = rule or {}
-            peers = rule.get(peers_key) or []
-            ports = rule.get("ports") or []
-            peer_text = "; ".join(_peer_text(p or {}) for p in peers) or "anywhere"
-            port_text = ", ".join("%s/%s%s" % (p.get("protocol") or "TCP", p.get("port", "all"),
-                                               "-%s" % p["endPort"] if p.get("endPort") else "") for p in ports) \
-                or "all ports"
-            lines.append("%s: allow %s %s on %s" % (direction.lower(), verb, peer_text, port_text))
-    return lines
-
-
-def _peer_text(peer):
-    if peer.get("ipBlock") is not None:
-        block = peer["ipBlock"]
-        return "%s%s" % (block.get("cidr"), " except %s" % ",".join(block["except"]) if block.get("except") else "")
-    parts = []
-    if peer.get("namespaceSelector") is not None:
-        parts.append("namespaces %s" % selector_text(peer["namespaceSelector"]))
-    if peer.get("podSelector") is not None:
-        parts.append("pods %s" % selector_text(peer["podSelector"]))
-    return " and ".join(parts) if len(parts) > 1 else (parts[0] if parts else "<invalid peer>")

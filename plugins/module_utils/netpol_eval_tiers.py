@@ -34,6 +34,8 @@ Pure logic, no cluster access.
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
 
 POLICY_FOR = "k8s.v1.cni.cncf.io/policy-for"
 ADMIN, BASELINE = "Admin", "Baseline"
@@ -135,7 +137,7 @@ def _ports(rule: Dict[str, Any]) -> Optional[List[Tuple[str, Any, Any]]]:
                     elif "range" in dest:
                         out.append((protocol, dest["range"]["start"], dest["range"]["end"]))
                     else:
-                        out.append((protocol, 1, ne.MAX_PORT))
+                        out.append((protocol, 1, nm.MAX_PORT))
         return out
     if rule.get("ports") is not None:          # v1alpha1
         out = []
@@ -152,18 +154,18 @@ def _ports(rule: Dict[str, Any]) -> Optional[List[Tuple[str, Any, Any]]]:
     return None
 
 
-def _selects(selector: Dict[str, Any], endpoint: ne.Endpoint, spaces: ne.Namespaces) -> bool:
+def _selects(selector: Dict[str, Any], endpoint: nm.Endpoint, spaces: nm.Namespaces) -> bool:
     if selector.get("namespaceSelector") is None:
         return False
-    if not ne.selector_matches(selector["namespaceSelector"], spaces.of(endpoint.namespace)):
+    if not nm.selector_matches(selector["namespaceSelector"], spaces.of(endpoint.namespace)):
         return False
-    return "podSelector" not in selector or ne.selector_matches(selector["podSelector"], endpoint.labels)
+    return "podSelector" not in selector or nm.selector_matches(selector["podSelector"], endpoint.labels)
 
 
-def _peer_matches(peer: Dict[str, Any], endpoint: ne.Endpoint, spaces: ne.Namespaces) -> bool:
+def _peer_matches(peer: Dict[str, Any], endpoint: nm.Endpoint, spaces: nm.Namespaces) -> bool:
     if "cidrs" in peer:
         addresses = endpoint.address_set()
-        return any(ne.IPSet.parse(c).contains(addresses) for c in peer["cidrs"]) if endpoint.ips or endpoint.cidr \
+        return any(nsets.IPSet.parse(c).contains(addresses) for c in peer["cidrs"]) if endpoint.ips or endpoint.cidr \
             else False
     if peer.get("other") or not endpoint.is_pod:
         return False
@@ -171,7 +173,7 @@ def _peer_matches(peer: Dict[str, Any], endpoint: ne.Endpoint, spaces: ne.Namesp
 
 
 def _port_matches(ports: Optional[List[Tuple[str, Any, Any]]], number: Optional[int], protocol: str,
-                  destination: ne.Endpoint) -> bool:
+                  destination: nm.Endpoint) -> bool:
     if ports is None:
         return True
     for kind, first, last in ports:
@@ -184,9 +186,9 @@ def _port_matches(ports: Optional[List[Tuple[str, Any, Any]]], number: Optional[
     return False
 
 
-def decide_tier(policies: Sequence[AdminPolicy], tier: str, direction: str, subject: ne.Endpoint,
-                peer: ne.Endpoint, number: Optional[int], protocol: str,
-                spaces: ne.Namespaces) -> Optional[AdminRule]:
+def decide_tier(policies: Sequence[AdminPolicy], tier: str, direction: str, subject: nm.Endpoint,
+                peer: nm.Endpoint, number: Optional[int], protocol: str,
+                spaces: nm.Namespaces) -> Optional[AdminRule]:
     """The first rule of ``tier`` that matches, by priority then written order."""
     destination = subject if direction == "ingress" else peer
     for policy in sorted((p for p in policies if p.tier == tier), key=lambda p: (p.priority, p.name or "")):
@@ -274,8 +276,8 @@ def evaluate(admin: Sequence[Dict[str, Any]], policies: Sequence[Dict[str, Any]]
     ``<ns>/<nad>``)?  ``admin``: ClusterNetworkPolicy / AdminNetworkPolicy /
     BaselineAdminNetworkPolicy objects; ``policies``: NetworkPolicies;
     ``multi``: MultiNetworkPolicies."""
-    spaces = ne.Namespaces(namespaces, name_label=name_label)
-    src, dst = ne.Endpoint.coerce(source), ne.Endpoint.coerce(destination)
+    spaces = nm.Namespaces(namespaces, name_label=name_label)
+    src, dst = nm.Endpoint.coerce(source), nm.Endpoint.coerce(destination)
     protocol = (protocol or "TCP").upper()
     if network != POD_NETWORK:
         applying = for_network(multi, network)
@@ -321,12 +323,12 @@ def evaluate(admin: Sequence[Dict[str, Any]], policies: Sequence[Dict[str, Any]]
     return TieredVerdict(network, sides[0], sides[1], inner)
 
 
-def _number(port: Any, protocol: str, destination: ne.Endpoint) -> Optional[int]:
-    if port is None or protocol == ne.ICMP:
+def _number(port: Any, protocol: str, destination: nm.Endpoint) -> Optional[int]:
+    if port is None or protocol == nm.ICMP:
         return None
     if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
         return int(port)
     resolved = destination.resolve_port(port, protocol) if destination.is_pod else None
     if resolved is None:
-        raise ne.EvaluationError("%s has no %s port named %r" % (destination.name, protocol, port))
+        raise nm.EvaluationError("%s has no %s port named %r" % (destination.name, protocol, port))
     return resolved

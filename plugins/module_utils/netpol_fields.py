@@ -274,18 +274,26 @@ def parse_port(problems, where, field, item):
     return rendered
 
 
-def parse_ports(problems, where, field, items):
+def parse_list(problems, where, field, items, parse_one, empty_fix):
+    """``[parse_one(problems, where, "<field>[i]", item)]`` without the refused
+    items; [] when the option is left out, None (a problem naming ``empty_fix``)
+    when it is an empty list, which would mean something else in the API."""
     if items is None:
         return []
     if not items:
-        problems.add(where, field, "is empty: omit ports to allow every port, or list at least one")
+        problems.add(where, field, "is empty: %s" % empty_fix)
         return None
-    ports = []
+    parsed = []
     for index, item in enumerate(items):
-        port = parse_port(problems, where, "%s[%d]" % (field, index), item or {})
-        if port is not None:
-            ports.append(port)
-    return ports
+        one = parse_one(problems, where, "%s[%d]" % (field, index), item or {})
+        if one is not None:
+            parsed.append(one)
+    return parsed
+
+
+def parse_ports(problems, where, field, items):
+    return parse_list(problems, where, field, items, parse_port,
+                      "omit ports to allow every port, or list at least one")
 
 
 # ------------------------------------------------------------------- peers
@@ -340,17 +348,8 @@ def parse_peer(problems, where, field, item):
 
 
 def parse_peers(problems, where, field, items):
-    if items is None:
-        return []
-    if not items:
-        problems.add(where, field, "is empty: omit peers to allow any peer, or list at least one")
-        return None
-    peers = []
-    for index, item in enumerate(items):
-        peer = parse_peer(problems, where, "%s[%d]" % (field, index), item or {})
-        if peer is not None:
-            peers.append(peer)
-    return peers
+    return parse_list(problems, where, field, items, parse_peer,
+                      "omit peers to allow any peer, or list at least one")
 
 
 # ---------------------------------------------------------------- networks

@@ -9,6 +9,16 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields im
 
 VM_POD_LABELS = {"kubevirt.io": "virt-launcher"}
 
+# the findings about the VMs a policy selects: (policy origin, the VMs)
+VM_FINDINGS = {
+    "vm-metadata-labels": "%s: its VM selector matches the metadata.labels of VirtualMachine %s but not their "
+                          "spec.template.metadata.labels, which are the labels the virt-launcher pod carries: the "
+                          "policy does not apply to these VMs. Put the labels in spec.template.metadata.labels.",
+    "multus": "%s applies to VMs that also use Multus secondary networks: %s. NetworkPolicy filters only the pod "
+              "network; traffic on secondary networks is not filtered (that needs MultiNetworkPolicy: a rule with "
+              "network: <nad>; SR-IOV VFs cannot be filtered at all).",
+}
+
 
 def same_namespace_pod_selectors(template):
     """Pod selectors of peers without a namespaceSelector (they select in the policy's namespace)."""
@@ -116,18 +126,10 @@ def vm_findings(templates, vms_by_namespace, limit=5):
                     if not selector_matches(selector, pod_labels) and own_labels and \
                             selector_matches(selector, own_labels):
                         mistaken.append(ref + " (as a peer)")
-        if mistaken:
-            findings.append({"kind": "vm-metadata-labels", "policy": template.name, "vms": mistaken,
-                             "message": "%s: its VM selector matches the metadata.labels of VirtualMachine %s but not "
-                                        "their spec.template.metadata.labels, which are the labels the virt-launcher "
-                                        "pod carries: the policy does not apply to these VMs. Put the labels in "
-                                        "spec.template.metadata.labels." % (template.origin, _few(mistaken, limit))})
-        if multus:
-            findings.append({"kind": "multus", "policy": template.name, "vms": multus,
-                             "message": "%s applies to VMs that also use Multus secondary networks: %s. "
-                                        "NetworkPolicy filters only the pod network; traffic on secondary networks "
-                                        "is not filtered (that needs MultiNetworkPolicy: a rule with network: <nad>; "
-                                        "SR-IOV VFs cannot be filtered at all)." % (template.origin, _few(multus, limit))})
+        for kind, vms in (("vm-metadata-labels", mistaken), ("multus", multus)):
+            if vms:
+                findings.append({"kind": kind, "policy": template.name, "vms": vms,
+                                 "message": VM_FINDINGS[kind] % (template.origin, _few(vms, limit))})
     return findings
 
 

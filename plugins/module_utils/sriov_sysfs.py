@@ -7,6 +7,9 @@ Standard library only: the same file is the ``vfio_sriov`` module's logic and
 the library of the boot-time script the ``sriov_host`` role installs next to
 it (roles/sriov_host/files/kubevirt_net_sriov_boot.py), so VFs are re-created
 after a reboot by exactly the code that created them.
+That is also why this file stays whole although it is over the ~600 lines
+other module_utils files keep to (docs/architecture.md): the role ships it as
+the boot script's only import, so it cannot import a sibling file.
 
 Everything is addressed by PCI address under ``<root>/sys/bus/pci/devices``;
 a netdev name is only a way to find the PF.  Every write goes through one

@@ -9,20 +9,19 @@ fields ``hostname``, ``subdomain``, ``dnsPolicy`` and ``dnsConfig`` (at
 ``spec.template.spec``, not under ``domain``) and the pod network's
 ``vmNetworkCIDR``/``vmIPv6NetworkCIDR``.
 
-This file is pure (no cluster): option checks, the typed <-> API translation
-(the one place snake_case options become KubeVirt's camelCase), the desired
-template for each resource-module state, which differences KubeVirt applies to
-a running VM live (through the hot-plug code) and the guarded JSON Patch for the
-rest.  KubeVirt's admission rules live in vm_network_admission.py.
+This file is pure (no cluster): the typed <-> API translation (the one place
+snake_case options become KubeVirt's camelCase), the desired template for each
+resource-module state and the guarded JSON Patch for it.  The option checks
+are in vm_network_checks.py, which differences KubeVirt applies to a running
+VM live (through the hot-plug code) in vm_network_live.py, and KubeVirt's
+admission rules in vm_network_admission.py.
 """
 
 
 import copy
-import ipaddress
 import re
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, macaddr, vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 
 MERGED, REPLACED, OVERRIDDEN, DELETED, GATHERED, RENDERED = (
     "merged", "replaced", "overridden", "deleted", "gathered", "rendered")
@@ -113,19 +112,19 @@ def api_dhcp(options):
     return out
 
 
-def api_dns_config(cfg):
+def dns_config(dns):
+    """A copy of a DNS config without its unset parts.  The typed option
+    ``dns_config`` and the API's ``dnsConfig`` spell their fields alike
+    (nameservers, searches, options[].name/value; name is required by both),
+    so this one function translates both ways."""
     out = {}
-    if cfg.get("nameservers") is not None:
-        out["nameservers"] = list(cfg["nameservers"])
-    if cfg.get("searches") is not None:
-        out["searches"] = list(cfg["searches"])
-    if cfg.get("options") is not None:
-        out["options"] = []
-        for option in cfg["options"]:
-            entry = {"name": option["name"]}
-            if option.get("value") is not None:
-                entry["value"] = option["value"]
-            out["options"].append(entry)
+    if dns.get("nameservers") is not None:
+        out["nameservers"] = list(dns["nameservers"])
+    if dns.get("searches") is not None:
+        out["searches"] = list(dns["searches"])
+    if dns.get("options") is not None:
+        out["options"] = [dict((k, o[k]) for k in ("name", "value") if o.get(k) is not None)
+                          for o in dns["options"]]
     return out
 
 
@@ -239,18 +238,6 @@ _MANAGED_IFACE_KEYS = set(["name", "ports", "dhcpOptions", "state"] + list(ALL_B
                           + [field for _t, field in SCALAR_FIELDS])
 
 
-def typed_dns_config(dns):
-    out = {}
-    if dns.get("nameservers") is not None:
-        out["nameservers"] = list(dns["nameservers"])
-    if dns.get("searches") is not None:
-        out["searches"] = list(dns["searches"])
-    if dns.get("options") is not None:
-        out["options"] = [dict((k, o[k]) for k in ("name", "value") if o.get(k) is not None)
-                          for o in dns["options"]]
-    return out
-
-
 def typed_config(spec):
     """The typed declaration of a template spec (gathered / before / after)."""
     networks = spec.get("networks") or []
@@ -258,8 +245,8 @@ def typed_config(spec):
     out = {"interfaces": [typed_interface(i, vmspec.find(networks, i.get("name"))[1]) for i in ifaces]}
     for typed, field in DNS_FIELDS:
         if spec.get(field) is not None:
-            out[typed] = typed_dns_config(spec[field]) if typed == "dns_config" else spec[field]
-    pod = _pod_source(networks)
+            out[typed] = dns_config(spec[field]) if typed == "dns_config" else spec[field]
+    pod = pod_source(networks)
     for typed, field, _family in CIDR_FIELDS:
         if pod and pod.get(field):
             out[typed] = pod[field]
@@ -283,14 +270,14 @@ def config_details(spec):
     return out
 
 
-def _pod_source(networks):
+def pod_source(networks):
     for network in networks:
         if "pod" in network:
             return network.get("pod") or {}
     return None
 
 
-# ------------------------------------------------------------ input checks
+# ------------------------------------------------------------ port names
 def port_name_problem(name):
     """k8s IsValidPortName (IANA_SVC_NAME), as KubeVirt applies it to interface ports."""
     if len(name) > PORT_NAME_MAX:
@@ -302,159 +289,6 @@ def port_name_problem(name):
     if "--" in name or name.startswith("-") or name.endswith("-"):
         return "must not begin or end with '-' nor contain '--'"
     return None
-
-
-def _is_ipv4(text):
-    try:
-        return ipaddress.ip_address(str(text)).version == 4
-    except ValueError:
-        return False
-
-
-def check_network_ref(problems, where, value):
-    if value == POD:
-        return
-    parts = str(value).split("/")
-    if len(parts) > 2 or not all(p and len(p) <= 253 and DNS1123_SUBDOMAIN.match(p) for p in parts):
-        problems.add(where, "network", "%r is neither 'pod' nor a NetworkAttachmentDefinition reference: write "
-                     "'pod', '<name>' or '<namespace>/<name>'" % (value,))
-
-
-def check_binding(problems, where, value):
-    if value in API_BINDINGS:
-        return
-    if value.startswith(PLUGIN_PREFIX) and re.match(r"^[A-Za-z0-9][-A-Za-z0-9_.]*$", value[len(PLUGIN_PREFIX):]):
-        return
-    problems.add(where, "binding", "%r is not a binding: use masquerade, bridge, sriov, passt or "
-                 "plugin:<name> for a registered network binding plugin" % (value,))
-
-
-def check_interface(problems, index, cfg, state):
-    """Checks of one typed interface that need no cluster."""
-    where = "config.interfaces[%d]" % index
-    name = cfg.get("name")
-    if not name or not INTERFACE_NAME.match(name) or len(name) > 63:
-        problems.add(where, "name", "%r is not a valid interface name: use letters, digits, '-' and '_' (KubeVirt's "
-                     "rule), at most 63, e.g. 'net1'" % (name,))
-    if state == DELETED:
-        return
-    if cfg.get("network"):
-        check_network_ref(problems, where, cfg["network"])
-    elif state in (REPLACED, OVERRIDDEN, RENDERED):
-        problems.add(where, "network", "is required with state=%s: write 'pod' for the pod network or the "
-                     "NetworkAttachmentDefinition ('<name>' or '<namespace>/<name>')" % state)
-    if cfg.get("multus_default") and cfg.get("network") == POD:
-        problems.add(where, "multus_default", "applies to a Multus network only; the pod network is primary anyway")
-    if cfg.get("binding"):
-        check_binding(problems, where, cfg["binding"])
-    binding = cfg.get("binding") or (default_binding(cfg.get("network")) if cfg.get("network") else None)
-    if problems.mac(where, "mac_address", cfg.get("mac_address")) and cfg.get("mac_address") and \
-            binding == "masquerade" and macaddr.canonical(cfg["mac_address"]) == RESERVED_MASQUERADE_MAC:
-        problems.add(where, "mac_address", "%s is reserved for the in-pod bridge of masquerade; choose another MAC"
-                     % cfg["mac_address"])
-    if cfg.get("pci_address") and not vmspec.PCI_ADDRESS.match(cfg["pci_address"]):
-        problems.add(where, "pci_address", "%r is not a PCI address: write it like '0000:81:00.1'"
-                     % (cfg["pci_address"],))
-    problems.int_range(where, "boot_order", cfg.get("boot_order"), 1, 2 ** 31 - 1)
-    problems.int_range(where, "acpi_index", cfg.get("acpi_index"), 1, 16383, " (libvirt's ACPI index range)")
-    if cfg.get("ports"):
-        if binding in ("bridge", "sriov") or (binding or "").startswith(PLUGIN_PREFIX):
-            problems.add(where, "ports", "only masquerade and passt forward selected ports; with binding %s the "
-                         "list would be ignored: drop ports or use masquerade/passt" % binding)
-        names = set()
-        for pidx, port in enumerate(cfg["ports"]):
-            problems.int_range(where, "ports[%d].port" % pidx, port.get("port"), 1, 65535)
-            pname = port.get("name")
-            if pname:
-                problem = port_name_problem(pname)
-                if problem:
-                    problems.add(where, "ports[%d].name" % pidx, "%r %s (a Kubernetes port name)" % (pname, problem))
-                elif pname in names:
-                    problems.add(where, "ports[%d].name" % pidx, "%r is listed twice; port names are unique" % pname)
-                names.add(pname)
-    if cfg.get("link_state") and binding in ("sriov", "passt"):
-        problems.add(where, "link_state", "KubeVirt does not support a link state on %s interfaces; drop "
-                     "link_state" % binding)
-    dhcp = cfg.get("dhcp_options") or {}
-    private = dhcp.get("private_options") or []
-    if len(set(o.get("option") for o in private)) < len(private):
-        problems.add(where, "dhcp_options.private_options", "lists an option number twice")
-    for oidx, option in enumerate(private):
-        problems.int_range(where, "dhcp_options.private_options[%d].option" % oidx, option.get("option"), 224, 254,
-                           " (DHCP private options)")
-    for nidx, server in enumerate(dhcp.get("ntp_servers") or []):
-        if not _is_ipv4(server):
-            problems.add(where, "dhcp_options.ntp_servers[%d]" % nidx, "%r is not an IPv4 address (KubeVirt's DHCP "
-                         "server hands out IPv4 NTP servers only)" % (server,))
-
-
-def check_config(problems, config, state):
-    """Every check of the task's ``config`` that needs no cluster."""
-    config = config or {}
-    ifaces = config.get("interfaces") or []
-    for index, cfg in enumerate(ifaces):
-        check_interface(problems, index, cfg, state)
-    names = [c.get("name") for c in ifaces]
-    for name in sorted(set(n for n in names if names.count(n) > 1 and n)):
-        problems.add("config.interfaces", "name", "%r is listed twice; interface names are unique" % name)
-    if state != DELETED:
-        pods = [c.get("name") for c in ifaces if c.get("network") == POD]
-        if len(pods) > 1:
-            problems.add("config.interfaces", "network", "%s all use the pod network; a VM has at most one pod "
-                         "network" % ", ".join(pods))
-        defaults = [c.get("name") for c in ifaces if c.get("multus_default")]
-        if len(defaults) > 1 or (defaults and pods):
-            problems.add("config.interfaces", "multus_default", "%s: a VM has one primary network, either the pod "
-                         "network or one Multus default network" % ", ".join(pods + defaults))
-        orders = [c.get("boot_order") for c in ifaces if c.get("boot_order") is not None]
-        if len(set(orders)) < len(orders):
-            problems.add("config.interfaces", "boot_order", "two interfaces have the same boot_order")
-        check_dns(problems, config)
-        for typed, _field, family in CIDR_FIELDS:
-            value = config.get(typed)
-            if value:
-                try:
-                    net = ipaddress.ip_network(str(value), strict=False)
-                    ok = net.version == family
-                except ValueError:
-                    ok = False
-                if not ok:
-                    problems.add("config", typed, "%r is not an IPv%d CIDR such as %s" % (
-                        value, family, "10.0.2.0/24" if family == 4 else "fd10:0:2::/120"))
-
-
-def check_dns(problems, config):
-    hostname, subdomain = config.get("hostname"), config.get("subdomain")
-    if hostname and (len(hostname) > 63 or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", hostname)):
-        problems.add("config", "hostname", "%r is not a DNS label: at most 63 lowercase letters, digits and '-', "
-                     "starting and ending with a letter or digit" % (hostname,))
-    if subdomain and (len(subdomain) > 253 or not DNS1123_SUBDOMAIN.match(subdomain)):
-        problems.add("config", "subdomain", "%r is not a DNS subdomain: lowercase letters, digits, '-' and '.'"
-                     % (subdomain,))
-    if subdomain and "." in subdomain:
-        problems.add("config", "subdomain", "%r: the per-VM DNS record needs a headless Service named like the "
-                     "subdomain, and Service names have no dots" % (subdomain,))
-    dns = config.get("dns_config")
-    if config.get("dns_policy") == "None" and not (dns and dns.get("nameservers")):
-        problems.add("config", "dns_config", "is required with dns_policy=None and must list nameservers "
-                     "(otherwise the guest gets no resolver)")
-    if dns:
-        servers = dns.get("nameservers") or []
-        if len(servers) > MAX_NAMESERVERS:
-            problems.add("config", "dns_config.nameservers", "lists %d servers; Kubernetes allows at most %d"
-                         % (len(servers), MAX_NAMESERVERS))
-        for sidx, server in enumerate(servers):
-            try:
-                ipaddress.ip_address(str(server))
-            except ValueError:
-                problems.add("config", "dns_config.nameservers[%d]" % sidx, "%r is not an IP address" % (server,))
-        searches = dns.get("searches") or []
-        if len(searches) > MAX_SEARCHES or len(" ".join(searches)) > MAX_SEARCH_CHARS:
-            problems.add("config", "dns_config.searches", "Kubernetes allows at most %d search domains and %d "
-                         "characters in all (1.28 and newer); drop some" % (MAX_SEARCHES, MAX_SEARCH_CHARS))
-        for sidx, search in enumerate(searches):
-            if not DNS1123_SUBDOMAIN.match(str(search).rstrip(".")):
-                problems.add("config", "dns_config.searches[%d]" % sidx, "%r is not a DNS name" % (search,))
 
 
 # ------------------------------------------------------------ desired state
@@ -545,7 +379,7 @@ def desired(spec, config, state, default_interface="bridge"):
                 continue
             if typed == "dns_config" and state == MERGED and fields.get(field):
                 merged = copy.deepcopy(fields[field])
-                merged.update(api_dns_config(value))
+                merged.update(dns_config(value))
                 fields[field] = merged or None
             else:
                 fields[field] = _dns_value(typed, value)
@@ -566,7 +400,7 @@ def _dns_value(typed, value):
     if value is None or value == "":
         return None
     if typed == "dns_config":
-        return api_dns_config(value) or None
+        return dns_config(value) or None
     return value
 
 
@@ -632,134 +466,6 @@ def _comparable(spec):
     return (devices.get("interfaces") or [], spec.get("networks") or [],
             devices.get("autoattachPodInterface", True) is not False,
             [spec.get(field) for _t, field in DNS_FIELDS])
-
-
-# ------------------------------------------------------------ running VMs
-class LivePlan:
-    """How a running VM gets from its template to the desired one."""
-
-    def __init__(self):
-        self.requests = []     # kubevirt_iface_hotplug requests (plug, unplug, swap)
-        self.nonlive = []      # what KubeVirt applies only after a restart, and asks for (RestartRequired)
-        self.deferred = []     # added interfaces KubeVirt cannot hot-plug: attached at the next start, no request
-        self.final = None      # Desired: the template once both steps are done
-
-
-def _is_multus_secondary(network):
-    return bool(network) and "multus" in network and not vmspec.is_primary(network)
-
-
-def _live_fields(iface):
-    """The interface fields a plug request carries beyond hot-plug's own options."""
-    return dict((k, v) for k, v in iface.items()
-                if k not in ("name", "model", "macAddress", "pciAddress") + ALL_BINDING_KEYS)
-
-
-def plan_running(vm, want, kv):
-    """Split the change for a running VM the way KubeVirt 1.9 treats it
-    (pkg/network/controllers/vm.go, pkg/network/vmliveupdate/restart.go):
-    what it does live (NIC hot-plug, hot-unplug of bridge NICs, network swap)
-    is returned as hot-plug requests; changed or removed existing interfaces
-    and networks, a new pod network and every other template field are
-    ``nonlive`` (RestartRequired); other added interfaces are ``deferred``
-    (attached at the next start, without RestartRequired).  ``final`` is the
-    template after both steps (unplugged NICs stay with ``state: absent``
-    until KubeVirt removes them)."""
-    plan = LivePlan()
-    cur_ifaces, cur_networks = vmspec.interfaces_of(vm), vmspec.networks_of(vm)
-    hotplug_ok = kv is None or kv.at_least(1, 4)
-    swap_ok = kv is None or kv.gate_enabled("LiveUpdateNADRef")
-    implicit = not cur_ifaces and not cur_networks and hotplug.template_autoattach(vm)
-    kept = []  # unplugged entries that stay in the template: (index in current, iface, network)
-    for index, iface in enumerate(cur_ifaces):
-        name = iface.get("name")
-        network = vmspec.find(cur_networks, name)[1]
-        if vmspec.find(want.ifaces, name)[1] is not None:
-            continue
-        if iface.get("state") == "absent":
-            kept.append((index, iface, network))
-            continue
-        if hotplug_ok and vmspec.binding_of(iface) in vmspec.UNPLUG_BINDINGS and _is_multus_secondary(network):
-            plan.requests.append({"interface": name, "state": "absent"})
-            kept.append((index, dict(iface, state="absent"), network))
-        else:
-            plan.nonlive.append("remove interface %s (%s)" % (name, typed_binding(iface)))
-    for iface in want.ifaces:
-        name = iface.get("name")
-        network = vmspec.find(want.networks, name)[1]
-        current_iface = vmspec.find(cur_ifaces, name)[1]
-        current_network = vmspec.find(cur_networks, name)[1]
-        binding = vmspec.binding_of(iface)
-        if current_iface is None:
-            if (hotplug_ok and not implicit and binding in vmspec.HOTPLUG_BINDINGS
-                    and _is_multus_secondary(network) and current_network is None):
-                req = {"interface": name, "network": network["multus"]["networkName"], "binding": binding,
-                       "model": iface.get("model"), "mac_address": iface.get("macAddress"),
-                       "pci_address": iface.get("pciAddress"), "state": "present"}
-                extra = _live_fields(iface)
-                if extra:
-                    req["fields"] = extra
-                plan.requests.append(req)
-            elif network is not None and "pod" in network and _pod_source(cur_networks) is None:
-                plan.nonlive.append("add interface %s (%s) on the pod network" % (name, typed_binding(iface)))
-            else:
-                plan.deferred.append("add interface %s (%s)" % (name, typed_binding(iface)))
-            continue
-        if current_iface == iface and current_network == network:
-            continue
-        if (current_iface == iface and swap_ok and hotplug_ok and binding in vmspec.HOTPLUG_BINDINGS
-                and _is_multus_secondary(current_network) and _is_multus_secondary(network)
-                and _without_ref(current_network) == _without_ref(network)):
-            plan.requests.append({"interface": name, "network": network["multus"]["networkName"],
-                                  "binding": binding, "model": iface.get("model"),
-                                  "mac_address": iface.get("macAddress"), "state": "present"})
-            continue
-        plan.nonlive.append("change interface %s" % name)
-    final_ifaces, final_networks = copy.deepcopy(want.ifaces), copy.deepcopy(want.networks)
-    for index, iface, network in kept:
-        before = [i.get("name") for i in cur_ifaces[:index]]
-        position = 0
-        for pos, entry in enumerate(final_ifaces):
-            if entry.get("name") in before:
-                position = pos + 1
-        final_ifaces.insert(position, copy.deepcopy(iface))
-        if network is not None:
-            n_before = [n.get("name") for n in final_networks if n.get("name") in before]
-            n_position = 0
-            for pos, entry in enumerate(final_networks):
-                if entry.get("name") in n_before:
-                    n_position = pos + 1
-            final_networks.insert(n_position, copy.deepcopy(network))
-    plan.final = Desired(final_ifaces, final_networks, copy.deepcopy(want.fields), want.notes)
-    spec = template_of(vm)
-    order_now = [i.get("name") for i in cur_ifaces if vmspec.find(final_ifaces, i.get("name"))[1] is not None]
-    order_then = [i.get("name") for i in final_ifaces if vmspec.find(cur_ifaces, i.get("name"))[1] is not None]
-    if order_now != order_then:
-        plan.nonlive.append("reorder interfaces")
-    for _typed, field in DNS_FIELDS:
-        if spec.get(field) != want.fields.get(field):
-            plan.nonlive.append("set %s" % field if want.fields.get(field) is not None else "remove %s" % field)
-    if _pod_source(cur_networks) != _pod_source(want.networks) and _pod_source(cur_networks) is not None \
-            and _pod_source(want.networks) is not None:
-        plan.nonlive.append("change the pod network CIDR")
-    return plan
-
-
-def pending_start(vm, vmi):
-    """Interfaces of the VM template the running VMI does not have (added
-    without hot-plug): they exist only after the next start."""
-    if vmi is None:
-        return []
-    current = [i.get("name") for i in (((vmi.get("spec") or {}).get("domain") or {}).get("devices") or {}).get(
-        "interfaces") or []]
-    return [i.get("name") for i in vmspec.interfaces_of(vm)
-            if i.get("state") != "absent" and i.get("name") not in current]
-
-
-def _without_ref(network):
-    network = copy.deepcopy(network)
-    network["multus"].pop("networkName", None)
-    return network
 
 
 # ------------------------------------------------------------ the patch

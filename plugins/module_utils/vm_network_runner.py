@@ -22,6 +22,7 @@ import time
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_checks, vm_network_live
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -121,7 +122,7 @@ class VmNetwork:
     # ------------------------------------------------------------ checks
     def check_options(self):
         problems = Problems()
-        vmn.check_config(problems, self.config, self.state)
+        vm_network_checks.check_config(problems, self.config, self.state)
         if self.state != vmn.RENDERED:
             if not self.name:
                 problems.add("task", "vm", "is required with state=%s (the VirtualMachine's name)" % self.state)
@@ -246,7 +247,7 @@ class VmNetwork:
         default_iface = (kv.configuration.get("network") or {}).get("defaultNetworkInterface") or "bridge"
         want = vmn.desired(spec, self.config, self.state, default_iface)
         problems = Problems()
-        plan = vmn.plan_running(vm, want, kv) if running else None
+        plan = vm_network_live.plan_running(vm, want, kv) if running else None
         requests = plan.requests if plan else []
         self.check_cluster(problems, vm, want, kv, requests)
         # hot-plugs an earlier run declared that the VMI has not finished: "declared" is not "done"
@@ -266,7 +267,7 @@ class VmNetwork:
         # a RestartRequired the declared network explains (pkg/network/vmliveupdate/restart.go) is this
         # module's to act on; any other one was caused by something else: a finding, not acted on
         network_restart = bool(pending_restart) and hotplug.network_restart_required(vm, vmi)
-        pending_now = [n for n in vmn.pending_start(vm, vmi) if n not in [p[0] for p in declared]] if running else []
+        pending_now = [n for n in vm_network_live.pending_start(vm, vmi) if n not in [p[0] for p in declared]] if running else []
         result = dict(vm={"name": self.name, "namespace": self.namespace, "running": running},
                       before=before, notes=want.notes, kubevirt=kv.as_dict(), pending_start=pending_now,
                       findings=[hotplug.restart_finding(vm, pending_restart)]
@@ -382,7 +383,7 @@ class VmNetwork:
             result["restart_required"] = ours or (guessed and bool(result["nonlive"]))
             result["restart_condition"] = cond
             result["findings"] = [hotplug.restart_finding(seen, cond)] if cond and not ours else []
-            result["pending_start"] = vmn.pending_start(seen, current_vmi)
+            result["pending_start"] = vm_network_live.pending_start(seen, current_vmi)
             if self.params["restart"] and (result["restart_required"] or result["pending_start"]):
                 writer.restart(self.name)
                 result["restarted"] = True
@@ -392,7 +393,7 @@ class VmNetwork:
                     self.runner.fail("VirtualMachine %s/%s was restarted but no new running VMI without "
                                      "RestartRequired appeared within %ss" % (self.namespace, self.name,
                                                                               self.params["wait_timeout"]), **result)
-                result.update(restart_required=False, pending_start=vmn.pending_start(seen, new_vmi))
+                result.update(restart_required=False, pending_start=vm_network_live.pending_start(seen, new_vmi))
         result["duration"] = round(time.monotonic() - start, 2)
         self.warn_findings(result)
         self.runner.exit(changed=True, **result)
@@ -402,7 +403,7 @@ class VmNetwork:
 
         def build(fresh):
             want = vmn.desired(vmn.template_of(fresh), self.config, self.state, default_iface)
-            final = vmn.plan_running(fresh, want, kv).final if running else want
+            final = vm_network_live.plan_running(fresh, want, kv).final if running else want
             return vmn.template_patch(fresh, final)
         return build
 

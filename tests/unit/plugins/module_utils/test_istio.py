@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import istio
+from ansible_collections.kubevirt_net.core.plugins.module_utils import (
+    istio, istio_objects, istio_options, istio_verify, istio_vms)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import SERVICE
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
@@ -18,7 +19,7 @@ PARAMS = {"state": "present", "namespaces": ["shop"], "namespace_selector": None
 
 def check(**params):
     problems = Problems()
-    config = istio.check_params(dict(PARAMS, **params), problems)
+    config = istio_options.check_params(dict(PARAMS, **params), problems)
     return config, problems
 
 
@@ -95,10 +96,10 @@ def test_services_are_checked_and_rendered_with_istio_port_names():
     assert not problems
     assert decl.ports == [{"name": "http-80", "port": 80, "targetPort": 8080, "protocol": "TCP",
                            "appProtocol": "http"}]
-    manifest = istio.service_manifest(decl, "shop", (1, 20))
+    manifest = istio_objects.service_manifest(decl, "shop", (1, 20))
     assert manifest["spec"]["selector"] == {"app": "web"}
     assert manifest["metadata"]["labels"] == istio.OWNED_LABELS
-    old = istio.service_manifest(decl, "shop", (1, 18))
+    old = istio_objects.service_manifest(decl, "shop", (1, 18))
     assert "appProtocol" not in old["spec"]["ports"][0]   # older servers drop it: never a diff every run
 
 
@@ -221,7 +222,7 @@ def test_injection_expected():
 def check_vm(machine, **params):
     config, _problems = check(**params)
     problems, findings = Problems(), []
-    result = istio.check_vm(machine, config, "bridge", problems, findings)
+    result = istio_vms.check_vm(machine, config, "bridge", problems, findings)
     return result, problems, findings
 
 
@@ -240,7 +241,7 @@ def test_bridge_is_refused_with_vm_and_interface_named_or_fixed():
     assert "fix_binding=true" in problems.items[0]["message"]
     result, problems, _problems = check_vm(bridged, fix_binding=True)
     assert not problems and result.fix
-    fixed = istio.transform_vm(bridged, "present", True)
+    fixed = istio_vms.transform_vm(bridged, "present", True)
     assert istio.vmspec.interfaces_of(fixed) == [{"name": "default", "masquerade": {}}]
 
 
@@ -250,7 +251,7 @@ def test_vm_without_interfaces_gets_the_default_binding_and_an_explicit_masquera
     assert "KubeVirt's default" in problems.items[0]["message"]
     result, problems, _problems = check_vm(bare, fix_binding=True)
     assert not problems and result.autoattach
-    fixed = istio.transform_vm(bare, "present", True)
+    fixed = istio_vms.transform_vm(bare, "present", True)
     assert istio.vmspec.networks_of(fixed) == [{"name": "default", "pod": {}}]
 
 
@@ -308,25 +309,25 @@ def test_other_pod_bindings_and_missing_pod_network_are_refused():
 
 
 def test_vm_kind_patch_carries_only_the_intent_and_is_idempotent():
-    kind = istio.VmKind()
+    kind = istio_vms.VmKind()
     machine = vm(annotations={"other": "x"})
-    desired = istio.vm_desired(machine, "present", False)
+    desired = istio_vms.vm_desired(machine, "present", False)
     assert not kind.same(desired, machine)
     assert kind.patch(desired, machine) == {"spec": {"template": {"metadata": {"annotations": {
         istio.INJECT: "true"}}}}}
     after = kind.expected(desired, machine)
     assert template_annotations(after) == {"other": "x", istio.INJECT: "true"}
     assert kind.same(desired, after)
-    removal = istio.vm_desired(after, "absent", False)
+    removal = istio_vms.vm_desired(after, "absent", False)
     assert kind.patch(removal, after) == {"spec": {"template": {"metadata": {"annotations": {istio.INJECT: None}}}}}
 
 
 def test_vm_kind_fix_patch_replaces_the_interface_list_from_the_fresh_object():
-    kind = istio.VmKind()
+    kind = istio_vms.VmKind()
     bridged = vm(interfaces=[{"name": "default", "bridge": {}, "ports": [{"port": 80}]},
                              {"name": "sec", "bridge": {}}],
                  networks=[{"name": "default", "pod": {}}, {"name": "sec", "multus": {"networkName": "n"}}])
-    desired = istio.vm_desired(bridged, "present", True)
+    desired = istio_vms.vm_desired(bridged, "present", True)
     # someone else added a model meanwhile: the patch is derived from what was read again
     fresh = copy.deepcopy(bridged)
     fresh["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"][1]["model"] = "e1000"
@@ -344,11 +345,11 @@ def template_annotations(obj):
 # ------------------------------------------------------------ owned objects
 def test_service_comparison_ignores_server_defaults():
     decl, _problems = service_decl()
-    desired = istio.service_manifest(decl, "shop", (1, 20))
+    desired = istio_objects.service_manifest(decl, "shop", (1, 20))
     stored = copy.deepcopy(desired)
     stored["metadata"]["resourceVersion"] = "3"
     stored["spec"].update({"clusterIP": "10.96.0.10", "sessionAffinity": "None"})
-    kind = istio.OwnedKind(SERVICE, service=True)
+    kind = istio_objects.OwnedKind(SERVICE, service=True)
     assert kind.same(desired, stored)
     stored["spec"]["selector"] = {"app": "web", "old": "x"}
     stored["spec"]["ports"][0]["targetPort"] = 9090
@@ -360,28 +361,28 @@ def test_service_comparison_ignores_server_defaults():
 
 
 def test_peer_authentication_and_destination_rule_and_nad():
-    pa = istio.peer_authentication_manifest("shop", "strict")
+    pa = istio_objects.peer_authentication_manifest("shop", "strict")
     assert pa["apiVersion"] == "security.istio.io/v1" and pa["spec"] == {"mtls": {"mode": "STRICT"}}
-    dr = istio.destination_rule_manifest("shop")
+    dr = istio_objects.destination_rule_manifest("shop")
     assert dr["spec"]["host"] == "*.shop.svc.cluster.local"
     assert dr["spec"]["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL"
-    nad = istio.cni_nad_manifest("shop")
+    nad = istio_objects.cni_nad_manifest("shop")
     assert nad["metadata"]["name"] == "istio-cni" and "spec" not in nad
-    kind = istio.OwnedKind(istio.peer_authentication("v1"))
-    permissive = istio.peer_authentication_manifest("shop", "permissive")
+    kind = istio_objects.OwnedKind(istio.peer_authentication("v1"))
+    permissive = istio_objects.peer_authentication_manifest("shop", "permissive")
     assert kind.patch(permissive, pa)["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
 
 
 def test_service_problems():
     decl, _problems = service_decl()
-    limited = istio.check_vm(vm(interfaces=[{"name": "default", "masquerade": {}, "ports": [{"port": 22}]}]),
-                             check()[0], "bridge", Problems(), [])
-    open_vm = istio.check_vm(vm("api", labels={"app": "web"}), check()[0], "bridge", Problems(), [])
+    limited = istio_vms.check_vm(vm(interfaces=[{"name": "default", "masquerade": {}, "ports": [{"port": 22}]}]),
+                                 check()[0], "bridge", Problems(), [])
+    open_vm = istio_vms.check_vm(vm("api", labels={"app": "web"}), check()[0], "bridge", Problems(), [])
     foreign = {"metadata": {"name": "web", "namespace": "shop", "labels": {}}, "spec": {"selector": {"x": "y"}}}
     grpc = {"metadata": {"name": "legacy", "namespace": "shop"},
             "spec": {"selector": {"app": "web"}, "ports": [{"name": "grpc-x", "port": 1, "targetPort": 8080}]}}
     problems, findings = Problems(), []
-    istio.service_problems(decl, "shop", [limited, open_vm], {"web": foreign, "legacy": grpc}, problems, findings)
+    istio_objects.service_problems(decl, "shop", [limited, open_vm], {"web": foreign, "legacy": grpc}, problems, findings)
     messages = " | ".join(p["message"] for p in problems.items)
     assert "not managed by this module" in messages
     assert "not in the ports list of shop/web" in messages      # 8080 is not forwarded by the limited VM
@@ -392,7 +393,7 @@ def test_service_problems():
 def test_service_selecting_no_vm_warns():
     decl, _problems = service_decl(template_selector={"app": "nothing"})
     problems, findings = Problems(), []
-    istio.service_problems(decl, "shop", [], {}, problems, findings)
+    istio_objects.service_problems(decl, "shop", [], {}, problems, findings)
     assert not problems and findings[0]["kind"] == "service-selects-no-vm"
 
 
@@ -413,37 +414,37 @@ def pod(containers=("compute",), uid="vmi-1", ips=("10.244.0.5",)):
 
 
 def test_ipv6_only():
-    assert istio.ipv6_only(vmi(ips=("fd10::5",)), pod(ips=("fd10::5",)))
-    assert not istio.ipv6_only(vmi(ips=("10.0.0.1", "fd10::5")), pod(ips=("10.0.0.1", "fd10::5")))
-    assert not istio.ipv6_only(None, None)
+    assert istio_vms.ipv6_only(vmi(ips=("fd10::5",)), pod(ips=("fd10::5",)))
+    assert not istio_vms.ipv6_only(vmi(ips=("10.0.0.1", "fd10::5")), pod(ips=("10.0.0.1", "fd10::5")))
+    assert not istio_vms.ipv6_only(None, None)
 
 
 def test_needs_restart():
     annotated = vm(annotations={istio.INJECT: "true"})
-    assert istio.needs_restart("present", annotated, vmi(), pod(), True)                  # VMI lacks the annotation
-    assert not istio.needs_restart("present", annotated, vmi({istio.INJECT: "true"}), pod(("compute", "istio-proxy")),
-                                   True)
-    assert istio.needs_restart("present", annotated, vmi({istio.INJECT: "true"}), pod(), True)   # no sidecar yet
-    assert istio.needs_restart("present", annotated, vmi({istio.INJECT: "true"}, binding="bridge"),
-                               pod(("compute", "istio-proxy")), True)                     # binding fixed in template
-    assert not istio.needs_restart("present", annotated, None, None, True)                # stopped
+    assert istio_verify.needs_restart("present", annotated, vmi(), pod(), True)                  # VMI lacks the annotation
+    assert not istio_verify.needs_restart("present", annotated, vmi({istio.INJECT: "true"}), pod(("compute", "istio-proxy")),
+                                          True)
+    assert istio_verify.needs_restart("present", annotated, vmi({istio.INJECT: "true"}), pod(), True)   # no sidecar yet
+    assert istio_verify.needs_restart("present", annotated, vmi({istio.INJECT: "true"}, binding="bridge"),
+                                      pod(("compute", "istio-proxy")), True)                     # binding fixed in template
+    assert not istio_verify.needs_restart("present", annotated, None, None, True)                # stopped
     plain = vm()
-    assert istio.needs_restart("absent", plain, vmi(), pod(("compute", "istio-proxy")), False)
-    assert not istio.needs_restart("absent", plain, vmi(), pod(), False)
+    assert istio_verify.needs_restart("absent", plain, vmi(), pod(("compute", "istio-proxy")), False)
+    assert not istio_verify.needs_restart("absent", plain, vmi(), pod(), False)
     # a namespace that still injects (its label was not ours): the sidecar stays, no restart on every run
-    assert not istio.needs_restart("absent", plain, vmi(), pod(("compute", "istio-proxy")), True)
+    assert not istio_verify.needs_restart("absent", plain, vmi(), pod(("compute", "istio-proxy")), True)
 
 
 def test_pod_of_picks_the_live_pod_and_verify_entry():
     old = pod(("compute",))
     old["status"]["phase"] = "Succeeded"
     new = pod(("compute", "istio-proxy"))
-    assert istio.pod_of(vmi(), [old, new]) is new
+    assert istio_verify.pod_of(vmi(), [old, new]) is new
     service = {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}}}
-    entry = istio.verify_entry(vm(annotations={istio.INJECT: "true"}), vmi(), new, [service], "STRICT", "present",
-                               False, "unchanged")
+    entry = istio_verify.verify_entry(vm(annotations={istio.INJECT: "true"}), vmi(), new, [service], "STRICT", "present",
+                                      False, "unchanged")
     assert entry["in_mesh"] and entry["services"] == ["web"] and entry["mtls"] == "STRICT"
-    entry = istio.verify_entry(vm(), None, None, [], None, "present", False, "updated")
+    entry = istio_verify.verify_entry(vm(), None, None, [], None, "present", False, "updated")
     assert entry["istio_proxy"] is None and not entry["in_mesh"]
 
 

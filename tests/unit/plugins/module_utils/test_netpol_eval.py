@@ -8,6 +8,9 @@ serve-<port>-<proto>."""
 import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_impact as nimpact
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
 
 NAMESPACES = {"x": {"ns": "x"}, "y": {"ns": "y", "user": "alice"}, "z": {"ns": "z"}}
 IP = {"x": 1, "y": 2, "z": 3}
@@ -271,7 +274,7 @@ def test_partial_answers_say_what_is_allowed():
 def test_ipblock_on_pod_ips_is_flagged_as_plugin_defined():
     verdict = ne.evaluate([CASES[[c[0] for c in CASES].index("ipblock-matches-pod-ip")][1][0]], NAMESPACES,
                           PODS.values(), "x/a", "y/b", 80)
-    assert ne.IPBLOCK_NOTE in verdict.reasons
+    assert nm.IPBLOCK_NOTE in verdict.reasons
 
 
 def test_pod_without_ip_cannot_match_ipblock():
@@ -283,9 +286,9 @@ def test_pod_without_ip_cannot_match_ipblock():
 
 
 def test_unknown_named_port_in_question_is_an_error():
-    with pytest.raises(ne.EvaluationError, match="no TCP port named 'web'"):
+    with pytest.raises(nm.EvaluationError, match="no TCP port named 'web'"):
         ne.evaluate([], NAMESPACES, PODS.values(), "y/a", "x/a", "web")
-    with pytest.raises(ne.EvaluationError, match="protocol"):
+    with pytest.raises(nm.EvaluationError, match="protocol"):
         ne.evaluate([], NAMESPACES, PODS.values(), "y/a", "x/a", 80, "GRE")
 
 
@@ -297,14 +300,14 @@ def test_unresolvable_named_port_in_rule_is_explained():
 
 
 def test_traffic_from_own_node_is_always_allowed():
-    own = ne.Endpoint.node("node-a", ["192.168.66.101"])
-    other = ne.Endpoint.node("node-b", ["192.168.66.102"])
+    own = nm.Endpoint.node("node-a", ["192.168.66.101"])
+    other = nm.Endpoint.node("node-b", ["192.168.66.102"])
     assert ne.evaluate([DENY_INGRESS_X], NAMESPACES, PODS.values(), own, "x/a", 80).allowed
     assert not ne.evaluate([DENY_INGRESS_X], NAMESPACES, PODS.values(), other, "x/a", 80).allowed
 
 
 def test_namespace_name_label_depends_on_the_api_server():
-    policy = pol("x", "p", POD_A, ingress=[{"from": [{"namespaceSelector": sel(**{ne.NAME_LABEL: "y"})}]}])
+    policy = pol("x", "p", POD_A, ingress=[{"from": [{"namespaceSelector": sel(**{nm.NAME_LABEL: "y"})}]}])
     # Kubernetes < 1.21 does not set kubernetes.io/metadata.name
     assert not ne.evaluate([policy], NAMESPACES, PODS.values(), "y/a", "x/a", 80).allowed
     assert ne.evaluate([policy], NAMESPACES, PODS.values(), "y/a", "x/a", 80, name_label=True).allowed
@@ -318,36 +321,36 @@ def test_unknown_namespace_labels_are_reported():
 
 
 def test_policy_types_inference():
-    assert ne.policy_types(pol("x", "p")) == ["Ingress"]
-    assert ne.policy_types(pol("x", "p", egress=[])) == ["Ingress"]
-    assert ne.policy_types(pol("x", "p", egress=[{}])) == ["Ingress", "Egress"]
-    assert ne.policy_types(pol("x", "p", egress=[], types=["Egress"])) == ["Egress"]
+    assert nm.policy_types(pol("x", "p")) == ["Ingress"]
+    assert nm.policy_types(pol("x", "p", egress=[])) == ["Ingress"]
+    assert nm.policy_types(pol("x", "p", egress=[{}])) == ["Ingress", "Egress"]
+    assert nm.policy_types(pol("x", "p", egress=[], types=["Egress"])) == ["Egress"]
 
 
 def test_selector_matching_and_parsing():
-    assert ne.selector_matches({}, {})
-    assert not ne.selector_matches(None, {"a": "b"})
-    assert ne.selector_matches(expr("a", "NotIn", "x"), {})
-    assert not ne.selector_matches(expr("a", "Bogus", "x"), {"a": "y"})
-    parsed = ne.parse_selector("app=web, tier!=db,env in (prod, stage),!legacy,team")
+    assert nm.selector_matches({}, {})
+    assert not nm.selector_matches(None, {"a": "b"})
+    assert nm.selector_matches(expr("a", "NotIn", "x"), {})
+    assert not nm.selector_matches(expr("a", "Bogus", "x"), {"a": "y"})
+    parsed = nm.parse_selector("app=web, tier!=db,env in (prod, stage),!legacy,team")
     assert parsed["matchLabels"] == {"app": "web"}
     assert parsed["matchExpressions"] == [
         {"key": "tier", "operator": "NotIn", "values": ["db"]},
         {"key": "env", "operator": "In", "values": ["prod", "stage"]},
         {"key": "legacy", "operator": "DoesNotExist"}, {"key": "team", "operator": "Exists"}]
-    assert ne.selector_matches(parsed, {"app": "web", "env": "prod", "team": "a"})
-    assert not ne.selector_matches(parsed, {"app": "web", "env": "prod", "team": "a", "legacy": "1"})
-    assert ne.parse_selector({"app": "web"}) == {"matchLabels": {"app": "web"}, "matchExpressions": []}
+    assert nm.selector_matches(parsed, {"app": "web", "env": "prod", "team": "a"})
+    assert not nm.selector_matches(parsed, {"app": "web", "env": "prod", "team": "a", "legacy": "1"})
+    assert nm.parse_selector({"app": "web"}) == {"matchLabels": {"app": "web"}, "matchExpressions": []}
     with pytest.raises(ValueError):
-        ne.parse_selector("a=b=c")
-    assert ne.selector_text(parsed) == "app=web,tier notin (db),env in (prod,stage),!legacy,team"
+        nm.parse_selector("a=b=c")
+    assert nm.selector_text(parsed) == "app=web,tier notin (db),env in (prod,stage),!legacy,team"
 
 
 def test_impact_lists_the_flows_a_change_denies_and_allows():
-    endpoints = [PODS["x/a"], PODS["x/b"], PODS["y/a"], ne.Endpoint.external("203.0.113.0/24")]
+    endpoints = [PODS["x/a"], PODS["x/b"], PODS["y/a"], nm.Endpoint.external("203.0.113.0/24")]
     before = [ALLOW_ALL_INGRESS_X]
-    after = ne.merge_policies(before, [DENY_ALL_X, dict(ALLOW_ALL_INGRESS_X, state="absent")])
-    changes = ne.impact(before, after, NAMESPACES, endpoints, [(80, "TCP")])
+    after = nimpact.merge_policies(before, [DENY_ALL_X, dict(ALLOW_ALL_INGRESS_X, state="absent")])
+    changes = nimpact.impact(before, after, NAMESPACES, endpoints, [(80, "TCP")])
     flows = sorted((c.as_dict()["source"], c.as_dict()["destination"], c.change) for c in changes)
     assert ("x/a", "x/b", "newly_denied") in flows
     assert ("y/a", "x/a", "newly_denied") in flows
@@ -355,15 +358,15 @@ def test_impact_lists_the_flows_a_change_denies_and_allows():
     assert ("y/a", "y/a", "newly_denied") not in flows and all(src != "y/a" or dst.startswith("x/")
                                                                for src, dst, _c in flows)
     assert all(change == "newly_denied" for _s, _d, change in flows)
-    reverse = ne.impact(after, before, NAMESPACES, endpoints, [(80, "TCP")])
+    reverse = nimpact.impact(after, before, NAMESPACES, endpoints, [(80, "TCP")])
     assert len(reverse) == len(changes) and {c.change for c in reverse} == {"newly_allowed"}
 
 
 def test_merge_policies_replaces_by_name():
     old = pol("x", "p", ingress=[])
     new = pol("x", "p", ingress=[{}])
-    assert ne.merge_policies([old], [new]) == [new]
-    assert ne.merge_policies([old], [dict(old, state="absent")]) == []
+    assert nimpact.merge_policies([old], [new]) == [new]
+    assert nimpact.merge_policies([old], [dict(old, state="absent")]) == []
 
 
 def test_check_policy_mirrors_api_validation():
@@ -372,27 +375,27 @@ def test_check_policy_mirrors_api_validation():
                                              {}],
                                     "ports": [{"port": "http", "endPort": 90}, {"port": 90, "endPort": 80},
                                               {"port": 70000}, {"protocol": "ICMP"}]}])
-    problems = "\n".join(ne.check_policy(bad))
+    problems = "\n".join(nm.check_policy(bad))
     for text in ("may not specify both ipBlock and another peer", "is not a valid CIDR",
                  "must be a strict subset", "must specify a peer", "may not be set unless port is a number",
                  "greater than or equal to port", "70000 is not a port number", "'ICMP' is not TCP, UDP or SCTP"):
         assert text in problems
-    assert ne.check_policy(DOC_EXAMPLE) == []
+    assert nm.check_policy(DOC_EXAMPLE) == []
 
 
 def test_describe_policy():
-    lines = ne.describe_policy(DOC_EXAMPLE)
+    lines = nm.describe_policy(DOC_EXAMPLE)
     assert lines[0] == "selects pods pod=a in x; isolates ingress and egress"
     assert "ingress: allow from 172.17.0.0/16 except 172.17.1.0/24; namespaces user=alice; pods pod=b on TCP/6379" \
         in lines
-    assert ne.describe_policy(DENY_INGRESS_X)[1] == "ingress: nothing allowed"
+    assert nm.describe_policy(DENY_INGRESS_X)[1] == "ingress: nothing allowed"
 
 
 def test_ip_set_arithmetic():
-    whole = ne.IPSet.parse("10.0.0.0/24")
-    hole = whole.difference(ne.IPSet.parse("10.0.0.128/25"))
+    whole = nsets.IPSet.parse("10.0.0.0/24")
+    hole = whole.difference(nsets.IPSet.parse("10.0.0.128/25"))
     assert hole.cidrs() == ["10.0.0.0/25"]
     assert whole.contains(hole) and not hole.contains(whole)
-    assert hole.union(ne.IPSet.parse("10.0.0.128/25")) == whole
-    assert not ne.IPSet.parse("fd00::/64").intersection(whole)
-    assert ne.IPSet.identity().cidrs() == ["pod"]
+    assert hole.union(nsets.IPSet.parse("10.0.0.128/25")) == whole
+    assert not nsets.IPSet.parse("fd00::/64").intersection(whole)
+    assert nsets.IPSet.identity().cidrs() == ["pod"]

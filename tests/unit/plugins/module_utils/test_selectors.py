@@ -247,7 +247,7 @@ def test_wait_with_an_every_vm_selector_re_reads_the_vms_by_selector():
 
 # ------------------------------------- the other modules that take selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (  # noqa: E402
-    doctor_runner, istio, netpol, netpol_runner)
+    doctor_runner, istio_options, netpol, netpol_runner)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems  # noqa: E402
 
 NEGATIVE_ONLY = {"match_expressions": [{"key": "team", "operator": "NotIn", "values": ["infra"]}]}
@@ -277,7 +277,7 @@ def test_istio_refuses_negative_only_selectors(params, field):
             "mtls_policy_name": "default", "destination_rule": False, "cni_nad": False, "restart": "never",
             "restart_batch_size": 5, "istio_version": None, "cluster_domain": "cluster.local", "concurrency": 8}
     problems = Problems()
-    istio.check_params(dict(base, **params), problems)
+    istio_options.check_params(dict(base, **params), problems)
     assert field in [p["field"] for p in problems.items], problems.render()
     assert "only negative terms" in problems.render()
 

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_checks, vm_network_live
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
@@ -197,26 +198,26 @@ BAD = [
 @pytest.mark.parametrize("config,state,field", BAD)
 def test_check_config_names_the_field(config, state, field):
     problems = Problems()
-    vmn.check_config(problems, config, state)
+    vm_network_checks.check_config(problems, config, state)
     assert field in [p["field"] for p in problems.items], problems.items
 
 
 def test_dns_search_limits_are_kubernetes_1_28s():
     """32 search domains and 2048 characters (ExpandedDNSConfig, GA in 1.28); 6 and 256 refused valid configs."""
     problems = Problems()
-    vmn.check_config(problems, {"dns_config": {"searches": ["s%d.example" % i for i in range(32)]}}, "merged")
+    vm_network_checks.check_config(problems, {"dns_config": {"searches": ["s%d.example" % i for i in range(32)]}}, "merged")
     assert problems.items == []
-    vmn.check_config(problems, {"dns_config": {"searches": ["s%d.example" % i for i in range(33)]}}, "merged")
+    vm_network_checks.check_config(problems, {"dns_config": {"searches": ["s%d.example" % i for i in range(33)]}}, "merged")
     assert [p["field"] for p in problems.items] == ["dns_config.searches"] and "at most 32" in problems.render()
     problems = Problems()
     long_names = ["s%d.%s" % (i, ".".join(["x" * 60] * 4)) for i in range(9)]
-    vmn.check_config(problems, {"dns_config": {"searches": long_names}}, "merged")
+    vm_network_checks.check_config(problems, {"dns_config": {"searches": long_names}}, "merged")
     assert "2048 characters" in problems.render()
 
 
 def test_good_config_has_no_problems():
     problems = Problems()
-    vmn.check_config(problems, FULL, vmn.OVERRIDDEN)
+    vm_network_checks.check_config(problems, FULL, vmn.OVERRIDDEN)
     assert problems.items == []
 
 
@@ -294,7 +295,7 @@ def test_running_plan_hotplugs_bridge_and_sriov_and_reports_the_rest():
                                    {"name": "fast", "network": "sr", "binding": "sriov"},
                                    {"name": "pod2", "network": "m", "binding": "plugin:macvtap"}],
                     "hostname": "x"}, vmn.MERGED, vm)
-    plan = vmn.plan_running(vm, want, kubevirt())
+    plan = vm_network_live.plan_running(vm, want, kubevirt())
     assert [(r["interface"], r["binding"]) for r in plan.requests] == [("net2", "bridge"), ("fast", "sriov")]
     assert plan.requests[0]["fields"] == {"bootOrder": 3}
     assert plan.nonlive == ["set hostname"]
@@ -305,7 +306,7 @@ def test_pending_start_lists_template_interfaces_the_vmi_lacks():
     vm = machine(ifaces=[{"name": "default", "masquerade": {}}, {"name": "pl", "binding": {"name": "x"}},
                          {"name": "gone", "bridge": {}, "state": "absent"}])
     vmi = {"spec": {"domain": {"devices": {"interfaces": [{"name": "default", "masquerade": {}}]}}}}
-    assert vmn.pending_start(vm, vmi) == ["pl"] and vmn.pending_start(vm, None) == []
+    assert vm_network_live.pending_start(vm, vmi) == ["pl"] and vm_network_live.pending_start(vm, None) == []
 
 
 def test_running_plan_unplugs_bridge_keeps_it_absent_in_place_and_removes_others_offline():
@@ -314,7 +315,7 @@ def test_running_plan_unplugs_bridge_keeps_it_absent_in_place_and_removes_others
                  networks=[POD_NET, {"name": "net1", "multus": {"networkName": "a"}},
                            {"name": "sr", "multus": {"networkName": "b"}}, {"name": "last", "multus": {"networkName": "c"}}])
     want = desired({"interfaces": [{"name": "net1"}, {"name": "sr"}]}, vmn.DELETED, vm)
-    plan = vmn.plan_running(vm, want, kubevirt())
+    plan = vm_network_live.plan_running(vm, want, kubevirt())
     assert plan.requests == [{"interface": "net1", "state": "absent"}]
     assert plan.nonlive == ["remove interface sr (sriov)"]
     assert [i["name"] for i in plan.final.ifaces] == ["default", "net1", "last"]
@@ -324,29 +325,29 @@ def test_running_plan_unplugs_bridge_keeps_it_absent_in_place_and_removes_others
 
 def test_running_plan_network_swap_is_live_only_when_nothing_else_changes():
     vm = machine()
-    plan = vmn.plan_running(vm, desired({"interfaces": [{"name": "net1", "network": "br9"}]}, vmn.MERGED, vm),
-                            kubevirt())
+    plan = vm_network_live.plan_running(vm, desired({"interfaces": [{"name": "net1", "network": "br9"}]}, vmn.MERGED, vm),
+                                        kubevirt())
     assert plan.requests == [{"interface": "net1", "network": "br9", "binding": "bridge", "model": None,
                               "mac_address": None, "state": "present"}] and plan.nonlive == []
-    plan = vmn.plan_running(vm, desired({"interfaces": [{"name": "net1", "network": "br9"}]}, vmn.MERGED, vm),
-                            kubevirt("v1.8.0"))
+    plan = vm_network_live.plan_running(vm, desired({"interfaces": [{"name": "net1", "network": "br9"}]}, vmn.MERGED, vm),
+                                        kubevirt("v1.8.0"))
     assert plan.requests == [] and plan.nonlive == ["change interface net1"]
-    plan = vmn.plan_running(vm, desired({"interfaces": [{"name": "net1", "model": "e1000"}]}, vmn.MERGED, vm),
-                            kubevirt())
+    plan = vm_network_live.plan_running(vm, desired({"interfaces": [{"name": "net1", "model": "e1000"}]}, vmn.MERGED, vm),
+                                        kubevirt())
     assert plan.requests == [] and plan.nonlive == ["change interface net1"]
 
 
 def test_running_plan_pod_interface_addition_is_not_live():
     vm = machine(ifaces=[{"name": "net1", "bridge": {}}], networks=[{"name": "net1", "multus": {"networkName": "a"}}])
-    plan = vmn.plan_running(vm, desired({"interfaces": [{"name": "default", "network": "pod"}]}, vmn.MERGED, vm),
-                            kubevirt())
+    plan = vm_network_live.plan_running(vm, desired({"interfaces": [{"name": "default", "network": "pod"}]}, vmn.MERGED, vm),
+                                        kubevirt())
     assert plan.requests == [] and plan.nonlive == ["add interface default (masquerade) on the pod network"]
 
 
 def test_running_plan_ignores_interfaces_kubevirt_is_still_unplugging():
     vm = machine(ifaces=[{"name": "default", "masquerade": {}}, {"name": "net1", "bridge": {}, "state": "absent"}])
     want = desired({"interfaces": [{"name": "net1"}]}, vmn.DELETED, vm)
-    plan = vmn.plan_running(vm, want, kubevirt())
+    plan = vm_network_live.plan_running(vm, want, kubevirt())
     assert plan.requests == [] and plan.nonlive == []
     assert vmn.template_patch(vm, plan.final) == []
 

@@ -172,9 +172,9 @@ def test_interface_name_format():
     ("0200.0000.0000", "reserved for the in-pod bridge"),
 ])
 def test_vm_network_interface_mac_option(mac, words):
-    from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn, vm_network_checks
     problems = Problems()
-    vmn.check_interface(problems, 0, {"name": "default", "network": "pod", "binding": "masquerade",
-                                      "mac_address": mac}, vmn.MERGED)
+    vm_network_checks.check_interface(problems, 0, {"name": "default", "network": "pod", "binding": "masquerade",
+                                                    "mac_address": mac}, vmn.MERGED)
     assert [p["field"] for p in problems.items] == ["mac_address"], problems.items
     assert words in problems.items[0]["message"]
