@@ -124,7 +124,7 @@ def _answers(snap: Any, view: Any, peer: Any, peer_view: Any, direction: str, ne
     if other is None:
         return [{"direction": direction, "outcome": "not-attached",
                  "reason": "%s is not attached to %s" % (peer.describe(view.namespace), network)}]
-    out = []
+    out: List[Dict[str, Any]] = []
     for key in (("ingress", "egress") if direction == "both" else (direction,)):
         src, dst = (other, endpoint) if key == "ingress" else (endpoint, other)
         try:

@@ -69,7 +69,7 @@ class Reader:
 
     def read(self, jobs: Dict[str, Tuple[Any, Optional[str]]]) -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
         """jobs: name -> (resource path builder, label selector); returns name -> {namespace: [items]}."""
-        calls = []
+        calls: List[Tuple[str, Optional[str], Any, Optional[str]]] = []
         for name, (resource, selector) in jobs.items():
             if self.scope == "cluster":
                 calls.append((name, None, resource.path(), selector))

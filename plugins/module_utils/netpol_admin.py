@@ -338,7 +338,7 @@ def priority_clashes(problems: Any, baselines: List[Baseline], version: str,
     """Refuse a declared (tier, priority) that another policy of that tier
     already uses: the spec leaves the choice between them to the
     implementation.  Our own objects of the same name do not count."""
-    taken: Dict[Tuple[str, int], List[str]] = {}
+    taken: Dict[Tuple[str, Optional[int]], List[str]] = {}
     for obj in existing:
         meta = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
@@ -350,18 +350,18 @@ def priority_clashes(problems: Any, baselines: List[Baseline], version: str,
         declared = [b.object_name(version) for b in baselines]
         if ours and meta.get("name") in declared:
             continue
-        taken.setdefault((tier, spec["priority"]), []).append(meta.get("name"))
-    mine: Dict[Tuple[str, int], str] = {}
+        taken.setdefault((tier, spec["priority"]), []).append(str(meta.get("name")))
+    mine: Dict[Tuple[str, Optional[int]], str] = {}
     for baseline in baselines:
         if version == V1ALPHA1 and baseline.tier == "Baseline":
             continue   # the BaselineAdminNetworkPolicy has no priority
         key = (baseline.tier, baseline.priority)
         if key in taken:
-            problems.add(baseline.name, "priority", "%d in the %s tier is already used by %s: when both match the "
+            problems.add(baseline.name, "priority", "%s in the %s tier is already used by %s: when both match the "
                          "same traffic the implementation may apply either; choose an unused priority"
                          % (baseline.priority, baseline.tier, ", ".join(sorted(taken[key]))))
         elif key in mine:
-            problems.add(baseline.name, "priority", "%d in the %s tier is also declared by %s: give each baseline "
+            problems.add(baseline.name, "priority", "%s in the %s tier is also declared by %s: give each baseline "
                          "its own priority" % (baseline.priority, baseline.tier, mine[key]))
         mine.setdefault(key, baseline.name)
 

@@ -67,6 +67,7 @@ class AdminPolicy:
 
     def __init__(self, obj: Dict[str, Any]) -> None:
         spec = obj.get("spec") or {}
+        self.tier: Optional[str]
         self.kind = obj.get("kind") or "ClusterNetworkPolicy"
         self.name = (obj.get("metadata") or {}).get("name")
         if self.kind == "AdminNetworkPolicy":
