@@ -14,6 +14,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.kubevirt_net.core.plugins.module_utils import clone as clone_utils
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, MERGE_PATCH, ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.args import rename_binding_values
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
@@ -33,7 +34,8 @@ except ImportError:  # pragma: no cover - kubernetes.core requires PyYAML; sanit
 NETWORK_OVERRIDE = dict(
     interface=dict(type="str", required=True),
     network=dict(type="str"),
-    binding=dict(type="str", choices=["bridge", "masquerade", "sriov", "passtBinding"]),
+    # passt: the old kubevirt_vm_network value, deprecated (args.BINDING_VALUE_ALIASES)
+    binding=dict(type="str", choices=["bridge", "masquerade", "sriov", "passtBinding", "passt"]),
     model=dict(type="str"),
     mac_address=dict(type="str"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -145,6 +147,7 @@ class Cloner:
 
     # ------------------------------------------------------------ options
     def targets(self, problems):
+        rename_binding_values(self.module, self.params.get("networks"), "networks")
         shared = dict((k, self.params.get(k)) for k in TARGET_SPEC if k != "name")
         if not self.params.get("targets"):
             return [dict(shared, name=self.params.get("target"))]
@@ -156,6 +159,8 @@ class Cloner:
                 problems.add("targets[%d]" % index, "options", str(error))
             merged = dict(shared)
             merged.update(dict((k, v) for k, v in result.validated_parameters.items() if v is not None))
+            if result.validated_parameters.get("networks"):
+                rename_binding_values(self.module, merged["networks"], "targets[%d].networks" % index)
             out.append(merged)
         return out
 

@@ -33,6 +33,8 @@ PORT_SPEC = dict(
 # vm_selector was the old name of template_selector here (it means VM metadata labels in kubevirt_iface_hotplug
 # and kubevirt_vm_network_info); kept as a deprecated alias
 OLD_SELECTOR_NAME = [dict(name="vm_selector", version="2.0.0", collection_name="kubevirt_net.core")]
+# concurrency was the old name of max_concurrency here (the name kubevirt_iface_hotplug and kubevirt_vm_clone use)
+OLD_CONCURRENCY_NAME = [dict(name="concurrency", version="2.0.0", collection_name="kubevirt_net.core")]
 SERVICE_SPEC = dict(
     name=dict(type="str", required=True),
     namespace=dict(type="str"),
@@ -66,7 +68,7 @@ ISTIO_ARG_SPEC = dict(
     istio_namespace=dict(type="str", default="istio-system"),
     cluster_domain=dict(type="str", default="cluster.local"),
     list_scope=dict(type="str", choices=["auto", "namespace", "cluster"], default="auto"),
-    concurrency=dict(type="int", default=8),
+    max_concurrency=dict(type="int", default=8, aliases=["concurrency"], deprecated_aliases=OLD_CONCURRENCY_NAME),
     allow_no_match=dict(type="bool", default=False),
 )
 
@@ -313,7 +315,7 @@ class IstioRun:
             jobs["drs"] = (dr_resource, OWNED_SELECTOR)
         if multus:
             jobs["nads"] = (NAD, None)
-        data = Reader(session, targets, scope, params["concurrency"]).read(jobs)
+        data = Reader(session, targets, scope, params["max_concurrency"]).read(jobs)
 
         # ---- selection and every refusal
         selected = {}       # namespace -> [VmCheck]
@@ -415,7 +417,7 @@ class IstioRun:
 
         # ---- writes (check mode: none)
         check_mode = self.module.check_mode
-        workers = params["concurrency"]
+        workers = params["max_concurrency"]
         for kind, actions in owned_plans:
             executor = OwnedExecutor(session, kind, check_mode=check_mode, workers=workers)
             results.extend(("owned", kind, r) for r in executor.run(actions))
@@ -625,7 +627,7 @@ class IstioRun:
                     return key, str(err)
 
             pending = []
-            for key, error in fan_out(restart, batch, self.params["concurrency"]):
+            for key, error in fan_out(restart, batch, self.params["max_concurrency"]):
                 if error:
                     errors[key] = error
                 else:
@@ -639,9 +641,9 @@ class IstioRun:
             while pending:
                 spaces = sorted(set(k[0] for k in pending))
                 try:
-                    vmis = fan_out(lambda ns: (ns, bounded_list(VMI.path(ns))), spaces, self.params["concurrency"])
+                    vmis = fan_out(lambda ns: (ns, bounded_list(VMI.path(ns))), spaces, self.params["max_concurrency"])
                     pods = fan_out(lambda ns: (ns, bounded_list(POD.path(ns), label_selector=LAUNCHER_SELECTOR)),
-                                   spaces, self.params["concurrency"])
+                                   spaces, self.params["max_concurrency"])
                 except ApiError as err:
                     if err.sent:
                         raise

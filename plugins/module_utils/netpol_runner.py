@@ -27,8 +27,18 @@ PORT_SPEC = dict(
     protocol=dict(type="str", default="TCP"),
     end_port=dict(type="int"),
 )
+# vm_selector was the old name of template_selector here (in kubevirt_iface_hotplug and
+# kubevirt_vm_network_info it means VM metadata labels); kept as a deprecated alias until 2.0.0
+OLD_SELECTOR_NAME = [dict(name="vm_selector", version="2.0.0", collection_name="kubevirt_net.core")]
+OLD_CONCURRENCY_NAME = [dict(name="concurrency", version="2.0.0", collection_name="kubevirt_net.core")]
+
+
+def template_selector_option():
+    return dict(type="dict", aliases=["vm_selector", "pod_selector"], deprecated_aliases=OLD_SELECTOR_NAME)
+
+
 PEER_SPEC = {
-    "vm_selector": dict(type="dict", aliases=["pod_selector"]),
+    "template_selector": template_selector_option(),
     "namespace_selector": dict(type="dict"),
     "namespaces": dict(type="list", elements="str"),
     "cidr": dict(type="str"),
@@ -38,7 +48,7 @@ RULE_SPEC = dict(
     name=dict(type="str", required=True),
     description=dict(type="str"),
     direction=dict(type="str", required=True, choices=["ingress", "egress"]),
-    vm_selector=dict(type="dict", aliases=["pod_selector"]),
+    template_selector=template_selector_option(),
     peers=dict(type="list", elements="dict", options=PEER_SPEC),
     ports=dict(type="list", elements="dict", options=PORT_SPEC),
     network=dict(type="list", elements="str"),
@@ -47,13 +57,13 @@ MONITORING_SPEC = dict(
     namespace_selector=dict(type="dict"),
     namespaces=dict(type="list", elements="str"),
     pod_selector=dict(type="dict"),
-    vm_selector=dict(type="dict"),
+    template_selector=dict(type="dict", aliases=["vm_selector"], deprecated_aliases=OLD_SELECTOR_NAME),
     ports=dict(type="list", elements="dict", options=PORT_SPEC),
 )
 BASELINE_PEER_SPEC = dict(
     namespace_selector=dict(type="dict"),
     namespaces=dict(type="list", elements="str"),
-    vm_selector=dict(type="dict", aliases=["pod_selector"]),
+    template_selector=template_selector_option(),
     cidr=dict(type="str"),
 )
 BASELINE_RULE_SPEC = dict(
@@ -69,7 +79,7 @@ BASELINE_SPEC = dict(
     priority=dict(type="int", required=True),
     subject=dict(type="dict", required=True, options=dict(
         namespace_selector=dict(type="dict"), namespaces=dict(type="list", elements="str"),
-        vm_selector=dict(type="dict", aliases=["pod_selector"]))),
+        template_selector=template_selector_option())),
     ingress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
     egress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
 )
@@ -95,7 +105,7 @@ POLICIES_ARG_SPEC = dict(
     label_namespaces=dict(type="bool", default=False),
     vm_checks=dict(type="bool", default=True),
     list_scope=dict(type="str", choices=["auto", "namespace", "cluster"], default="auto"),
-    concurrency=dict(type="int", default=8),
+    max_concurrency=dict(type="int", default=8, aliases=["concurrency"], deprecated_aliases=OLD_CONCURRENCY_NAME),
     report=dict(type="bool", default=False),
 )
 
@@ -161,8 +171,8 @@ def check_task(params, problems):
     if not policy_set or selectors.value_problem(policy_set):
         problems.add("task", "policy_set", "%r is not a valid label value: at most 63 letters, digits, '-', '_' "
                                            "or '.', starting and ending with a letter or digit" % (policy_set,))
-    if not 1 <= (params.get("concurrency") or 0) <= 64:
-        problems.add("task", "concurrency", "%r is out of range: use 1 to 64" % (params.get("concurrency"),))
+    if not 1 <= (params.get("max_concurrency") or 0) <= 64:
+        problems.add("task", "max_concurrency", "%r is out of range: use 1 to 64" % (params.get("max_concurrency"),))
     if params["prune_scope"] == "cluster" and params["list_scope"] == "namespace":
         problems.add("task", "prune_scope", "cluster needs the cluster-wide LIST: set list_scope to auto or cluster")
     return explicit, selector
@@ -331,7 +341,7 @@ class KindPlan:
         actions = plan(kind, desired, dict((k, o) for k, o in self.ours.items() if k in self.declared),
                        self.deletions)
         results = PolicyExecutor(session, kind, policy_set, check_mode=check_mode,
-                                 workers=params["concurrency"]).run(actions)
+                                 workers=params["max_concurrency"]).run(actions)
         for result in results:
             result["kind"] = self.resource.kind
         return results
@@ -390,7 +400,7 @@ class BaselinePlan:
             actions = plan(kind, desired, dict((k, o) for k, o in plan_.ours.items() if k in plan_.declared),
                            plan_.deletions)
             for result in PolicyExecutor(session, kind, policy_set, check_mode=check_mode,
-                                         workers=params["concurrency"]).run(actions):
+                                         workers=params["max_concurrency"]).run(actions):
                 result["kind"] = plan_.resource.kind
                 results.append(result)
         return results

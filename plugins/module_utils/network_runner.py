@@ -66,7 +66,8 @@ NETWORK_ARG_SPEC = dict(deepcopy(ONE_NETWORK_SPEC),
                                    default="present"),
                         force=dict(type="bool", default=False),
                         overlap_scope=dict(type="str", choices=["namespace", "cluster"], default="namespace"),
-                        networks=dict(type="list", elements="dict"))
+                        networks=dict(type="list", elements="dict"),
+                        max_concurrency=dict(type="int", default=8))
 NETWORK_ARG_SPEC["namespace"]["default"] = "default"
 NETWORK_ARG_SPEC["cni_version"]["default"] = "0.3.1"
 
@@ -143,6 +144,7 @@ def run(arg_spec):
     elif state == "overridden" and not params.get("networks"):
         problems.add("task", "networks", "is required with state=overridden (the complete list of networks)")
     check(networks, state, problems)
+    problems.int_range("task", "max_concurrency", params["max_concurrency"], 1, 64)
     if problems:
         runner.fail_problems(problems)
 
@@ -188,7 +190,8 @@ def run(arg_spec):
         if problems:
             runner.fail_problems(problems)
         actions = plan(kind, desired, existing, deletions)
-        results = Executor(session, kind, check_mode=module.check_mode).run(actions)
+        results = Executor(session, kind, check_mode=module.check_mode,
+                           workers=params["max_concurrency"]).run(actions)
     except ApiError as err:
         runner.fail_api(err)
 

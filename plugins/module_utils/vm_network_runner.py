@@ -25,6 +25,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_networ
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.args import rename_binding_values
 from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
@@ -96,6 +97,7 @@ class VmNetwork:
         self.name = self.params["vm"]
         self.state = self.params["state"]
         self.config = self.params.get("config") or {}
+        rename_binding_values(module, self.config.get("interfaces"), "config.interfaces")
         self.runner = Run(module)
         self.patches = []
         self._before = None  # the VM as read before any write

@@ -65,6 +65,12 @@ options:
       - Mutually exclusive with O(name).
     type: list
     elements: dict
+  max_concurrency:
+    description:
+      - The most writes (creates, updates, deletes of NetworkAttachmentDefinitions) in flight at once (1-64), over
+        all namespaces of the task. The reads are one LIST per namespace (or one cluster-wide LIST), before any write.
+    type: int
+    default: 8
   name:
     description:
       - Name of the NetworkAttachmentDefinition (DNS-1123, at most 253 characters). VMs reference it as

@@ -131,9 +131,12 @@ options:
         description: The NetworkAttachmentDefinition (C(<name>) or C(<namespace>/<name>)) the interface moves to.
         type: str
       binding:
-        description: Another binding for the interface.
+        description:
+          - Another binding for the interface (KubeVirt's interface field names, as in
+            M(kubevirt_net.core.kubevirt_vm_network)).
+          - V(passt) is a deprecated spelling of V(passtBinding) (removed in 2.0.0).
         type: str
-        choices: [bridge, masquerade, sriov, passtBinding]
+        choices: [bridge, masquerade, sriov, passtBinding, passt]
       model:
         description: Another NIC model.
         type: str

@@ -232,10 +232,13 @@ options:
     type: str
     choices: [auto, namespace, cluster]
     default: auto
-  concurrency:
-    description: How many requests are in flight at once (1-64).
+  max_concurrency:
+    description:
+      - The most requests in flight at once (1-64).
+      - The alias C(concurrency) is deprecated (removed in 2.0.0).
     type: int
     default: 8
+    aliases: [concurrency]
 notes:
   - Check mode sends no write request and reports what would change (and which VMs would restart); C(--diff) shows the
     changed objects.

@@ -98,8 +98,10 @@ options:
           binding:
             description:
               - V(masquerade) (pod network only; default there), V(bridge) (default on Multus networks), V(sriov),
-                V(passt) (the core C(passtBinding), KubeVirt 1.8+, pod network only), or C(plugin:<name>) for a network
-                binding plugin registered in the KubeVirt CR (see M(kubevirt_net.core.kubevirt_binding_plugin)).
+                V(passtBinding) (the core passt binding, KubeVirt 1.8+, pod network only), or C(plugin:<name>) for a
+                network binding plugin registered in the KubeVirt CR (see M(kubevirt_net.core.kubevirt_binding_plugin)).
+              - The typed bindings are KubeVirt's interface field names, as in M(kubevirt_net.core.kubevirt_vm_clone).
+                The old value V(passt) is deprecated (removed in 2.0.0) and means V(passtBinding).
             type: str
           model:
             description: NIC model (KubeVirt's default is virtio).
@@ -110,7 +112,7 @@ options:
             type: str
           ports:
             description:
-              - Ports forwarded to the guest by V(masquerade) and V(passt) (an empty list forwards all ports). Not
+              - Ports forwarded to the guest by V(masquerade) and V(passtBinding) (an empty list forwards all ports). Not
                 allowed with other bindings, which would ignore them. Istio's ports (15000, 15001, 15004, 15006, 15008,
                 15009, 15020, 15021, 15053, 15090) give a warning.
             type: list
@@ -161,7 +163,7 @@ options:
                     type: str
                     required: true
           link_state:
-            description: Link state of the NIC (KubeVirt 1.5+; not for sriov or passt).
+            description: Link state of the NIC (KubeVirt 1.5+; not for sriov or passtBinding).
             type: str
             choices: [up, down]
           acpi_index:
@@ -284,7 +286,7 @@ EXAMPLES = r"""
     state: rendered
     config:
       interfaces:
-        - {name: default, network: pod, binding: passt}
+        - {name: default, network: pod, binding: passtBinding}
 """
 
 RETURN = r"""

@@ -22,12 +22,12 @@ def declare(**params):
 
 
 def rule(**kwargs):
-    return dict({"name": "r", "direction": "ingress", "vm_selector": None, "peers": None, "ports": None,
+    return dict({"name": "r", "direction": "ingress", "template_selector": None, "peers": None, "ports": None,
                  "description": None}, **kwargs)
 
 
 TASK = {"namespaces": None, "namespace_selector": None, "state": "present", "policy_set": "default",
-        "concurrency": 8, "prune_scope": "namespaces", "list_scope": "auto"}
+        "max_concurrency": 8, "prune_scope": "namespaces", "list_scope": "auto"}
 
 
 def namespace(name, labels=None, phase="Active"):
@@ -48,7 +48,7 @@ def test_targets_needed_and_empty_selector_refused():
     assert explicit == ["a", "b"] and selector == {"matchLabels": {"tenant": "x"}} and not problems
     assert check(namespaces=["Bad"])[2]
     assert check(namespaces=["a"], policy_set="no spaces")[2]
-    assert check(namespaces=["a"], concurrency=0)[2]
+    assert check(namespaces=["a"], max_concurrency=0)[2]
     assert check(state="rendered", namespace_selector={"a": "b"})[2]
     assert check(namespaces=["a"], prune_scope="cluster", list_scope="namespace")[2]
 
