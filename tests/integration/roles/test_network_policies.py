@@ -40,8 +40,8 @@ ROLE_VARS = {
     "network_policies_dns_namespace_selector": {"dns": "yes"},
     "network_policies_allow_same_namespace": False,
     "network_policies_rules": [
-        {"name": "db-from-app", "direction": "ingress", "vm_selector": {"app": "db"},
-         "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
+        {"name": "db-from-app", "direction": "ingress", "template_selector": {"app": "db"},
+         "peers": [{"template_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
     ],
 }
 
@@ -100,10 +100,10 @@ def test_200_namespaces_with_multinetworkpolicies_and_a_baseline_converge_then_r
         "network_policies_allow_dns": False,
         "network_policies_allow_same_namespace": True,
         "network_policies_rules": [
-            {"name": "storage-same-tenant", "direction": "ingress", "network": "storage", "vm_selector": {},
-             "peers": [{"vm_selector": {}}]},
-            {"name": "storage-backup", "direction": "ingress", "network": "storage", "vm_selector": {},
-             "peers": [{"namespaces": ["infra"], "vm_selector": {"app": "backup"}}], "ports": [{"port": 5432}]},
+            {"name": "storage-same-tenant", "direction": "ingress", "network": "storage", "template_selector": {},
+             "peers": [{"template_selector": {}}]},
+            {"name": "storage-backup", "direction": "ingress", "network": "storage", "template_selector": {},
+             "peers": [{"namespaces": ["infra"], "template_selector": {"app": "backup"}}], "ports": [{"port": 5432}]},
         ],
         "network_policies_cluster_baselines": [
             {"name": "tenants-" + tag, "tier": "Baseline", "priority": 77, "subject": {"namespace_selector": labels},
