@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
     netpol, netpol_admin, netpol_multi, netpol_report, selectors)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Executor, diff_of, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
@@ -22,92 +22,6 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import
 from ansible_collections.kubevirt_net.core.plugins.module_utils.targets import resolve_targets
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
-PORT_SPEC = dict(
-    port=dict(type="raw"),
-    protocol=dict(type="str", default="TCP"),
-    end_port=dict(type="int"),
-)
-# vm_selector was the old name of template_selector here (in kubevirt_iface_hotplug and
-# kubevirt_vm_network_info it means VM metadata labels); kept as a deprecated alias until 2.0.0
-OLD_SELECTOR_NAME = [dict(name="vm_selector", version="2.0.0", collection_name="kubevirt_net.core")]
-OLD_CONCURRENCY_NAME = [dict(name="concurrency", version="2.0.0", collection_name="kubevirt_net.core")]
-
-
-def template_selector_option():
-    return dict(type="dict", aliases=["vm_selector", "pod_selector"], deprecated_aliases=OLD_SELECTOR_NAME)
-
-
-PEER_SPEC = {
-    "template_selector": template_selector_option(),
-    "namespace_selector": dict(type="dict"),
-    "namespaces": dict(type="list", elements="str"),
-    "cidr": dict(type="str"),
-    "except": dict(type="list", elements="str"),
-}
-RULE_SPEC = dict(
-    name=dict(type="str", required=True),
-    description=dict(type="str"),
-    direction=dict(type="str", required=True, choices=["ingress", "egress"]),
-    template_selector=template_selector_option(),
-    peers=dict(type="list", elements="dict", options=PEER_SPEC),
-    ports=dict(type="list", elements="dict", options=PORT_SPEC),
-    network=dict(type="list", elements="str"),
-)
-MONITORING_SPEC = dict(
-    namespace_selector=dict(type="dict"),
-    namespaces=dict(type="list", elements="str"),
-    pod_selector=dict(type="dict"),
-    template_selector=dict(type="dict", aliases=["vm_selector"], deprecated_aliases=OLD_SELECTOR_NAME),
-    ports=dict(type="list", elements="dict", options=PORT_SPEC),
-)
-BASELINE_PEER_SPEC = dict(
-    namespace_selector=dict(type="dict"),
-    namespaces=dict(type="list", elements="str"),
-    template_selector=template_selector_option(),
-    cidr=dict(type="str"),
-)
-BASELINE_RULE_SPEC = dict(
-    name=dict(type="str"),
-    action=dict(type="str", required=True, choices=list(netpol_admin.ACTIONS)),
-    peers=dict(type="list", elements="dict", options=BASELINE_PEER_SPEC),
-    ports=dict(type="list", elements="dict", options=PORT_SPEC),
-)
-BASELINE_SPEC = dict(
-    name=dict(type="str", required=True),
-    description=dict(type="str"),
-    tier=dict(type="str", choices=list(netpol_admin.TIERS), default="Baseline"),
-    priority=dict(type="int", required=True),
-    subject=dict(type="dict", required=True, options=dict(
-        namespace_selector=dict(type="dict"), namespaces=dict(type="list", elements="str"),
-        template_selector=template_selector_option())),
-    ingress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
-    egress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
-)
-POLICIES_ARG_SPEC = dict(
-    state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
-    namespaces=dict(type="list", elements="str"),
-    namespace_selector=dict(type="dict"),
-    policy_set=dict(type="str", default="default"),
-    name_prefix=dict(type="str", default="kvnet-"),
-    default_deny=dict(type="str", choices=list(netpol.DENY_CHOICES), default="none"),
-    allow_dns=dict(type="bool", default=False),
-    dns_namespace=dict(type="str", default="kube-system"),
-    dns_namespace_selector=dict(type="dict"),
-    dns_pod_selector=dict(type="dict"),
-    allow_same_namespace=dict(type="bool", default=False),
-    allow_from_namespaces=dict(type="dict"),
-    allow_monitoring=dict(type="dict", options=MONITORING_SPEC),
-    rules=dict(type="list", elements="dict", options=RULE_SPEC),
-    cluster_baselines=dict(type="list", elements="dict", options=BASELINE_SPEC),
-    cluster_baseline_api=dict(type="str", choices=["auto", "v1alpha2", "v1alpha1"], default="auto"),
-    prune=dict(type="bool", default=True),
-    prune_scope=dict(type="str", choices=["namespaces", "cluster"], default="namespaces"),
-    label_namespaces=dict(type="bool", default=False),
-    vm_checks=dict(type="bool", default=True),
-    list_scope=dict(type="str", choices=["auto", "namespace", "cluster"], default="auto"),
-    max_concurrency=dict(type="int", default=8, aliases=["concurrency"], deprecated_aliases=OLD_CONCURRENCY_NAME),
-    report=dict(type="bool", default=False),
-)
 
 AUTO_CLUSTER_LIST_ABOVE = 10  # namespaces; above this one cluster-wide LIST beats one LIST per namespace
 CLUSTER_PAGE = 1000
@@ -427,8 +341,8 @@ def _render(module, runner, params, templates, baselines, explicit, selector, fi
                 policy_set=policy_set, declared=[t.name for t in templates])
 
 
-def run(arg_spec):
-    module = build_module(arg_spec, needs_netaddr=True)
+def run(module):
+    """The kubevirt_network_policies flow, on the module built by the module file."""
     params = module.params
     state = params["state"]
     policy_set = params["policy_set"]

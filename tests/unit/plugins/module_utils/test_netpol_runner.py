@@ -9,6 +9,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, n
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from ansible_collections.kubevirt_net.core.plugins.modules import kubevirt_network_policies
 from tests.unit.plugins.module_utils.session_double import TimeBounds
 
 BASE = {"name_prefix": "kvnet-", "default_deny": "none", "allow_dns": False, "dns_namespace": "kube-system",
@@ -138,4 +139,4 @@ def test_executor_never_takes_over_a_policy_that_is_not_ours(labels, fragment):
 
 def test_base_params_cover_the_module_options():
     # the unit tests' declaration defaults stay in step with the module's argument spec
-    assert set(BASE) <= set(netpol_runner.POLICIES_ARG_SPEC)
+    assert set(BASE) <= set(kubevirt_network_policies.ARG_SPEC)
