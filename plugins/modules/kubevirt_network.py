@@ -402,15 +402,16 @@ ONE_NETWORK_SPEC = dict(
     ipam=dict(type="dict", options=IPAM_SPEC),
 )
 
+# the task-level options: one network's options (namespace and cni_version with defaults, which the
+# networks[] items inherit) and those of the task
 ARG_SPEC = dict(deepcopy(ONE_NETWORK_SPEC),
-                        state=dict(type="str", choices=["present", "absent", "overridden", "rendered"],
-                                   default="present"),
-                        force=dict(type="bool", default=False),
-                        overlap_scope=dict(type="str", choices=["namespace", "cluster"], default="namespace"),
-                        networks=dict(type="list", elements="dict"),
-                        max_concurrency=dict(type="int", default=8))
-ARG_SPEC["namespace"]["default"] = "default"
-ARG_SPEC["cni_version"]["default"] = "0.3.1"
+                namespace=dict(type="str", default="default"),
+                cni_version=dict(type="str", default="0.3.1"),
+                state=dict(type="str", choices=["present", "absent", "overridden", "rendered"], default="present"),
+                force=dict(type="bool", default=False),
+                overlap_scope=dict(type="str", choices=["namespace", "cluster"], default="namespace"),
+                networks=dict(type="list", elements="dict"),
+                max_concurrency=dict(type="int", default=8))
 
 
 def main():

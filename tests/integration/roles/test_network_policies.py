@@ -56,6 +56,24 @@ def play_tasks(result, index):
     return [(t["task"]["name"], t["hosts"].get("localhost", {})) for t in result.data["plays"][index]["tasks"]]
 
 
+def test_old_variable_and_option_names_still_work_and_warn(run_playbook, request_log):
+    """network_policies_concurrency and rules[].vm_selector: deprecated, rendered the same as the new names."""
+    old_rules = [{"name": "db-from-app", "direction": "ingress", "vm_selector": {"app": "db"},
+                  "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]}]
+    result = run_playbook([role_play(network_policies_state="rendered", network_policies_namespaces=["a"],
+                                     network_policies_max_concurrency=3),
+                           role_play(network_policies_state="rendered", network_policies_namespaces=["a"],
+                                     network_policies_concurrency=3, network_policies_rules=old_rules)])
+    new, old = (dict(play_tasks(result, i)) for i in range(2))
+    module = [name for name in new if "Reconcile" in name][0]
+    assert new[module]["policies"] == old[module]["policies"]
+    assert not new[module].get("deprecations")
+    messages = " ".join(d["msg"] for d in old[module]["deprecations"])
+    for name in ("'concurrency'", "'rules[0].vm_selector'", "'rules[0].peers[0].vm_selector'"):
+        assert name in messages, messages
+    assert request_log.entries() == []
+
+
 def test_role_runs_the_same_tasks_for_2_or_15_namespaces(lab, run_playbook, request_log):
     small, large = {"role-np": uuid.uuid4().hex[:8]}, {"role-np": uuid.uuid4().hex[:8]}
     names = make_namespaces(lab, 2, small) + make_namespaces(lab, 15, large)

@@ -57,10 +57,9 @@ def policies_args(selector, concurrency):
         "allow_monitoring": {"namespaces": ["monitoring"], selector: {"app": "db"}, "ports": [{"port": 9100}]},
         "rules": [{"name": "db-from-web", "direction": "ingress", selector: {"app": "db"},
                    "peers": [{selector: {"app": "web"}}], "ports": [{"port": 3306}]}],
-        "cluster_baselines": [{"name": "infra", "priority": 10, "subject": {"namespaces": ["shop"],
-                                                                             selector: {"app": "db"}},
-                               "ingress": [{"action": "Accept", "peers": [{"namespaces": ["infra"],
-                                                                            selector: {"app": "backup"}}]}]}],
+        "cluster_baselines": [{
+            "name": "infra", "priority": 10, "subject": {"namespaces": ["shop"], selector: {"app": "db"}},
+            "ingress": [{"action": "Accept", "peers": [{"namespaces": ["infra"], selector: {"app": "backup"}}]}]}],
     }
 
 
