@@ -21,8 +21,8 @@ ROLE_VARS = {
     "network_policies_label_namespaces": True,  # the lab is Kubernetes 1.20 (one PATCH of kube-system, once)
     "network_policies_allow_same_namespace": False,
     "network_policies_rules": [
-        {"name": "db-from-app", "direction": "ingress", "vm_selector": {"app": "db"},
-         "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
+        {"name": "db-from-app", "direction": "ingress", "template_selector": {"app": "db"},
+         "peers": [{"template_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
     ],
 }
 # The same three policies, as the loop writes them.

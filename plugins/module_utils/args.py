@@ -74,3 +74,25 @@ def argument_spec(module_spec: Dict[str, Any], wait: bool = False) -> Dict[str, 
         spec.update(deepcopy(WAIT_ARG_SPEC))
     spec.update(deepcopy(module_spec))
     return spec
+
+
+# One value per interface binding across modules: the API's interface field names (bridge, masquerade, sriov,
+# passtBinding).  KubeVirt v1.9.0 staging/src/kubevirt.io/api/core/v1/schema.go, InterfaceBindingMethod: the core
+# passt binding is ``passtBinding``; the field ``passt`` is DeprecatedPasst, removed in KubeVirt 1.3.  The old
+# value ``passt`` of kubevirt_vm_network is accepted until 2.0.0.
+BINDING_VALUE_ALIASES = {"passt": "passtBinding"}
+RENAMED_VALUES_REMOVED_IN = "2.0.0"
+
+
+def rename_binding_values(module: Any, items: Any, field: str) -> None:
+    """Replace deprecated binding values in ``items`` (dicts with a ``binding``
+    key, changed in place) by their current name, with a deprecation warning
+    naming ``field[index].binding``."""
+    for index, item in enumerate(items or []):
+        value = item.get("binding") if isinstance(item, dict) else None
+        if value in BINDING_VALUE_ALIASES:
+            new = BINDING_VALUE_ALIASES[value]
+            module.deprecate("%s[%d].binding: the value %r is deprecated, write %r (the KubeVirt interface field "
+                             "of the core passt binding)" % (field, index, value, new),
+                             version=RENAMED_VALUES_REMOVED_IN, collection_name="kubevirt_net.core")
+            item["binding"] = new

@@ -16,26 +16,11 @@
 from ansible_collections.kubevirt_net.core.plugins.module_utils import binding_plugin as bp
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import HYPERCONVERGED, KUBEVIRT, NAD, VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import guarded_patch
 
-ARG_SPEC = dict(
-    name=dict(type="str"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    sidecar_image=dict(type="str"),
-    network_attachment_definition=dict(type="str"),
-    domain_attachment_type=dict(type="str", choices=list(bp.DOMAIN_ATTACHMENT_TYPES)),
-    migration_method=dict(type="str", choices=list(bp.MIGRATION_METHODS)),
-    migratable=dict(type="bool"),
-    downward_api=dict(type="str", choices=list(bp.DOWNWARD_APIS)),
-    compute_resource_overhead=dict(type="dict", options=dict(requests=dict(type="dict"), limits=dict(type="dict"))),
-    permit_bridge_interface_on_pod_network=dict(type="bool"),
-    default_network_interface=dict(type="str", choices=list(bp.DEFAULT_NETWORK_INTERFACES)),
-    hyperconverged=dict(type="str", choices=["auto", "never"], default="auto"),
-    force=dict(type="bool", default=False),
-)
 SETTINGS = (("permit_bridge_interface_on_pod_network", "permitBridgeInterfaceOnPodNetwork"),
             ("default_network_interface", "defaultNetworkInterface"))
 MAX_USERS_SHOWN = 10
@@ -149,9 +134,3 @@ class BindingPlugin:
             # what the server confirmed: another writer may have made the change meanwhile
             out.update(patch=done.ops, changed=done.written)
         self.runner.exit(**out)
-
-
-def run():
-    module = build_module(ARG_SPEC, required_one_of=[("name", "permit_bridge_interface_on_pod_network",
-                                                      "default_network_interface")])
-    BindingPlugin(module).run()

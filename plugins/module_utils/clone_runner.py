@@ -14,8 +14,9 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.kubevirt_net.core.plugins.module_utils import clone as clone_utils
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, MERGE_PATCH, ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.args import rename_binding_values
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     CONTROLLER_REVISION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, VM, VM_CLONE, VM_CLONE_V1ALPHA1, VM_SNAPSHOT, VMI)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
@@ -30,55 +31,6 @@ try:
 except ImportError:  # pragma: no cover - kubernetes.core requires PyYAML; sanity's import test runs without it
     yaml = None
 
-NETWORK_OVERRIDE = dict(
-    interface=dict(type="str", required=True),
-    network=dict(type="str"),
-    binding=dict(type="str", choices=["bridge", "masquerade", "sriov", "passtBinding"]),
-    model=dict(type="str"),
-    mac_address=dict(type="str"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-)
-
-TARGET_SPEC = dict(
-    name=dict(type="str", required=True),
-    new_mac_addresses=dict(type="dict"),
-    new_smbios_serial=dict(type="str"),
-    networks=dict(type="list", elements="dict", options=NETWORK_OVERRIDE),
-    labels=dict(type="dict"),
-    template_labels=dict(type="dict"),
-    hostname=dict(type="str"),
-    subdomain=dict(type="str"),
-    run_strategy=dict(type="str", choices=["Always", "Halted", "Manual", "RerunOnFailure", "Once"]),
-    patches=dict(type="list", elements="raw"),
-)
-
-ARG_SPEC = dict(
-    source=dict(type="str"),
-    source_kind=dict(type="str", choices=["VirtualMachine", "VirtualMachineSnapshot"], default="VirtualMachine"),
-    source_definition=dict(type="raw"),
-    target=dict(type="str"),
-    targets=dict(type="list", elements="dict"),
-    namespace=dict(type="str", default="default"),
-    state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
-    label_filters=dict(type="list", elements="str"),
-    annotation_filters=dict(type="list", elements="str"),
-    template_label_filters=dict(type="list", elements="str"),
-    template_annotation_filters=dict(type="list", elements="str"),
-    new_mac_addresses=dict(type="dict"),
-    new_smbios_serial=dict(type="str"),
-    volume_name_policy=dict(type="str", choices=["RandomizeNames", "PrefixTargetName"]),
-    networks=dict(type="list", elements="dict", options=NETWORK_OVERRIDE),
-    labels=dict(type="dict"),
-    template_labels=dict(type="dict"),
-    hostname=dict(type="str"),
-    subdomain=dict(type="str"),
-    run_strategy=dict(type="str", choices=["Always", "Halted", "Manual", "RerunOnFailure", "Once"]),
-    patches=dict(type="list", elements="raw"),
-    cleanup=dict(type="bool", default=True),
-    start=dict(type="bool", default=False),
-    recreate=dict(type="bool", default=False),
-    max_concurrency=dict(type="int", default=10),
-)
 
 CLONE_V1BETA1, CLONE_V1ALPHA1 = VM_CLONE, VM_CLONE_V1ALPHA1
 MAX_CREATES = 5
@@ -128,8 +80,13 @@ class ClonePoller:
 
 
 class Cloner:
-    def __init__(self, module):
+    """The kubevirt_vm_clone flow.  ``target_spec``: the options of one
+    ``targets`` item (the module's argument spec), checked here because an
+    item's unset options take the task's values."""
+
+    def __init__(self, module, target_spec):
         self.module = module
+        self.target_spec = target_spec
         self.params = module.params
         self.namespace = self.params["namespace"]
         self.runner = Run(module)
@@ -145,10 +102,11 @@ class Cloner:
 
     # ------------------------------------------------------------ options
     def targets(self, problems):
-        shared = dict((k, self.params.get(k)) for k in TARGET_SPEC if k != "name")
+        rename_binding_values(self.module, self.params.get("networks"), "networks")
+        shared = dict((k, self.params.get(k)) for k in self.target_spec if k != "name")
         if not self.params.get("targets"):
             return [dict(shared, name=self.params.get("target"))]
-        validator = ArgumentSpecValidator(TARGET_SPEC)
+        validator = ArgumentSpecValidator(self.target_spec)
         out = []
         for index, item in enumerate(self.params["targets"]):
             result = validator.validate(item if isinstance(item, dict) else {"name": item})
@@ -156,6 +114,8 @@ class Cloner:
                 problems.add("targets[%d]" % index, "options", str(error))
             merged = dict(shared)
             merged.update(dict((k, v) for k, v in result.validated_parameters.items() if v is not None))
+            if result.validated_parameters.get("networks"):
+                rename_binding_values(self.module, merged["networks"], "targets[%d].networks" % index)
             out.append(merged)
         return out
 
@@ -466,6 +426,8 @@ class Cloner:
 
     # --------------------------------------------------------------- main
     def run(self):
+        if not self.params.get("source"):
+            self.module.fail_json(msg="source is required (the VirtualMachine or VirtualMachineSnapshot to clone)")
         problems = Problems()
         targets = self.targets(problems)
         self.check(problems, targets)
@@ -556,11 +518,3 @@ class Cloner:
                 self.session.request("DELETE", VM.path(self.namespace, target["name"]))
             results.append({"name": target["name"], "method": "deleted"})
         self.runner.exit(changed=changed, clones=results)
-
-
-def run():
-    module = build_module(ARG_SPEC, wait=True, mutually_exclusive=[("target", "targets")],
-                          required_one_of=[("target", "targets")])
-    if not module.params.get("source"):
-        module.fail_json(msg="source is required (the VirtualMachine or VirtualMachineSnapshot to clone)")
-    Cloner(module).run()

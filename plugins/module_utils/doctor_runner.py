@@ -16,7 +16,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiEr
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_dns import DNS_NAMESPACE
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import ISTIO_CNI_SELECTOR, selecting_services
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY, CLUSTER_NETWORK_POLICY, KUBEVIRT, MULTI_NETWORK_POLICY,
     MUTATING_WEBHOOK, NAD, NAMESPACE, NETWORK_POLICY, POD, SERVICE, VM, VMI, VMIM, ResourceType)
@@ -32,26 +32,6 @@ KINDS = ((doctor.VMI_KIND, VMI), (doctor.POD_KIND, POD), (doctor.SERVICE_KIND, S
          (doctor.VMIM_KIND, VMIM))
 OPTIONAL_STATUS = (401, 403, 404)
 PENDING_KINDS = ("NetworkPolicy", "MultiNetworkPolicy") + doctor_networks.ADMIN_KINDS
-
-DOCTOR_ARG_SPEC = dict(
-    namespace=dict(type="str"),
-    vm=dict(type="str"),
-    vm_selector=dict(type="raw"),
-    template_selector=dict(type="raw"),
-    allow_no_match=dict(type="bool", default=False),
-    checks=dict(type="list", elements="str", choices=list(doctor.CHECKS), default=list(doctor.CHECKS)),
-    peer=dict(type="dict", options=dict(
-        vm=dict(type="str"),
-        pod_selector=dict(type="raw"),
-        namespace=dict(type="str"),
-        cidr=dict(type="str"),
-        port=dict(type="raw"),
-        protocol=dict(type="str", choices=["TCP", "UDP", "SCTP", "ICMP"], default="TCP"),
-    )),
-    direction=dict(type="str", choices=["ingress", "egress", "both"], default="both"),
-    policies=dict(type="list", elements="dict"),
-    cluster_domain=dict(type="str", default="cluster.local"),
-)
 
 
 def check_params(params):
@@ -260,8 +240,8 @@ def _phase_two(reader, snap, params, scope):
                                         field_selector="status.phase!=Succeeded,status.phase!=Failed")
 
 
-def run(spec):
-    module = build_module(spec, mutually_exclusive=[("vm", "vm_selector"), ("vm", "template_selector")])
+def run(module):
+    """The doctor's flow, on the module built by kubevirt_vm_network_info."""
     runner = Run(module)
     params = module.params
     problems = check_params(params)

@@ -20,45 +20,18 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine, apply_ops, vm_key
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
-REQUEST_SPEC = dict(
-    interface=dict(type="str"),
-    network=dict(type="str"),
-    binding=dict(type="str", choices=["bridge", "sriov"], default="bridge"),
-    model=dict(type="str"),
-    mac_address=dict(type="str"),
-    pci_address=dict(type="str"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-)
-
-ARG_SPEC = dict(
-    vm=dict(type="str"),
-    vm_selector=dict(type="raw"),
-    template_selector=dict(type="raw"),
-    vm_selector_all=dict(type="bool", default=False),
-    allow_no_match=dict(type="bool", default=False),
-    namespace=dict(type="str", default="default"),
-    interface=dict(type="str"),
-    network=dict(type="str"),
-    binding=dict(type="str", choices=["bridge", "sriov"], default="bridge"),
-    model=dict(type="str"),
-    mac_address=dict(type="str"),
-    pci_address=dict(type="str"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    interfaces=dict(type="list", elements="dict", options=REQUEST_SPEC),
-    restart_if_required=dict(type="bool", default=False),
-    migrate_if_required=dict(type="bool", default=False),
-    dynamic_networks=dict(type="str", choices=["auto", "true", "false"], default="auto"),
-    max_concurrency=dict(type="int", default=20),
-)
+# the top-level options that make the one request of a task without ``interfaces``
+# (the suboptions of ``interfaces`` in the module's argument spec)
+REQUEST_FIELDS = ("interface", "network", "binding", "model", "mac_address", "pci_address", "state")
 
 
 def _requests(params):
     if params.get("interfaces"):
         return [dict(r) for r in params["interfaces"]]
-    return [dict((k, params.get(k)) for k in REQUEST_SPEC)]
+    return [dict((k, params.get(k)) for k in REQUEST_FIELDS)]
 
 
 class Hotplug:
@@ -198,11 +171,3 @@ class Hotplug:
                 len(failed), len(results), "; ".join("%s: %s" % (r["name"], r["error"]) for r in failed),
                 ", ".join(done) or "none"), **out)
         self.runner.exit(**out)
-
-
-def run():
-    module = build_module(ARG_SPEC, wait=True,
-                          mutually_exclusive=[("vm", "vm_selector"), ("vm", "template_selector"),
-                                              ("interface", "interfaces")],
-                          required_one_of=[("vm", "vm_selector", "template_selector"), ("interface", "interfaces")])
-    Hotplug(module).run()

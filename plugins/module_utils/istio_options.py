@@ -90,7 +90,7 @@ def check_params(params, problems):
     if params.get("istio_namespace") is not None:  # read for istiod and the injector (issue 19)
         problems.dns_label("task", "istio_namespace", params["istio_namespace"])
     problems.int_range("task", "restart_batch_size", config.batch_size, 1, 100)
-    problems.int_range("task", "concurrency", params.get("concurrency"), 1, 64)
+    problems.int_range("task", "max_concurrency", params.get("max_concurrency"), 1, 64)
     config.vm_entries = _check_vms(params.get("vms"), problems)
     config.services = _check_services(params.get("services"), problems)
     if config.state == "absent" and config.restart == "stopped_only":

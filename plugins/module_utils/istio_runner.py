@@ -16,60 +16,12 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.istio_cluster im
     CLUSTER_PAGE, LAUNCHER_SELECTOR, OwnedExecutor, Reader, RollingRestart, api_group, detect_istio_version,
     pick_version)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo, mutating_webhooks
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.targets import resolve_targets
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Action, Executor, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, NAMESPACE, POD, SERVICE, VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-
-
-PORT_SPEC = dict(
-    port=dict(type="int", required=True),
-    target_port=dict(type="int"),
-    protocol=dict(type="str", default="TCP", choices=["TCP", "UDP"]),
-    app_protocol=dict(type="str"),
-    name=dict(type="str"),
-)
-# vm_selector was the old name of template_selector here (it means VM metadata labels in kubevirt_iface_hotplug
-# and kubevirt_vm_network_info); kept as a deprecated alias
-OLD_SELECTOR_NAME = [dict(name="vm_selector", version="2.0.0", collection_name="kubevirt_net.core")]
-SERVICE_SPEC = dict(
-    name=dict(type="str", required=True),
-    namespace=dict(type="str"),
-    template_selector=dict(type="raw", required=True, aliases=["vm_selector"], deprecated_aliases=OLD_SELECTOR_NAME),
-    type=dict(type="str", default="ClusterIP", choices=list(istio.SERVICE_TYPES)),
-    ports=dict(type="list", elements="dict", required=True, options=PORT_SPEC),
-)
-VMS_SPEC = dict(
-    namespace=dict(type="str"),
-    names=dict(type="list", elements="str"),
-    template_selector=dict(type="raw", aliases=["vm_selector"], deprecated_aliases=OLD_SELECTOR_NAME),
-)
-ISTIO_ARG_SPEC = dict(
-    state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
-    namespaces=dict(type="list", elements="str"),
-    namespace_selector=dict(type="dict"),
-    mode=dict(type="str", choices=["sidecar", "revision"], default="sidecar"),
-    revision=dict(type="str"),
-    vms=dict(type="list", elements="dict", options=VMS_SPEC),
-    fix_binding=dict(type="bool", default=False),
-    services=dict(type="list", elements="dict", options=SERVICE_SPEC),
-    mtls=dict(type="str", choices=["strict", "permissive", "unset"], default="unset"),
-    mtls_policy_name=dict(type="str", default="default"),
-    destination_rule=dict(type="bool", default=False),
-    cni_nad=dict(type="bool", default=False),
-    restart=dict(type="str", choices=["never", "stopped_only", "rolling"], default="never"),
-    restart_batch_size=dict(type="int", default=5),
-    restart_timeout=dict(type="int", default=600),
-    restart_poll=dict(type="float", default=1.0),
-    istio_version=dict(type="str"),
-    istio_namespace=dict(type="str", default="istio-system"),
-    cluster_domain=dict(type="str", default="cluster.local"),
-    list_scope=dict(type="str", choices=["auto", "namespace", "cluster"], default="auto"),
-    concurrency=dict(type="int", default=8),
-    allow_no_match=dict(type="bool", default=False),
-)
 
 
 AUTO_CLUSTER_LIST_ABOVE = 10
@@ -202,7 +154,7 @@ class IstioRun:
                 restarted = list(restart_needed)
             else:
                 restarted, restart_errors, fresh = RollingRestart(
-                    session, self.config.batch_size, self.params["concurrency"], self.params["restart_timeout"],
+                    session, self.config.batch_size, self.params["max_concurrency"], self.params["restart_timeout"],
                     self.params["restart_poll"]).run(restart_needed, self.running, ns_labels)
                 self.running.update(fresh["vmis"])
                 pods.update(fresh["pods"])
@@ -309,7 +261,7 @@ class IstioRun:
             jobs["drs"] = (self.cluster.dr_resource, OWNED_SELECTOR)
         if self.cluster.multus:
             jobs["nads"] = (NAD, None)
-        self.data = Reader(session, self.targets, scope, self.params["concurrency"]).read(jobs)
+        self.data = Reader(session, self.targets, scope, self.params["max_concurrency"]).read(jobs)
         self.running = dict(((vmi["metadata"]["namespace"], vmi["metadata"]["name"]), vmi)
                             for ns in self.targets for vmi in self.data["vmis"][ns])
 
@@ -455,7 +407,7 @@ class IstioRun:
     # ------------------------------------------------------ phase: writes
     def _write(self, session, plans):
         """Concurrent, conflict-safe writes of the differences (check mode: none)."""
-        check_mode, workers = self.module.check_mode, self.params["concurrency"]
+        check_mode, workers = self.module.check_mode, self.params["max_concurrency"]
         results = []
         for kind, actions in plans.owned:
             executor = OwnedExecutor(session, kind, check_mode=check_mode, workers=workers)
@@ -577,8 +529,3 @@ class IstioRun:
     def _warn(self):
         for finding in self.findings:
             self.module.warn(finding["message"])
-
-
-def run(arg_spec):
-    module = build_module(arg_spec)
-    IstioRun(module).run()

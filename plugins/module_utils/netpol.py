@@ -195,8 +195,8 @@ def _monitoring(problems, prefix, monitoring):
         return None
     ports = parse_ports(problems, where, "ports", monitoring["ports"])
     target = {}
-    if monitoring.get("vm_selector") is not None:
-        target = parse_selector(problems, where, "vm_selector", monitoring["vm_selector"])
+    if monitoring.get("template_selector") is not None:
+        target = parse_selector(problems, where, "template_selector", monitoring["template_selector"])
     if peer is None or ports is None or target is None:
         return None
     return Template(prefix + "allow-monitoring", "allow-monitoring", {
@@ -222,10 +222,10 @@ def _rule_template(problems, prefix, index, rule, names):
     if direction not in ("ingress", "egress"):
         problems.add(where, "direction", "%r is not supported: use ingress or egress" % (direction,))
         return None
-    if rule.get("vm_selector") is None:
+    if rule.get("template_selector") is None:
         target = dict(matchLabels=dict(VM_POD_LABELS))
     else:
-        target = parse_selector(problems, where, "vm_selector", rule["vm_selector"])
+        target = parse_selector(problems, where, "template_selector", rule["template_selector"])
     peers = parse_peers(problems, where, "peers", rule.get("peers"))
     ports = parse_ports(problems, where, "ports", rule.get("ports"))
     networks = parse_networks(problems, where, "network", rule.get("network"))

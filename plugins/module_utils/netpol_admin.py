@@ -146,14 +146,14 @@ def _namespaces(problems: Any, where: str, field: str, item: Dict[str, Any]) -> 
 
 def _parse_subject(problems: Any, where: str, subject: Any) -> Optional[Dict[str, Any]]:
     if not isinstance(subject, dict) or not subject:
-        problems.add(where, "subject", "is required: namespace_selector or namespaces, optionally vm_selector")
+        problems.add(where, "subject", "is required: namespace_selector or namespaces, optionally template_selector")
         return None
     nsel = _namespaces(problems, where, "subject", subject)
     if nsel is None:
         return None
     out = {"namespaceSelector": nsel}
-    if subject.get("vm_selector") is not None:
-        pod = parse_selector(problems, where, "subject.vm_selector", subject["vm_selector"])
+    if subject.get("template_selector") is not None:
+        pod = parse_selector(problems, where, "subject.template_selector", subject["template_selector"])
         if pod is None:
             return None
         out["podSelector"] = pod
@@ -204,8 +204,8 @@ def _parse_peer(problems: Any, where: str, field: str, peer: Dict[str, Any],
     if nsel is None:
         return None
     out = {"namespaceSelector": nsel}
-    if peer.get("vm_selector") is not None:
-        pod = parse_selector(problems, where, field + ".vm_selector", peer["vm_selector"])
+    if peer.get("template_selector") is not None:
+        pod = parse_selector(problems, where, field + ".template_selector", peer["template_selector"])
         if pod is None:
             return None
         out["podSelector"] = pod

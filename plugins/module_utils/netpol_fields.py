@@ -298,14 +298,14 @@ def parse_ports(problems, where, field, items):
 
 # ------------------------------------------------------------------- peers
 def parse_peer(problems, where, field, item):
-    selectors = [k for k in ("vm_selector", "namespace_selector", "namespaces") if item.get(k) is not None]
+    selectors = [k for k in ("template_selector", "namespace_selector", "namespaces") if item.get(k) is not None]
     block = item.get("cidr") is not None or item.get("except") is not None
     if block and selectors:
         problems.add(where, field, "an ipBlock (cidr/except) may not be combined with %s in the same peer: make "
                      "them separate peers" % " or ".join(selectors))
         return None
     if not block and not selectors:
-        problems.add(where, field, "must specify a peer: vm_selector, namespace_selector, namespaces or cidr")
+        problems.add(where, field, "must specify a peer: template_selector, namespace_selector, namespaces or cidr")
         return None
     if block:
         cidr = parse_cidr(problems, where, field + ".cidr", item.get("cidr"))
@@ -323,8 +323,8 @@ def parse_peer(problems, where, field, item):
         problems.add(where, field, "use either namespace_selector or namespaces, not both")
         return None
     peer = {}
-    if item.get("vm_selector") is not None:
-        pod = parse_selector(problems, where, field + ".vm_selector", item["vm_selector"])
+    if item.get("template_selector") is not None:
+        pod = parse_selector(problems, where, field + ".template_selector", item["template_selector"])
         if pod is None:
             return None
         peer["podSelector"] = pod

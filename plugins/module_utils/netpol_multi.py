@@ -138,7 +138,7 @@ def _check_selector(template: Any, namespace: str, network: str, vms: List[Dict[
                and selector_matches(target, vm["metadata"]["labels"])]
     names = ", ".join(sorted("%s/%s" % (namespace, (vm.get("metadata") or {}).get("name")) for vm in by_meta))
     if by_meta:
-        problems.add("%s in namespace %s" % (template.origin, namespace), "vm_selector",
+        problems.add("%s in namespace %s" % (template.origin, namespace), "template_selector",
                      "matches the metadata.labels of VirtualMachine %s but not their spec.template.metadata.labels, "
                      "which the virt-launcher pod carries: the MultiNetworkPolicy for %s would never apply; put "
                      "the labels in spec.template.metadata.labels or select by those" % (names, network))

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
     netpol, netpol_admin, netpol_multi, netpol_report, selectors)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Executor, diff_of, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
@@ -22,82 +22,6 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import
 from ansible_collections.kubevirt_net.core.plugins.module_utils.targets import resolve_targets
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
-PORT_SPEC = dict(
-    port=dict(type="raw"),
-    protocol=dict(type="str", default="TCP"),
-    end_port=dict(type="int"),
-)
-PEER_SPEC = {
-    "vm_selector": dict(type="dict", aliases=["pod_selector"]),
-    "namespace_selector": dict(type="dict"),
-    "namespaces": dict(type="list", elements="str"),
-    "cidr": dict(type="str"),
-    "except": dict(type="list", elements="str"),
-}
-RULE_SPEC = dict(
-    name=dict(type="str", required=True),
-    description=dict(type="str"),
-    direction=dict(type="str", required=True, choices=["ingress", "egress"]),
-    vm_selector=dict(type="dict", aliases=["pod_selector"]),
-    peers=dict(type="list", elements="dict", options=PEER_SPEC),
-    ports=dict(type="list", elements="dict", options=PORT_SPEC),
-    network=dict(type="list", elements="str"),
-)
-MONITORING_SPEC = dict(
-    namespace_selector=dict(type="dict"),
-    namespaces=dict(type="list", elements="str"),
-    pod_selector=dict(type="dict"),
-    vm_selector=dict(type="dict"),
-    ports=dict(type="list", elements="dict", options=PORT_SPEC),
-)
-BASELINE_PEER_SPEC = dict(
-    namespace_selector=dict(type="dict"),
-    namespaces=dict(type="list", elements="str"),
-    vm_selector=dict(type="dict", aliases=["pod_selector"]),
-    cidr=dict(type="str"),
-)
-BASELINE_RULE_SPEC = dict(
-    name=dict(type="str"),
-    action=dict(type="str", required=True, choices=list(netpol_admin.ACTIONS)),
-    peers=dict(type="list", elements="dict", options=BASELINE_PEER_SPEC),
-    ports=dict(type="list", elements="dict", options=PORT_SPEC),
-)
-BASELINE_SPEC = dict(
-    name=dict(type="str", required=True),
-    description=dict(type="str"),
-    tier=dict(type="str", choices=list(netpol_admin.TIERS), default="Baseline"),
-    priority=dict(type="int", required=True),
-    subject=dict(type="dict", required=True, options=dict(
-        namespace_selector=dict(type="dict"), namespaces=dict(type="list", elements="str"),
-        vm_selector=dict(type="dict", aliases=["pod_selector"]))),
-    ingress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
-    egress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
-)
-POLICIES_ARG_SPEC = dict(
-    state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
-    namespaces=dict(type="list", elements="str"),
-    namespace_selector=dict(type="dict"),
-    policy_set=dict(type="str", default="default"),
-    name_prefix=dict(type="str", default="kvnet-"),
-    default_deny=dict(type="str", choices=list(netpol.DENY_CHOICES), default="none"),
-    allow_dns=dict(type="bool", default=False),
-    dns_namespace=dict(type="str", default="kube-system"),
-    dns_namespace_selector=dict(type="dict"),
-    dns_pod_selector=dict(type="dict"),
-    allow_same_namespace=dict(type="bool", default=False),
-    allow_from_namespaces=dict(type="dict"),
-    allow_monitoring=dict(type="dict", options=MONITORING_SPEC),
-    rules=dict(type="list", elements="dict", options=RULE_SPEC),
-    cluster_baselines=dict(type="list", elements="dict", options=BASELINE_SPEC),
-    cluster_baseline_api=dict(type="str", choices=["auto", "v1alpha2", "v1alpha1"], default="auto"),
-    prune=dict(type="bool", default=True),
-    prune_scope=dict(type="str", choices=["namespaces", "cluster"], default="namespaces"),
-    label_namespaces=dict(type="bool", default=False),
-    vm_checks=dict(type="bool", default=True),
-    list_scope=dict(type="str", choices=["auto", "namespace", "cluster"], default="auto"),
-    concurrency=dict(type="int", default=8),
-    report=dict(type="bool", default=False),
-)
 
 AUTO_CLUSTER_LIST_ABOVE = 10  # namespaces; above this one cluster-wide LIST beats one LIST per namespace
 CLUSTER_PAGE = 1000
@@ -161,8 +85,8 @@ def check_task(params, problems):
     if not policy_set or selectors.value_problem(policy_set):
         problems.add("task", "policy_set", "%r is not a valid label value: at most 63 letters, digits, '-', '_' "
                                            "or '.', starting and ending with a letter or digit" % (policy_set,))
-    if not 1 <= (params.get("concurrency") or 0) <= 64:
-        problems.add("task", "concurrency", "%r is out of range: use 1 to 64" % (params.get("concurrency"),))
+    if not 1 <= (params.get("max_concurrency") or 0) <= 64:
+        problems.add("task", "max_concurrency", "%r is out of range: use 1 to 64" % (params.get("max_concurrency"),))
     if params["prune_scope"] == "cluster" and params["list_scope"] == "namespace":
         problems.add("task", "prune_scope", "cluster needs the cluster-wide LIST: set list_scope to auto or cluster")
     return explicit, selector
@@ -331,7 +255,7 @@ class KindPlan:
         actions = plan(kind, desired, dict((k, o) for k, o in self.ours.items() if k in self.declared),
                        self.deletions)
         results = PolicyExecutor(session, kind, policy_set, check_mode=check_mode,
-                                 workers=params["concurrency"]).run(actions)
+                                 workers=params["max_concurrency"]).run(actions)
         for result in results:
             result["kind"] = self.resource.kind
         return results
@@ -390,7 +314,7 @@ class BaselinePlan:
             actions = plan(kind, desired, dict((k, o) for k, o in plan_.ours.items() if k in plan_.declared),
                            plan_.deletions)
             for result in PolicyExecutor(session, kind, policy_set, check_mode=check_mode,
-                                         workers=params["concurrency"]).run(actions):
+                                         workers=params["max_concurrency"]).run(actions):
                 result["kind"] = plan_.resource.kind
                 results.append(result)
         return results
@@ -417,8 +341,8 @@ def _render(module, runner, params, templates, baselines, explicit, selector, fi
                 policy_set=policy_set, declared=[t.name for t in templates])
 
 
-def run(arg_spec):
-    module = build_module(arg_spec, needs_netaddr=True)
+def run(module):
+    """The kubevirt_network_policies flow, on the module built by the module file."""
     params = module.params
     state = params["state"]
     policy_set = params["policy_set"]

@@ -5,80 +5,26 @@
 LIST per namespace -> plan -> (check mode: stop) -> writes."""
 
 
-from copy import deepcopy
-
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import cni
 from ansible_collections.kubevirt_net.core.plugins.module_utils import nad as nad_utils
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     DELETE, UNCHANGED, Executor, diff_of, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
-IPAM_SPEC = dict(
-    type=dict(type="str", choices=["none", "host-local", "whereabouts", "static", "dhcp"], default="none"),
-    subnet=dict(type="str"),
-    range_start=dict(type="str"),
-    range_end=dict(type="str"),
-    gateway=dict(type="str"),
-    exclude=dict(type="list", elements="str"),
-    ranges=dict(type="list", elements="dict"),
-    routes=dict(type="list", elements="dict"),
-    addresses=dict(type="list", elements="dict"),
-)
 
-ONE_NETWORK_SPEC = dict(
-    name=dict(type="str"),
-    namespace=dict(type="str"),
-    type=dict(type="str", choices=list(cni.NETWORK_TYPES)),
-    description=dict(type="str"),
-    labels=dict(type="dict"),
-    annotations=dict(type="dict"),
-    cni_version=dict(type="str"),
-    bridge=dict(type="str"),
-    vlan=dict(type="int"),
-    mtu=dict(type="int"),
-    mac_spoof_check=dict(type="bool"),
-    preserve_default_vlan=dict(type="bool"),
-    trunk=dict(type="list", elements="dict", options=dict(
-        id=dict(type="int"), min_id=dict(type="int"), max_id=dict(type="int"))),
-    master=dict(type="str"),
-    mode=dict(type="str", choices=["bridge", "private", "vepa", "passthru"]),
-    resource_name=dict(type="str"),
-    vlan_qos=dict(type="int"),
-    spoof_check=dict(type="bool"),
-    trust=dict(type="bool"),
-    link_state=dict(type="str", choices=["auto", "enable", "disable"]),
-    min_tx_rate=dict(type="int"),
-    max_tx_rate=dict(type="int"),
-    physical_network_name=dict(type="str"),
-    subnets=dict(type="list", elements="str"),
-    exclude_subnets=dict(type="list", elements="str"),
-    cni_config=dict(type="raw"),
-    ipam=dict(type="dict", options=IPAM_SPEC),
-)
-
-NETWORK_ARG_SPEC = dict(deepcopy(ONE_NETWORK_SPEC),
-                        state=dict(type="str", choices=["present", "absent", "overridden", "rendered"],
-                                   default="present"),
-                        force=dict(type="bool", default=False),
-                        overlap_scope=dict(type="str", choices=["namespace", "cluster"], default="namespace"),
-                        networks=dict(type="list", elements="dict"))
-NETWORK_ARG_SPEC["namespace"]["default"] = "default"
-NETWORK_ARG_SPEC["cni_version"]["default"] = "0.3.1"
-
-
-def collect_networks(params, problems):
+def collect_networks(params, problems, network_spec):
     """The network dicts of this task: one from the top-level options, or the
     ``networks`` items (each validated with the same spec, defaults from the top)."""
     if params.get("networks") is None:
-        return [dict((k, params.get(k)) for k in ONE_NETWORK_SPEC)]
+        return [dict((k, params.get(k)) for k in network_spec)]
     if not params["networks"]:  # refused in run(); not a network without a name (issue 19 item 8)
         return []
-    validator = ArgumentSpecValidator(ONE_NETWORK_SPEC)
+    validator = ArgumentSpecValidator(network_spec)
     networks = []
     for index, item in enumerate(params["networks"]):
         if not isinstance(item, dict):
@@ -128,14 +74,14 @@ def _entry(result, users=None):
     return entry
 
 
-def run(arg_spec):
-    module = build_module(arg_spec, needs_netaddr=True, mutually_exclusive=[("name", "networks")],
-                          required_one_of=[("name", "networks")])
+def run(module, network_spec):
+    """The kubevirt_network flow; ``network_spec``: the options of one network
+    (the module's argument spec), checked here for each ``networks`` item."""
     params = module.params
     state = params["state"]
     runner = Run(module)
     problems = Problems()
-    networks = collect_networks(params, problems)
+    networks = collect_networks(params, problems, network_spec)
     if params.get("networks") == []:
         problems.add("task", "networks", "is empty: list at least one network" + (
             "; state=overridden needs the complete list (it deletes the other networks this collection manages): "
@@ -143,6 +89,7 @@ def run(arg_spec):
     elif state == "overridden" and not params.get("networks"):
         problems.add("task", "networks", "is required with state=overridden (the complete list of networks)")
     check(networks, state, problems)
+    problems.int_range("task", "max_concurrency", params["max_concurrency"], 1, 64)
     if problems:
         runner.fail_problems(problems)
 
@@ -188,7 +135,8 @@ def run(arg_spec):
         if problems:
             runner.fail_problems(problems)
         actions = plan(kind, desired, existing, deletions)
-        results = Executor(session, kind, check_mode=module.check_mode).run(actions)
+        results = Executor(session, kind, check_mode=module.check_mode,
+                           workers=params["max_concurrency"]).run(actions)
     except ApiError as err:
         runner.fail_api(err)
 

@@ -2,39 +2,13 @@
 # Copyright: kubevirt_net.core contributors
 # Apache License 2.0 (see LICENSE)
 """The vfio_sriov module: arguments, validation before any write, check mode,
---diff, and a failure message that says what state the host is left in."""
+--diff, and a failure message that says what state the host is left in.
+The argument spec lives in plugins/modules/vfio_sriov.py."""
 
-
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import sriov_hostnet, sriov_sysfs
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import option_error
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-
-VF_SPEC = dict(
-    index=dict(type="int", required=True),
-    mac=dict(type="str"),
-    vlan=dict(type="int"),
-    qos=dict(type="int"),
-    trust=dict(type="bool"),
-    spoof_check=dict(type="bool"),
-    link_state=dict(type="str", choices=list(sriov_sysfs.LINK_STATES)),
-    max_tx_rate=dict(type="int"),
-)
-
-ARG_SPEC = dict(
-    pf=dict(type="str"),
-    pf_pci_address=dict(type="str"),
-    num_vfs=dict(type="int"),
-    driver=dict(type="str", choices=[sriov_sysfs.VFIO, sriov_sysfs.KERNEL], default=sriov_sysfs.VFIO),
-    vfs=dict(type="list", elements="dict", options=VF_SPEC),
-    state=dict(type="str", choices=["present", "absent", "gathered"], default="present"),
-    sysfs_root=dict(type="path", default="/"),
-    wait_timeout=dict(type="int", default=60),
-    write_timeout=dict(type="int", default=120),
-    force=dict(type="bool", default=False),
-    allow_management_pf=dict(type="bool", default=False),
-)
 
 
 class ModuleRunner(sriov_sysfs.CommandRunner):
@@ -68,14 +42,8 @@ def make_host(module):
                             write_timeout=params["write_timeout"], wait_timeout=params["wait_timeout"])
 
 
-def run():
-    module = AnsibleModule(
-        argument_spec=ARG_SPEC,
-        supports_check_mode=True,
-        mutually_exclusive=[("pf", "pf_pci_address")],
-        required_one_of=[("pf", "pf_pci_address")],
-        required_if=[("state", "present", ("num_vfs",))],
-    )
+def run(module):
+    """The flow of vfio_sriov, on the module built by the module file."""
     if option_error(module.params):
         module.fail_json(msg=option_error(module.params))
     params = module.params

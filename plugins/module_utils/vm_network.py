@@ -28,7 +28,8 @@ MERGED, REPLACED, OVERRIDDEN, DELETED, GATHERED, RENDERED = (
 STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED, GATHERED, RENDERED)
 
 # typed binding -> the empty-object key KubeVirt uses; "plugin:<name>" -> binding: {name}
-API_BINDINGS = {"masquerade": "masquerade", "bridge": "bridge", "sriov": "sriov", "passt": "passtBinding"}
+# (the typed names are the API's field names; args.BINDING_VALUE_ALIASES maps the old typed "passt")
+API_BINDINGS = {"masquerade": "masquerade", "bridge": "bridge", "sriov": "sriov", "passtBinding": "passtBinding"}
 TYPED_BINDINGS = dict((v, k) for k, v in API_BINDINGS.items())
 PLUGIN_PREFIX = "plugin:"
 ALL_BINDING_KEYS = vmspec.BINDINGS + vmspec.REMOVED_BINDINGS

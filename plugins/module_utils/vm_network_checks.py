@@ -38,7 +38,7 @@ def check_binding(problems, where, value):
         return
     if value.startswith(PLUGIN_PREFIX) and re.match(r"^[A-Za-z0-9][-A-Za-z0-9_.]*$", value[len(PLUGIN_PREFIX):]):
         return
-    problems.add(where, "binding", "%r is not a binding: use masquerade, bridge, sriov, passt or "
+    problems.add(where, "binding", "%r is not a binding: use masquerade, bridge, sriov, passtBinding or "
                  "plugin:<name> for a registered network binding plugin" % (value,))
 
 
@@ -72,8 +72,8 @@ def check_interface(problems, index, cfg, state):
     problems.int_range(where, "acpi_index", cfg.get("acpi_index"), 1, 16383, " (libvirt's ACPI index range)")
     if cfg.get("ports"):
         if binding in ("bridge", "sriov") or (binding or "").startswith(PLUGIN_PREFIX):
-            problems.add(where, "ports", "only masquerade and passt forward selected ports; with binding %s the "
-                         "list would be ignored: drop ports or use masquerade/passt" % binding)
+            problems.add(where, "ports", "only masquerade and passtBinding forward selected ports; with binding %s "
+                         "the list would be ignored: drop ports or use masquerade/passtBinding" % binding)
         names = set()
         for pidx, port in enumerate(cfg["ports"]):
             problems.int_range(where, "ports[%d].port" % pidx, port.get("port"), 1, 65535)
@@ -85,7 +85,7 @@ def check_interface(problems, index, cfg, state):
                 elif pname in names:
                     problems.add(where, "ports[%d].name" % pidx, "%r is listed twice; port names are unique" % pname)
                 names.add(pname)
-    if cfg.get("link_state") and binding in ("sriov", "passt"):
+    if cfg.get("link_state") and binding in ("sriov", "passtBinding"):
         problems.add(where, "link_state", "KubeVirt does not support a link state on %s interfaces; drop "
                      "link_state" % binding)
     dhcp = cfg.get("dhcp_options") or {}

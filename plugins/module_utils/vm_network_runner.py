@@ -26,66 +26,15 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_networ
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.args import rename_binding_values
 from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import (
     TemplateWriter, generation_of, restart_required, vmi_running)
-
-PORT_SPEC = dict(
-    name=dict(type="str"),
-    protocol=dict(type="str", choices=["TCP", "UDP"]),
-    port=dict(type="int", required=True),
-)
-DHCP_SPEC = dict(
-    boot_file_name=dict(type="str"),
-    tftp_server_name=dict(type="str"),
-    ntp_servers=dict(type="list", elements="str"),
-    private_options=dict(type="list", elements="dict", options=dict(
-        option=dict(type="int", required=True), value=dict(type="str", required=True))),
-)
-INTERFACE_SPEC = dict(
-    name=dict(type="str", required=True),
-    network=dict(type="str"),
-    multus_default=dict(type="bool"),
-    binding=dict(type="str"),
-    model=dict(type="str", choices=list(vmspec.MODELS)),
-    mac_address=dict(type="str"),
-    ports=dict(type="list", elements="dict", options=PORT_SPEC),
-    pci_address=dict(type="str"),
-    boot_order=dict(type="int"),
-    dhcp_options=dict(type="dict", options=DHCP_SPEC),
-    link_state=dict(type="str", choices=["up", "down"]),
-    acpi_index=dict(type="int"),
-    tag=dict(type="str"),
-)
-DNS_CONFIG_SPEC = dict(
-    nameservers=dict(type="list", elements="str"),
-    searches=dict(type="list", elements="str"),
-    options=dict(type="list", elements="dict", options=dict(
-        name=dict(type="str", required=True), value=dict(type="str"))),
-)
-CONFIG_SPEC = dict(
-    interfaces=dict(type="list", elements="dict", options=INTERFACE_SPEC),
-    hostname=dict(type="str"),
-    subdomain=dict(type="str"),
-    dns_policy=dict(type="str", choices=list(vmn.DNS_POLICIES) + [""]),
-    dns_config=dict(type="dict", options=DNS_CONFIG_SPEC),
-    vm_network_cidr=dict(type="str"),
-    vm_ipv6_network_cidr=dict(type="str"),
-)
-ARG_SPEC = dict(
-    vm=dict(type="str"),
-    namespace=dict(type="str", default="default"),
-    state=dict(type="str", choices=list(vmn.STATES), default="merged"),
-    config=dict(type="dict", options=CONFIG_SPEC),
-    restart=dict(type="bool", default=False),
-    migrate_if_required=dict(type="bool", default=False),
-    dynamic_networks=dict(type="str", choices=["auto", "true", "false"], default="auto"),
-)
 
 
 # ------------------------------------------------------------ the module
@@ -97,6 +46,7 @@ class VmNetwork:
         self.name = self.params["vm"]
         self.state = self.params["state"]
         self.config = self.params.get("config") or {}
+        rename_binding_values(module, self.config.get("interfaces"), "config.interfaces")
         self.runner = Run(module)
         self.patches = []
         self._before = None  # the VM as read before any write
@@ -406,8 +356,3 @@ class VmNetwork:
             final = vm_network_live.plan_running(fresh, want, kv).final if running else want
             return vmn.template_patch(fresh, final)
         return build
-
-
-def run():
-    module = build_module(ARG_SPEC, wait=True)
-    VmNetwork(module).run()

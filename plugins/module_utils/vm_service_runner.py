@@ -20,7 +20,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_servic
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
-from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run, build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, Action, Executor, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import ENDPOINTS, POD, SERVICE, VM, VMI
@@ -30,34 +30,6 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network impor
 from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import poll
 from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import (
     TemplateWriter, generation_test, restart_required, vmi_running)
-
-PORT_SPEC = dict(
-    name=dict(type="str"),
-    port=dict(type="int", required=True),
-    target_port=dict(type="raw"),
-    protocol=dict(type="str", choices=list(svc.PROTOCOLS), default="TCP"),
-    node_port=dict(type="int"),
-)
-ARG_SPEC = dict(
-    name=dict(type="str", required=True),
-    namespace=dict(type="str", default="default"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    vm=dict(type="str"),
-    vms=dict(type="list", elements="str"),
-    selector=dict(type="dict"),
-    selector_from=dict(type="str", choices=[svc.TEMPLATE_LABELS, svc.VMI_ID], default=svc.TEMPLATE_LABELS),
-    type=dict(type="str", choices=list(svc.TYPES)),
-    ports=dict(type="list", elements="dict", options=PORT_SPEC),
-    external_traffic_policy=dict(type="str", choices=["Cluster", "Local"]),
-    session_affinity=dict(type="str", choices=["None", "ClientIP"], default="None"),
-    session_affinity_timeout=dict(type="int"),
-    labels=dict(type="dict"),
-    annotations=dict(type="dict"),
-    dns=dict(type="bool", default=False),
-    cluster_domain=dict(type="str", default="cluster.local"),
-    restart=dict(type="bool", default=False),
-    wait_for_endpoints=dict(type="bool"),
-)
 
 
 class VmService:
@@ -355,8 +327,3 @@ def subdomain_patch(vm, subdomain, only_if):
     else:
         ops.append({"op": "add", "path": "/spec/template/spec/subdomain", "value": subdomain})
     return ops
-
-
-def run():
-    module = build_module(ARG_SPEC, wait=True, mutually_exclusive=[("vm", "vms", "selector")])
-    VmService(module).run()

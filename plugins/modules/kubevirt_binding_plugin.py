@@ -154,11 +154,31 @@ api_requests:
   type: dict
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.binding_plugin_runner import run
+from ansible_collections.kubevirt_net.core.plugins.module_utils import binding_plugin as bp
+from ansible_collections.kubevirt_net.core.plugins.module_utils.binding_plugin_runner import BindingPlugin
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
+
+ARG_SPEC = dict(
+    name=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    sidecar_image=dict(type="str"),
+    network_attachment_definition=dict(type="str"),
+    domain_attachment_type=dict(type="str", choices=list(bp.DOMAIN_ATTACHMENT_TYPES)),
+    migration_method=dict(type="str", choices=list(bp.MIGRATION_METHODS)),
+    migratable=dict(type="bool"),
+    downward_api=dict(type="str", choices=list(bp.DOWNWARD_APIS)),
+    compute_resource_overhead=dict(type="dict", options=dict(requests=dict(type="dict"), limits=dict(type="dict"))),
+    permit_bridge_interface_on_pod_network=dict(type="bool"),
+    default_network_interface=dict(type="str", choices=list(bp.DEFAULT_NETWORK_INTERFACES)),
+    hyperconverged=dict(type="str", choices=["auto", "never"], default="auto"),
+    force=dict(type="bool", default=False),
+)
 
 
 def main():
-    run()
+    module = build_module(ARG_SPEC, required_one_of=[("name", "permit_bridge_interface_on_pod_network",
+                                                      "default_network_interface")])
+    BindingPlugin(module).run()
 
 
 if __name__ == "__main__":

@@ -273,11 +273,47 @@ api_requests:
   type: dict
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner import run
+from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner import Hotplug
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
+
+REQUEST_SPEC = dict(
+    interface=dict(type="str"),
+    network=dict(type="str"),
+    binding=dict(type="str", choices=["bridge", "sriov"], default="bridge"),
+    model=dict(type="str"),
+    mac_address=dict(type="str"),
+    pci_address=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
+
+ARG_SPEC = dict(
+    vm=dict(type="str"),
+    vm_selector=dict(type="raw"),
+    template_selector=dict(type="raw"),
+    vm_selector_all=dict(type="bool", default=False),
+    allow_no_match=dict(type="bool", default=False),
+    namespace=dict(type="str", default="default"),
+    interface=dict(type="str"),
+    network=dict(type="str"),
+    binding=dict(type="str", choices=["bridge", "sriov"], default="bridge"),
+    model=dict(type="str"),
+    mac_address=dict(type="str"),
+    pci_address=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    interfaces=dict(type="list", elements="dict", options=REQUEST_SPEC),
+    restart_if_required=dict(type="bool", default=False),
+    migrate_if_required=dict(type="bool", default=False),
+    dynamic_networks=dict(type="str", choices=["auto", "true", "false"], default="auto"),
+    max_concurrency=dict(type="int", default=20),
+)
 
 
 def main():
-    run()
+    module = build_module(ARG_SPEC, wait=True,
+                          mutually_exclusive=[("vm", "vm_selector"), ("vm", "template_selector"),
+                                              ("interface", "interfaces")],
+                          required_one_of=[("vm", "vm_selector", "template_selector"), ("interface", "interfaces")])
+    Hotplug(module).run()
 
 
 if __name__ == "__main__":

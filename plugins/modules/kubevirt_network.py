@@ -65,6 +65,12 @@ options:
       - Mutually exclusive with O(name).
     type: list
     elements: dict
+  max_concurrency:
+    description:
+      - The most writes (creates, updates, deletes of NetworkAttachmentDefinitions) in flight at once (1-64), over
+        all namespaces of the task. The reads are one LIST per namespace (or one cluster-wide LIST), before any write.
+    type: int
+    default: 8
   name:
     description:
       - Name of the NetworkAttachmentDefinition (DNS-1123, at most 253 characters). VMs reference it as
@@ -347,11 +353,71 @@ diff:
   type: dict
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.network_runner import NETWORK_ARG_SPEC, run
+from copy import deepcopy
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import cni
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.network_runner import run
+
+IPAM_SPEC = dict(
+    type=dict(type="str", choices=["none", "host-local", "whereabouts", "static", "dhcp"], default="none"),
+    subnet=dict(type="str"),
+    range_start=dict(type="str"),
+    range_end=dict(type="str"),
+    gateway=dict(type="str"),
+    exclude=dict(type="list", elements="str"),
+    ranges=dict(type="list", elements="dict"),
+    routes=dict(type="list", elements="dict"),
+    addresses=dict(type="list", elements="dict"),
+)
+
+ONE_NETWORK_SPEC = dict(
+    name=dict(type="str"),
+    namespace=dict(type="str"),
+    type=dict(type="str", choices=list(cni.NETWORK_TYPES)),
+    description=dict(type="str"),
+    labels=dict(type="dict"),
+    annotations=dict(type="dict"),
+    cni_version=dict(type="str"),
+    bridge=dict(type="str"),
+    vlan=dict(type="int"),
+    mtu=dict(type="int"),
+    mac_spoof_check=dict(type="bool"),
+    preserve_default_vlan=dict(type="bool"),
+    trunk=dict(type="list", elements="dict", options=dict(
+        id=dict(type="int"), min_id=dict(type="int"), max_id=dict(type="int"))),
+    master=dict(type="str"),
+    mode=dict(type="str", choices=["bridge", "private", "vepa", "passthru"]),
+    resource_name=dict(type="str"),
+    vlan_qos=dict(type="int"),
+    spoof_check=dict(type="bool"),
+    trust=dict(type="bool"),
+    link_state=dict(type="str", choices=["auto", "enable", "disable"]),
+    min_tx_rate=dict(type="int"),
+    max_tx_rate=dict(type="int"),
+    physical_network_name=dict(type="str"),
+    subnets=dict(type="list", elements="str"),
+    exclude_subnets=dict(type="list", elements="str"),
+    cni_config=dict(type="raw"),
+    ipam=dict(type="dict", options=IPAM_SPEC),
+)
+
+# the task-level options: one network's options (namespace and cni_version with defaults, which the
+# networks[] items inherit) and those of the task
+ARG_SPEC = dict(deepcopy(ONE_NETWORK_SPEC),
+                namespace=dict(type="str", default="default"),
+                cni_version=dict(type="str", default="0.3.1"),
+                state=dict(type="str", choices=["present", "absent", "overridden", "rendered"], default="present"),
+                force=dict(type="bool", default=False),
+                overlap_scope=dict(type="str", choices=["namespace", "cluster"], default="namespace"),
+                networks=dict(type="list", elements="dict"),
+                max_concurrency=dict(type="int", default=8))
 
 
 def main():
-    run(NETWORK_ARG_SPEC)
+    module = build_module(ARG_SPEC, needs_netaddr=True, mutually_exclusive=[("name", "networks")],
+                          required_one_of=[("name", "networks")])
+    run(module, ONE_NETWORK_SPEC)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ description:
     that select VMs - and deletes the policies this collection made there that are no longer declared.
   - KubeVirt adds no policy API. A policy selects a VM through its virt-launcher pod, which carries the labels of
     the VM's C(spec.template.metadata.labels) (not the VM's own C(metadata.labels)) and C(kubevirt.io=virt-launcher).
-    VM selectors here are those template labels.
+    VM selectors here (C(template_selector)) are those template labels.
   - Cost for N namespaces - one C(/version), one LIST of namespaces, one LIST of the policies (cluster-wide with
     the label C(app.kubernetes.io/managed-by=kubevirt_net.core) above 10 namespaces, else one per namespace), and
     one write per policy that differs, sent concurrently. A re-run that finds nothing to change writes nothing.
@@ -124,9 +124,12 @@ options:
       pod_selector:
         description: "Only these pods of those namespaces (for example C(app.kubernetes.io/name=prometheus))."
         type: dict
-      vm_selector:
-        description: Only to these VMs (template labels); default every pod and VM of the namespace.
+      template_selector:
+        description:
+          - Only to these VMs (template labels); default every pod and VM of the namespace.
+          - The alias C(vm_selector) is deprecated (removed in 2.0.0).
         type: dict
+        aliases: [vm_selector]
       ports:
         description: The metrics ports (required).
         type: list
@@ -160,25 +163,28 @@ options:
         type: str
         required: true
         choices: [ingress, egress]
-      vm_selector:
+      template_selector:
         description:
           - The VMs the rule applies to, by the labels of their C(spec.template.metadata.labels). Default every VM
             of the namespace (C(kubevirt.io=virt-launcher)); C({}) is every pod and VM.
+          - The alias C(vm_selector) is deprecated (removed in 2.0.0).
         type: dict
-        aliases: [pod_selector]
+        aliases: [vm_selector, pod_selector]
       peers:
         description:
           - Where the traffic may come from (ingress) or go to (egress). Omitted - any peer. An empty list is refused
             (it would also mean any peer).
-          - Several keys in one peer must all match (C(vm_selector) in C(namespaces) = those VMs in those namespaces);
+          - Several keys in one peer must all match (C(template_selector) in C(namespaces) = those VMs in those namespaces);
             separate peers are alternatives.
         type: list
         elements: dict
         suboptions:
-          vm_selector:
-            description: VMs and pods by (template) labels; alone, in the policy's own namespace.
+          template_selector:
+            description:
+              - VMs and pods by (template) labels; alone, in the policy's own namespace.
+              - The alias C(vm_selector) is deprecated (removed in 2.0.0).
             type: dict
-            aliases: [pod_selector]
+            aliases: [vm_selector, pod_selector]
           namespace_selector:
             description: Namespaces by label.
             type: dict
@@ -221,7 +227,7 @@ options:
             C(k8s.v1.cni.cncf.io/policy-for) naming those networks. MultiNetworkPolicy is enforced by OVN-Kubernetes
             (secondary networks) and multi-networkpolicy-iptables, not by every CNI.
           - Refused before any write - a NAD that does not exist, an SR-IOV network (the VF bypasses the host network
-            stack, so nothing can filter it), a O(rules[].vm_selector) that matches only the C(metadata.labels) of the
+            stack, so nothing can filter it), a O(rules[].template_selector) that matches only the C(metadata.labels) of the
             VMs on that network (the virt-launcher pod carries the template labels), and the C(k8s.cni.cncf.io)
             CRD missing. Warned - C(ipBlock) peers on OVN-Kubernetes layer2/localnet networks and on networks
             without IPAM, where support depends on the implementation.
@@ -273,10 +279,12 @@ options:
             description: Namespaces by name.
             type: list
             elements: str
-          vm_selector:
-            description: Only these VMs and pods (template labels) in those namespaces.
+          template_selector:
+            description:
+              - Only these VMs and pods (template labels) in those namespaces.
+              - The alias C(vm_selector) is deprecated (removed in 2.0.0).
             type: dict
-            aliases: [pod_selector]
+            aliases: [vm_selector, pod_selector]
       ingress:
         description: Rules for traffic to the subject, in order (at most 25).
         type: list
@@ -302,10 +310,12 @@ options:
                 description: Namespaces by name.
                 type: list
                 elements: str
-              vm_selector:
-                description: Only these VMs and pods in those namespaces.
+              template_selector:
+                description:
+                  - Only these VMs and pods in those namespaces.
+                  - The alias C(vm_selector) is deprecated (removed in 2.0.0).
                 type: dict
-                aliases: [pod_selector]
+                aliases: [vm_selector, pod_selector]
               cidr:
                 description: An address block (egress only; v1alpha2 C(networks)).
                 type: str
@@ -349,10 +359,12 @@ options:
                 description: Namespaces by name.
                 type: list
                 elements: str
-              vm_selector:
-                description: Only these VMs and pods in those namespaces.
+              template_selector:
+                description:
+                  - Only these VMs and pods in those namespaces.
+                  - The alias C(vm_selector) is deprecated (removed in 2.0.0).
                 type: dict
-                aliases: [pod_selector]
+                aliases: [vm_selector, pod_selector]
               cidr:
                 description: An address block (egress only; v1alpha2 C(networks)).
                 type: str
@@ -413,11 +425,13 @@ options:
     type: str
     choices: [auto, namespace, cluster]
     default: auto
-  concurrency:
+  max_concurrency:
     description:
-      - How many writes are in flight at once (1-64).
+      - The most writes in flight at once (1-64).
+      - The alias C(concurrency) is deprecated and will be removed in 2.0.0.
     type: int
     default: 8
+    aliases: [concurrency]
   report:
     description:
       - Return a Markdown report of the run in RV(report).
@@ -445,16 +459,16 @@ EXAMPLES = r"""
     rules:
       - name: db-from-app
         direction: ingress
-        vm_selector: {app: db}
+        template_selector: {app: db}
         peers:
-          - vm_selector: {app: web}
+          - template_selector: {app: web}
         ports:
           - {port: 3306}
       - name: app-to-db
         direction: egress
-        vm_selector: {app: web}
+        template_selector: {app: web}
         peers:
-          - vm_selector: {app: db}
+          - template_selector: {app: db}
         ports:
           - {port: 3306}
       - name: egress-to-backup
@@ -473,16 +487,16 @@ EXAMPLES = r"""
     rules:
       - name: web-range
         direction: ingress
-        vm_selector: {app: web}
+        template_selector: {app: web}
         ports:
           - {port: 8000, end_port: 8100}
       - name: storage-same-tenant
         description: on the storage VLAN, only VMs of the same tenant reach these VMs
         direction: ingress
         network: storage
-        vm_selector: {}
+        template_selector: {}
         peers:
-          - vm_selector: {}
+          - template_selector: {}
   register: rendered
 
 - name: A cluster baseline - tenants never reach each other unless a tenant's own policy says so
@@ -632,11 +646,100 @@ diff:
   type: dict
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_runner import POLICIES_ARG_SPEC, run
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_admin
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_runner import run
+
+PORT_SPEC = dict(
+    port=dict(type="raw"),
+    protocol=dict(type="str", default="TCP"),
+    end_port=dict(type="int"),
+)
+# vm_selector was the old name of template_selector here (in kubevirt_iface_hotplug and
+# kubevirt_vm_network_info it means VM metadata labels); kept as a deprecated alias until 2.0.0
+OLD_SELECTOR_NAME = [dict(name="vm_selector", version="2.0.0", collection_name="kubevirt_net.core")]
+OLD_CONCURRENCY_NAME = [dict(name="concurrency", version="2.0.0", collection_name="kubevirt_net.core")]
+
+
+def template_selector_option():
+    return dict(type="dict", aliases=["vm_selector", "pod_selector"], deprecated_aliases=OLD_SELECTOR_NAME)
+
+
+PEER_SPEC = {
+    "template_selector": template_selector_option(),
+    "namespace_selector": dict(type="dict"),
+    "namespaces": dict(type="list", elements="str"),
+    "cidr": dict(type="str"),
+    "except": dict(type="list", elements="str"),
+}
+RULE_SPEC = dict(
+    name=dict(type="str", required=True),
+    description=dict(type="str"),
+    direction=dict(type="str", required=True, choices=["ingress", "egress"]),
+    template_selector=template_selector_option(),
+    peers=dict(type="list", elements="dict", options=PEER_SPEC),
+    ports=dict(type="list", elements="dict", options=PORT_SPEC),
+    network=dict(type="list", elements="str"),
+)
+MONITORING_SPEC = dict(
+    namespace_selector=dict(type="dict"),
+    namespaces=dict(type="list", elements="str"),
+    pod_selector=dict(type="dict"),
+    template_selector=dict(type="dict", aliases=["vm_selector"], deprecated_aliases=OLD_SELECTOR_NAME),
+    ports=dict(type="list", elements="dict", options=PORT_SPEC),
+)
+BASELINE_PEER_SPEC = dict(
+    namespace_selector=dict(type="dict"),
+    namespaces=dict(type="list", elements="str"),
+    template_selector=template_selector_option(),
+    cidr=dict(type="str"),
+)
+BASELINE_RULE_SPEC = dict(
+    name=dict(type="str"),
+    action=dict(type="str", required=True, choices=list(netpol_admin.ACTIONS)),
+    peers=dict(type="list", elements="dict", options=BASELINE_PEER_SPEC),
+    ports=dict(type="list", elements="dict", options=PORT_SPEC),
+)
+BASELINE_SPEC = dict(
+    name=dict(type="str", required=True),
+    description=dict(type="str"),
+    tier=dict(type="str", choices=list(netpol_admin.TIERS), default="Baseline"),
+    priority=dict(type="int", required=True),
+    subject=dict(type="dict", required=True, options=dict(
+        namespace_selector=dict(type="dict"), namespaces=dict(type="list", elements="str"),
+        template_selector=template_selector_option())),
+    ingress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
+    egress=dict(type="list", elements="dict", options=BASELINE_RULE_SPEC),
+)
+ARG_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
+    namespaces=dict(type="list", elements="str"),
+    namespace_selector=dict(type="dict"),
+    policy_set=dict(type="str", default="default"),
+    name_prefix=dict(type="str", default="kvnet-"),
+    default_deny=dict(type="str", choices=list(netpol.DENY_CHOICES), default="none"),
+    allow_dns=dict(type="bool", default=False),
+    dns_namespace=dict(type="str", default="kube-system"),
+    dns_namespace_selector=dict(type="dict"),
+    dns_pod_selector=dict(type="dict"),
+    allow_same_namespace=dict(type="bool", default=False),
+    allow_from_namespaces=dict(type="dict"),
+    allow_monitoring=dict(type="dict", options=MONITORING_SPEC),
+    rules=dict(type="list", elements="dict", options=RULE_SPEC),
+    cluster_baselines=dict(type="list", elements="dict", options=BASELINE_SPEC),
+    cluster_baseline_api=dict(type="str", choices=["auto", "v1alpha2", "v1alpha1"], default="auto"),
+    prune=dict(type="bool", default=True),
+    prune_scope=dict(type="str", choices=["namespaces", "cluster"], default="namespaces"),
+    label_namespaces=dict(type="bool", default=False),
+    vm_checks=dict(type="bool", default=True),
+    list_scope=dict(type="str", choices=["auto", "namespace", "cluster"], default="auto"),
+    max_concurrency=dict(type="int", default=8, aliases=["concurrency"], deprecated_aliases=OLD_CONCURRENCY_NAME),
+    report=dict(type="bool", default=False),
+)
 
 
 def main():
-    run(POLICIES_ARG_SPEC)
+    run(build_module(ARG_SPEC, needs_netaddr=True))
 
 
 if __name__ == "__main__":

@@ -131,9 +131,12 @@ options:
         description: The NetworkAttachmentDefinition (C(<name>) or C(<namespace>/<name>)) the interface moves to.
         type: str
       binding:
-        description: Another binding for the interface.
+        description:
+          - Another binding for the interface (KubeVirt's interface field names, as in
+            M(kubevirt_net.core.kubevirt_vm_network)).
+          - V(passt) is a deprecated spelling of V(passtBinding) (removed in 2.0.0).
         type: str
-        choices: [bridge, masquerade, sriov, passtBinding]
+        choices: [bridge, masquerade, sriov, passtBinding, passt]
       model:
         description: Another NIC model.
         type: str
@@ -285,11 +288,65 @@ api_requests:
   type: dict
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.clone_runner import run
+from ansible_collections.kubevirt_net.core.plugins.module_utils.clone_runner import Cloner
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
+
+NETWORK_OVERRIDE = dict(
+    interface=dict(type="str", required=True),
+    network=dict(type="str"),
+    # passt: the old kubevirt_vm_network value, deprecated (args.BINDING_VALUE_ALIASES)
+    binding=dict(type="str", choices=["bridge", "masquerade", "sriov", "passtBinding", "passt"]),
+    model=dict(type="str"),
+    mac_address=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
+
+TARGET_SPEC = dict(
+    name=dict(type="str", required=True),
+    new_mac_addresses=dict(type="dict"),
+    new_smbios_serial=dict(type="str"),
+    networks=dict(type="list", elements="dict", options=NETWORK_OVERRIDE),
+    labels=dict(type="dict"),
+    template_labels=dict(type="dict"),
+    hostname=dict(type="str"),
+    subdomain=dict(type="str"),
+    run_strategy=dict(type="str", choices=["Always", "Halted", "Manual", "RerunOnFailure", "Once"]),
+    patches=dict(type="list", elements="raw"),
+)
+
+ARG_SPEC = dict(
+    source=dict(type="str"),
+    source_kind=dict(type="str", choices=["VirtualMachine", "VirtualMachineSnapshot"], default="VirtualMachine"),
+    source_definition=dict(type="raw"),
+    target=dict(type="str"),
+    targets=dict(type="list", elements="dict"),
+    namespace=dict(type="str", default="default"),
+    state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
+    label_filters=dict(type="list", elements="str"),
+    annotation_filters=dict(type="list", elements="str"),
+    template_label_filters=dict(type="list", elements="str"),
+    template_annotation_filters=dict(type="list", elements="str"),
+    new_mac_addresses=dict(type="dict"),
+    new_smbios_serial=dict(type="str"),
+    volume_name_policy=dict(type="str", choices=["RandomizeNames", "PrefixTargetName"]),
+    networks=dict(type="list", elements="dict", options=NETWORK_OVERRIDE),
+    labels=dict(type="dict"),
+    template_labels=dict(type="dict"),
+    hostname=dict(type="str"),
+    subdomain=dict(type="str"),
+    run_strategy=dict(type="str", choices=["Always", "Halted", "Manual", "RerunOnFailure", "Once"]),
+    patches=dict(type="list", elements="raw"),
+    cleanup=dict(type="bool", default=True),
+    start=dict(type="bool", default=False),
+    recreate=dict(type="bool", default=False),
+    max_concurrency=dict(type="int", default=10),
+)
 
 
 def main():
-    run()
+    module = build_module(ARG_SPEC, wait=True, mutually_exclusive=[("target", "targets")],
+                          required_one_of=[("target", "targets")])
+    Cloner(module, TARGET_SPEC).run()
 
 
 if __name__ == "__main__":

@@ -232,10 +232,13 @@ options:
     type: str
     choices: [auto, namespace, cluster]
     default: auto
-  concurrency:
-    description: How many requests are in flight at once (1-64).
+  max_concurrency:
+    description:
+      - The most requests in flight at once (1-64).
+      - The alias C(concurrency) is deprecated (removed in 2.0.0).
     type: int
     default: 8
+    aliases: [concurrency]
 notes:
   - Check mode sends no write request and reports what would change (and which VMs would restart); C(--diff) shows the
     changed objects.
@@ -439,11 +442,62 @@ diff:
   type: dict
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.istio_runner import ISTIO_ARG_SPEC, run
+from ansible_collections.kubevirt_net.core.plugins.module_utils import istio
+from ansible_collections.kubevirt_net.core.plugins.module_utils.istio_runner import IstioRun
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
+
+PORT_SPEC = dict(
+    port=dict(type="int", required=True),
+    target_port=dict(type="int"),
+    protocol=dict(type="str", default="TCP", choices=["TCP", "UDP"]),
+    app_protocol=dict(type="str"),
+    name=dict(type="str"),
+)
+# vm_selector was the old name of template_selector here (it means VM metadata labels in kubevirt_iface_hotplug
+# and kubevirt_vm_network_info); kept as a deprecated alias
+OLD_SELECTOR_NAME = [dict(name="vm_selector", version="2.0.0", collection_name="kubevirt_net.core")]
+# concurrency was the old name of max_concurrency here (the name kubevirt_iface_hotplug and kubevirt_vm_clone use)
+OLD_CONCURRENCY_NAME = [dict(name="concurrency", version="2.0.0", collection_name="kubevirt_net.core")]
+SERVICE_SPEC = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str"),
+    template_selector=dict(type="raw", required=True, aliases=["vm_selector"], deprecated_aliases=OLD_SELECTOR_NAME),
+    type=dict(type="str", default="ClusterIP", choices=list(istio.SERVICE_TYPES)),
+    ports=dict(type="list", elements="dict", required=True, options=PORT_SPEC),
+)
+VMS_SPEC = dict(
+    namespace=dict(type="str"),
+    names=dict(type="list", elements="str"),
+    template_selector=dict(type="raw", aliases=["vm_selector"], deprecated_aliases=OLD_SELECTOR_NAME),
+)
+ARG_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent", "rendered"], default="present"),
+    namespaces=dict(type="list", elements="str"),
+    namespace_selector=dict(type="dict"),
+    mode=dict(type="str", choices=["sidecar", "revision"], default="sidecar"),
+    revision=dict(type="str"),
+    vms=dict(type="list", elements="dict", options=VMS_SPEC),
+    fix_binding=dict(type="bool", default=False),
+    services=dict(type="list", elements="dict", options=SERVICE_SPEC),
+    mtls=dict(type="str", choices=["strict", "permissive", "unset"], default="unset"),
+    mtls_policy_name=dict(type="str", default="default"),
+    destination_rule=dict(type="bool", default=False),
+    cni_nad=dict(type="bool", default=False),
+    restart=dict(type="str", choices=["never", "stopped_only", "rolling"], default="never"),
+    restart_batch_size=dict(type="int", default=5),
+    restart_timeout=dict(type="int", default=600),
+    restart_poll=dict(type="float", default=1.0),
+    istio_version=dict(type="str"),
+    istio_namespace=dict(type="str", default="istio-system"),
+    cluster_domain=dict(type="str", default="cluster.local"),
+    list_scope=dict(type="str", choices=["auto", "namespace", "cluster"], default="auto"),
+    max_concurrency=dict(type="int", default=8, aliases=["concurrency"], deprecated_aliases=OLD_CONCURRENCY_NAME),
+    allow_no_match=dict(type="bool", default=False),
+)
 
 
 def main():
-    run(ISTIO_ARG_SPEC)
+    IstioRun(build_module(ARG_SPEC)).run()
 
 
 if __name__ == "__main__":

@@ -98,8 +98,10 @@ options:
           binding:
             description:
               - V(masquerade) (pod network only; default there), V(bridge) (default on Multus networks), V(sriov),
-                V(passt) (the core C(passtBinding), KubeVirt 1.8+, pod network only), or C(plugin:<name>) for a network
-                binding plugin registered in the KubeVirt CR (see M(kubevirt_net.core.kubevirt_binding_plugin)).
+                V(passtBinding) (the core passt binding, KubeVirt 1.8+, pod network only), or C(plugin:<name>) for a
+                network binding plugin registered in the KubeVirt CR (see M(kubevirt_net.core.kubevirt_binding_plugin)).
+              - The typed bindings are KubeVirt's interface field names, as in M(kubevirt_net.core.kubevirt_vm_clone).
+                The old value V(passt) is deprecated (removed in 2.0.0) and means V(passtBinding).
             type: str
           model:
             description: NIC model (KubeVirt's default is virtio).
@@ -110,7 +112,7 @@ options:
             type: str
           ports:
             description:
-              - Ports forwarded to the guest by V(masquerade) and V(passt) (an empty list forwards all ports). Not
+              - Ports forwarded to the guest by V(masquerade) and V(passtBinding) (an empty list forwards all ports). Not
                 allowed with other bindings, which would ignore them. Istio's ports (15000, 15001, 15004, 15006, 15008,
                 15009, 15020, 15021, 15053, 15090) give a warning.
             type: list
@@ -161,7 +163,7 @@ options:
                     type: str
                     required: true
           link_state:
-            description: Link state of the NIC (KubeVirt 1.5+; not for sriov or passt).
+            description: Link state of the NIC (KubeVirt 1.5+; not for sriov or passtBinding).
             type: str
             choices: [up, down]
           acpi_index:
@@ -284,7 +286,7 @@ EXAMPLES = r"""
     state: rendered
     config:
       interfaces:
-        - {name: default, network: pod, binding: passt}
+        - {name: default, network: pod, binding: passtBinding}
 """
 
 RETURN = r"""
@@ -384,11 +386,66 @@ api_requests:
   type: dict
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network_runner import run
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network_runner import VmNetwork
+
+PORT_SPEC = dict(
+    name=dict(type="str"),
+    protocol=dict(type="str", choices=["TCP", "UDP"]),
+    port=dict(type="int", required=True),
+)
+DHCP_SPEC = dict(
+    boot_file_name=dict(type="str"),
+    tftp_server_name=dict(type="str"),
+    ntp_servers=dict(type="list", elements="str"),
+    private_options=dict(type="list", elements="dict", options=dict(
+        option=dict(type="int", required=True), value=dict(type="str", required=True))),
+)
+INTERFACE_SPEC = dict(
+    name=dict(type="str", required=True),
+    network=dict(type="str"),
+    multus_default=dict(type="bool"),
+    binding=dict(type="str"),
+    model=dict(type="str", choices=list(vmspec.MODELS)),
+    mac_address=dict(type="str"),
+    ports=dict(type="list", elements="dict", options=PORT_SPEC),
+    pci_address=dict(type="str"),
+    boot_order=dict(type="int"),
+    dhcp_options=dict(type="dict", options=DHCP_SPEC),
+    link_state=dict(type="str", choices=["up", "down"]),
+    acpi_index=dict(type="int"),
+    tag=dict(type="str"),
+)
+DNS_CONFIG_SPEC = dict(
+    nameservers=dict(type="list", elements="str"),
+    searches=dict(type="list", elements="str"),
+    options=dict(type="list", elements="dict", options=dict(
+        name=dict(type="str", required=True), value=dict(type="str"))),
+)
+CONFIG_SPEC = dict(
+    interfaces=dict(type="list", elements="dict", options=INTERFACE_SPEC),
+    hostname=dict(type="str"),
+    subdomain=dict(type="str"),
+    dns_policy=dict(type="str", choices=list(vmn.DNS_POLICIES) + [""]),
+    dns_config=dict(type="dict", options=DNS_CONFIG_SPEC),
+    vm_network_cidr=dict(type="str"),
+    vm_ipv6_network_cidr=dict(type="str"),
+)
+ARG_SPEC = dict(
+    vm=dict(type="str"),
+    namespace=dict(type="str", default="default"),
+    state=dict(type="str", choices=list(vmn.STATES), default="merged"),
+    config=dict(type="dict", options=CONFIG_SPEC),
+    restart=dict(type="bool", default=False),
+    migrate_if_required=dict(type="bool", default=False),
+    dynamic_networks=dict(type="str", choices=["auto", "true", "false"], default="auto"),
+)
 
 
 def main():
-    run()
+    VmNetwork(build_module(ARG_SPEC, wait=True)).run()
 
 
 if __name__ == "__main__":

@@ -317,11 +317,33 @@ changed:
   type: bool
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_runner import DOCTOR_ARG_SPEC, run
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor
+from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_runner import run
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
+
+ARG_SPEC = dict(
+    namespace=dict(type="str"),
+    vm=dict(type="str"),
+    vm_selector=dict(type="raw"),
+    template_selector=dict(type="raw"),
+    allow_no_match=dict(type="bool", default=False),
+    checks=dict(type="list", elements="str", choices=list(doctor.CHECKS), default=list(doctor.CHECKS)),
+    peer=dict(type="dict", options=dict(
+        vm=dict(type="str"),
+        pod_selector=dict(type="raw"),
+        namespace=dict(type="str"),
+        cidr=dict(type="str"),
+        port=dict(type="raw"),
+        protocol=dict(type="str", choices=["TCP", "UDP", "SCTP", "ICMP"], default="TCP"),
+    )),
+    direction=dict(type="str", choices=["ingress", "egress", "both"], default="both"),
+    policies=dict(type="list", elements="dict"),
+    cluster_domain=dict(type="str", default="cluster.local"),
+)
 
 
 def main():
-    run(DOCTOR_ARG_SPEC)
+    run(build_module(ARG_SPEC, mutually_exclusive=[("vm", "vm_selector"), ("vm", "template_selector")]))
 
 
 if __name__ == "__main__":

@@ -207,11 +207,42 @@ api_requests:
   type: dict
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_service_runner import run
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_service as svc
+from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
+from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_service_runner import VmService
+
+PORT_SPEC = dict(
+    name=dict(type="str"),
+    port=dict(type="int", required=True),
+    target_port=dict(type="raw"),
+    protocol=dict(type="str", choices=list(svc.PROTOCOLS), default="TCP"),
+    node_port=dict(type="int"),
+)
+ARG_SPEC = dict(
+    name=dict(type="str", required=True),
+    namespace=dict(type="str", default="default"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    vm=dict(type="str"),
+    vms=dict(type="list", elements="str"),
+    selector=dict(type="dict"),
+    selector_from=dict(type="str", choices=[svc.TEMPLATE_LABELS, svc.VMI_ID], default=svc.TEMPLATE_LABELS),
+    type=dict(type="str", choices=list(svc.TYPES)),
+    ports=dict(type="list", elements="dict", options=PORT_SPEC),
+    external_traffic_policy=dict(type="str", choices=["Cluster", "Local"]),
+    session_affinity=dict(type="str", choices=["None", "ClientIP"], default="None"),
+    session_affinity_timeout=dict(type="int"),
+    labels=dict(type="dict"),
+    annotations=dict(type="dict"),
+    dns=dict(type="bool", default=False),
+    cluster_domain=dict(type="str", default="cluster.local"),
+    restart=dict(type="bool", default=False),
+    wait_for_endpoints=dict(type="bool"),
+)
 
 
 def main():
-    run()
+    module = build_module(ARG_SPEC, wait=True, mutually_exclusive=[("vm", "vms", "selector")])
+    VmService(module).run()
 
 
 if __name__ == "__main__":

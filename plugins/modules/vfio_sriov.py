@@ -312,11 +312,46 @@ problems:
   elements: dict
 """
 
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import sriov_sysfs
 from ansible_collections.kubevirt_net.core.plugins.module_utils.sriov_runner import run
+
+VF_SPEC = dict(
+    index=dict(type="int", required=True),
+    mac=dict(type="str"),
+    vlan=dict(type="int"),
+    qos=dict(type="int"),
+    trust=dict(type="bool"),
+    spoof_check=dict(type="bool"),
+    link_state=dict(type="str", choices=list(sriov_sysfs.LINK_STATES)),
+    max_tx_rate=dict(type="int"),
+)
+
+ARG_SPEC = dict(
+    pf=dict(type="str"),
+    pf_pci_address=dict(type="str"),
+    num_vfs=dict(type="int"),
+    driver=dict(type="str", choices=[sriov_sysfs.VFIO, sriov_sysfs.KERNEL], default=sriov_sysfs.VFIO),
+    vfs=dict(type="list", elements="dict", options=VF_SPEC),
+    state=dict(type="str", choices=["present", "absent", "gathered"], default="present"),
+    sysfs_root=dict(type="path", default="/"),
+    wait_timeout=dict(type="int", default=60),
+    write_timeout=dict(type="int", default=120),
+    force=dict(type="bool", default=False),
+    allow_management_pf=dict(type="bool", default=False),
+)
 
 
 def main():
-    run()
+    # a host module: no Kubernetes connection options (build_module adds those)
+    run(AnsibleModule(
+        argument_spec=ARG_SPEC,
+        supports_check_mode=True,
+        mutually_exclusive=[("pf", "pf_pci_address")],
+        required_one_of=[("pf", "pf_pci_address")],
+        required_if=[("state", "present", ("num_vfs",))],
+    ))
 
 
 if __name__ == "__main__":

@@ -50,8 +50,8 @@ def cases(ns):
                   "list"),
         role_case("role-np-deny", NP, {"network_policies_default_deny": "all"}, "network_policies_default_deny",
                   "one of"),
-        role_case("role-np-concurrency", NP, {"network_policies_concurrency": "fast"},
-                  "network_policies_concurrency", "int"),
+        role_case("role-np-concurrency", NP, {"network_policies_max_concurrency": "fast"},
+                  "network_policies_max_concurrency", "int"),
         role_case("role-np-rules", NP, {"network_policies_namespaces": [ns], "network_policies_rules": [
             {"name": "web"}]}, "direction", "required"),
         role_case("role-np-rule-direction", NP, {"network_policies_namespaces": [ns], "network_policies_rules": [

@@ -37,7 +37,7 @@ def cases(ns):
              "lowercase"),
         case("is-mtls-choice", M, mesh(ns, mtls="on"), "mtls", "one of"),
         case("is-batch", M, mesh(ns, restart_batch_size=0), "restart_batch_size", "1 to 100"),
-        case("is-concurrency", M, mesh(ns, concurrency=100), "concurrency", "1 to 64"),
+        case("is-concurrency", M, mesh(ns, max_concurrency=100), "max_concurrency", "1 to 64"),
         case("is-restart-absent", M, mesh(ns, state="absent", restart="stopped_only"), "restart", "never or rolling"),
         case("is-restart-timeout", M, mesh(ns, restart_timeout=-5), "restart_timeout", "more than 0"),
         case("is-restart-poll", M, mesh(ns, restart_poll=0), "restart_poll", "more than 0"),

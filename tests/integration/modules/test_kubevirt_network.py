@@ -226,3 +226,32 @@ def test_faults_that_do_not_clear_fail_cleanly_with_nothing_half_applied(lab, na
     assert res["failed"] and "3 of 3 networks failed" in res["msg"] and "InternalError" in res["msg"]
     lab.clear_faults()
     assert nads(lab, namespace) == {}
+
+
+def test_max_concurrency_caps_the_writes_in_flight(lab, namespace, run_playbook, request_log):
+    """Each NAD create is held 0.5 s by the proxy: with max_concurrency=1 the creates arrive one after
+    another; with 4 they arrive together.  A bad cap fails before any request."""
+    four = [{"name": "cap-%d" % i, "type": "bridge", "bridge": "brcap%d" % i} for i in range(4)]
+    bad = run_playbook(play([dict(task("bad", namespace=namespace, networks=four, max_concurrency=0),
+                                  ignore_errors=True)])).tasks["bad"]
+    assert bad["failed"] and "max_concurrency: 0 is out of range" in bad["msg"]
+    assert request_log.entries() == []
+    lab.add_fault(method="POST", path="network-attachment-definitions", action="latency", seconds=0.5, count=-1)
+
+    def arrivals(cap, networks):
+        request_log.mark()
+        res = run_playbook(play([task("nets", namespace=namespace, networks=networks,
+                                      max_concurrency=cap)])).tasks["nets"]
+        assert res["changed"] and [n["method"] for n in res["networks"]] == ["created"] * 4
+        times = sorted(e["time"] for e in request_log.writes())
+        assert len(times) == 4
+        return times
+
+    one = arrivals(1, four)
+    assert min(b - a for a, b in zip(one, one[1:])) >= 0.45, one
+    together = arrivals(4, [dict(n, name=n["name"] + "-b") for n in four])
+    assert together[-1] - together[0] < 0.45, together
+    lab.clear_faults()
+    request_log.mark()
+    again = run_playbook(play([task("again", namespace=namespace, networks=four, max_concurrency=4)])).tasks["again"]
+    assert not again["changed"] and request_log.writes() == []

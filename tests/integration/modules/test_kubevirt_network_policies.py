@@ -69,17 +69,17 @@ DECLARATION = dict(
     allow_monitoring={"namespace_selector": {"monitoring": "true"}, "pod_selector": {"app": "prometheus"},
                       "ports": [{"port": 9100}, {"port": "metrics"}]},
     rules=[
-        {"name": "db-from-app", "direction": "ingress", "vm_selector": {"app": "db"},
-         "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
-        {"name": "app-to-db", "direction": "egress", "vm_selector": {"app": "web"},
-         "peers": [{"vm_selector": {"app": "db"}}], "ports": [{"port": 3306}]},
+        {"name": "db-from-app", "direction": "ingress", "template_selector": {"app": "db"},
+         "peers": [{"template_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
+        {"name": "app-to-db", "direction": "egress", "template_selector": {"app": "web"},
+         "peers": [{"template_selector": {"app": "db"}}], "ports": [{"port": 3306}]},
         {"name": "egress-backup", "direction": "egress", "description": "backups only",
          "peers": [{"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}, {"cidr": "2001:db8::/64"}],
          "ports": [{"port": 443}, {"port": 5000, "protocol": "UDP"}, {"port": 9899, "protocol": "SCTP"}]},
-        {"name": "web-from-lb", "direction": "ingress", "vm_selector": {"match_expressions": [
+        {"name": "web-from-lb", "direction": "ingress", "template_selector": {"match_expressions": [
             {"key": "app", "operator": "In", "values": ["web", "api"]}]},
-         "peers": [{"namespace_selector": {"lb": "true"}, "vm_selector": {"app": "haproxy"}}]},
-        {"name": "web-any", "direction": "ingress", "vm_selector": {"app": "web"}, "ports": [{"port": "http"}]},
+         "peers": [{"namespace_selector": {"lb": "true"}, "template_selector": {"app": "haproxy"}}]},
+        {"name": "web-any", "direction": "ingress", "template_selector": {"app": "web"}, "ports": [{"port": "http"}]},
     ],
 )
 
@@ -194,7 +194,7 @@ def test_end_port_is_written_and_kept(lab, namespace, run_playbook, request_log)
     """On a current server (1.34) endPort is a real field: written, kept by the
     server, and a re-run writes nothing.  The refusal on servers older than 1.22
     is unit-tested (test_netpol_runner.py, gate)."""
-    rules = [{"name": "range", "direction": "ingress", "vm_selector": {"app": "web"},
+    rules = [{"name": "range", "direction": "ingress", "template_selector": {"app": "web"},
               "ports": [{"port": 8000, "end_port": 8100}]}]
     result = run_playbook(play([task("written", namespaces=[namespace], rules=rules),
                                 task("again", namespaces=[namespace], rules=rules)]))
@@ -237,7 +237,7 @@ BAD_RULES = [
     ({"peers": [{"cidr": "10.0.0.0/8", "except": ["10.0.0.0/8"]}]}, "peers[0].except[0]"),   # not strict
     ({"peers": [{"cidr": "10.0.0.0/8", "except": ["fd00::/64"]}]}, "peers[0].except[0]"),    # other family
     ({"peers": [{"cidr": "10.0.0.0/8", "except": ["11.0.0.0/16"]}]}, "peers[0].except[0]"),  # outside
-    ({"peers": [{"cidr": "10.0.0.0/8", "vm_selector": {"a": "b"}}]}, "peers[0]"),  # ipBlock beside a selector
+    ({"peers": [{"cidr": "10.0.0.0/8", "template_selector": {"a": "b"}}]}, "peers[0]"),  # ipBlock beside a selector
     ({"peers": [{}]}, "peers[0]"),                                                 # empty peer
     ({"peers": []}, "peers"),                                                      # empty list would allow all
     ({"peers": [{"namespaces": ["a"], "namespace_selector": {"x": "y"}}]}, "peers[0]"),
@@ -250,9 +250,9 @@ BAD_RULES = [
     ({"ports": [{"port": 80, "protocol": "ICMP"}]}, "ports[0].protocol"),
     ({"ports": [{"port": 80, "protocol": "tcp"}]}, "ports[0].protocol"),
     ({"ports": []}, "ports"),
-    ({"vm_selector": {"app": "a b"}}, "vm_selector.match_labels[app]"),
-    ({"vm_selector": {"match_expressions": [{"key": "app", "operator": "In"}]}},
-     "vm_selector.match_expressions[0].values"),
+    ({"template_selector": {"app": "a b"}}, "template_selector.match_labels[app]"),
+    ({"template_selector": {"match_expressions": [{"key": "app", "operator": "In"}]}},
+     "template_selector.match_expressions[0].values"),
     ({"peers": [{"namespace_selector": {"match_expressions": [{"key": "a", "operator": "Like", "values": ["x"]}]}}]},
      "peers[0].namespace_selector.match_expressions[0].operator"),
     ({"peers": [{"namespaces": ["Bad_Namespace"]}]}, "peers[0].namespaces[0]"),
@@ -351,8 +351,8 @@ def test_many_namespaces_by_selector_cost_a_constant_number_of_requests(
     label = {"np-bulk": uuid.uuid4().hex[:8]}
     names = extra_namespaces(12, labels=label)
     declaration = dict(namespace_selector=label, default_deny="ingress", allow_same_namespace=True,
-                       rules=[{"name": "db", "direction": "ingress", "vm_selector": {"app": "db"},
-                               "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]}])
+                       rules=[{"name": "db", "direction": "ingress", "template_selector": {"app": "db"},
+                               "peers": [{"template_selector": {"app": "web"}}], "ports": [{"port": 3306}]}])
     request_log.mark()
     result = run_playbook(play([task("create", **declaration), task("rerun", **declaration)]))
     res = result.tasks["create"]
@@ -414,8 +414,8 @@ def test_warnings_kubevirt_namespace_vm_labels_multus(lab, namespace, run_playbo
     right["spec"]["template"]["spec"]["networks"].append({"name": "storage", "multus": {"networkName": "storage"}})
     for body in (wrong, right):
         lab.request("POST", VM_PATH % namespace, body)
-    rules = [{"name": "db-from-app", "direction": "ingress", "vm_selector": {"app": "db"},
-              "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]}]
+    rules = [{"name": "db-from-app", "direction": "ingress", "template_selector": {"app": "db"},
+              "peers": [{"template_selector": {"app": "web"}}], "ports": [{"port": 3306}]}]
     res = run_playbook(play([task("np", namespaces=[namespace, "kubevirt"], default_deny="both", rules=rules)]),
                        check=True).tasks["np"]
     kinds = {f["kind"]: f for f in res["findings"]}
@@ -425,6 +425,27 @@ def test_warnings_kubevirt_namespace_vm_labels_multus(lab, namespace, run_playbo
     assert kinds["multus"]["vms"] == ["%s/db-right (storage)" % namespace]
     assert any("spec.template.metadata.labels" in w for w in res["warnings"])
     assert request_log.writes() == []
+
+
+def test_old_option_names_are_deprecated_aliases(lab, namespace, run_playbook, request_log):
+    """vm_selector and concurrency are the old names of template_selector and max_concurrency."""
+    def rules(selector):
+        return [{"name": "db-from-app", "direction": "ingress", selector: {"app": "db"},
+                 "peers": [{selector: {"app": "web"}}], "ports": [{"port": 3306}]}]
+
+    new = run_playbook(play([task("np", namespaces=[namespace], rules=rules("template_selector"),
+                                  max_concurrency=2)])).tasks["np"]
+    assert new["changed"] and not new.get("deprecations")
+    spec = specs(lab, namespace)["kvnet-db-from-app"]
+    assert spec["podSelector"] == {"matchLabels": {"app": "db"}}
+    assert spec["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app": "web"}}}]
+    request_log.mark()
+    old = run_playbook(play([task("np", namespaces=[namespace], rules=rules("vm_selector"),
+                                  concurrency=2)])).tasks["np"]
+    assert not old["changed"] and request_log.writes() == []
+    messages = " ".join(d["msg"] for d in old["deprecations"])
+    for name in ("'concurrency'", "'rules[0].vm_selector'", "'rules[0].peers[0].vm_selector'"):
+        assert name in messages, messages
 
 
 def test_report_and_rerun_counts(namespace, run_playbook):
@@ -459,9 +480,9 @@ def test_network_rules_render_multinetworkpolicies_rerun_prune(lab, namespace, r
     lab.request("POST", VM_PATH % namespace, vm_on("db", ["storage", "backup"], template_labels={"app": "db"}))
     rules = [
         {"name": "storage-same-tenant", "direction": "ingress", "network": "storage",
-         "vm_selector": {}, "peers": [{"vm_selector": {}}]},
+         "template_selector": {}, "peers": [{"template_selector": {}}]},
         {"name": "db-backup", "direction": "ingress", "network": ["storage", "%s/backup" % namespace],
-         "vm_selector": {"app": "db"}, "peers": [{"cidr": "192.168.60.0/24"}], "ports": [{"port": 5432}]},
+         "template_selector": {"app": "db"}, "peers": [{"cidr": "192.168.60.0/24"}], "ports": [{"port": 5432}]},
         {"name": "pod-web", "direction": "ingress", "ports": [{"port": 80}]},
     ]
     declaration = dict(namespaces=[namespace], default_deny="ingress", rules=rules)
@@ -507,7 +528,7 @@ def test_network_rules_that_cannot_work_are_refused_before_any_write(lab, namesp
                                                                      case):
     create_nad(lab, namespace, "storage", subnet="192.168.50.0/24")
     create_nad(lab, namespace, "fast", resource_name="intel.com/sriov_netdevice")
-    rule = {"name": "r", "direction": "ingress", "network": "storage", "vm_selector": {"app": "db"}}
+    rule = {"name": "r", "direction": "ingress", "network": "storage", "template_selector": {"app": "db"}}
     expect = {"missing-nad": "NetworkAttachmentDefinition %s/nope does not exist" % namespace,
               "sriov": "%s/fast is an SR-IOV network" % namespace,
               "metadata-labels": "matches the metadata.labels of VirtualMachine %s/db" % namespace,

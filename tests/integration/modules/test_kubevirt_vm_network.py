@@ -108,7 +108,7 @@ def strict(schema):
 
 
 RENDER = {"interfaces": [
-    {"name": "default", "network": "pod", "binding": "passt", "ports": [{"name": "http", "port": 8080}]},
+    {"name": "default", "network": "pod", "binding": "passtBinding", "ports": [{"name": "http", "port": 8080}]},
     {"name": "storage", "network": "shared/storage", "binding": "bridge", "mac_address": "02:00:00:00:00:11",
      "model": "virtio", "pci_address": "0000:02:01.0", "boot_order": 2, "link_state": "up", "acpi_index": 5,
      "dhcp_options": {"ntp_servers": ["10.0.0.5"], "private_options": [{"option": 240, "value": "x"}]}},
@@ -135,6 +135,19 @@ def test_rendered_validates_against_the_vm_crd_in_strict_mode_without_cluster(ru
     broken["spec"]["template"]["spec"]["domain"]["dnsConfig"] = spec["dnsConfig"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
+    assert request_log.entries() == []
+
+
+def test_old_passt_binding_value_is_a_deprecated_spelling_of_passt_binding(run_playbook, request_log):
+    old = copy.deepcopy(RENDER)
+    old["interfaces"][0]["binding"] = "passt"
+    res = run_playbook(play([vmnet("new", vm="web", namespace="vms", state="rendered", config=RENDER),
+                             vmnet("old", vm="web", namespace="vms", state="rendered", config=old)])).tasks
+    assert res["old"]["rendered"] == res["new"]["rendered"]
+    assert not res["new"].get("deprecations")
+    assert [d["msg"] for d in res["old"]["deprecations"]] == [
+        "config.interfaces[0].binding: the value 'passt' is deprecated, write 'passtBinding' (the KubeVirt "
+        "interface field of the core passt binding)"]
     assert request_log.entries() == []
 
 

@@ -40,8 +40,8 @@ ROLE_VARS = {
     "network_policies_dns_namespace_selector": {"dns": "yes"},
     "network_policies_allow_same_namespace": False,
     "network_policies_rules": [
-        {"name": "db-from-app", "direction": "ingress", "vm_selector": {"app": "db"},
-         "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
+        {"name": "db-from-app", "direction": "ingress", "template_selector": {"app": "db"},
+         "peers": [{"template_selector": {"app": "web"}}], "ports": [{"port": 3306}]},
     ],
 }
 
@@ -54,6 +54,24 @@ def role_play(**extra):
 def play_tasks(result, index):
     """(name, result) of every task the index-th play ran."""
     return [(t["task"]["name"], t["hosts"].get("localhost", {})) for t in result.data["plays"][index]["tasks"]]
+
+
+def test_old_variable_and_option_names_still_work_and_warn(run_playbook, request_log):
+    """network_policies_concurrency and rules[].vm_selector: deprecated, rendered the same as the new names."""
+    old_rules = [{"name": "db-from-app", "direction": "ingress", "vm_selector": {"app": "db"},
+                  "peers": [{"vm_selector": {"app": "web"}}], "ports": [{"port": 3306}]}]
+    result = run_playbook([role_play(network_policies_state="rendered", network_policies_namespaces=["a"],
+                                     network_policies_max_concurrency=3),
+                           role_play(network_policies_state="rendered", network_policies_namespaces=["a"],
+                                     network_policies_concurrency=3, network_policies_rules=old_rules)])
+    new, old = (dict(play_tasks(result, i)) for i in range(2))
+    module = [name for name in new if "Reconcile" in name][0]
+    assert new[module]["policies"] == old[module]["policies"]
+    assert not new[module].get("deprecations")
+    messages = " ".join(d["msg"] for d in old[module]["deprecations"])
+    for name in ("'concurrency'", "'rules[0].vm_selector'", "'rules[0].peers[0].vm_selector'"):
+        assert name in messages, messages
+    assert request_log.entries() == []
 
 
 def test_role_runs_the_same_tasks_for_2_or_15_namespaces(lab, run_playbook, request_log):
@@ -100,10 +118,10 @@ def test_200_namespaces_with_multinetworkpolicies_and_a_baseline_converge_then_r
         "network_policies_allow_dns": False,
         "network_policies_allow_same_namespace": True,
         "network_policies_rules": [
-            {"name": "storage-same-tenant", "direction": "ingress", "network": "storage", "vm_selector": {},
-             "peers": [{"vm_selector": {}}]},
-            {"name": "storage-backup", "direction": "ingress", "network": "storage", "vm_selector": {},
-             "peers": [{"namespaces": ["infra"], "vm_selector": {"app": "backup"}}], "ports": [{"port": 5432}]},
+            {"name": "storage-same-tenant", "direction": "ingress", "network": "storage", "template_selector": {},
+             "peers": [{"template_selector": {}}]},
+            {"name": "storage-backup", "direction": "ingress", "network": "storage", "template_selector": {},
+             "peers": [{"namespaces": ["infra"], "template_selector": {"app": "backup"}}], "ports": [{"port": 5432}]},
         ],
         "network_policies_cluster_baselines": [
             {"name": "tenants-" + tag, "tier": "Baseline", "priority": 77, "subject": {"namespace_selector": labels},

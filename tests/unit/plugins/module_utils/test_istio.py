@@ -14,7 +14,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import 
 PARAMS = {"state": "present", "namespaces": ["shop"], "namespace_selector": None, "mode": "sidecar", "revision": None,
           "vms": None, "fix_binding": False, "services": None, "mtls": "unset", "mtls_policy_name": "default",
           "destination_rule": False, "cni_nad": False, "restart": "never", "restart_batch_size": 5,
-          "istio_version": None, "cluster_domain": "cluster.local", "concurrency": 8}
+          "istio_version": None, "cluster_domain": "cluster.local", "max_concurrency": 8}
 
 
 def check(**params):
@@ -80,7 +80,7 @@ def test_revision_mode_needs_a_revision_and_removes_istio_injection():
     ({"state": "rendered", "namespaces": None, "namespace_selector": {"a": "b"}}, "namespaces"),
     ({"istio_version": "latest"}, "istio_version"),
     ({"restart_batch_size": 0}, "restart_batch_size"),
-    ({"concurrency": 100}, "concurrency"),
+    ({"max_concurrency": 100}, "max_concurrency"),
     ({"cluster_domain": "Not A Domain"}, "cluster_domain"),
     ({"vms": [{"namespace": "shop"}]}, "vms[0]"),
     ({"vms": [{"template_selector": {}}]}, "vms[0].template_selector"),

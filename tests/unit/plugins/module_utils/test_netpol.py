@@ -27,7 +27,7 @@ def specs(**params):
 
 
 def rule(**kwargs):
-    base = {"name": "r", "direction": "ingress", "vm_selector": None, "peers": None, "ports": None,
+    base = {"name": "r", "direction": "ingress", "template_selector": None, "peers": None, "ports": None,
             "description": None}
     base.update(kwargs)
     return base
@@ -138,12 +138,12 @@ def test_except_rendered_sorted():
 # ----------------------------------------------------------------- peers
 def test_peer_shapes():
     problems = Problems()
-    assert netpol.parse_peer(problems, "x", "p", {"vm_selector": {"app": "web"}, "namespaces": ["a"]}) == {
+    assert netpol.parse_peer(problems, "x", "p", {"template_selector": {"app": "web"}, "namespaces": ["a"]}) == {
         "podSelector": {"matchLabels": {"app": "web"}},
         "namespaceSelector": {"matchLabels": {netpol.NAME_LABEL: "a"}}}
     assert netpol.parse_peer(problems, "x", "p", {"namespace_selector": {}}) == {"namespaceSelector": {}}
     assert not problems
-    assert netpol.parse_peer(problems, "x", "p", {"cidr": "10.0.0.0/8", "vm_selector": {"a": "b"}}) is None
+    assert netpol.parse_peer(problems, "x", "p", {"cidr": "10.0.0.0/8", "template_selector": {"a": "b"}}) is None
     assert "may not be combined" in problems.items[-1]["message"]
     assert netpol.parse_peer(problems, "x", "p", {}) is None
     assert "must specify a peer" in problems.items[-1]["message"]
@@ -188,7 +188,7 @@ def test_baselines_rendered_exactly():
                 allow_from_namespaces={"team": "ops"},
                 allow_monitoring={"namespaces": ["monitoring"], "pod_selector": {"app": "prometheus"},
                                   "ports": [{"port": 9100, "protocol": "TCP", "end_port": None}],
-                                  "namespace_selector": None, "vm_selector": None})
+                                  "namespace_selector": None, "template_selector": None})
     assert list(got) == ["kvnet-default-deny", "kvnet-allow-dns", "kvnet-allow-same-namespace",
                          "kvnet-allow-from-namespaces", "kvnet-allow-monitoring"]
     assert got["kvnet-default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
@@ -222,9 +222,9 @@ def test_dns_by_selector_instead_of_name():
 
 
 # ------------------------------------------------------------------ rules
-def test_rule_rendering_and_default_vm_selector():
+def test_rule_rendering_and_default_template_selector():
     got = specs(rules=[
-        rule(name="db-from-app", vm_selector={"app": "db"}, peers=[{"vm_selector": {"app": "web"}}],
+        rule(name="db-from-app", template_selector={"app": "db"}, peers=[{"template_selector": {"app": "web"}}],
              ports=[{"port": 3306}]),
         rule(name="out", direction="egress", peers=[{"cidr": "192.0.2.0/24"}])])
     assert got["kvnet-db-from-app"] == {
@@ -265,7 +265,7 @@ def test_rendering_is_deterministic():
         order = (lambda items: list(reversed(items))) if flip else list
         labels = dict(order([("z", "1"), ("a", "2")]))
         return dict(default_deny="both", allow_dns=True, rules=[rule(
-            name="x", vm_selector=dict(order([
+            name="x", template_selector=dict(order([
                 ("match_expressions", [{"key": "t", "operator": "In", "values": order(["b", "a"])}]),
                 ("match_labels", labels)])),
             peers=[{"cidr": "10.0.0.0/8", "except": order(["10.9.0.0/16", "10.1.0.0/16"])}],
@@ -322,7 +322,7 @@ def apply_merge_patch(target, patch):
 
 def test_kind_same_patch_expected():
     kind = netpol.PolicyKind()
-    templates, _p = declare(rules=[rule(name="db", vm_selector={"app": "db"}, peers=[{"vm_selector": {"app": "web"}}],
+    templates, _p = declare(rules=[rule(name="db", template_selector={"app": "db"}, peers=[{"template_selector": {"app": "web"}}],
                                         ports=[{"port": 3306}])])
     desired = templates[0].manifest("ns", "default")
     current = stored(desired, {"podSelector": {"matchLabels": {"app": "db"}},
@@ -369,7 +369,7 @@ def vm(name, labels=None, template_labels=None, networks=None):
 
 
 def test_vm_metadata_label_mistake_and_multus():
-    templates, _p = declare(rules=[rule(name="db", vm_selector={"app": "db"}, peers=[{"vm_selector": {"app": "web"}}])])
+    templates, _p = declare(rules=[rule(name="db", template_selector={"app": "db"}, peers=[{"template_selector": {"app": "web"}}])])
     vms = {"ns": [vm("right", template_labels={"app": "db"}),
                   vm("wrong", labels={"app": "db"}, template_labels={"app": "other"}),
                   vm("peer-wrong", labels={"app": "web"}),
@@ -385,7 +385,7 @@ def test_vm_metadata_label_mistake_and_multus():
 
 
 def test_no_findings_when_template_labels_are_right():
-    templates, _p = declare(rules=[rule(name="db", vm_selector={"app": "db"})])
+    templates, _p = declare(rules=[rule(name="db", template_selector={"app": "db"})])
     vms = {"ns": [vm("a", labels={"app": "db"}, template_labels={"app": "db"}), vm("b")]}
     assert netpol_report.vm_findings(templates, vms) == []
 

@@ -55,7 +55,7 @@ def test_parse_networks_refuses(value, message):
 
 def test_network_rule_renders_a_multinetworkpolicy_with_policy_for():
     templates, problems = declare([{"name": "st", "direction": "ingress", "network": ["storage", "infra/backup"],
-                                    "vm_selector": {"app": "db"}, "peers": [{"vm_selector": {}}]},
+                                    "template_selector": {"app": "db"}, "peers": [{"template_selector": {}}]},
                                    {"name": "pod", "direction": "ingress"}])
     assert not problems
     multi, single = templates
@@ -121,7 +121,7 @@ def test_sriov_network_is_refused():
 
 
 def test_selector_matching_only_metadata_labels_is_refused_and_template_labels_pass():
-    rules = [{"name": "r", "direction": "ingress", "network": "storage", "vm_selector": {"app": "db"}}]
+    rules = [{"name": "r", "direction": "ingress", "network": "storage", "template_selector": {"app": "db"}}]
     wrong = vm("t1", "db", ["storage"], {"app": "database"}, labels={"app": "db"})
     problems, _f = check(rules, [nad("t1", "storage", BRIDGE)], [wrong])
     assert "matches the metadata.labels of VirtualMachine t1/db" in problems.render()

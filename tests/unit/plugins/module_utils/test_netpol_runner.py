@@ -9,6 +9,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, n
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from ansible_collections.kubevirt_net.core.plugins.modules import kubevirt_network_policies
 from tests.unit.plugins.module_utils.session_double import TimeBounds
 
 BASE = {"name_prefix": "kvnet-", "default_deny": "none", "allow_dns": False, "dns_namespace": "kube-system",
@@ -22,12 +23,12 @@ def declare(**params):
 
 
 def rule(**kwargs):
-    return dict({"name": "r", "direction": "ingress", "vm_selector": None, "peers": None, "ports": None,
+    return dict({"name": "r", "direction": "ingress", "template_selector": None, "peers": None, "ports": None,
                  "description": None}, **kwargs)
 
 
 TASK = {"namespaces": None, "namespace_selector": None, "state": "present", "policy_set": "default",
-        "concurrency": 8, "prune_scope": "namespaces", "list_scope": "auto"}
+        "max_concurrency": 8, "prune_scope": "namespaces", "list_scope": "auto"}
 
 
 def namespace(name, labels=None, phase="Active"):
@@ -48,7 +49,7 @@ def test_targets_needed_and_empty_selector_refused():
     assert explicit == ["a", "b"] and selector == {"matchLabels": {"tenant": "x"}} and not problems
     assert check(namespaces=["Bad"])[2]
     assert check(namespaces=["a"], policy_set="no spaces")[2]
-    assert check(namespaces=["a"], concurrency=0)[2]
+    assert check(namespaces=["a"], max_concurrency=0)[2]
     assert check(state="rendered", namespace_selector={"a": "b"})[2]
     assert check(namespaces=["a"], prune_scope="cluster", list_scope="namespace")[2]
 
@@ -138,4 +139,4 @@ def test_executor_never_takes_over_a_policy_that_is_not_ours(labels, fragment):
 
 def test_base_params_cover_the_module_options():
     # the unit tests' declaration defaults stay in step with the module's argument spec
-    assert set(BASE) <= set(netpol_runner.POLICIES_ARG_SPEC)
+    assert set(BASE) <= set(kubevirt_network_policies.ARG_SPEC)

@@ -255,7 +255,7 @@ NEGATIVE_ONLY = {"match_expressions": [{"key": "team", "operator": "NotIn", "val
 
 def test_policies_refuse_a_negative_only_namespace_selector():
     task = {"namespaces": None, "namespace_selector": NEGATIVE_ONLY, "state": "present", "policy_set": "default",
-            "concurrency": 8, "prune_scope": "namespaces", "list_scope": "auto"}
+            "max_concurrency": 8, "prune_scope": "namespaces", "list_scope": "auto"}
     problems = Problems()
     _explicit, selector = netpol_runner.check_task(task, problems)
     assert selector is None
@@ -275,7 +275,7 @@ def test_istio_refuses_negative_only_selectors(params, field):
     base = {"state": "present", "namespaces": ["shop"], "namespace_selector": None, "mode": "sidecar",
             "revision": None, "vms": None, "fix_binding": False, "services": None, "mtls": "unset",
             "mtls_policy_name": "default", "destination_rule": False, "cni_nad": False, "restart": "never",
-            "restart_batch_size": 5, "istio_version": None, "cluster_domain": "cluster.local", "concurrency": 8}
+            "restart_batch_size": 5, "istio_version": None, "cluster_domain": "cluster.local", "max_concurrency": 8}
     problems = Problems()
     istio_options.check_params(dict(base, **params), problems)
     assert field in [p["field"] for p in problems.items], problems.render()
