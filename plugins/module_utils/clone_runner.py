@@ -29,7 +29,7 @@ import threading
 try:
     import yaml
 except ImportError:  # pragma: no cover - kubernetes.core requires PyYAML; sanity's import test runs without it
-    yaml = None
+    yaml = None  # type: ignore[assignment]
 
 
 CLONE_V1BETA1, CLONE_V1ALPHA1 = VM_CLONE, VM_CLONE_V1ALPHA1

@@ -11,12 +11,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 CREATE, UPDATE, DELETE, UNCHANGED = "created", "updated", "deleted", "unchanged"
 
-Key = Tuple[str, Optional[str]]
+Key = Tuple[str, str]  # (namespace or "", name)
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
-    return (meta.get("namespace") or "", meta.get("name"))
+    return (meta.get("namespace") or "", meta.get("name") or "")
 
 
 class Kind:
