@@ -18,13 +18,10 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic i
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY, CLUSTER_NETWORK_POLICY, KUBEVIRT, MULTI_NETWORK_POLICY,
-    MUTATING_WEBHOOK, NAD, NAMESPACE, NETWORK_POLICY, POD, SERVICE, VM, VMI, VMIM, ResourceType)
+    ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY, CLUSTER_NETWORK_POLICY, DAEMONSET, ENDPOINTS, KUBEVIRT,
+    MULTI_NETWORK_POLICY, MUTATING_WEBHOOK, NAD, NAMESPACE, NETWORK_POLICY, NODE, POD, SERVICE, VM, VMI, VMIM)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
-ENDPOINTS = ResourceType("", "v1", "endpoints", "Endpoints")
-NODE = ResourceType("", "v1", "nodes", "Node", namespaced=False)
-DAEMONSET = ResourceType("apps", "v1", "daemonsets", "DaemonSet")
 DYNAMIC_NETWORKS_SELECTOR = "app=dynamic-networks-controller"
 
 KINDS = ((doctor.VMI_KIND, VMI), (doctor.POD_KIND, POD), (doctor.SERVICE_KIND, SERVICE),

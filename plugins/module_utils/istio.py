@@ -38,6 +38,8 @@ INJECT = "sidecar.istio.io/inject"
 INJECTION_LABEL = "istio-injection"
 REV_LABEL = "istio.io/rev"
 AMBIENT_LABEL = "istio.io/dataplane-mode"
+# the Envoy ports KubeVirt reserves (pkg/network/istio/ports.go ReservedPorts(), v1.9.0): admin, outbound,
+# debug, inbound, tunnel, secure network, merged telemetry, health check, DNS, Prometheus telemetry
 RESERVED_PORTS = (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090)
 SSH_PORT = 22
 COMPONENT_LABEL = "kubevirt-net.io/component"

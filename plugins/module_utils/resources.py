@@ -50,6 +50,8 @@ VM_SNAPSHOT = ResourceType("snapshot.kubevirt.io", "v1beta1", "virtualmachinesna
 # (pkg/virt-api/api.go: start, stop, restart, migrate, ...), e.g. VM_SUBRESOURCES.path(ns, name, "restart")
 VM_SUBRESOURCES = ResourceType("subresources.kubevirt.io", "v1", "virtualmachines", "VirtualMachine")
 ENDPOINTS = ResourceType("", "v1", "endpoints", "Endpoints")
+NODE = ResourceType("", "v1", "nodes", "Node", namespaced=False)
+DAEMONSET = ResourceType("apps", "v1", "daemonsets", "DaemonSet")
 # OpenShift Virtualization's operator CR, which owns the KubeVirt CR where it is installed
 HYPERCONVERGED = ResourceType("hco.kubevirt.io", "v1beta1", "hyperconvergeds", "HyperConverged")
 NETWORK_POLICY = ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")

@@ -21,7 +21,7 @@ admission rules in vm_network_admission.py.
 import copy
 import re
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import istio, vmspec
 
 MERGED, REPLACED, OVERRIDDEN, DELETED, GATHERED, RENDERED = (
     "merged", "replaced", "overridden", "deleted", "gathered", "rendered")
@@ -39,8 +39,9 @@ POD = "pod"
 INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 PORT_NAME_MAX = 15
 RESERVED_MASQUERADE_MAC = "02:00:00:00:00:00"
-# pkg/network/istio: ports Envoy listens on; never list them in interface ports
-ISTIO_PORTS = (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090)
+# ports Envoy listens on (istio.RESERVED_PORTS, which cites KubeVirt's pkg/network/istio); never list them
+# in interface ports
+ISTIO_PORTS = istio.RESERVED_PORTS
 # k8s 1.20 pod DNS limits (validation.go: MaxDNSNameservers, MaxDNSSearchPaths)
 # k8s.io/kubernetes pkg/apis/core/validation/validation.go MaxDNSNameservers, MaxDNSSearchPaths and
 # MaxDNSSearchListChars: 32 search domains and 2048 characters since ExpandedDNSConfig went GA in
