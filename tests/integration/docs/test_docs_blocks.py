@@ -227,8 +227,8 @@ def test_blocks_are_runnable_or_marked(page, syntax_errors):
 def test_syntax_check_names_the_failing_playbook_only(tmp_path):
     """The one-run syntax check can fail, and a failure is attributed to its own playbook."""
     good = [{"hosts": "localhost", "gather_facts": False, "tasks": [{"ansible.builtin.debug": {"msg": "ok"}}]}]
-    bad = [{"hosts": "localhost", "gather_facts": False, "tasks": [{"ansible.builtin.debug": {"msg": "x"},
-                                                                     "no_such_keyword": 1}]}]
+    task = {"ansible.builtin.debug": {"msg": "x"}, "no_such_keyword": 1}
+    bad = [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]
     result = syntax_check({"a": good, "b": bad}, tmp_path)
     assert result["a"] == "" and result["b"], result
     assert "no_such_keyword" in result["b"], result["b"]
