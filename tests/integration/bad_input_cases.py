@@ -17,16 +17,27 @@ case the check is
   attribution),
 
 and then that the proxy logged no write at all while the table ran, which
-is what proves "0 writes" for every case.  All mismatches of a table are
-reported together, so one run shows every gap.
+is what proves "0 writes" for every case.
+
+A table file runs its table once in a module-scoped fixture (``lab_table``)
+and has one test per case (parametrized by ``case_ids``) that reads the
+case's outcome, so the report names every case that fails, plus one test of
+the whole table (its size, no write at all).  ``run_cases`` checks a table
+in one test instead, all mismatches reported together.
 """
 
 import datetime
+import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
-from tests.integration.conftest import WRITE_METHODS
+import yaml
+
+from tests.integration.conftest import WRITE_METHODS, RequestLog
+from tests.integration.helpers import PlaybookRun, playbook_env, run_playbook_file
+from tests.lab.cluster import REPO_ROOT
 
 FQCN = "kubevirt_net.core."
 # seconds one case may take: a refusal needs at most a few reads, so a case
@@ -128,10 +139,36 @@ def problems_of(c: Case, entry: Optional[Dict[str, Any]], writes: List[Dict[str,
     return out
 
 
-def run_cases(run_playbook, request_log, cases: Sequence[Case], workers: int = WORKERS) -> Dict[str, Dict[str, Any]]:
-    """Run ``cases`` as ``workers`` playbooks side by side; assert every case
-    (all problems reported at once) and that the proxy saw no write at all
-    while they ran.  Returns the results by case id."""
+class TableOutcome:
+    """What one table's run gave: each case's result and time window, and the
+    writes the proxy logged while the table ran.  A test per case reads it."""
+
+    def __init__(self, cases: Sequence[Case], results: Dict[str, Dict[str, Any]],
+                 writes: List[Dict[str, Any]]) -> None:
+        self.cases = {c.id: c for c in cases}
+        self.results = results
+        self.writes = writes
+
+    def problems(self, case_id: str) -> List[str]:
+        return problems_of(self.cases[case_id], self.results.get(case_id), self.writes)
+
+    def assert_case(self, case_id: str) -> None:
+        """One case's checks (the module docstring's list), failing with the case id."""
+        problems = self.problems(case_id)
+        assert not problems, "\n".join(problems)
+
+    def assert_table(self, minimum: int) -> None:
+        """The table is as large as it should be and the proxy logged no write at all while it ran."""
+        assert len(self.cases) >= minimum, "%d cases, expected at least %d" % (len(self.cases), minimum)
+        assert self.writes == [], [(w["method"], w["path"]) for w in self.writes]
+
+    def result(self, case_id: str) -> Optional[Dict[str, Any]]:
+        return (self.results.get(case_id) or {}).get("result")
+
+
+def run_table(run_playbook, request_log, cases: Sequence[Case], workers: int = WORKERS) -> TableOutcome:
+    """Run ``cases`` as ``workers`` playbooks side by side (one ansible-playbook
+    start per worker, not per case); the checks are left to the caller."""
     request_log.mark()
     chunks = [list(cases[i::workers]) for i in range(workers) if cases[i::workers]]
     with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
@@ -142,13 +179,69 @@ def run_cases(run_playbook, request_log, cases: Sequence[Case], workers: int = W
         assert outcome.data, "no JSON output: rc=%s\n%s\n%s" % (
             outcome.rc, outcome.stdout[-3000:], outcome.stderr[-3000:])
         results.update(_results(outcome.data, [c.id for c in chunk]))
+    return TableOutcome(cases, results, writes)
+
+
+def run_cases(run_playbook, request_log, cases: Sequence[Case], workers: int = WORKERS) -> Dict[str, Dict[str, Any]]:
+    """Run ``cases`` (see ``run_table``); assert every case (all problems
+    reported at once) and that the proxy saw no write at all while they ran.
+    Returns the results by case id."""
+    table = run_table(run_playbook, request_log, cases, workers)
     problems = []
     for c in cases:
-        problems.extend(problems_of(c, results.get(c.id), writes))
+        problems.extend(table.problems(c.id))
     assert not problems, "%d of %d bad-input case(s) failed:\n%s" % (
         len(set(p.split(":")[0] for p in problems)), len(cases), "\n".join(problems))
-    assert writes == [], writes
-    return {k: v.get("result") for k, v in results.items()}
+    table.assert_table(0)
+    return {k: v.get("result") for k, v in table.results.items()}
+
+
+def case_ids(make_cases: Callable[[Any], Sequence[Case]]) -> List[str]:
+    """The ids of a table, for parametrizing (they do not depend on the namespace)."""
+    return [c.id for c in make_cases("t-ids")]
+
+
+def playbook_runner(env: Dict[str, str], directory: str) -> Callable[..., PlaybookRun]:
+    """``run(plays, expect_rc=None)`` for a module-scoped fixture (conftest's
+    ``run_playbook`` is per test): the plays as a file under ``directory``, run
+    with ``env``."""
+
+    def run(plays, expect_rc=None):  # pylint: disable=unused-argument
+        path = os.path.join(directory, "play-%s.yml" % uuid.uuid4().hex[:6])
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(plays, handle, sort_keys=False)
+        return run_playbook_file(path, env, timeout=900)
+
+    return run
+
+
+def lab_table(lab, tmp_path_factory, make_cases: Callable[[str], Sequence[Case]],
+              **config: Any) -> Iterator[TableOutcome]:
+    """A module-scoped fixture's body: a namespace of the table's own with the
+    objects the cases refer to (``setup_target``), the lab's ``config`` set
+    while the table runs (and put back), all cases run once; yields the
+    outcome, then deletes the namespace."""
+    directory = str(tmp_path_factory.mktemp("bad-input"))
+    namespace = "t-bad-" + uuid.uuid4().hex[:8]
+    lab.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": namespace, "labels": {"kubevirt-net.test": "true"}}})
+    saved = lab.get_config() if config else {}
+    try:
+        try:
+            if config:
+                lab.set_config(**config)
+            setup_target(lab, namespace)
+            run = playbook_runner(playbook_env(REPO_ROOT, directory, lab.kubeconfig), directory)
+            outcome = run_table(run, RequestLog(lab), make_cases(namespace))
+        finally:
+            if config:
+                lab.set_config(**{key: saved[key] for key in config})
+        yield outcome
+    finally:
+        try:
+            lab.request("DELETE", "/api/v1/namespaces/" + namespace)
+        except Exception:  # pylint: disable=broad-except
+            pass
 
 
 def setup_target(lab, namespace):

@@ -163,8 +163,40 @@ RUN_PAGES = sorted((page for page in pages() if runnable(page)), key=_lab_rank)
 
 
 # ----------------------------------------------------------------------------- without a cluster
+def syntax_check(playbooks, directory):
+    """``--syntax-check`` of every playbook (name -> list of plays): one
+    ansible-playbook run for all of them (a run costs seconds of start-up), and
+    only when that run fails one run per playbook, so each failure is named
+    by its own playbook.  Returns name -> error output, or "" when it passed."""
+    paths = {}
+    for name, plays in playbooks.items():
+        path = os.path.join(str(directory), "syntax-%s.yml" % re.sub(r"[^a-z0-9_-]", "_", name.lower()))
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(plays, handle, sort_keys=False)
+        paths[name] = path
+    if not paths:
+        return {}
+    env = playbook_env(REPO_ROOT, directory)
+    first, *rest = paths.values()
+    together = run_playbook_file(first, env, rest + ["--syntax-check"], timeout=300)
+    if together.rc == 0:
+        return dict.fromkeys(paths, "")
+    out = {}
+    for name, path in paths.items():
+        run = run_playbook_file(path, env, ["--syntax-check"], timeout=120)
+        out[name] = "" if run.rc == 0 else (run.stdout[-2000:] + run.stderr[-2000:]) or "rc=%s" % run.rc
+    return out
+
+
+@pytest.fixture(scope="module")
+def syntax_errors(tmp_path_factory):
+    """page -> its ``--syntax-check`` error ("" when it passed), for every page with runnable blocks."""
+    return syntax_check({page: guide_playbook(page) for page in pages() if runnable(page)},
+                        tmp_path_factory.mktemp("docs-syntax"))
+
+
 @pytest.mark.parametrize("page", pages())
-def test_blocks_are_runnable_or_marked(page, tmp_path):
+def test_blocks_are_runnable_or_marked(page, syntax_errors):
     found = blocks(page)
     problems = []
     for block in found:
@@ -187,13 +219,19 @@ def test_blocks_are_runnable_or_marked(page, tmp_path):
                             % page)
         elif lab_command(options) not in text:
             problems.append("docs/%s: the page must give the lab command `%s`" % (page, lab_command(options)))
-        path = tmp_path / "guide.yml"
-        path.write_text(yaml.safe_dump(guide_playbook(page), sort_keys=False))
-        run = run_playbook_file(path, playbook_env(REPO_ROOT, tmp_path), ["--syntax-check"], timeout=120)
-        if run.rc != 0:
-            output = run.stdout[-2000:] + run.stderr[-2000:]
-            problems.append("docs/%s: ansible-playbook --syntax-check failed:\n%s" % (page, output))
+        if syntax_errors.get(page):
+            problems.append("docs/%s: ansible-playbook --syntax-check failed:\n%s" % (page, syntax_errors[page]))
     assert not problems, "\n".join(problems)
+
+
+def test_syntax_check_names_the_failing_playbook_only(tmp_path):
+    """The one-run syntax check can fail, and a failure is attributed to its own playbook."""
+    good = [{"hosts": "localhost", "gather_facts": False, "tasks": [{"ansible.builtin.debug": {"msg": "ok"}}]}]
+    task = {"ansible.builtin.debug": {"msg": "x"}, "no_such_keyword": 1}
+    bad = [{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]
+    result = syntax_check({"a": good, "b": bad}, tmp_path)
+    assert result["a"] == "" and result["b"], result
+    assert "no_such_keyword" in result["b"], result["b"]
 
 
 def test_marker_parser_catches_unmarked_and_reasonless_blocks(tmp_path, monkeypatch):

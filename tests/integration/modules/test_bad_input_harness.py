@@ -2,7 +2,9 @@
 message without the field, a write inside a case's window and a role that did
 not fail are each reported (no lab needed)."""
 
-from tests.integration.bad_input_cases import _results, case, playbook, problems_of, role_case
+import pytest
+
+from tests.integration.bad_input_cases import TableOutcome, _results, case, case_ids, playbook, problems_of, role_case
 
 WINDOW = {"start": 100.0, "end": 101.0}
 T0, T3 = "2026-01-01T00:00:00.000000Z", "2026-01-01T00:00:03.000000Z"
@@ -42,3 +44,19 @@ def test_role_cases_are_read_from_their_rescue():
     entry = _results(data, ["r1"])["r1"]
     assert entry["end"] - entry["start"] == 3.0
     assert problems_of(c, entry, []) == []
+
+
+def test_a_table_names_the_failing_case_and_any_write():
+    ok = case("ok", "kubevirt_network", {"vlan": 5000}, "vlan", "0 to 4094")
+    gap = case("gap", "kubevirt_network", {"mtu": 1}, "mtu", "576 to 9216")
+    write = {"method": "POST", "path": "/x", "time": 105.0}
+    table = TableOutcome([ok, gap], {"ok": refused("vlan: use 0 to 4094"), "gap": refused("mtu: bad")}, [write])
+    table.assert_case("ok")
+    with pytest.raises(AssertionError, match="gap: message lacks"):
+        table.assert_case("gap")
+    with pytest.raises(AssertionError, match="POST"):
+        table.assert_table(2)
+    with pytest.raises(AssertionError, match="at least 3"):
+        TableOutcome([ok, gap], {}, []).assert_table(3)
+    TableOutcome([ok, gap], {}, []).assert_table(2)
+    assert [c.id for c in [ok, gap]] == case_ids(lambda ns: [ok, gap])

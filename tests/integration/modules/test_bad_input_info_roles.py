@@ -3,7 +3,9 @@ refused before anything is read) and of the network_policies and
 istio_injection roles' argument specs (refused before the role's first task).
 Each names the field and the fix; the proxy sees no write (issue 19)."""
 
-from tests.integration.bad_input_cases import case, role_case, run_cases, setup_target
+import pytest
+
+from tests.integration.bad_input_cases import case, case_ids, lab_table, role_case
 
 M = "kubevirt_vm_network_info"
 NP = "network_policies"
@@ -66,8 +68,15 @@ def cases(ns):
     ]
 
 
-def test_vm_network_info_and_role_bad_inputs(lab, namespace, run_playbook, request_log):
-    setup_target(lab, namespace)
-    table = cases(namespace)
-    assert len(table) >= 30
-    run_cases(run_playbook, request_log, table)
+@pytest.fixture(scope="module", name="table")
+def table_fixture(lab, tmp_path_factory):
+    yield from lab_table(lab, tmp_path_factory, cases)
+
+
+@pytest.mark.parametrize("case_id", case_ids(cases))
+def test_vm_network_info_and_role_bad_input(table, case_id):
+    table.assert_case(case_id)
+
+
+def test_vm_network_info_and_role_bad_inputs_write_nothing(table):
+    table.assert_table(30)

@@ -3,7 +3,9 @@ negative-only ones refused), revision mode, versions, DNS names, VM groups,
 Services (ports, Istio-reserved ports, app protocols) and ranges.  Each
 refused before any write, naming the field and the fix (issue 19)."""
 
-from tests.integration.bad_input_cases import case, run_cases, setup_target
+import pytest
+
+from tests.integration.bad_input_cases import case, case_ids, lab_table
 
 M = "kubevirt_vm_istio"
 
@@ -73,18 +75,16 @@ def cases(ns):
     ]
 
 
-def test_kubevirt_vm_istio_bad_inputs(lab, namespace, run_playbook, request_log):
+@pytest.fixture(scope="module", name="table")
+def table_fixture(lab, tmp_path_factory):
     # a cluster with Istio running (its injector registered): otherwise that refusal comes first
-    saved = lab.get_config()["istio"]
-    lab.set_config(istio=True)
-    try:
-        _bad_inputs(lab, namespace, run_playbook, request_log)
-    finally:
-        lab.set_config(istio=saved)
+    yield from lab_table(lab, tmp_path_factory, cases, istio=True)
 
 
-def _bad_inputs(lab, namespace, run_playbook, request_log):
-    setup_target(lab, namespace)
-    table = cases(namespace)
-    assert len(table) >= 35
-    run_cases(run_playbook, request_log, table)
+@pytest.mark.parametrize("case_id", case_ids(cases))
+def test_kubevirt_vm_istio_bad_input(table, case_id):
+    table.assert_case(case_id)
+
+
+def test_kubevirt_vm_istio_bad_inputs_write_nothing(table):
+    table.assert_table(35)

@@ -2,7 +2,9 @@
 CNI versions, raw CNI configs, IPAM addresses, labels and the shared options.
 Each case fails before any write, naming the field and the fix (issue 19)."""
 
-from tests.integration.bad_input_cases import case, run_cases, setup_target
+import pytest
+
+from tests.integration.bad_input_cases import case, case_ids, lab_table
 
 M = "kubevirt_network"
 
@@ -161,8 +163,15 @@ def cases(ns):
     ]
 
 
-def test_kubevirt_network_bad_inputs(lab, namespace, run_playbook, request_log):
-    setup_target(lab, namespace)
-    table = cases(namespace)
-    assert len(table) >= 60
-    run_cases(run_playbook, request_log, table)
+@pytest.fixture(scope="module", name="table")
+def table_fixture(lab, tmp_path_factory):
+    yield from lab_table(lab, tmp_path_factory, cases)
+
+
+@pytest.mark.parametrize("case_id", case_ids(cases))
+def test_kubevirt_network_bad_input(table, case_id):
+    table.assert_case(case_id)
+
+
+def test_kubevirt_network_bad_inputs_write_nothing(table):
+    table.assert_table(60)

@@ -4,7 +4,9 @@ options, selectors, and binding plugin names, images, references and
 quantities.  Each refused before any write, naming the field and the fix
 (issue 19)."""
 
-from tests.integration.bad_input_cases import case, run_cases, setup_target
+import pytest
+
+from tests.integration.bad_input_cases import case, case_ids, lab_table
 
 SVC = "kubevirt_vm_service"
 BP = "kubevirt_binding_plugin"
@@ -91,8 +93,15 @@ def cases(ns):
     ]
 
 
-def test_vm_service_and_binding_plugin_bad_inputs(lab, namespace, run_playbook, request_log):
-    setup_target(lab, namespace)
-    table = cases(namespace)
-    assert len(table) >= 45
-    run_cases(run_playbook, request_log, table)
+@pytest.fixture(scope="module", name="table")
+def table_fixture(lab, tmp_path_factory):
+    yield from lab_table(lab, tmp_path_factory, cases)
+
+
+@pytest.mark.parametrize("case_id", case_ids(cases))
+def test_vm_service_and_binding_plugin_bad_input(table, case_id):
+    table.assert_case(case_id)
+
+
+def test_vm_service_and_binding_plugin_bad_inputs_write_nothing(table):
+    table.assert_table(45)

@@ -3,16 +3,11 @@ of the sriov_host role's argument spec: each refused naming the field and the
 fix, and nothing on the host written - the fake sysfs is byte-for-byte the
 same afterwards and the simulated kernel logged no write (issue 19)."""
 
-import json
-import subprocess
-import uuid
-
-import yaml
+import pytest
 
 from tests.fakesysfs import Kernel, build_host, snapshot
 from tests.fakesysfs.playbook import playbook_env
-from tests.integration.bad_input_cases import case, role_case, run_cases
-from tests.integration.conftest import PlaybookResult
+from tests.integration.bad_input_cases import case, case_ids, playbook_runner, role_case, run_table
 
 M = "vfio_sriov"
 SR = "sriov_host"
@@ -75,25 +70,24 @@ class NoProxy:
         return []
 
 
-def test_vfio_sriov_and_role_bad_inputs(tmp_path):
-    root = tmp_path / "host"
+@pytest.fixture(scope="module", name="host")
+def host_fixture(tmp_path_factory):
+    """The table run once against a fake host: (outcome, host tree before, host tree after, kernel writes)."""
+    directory = tmp_path_factory.mktemp("bad-input-sriov")
+    root = directory / "host"
     build_host(str(root))
-    env = playbook_env(tmp_path)
-
-    def run(playbook, expect_rc=None):  # pylint: disable=unused-argument
-        path = tmp_path / ("play-%s.yml" % uuid.uuid4().hex[:6])
-        path.write_text(yaml.safe_dump(playbook, sort_keys=False))
-        proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(path)], env=env,
-                              capture_output=True, text=True, timeout=900, check=False)
-        try:
-            data = json.loads(proc.stdout[proc.stdout.index("{"):])
-        except ValueError:
-            data = None
-        return PlaybookResult(proc, data)
-
     before = snapshot(str(root))
-    table = cases(root)
-    assert len(table) >= 25
-    run_cases(run, NoProxy(), table)
-    assert snapshot(str(root)) == before
-    assert Kernel(str(root)).writes() == []
+    outcome = run_table(playbook_runner(playbook_env(directory), str(directory)), NoProxy(), cases(root))
+    return outcome, before, snapshot(str(root)), Kernel(str(root)).writes()
+
+
+@pytest.mark.parametrize("case_id", case_ids(cases))
+def test_vfio_sriov_and_role_bad_input(host, case_id):
+    host[0].assert_case(case_id)
+
+
+def test_vfio_sriov_and_role_bad_inputs_write_nothing(host):
+    outcome, before, after, kernel_writes = host
+    outcome.assert_table(25)
+    assert after == before
+    assert kernel_writes == []
