@@ -37,7 +37,7 @@ import yaml
 
 from tests.integration.conftest import WRITE_METHODS, RequestLog
 from tests.integration.helpers import PlaybookRun, playbook_env, run_playbook_file
-from tests.lab.cluster import REPO_ROOT
+from lab.cluster import REPO_ROOT
 
 FQCN = "kubevirt_net.core."
 # seconds one case may take: a refusal needs at most a few reads, so a case
