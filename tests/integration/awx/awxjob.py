@@ -200,7 +200,9 @@ class Job:
             args += ["--limit", limit]
         env_dir = self.dir / "env"
         (env_dir / "extravars").write_text(yaml.safe_dump(extra))
-        (env_dir / "envvars").write_text(yaml.safe_dump(self.env))
+        # ansible-runner starts ansible-playbook in project/; PWD says so, as a shell there would (else the
+        # test process's own PWD leaks in, and playbooks/network_doctor.yml's default report lands in the checkout)
+        (env_dir / "envvars").write_text(yaml.safe_dump(dict({"PWD": str(self.dir / "project")}, **self.env)))
         (env_dir / "settings").write_text(yaml.safe_dump({"job_timeout": timeout, "suppress_ansible_output": True,
                                                           "pexpect_timeout": 5}))
         if args:
