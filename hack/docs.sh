@@ -3,7 +3,8 @@
 # (DOCUMENTATION/EXAMPLES/RETURN) with antsibull-docs, offline, from this
 # checkout (the .build/ansible_collections symlink that hack/env.sh sets up).
 #   hack/docs.sh [DEST]        default DEST: docs/modules
-#   hack/docs.sh --check       generate into a temp dir and fail on any docs error
+#   hack/docs.sh --check       generate into a temp dir; fail on any docs error or when
+#                              docs/modules differs from what the sources generate
 # The pages are reStructuredText ("simplified-rst": plain RST, no Sphinx
 # extensions), one per module/role/filter plus an index; the hand-written
 # guides in docs/*.md link to docs/modules/.
@@ -40,5 +41,11 @@ count=$(find "$dest" -name '*_module.rst' | wc -l)
 echo "docs: $count module pages in $dest"
 [ "$count" -gt 0 ] || { echo "docs: no module pages generated" >&2; exit 1; }
 if [ "$check" = 1 ]; then
+  # the committed pages (module, role and filter) must be what the sources generate now
+  if ! stale="$(diff -rq "$dest" docs/modules)"; then
+    echo "$stale" >&2
+    echo "docs: docs/modules is out of date: run bash hack/docs.sh and commit the result" >&2
+    exit 1
+  fi
   echo "docs: --check passed"
 fi
