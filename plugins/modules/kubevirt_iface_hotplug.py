@@ -273,6 +273,8 @@ api_requests:
   type: dict
 """
 
+import copy
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner import Hotplug
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
 
@@ -293,13 +295,8 @@ ARG_SPEC = dict(
     vm_selector_all=dict(type="bool", default=False),
     allow_no_match=dict(type="bool", default=False),
     namespace=dict(type="str", default="default"),
-    interface=dict(type="str"),
-    network=dict(type="str"),
-    binding=dict(type="str", choices=["bridge", "sriov"], default="bridge"),
-    model=dict(type="str"),
-    mac_address=dict(type="str"),
-    pci_address=dict(type="str"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
+    # one request at the top level (interface, network, ...) or several in interfaces[]: the same options
+    **copy.deepcopy(REQUEST_SPEC),
     interfaces=dict(type="list", elements="dict", options=REQUEST_SPEC),
     restart_if_required=dict(type="bool", default=False),
     migrate_if_required=dict(type="bool", default=False),

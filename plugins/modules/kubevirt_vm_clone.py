@@ -288,6 +288,8 @@ api_requests:
   type: dict
 """
 
+import copy
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils.clone_runner import Cloner
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import build_module
 
@@ -301,8 +303,8 @@ NETWORK_OVERRIDE = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
 
-TARGET_SPEC = dict(
-    name=dict(type="str", required=True),
+# what each clone may override: the same options at the top level (one target) and in targets[]
+OVERRIDE_SPEC = dict(
     new_mac_addresses=dict(type="dict"),
     new_smbios_serial=dict(type="str"),
     networks=dict(type="list", elements="dict", options=NETWORK_OVERRIDE),
@@ -312,6 +314,11 @@ TARGET_SPEC = dict(
     subdomain=dict(type="str"),
     run_strategy=dict(type="str", choices=["Always", "Halted", "Manual", "RerunOnFailure", "Once"]),
     patches=dict(type="list", elements="raw"),
+)
+
+TARGET_SPEC = dict(
+    name=dict(type="str", required=True),
+    **copy.deepcopy(OVERRIDE_SPEC),
 )
 
 ARG_SPEC = dict(
@@ -326,16 +333,8 @@ ARG_SPEC = dict(
     annotation_filters=dict(type="list", elements="str"),
     template_label_filters=dict(type="list", elements="str"),
     template_annotation_filters=dict(type="list", elements="str"),
-    new_mac_addresses=dict(type="dict"),
-    new_smbios_serial=dict(type="str"),
     volume_name_policy=dict(type="str", choices=["RandomizeNames", "PrefixTargetName"]),
-    networks=dict(type="list", elements="dict", options=NETWORK_OVERRIDE),
-    labels=dict(type="dict"),
-    template_labels=dict(type="dict"),
-    hostname=dict(type="str"),
-    subdomain=dict(type="str"),
-    run_strategy=dict(type="str", choices=["Always", "Halted", "Manual", "RerunOnFailure", "Once"]),
-    patches=dict(type="list", elements="raw"),
+    **copy.deepcopy(OVERRIDE_SPEC),
     cleanup=dict(type="bool", default=True),
     start=dict(type="bool", default=False),
     recreate=dict(type="bool", default=False),
