@@ -6,11 +6,9 @@ import argparse
 import json
 import logging
 import os
-import signal
-import threading
 
 from .kubevirt import emulator
-from .proxy import LabProxy
+from .proxy import LabProxy, serve_until_signalled
 
 
 def main(argv=None):
@@ -27,11 +25,7 @@ def main(argv=None):
         upstream_ca=pki_paths["ca.crt"], port=state["proxy_port"])
     emulator.start(state, args.state_dir, proxy, os.path.join(args.state_dir, "kubeconfig-controller"))
     proxy.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    proxy.stop()
+    serve_until_signalled(proxy)
 
 
 if __name__ == "__main__":

@@ -677,6 +677,15 @@ class LabProxy:
         return json.dumps(data).encode()
 
 
+def serve_until_signalled(proxy):
+    """Block until SIGTERM or SIGINT, then stop ``proxy`` (the proxy CLI and the lab daemon)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    proxy.stop()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--upstream", required=True, help="the apiserver, https://HOST:PORT")
@@ -693,11 +702,7 @@ def main(argv=None):
         with open(args.port_file + ".tmp", "w", encoding="utf-8") as handle:
             handle.write("%d\n" % proxy.port)
         os.replace(args.port_file + ".tmp", args.port_file)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    proxy.stop()
+    serve_until_signalled(proxy)
 
 
 if __name__ == "__main__":
