@@ -19,6 +19,7 @@ import hashlib
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 
@@ -300,7 +301,8 @@ class PeerSpec:
         self.protocol = (params.get("protocol") or "TCP").upper()
         port = params.get("port")
         self.port = int(port) if isinstance(port, str) and port.isdigit() else port
-        self.selector = nm.parse_selector(params.get("pod_selector")) if params.get("pod_selector") else None
+        self.selector = selectors.parse("peer.pod_selector", params["pod_selector"]).to_api() \
+            if params.get("pod_selector") else None
 
     @staticmethod
     def problems(params):
@@ -322,9 +324,9 @@ class PeerSpec:
                 problems.append("peer.cidr: %r is not an IP address or CIDR" % (params["cidr"],))
         if params.get("pod_selector"):
             try:
-                nm.parse_selector(params["pod_selector"])
-            except ValueError as exc:
-                problems.append("peer.pod_selector: %s" % exc)
+                selectors.parse("peer.pod_selector", params["pod_selector"])
+            except selectors.SelectorError as exc:
+                problems.append(str(exc))
         protocol = (params.get("protocol") or "TCP").upper()
         if protocol not in nm.PROTOCOLS + (nm.ICMP,):
             problems.append("peer.protocol: %r is not TCP, UDP, SCTP or ICMP" % protocol)
@@ -347,7 +349,7 @@ class PeerSpec:
         if self.vm:
             return "VM %s/%s" % (namespace, self.vm)
         if self.selector is not None:
-            return "pods %s in %s" % (nm.selector_text(self.selector), namespace)
+            return "pods %s in %s" % (selectors.text(self.selector), namespace)
         return "pods in namespace %s" % namespace
 
     def port_text(self):

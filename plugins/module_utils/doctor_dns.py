@@ -7,6 +7,7 @@ the cluster DNS Service and whether NetworkPolicy lets the VM reach it."""
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ERROR, INFO, SERVICE_KIND, WARNING, active, finding, meta)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
@@ -34,7 +35,7 @@ def check_dns(snap, view):
                                      view.ref, subdomain, view.namespace, subdomain, fqdn),
                                  "create a headless Service (clusterIP: None) named %s selecting %s "
                                  "(kubevirt_net.core.kubevirt_vm_service type=headless)" % (
-                                     subdomain, nm.selector_text({"matchLabels": view.selector_labels}))))
+                                     subdomain, selectors.text({"matchLabels": view.selector_labels}))))
         elif (svc.get("spec") or {}).get("clusterIP") not in ("None", None):
             section["reason"] = "Service %s is not headless" % subdomain
             found.append(finding("dns", ERROR, "subdomain-service-not-headless",
@@ -48,8 +49,8 @@ def check_dns(snap, view):
                                  "headless Service %s/%s does not select the pod of %s (selector %s, pod labels %s), "
                                  "so %s does not exist" % (
                                      view.namespace, subdomain, view.ref,
-                                     nm.selector_text({"matchLabels": (svc.get("spec") or {}).get("selector")}),
-                                     nm.selector_text({"matchLabels": view.pod_labels}), fqdn),
+                                     selectors.text({"matchLabels": (svc.get("spec") or {}).get("selector")}),
+                                     selectors.text({"matchLabels": view.pod_labels}), fqdn),
                                  "make its selector match spec.template.metadata.labels of the VM"))
         else:
             section["fqdn"] = fqdn

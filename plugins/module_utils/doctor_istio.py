@@ -6,7 +6,7 @@ requirement at a time (split from doctor_traffic).  The sidecar injectors are
 found among the webhooks as kubevirt_vm_istio finds them (istio.sidecar_injectors)."""
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import istio
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ERROR, INFO, NAD_KIND, WARNING, finding, meta, pod_ips)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
@@ -95,7 +95,7 @@ def _requirements(snap, view, injector, namespace, annotation):
             view.namespace),
         req("namespace_injection", "namespace labelled for injection (istio-injection=enabled or istio.io/rev), "
             "not ambient", ns_enabled and not ambient,
-            "namespace %s labels: %s" % (view.namespace, nm.selector_text({"matchLabels": dict(
+            "namespace %s labels: %s" % (view.namespace, selectors.text({"matchLabels": dict(
                 (k, v) for k, v in ns_labels.items() if k.startswith(("istio", "sidecar")))}) or "none"),
             "kubectl label namespace %s istio-injection=enabled%s" % (
                 view.namespace, " (KubeVirt VMs do not work with ambient mode: label the VM pods "

@@ -12,6 +12,7 @@ import re
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ENDPOINTS_KIND, ERROR, INFO, PEER_VM_KIND, POD_KIND, SERVICE_KIND, VM_KIND, WARNING, VmView,
@@ -161,7 +162,7 @@ def _resolve_peer(snap, view, peer, views):
         return [(other.endpoint(), other.selector_labels)], [], None
     pods = [p for p in snap.list(POD_KIND, namespace) if active(p)]
     if peer.selector is not None:
-        pods = [p for p in pods if nm.selector_matches(peer.selector, meta(p).get("labels"))]
+        pods = [p for p in pods if selectors.matches(peer.selector, meta(p).get("labels"))]
         given = dict(peer.selector.get("matchLabels") or {})
     else:
         given = {}
@@ -169,9 +170,9 @@ def _resolve_peer(snap, view, peer, views):
         return [(nm.Endpoint.pod(p), given) for p in pods], [], None
     labels = dict(peer.selector.get("matchLabels") or {}) if peer.selector else {}
     note = "no running pod matches %s: evaluated a pod with labels %s there" % (
-        peer.describe(view.namespace), nm.selector_text({"matchLabels": labels}) if labels else "none")
+        peer.describe(view.namespace), selectors.text({"matchLabels": labels}) if labels else "none")
     return [(nm.Endpoint.workload(namespace, labels, name="pod %s in %s" % (
-        nm.selector_text({"matchLabels": labels}) if labels else "(any)", namespace)), labels)], [note], None
+        selectors.text({"matchLabels": labels}) if labels else "(any)", namespace)), labels)], [note], None
 
 
 def _aggregate(verdicts):
@@ -246,7 +247,7 @@ def _isolation_findings(snap, view, ingress, egress, primary_net, secondary):
         found.append(finding("reachability", INFO, "not-isolated",
                              "no NetworkPolicy selects the pod of %s (labels %s): all traffic to and from it is "
                              "allowed (as far as NetworkPolicy goes)" % (
-                                 view.ref, nm.selector_text({"matchLabels": view.pod_labels})),
+                                 view.ref, selectors.text({"matchLabels": view.pod_labels})),
                              "nothing to do; add policies to restrict it"))
     for direction_name, pols in ((nm.INGRESS, ingress), (nm.EGRESS, egress)):
         key = "ingress" if direction_name == nm.INGRESS else "egress"
@@ -371,21 +372,21 @@ def check_services(snap, view):
             found.extend(_endpoints(view, endpoints.get(name), row, where, name))
     if not rows:
         found.append(finding("services", INFO, "no-service",
-                             "no Service selects %s (pod labels %s)" % (view.ref, nm.selector_text(
+                             "no Service selects %s (pod labels %s)" % (view.ref, selectors.text(
                                  {"matchLabels": view.pod_labels})),
                              "expose it with kubevirt_net.core.kubevirt_vm_service or 'virtctl expose vm %s'" % view.name))
     return {"services": rows}, found
 
 
 def _vm_labels_only(view, spec, where, name):
-    labels = nm.selector_text({"matchLabels": spec.get("selector")})
+    labels = selectors.text({"matchLabels": spec.get("selector")})
     return finding("services", ERROR, "service-selects-vm-labels",
                    "%s selects %s: selector matches VM labels, not template labels. Those are labels "
                    "of the VirtualMachine object (metadata.labels); the virt-launcher pod gets the "
                    "template's (spec.template.metadata.labels), so %s has no endpoint for %s" % (
                        where, labels, name, view.ref),
                    "add %s to spec.template.metadata.labels of the VM and restart it, or select the "
-                   "pod by labels it has (%s)" % (labels, nm.selector_text({"matchLabels": view.selector_labels})),
+                   "pod by labels it has (%s)" % (labels, selectors.text({"matchLabels": view.selector_labels})),
                    service=name)
 
 

@@ -118,7 +118,7 @@ class VmEntry:
             return False
         if meta.get("name") in self.names:
             return True
-        return self.selector is not None and netpol.selector_matches(self.selector, template_labels(vm))
+        return self.selector is not None and selectors.matches(self.selector, template_labels(vm))
 
 
 def _selector_dict(problems, where, field, value):

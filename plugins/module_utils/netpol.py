@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_fields, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import (
-    NetworkRef, describe_selector, name_selector, normalize_selector, parse_networks, parse_peers, parse_ports,
+    NetworkRef, name_selector, normalize_selector, parse_networks, parse_peers, parse_ports,
     parse_selector, resolve_network)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
@@ -52,8 +52,6 @@ NAME_LABEL = netpol_fields.NAME_LABEL
 # Public names other modules use (istio.py among them); the parsers live in netpol_fields.
 # label_value_problem is selectors.value_problem: call that directly in new code.
 label_value_problem = selectors.value_problem
-selector_matches = netpol_fields.selector_matches
-selector_string = netpol_fields.selector_string
 name_label_use = netpol_fields.name_label_use
 parse_cidr = netpol_fields.parse_cidr
 parse_port = netpol_fields.parse_port
@@ -153,7 +151,7 @@ def declare(params, problems):
         if nsel is not None:
             templates.append(Template(prefix + "allow-from-namespaces", "allow-from-namespaces", {
                 "podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"namespaceSelector": nsel}]}]},
-                "allow incoming traffic from the namespaces %s" % describe_selector(nsel)))
+                "allow incoming traffic from the namespaces %s" % selectors.describe(nsel)))
     monitoring = params.get("allow_monitoring")
     if monitoring is not None:
         template = _monitoring(problems, prefix, monitoring)

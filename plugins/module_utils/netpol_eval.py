@@ -42,7 +42,7 @@ Public API (pure, no cluster access), by file::
     netpol_impact: impact(before, after, namespaces, endpoints, ports) -> [FlowChange],
                    merge_policies(current, changes)
     netpol_model:  Endpoint.pod(pod_object) / Endpoint.external("203.0.113.0/24") / Endpoint.node(name, ips),
-                   Namespaces, policy_types(policy), selects(policy, endpoint), selector_matches(selector, labels),
+                   Namespaces, policy_types(policy), selects(policy, endpoint),
                    check_policy(policy) -> [problem text], describe_policy(policy) -> [text]
     netpol_sets:   IPSet, merge_ports
     netpol_eval_tiers: the admin tiers (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy)
@@ -54,7 +54,8 @@ from typing import Any, List, Optional
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_model import (
     EGRESS, ICMP, INGRESS, IPBLOCK_NOTE, MAX_PORT, PROTOCOLS, Endpoint, EvaluationError, Namespaces, applying,
-    policy_name, selector_matches, selector_text)
+    policy_name)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import matches as selector_matches, text as selector_text
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_sets import IPSet, merge_ports, ports_text
 
 

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 
 POLICY_FOR = "k8s.v1.cni.cncf.io/policy-for"
 ADMIN, BASELINE = "Admin", "Baseline"
@@ -158,9 +159,9 @@ def _ports(rule: Dict[str, Any]) -> Optional[List[Tuple[str, Any, Any]]]:
 def _selects(selector: Dict[str, Any], endpoint: nm.Endpoint, spaces: nm.Namespaces) -> bool:
     if selector.get("namespaceSelector") is None:
         return False
-    if not nm.selector_matches(selector["namespaceSelector"], spaces.of(endpoint.namespace)):
+    if not selectors.matches(selector["namespaceSelector"], spaces.of(endpoint.namespace)):
         return False
-    return "podSelector" not in selector or nm.selector_matches(selector["podSelector"], endpoint.labels)
+    return "podSelector" not in selector or selectors.matches(selector["podSelector"], endpoint.labels)
 
 
 def _peer_matches(peer: Dict[str, Any], endpoint: nm.Endpoint, spaces: nm.Namespaces) -> bool:

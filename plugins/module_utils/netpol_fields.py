@@ -20,15 +20,12 @@ except ImportError:  # pragma: no cover - reported by the module
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 PROTOCOLS = ("TCP", "UDP", "SCTP")
-OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 IPV4_LEADING_ZERO = re.compile(r"(^|\.)0[0-9]")
 
 
 # ---------------------------------------------------------------- selectors
 # key/value rules and matching live in module_utils/selectors.py (one home for every module)
-_label_key_problem = selectors.key_problem
-label_value_problem = selectors.value_problem
 
 
 def parse_selector(problems, where, field, value):
@@ -36,77 +33,20 @@ def parse_selector(problems, where, field, value):
 
     Accepted forms: ``{match_labels: {...}, match_expressions: [{key, operator, values}]}``
     (camelCase keys too) or a plain dict of labels (shorthand for ``match_labels``).
-    ``{}`` is the empty selector (everything)."""
+    ``{}`` is the empty selector (everything).  Every problem is recorded, each
+    under its exact field (``selectors.dict_problems``)."""
     if value is None:
         return None
     if not isinstance(value, dict):
         problems.add(where, field, "must be a dict of labels or {match_labels, match_expressions}")
         return None
-    full_keys = set(["match_labels", "match_expressions", "matchLabels", "matchExpressions"])
-    if value and set(value) <= full_keys:
-        labels = value.get("match_labels", value.get("matchLabels")) or {}
-        expressions = value.get("match_expressions", value.get("matchExpressions")) or []
-    else:
-        labels, expressions = value, []
-    ok = True
-    if not isinstance(labels, dict):
-        problems.add(where, field + ".match_labels", "must be a dict of label key: value")
+    found = selectors.dict_problems(field, value)
+    for error in found:
+        problems.add(where, error.field, error.problem)
+    if found:
         return None
-    for key in sorted(labels, key=str):
-        problem = _label_key_problem(key) or label_value_problem(labels[key])
-        if problem:
-            problems.add(where, "%s.match_labels[%s]" % (field, key), problem)
-            ok = False
-    if not isinstance(expressions, list):
-        problems.add(where, field + ".match_expressions", "must be a list of {key, operator, values}")
-        return None
-    canonical = []
-    for index, expr in enumerate(expressions):
-        here = "%s.match_expressions[%d]" % (field, index)
-        if not isinstance(expr, dict):
-            problems.add(where, here, "must be a dict with key, operator and values")
-            ok = False
-            continue
-        unknown = sorted(set(expr) - set(["key", "operator", "values"]))
-        if unknown:
-            problems.add(where, here, "unknown field(s) %s: use key, operator, values" % ", ".join(unknown))
-            ok = False
-        problem = _label_key_problem(expr.get("key"))
-        if problem:
-            problems.add(where, here + ".key", problem)
-            ok = False
-        operator = expr.get("operator")
-        values = expr.get("values")
-        if operator not in OPERATORS:
-            problems.add(where, here + ".operator", "%r is not supported: use one of %s"
-                         % (operator, ", ".join(OPERATORS)))
-            ok = False
-            continue
-        if values is not None and not isinstance(values, list):
-            problems.add(where, here + ".values", "must be a list of strings")
-            ok = False
-            continue
-        if operator in ("In", "NotIn") and not values:
-            problems.add(where, here + ".values", "must be non-empty when operator is %s" % operator)
-            ok = False
-            continue
-        if operator in ("Exists", "DoesNotExist") and values:
-            problems.add(where, here + ".values", "must be empty when operator is %s" % operator)
-            ok = False
-            continue
-        for pos, item in enumerate(values or []):
-            problem = label_value_problem(item)
-            if problem:
-                problems.add(where, "%s.values[%d]" % (here, pos), problem)
-                ok = False
-        if ok:
-            entry = {"key": expr["key"], "operator": operator}
-            if values:
-                entry["values"] = sorted(set(values))
-            canonical.append(entry)
-    if not ok:
-        return None
-    return normalize_selector({"matchLabels": dict(labels), "matchExpressions": canonical})
+    labels, expressions = selectors.split_dict(value)
+    return normalize_selector({"matchLabels": dict(labels), "matchExpressions": list(expressions)})
 
 
 def normalize_selector(selector):
@@ -125,33 +65,6 @@ def normalize_selector(selector):
     if expressions:
         out["matchExpressions"] = sorted(expressions, key=lambda e: (e["key"], e["operator"], e.get("values", [])))
     return out
-
-
-def selector_matches(selector, labels):
-    """Whether a label selector selects an object with ``labels`` (``{}``
-    everything, ``None`` nothing, an unknown operator nothing)."""
-    return selectors.matches(selector, labels)
-
-
-def selector_string(selector):
-    """The ``labelSelector`` query form of a canonical selector."""
-    parts = ["%s=%s" % (k, v) for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        key, operator, values = expr["key"], expr["operator"], expr.get("values") or []
-        if operator == "In":
-            parts.append("%s in (%s)" % (key, ",".join(values)))
-        elif operator == "NotIn":
-            parts.append("%s notin (%s)" % (key, ",".join(values)))
-        elif operator == "Exists":
-            parts.append(key)
-        else:
-            parts.append("!" + key)
-    return ",".join(parts)
-
-
-def describe_selector(selector):
-    text = selector_string(selector or {})
-    return "{%s}" % text if text else "{} (everything)"
 
 
 def name_selector(names):

@@ -2,8 +2,7 @@
 # Copyright: kubevirt_net.core contributors
 # Apache License 2.0 (see LICENSE)
 """What a NetworkPolicy is evaluated on, and one policy on its own: the
-constants of the API, label selectors (metav1.LabelSelector semantics, the
-kubectl text form), the endpoints of a connection (pods, workloads, external
+constants of the API, the endpoints of a connection (pods, workloads, external
 addresses, nodes), namespaces and their labels, which policies select a pod
 (policyTypes defaulting), and the static checks and text of one policy."""
 
@@ -12,6 +11,7 @@ import ipaddress
 import re
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_sets import IPSet
+from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import matches as selector_matches, text as selector_text
 
 
 INGRESS, EGRESS = "Ingress", "Egress"
@@ -26,104 +26,6 @@ IPBLOCK_NOTE = ("ipBlock is matched against pod IPs here; the Kubernetes documen
 
 class EvaluationError(ValueError):
     """The question cannot be answered as asked (e.g. an unknown named port)."""
-
-
-# ------------------------------------------------------------------ selectors
-def selector_matches(selector, labels):
-    """metav1.LabelSelector semantics: ``{}`` matches everything, ``None``
-    nothing; matchLabels and every matchExpression must hold."""
-    if selector is None:
-        return False
-    labels = labels or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, operator, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if operator == "In":
-            if key not in labels or labels[key] not in values:
-                return False
-        elif operator == "NotIn":
-            if key in labels and labels[key] in values:
-                return False
-        elif operator == "Exists":
-            if key not in labels:
-                return False
-        elif operator == "DoesNotExist":
-            if key in labels:
-                return False
-        else:
-            return False  # invalid selectors select nothing
-    return True
-
-
-def selector_text(selector):
-    """kubectl's rendering of a label selector ('<all>' for {})."""
-    if selector is None:
-        return "<none>"
-    parts = ["%s=%s" % (k, v) for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        op, key, values = expr.get("operator"), expr.get("key"), ",".join(expr.get("values") or [])
-        if op == "In":
-            parts.append("%s in (%s)" % (key, values))
-        elif op == "NotIn":
-            parts.append("%s notin (%s)" % (key, values))
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append("!" + key)
-    return ",".join(parts) or "<all>"
-
-
-_SELECTOR_TERM = re.compile(r"\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|"
-                            r"\s+(in|notin)\s*\(([^)]*)\))?\s*$")
-
-
-def parse_selector(text):
-    """A kubectl label selector string ('a=b,c!=d,e in (x,y),!f') or a dict
-    (matchLabels, or a LabelSelector with matchLabels/matchExpressions) ->
-    LabelSelector dict.  Raises ValueError on bad syntax."""
-    if text is None:
-        return None
-    if isinstance(text, dict):
-        if set(text) <= {"matchLabels", "matchExpressions"} and text:
-            return {"matchLabels": dict(text.get("matchLabels") or {}),
-                    "matchExpressions": list(text.get("matchExpressions") or [])}
-        return {"matchLabels": dict((str(k), str(v)) for k, v in text.items()), "matchExpressions": []}
-    selector = {"matchLabels": {}, "matchExpressions": []}
-    terms, depth, current = [], 0, ""
-    for char in str(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            terms.append(current)
-            current = ""
-        else:
-            current += char
-    terms.append(current)
-    for term in terms:
-        if not term.strip():
-            continue
-        match = _SELECTOR_TERM.match(term)
-        if not match:
-            raise ValueError("%r is not a label selector term (write key=value, key!=value, key in (a,b), "
-                             "key notin (a,b), key or !key)" % term.strip())
-        bang, key, op, value, set_op, values = match.groups()
-        if bang and (op or set_op):
-            raise ValueError("%r: '!' only goes before a bare key" % term.strip())
-        if op in ("=", "=="):
-            selector["matchLabels"][key] = value
-        elif op == "!=":
-            selector["matchExpressions"].append({"key": key, "operator": "NotIn", "values": [value]})
-        elif set_op:
-            items = [v.strip() for v in values.split(",") if v.strip()]
-            selector["matchExpressions"].append({"key": key, "operator": "In" if set_op == "in" else "NotIn",
-                                                 "values": items})
-        else:
-            selector["matchExpressions"].append({"key": key, "operator": "DoesNotExist" if bang else "Exists"})
-    return selector
 
 
 # ------------------------------------------------------------------ endpoints

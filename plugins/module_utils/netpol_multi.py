@@ -25,7 +25,8 @@ Pure logic, no API access: the runner passes the NADs and VMs it listed.
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import cni, vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import resolve_network, selector_matches
+from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import resolve_network
+from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import matches as selector_matches
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_report import launcher_labels
 
 Key = Tuple[str, str]   # (namespace, name)

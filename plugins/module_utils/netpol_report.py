@@ -5,7 +5,8 @@
 warnings about the baselines and the VMs the policies select, and the
 Markdown report of a run.  Pure logic, no API access."""
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import NAME_LABEL, selector_matches
+from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import NAME_LABEL
+from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import matches as selector_matches
 
 VM_POD_LABELS = {"kubevirt.io": "virt-launcher"}
 

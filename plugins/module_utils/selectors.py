@@ -152,24 +152,16 @@ def value_problem(value: Any) -> Optional[str]:
     return None
 
 
-def _requirement(field: str, key: Any, operator: Any, values: Any) -> Requirement:
+def _requirement(field: str, key: str, operator: str, values: Optional[List[str]]) -> Requirement:
+    """A requirement of the string form (whose grammar already fixes the operator)."""
     problem = key_problem(key)
     if problem:
         raise SelectorError(field, problem)
-    if operator not in OPERATORS:
-        raise SelectorError(field, "operator %r is not supported: use one of %s" % (operator, ", ".join(OPERATORS)))
-    if values is not None and not isinstance(values, (list, tuple)):
-        raise SelectorError(field, "values of %r must be a list of strings" % key)
-    values = list(values or [])
-    if operator in (IN, NOT_IN) and not values:
-        raise SelectorError(field, "%s on %r needs at least one value" % (operator, key))
-    if operator in (EXISTS, DOES_NOT_EXIST) and values:
-        raise SelectorError(field, "%s on %r takes no values" % (operator, key))
-    for value in values:
+    for value in values or []:
         problem = value_problem(value)
         if problem:
             raise SelectorError(field, problem)
-    return Requirement(key, operator, tuple(sorted(set(values))))
+    return Requirement(key, operator, tuple(sorted(set(values or []))))
 
 
 def _build(requirements: List[Requirement]) -> LabelSelector:
@@ -285,30 +277,69 @@ def parse_string(field: str, text: str) -> LabelSelector:
 _FULL_KEYS = frozenset(["match_labels", "match_expressions", "matchLabels", "matchExpressions"])
 
 
-def parse_dict(field: str, value: Mapping[str, Any]) -> LabelSelector:
+def split_dict(value: Mapping[str, Any]) -> Tuple[Any, Any]:
+    """(labels, expressions) of a dict selector: the full form (snake or camel
+    case keys) or a plain dict of labels (shorthand for ``match_labels``)."""
     if value and set(value) <= _FULL_KEYS:
-        labels = value.get("match_labels", value.get("matchLabels")) or {}
-        expressions = value.get("match_expressions", value.get("matchExpressions")) or []
+        return (value.get("match_labels", value.get("matchLabels")) or {},
+                value.get("match_expressions", value.get("matchExpressions")) or [])
+    return value, []
+
+
+def _expression_problems(where: str, expr: Any) -> List[SelectorError]:
+    if not isinstance(expr, Mapping):
+        return [SelectorError(where, "must be a dict with key, operator and values")]
+    out = []
+    unknown = sorted(set(expr) - set(["key", "operator", "values"]))
+    if unknown:
+        out.append(SelectorError(where, "unknown field(s) %s: use key, operator, values" % ", ".join(unknown)))
+    problem = key_problem(expr.get("key"))
+    if problem:
+        out.append(SelectorError(where + ".key", problem))
+    operator, values = expr.get("operator"), expr.get("values")
+    if operator not in OPERATORS:
+        out.append(SelectorError(where + ".operator", "operator %r is not supported: use one of %s"
+                                 % (operator, ", ".join(OPERATORS))))
+    elif values is not None and not isinstance(values, (list, tuple)):
+        out.append(SelectorError(where + ".values", "values of %r must be a list of strings" % (expr.get("key"),)))
+    elif operator in (IN, NOT_IN) and not values:
+        out.append(SelectorError(where + ".values", "%s on %r needs at least one value" % (operator, expr.get("key"))))
+    elif operator in (EXISTS, DOES_NOT_EXIST) and values:
+        out.append(SelectorError(where + ".values", "%s on %r takes no values" % (operator, expr.get("key"))))
     else:
-        labels, expressions = value, []
+        for pos, item in enumerate(values or []):
+            problem = value_problem(item)
+            if problem:
+                out.append(SelectorError("%s.values[%d]" % (where, pos), problem))
+    return out
+
+
+def dict_problems(field: str, value: Mapping[str, Any]) -> List[SelectorError]:
+    """Every problem of a dict selector, each naming its exact field
+    (``<field>.match_labels[<key>]``, ``<field>.match_expressions[<i>].operator`` ...)."""
+    labels, expressions = split_dict(value)
     if not isinstance(labels, Mapping):
-        raise SelectorError(field, "match_labels must be a dict of label key: value")
+        return [SelectorError(field + ".match_labels", "must be a dict of label key: value")]
     if not isinstance(expressions, (list, tuple)):
-        raise SelectorError(field, "match_expressions must be a list of {key, operator, values}")
-    requirements = []
+        return [SelectorError(field + ".match_expressions", "must be a list of {key, operator, values}")]
+    out = []
     for key in sorted(labels, key=str):
         problem = key_problem(key) or value_problem(labels[key])
         if problem:
-            raise SelectorError("%s.match_labels[%s]" % (field, key), problem)
-        requirements.append(Requirement(key, IN, (labels[key],)))
+            out.append(SelectorError("%s.match_labels[%s]" % (field, key), problem))
     for index, expr in enumerate(expressions):
-        where = "%s.match_expressions[%d]" % (field, index)
-        if not isinstance(expr, Mapping):
-            raise SelectorError(where, "must be a dict with key, operator and values")
-        unknown = sorted(set(expr) - set(["key", "operator", "values"]))
-        if unknown:
-            raise SelectorError(where, "unknown field(s) %s: use key, operator, values" % ", ".join(unknown))
-        requirements.append(_requirement(where, expr.get("key"), expr.get("operator"), expr.get("values")))
+        out.extend(_expression_problems("%s.match_expressions[%d]" % (field, index), expr))
+    return out
+
+
+def parse_dict(field: str, value: Mapping[str, Any]) -> LabelSelector:
+    problems = dict_problems(field, value)
+    if problems:
+        raise problems[0]
+    labels, expressions = split_dict(value)
+    requirements = [Requirement(key, IN, (labels[key],)) for key in labels]
+    requirements += [Requirement(expr["key"], expr["operator"], tuple(sorted(set(expr.get("values") or ()))))
+                     for expr in expressions]
     return _build(requirements)
 
 
@@ -349,6 +380,37 @@ def matches(selector: Optional[Mapping[str, Any]], labels: Optional[Mapping[str,
     everything, ``None`` nothing, an unknown operator nothing."""
     parsed = from_api(selector)
     return parsed is not None and parsed.matches(labels)
+
+
+def query(selector: Mapping[str, Any]) -> str:
+    """The ``labelSelector`` query / kubectl text of a ``metav1.LabelSelector``
+    dict: matchLabels (sorted), then matchExpressions in their order; '' for {}.
+    A requirement with an unknown operator has no text form and is left out."""
+    parts = ["%s=%s" % (k, v) for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, operator, values = expr.get("key"), expr.get("operator"), ",".join(expr.get("values") or [])
+        if operator == IN:
+            parts.append("%s in (%s)" % (key, values))
+        elif operator == NOT_IN:
+            parts.append("%s notin (%s)" % (key, values))
+        elif operator == EXISTS:
+            parts.append(key)
+        elif operator == DOES_NOT_EXIST:
+            parts.append("!" + key)
+    return ",".join(parts)
+
+
+def text(selector: Optional[Mapping[str, Any]]) -> str:
+    """kubectl's rendering: '<none>' for no selector, '<all>' for {}."""
+    if selector is None:
+        return "<none>"
+    return query(selector) or "<all>"
+
+
+def describe(selector: Optional[Mapping[str, Any]]) -> str:
+    """``{<query>}``, or ``{} (everything)`` for the empty selector."""
+    words = query(selector or {})
+    return "{%s}" % words if words else "{} (everything)"
 
 
 def everything_problem(selector: LabelSelector, what: str, fix: str) -> Optional[str]:

@@ -7,7 +7,7 @@ and kubevirt_vm_istio)."""
 
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 
 
 def resolve_targets(explicit: List[str], selector: Optional[Dict[str, Any]], namespaces: Dict[str, Dict[str, Any]],
@@ -30,7 +30,7 @@ def resolve_targets(explicit: List[str], selector: Optional[Dict[str, Any]], nam
     if selector is not None:
         matched = []
         for name, obj in sorted(namespaces.items()):
-            if netpol.selector_matches(selector, (obj.get("metadata") or {}).get("labels")):
+            if selectors.matches(selector, (obj.get("metadata") or {}).get("labels")):
                 if (obj.get("status") or {}).get("phase") == "Terminating":
                     findings.append({"kind": "terminating",
                                      "message": "namespace %s matches namespace_selector but is being deleted: "
@@ -39,6 +39,6 @@ def resolve_targets(explicit: List[str], selector: Optional[Dict[str, Any]], nam
                 matched.append(name)
         if not matched:
             findings.append({"kind": "no-match", "message": "namespace_selector %s matched no namespace"
-                                                            % netpol.describe_selector(selector)})
+                                                            % selectors.describe(selector)})
         targets.update(matched)
     return sorted(targets)

@@ -17,7 +17,7 @@ headless Service of that name.
 import copy
 import re
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, SERVICE)
@@ -56,7 +56,8 @@ def common_labels(vms):
 
 
 def selector_text(selector):
-    return ",".join("%s=%s" % (k, v) for k, v in sorted(selector.items()))
+    """The label selector query of a Service's ``spec.selector`` (a label map)."""
+    return selectors.query({"matchLabels": selector})
 
 
 def dns_name(vm, subdomain, namespace, cluster_domain):

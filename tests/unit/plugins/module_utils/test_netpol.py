@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_report
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_report, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 BASE = {"name_prefix": "kvnet-", "default_deny": "none", "allow_dns": False, "dns_namespace": "kube-system",
@@ -50,7 +50,9 @@ def test_selector_forms_and_canonical_order():
     assert netpol.parse_selector(problems, "x", "s", {}) == {}
     assert netpol.parse_selector(problems, "x", "s", None) is None
     assert not problems
-    assert netpol.selector_string(full) == "z=1,app,tier in (a,b)"
+    assert selectors.query(full) == "z=1,app,tier in (a,b)"
+    assert selectors.text(full) == "z=1,app,tier in (a,b)" and selectors.text({}) == "<all>"
+    assert selectors.text(None) == "<none>" and selectors.describe({}) == "{} (everything)"
 
 
 @pytest.mark.parametrize("value,field", [
@@ -74,13 +76,13 @@ def test_selector_problems(value, field):
 def test_selector_matches():
     sel = {"matchLabels": {"app": "db"}, "matchExpressions": [
         {"key": "tier", "operator": "NotIn", "values": ["test"]}, {"key": "old", "operator": "DoesNotExist"}]}
-    assert netpol.selector_matches(sel, {"app": "db"})
-    assert netpol.selector_matches(sel, {"app": "db", "tier": "prod"})
-    assert not netpol.selector_matches(sel, {"app": "db", "tier": "test"})
-    assert not netpol.selector_matches(sel, {"app": "db", "old": ""})
-    assert not netpol.selector_matches(sel, {"app": "web"})
-    assert netpol.selector_matches({}, {})
-    assert netpol.selector_matches({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {"a": ""})
+    assert selectors.matches(sel, {"app": "db"})
+    assert selectors.matches(sel, {"app": "db", "tier": "prod"})
+    assert not selectors.matches(sel, {"app": "db", "tier": "test"})
+    assert not selectors.matches(sel, {"app": "db", "old": ""})
+    assert not selectors.matches(sel, {"app": "web"})
+    assert selectors.matches({}, {})
+    assert selectors.matches({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {"a": ""})
 
 
 def test_name_label_use():

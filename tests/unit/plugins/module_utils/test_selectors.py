@@ -64,10 +64,15 @@ def test_dict_forms_are_the_same_selector_as_strings():
 @pytest.mark.parametrize("value, where, words", [
     ({"tier": True}, "vm_selector.match_labels[tier]", "quote label values"),
     ({"match_expressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]},
-     "vm_selector.match_expressions[0]", "operator 'Gt' is not supported"),
-    ({"match_expressions": [{"key": "a", "operator": "In"}]}, "vm_selector.match_expressions[0]", "at least one"),
+     "vm_selector.match_expressions[0].operator", "operator 'Gt' is not supported"),
+    ({"match_expressions": [{"key": "a", "operator": "In"}]}, "vm_selector.match_expressions[0].values",
+     "at least one"),
     ({"match_expressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]},
-     "vm_selector.match_expressions[0]", "takes no values"),
+     "vm_selector.match_expressions[0].values", "takes no values"),
+    ({"match_expressions": [{"key": "a", "operator": "In", "values": ["ok", "bad value"]}]},
+     "vm_selector.match_expressions[0].values[1]", "not a valid label value"),
+    ({"match_expressions": [{"key": "-a", "operator": "Exists"}]}, "vm_selector.match_expressions[0].key",
+     "not a valid label key"),
     ({"match_expressions": [{"key": "a", "operator": "Exists", "value": "x"}]},
      "vm_selector.match_expressions[0]", "unknown field(s) value"),
     (["tier=db"], "vm_selector", "not a label selector"),
@@ -283,10 +288,24 @@ def test_istio_refuses_negative_only_selectors(params, field):
 
 
 def test_policy_matching_is_the_shared_one():
-    """netpol used to crash on None and ignore unknown operators; now both select nothing."""
-    assert netpol.selector_matches(None, {"a": "b"}) is False
-    assert netpol.selector_matches({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]},
-                                   {"a": "2"}) is False
+    """netpol used to crash on None and ignore unknown operators; the policy, report and
+    doctor files now match with this one function, which selects nothing for both."""
+    from ansible_collections.kubevirt_net.core.plugins.module_utils import (
+        netpol_eval, netpol_model, netpol_multi, netpol_report, selectors)
+    for module in (netpol_eval, netpol_model, netpol_multi, netpol_report):
+        assert module.selector_matches is selectors.matches, module.__name__
+    assert selectors.matches(None, {"a": "b"}) is False
+    assert selectors.matches({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]},
+                             {"a": "2"}) is False
+
+
+def test_dict_problems_are_all_reported_with_their_fields():
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import dict_problems
+    found = dict_problems("s", {"match_labels": {"ok": "1", "bad": True},
+                                "match_expressions": [{"key": "a", "operator": "Gt"}, {"key": "b", "operator": "In"}]})
+    assert [e.field for e in found] == ["s.match_labels[bad]", "s.match_expressions[0].operator",
+                                        "s.match_expressions[1].values"]
+    assert dict_problems("s", {"match_labels": {"ok": "1"}}) == []
 
 
 @pytest.mark.parametrize("selector, words", [
