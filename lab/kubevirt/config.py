@@ -33,9 +33,6 @@ DEFAULTS = {
     # seconds every emulated controller waits before acting on a change, so
     # tests can observe intermediate states (0 = as fast as possible)
     "reconcile_delay": 0.0,
-    # seconds before a hot-plugged interface without its pod interface asks for
-    # migration (KubeVirt: DynamicNetworkControllerGracePeriod, 15 s)
-    "dynamic_network_grace_period": 2.0,
     "pod_cidr": "10.244.0.0/16",
     "cluster_domain": "cluster.local",
     "nodes": [

@@ -180,3 +180,20 @@ def capabilities(lab):
     yield change
     if changed:
         lab.set_config(**{key: saved[key] for key in changed})
+
+
+@pytest.fixture
+def cordon(lab):
+    """``cordon(True)`` makes every node unschedulable (``kubectl cordon``), ``cordon(False)``
+    undoes it; the nodes are uncordoned when the test ends.  While cordoned, a migration's
+    target pod stays Pending (kube-scheduler's NodeUnschedulable filter), so a change that
+    needs a migration cannot finish until the test lets it."""
+    names = [node["metadata"]["name"] for node in lab.request("GET", "/api/v1/nodes")["items"]]
+
+    def set_unschedulable(value):
+        for name in names:
+            lab.request("PATCH", "/api/v1/nodes/" + name, {"spec": {"unschedulable": True if value else None}},
+                        content_type="application/merge-patch+json")
+
+    yield set_unschedulable
+    set_unschedulable(False)

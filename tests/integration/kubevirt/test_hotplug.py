@@ -23,7 +23,7 @@ def pod_networks(kv, vmi):
 
 
 def test_in_place_with_the_dynamic_networks_controller(kv, capabilities):
-    capabilities(dynamic_networks=True, reconcile_delay=0.3, dynamic_network_grace_period=30)
+    capabilities(dynamic_networks=True, reconcile_delay=0.3)
     kv.nad("blue-net", {"type": "whereabouts", "range": "192.168.50.0/28", "exclude": ["192.168.50.0/30"]})
     kv.vm("web")
     vmi = kv.running("web")
@@ -81,7 +81,7 @@ def settled(kv, vmi):
 
 
 def test_migration_without_the_dynamic_networks_controller(kv, capabilities):
-    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"], dynamic_network_grace_period=1)
+    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"])
     kv.nad("blue-net", {"type": "host-local", "subnet": "10.77.0.0/24"})
     kv.vm("db")
     source = kv.running("db")
@@ -102,7 +102,7 @@ def test_migration_without_the_dynamic_networks_controller(kv, capabilities):
 
 
 def test_without_live_migrate_migration_required_stays(kv, capabilities):
-    capabilities(dynamic_networks=False, workload_update_methods=[], dynamic_network_grace_period=1)
+    capabilities(dynamic_networks=False, workload_update_methods=[])
     kv.nad("blue-net")
     kv.vm("stuck")
     kv.running("stuck")
@@ -166,7 +166,7 @@ def test_unplug_removes_the_interface_from_vm_and_vmi(kv, capabilities):
 
 
 def test_a_vmi_that_cannot_migrate_is_left_alone(kv, capabilities):
-    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"], dynamic_network_grace_period=1)
+    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"])
     kv.nad("blue-net")
     kv.vm("pinned", [{"name": "default", "bridge": {}}])
     kv.vm("free")

@@ -264,13 +264,6 @@ def vm_with_nic(lab, namespace, name, nad, binding="bridge", running=True):
     lab.request("POST", VM_PATH % namespace, body)
 
 
-def poke_vmi(lab, namespace, name):
-    """A VMI event, so the emulated virt-controller re-evaluates MigrationRequired at once
-    (it had scheduled that for the end of the old grace period)."""
-    lab.request("PATCH", "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances/%s" % (namespace, name),
-                {"metadata": {"labels": {"kubevirt-net.test/poke": "1"}}}, content_type="application/merge-patch+json")
-
-
 def test_unplug_without_dynamic_networks_needs_a_migration(lab, namespace, run_playbook, request_log, capabilities):
     # evaluator.go shouldMigrateOnIfaceUnplug: detached from the domain, still in the pod -> MigrationRequired
     capabilities(dynamic_networks=False, workload_update_methods=[])
@@ -299,7 +292,7 @@ def test_unplug_without_dynamic_networks_needs_a_migration(lab, namespace, run_p
 
 def test_evict_only_plug_is_accepted_with_restart_if_required(lab, namespace, run_playbook, capabilities):
     # workload-updater.go: no LiveMigrate, Evict configured -> the launcher pod is evicted, the VM starts again
-    capabilities(dynamic_networks=False, workload_update_methods=["Evict"], dynamic_network_grace_period=1.0)
+    capabilities(dynamic_networks=False, workload_update_methods=["Evict"])
     create_nad(lab, namespace, "br-ev")
     create_vm(lab, namespace, "ev")
     old = wait_running(lab, namespace, "ev")
@@ -362,13 +355,16 @@ def test_an_older_restart_required_is_reported_not_acted_on(lab, namespace, run_
 
 
 def test_rerun_after_a_timed_out_wait_is_not_a_false_success(lab, namespace, run_playbook, request_log,
-                                                             capabilities):
-    # without the dynamic-networks controller the NIC arrives only with the migration that follows the
-    # grace period; a long grace period makes the first wait time out after the write
-    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"], dynamic_network_grace_period=600)
+                                                             capabilities, cordon):
+    # without the dynamic-networks controller the NIC arrives only with a migration (virt-controller's
+    # pkg/network/migration/evaluator.go: MigrationRequired after its fixed 15 s grace period); with
+    # every node cordoned the migration's target pod cannot be scheduled, so the waits below time out
+    # however slow the machine is, until the nodes are uncordoned
+    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"])
     create_nad(lab, namespace, "br-to")
     create_vm(lab, namespace, "slow")
     wait_running(lab, namespace, "slow")
+    cordon(True)
     options = dict(namespace=namespace, vm="slow", interface="net1", network="br-to", dynamic_networks="false")
     first = run_playbook(play([hotplug("plug", options, wait_timeout=3)]), expect_rc=2).tasks["plug"]
     assert "timed out" in first["msg"] and iface_names(get_vm(lab, namespace, "slow")) == ["default", "net1"]
@@ -382,8 +378,7 @@ def test_rerun_after_a_timed_out_wait_is_not_a_false_success(lab, namespace, run
     assert any("has not finished interface net1" in w for w in nowait["warnings"])
     assert request_log.writes() == []
 
-    capabilities(dynamic_network_grace_period=1.0)
-    poke_vmi(lab, namespace, "slow")
+    cordon(False)   # the migration's target pod is scheduled now
     done = run_playbook(play([hotplug("plug", options, wait_timeout=120)])).tasks["plug"]
     assert not done["changed"] and done["vms"][0]["pending"] == []
     assert "domain" in vmi_iface(get_vmi(lab, namespace, "slow"), "net1")["infoSource"]

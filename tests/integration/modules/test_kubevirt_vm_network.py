@@ -393,11 +393,14 @@ def test_an_unrelated_restart_required_is_a_finding_even_with_restart_true(lab, 
 
 
 def test_rerun_after_a_timed_out_wait_waits_for_the_declared_interface(lab, namespace, run_playbook, request_log,
-                                                                       capabilities):
-    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"], dynamic_network_grace_period=600)
+                                                                       capabilities, cordon):
+    # the NIC arrives only with a migration; with every node cordoned its target pod cannot be
+    # scheduled, so the waits below time out until the nodes are uncordoned
+    capabilities(dynamic_networks=False, workload_update_methods=["LiveMigrate"])
     create_nad(lab, namespace, "br-to")
     create_vm(lab, namespace, "slow")
     wait_running(lab, namespace, "slow")
+    cordon(True)
     options = dict(vm="slow", namespace=namespace, dynamic_networks="false",
                    config={"interfaces": [{"name": "net1", "network": "br-to"}]})
     first = run_playbook(play([vmnet("m", options, wait_timeout=3)]), expect_rc=2).tasks["m"]
@@ -411,9 +414,7 @@ def test_rerun_after_a_timed_out_wait_waits_for_the_declared_interface(lab, name
     assert nowait["pending_start"] == [] and any("has not finished interface net1" in w for w in nowait["warnings"])
     assert request_log.writes() == []
 
-    capabilities(dynamic_network_grace_period=1.0)
-    lab.request("PATCH", "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances/slow" % namespace,
-                {"metadata": {"labels": {"kubevirt-net.test/poke": "1"}}}, content_type="application/merge-patch+json")
+    cordon(False)   # the migration's target pod is scheduled now
     done = run_playbook(play([vmnet("m", options, wait_timeout=120)])).tasks["m"]
     assert not done["changed"] and done["pending_hotplug"] == []
     assert request_log.writes() == []
