@@ -232,13 +232,16 @@ class VmService:
         if not recreate:
             out["method"] = results[0]["method"]
         out["service"] = service
-        self.set_subdomains(subdomain_vms, stale, running, out)
+        # one deadline for every wait of the task (restarts, generations, endpoints): wait_timeout
+        # bounds the task's waiting as a whole, not each wait on its own
+        deadline = Deadline(p["wait_timeout"])
+        self.set_subdomains(subdomain_vms, stale, running, out, deadline)
         wait = p["wait_for_endpoints"]
         if wait is None:
             wait = any(v["metadata"]["name"] in running for v in vms
                        if v in group or svc.matches(selector, svc.metadata_labels(v)))
         if wait:
-            self.wait_endpoints(selector, group, vms, out, running)
+            self.wait_endpoints(selector, group, vms, out, running, deadline)
         self.runner.exit(**out)
 
     def vm_entry(self, vm, running, subdomain_change, stale):
@@ -250,7 +253,7 @@ class VmService:
             entry["restart_required"] = stale
         return entry
 
-    def set_subdomains(self, vms, stale, running, out):
+    def set_subdomains(self, vms, stale, running, out, deadline):
         """Patch the subdomain into the templates of ``vms``.  A running VM's pod
         keeps the hostname and subdomain it was created with (``stale``: its VMI
         lacks the subdomain), so its DNS name needs a restart - KubeVirt reports
@@ -258,7 +261,6 @@ class VmService:
         restarts it and waits for the new VMI."""
         p = self.params
         writer = TemplateWriter(self.session, self.namespace, p["wait_timeout"], p["wait_sleep"])
-        deadline = Deadline(p["wait_timeout"])
         entries = dict((e["name"], e) for e in out["vms"])
         patched = {}
         for vm in vms:
@@ -281,9 +283,9 @@ class VmService:
             else:
                 entries[name]["restart_condition"] = restart_required(after)
 
-    def wait_endpoints(self, selector, group, vms, out, running):
+    def wait_endpoints(self, selector, group, vms, out, running, deadline):
+        """Wait, within the task's ``deadline`` (reads and sleeps are cut to it), for the endpoints."""
         p = self.params
-        deadline = Deadline(p["wait_timeout"])  # reads and sleeps are cut to it
         expected = max(1, len([v for v in group if v["metadata"]["name"] in running]))
         seen = {"endpoints": None, "ready": []}
 

@@ -1,0 +1,74 @@
+"""kubevirt_vm_service's waits share one deadline: ``wait_timeout`` bounds the
+task's waiting as a whole (issue 19 item 5), not the subdomain restarts and
+the endpoints wait each on its own."""
+
+import contextlib
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_service_runner
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+class Session:
+    """Endpoints that never become ready; every read advances the clock by ``cost``."""
+
+    def __init__(self, clock, cost):
+        self.clock, self.cost, self.gets = clock, cost, []
+
+    @contextlib.contextmanager
+    def within(self, _deadline):
+        yield self
+
+    def get(self, path):
+        self.gets.append(path)
+        self.clock.now += self.cost
+        return {"subsets": []}
+
+    def list(self, _path, **_kwargs):
+        return []
+
+
+class Failed(Exception):
+    pass
+
+
+class Run:
+    def __init__(self, session):
+        self.session = session
+
+    def fail(self, msg, **_out):
+        raise Failed(msg)
+
+
+def service(session):
+    runner = vm_service_runner.VmService.__new__(vm_service_runner.VmService)
+    runner.params = {"name": "db", "wait_timeout": 10, "wait_sleep": 1.0, "ports": []}
+    runner.namespace, runner.runner = "vms", Run(session)
+    return runner
+
+
+def test_the_endpoints_wait_gets_only_what_the_task_has_left():
+    clock = Clock()
+    deadline = Deadline(10, clock=clock, sleep=clock.sleep)
+    clock.now = 8.0   # the restarts before it took 8 of the 10 s
+    session = Session(clock, cost=0.5)
+    try:
+        service(session).wait_endpoints({"app": "db"}, [], [], {}, {}, deadline)
+    except Failed as failed:
+        assert "after 10s" in str(failed)
+    else:
+        raise AssertionError("the wait did not fail")
+    # 2 s left: reads at 8, 9.5 (+0.5 each, 1 s apart) -> the deadline passes at 10; a fresh
+    # 10 s deadline would have polled about 7 times
+    assert len([g for g in session.gets if g.endswith("/endpoints/db")]) <= 2
+    assert clock.now <= 10.5
