@@ -17,6 +17,7 @@ kubevirt_vm_network shares; this file holds the options and the report.
 import time
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine, apply_ops, vm_key
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
@@ -116,6 +117,7 @@ class Hotplug:
                 self.no_match(vms)
             vmis = self.engine.read_vmis()
             plans, dynamic = self.engine.preflight(problems, vms, vmis, kv)
+            self.admit(problems, vms, plans, kv)
         except ApiError as err:
             self.runner.fail_api(err)
         if problems:
@@ -137,6 +139,21 @@ class Hotplug:
                 engine.wait(dict((r["name"], r) for r in results if r["running"] and not r.get("error")
                                  and (r["_plan"].changed or r["_pending"])))
         self.finish(results, changed, kv, start)
+
+    def admit(self, problems, vms, plans, kv):
+        """virt-api's VM admitter judges the whole template on every update, not
+        only the interface this task adds (pkg/virt-api/webhooks/validating-webhook/
+        admitters/vms-admitter.go -> pkg/network/admitter): run the same rules on
+        each planned template before any write, so a refusal names the field
+        instead of arriving as the webhook's 422 after the PATCH."""
+        for vm in vms:
+            plan = plans[vm_key(vm)][0]
+            if not plan.ops:
+                continue
+            changed = [name for name, action, _detail in plan.changes if action in (hotplug.PLUG, hotplug.SWAP)]
+            after = vmspec.template_spec(apply_ops(vm, plan.ops))
+            admission.check(problems, "VirtualMachine %s/%s" % (self.namespace, vm_key(vm)), after, kv,
+                            changed_names=changed)
 
     def finish(self, results, changed, kv, start):
         out_vms, failed = [], []

@@ -512,3 +512,30 @@ def test_a_lost_answer_after_the_patch_landed_is_this_runs_write_and_is_waited_f
     cluster.request = conflict
     _after, applied, written = hp.patch_vm(vm(), plan, True)
     assert not written and not applied.changed
+
+
+def test_the_whole_planned_template_goes_through_the_admission_mirror():
+    """virt-api judges the whole template on every VM update (vms-admitter.go ->
+    pkg/network/admitter): a VM whose pod network is bridged on a cluster that no
+    longer permits it gets its hot-plug refused before the PATCH, naming the field."""
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_runner import Hotplug
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
+
+    def kubevirt(permit):
+        return KubeVirtInfo({"spec": {"configuration": {"network": {"permitBridgeInterfaceOnPodNetwork": permit}}},
+                             "status": {"observedKubeVirtVersion": "v1.9.0"}})
+    bridged = vm(ifaces=[{"name": "default", "bridge": {}}], networks=[{"name": "default", "pod": {}}])
+    request = {"interface": "net1", "network": "br1", "binding": "bridge", "state": "present"}
+    flow = Hotplug.__new__(Hotplug)
+    flow.namespace = "vms"
+    for permit, refused in ((False, True), (True, False)):
+        problems = Problems()
+        _items, result, _machine = plan([request], machine=bridged)
+        flow.admit(problems, [bridged], {"vm1": (result, True)}, kubevirt(permit))
+        fields = [p["field"] for p in problems.items]
+        assert ("spec.template.spec.domain.devices.interfaces[0].name" in fields) is refused, problems.render()
+    # nothing planned, nothing judged (the admitter runs only on an update)
+    problems = Problems()
+    _items, result, _machine = plan([dict(request, state="absent", interface="gone")], machine=bridged)
+    flow.admit(problems, [bridged], {"vm1": (result, True)}, kubevirt(False))
+    assert problems.items == []
