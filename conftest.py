@@ -28,17 +28,5 @@ def lab(tmp_path_factory):
     cluster.down()
 
 
-def pytest_runtest_makereport(item, call):
-    """In CI (``CI=true``) a skip is a failure: every test here needs only what
-    set-up installs (hack/venv.sh, hack/system-deps.sh from bindep.txt, the lab
-    build), so a skip there means set-up is broken, not that the test may pass."""
-    if os.environ.get("CI") != "true" or call.when not in ("setup", "call"):
-        return None
-    if call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
-        reason = str(call.excinfo.value)
-        call.excinfo = None
-        rep = pytest.TestReport.from_item_and_call(item, call)
-        rep.outcome = "failed"
-        rep.longrepr = "skipped in CI, where set-up installs everything tests need: %s" % reason
-        return rep
-    return None
+# in CI a skip is a failure (tests/ci_policy.py)
+from tests.ci_policy import pytest_collectreport, pytest_runtest_makereport  # noqa: E402,F401 pylint: disable=wrong-import-position,unused-import
