@@ -7,8 +7,8 @@ pytest_plugins = ["pytester"]
 
 SKIPPING = {
     "test_in_body": "import pytest\n\ndef test_x():\n    pytest.skip('no fuse')\n",
-    "test_importorskip": "import pytest\n\npytest.importorskip('surely_not_installed_module')\n\n"
-                        "def test_x():\n    pass\n",
+    "test_importorskip": ("import pytest\n\npytest.importorskip('surely_not_installed_module')\n\n"
+                          "def test_x():\n    pass\n"),
 }
 
 
