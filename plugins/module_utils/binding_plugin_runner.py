@@ -130,7 +130,13 @@ class BindingPlugin:
                            "after": {"plugin": wanted, "settings": settings}}
         out["patch"] = ops
         if ops and not self.module.check_mode:
-            done = guarded_patch(self.session, path, target, build, kind)
+            try:
+                done = guarded_patch(self.session, path, target, build, kind)
+            except ApiError as err:
+                # the write was not confirmed: the result says so (changed false, nothing patched)
+                # and still names the plugin and what was planned for it
+                out.update(changed=False, patch=[], planned_patch=ops)
+                self.runner.fail_api(err, **out)
             # what the server confirmed: another writer may have made the change meanwhile
             out.update(patch=done.ops, changed=done.written)
         self.runner.exit(**out)

@@ -141,8 +141,12 @@ note:
   returned: on OpenShift Virtualization
   type: str
 patch:
-  description: The JSON Patch sent (or that would be sent in check mode).
+  description: The JSON Patch sent (or that would be sent in check mode); empty when the write failed.
   returned: always
+  type: list
+planned_patch:
+  description: The JSON Patch the task meant to send, when the write failed (nothing was changed).
+  returned: when the write failed
   type: list
 kubevirt:
   description: What was read from the KubeVirt CR (version, gates).
