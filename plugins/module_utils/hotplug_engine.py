@@ -340,14 +340,19 @@ class HotplugEngine:
                               kv.cr.get("metadata", {}).get("name", "kubevirt"),
                               ",".join('\"%s\"' % m for m in methods)))
         if outcome == hotplug.EVICT:
-            if self.params["restart_if_required"]:
-                self.warn("%s: this change needs a live migration and %s; restart_if_required=true accepts "
-                          "that" % (where, why))
+            # an eviction restarts the guest: accepted by whoever accepts a restart for this change
+            # (kubevirt_iface_hotplug's restart_if_required, kubevirt_vm_network's restart)
+            accepted_by = "restart_if_required" if self.params["restart_if_required"] else (
+                "restart" if self.params.get("restart") else None)
+            if accepted_by:
+                self.warn("%s: this change needs a live migration and %s; %s=true accepts "
+                          "that" % (where, why, accepted_by))
                 return
             problems.add(where, "interfaces", "this change needs a live migration (no dynamic-networks controller, "
                          "SR-IOV, or a network swap) and %s: the change would arrive with a restart, not live "
                          "(migrate_if_required does not help: the eviction races the migration). %s, or accept the eviction "
-                         "(kubevirt_iface_hotplug: restart_if_required=true)" % (why, fix[0].upper() + fix[1:]))
+                         "(kubevirt_iface_hotplug: restart_if_required=true; kubevirt_vm_network: restart=true)"
+                         % (why, fix[0].upper() + fix[1:]))
         elif outcome == hotplug.STUCK and not self.params["migrate_if_required"]:
             problems.add(where, "interfaces", "this change needs a live migration (no dynamic-networks controller, "
                          "SR-IOV, or a network swap) and KubeVirt will not start one (%s): %s, or set "

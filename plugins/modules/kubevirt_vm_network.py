@@ -220,7 +220,9 @@ options:
         C(RestartRequired) for the declared network once the change is written (or already did), or when the template
         has interfaces the running VMI lacks (added interfaces KubeVirt cannot hot-plug are attached only at the next
         start, without C(RestartRequired)). A C(RestartRequired) caused by something else is only reported
-        (RV(findings)). Needs O(wait=true).
+        (RV(findings)). It also accepts a change that KubeVirt can only deliver by evicting the VM (a hot-plug that
+        needs a migration while the KubeVirt CR's workloadUpdateMethods has C(Evict) but not C(LiveMigrate)); without
+        it such a change is refused before any write. Needs O(wait=true).
     type: bool
     default: false
   migrate_if_required:

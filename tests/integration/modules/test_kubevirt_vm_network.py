@@ -418,3 +418,24 @@ def test_rerun_after_a_timed_out_wait_waits_for_the_declared_interface(lab, name
     done = run_playbook(play([vmnet("m", options, wait_timeout=120)])).tasks["m"]
     assert not done["changed"] and done["pending_hotplug"] == []
     assert request_log.writes() == []
+
+
+def test_evict_only_plug_is_refused_unless_restart_is_accepted(lab, namespace, run_playbook, request_log,
+                                                               capabilities):
+    # workload-updater.go: no LiveMigrate, Evict configured -> the launcher pod is evicted and the VM
+    # starts again; that is a restart, so only restart=true accepts it
+    capabilities(dynamic_networks=False, workload_update_methods=["Evict"])
+    create_nad(lab, namespace, "br-ev")
+    create_vm(lab, namespace, "ev")
+    old = wait_running(lab, namespace, "ev")
+    options = dict(vm="ev", namespace=namespace, dynamic_networks="false", wait_timeout=120,
+                   config={"interfaces": [{"name": "net1", "network": "br-ev"}]})
+    request_log.mark()
+    refused = run_playbook(play([vmnet("m", options)]), expect_rc=2).tasks["m"]
+    assert "kubevirt_vm_network: restart=true" in refused["msg"] and "Evict" in refused["msg"]
+    assert request_log.writes(include_dry_run=True) == []
+    done = run_playbook(play([vmnet("m", options, restart=True)])).tasks["m"]
+    assert done["changed"] and any("restart=true accepts that" in w for w in done["warnings"])
+    vmi = get_vmi(lab, namespace, "ev")
+    assert vmi["metadata"]["uid"] != old["metadata"]["uid"]
+    assert "domain" in next(i for i in vmi["status"]["interfaces"] if i["name"] == "net1")["infoSource"]
