@@ -72,11 +72,13 @@ def test_sriov_vm_waits_for_a_node_with_the_resource(kv, lab, capabilities):
     # pkg/controller/pod.go attachmentsToDelete), and the VF comes back only through the
     # migration virt-controller then needs for an SR-IOV hot-plug - seconds on a quiet machine,
     # over 30 s on a loaded one (CI, stop 27)
+
     def vf_reported():
         source = (kv.interface(kv.vmi("sriov"), "vf") or {}).get("infoSource")
         if source != "domain, guest-agent, multus-status":
             raise AssertionError("vf infoSource %r" % source)   # wait_for reports the last one
         return True
+
     wait_for(vf_reported, timeout=180, message="vf in the domain and in the pod")
 
 
