@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_runner
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_admin, netpol_runner
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
@@ -140,3 +140,90 @@ def test_executor_never_takes_over_a_policy_that_is_not_ours(labels, fragment):
 def test_base_params_cover_the_module_options():
     # the unit tests' declaration defaults stay in step with the module's argument spec
     assert set(BASE) <= set(kubevirt_network_policies.ARG_SPEC)
+
+
+# ------------------------------------------------------- cluster baselines: discovery and clash check
+GROUP_PATH = "/apis/policy.networking.k8s.io"
+CNP_PATH = "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies"
+ANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies"
+BANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies"
+ADMIN_ENTRY = {"name": "guard", "tier": "Admin", "priority": 41, "subject": {"namespaces": ["kube-system"]},
+               "ingress": [{"name": "deny", "action": "Deny"}]}
+BASELINE_PARAMS = {"state": "present", "policy_set": "default", "prune": True, "prune_scope": "namespaces",
+                   "cluster_baseline_api": "auto", "max_concurrency": 4}
+
+
+class PolicyApi(TimeBounds):
+    """policy.networking.k8s.io serving ``versions``; ``stored`` per LIST path; a LIST of an unserved version 404s."""
+
+    def __init__(self, versions, stored=None):
+        self.versions = versions
+        self.stored = stored or {}
+        self.requests = []
+
+    def get(self, path, query=None):
+        self.requests.append(("GET", path))
+        if path != GROUP_PATH or not self.versions:
+            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
+        return {"kind": "APIGroup", "versions": [{"version": v} for v in self.versions]}
+
+    def list(self, path, page_size=None, **_):
+        self.requests.append(("LIST", path))
+        if path.split("/")[3] not in self.versions:
+            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
+        return copy.deepcopy(self.stored.get(path, []))
+
+    def request(self, method, path, body=None, **_):
+        self.requests.append((method, path))
+        return dict(body or {}, metadata=dict((body or {}).get("metadata") or {}, resourceVersion="1"))
+
+
+def prepare_baselines(session, entries=(ADMIN_ENTRY,), **params):
+    problems = Problems()
+    baselines = netpol_admin.parse(problems, list(entries), "kvnet-")
+    assert not problems
+    plan_ = netpol_runner.BaselinePlan(baselines)
+    plan_.prepare(session, dict(BASELINE_PARAMS, **params), problems, [])
+    return plan_, problems
+
+
+VENDOR_ANP = {"metadata": {"name": "vendor-anp"}, "spec": {"priority": 41, "subject": {"namespaces": {}}}}
+VENDOR_CNP = {"metadata": {"name": "vendor-cnp"}, "spec": {"tier": "Admin", "priority": 41,
+                                                           "subject": {"namespaces": {}}}}
+
+
+@pytest.mark.parametrize("versions, forced, version, lists, clash", [
+    (["v1alpha1"], "auto", "v1alpha1", [ANP_PATH, BANP_PATH], "vendor-anp"),
+    (["v1alpha2"], "auto", "v1alpha2", [CNP_PATH], "vendor-cnp"),
+    # both served: the ClusterNetworkPolicy is written, the AdminNetworkPolicy at the same priority still applies
+    (["v1alpha2", "v1alpha1"], "auto", "v1alpha2", [CNP_PATH, ANP_PATH, BANP_PATH], "AdminNetworkPolicy vendor-anp"),
+    (["v1alpha2", "v1alpha1"], "v1alpha1", "v1alpha1", [CNP_PATH, ANP_PATH, BANP_PATH],
+     "ClusterNetworkPolicy vendor-cnp"),
+], ids=["only-v1alpha1", "only-v1alpha2", "both", "both-forced-v1alpha1"])
+def test_baseline_priority_check_sees_every_served_kind(versions, forced, version, lists, clash):
+    session = PolicyApi(versions, {ANP_PATH: [VENDOR_ANP], CNP_PATH: [VENDOR_CNP]})
+    plan_, problems = prepare_baselines(session, cluster_baseline_api=forced)
+    assert plan_.version == version
+    assert session.requests == [("GET", GROUP_PATH)] + [("LIST", p) for p in lists]
+    # only the chosen version's kinds are planned (written, pruned); the others were read for the check only
+    assert [k.resource.version for k in plan_.kinds] == [version] * len(plan_.kinds) and plan_.kinds
+    assert "41 in the Admin tier is already used by %s" % clash in problems.render()
+
+
+def test_forcing_a_version_the_cluster_does_not_serve_is_refused_before_any_write():
+    session = PolicyApi(["v1alpha2"])
+    plan_, problems = prepare_baselines(session, cluster_baseline_api="v1alpha1")
+    assert plan_.version is None and plan_.kinds == []
+    assert problems.items[0]["field"] == "cluster_baseline_api"
+    assert "v1alpha1 is not served by this cluster (served: v1alpha2)" in problems.items[0]["message"]
+    assert session.requests == [("GET", GROUP_PATH)]
+
+
+def test_forcing_v1alpha1_writes_adminnetworkpolicies():
+    session = PolicyApi(["v1alpha2", "v1alpha1"])
+    plan_, problems = prepare_baselines(session, cluster_baseline_api="v1alpha1")
+    assert not problems and plan_.version == "v1alpha1"
+    results = plan_.execute(session, BASELINE_PARAMS, check_mode=False)
+    assert [(r["kind"], r["name"], r["method"]) for r in results] == [
+        ("AdminNetworkPolicy", "kvnet-guard", "created")]
+    assert [r for r in session.requests if r[0] not in ("GET", "LIST")] == [("POST", ANP_PATH)]
