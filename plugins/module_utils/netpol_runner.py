@@ -399,8 +399,7 @@ def run(module):
             baseline_plan.prepare(session, params, problems, findings)
 
         vms_by_namespace = None
-        wants_vms = params["vm_checks"] and targets and any(
-            t.vm_policy or (t.networks and netpol_multi.peer_selectors(t)) for t in templates)
+        wants_vms = params["vm_checks"] and any(t.vm_policy for t in templates) and targets
         if state == "present" and wants_vms:
             vms_by_namespace = list_vms(session, scope, targets, findings)
         if state == "present" and multi and targets and not problems:
