@@ -28,6 +28,10 @@ not from running the code:
           to skip any remaining ANP rules, and then pass execution to any NetworkPolicies that select the pod. If the
           pod is not selected by any NetworkPolicies then execution is passed to any BaselineAdminNetworkPolicies that
           select the pod."
+[SAME]    v0.1.1 apis/v1alpha1/shared_types.go NamespacedPeer: "SameLabels ... To be selected a Namespace must have
+          all of the labels defined in SameLabels, AND they must all have the same value as the subject of this
+          policy. If Samelabels is Empty then nothing is selected."; "NotSameLabels ... must have all of the labels
+          defined in NotSameLabels, AND at least one of them must have different values than the subject".
 [BANP]    v0.1.1 apis/v1alpha1/baselineadminnetworkpolicy_types.go, ``spec.ingress``/``spec.egress``: rules "applied to
           the selected pods if they are not matched by any AdminNetworkPolicy or NetworkPolicy rules"; action
           "Allow: allows the selected traffic".
@@ -413,3 +417,36 @@ def test_multinetworkpolicy_truth_table(case, multi, port, outcome, egress, ingr
     got = (verdict.outcome, (verdict.egress.allowed, verdict.egress.tier), (verdict.ingress.allowed,
                                                                              verdict.ingress.tier))
     assert got == (outcome, egress, ingress), (case, spec, verdict.as_dict())
+
+
+# v1alpha1 sameLabels / notSameLabels ([SAME]): the classic "tenants never reach each other" baseline
+TENANT_SPACES = {"tenant-a": {"tenant": "red", "kubernetes.io/metadata.name": "tenant-a"},
+                 "tenant-b": {"tenant": "blue", "kubernetes.io/metadata.name": "tenant-b"},
+                 "tenant-c": {"tenant": "blue", "kubernetes.io/metadata.name": "tenant-c"},
+                 "shared": {"kubernetes.io/metadata.name": "shared"}}
+
+
+def banp(peer, action="Deny"):
+    return {"kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default"}, "spec": {
+        "subject": {"namespaces": {"matchExpressions": [{"key": "tenant", "operator": "Exists"}]}},
+        "ingress": [{"name": "tenants", "action": action, "from": [peer]}]}}
+
+
+NOT_SAME = {"namespaces": {"notSameLabels": ["tenant"]}}
+SAME_PODS = {"pods": {"namespaces": {"sameLabels": ["tenant"]}, "podSelector": {"matchLabels": {"app": "web"}}}}
+
+# (case, BANP peer, source namespace, outcome, ingress tier)
+SAME_LABELS = [
+    ("not-same-other-tenant", NOT_SAME, "tenant-a", "denied", "Baseline"),     # red -> blue: differs
+    ("not-same-same-tenant", NOT_SAME, "tenant-c", "allowed", "default"),       # blue -> blue: same value
+    ("not-same-unlabelled", NOT_SAME, "shared", "allowed", "default"),          # must have all the labels
+    ("same-pods-same-tenant", SAME_PODS, "tenant-c", "denied", "Baseline"),     # blue = blue, app=web
+    ("same-pods-other-tenant", SAME_PODS, "tenant-a", "allowed", "default"),    # red != blue
+    ("same-empty-selects-nothing", {"namespaces": {"sameLabels": []}}, "tenant-c", "allowed", "default"),
+]
+
+
+@pytest.mark.parametrize("case, peer, source_ns, outcome, tier", SAME_LABELS, ids=[c[0] for c in SAME_LABELS])
+def test_v1alpha1_same_and_not_same_labels(case, peer, source_ns, outcome, tier):
+    verdict = tiers.evaluate([banp(peer)], [], TENANT_SPACES, dict(WEB, namespace=source_ns), DB, 5432)
+    assert (verdict.outcome, verdict.ingress.tier) == (outcome, tier), (case, verdict.as_dict())
