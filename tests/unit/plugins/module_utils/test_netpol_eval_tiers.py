@@ -320,8 +320,8 @@ BOTH_SIDES = [
                          ids=[c[0] for c in BOTH_SIDES])
 def test_both_sides_truth_table(case, admin, policies, outcome, egress, ingress, spec):
     verdict = tiers.evaluate(admin, policies, NAMESPACES, WEB, DB, 5432)
-    got = (verdict.outcome, (verdict.egress.allowed, verdict.egress.tier), (verdict.ingress.allowed,
-                                                                             verdict.ingress.tier))
+    got = (verdict.outcome, (verdict.egress.allowed, verdict.egress.tier),
+           (verdict.ingress.allowed, verdict.ingress.tier))
     assert got == (outcome, egress, ingress), (case, spec, verdict.as_dict())
 
 
@@ -414,8 +414,8 @@ MULTI = [
 def test_multinetworkpolicy_truth_table(case, multi, port, outcome, egress, ingress, spec):
     verdict = tiers.evaluate([], [], NAMESPACES, WEB_STORAGE, DB_STORAGE, port, network="tenant-b/storage",
                              multi=multi)
-    got = (verdict.outcome, (verdict.egress.allowed, verdict.egress.tier), (verdict.ingress.allowed,
-                                                                             verdict.ingress.tier))
+    got = (verdict.outcome, (verdict.egress.allowed, verdict.egress.tier),
+           (verdict.ingress.allowed, verdict.ingress.tier))
     assert got == (outcome, egress, ingress), (case, spec, verdict.as_dict())
 
 

@@ -330,8 +330,8 @@ def test_multinetworkpolicy_not_served_is_refused_before_any_write(monkeypatch):
     # without a network rule the missing CRD does not matter
     cluster = Cluster(multi=False)
     done = run_flow(monkeypatch, cluster, namespaces=["t1"], default_deny="ingress")
-    assert not done.failed and cluster.writes() == [("POST", "/apis/networking.k8s.io/v1/namespaces/t1/"
-                                                              "networkpolicies")]
+    assert not done.failed
+    assert cluster.writes() == [("POST", "/apis/networking.k8s.io/v1/namespaces/t1/networkpolicies")]
 
 
 def test_cluster_baselines_without_the_policy_group_are_refused_before_any_write(monkeypatch):
