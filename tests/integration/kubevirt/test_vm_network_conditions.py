@@ -72,6 +72,7 @@ def test_sriov_vm_waits_for_a_node_with_the_resource(kv, lab, capabilities):
     # pkg/controller/pod.go attachmentsToDelete), and the VF comes back only through the
     # migration virt-controller then needs for an SR-IOV hot-plug - seconds on a quiet machine,
     # over 30 s on a loaded one (CI, stop 27)
+
     def vf_reported():
         source = (kv.interface(kv.vmi("sriov"), "vf") or {}).get("infoSource")
         if source != "domain, guest-agent, multus-status":

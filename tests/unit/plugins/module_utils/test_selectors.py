@@ -252,7 +252,7 @@ def test_wait_with_an_every_vm_selector_re_reads_the_vms_by_selector():
 
 # ------------------------------------- the other modules that take selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (  # noqa: E402
-    doctor_runner, istio_options, netpol, netpol_runner)
+    doctor_runner, istio_options, netpol_runner)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems  # noqa: E402
 
 NEGATIVE_ONLY = {"match_expressions": [{"key": "team", "operator": "NotIn", "values": ["infra"]}]}
