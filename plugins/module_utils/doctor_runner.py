@@ -9,7 +9,7 @@ never sends anything but GET requests."""
 
 import copy
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose, doctor_networks
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose, doctor_networks, netpol_admin
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -18,7 +18,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic i
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY, CLUSTER_NETWORK_POLICY, DAEMONSET, ENDPOINTS, KUBEVIRT,
+    DAEMONSET, ENDPOINTS, KUBEVIRT,
     MULTI_NETWORK_POLICY, MUTATING_WEBHOOK, NAD, NAMESPACE, NETWORK_POLICY, NODE, POD, SERVICE, VM, VMI, VMIM)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
@@ -154,15 +154,8 @@ def _read_policy_kinds(reader, snap, namespace, scope):
     else:
         items = reader.optional(snap, "multi-networkpolicies", reader.list, MULTI_NETWORK_POLICY)
         snap.add_cluster_wide(doctor.MULTI_POLICY_KIND, items or [], scope)
-    group = reader.optional(snap, "policy.networking.k8s.io API", reader.get, "/apis/policy.networking.k8s.io")
-    versions = [v.get("version") for v in (group or {}).get("versions") or []]
-    if "v1alpha2" in versions:
-        kinds = [CLUSTER_NETWORK_POLICY]
-    elif "v1alpha1" in versions:
-        kinds = [ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY]
-    else:
-        kinds = []
-    for resource in kinds:
+    group = reader.optional(snap, "policy.networking.k8s.io API", reader.get, "/apis/" + netpol_admin.GROUP)
+    for resource in netpol_admin.served_kinds(group):   # both API versions when both are served
         items = reader.optional(snap, resource.plural, reader.list, resource)
         snap.admin_policies.extend(dict(o, kind=resource.kind) for o in items or [])
 

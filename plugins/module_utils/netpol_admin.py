@@ -292,16 +292,34 @@ def _port_v1alpha1(port: Dict[str, Any]) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------ version checks
+def served_versions(group: Optional[Dict[str, Any]]) -> List[str]:
+    """The versions of the APIGroup document of ``/apis/policy.networking.k8s.io``
+    (discovery lists served versions only; [] when the group is absent)."""
+    return [v.get("version") for v in (group or {}).get("versions") or [] if v.get("version")]
+
+
 def served_version(group: Optional[Dict[str, Any]]) -> Optional[str]:
     """v1alpha2 when the cluster serves ClusterNetworkPolicy, else v1alpha1
-    when it serves only the older kinds, else None (from the APIGroup document
-    of ``/apis/policy.networking.k8s.io``; None when the group is absent)."""
-    versions = [v.get("version") for v in (group or {}).get("versions") or []]
+    when it serves only the older kinds, else None (None when the group is absent)."""
+    versions = served_versions(group)
     if V1ALPHA2 in versions:
         return V1ALPHA2
     if V1ALPHA1 in versions:
         return V1ALPHA1
     return None
+
+
+def served_kinds(group: Optional[Dict[str, Any]]) -> List[ResourceType]:
+    """Every admin-policy kind whose version the cluster serves.  A cluster may
+    serve ClusterNetworkPolicy (v1alpha2, network-policy-api v0.3.0) and
+    AdminNetworkPolicy / BaselineAdminNetworkPolicy (v1alpha1, v0.1.1) side by
+    side (they are separate CRDs of one group), and objects of all of them then
+    apply: the doctor reads them all, the priority check compares against them all."""
+    versions = served_versions(group)
+    kinds = [CLUSTER_NETWORK_POLICY] if V1ALPHA2 in versions else []
+    if V1ALPHA1 in versions:
+        kinds.extend([ADMIN_NETWORK_POLICY, BASELINE_ADMIN_NETWORK_POLICY])
+    return kinds
 
 
 def check_version(problems: Any, baselines: List[Baseline], version: str) -> None:
@@ -337,20 +355,28 @@ def priority_clashes(problems: Any, baselines: List[Baseline], version: str,
                      existing: List[Dict[str, Any]], policy_set: str) -> None:
     """Refuse a declared (tier, priority) that another policy of that tier
     already uses: the spec leaves the choice between them to the
-    implementation.  Our own objects of the same name do not count."""
+    implementation.  Our own objects that this run writes (same kind and
+    name) do not count.  ``existing`` holds the objects of every served kind
+    (served_kinds): an AdminNetworkPolicy (v1alpha1) is in the Admin tier as a
+    ClusterNetworkPolicy of tier Admin is, and which of two with one priority
+    goes first is not defined across the two APIs either, so they clash too
+    (the BaselineAdminNetworkPolicy has no priority)."""
+    declared = set((b.resource(version).kind, b.object_name(version)) for b in baselines)
+    written = CLUSTER_NETWORK_POLICY.kind if version == V1ALPHA2 else ADMIN_NETWORK_POLICY.kind
     taken: Dict[Tuple[str, Optional[int]], List[str]] = {}
     for obj in existing:
         meta = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
-        tier = spec.get("tier") or ("Admin" if obj.get("kind") == "AdminNetworkPolicy" else None)
+        kind = obj.get("kind") or CLUSTER_NETWORK_POLICY.kind
+        tier = spec.get("tier") or ("Admin" if kind == ADMIN_NETWORK_POLICY.kind else None)
         if tier is None or spec.get("priority") is None:
             continue
         ours = (meta.get("labels") or {}).get(POLICY_SET_LABEL) == policy_set and \
             (meta.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
-        declared = [b.object_name(version) for b in baselines]
-        if ours and meta.get("name") in declared:
+        if ours and (kind, meta.get("name")) in declared:
             continue
-        taken.setdefault((tier, spec["priority"]), []).append(str(meta.get("name")))
+        label = str(meta.get("name")) if kind == written else "%s %s" % (kind, meta.get("name"))
+        taken.setdefault((tier, spec["priority"]), []).append(label)
     mine: Dict[Tuple[str, Optional[int]], str] = {}
     for baseline in baselines:
         if version == V1ALPHA1 and baseline.tier == "Baseline":

@@ -113,16 +113,44 @@ def _peer(peer: Dict[str, Any]) -> Dict[str, Any]:
         return {"other": True}
     if "pods" in peer:
         pods = peer["pods"] or {}
-        namespaces = pods.get("namespaceSelector")
-        if namespaces is None:   # v1alpha1: pods.namespaces.namespaceSelector
-            namespaces = ((pods.get("namespaces") or {}).get("namespaceSelector"))
-        return {"namespaceSelector": namespaces if namespaces is not None else {},
-                "podSelector": pods.get("podSelector") or {}}
+        if "namespaceSelector" in pods:   # v1alpha2: pods.namespaceSelector
+            out = {"namespaceSelector": pods["namespaceSelector"] if pods["namespaceSelector"] is not None else {}}
+        else:                             # v1alpha1: pods.namespaces is a NamespacedPeer
+            out = _namespaced_peer(pods.get("namespaces") or {})
+        out["podSelector"] = pods.get("podSelector") or {}
+        return out
     namespaces = peer.get("namespaces")
-    if isinstance(namespaces, dict) and ("namespaceSelector" in namespaces or "sameLabels" in namespaces
-                                         or "notSameLabels" in namespaces):
-        namespaces = namespaces.get("namespaceSelector")   # v1alpha1 wraps the selector (same*Labels: not modelled)
+    if isinstance(namespaces, dict) and any(k in namespaces for k in NAMESPACED_PEER_KEYS):
+        return _namespaced_peer(namespaces)   # v1alpha1
     return {"namespaceSelector": namespaces if namespaces is not None else {}}
+
+
+NAMESPACED_PEER_KEYS = ("namespaceSelector", "sameLabels", "notSameLabels")
+
+
+def _namespaced_peer(peer: Dict[str, Any]) -> Dict[str, Any]:
+    """A v1alpha1 NamespacedPeer (network-policy-api v0.1.1 apis/v1alpha1/shared_types.go): exactly one of
+    namespaceSelector, sameLabels (namespaces whose values of all these labels equal the subject's namespace's)
+    or notSameLabels (namespaces that have all these labels, at least one with another value)."""
+    if peer.get("sameLabels") is not None:
+        return {"namespaceSelector": {}, "sameLabels": list(peer["sameLabels"])}
+    if peer.get("notSameLabels") is not None:
+        return {"namespaceSelector": {}, "notSameLabels": list(peer["notSameLabels"])}
+    selector = peer.get("namespaceSelector")
+    return {"namespaceSelector": selector if selector is not None else {}}
+
+
+def _same_labels(peer: Dict[str, Any], endpoint: nm.Endpoint, subject: nm.Endpoint, spaces: nm.Namespaces) -> bool:
+    """sameLabels / notSameLabels, compared with the subject's namespace ("If SameLabels is Empty then nothing is
+    selected", likewise NotSameLabels)."""
+    mine, theirs = spaces.of(subject.namespace), spaces.of(endpoint.namespace)
+    if "sameLabels" in peer:
+        keys = peer["sameLabels"]
+        return bool(keys) and all(k in theirs and k in mine and theirs[k] == mine[k] for k in keys)
+    if "notSameLabels" in peer:
+        keys = peer["notSameLabels"]
+        return bool(keys) and all(k in theirs for k in keys) and any(theirs[k] != mine.get(k) for k in keys)
+    return True
 
 
 def _ports(rule: Dict[str, Any]) -> Optional[List[Tuple[str, Any, Any]]]:
@@ -164,14 +192,15 @@ def _selects(selector: Dict[str, Any], endpoint: nm.Endpoint, spaces: nm.Namespa
     return "podSelector" not in selector or selectors.matches(selector["podSelector"], endpoint.labels)
 
 
-def _peer_matches(peer: Dict[str, Any], endpoint: nm.Endpoint, spaces: nm.Namespaces) -> bool:
+def _peer_matches(peer: Dict[str, Any], endpoint: nm.Endpoint, subject: nm.Endpoint,
+                  spaces: nm.Namespaces) -> bool:
     if "cidrs" in peer:
         addresses = endpoint.address_set()
         return any(nsets.IPSet.parse(c).contains(addresses) for c in peer["cidrs"]) if endpoint.ips or endpoint.cidr \
             else False
     if peer.get("other") or not endpoint.is_pod:
         return False
-    return _selects(peer, endpoint, spaces)
+    return _selects(peer, endpoint, spaces) and _same_labels(peer, endpoint, subject, spaces)
 
 
 def _port_matches(ports: Optional[List[Tuple[str, Any, Any]]], number: Optional[int], protocol: str,
@@ -197,7 +226,7 @@ def decide_tier(policies: Sequence[AdminPolicy], tier: str, direction: str, subj
         if not _selects(policy.subject, subject, spaces):
             continue
         for rule in policy.rules[direction]:
-            if any(_peer_matches(p, peer, spaces) for p in rule.peers) and \
+            if any(_peer_matches(p, peer, subject, spaces) for p in rule.peers) and \
                     _port_matches(rule.ports, number, protocol, destination):
                 return rule
     return None

@@ -15,6 +15,10 @@ there, before any write:
   ``spec.template.metadata.labels`` (the virt-launcher pod carries those,
   KubeVirt pkg/virt-controller/services/template.go copies them); a selector
   that matches only the VMs' own ``metadata.labels`` never applies;
+* so must a peer's ``podSelector`` (``peers[].template_selector``): a peer
+  that matches only VMs' ``metadata.labels`` selects no launcher pod.  In the
+  policy's namespace that is refused; with a namespace selector (the VMs of
+  other namespaces are known only for the targets) it is a warning;
 * ``ipBlock`` peers get a warning where support depends on the implementation
   (OVN-Kubernetes layer2/localnet networks; networks without IPAM, whose
   addresses the plugin cannot know).
@@ -124,6 +128,56 @@ def check(templates: Sequence[Any], targets: Sequence[str], nads: Dict[Key, Dict
                 if vms_by_namespace is not None:
                     _check_selector(template, namespace, network, vms_by_namespace.get(namespace) or [],
                                     problems, findings)
+                    _check_peer_selectors(template, namespace, network, vms_by_namespace, problems, findings)
+
+
+def peer_selectors(template: Any) -> List[Tuple[str, Dict[str, Any], bool]]:
+    """(option path, podSelector, in the policy's namespace only) of every
+    peer of ``template`` that selects pods by label ({} selects every pod: not
+    listed)."""
+    out = []
+    for key, peers_key in (("ingress", "from"), ("egress", "to")):
+        for rule in template.spec.get(key) or []:
+            for index, peer in enumerate(rule.get(peers_key) or []):
+                if peer.get("podSelector"):
+                    out.append(("peers[%d].template_selector" % index, peer["podSelector"],
+                                "namespaceSelector" not in peer))
+    return out
+
+
+def _metadata_only(selector: Dict[str, Any], vms: Sequence[Dict[str, Any]]) -> Optional[List[Dict[str, Any]]]:
+    """The VMs whose metadata.labels ``selector`` matches when it matches no
+    VM's launcher pod labels; None when it matches a launcher pod."""
+    if any(selector_matches(selector, launcher_labels(vm)) for vm in vms):
+        return None
+    return [vm for vm in vms if (vm.get("metadata") or {}).get("labels")
+            and selector_matches(selector, vm["metadata"]["labels"])]
+
+
+def _refs(vms: Iterable[Dict[str, Any]]) -> str:
+    return ", ".join(sorted("%s/%s" % ((vm.get("metadata") or {}).get("namespace"),
+                                       (vm.get("metadata") or {}).get("name")) for vm in vms))
+
+
+def _check_peer_selectors(template: Any, namespace: str, network: str,
+                          vms_by_namespace: Dict[str, List[Dict[str, Any]]], problems: Any,
+                          findings: List[Dict[str, Any]]) -> None:
+    for field, selector, own_namespace in peer_selectors(template):
+        if own_namespace:
+            pool = vms_on(vms_by_namespace.get(namespace) or [], network)
+        else:
+            pool = vms_on([vm for vms in vms_by_namespace.values() for vm in vms], network)
+        by_meta = _metadata_only(selector, pool)
+        if not by_meta:
+            continue   # it matches a launcher pod, or no VM at all (a peer may be a plain pod)
+        text = ("matches the metadata.labels of VirtualMachine %s but not their spec.template.metadata.labels, "
+                "which the virt-launcher pod carries: this peer of the MultiNetworkPolicy for %s would never match "
+                "them; put the labels in spec.template.metadata.labels or select by those" % (_refs(by_meta), network))
+        if own_namespace:
+            problems.add("%s in namespace %s" % (template.origin, namespace), field, text)
+        else:
+            findings.append({"kind": "peer-selector-metadata-labels", "policy": template.name, "network": network,
+                             "message": "%s in namespace %s: %s %s" % (template.origin, namespace, field, text)})
 
 
 def _check_selector(template: Any, namespace: str, network: str, vms: List[Dict[str, Any]], problems: Any,

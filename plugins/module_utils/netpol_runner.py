@@ -270,28 +270,34 @@ class BaselinePlan:
         self.kinds: List[KindPlan] = []
 
     def prepare(self, session, params: Dict[str, Any], problems: Problems, findings: List[Dict[str, Any]]) -> None:
+        try:   # discovery, also when the version is forced: every served kind counts for the priority check
+            group = session.get("/apis/" + netpol_admin.GROUP)
+        except ApiError as err:
+            if err.status != 404:
+                raise
+            group = None
+        served = netpol_admin.served_versions(group)
         version = params["cluster_baseline_api"]
         if version == "auto":
-            try:
-                version = netpol_admin.served_version(session.get("/apis/" + netpol_admin.GROUP))
-            except ApiError as err:
-                if err.status != 404:
-                    raise
-                version = None
+            version = netpol_admin.served_version(group)
         if version is None:
             if self.baselines:
                 problems.add("task", "cluster_baselines", "this cluster serves no %s API (neither "
                              "ClusterNetworkPolicy v1alpha2 nor AdminNetworkPolicy v1alpha1): install the "
                              "network-policy-api CRDs and a CNI that implements them" % netpol_admin.GROUP)
             return
+        if version not in served:
+            if not self.baselines:
+                return   # nothing declared: nothing of that version to write or prune
+            problems.add("task", "cluster_baseline_api", "%s/%s is not served by this cluster (served: %s): use "
+                         "auto, or a served version" % (netpol_admin.GROUP, version, ", ".join(served) or "none"))
+            return
         self.version = version
         for baseline in self.baselines:
             baseline.key_name = baseline.object_name(version)
         netpol_admin.check_version(problems, self.baselines, version)
-        resources = [netpol_admin.CLUSTER_NETWORK_POLICY] if version == netpol_admin.V1ALPHA2 else [
-            netpol_admin.ADMIN_NETWORK_POLICY, netpol_admin.BASELINE_ADMIN_NETWORK_POLICY]
         existing_all: List[Dict[str, Any]] = []
-        for resource in resources:
+        for resource in netpol_admin.served_kinds(group):
             try:
                 items = session.list(resource.path(), page_size=CLUSTER_PAGE)
             except ApiError as err:
@@ -299,6 +305,8 @@ class BaselinePlan:
                     raise
                 items = []
             existing_all.extend(dict(o, kind=resource.kind) for o in items)
+            if resource.version != version:
+                continue   # read for the priority check only: this run neither writes nor prunes that kind
             mine = [b for b in self.baselines if b.resource(version) is resource]
             plan_ = KindPlan(resource, mine, dict((key_of(o), o) for o in items))
             plan_.prepare(params, [""], problems, findings)

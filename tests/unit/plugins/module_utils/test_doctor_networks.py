@@ -2,7 +2,12 @@
 answer for a peer with the deciding object and rule, and the impact preview of
 MultiNetworkPolicies and cluster admin policies (no cluster)."""
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose
+import copy
+
+import pytest
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose, doctor_runner
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 
 from tests.unit.plugins.module_utils.doctor_fixtures import NS, namespace, running, snapshot
 
@@ -99,3 +104,71 @@ def test_impact_preview_of_an_admin_deny():
     result = doctor_diagnose.diagnose(snap_with(), checks=["reachability"], pending_policies=pending)
     networks = {(c["network"], c["change"]) for c in result["impact"]["networks"]}
     assert networks == {("pod", "newly_denied")}   # admin tiers are the pod network's
+
+
+# ------------------------------------------------ which admin-policy kinds the doctor reads
+GROUP_PATH = "/apis/policy.networking.k8s.io"
+CNP_PATH = "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies"
+ANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies"
+BANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies"
+MNP_PATH = "/apis/k8s.cni.cncf.io/v1beta1/namespaces/%s/multi-networkpolicies" % NS
+
+
+class DiscoverySession:
+    """GET/LIST only: the APIGroup document of policy.networking.k8s.io
+    serving ``versions`` and one object per admin-policy LIST; anything else
+    is a 404 (a CRD that is not installed)."""
+
+    def __init__(self, versions):
+        self.versions = versions
+        self.stored = {MNP_PATH: [], CNP_PATH: [{"metadata": {"name": "cnp"}}],
+                       ANP_PATH: [{"metadata": {"name": "anp"}}], BANP_PATH: [{"metadata": {"name": "default"}}]}
+
+    def get(self, path):
+        if path != GROUP_PATH or not self.versions:
+            raise ApiError("GET", path, 404, message="not found")
+        return {"kind": "APIGroup", "name": "policy.networking.k8s.io",
+                "versions": [{"groupVersion": "policy.networking.k8s.io/" + v, "version": v} for v in self.versions]}
+
+    def list(self, path, label_selector=None, field_selector=None):
+        served = path.split("/")[3] in self.versions or path == MNP_PATH
+        if path not in self.stored or not served:
+            raise ApiError("GET", path, 404, message="not found")
+        return copy.deepcopy(self.stored[path])
+
+
+# network-policy-api: ClusterNetworkPolicy is v1alpha2 (v0.3.0), AdminNetworkPolicy and
+# BaselineAdminNetworkPolicy are v1alpha1 (v0.1.1); they are separate CRDs of one group, so a
+# cluster may serve both versions and then objects of all three kinds apply.
+@pytest.mark.parametrize("versions, reads, kinds", [
+    (["v1alpha1"], [ANP_PATH, BANP_PATH], ["AdminNetworkPolicy", "BaselineAdminNetworkPolicy"]),
+    (["v1alpha2"], [CNP_PATH], ["ClusterNetworkPolicy"]),
+    (["v1alpha2", "v1alpha1"], [CNP_PATH, ANP_PATH, BANP_PATH],
+     ["ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"]),
+    ([], [], []),
+], ids=["only-v1alpha1", "only-v1alpha2", "both", "none"])
+def test_the_doctor_reads_every_served_admin_policy_kind(versions, reads, kinds):
+    reader = doctor_runner.Reader(DiscoverySession(versions))
+    snap = doctor.Snapshot((1, 34))
+    doctor_runner._read_policy_kinds(reader, snap, NS, [NS])
+    assert reader.reads == [MNP_PATH, GROUP_PATH] + reads
+    assert [p["kind"] for p in snap.admin_policies] == kinds
+    assert [u["what"] for u in snap.unreadable] == ([] if versions else ["policy.networking.k8s.io API"])
+
+
+def test_an_anp_denies_while_a_cnp_is_also_served():
+    """Both versions served: the AdminNetworkPolicy read next to the ClusterNetworkPolicies decides."""
+    session = DiscoverySession(["v1alpha2", "v1alpha1"])
+    session.stored[ANP_PATH] = [{"metadata": {"name": "no-storage"}, "spec": {
+        "priority": 5, "subject": {"namespaces": {}},
+        "ingress": [{"name": "deny", "action": "Deny", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}]
+    session.stored[BANP_PATH] = []
+    reader = doctor_runner.Reader(session)
+    snap = snap_with()
+    doctor_runner._read_policy_kinds(reader, snap, NS, [NS])
+    result = doctor_diagnose.diagnose(snap, checks=["reachability"], peer={"vm": "a", "port": 80},
+                                      direction="ingress")
+    rows, _report = rows_of(result, "b")
+    pod = rows["pod"]["results"][0]
+    assert (pod["outcome"], pod["tier"]) == ("denied", "Admin")
+    assert pod["deciding"] == ["AdminNetworkPolicy no-storage ingress rule 0 'deny' (Deny)"]

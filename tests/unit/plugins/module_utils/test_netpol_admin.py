@@ -133,3 +133,34 @@ def test_priority_clashes_with_other_objects_and_between_declared():
     assert "10 in the Baseline tier is already used by vendor" in text
     assert "5 in the Admin tier is also declared by kvnet-protect-kube-system" in text
     assert text.startswith("2 invalid input(s)")
+
+
+@pytest.mark.parametrize("versions, kinds", [
+    (["v1alpha1"], ["AdminNetworkPolicy", "BaselineAdminNetworkPolicy"]),
+    (["v1alpha2"], ["ClusterNetworkPolicy"]),
+    (["v1alpha2", "v1alpha1"], ["ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"]),
+    ([], []),
+])
+def test_served_kinds_are_every_kind_of_a_served_version(versions, kinds):
+    group = {"versions": [{"version": v} for v in versions]}
+    assert [r.kind for r in netpol_admin.served_kinds(group)] == kinds
+
+
+def test_an_admin_network_policy_clashes_with_an_admin_tier_clusternetworkpolicy():
+    """Both versions served: an AdminNetworkPolicy (v1alpha1) sits in the Admin tier like a ClusterNetworkPolicy of
+    tier Admin; the same priority across the two APIs has no defined order either."""
+    baselines, _p = parse([KUBE_SYSTEM])
+    anp = {"kind": "AdminNetworkPolicy", "metadata": {"name": "vendor"}, "spec": {"priority": 5}}
+    problems = Problems()
+    netpol_admin.priority_clashes(problems, baselines, "v1alpha2", [anp], "default")
+    assert "5 in the Admin tier is already used by AdminNetworkPolicy vendor" in problems.render()
+    # our own AdminNetworkPolicy of that name is another object than the ClusterNetworkPolicy this run writes
+    ours = {"kind": "AdminNetworkPolicy", "metadata": {"name": "kvnet-protect-kube-system", "labels": {
+        "app.kubernetes.io/managed-by": "kubevirt_net.core", "kubevirt-net.io/policy-set": "default"}},
+        "spec": {"priority": 5}}
+    problems = Problems()
+    netpol_admin.priority_clashes(problems, baselines, "v1alpha2", [ours], "default")
+    assert "already used by AdminNetworkPolicy kvnet-protect-kube-system" in problems.render()
+    problems = Problems()
+    netpol_admin.priority_clashes(problems, baselines, "v1alpha1", [ours], "default")
+    assert not problems

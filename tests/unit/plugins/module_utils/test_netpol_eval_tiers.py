@@ -24,13 +24,31 @@ not from running the code:
           the range of ports from port to endPort if set, inclusive, should be allowed".
 [V1A1]    AdminNetworkPolicy v1alpha1 (v0.1.1): actions Allow/Deny/Pass, same tier model; BaselineAdminNetworkPolicy
           is the Baseline tier.
+[V1A1-PASS] v0.1.1 apis/v1alpha1/adminnetworkpolicy_types.go, rule ``action``: "Pass: instructs the selected traffic
+          to skip any remaining ANP rules, and then pass execution to any NetworkPolicies that select the pod. If the
+          pod is not selected by any NetworkPolicies then execution is passed to any BaselineAdminNetworkPolicies that
+          select the pod."
+[SAME]    v0.1.1 apis/v1alpha1/shared_types.go NamespacedPeer: "SameLabels ... To be selected a Namespace must have
+          all of the labels defined in SameLabels, AND they must all have the same value as the subject of this
+          policy. If Samelabels is Empty then nothing is selected."; "NotSameLabels ... must have all of the labels
+          defined in NotSameLabels, AND at least one of them must have different values than the subject".
+[BANP]    v0.1.1 apis/v1alpha1/baselineadminnetworkpolicy_types.go, ``spec.ingress``/``spec.egress``: rules "applied to
+          the selected pods if they are not matched by any AdminNetworkPolicy or NetworkPolicy rules"; action
+          "Allow: allows the selected traffic".
+[EGR-ACCEPT] v0.3.0 apis/v1alpha2/clusternetworkpolicy_types.go, egress rule ``action``: "Accept: Accepts the
+          selected traffic ... No further egress ClusterNetworkPolicy or NetworkPolicy rules will be processed but any
+          ingress rules at the destination do apply."
+[PASS-CONST] v0.3.0 ClusterNetworkPolicyRuleActionPass: "skips rules with lower precedence in the current tier and
+          continues processing in the next tier".
 [NP]      kubernetes.io Network Policies: "By default, a pod is non-isolated for ingress/egress ... the pod is
           isolated ... if there is any NetworkPolicy that both selects the pod and has Ingress in its policyTypes";
           a connection needs the source's egress and the destination's ingress to allow it.
 [MNP]     k8snetworkplumbingwg/multi-networkpolicy README: the annotation ``k8s.v1.cni.cncf.io/policy-for`` lists the
           net-attach-defs (``<namespace>/<name>``, comma-separated) the policy applies to; the spec is the
           NetworkPolicy spec.  MultiNetworkPolicy filters those networks only; NetworkPolicy and the admin tiers are
-          the pod (cluster default) network's.
+          the pod (cluster default) network's.  The README: multi-networkpolicy "implements Network Policy
+          functionality for net-attach-def", so peers, ports (named ones too) and ipBlock are NetworkPolicy's,
+          applied to the traffic of that network, whose addresses are the pods' interfaces on it.
 """
 
 import pytest
@@ -154,6 +172,63 @@ POD_NETWORK = [
         "subject": {"namespaces": {}}, "ingress": [{"name": "x", "action": "Deny",
                                                     "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}],
      [ALLOW_WEB_DB], 5432, "allowed", "NetworkPolicy", "[V1A1] [TIER] NP overrides Baseline"),
+    # Pass skips the rest of its tier: lower-precedence Admin rules are never reached
+    ("admin-pass-skips-lower-admin-deny", [cnp("p", "Admin", 10, DB_SUBJECT, [rule("Pass")]),
+                                           cnp("d", "Admin", 20, DB_SUBJECT, [rule("Deny")])], [], 5432,
+     "allowed", "default", "[ACTION] Pass skips all further rules in the current tier; [PRIO] 10 before 20"),
+    ("admin-pass-skips-later-rule-same-policy", [cnp("p", "Admin", 10, DB_SUBJECT, [rule("Pass"), rule("Deny")])],
+     [], 5432, "allowed", "default", "[ORDER] Pass written first; [PASS-CONST] skips rules with lower precedence"),
+    ("admin-pass-skips-lower-admin-deny-np-allows", [cnp("p", "Admin", 10, DB_SUBJECT, [rule("Pass")]),
+                                                     cnp("d", "Admin", 20, DB_SUBJECT, [rule("Deny")])],
+     [ALLOW_WEB_DB], 5432, "allowed", "NetworkPolicy", "[ACTION] Pass -> [TIER] NetworkPolicy tier decides"),
+    ("admin-deny-before-lower-pass", [cnp("d", "Admin", 10, DB_SUBJECT, [rule("Deny")]),
+                                      cnp("p", "Admin", 20, DB_SUBJECT, [rule("Pass")])], [ALLOW_WEB_DB], 5432,
+     "denied", "Admin", "[PRIO] the Deny at 10 is checked before the Pass at 20; [ACTION] Deny final"),
+    # the Baseline tier deciding, and its priorities
+    ("baseline-accept-decides", [cnp("b", "Baseline", 10, DB_SUBJECT, [rule("Accept")])], [], 5432, "allowed",
+     "Baseline", "[TIER] Baseline final decision (Accept) for a pod no NetworkPolicy selects"),
+    ("baseline-priority-lower-first-accept", [cnp("hi", "Baseline", 20, DB_SUBJECT, [rule("Deny")]),
+                                              cnp("lo", "Baseline", 10, DB_SUBJECT, [rule("Accept")])], [], 5432,
+     "allowed", "Baseline", "[PRIO] in the same tier: 10 before 20"),
+    ("baseline-priority-lower-first-deny", [cnp("hi", "Baseline", 20, DB_SUBJECT, [rule("Accept")]),
+                                            cnp("lo", "Baseline", 10, DB_SUBJECT, [rule("Deny")])], [], 5432,
+     "denied", "Baseline", "[PRIO] in the same tier: 10 before 20"),
+    ("baseline-pass-skips-lower-baseline-deny", [cnp("p", "Baseline", 10, DB_SUBJECT, [rule("Pass")]),
+                                                 cnp("d", "Baseline", 20, DB_SUBJECT, [rule("Deny")])], [], 5432,
+     "allowed", "default", "[ACTION] Pass skips the rest of the Baseline tier -> [TIER] default"),
+    ("admin-accept-skips-baseline-deny", [cnp("a", "Admin", 10, DB_SUBJECT, [rule("Accept")]),
+                                          cnp("b", "Baseline", 10, DB_SUBJECT, [rule("Deny")])], [], 5432,
+     "allowed", "Admin", "[TIER] Admin final decision: no further evaluation"),
+    # v1alpha1: AdminNetworkPolicy Pass, BaselineAdminNetworkPolicy Allow
+    ("v1alpha1-anp-pass-to-np-deny", [{"kind": "AdminNetworkPolicy", "metadata": {"name": "anp"}, "spec": {
+        "priority": 1, "subject": {"namespaces": ns("tenant-b")},
+        "ingress": [{"name": "x", "action": "Pass", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}],
+     [DENY_ALL_DB], 5432, "denied", "NetworkPolicy", "[V1A1-PASS] pass execution to the NetworkPolicies"),
+    ("v1alpha1-anp-pass-skips-lower-anp-deny", [
+        {"kind": "AdminNetworkPolicy", "metadata": {"name": "pass"}, "spec": {
+            "priority": 1, "subject": {"namespaces": ns("tenant-b")},
+            "ingress": [{"name": "x", "action": "Pass", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}},
+        {"kind": "AdminNetworkPolicy", "metadata": {"name": "deny"}, "spec": {
+            "priority": 2, "subject": {"namespaces": ns("tenant-b")},
+            "ingress": [{"name": "x", "action": "Deny", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}],
+     [], 5432, "allowed", "default", "[V1A1-PASS] skip any remaining ANP rules; nothing else decides -> default"),
+    ("v1alpha1-anp-pass-to-banp-deny", [
+        {"kind": "AdminNetworkPolicy", "metadata": {"name": "pass"}, "spec": {
+            "priority": 1, "subject": {"namespaces": ns("tenant-b")},
+            "ingress": [{"name": "x", "action": "Pass", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}},
+        {"kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default"}, "spec": {
+            "subject": {"namespaces": {}},
+            "ingress": [{"name": "x", "action": "Deny", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}],
+     [], 5432, "denied", "Baseline", "[V1A1-PASS] not selected by any NetworkPolicy -> the BANP"),
+    ("v1alpha1-banp-allow-decides", [{"kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default"}, "spec": {
+        "subject": {"namespaces": {}},
+        "ingress": [{"name": "x", "action": "Allow", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}],
+     [], 5432, "allowed", "Baseline", "[BANP] Allow for a pod no ANP or NetworkPolicy rule matched"),
+    ("v1alpha1-banp-allow-overridden-by-np", [{"kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default"},
+                                               "spec": {"subject": {"namespaces": {}}, "ingress": [
+                                                   {"name": "x", "action": "Allow",
+                                                    "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}],
+     [DENY_ALL_DB], 5432, "denied", "NetworkPolicy", "[BANP] applies only when no NetworkPolicy selects the pod"),
 ]
 
 
@@ -202,6 +277,54 @@ def test_egress_truth_table(case, admin, policies, outcome, tier):
     assert (verdict.outcome, verdict.egress.tier) == (outcome, tier), (case, verdict.as_dict())
 
 
+WEB_SUBJECT = {"namespaces": ns("tenant-a")}
+TO_B = [{"namespaces": ns("tenant-b")}]
+DENY_EGRESS_WEB = np("no-egress", "tenant-a", egress=[], types=("Egress",))
+
+# Both sides of web -> db: (case, admin objects, NetworkPolicies, outcome, (egress allowed, egress tier),
+# (ingress allowed, ingress tier), spec).  [NP]: the connection needs both sides.
+BOTH_SIDES = [
+    ("egress-accept-beats-np-egress-deny", [cnp("e", "Admin", 10, WEB_SUBJECT, egress=[egress_rule("Accept", TO_B)])],
+     [DENY_EGRESS_WEB], "allowed", (True, "Admin"), (True, "default"),
+     "[EGR-ACCEPT] no further egress NetworkPolicy rules"),
+    ("egress-accept-ingress-rules-still-apply", [cnp("e", "Admin", 10, WEB_SUBJECT,
+                                                     egress=[egress_rule("Accept", TO_B)])],
+     [DENY_ALL_DB], "denied", (True, "Admin"), (False, "NetworkPolicy"),
+     "[EGR-ACCEPT] but any ingress rules at the destination do apply"),
+    ("egress-pass-to-np-egress-deny", [cnp("e", "Admin", 10, WEB_SUBJECT, egress=[egress_rule("Pass", TO_B)])],
+     [DENY_EGRESS_WEB], "denied", (False, "NetworkPolicy"), (True, "default"),
+     "[ACTION] egress Pass -> [TIER] NetworkPolicy tier"),
+    ("egress-pass-to-baseline-deny", [cnp("e", "Admin", 10, WEB_SUBJECT, egress=[egress_rule("Pass", TO_B)]),
+                                      cnp("b", "Baseline", 10, WEB_SUBJECT, egress=[egress_rule("Deny")])],
+     [], "denied", (False, "Baseline"), (True, "default"), "[ACTION] Pass; no NetworkPolicy selects web -> Baseline"),
+    ("egress-pass-skips-lower-admin-deny", [cnp("p", "Admin", 10, WEB_SUBJECT, egress=[egress_rule("Pass", TO_B)]),
+                                            cnp("d", "Admin", 20, WEB_SUBJECT, egress=[egress_rule("Deny")])],
+     [], "allowed", (True, "default"), (True, "default"), "[ACTION] Pass skips the rest of the Admin tier"),
+    ("egress-baseline-accept-decides", [cnp("b", "Baseline", 10, WEB_SUBJECT, egress=[egress_rule("Accept")])],
+     [], "allowed", (True, "Baseline"), (True, "default"), "[TIER] Baseline final decision (Accept)"),
+    ("egress-denied-ingress-accepted", [cnp("b", "Baseline", 10, WEB_SUBJECT, egress=[egress_rule("Deny")]),
+                                        cnp("a", "Admin", 10, DB_SUBJECT, [rule("Accept")])],
+     [], "denied", (False, "Baseline"), (True, "Admin"),
+     "[ACTION] an ingress Accept ends ingress processing only; [NP] the source's egress must allow it too"),
+    ("ingress-denied-egress-accepted", [cnp("e", "Admin", 10, WEB_SUBJECT, egress=[egress_rule("Accept", TO_B)]),
+                                        cnp("b", "Baseline", 10, DB_SUBJECT, [rule("Deny")])],
+     [], "denied", (True, "Admin"), (False, "Baseline"), "[EGR-ACCEPT] ingress rules at the destination apply"),
+    ("v1alpha1-anp-egress-pass-to-np-egress-deny", [{"kind": "AdminNetworkPolicy", "metadata": {"name": "anp"}, "spec": {
+        "priority": 1, "subject": {"namespaces": ns("tenant-a")},
+        "egress": [{"name": "x", "action": "Pass", "to": [{"namespaces": {"namespaceSelector": {}}}]}]}}],
+     [DENY_EGRESS_WEB], "denied", (False, "NetworkPolicy"), (True, "default"), "[V1A1-PASS] egress"),
+]
+
+
+@pytest.mark.parametrize("case, admin, policies, outcome, egress, ingress, spec", BOTH_SIDES,
+                         ids=[c[0] for c in BOTH_SIDES])
+def test_both_sides_truth_table(case, admin, policies, outcome, egress, ingress, spec):
+    verdict = tiers.evaluate(admin, policies, NAMESPACES, WEB, DB, 5432)
+    got = (verdict.outcome, (verdict.egress.allowed, verdict.egress.tier),
+           (verdict.ingress.allowed, verdict.ingress.tier))
+    assert got == (outcome, egress, ingress), (case, spec, verdict.as_dict())
+
+
 def mnp(name, namespace, policy_for, ingress=None):
     return {"kind": "MultiNetworkPolicy", "metadata": {"name": name, "namespace": namespace,
                                                        "annotations": {tiers.POLICY_FOR: policy_for}},
@@ -237,3 +360,93 @@ def test_mnp_allow_rule_on_its_network():
                           multi=multi).allowed
     verdict = tiers.evaluate([], [], NAMESPACES, WEB, DB, 5432, network="tenant-b/storage", multi=multi)
     assert not verdict.allowed and verdict.deciding == ["MultiNetworkPolicy tenant-b/same-tenant"]
+
+
+# Multus network rows: web and db as they are on tenant-b/storage (their addresses on that network)
+WEB_STORAGE = dict(WEB, ips=["192.168.50.10"])
+DB_STORAGE = dict(DB, ips=["192.168.50.20"])
+
+
+def mnp_spec(name, namespace, policy_for, types, **spec):
+    return {"kind": "MultiNetworkPolicy", "metadata": {"name": name, "namespace": namespace,
+                                                       "annotations": {tiers.POLICY_FOR: policy_for}},
+            "spec": dict({"podSelector": {}, "policyTypes": list(types)}, **spec)}
+
+
+# (case, MultiNetworkPolicies, port, outcome, (egress allowed, tier), (ingress allowed, tier), spec)
+MULTI = [
+    ("mnp-egress-deny", [mnp_spec("out", "tenant-a", "tenant-b/storage", ["Egress"], egress=[])], 5432, "denied",
+     (False, "MultiNetworkPolicy"), (True, "default"), "[MNP] [NP] an Egress policy with no rules isolates the source"),
+    ("mnp-egress-ipblock-secondary-address", [mnp_spec("out", "tenant-a", "tenant-b/storage", ["Egress"], egress=[
+        {"to": [{"ipBlock": {"cidr": "192.168.50.0/24"}}]}])], 5432, "allowed", (True, "MultiNetworkPolicy"),
+     (True, "default"), "[MNP] ipBlock matches db's address on the storage network"),
+    ("mnp-egress-ipblock-pod-address", [mnp_spec("out", "tenant-a", "tenant-b/storage", ["Egress"], egress=[
+        {"to": [{"ipBlock": {"cidr": "10.244.0.0/16"}}]}])], 5432, "denied", (False, "MultiNetworkPolicy"),
+     (True, "default"), "[MNP] the pod-network address is not db's address on the storage network"),
+    ("mnp-ingress-ipblock-secondary-address", [mnp_spec("in", "tenant-b", "tenant-b/storage", ["Ingress"], ingress=[
+        {"from": [{"ipBlock": {"cidr": "192.168.50.0/24", "except": ["192.168.50.128/25"]}}]}])], 5432, "allowed",
+     (True, "default"), (True, "MultiNetworkPolicy"), "[MNP] ipBlock on web's storage address (outside except)"),
+    ("mnp-ingress-ipblock-except", [mnp_spec("in", "tenant-b", "tenant-b/storage", ["Ingress"], ingress=[
+        {"from": [{"ipBlock": {"cidr": "192.168.50.0/24", "except": ["192.168.50.0/28"]}}]}])], 5432, "denied",
+     (True, "default"), (False, "MultiNetworkPolicy"), "[NP] ipBlock except: 192.168.50.10 is in 192.168.50.0/28"),
+    ("mnp-named-port-match", [mnp_spec("in", "tenant-b", "tenant-b/storage", ["Ingress"], ingress=[
+        {"ports": [{"protocol": "TCP", "port": "postgres"}]}])], 5432, "allowed", (True, "default"),
+     (True, "MultiNetworkPolicy"), "[MNP] [NAMED] postgres is 5432 on db"),
+    ("mnp-named-port-other", [mnp_spec("in", "tenant-b", "tenant-b/storage", ["Ingress"], ingress=[
+        {"ports": [{"protocol": "TCP", "port": "postgres"}]}])], 80, "denied", (True, "default"),
+     (False, "MultiNetworkPolicy"), "[MNP] [NAMED] 80 is not postgres"),
+    ("mnp-bare-podselector-is-own-namespace", [
+        mnp_spec("out", "tenant-a", "tenant-b/storage", ["Egress"], egress=[{"to": [{"podSelector": {}}]}]),
+        mnp_spec("in", "tenant-b", "tenant-b/storage", ["Ingress"], ingress=[])], 5432, "denied",
+     (False, "MultiNetworkPolicy"), (False, "MultiNetworkPolicy"),
+     "[NP] a bare podSelector peer is the policy's own namespace (tenant-a), db is in tenant-b"),
+    ("mnp-egress-to-namespace-ingress-denied", [
+        mnp_spec("out", "tenant-a", "tenant-b/storage", ["Egress"], egress=[
+            {"to": [{"namespaceSelector": ns("tenant-b")}]}]),
+        mnp_spec("in", "tenant-b", "tenant-b/storage", ["Ingress"], ingress=[])], 5432, "denied",
+     (True, "MultiNetworkPolicy"), (False, "MultiNetworkPolicy"), "[NP] both sides must allow"),
+    ("mnp-other-network-egress", [mnp_spec("out", "tenant-a", "tenant-b/backup", ["Egress"], egress=[])], 5432,
+     "allowed", (True, "default"), (True, "default"), "[MNP] policy-for names another network"),
+]
+
+
+@pytest.mark.parametrize("case, multi, port, outcome, egress, ingress, spec", MULTI, ids=[c[0] for c in MULTI])
+def test_multinetworkpolicy_truth_table(case, multi, port, outcome, egress, ingress, spec):
+    verdict = tiers.evaluate([], [], NAMESPACES, WEB_STORAGE, DB_STORAGE, port, network="tenant-b/storage",
+                             multi=multi)
+    got = (verdict.outcome, (verdict.egress.allowed, verdict.egress.tier),
+           (verdict.ingress.allowed, verdict.ingress.tier))
+    assert got == (outcome, egress, ingress), (case, spec, verdict.as_dict())
+
+
+# v1alpha1 sameLabels / notSameLabels ([SAME]): the classic "tenants never reach each other" baseline
+TENANT_SPACES = {"tenant-a": {"tenant": "red", "kubernetes.io/metadata.name": "tenant-a"},
+                 "tenant-b": {"tenant": "blue", "kubernetes.io/metadata.name": "tenant-b"},
+                 "tenant-c": {"tenant": "blue", "kubernetes.io/metadata.name": "tenant-c"},
+                 "shared": {"kubernetes.io/metadata.name": "shared"}}
+
+
+def banp(peer, action="Deny"):
+    return {"kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default"}, "spec": {
+        "subject": {"namespaces": {"matchExpressions": [{"key": "tenant", "operator": "Exists"}]}},
+        "ingress": [{"name": "tenants", "action": action, "from": [peer]}]}}
+
+
+NOT_SAME = {"namespaces": {"notSameLabels": ["tenant"]}}
+SAME_PODS = {"pods": {"namespaces": {"sameLabels": ["tenant"]}, "podSelector": {"matchLabels": {"app": "web"}}}}
+
+# (case, BANP peer, source namespace, outcome, ingress tier)
+SAME_LABELS = [
+    ("not-same-other-tenant", NOT_SAME, "tenant-a", "denied", "Baseline"),     # red -> blue: differs
+    ("not-same-same-tenant", NOT_SAME, "tenant-c", "allowed", "default"),       # blue -> blue: same value
+    ("not-same-unlabelled", NOT_SAME, "shared", "allowed", "default"),          # must have all the labels
+    ("same-pods-same-tenant", SAME_PODS, "tenant-c", "denied", "Baseline"),     # blue = blue, app=web
+    ("same-pods-other-tenant", SAME_PODS, "tenant-a", "allowed", "default"),    # red != blue
+    ("same-empty-selects-nothing", {"namespaces": {"sameLabels": []}}, "tenant-c", "allowed", "default"),
+]
+
+
+@pytest.mark.parametrize("case, peer, source_ns, outcome, tier", SAME_LABELS, ids=[c[0] for c in SAME_LABELS])
+def test_v1alpha1_same_and_not_same_labels(case, peer, source_ns, outcome, tier):
+    verdict = tiers.evaluate([banp(peer)], [], TENANT_SPACES, dict(WEB, namespace=source_ns), DB, 5432)
+    assert (verdict.outcome, verdict.ingress.tier) == (outcome, tier), (case, verdict.as_dict())

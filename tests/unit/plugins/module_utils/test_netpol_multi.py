@@ -142,3 +142,45 @@ def test_ipblock_warnings_depend_on_the_network():
     assert findings == []
     _p, findings = check(rules, [nad("t1", "l2", dict(BRIDGE, ipam={}))])
     assert "without IPAM" in findings[0]["message"]
+
+
+def test_peer_selector_matching_only_metadata_labels_is_refused_in_the_policys_namespace():
+    """A peer's podSelector, like the target's, selects launcher pods, which carry the template labels only."""
+    rules = [{"name": "r", "direction": "ingress", "network": "storage",
+              "peers": [{"template_selector": {"app": "web"}}]}]   # no target selector: every pod on the network
+    wrong = vm("t1", "web", ["storage"], {"app": "frontend"}, labels={"app": "web"})
+    problems, _f = check(rules, [nad("t1", "storage", BRIDGE)], [wrong])
+    [item] = problems.items
+    assert item["field"] == "peers[0].template_selector"
+    assert "matches the metadata.labels of VirtualMachine t1/web" in item["message"]
+    assert "this peer of the MultiNetworkPolicy for t1/storage would never match" in item["message"]
+    # the template labels match: nothing to say; a selector matching no VM at all may select plain pods
+    for vms in ([vm("t1", "web", ["storage"], {"app": "web"}, labels={"app": "web"})],
+                [vm("t1", "web", ["storage"], {"app": "frontend"})],
+                [vm("t1", "web", ["other"], {"app": "frontend"}, labels={"app": "web"})]):
+        problems, findings = check(rules, [nad("t1", "storage", BRIDGE)], vms)
+        assert not problems and findings == [], vms
+    # egress peers too
+    egress = [dict(rules[0], direction="egress")]
+    problems, _f = check(egress, [nad("t1", "storage", BRIDGE)], [wrong])
+    assert problems.items[0]["field"] == "peers[0].template_selector"
+
+
+def test_peer_selector_with_namespaces_is_a_warning():
+    rules = [{"name": "r", "direction": "ingress", "network": "storage",
+              "peers": [{"namespace_selector": {"tenant": "a"}, "template_selector": {"app": "web"}}]}]
+    wrong = vm("t1", "web", ["storage"], {"app": "frontend"}, labels={"app": "web"})
+    problems, findings = check(rules, [nad("t1", "storage", BRIDGE)], [wrong])
+    assert not problems
+    assert [f["kind"] for f in findings] == ["peer-selector-metadata-labels"]
+    assert "peers[0].template_selector" in findings[0]["message"] and "t1/web" in findings[0]["message"]
+
+
+def test_peer_selectors_lists_the_label_selecting_peers():
+    templates, _p = declare([{"name": "r", "direction": "ingress", "network": "storage",
+                              "peers": [{"template_selector": {}}, {"namespaces": ["x"]},
+                                        {"namespaces": ["x"], "template_selector": {"a": "b"}},
+                                        {"template_selector": {"c": "d"}}]}])
+    assert netpol_multi.peer_selectors(templates[0]) == [
+        ("peers[2].template_selector", {"matchLabels": {"a": "b"}}, False),
+        ("peers[3].template_selector", {"matchLabels": {"c": "d"}}, True)]

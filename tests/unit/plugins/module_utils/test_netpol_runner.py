@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_runner
+from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_admin, netpol_runner
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
@@ -140,3 +140,263 @@ def test_executor_never_takes_over_a_policy_that_is_not_ours(labels, fragment):
 def test_base_params_cover_the_module_options():
     # the unit tests' declaration defaults stay in step with the module's argument spec
     assert set(BASE) <= set(kubevirt_network_policies.ARG_SPEC)
+
+
+# ------------------------------------------------------- cluster baselines: discovery and clash check
+GROUP_PATH = "/apis/policy.networking.k8s.io"
+CNP_PATH = "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies"
+ANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies"
+BANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies"
+ADMIN_ENTRY = {"name": "guard", "tier": "Admin", "priority": 41, "subject": {"namespaces": ["kube-system"]},
+               "ingress": [{"name": "deny", "action": "Deny"}]}
+BASELINE_PARAMS = {"state": "present", "policy_set": "default", "prune": True, "prune_scope": "namespaces",
+                   "cluster_baseline_api": "auto", "max_concurrency": 4}
+
+
+class PolicyApi(TimeBounds):
+    """policy.networking.k8s.io serving ``versions``; ``stored`` per LIST path; a LIST of an unserved version 404s."""
+
+    def __init__(self, versions, stored=None):
+        self.versions = versions
+        self.stored = stored or {}
+        self.requests = []
+
+    def get(self, path, query=None):
+        self.requests.append(("GET", path))
+        if path != GROUP_PATH or not self.versions:
+            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
+        return {"kind": "APIGroup", "versions": [{"version": v} for v in self.versions]}
+
+    def list(self, path, page_size=None, **_):
+        self.requests.append(("LIST", path))
+        if path.split("/")[3] not in self.versions:
+            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
+        return copy.deepcopy(self.stored.get(path, []))
+
+    def request(self, method, path, body=None, **_):
+        self.requests.append((method, path))
+        return dict(body or {}, metadata=dict((body or {}).get("metadata") or {}, resourceVersion="1"))
+
+
+def prepare_baselines(session, entries=(ADMIN_ENTRY,), **params):
+    problems = Problems()
+    baselines = netpol_admin.parse(problems, list(entries), "kvnet-")
+    assert not problems
+    plan_ = netpol_runner.BaselinePlan(baselines)
+    plan_.prepare(session, dict(BASELINE_PARAMS, **params), problems, [])
+    return plan_, problems
+
+
+VENDOR_ANP = {"metadata": {"name": "vendor-anp"}, "spec": {"priority": 41, "subject": {"namespaces": {}}}}
+VENDOR_CNP = {"metadata": {"name": "vendor-cnp"}, "spec": {"tier": "Admin", "priority": 41,
+                                                           "subject": {"namespaces": {}}}}
+
+
+@pytest.mark.parametrize("versions, forced, version, lists, clash", [
+    (["v1alpha1"], "auto", "v1alpha1", [ANP_PATH, BANP_PATH], "vendor-anp"),
+    (["v1alpha2"], "auto", "v1alpha2", [CNP_PATH], "vendor-cnp"),
+    # both served: the ClusterNetworkPolicy is written, the AdminNetworkPolicy at the same priority still applies
+    (["v1alpha2", "v1alpha1"], "auto", "v1alpha2", [CNP_PATH, ANP_PATH, BANP_PATH], "AdminNetworkPolicy vendor-anp"),
+    (["v1alpha2", "v1alpha1"], "v1alpha1", "v1alpha1", [CNP_PATH, ANP_PATH, BANP_PATH],
+     "ClusterNetworkPolicy vendor-cnp"),
+], ids=["only-v1alpha1", "only-v1alpha2", "both", "both-forced-v1alpha1"])
+def test_baseline_priority_check_sees_every_served_kind(versions, forced, version, lists, clash):
+    session = PolicyApi(versions, {ANP_PATH: [VENDOR_ANP], CNP_PATH: [VENDOR_CNP]})
+    plan_, problems = prepare_baselines(session, cluster_baseline_api=forced)
+    assert plan_.version == version
+    assert session.requests == [("GET", GROUP_PATH)] + [("LIST", p) for p in lists]
+    # only the chosen version's kinds are planned (written, pruned); the others were read for the check only
+    assert [k.resource.version for k in plan_.kinds] == [version] * len(plan_.kinds) and plan_.kinds
+    assert "41 in the Admin tier is already used by %s" % clash in problems.render()
+
+
+def test_forcing_a_version_the_cluster_does_not_serve_is_refused_before_any_write():
+    session = PolicyApi(["v1alpha2"])
+    plan_, problems = prepare_baselines(session, cluster_baseline_api="v1alpha1")
+    assert plan_.version is None and plan_.kinds == []
+    assert problems.items[0]["field"] == "cluster_baseline_api"
+    assert "v1alpha1 is not served by this cluster (served: v1alpha2)" in problems.items[0]["message"]
+    assert session.requests == [("GET", GROUP_PATH)]
+
+
+def test_forcing_v1alpha1_writes_adminnetworkpolicies():
+    session = PolicyApi(["v1alpha2", "v1alpha1"])
+    plan_, problems = prepare_baselines(session, cluster_baseline_api="v1alpha1")
+    assert not problems and plan_.version == "v1alpha1"
+    results = plan_.execute(session, BASELINE_PARAMS, check_mode=False)
+    assert [(r["kind"], r["name"], r["method"]) for r in results] == [
+        ("AdminNetworkPolicy", "kvnet-guard", "created")]
+    assert [r for r in session.requests if r[0] not in ("GET", "LIST")] == [("POST", ANP_PATH)]
+
+
+# ------------------------------------------------------- the whole flow on a fake cluster (no lab)
+class Done(Exception):
+    def __init__(self, failed, result):
+        super().__init__(result.get("msg"))
+        self.failed = failed
+        self.result = result
+
+
+class FakeRun:
+    session = None
+
+    def __init__(self, module):
+        self.module = module
+
+    def fail(self, msg, **extra):
+        raise Done(True, dict(extra, msg=msg))
+
+    def exit(self, **result):
+        raise Done(False, result)
+
+
+class Module:
+    def __init__(self, check_mode=False, **params):
+        from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+        spec = dict(kubevirt_network_policies.ARG_SPEC, max_concurrency=dict(type="int", default=4))
+        result = ArgumentSpecValidator(spec).validate(params)
+        assert not result.error_messages, result.error_messages
+        self.params = result.validated_parameters
+        self.check_mode = check_mode
+        self._diff = False
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+
+class Cluster(TimeBounds):
+    """A 1.34 API server with namespace ``t1``: ``served`` API versions of
+    policy.networking.k8s.io, MultiNetworkPolicy served or not; every request
+    recorded, writes answered as created."""
+
+    def __init__(self, policy_versions=("v1alpha2",), multi=True, vms=()):
+        self.policy_versions = list(policy_versions)
+        self.multi = multi
+        self.vms = list(vms)
+        self.requests = []
+
+    def server_version(self):
+        self.requests.append(("GET", "/version"))
+        return (1, 34)
+
+    def get(self, path, query=None):
+        self.requests.append(("GET", path))
+        if path == GROUP_PATH and self.policy_versions:
+            return {"kind": "APIGroup", "versions": [{"version": v} for v in self.policy_versions]}
+        raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
+
+    def list(self, path, label_selector=None, page_size=None, field_selector=None):
+        self.requests.append(("LIST", path))
+        if path == "/api/v1/namespaces":
+            return [namespace("t1", {"kubernetes.io/metadata.name": "t1"})]
+        if path.startswith(GROUP_PATH + "/") and path.split("/")[3] not in self.policy_versions:
+            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
+        if "multi-networkpolicies" in path and not self.multi:
+            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "the server could not find it"})
+        if path.endswith("/virtualmachines"):
+            return copy.deepcopy(self.vms)
+        if "network-attachment-definitions" in path:
+            return [{"metadata": {"namespace": "t1", "name": "storage"},
+                     "spec": {"config": '{"cniVersion": "0.3.1", "type": "bridge", "ipam": {"type": "static"}}'}}]
+        return []
+
+    def request(self, method, path, body=None, **_):
+        self.requests.append((method, path))
+        return dict(body or {}, metadata=dict((body or {}).get("metadata") or {}, resourceVersion="1", uid="u"))
+
+    def writes(self):
+        return [r for r in self.requests if r[0] not in ("GET", "LIST")]
+
+
+def run_flow(monkeypatch, cluster, check_mode=False, **params):
+    FakeRun.session = cluster
+    monkeypatch.setattr(netpol_runner, "Run", FakeRun)
+    module = Module(check_mode=check_mode, **params)
+    with pytest.raises(Done) as done:
+        netpol_runner.run(module)
+    return done.value
+
+
+STORAGE_RULE = {"name": "storage", "direction": "ingress", "network": "storage"}
+
+
+def test_multinetworkpolicy_not_served_is_refused_before_any_write(monkeypatch):
+    cluster = Cluster(multi=False)
+    done = run_flow(monkeypatch, cluster, namespaces=["t1"], default_deny="ingress", rules=[STORAGE_RULE])
+    assert done.failed and cluster.writes() == []
+    assert "does not serve MultiNetworkPolicy" in done.result["msg"]
+    assert [p["field"] for p in done.result["problems"]] == ["rules[].network"]
+    # without a network rule the missing CRD does not matter
+    cluster = Cluster(multi=False)
+    done = run_flow(monkeypatch, cluster, namespaces=["t1"], default_deny="ingress")
+    assert not done.failed
+    assert cluster.writes() == [("POST", "/apis/networking.k8s.io/v1/namespaces/t1/networkpolicies")]
+
+
+def test_cluster_baselines_without_the_policy_group_are_refused_before_any_write(monkeypatch):
+    cluster = Cluster(policy_versions=())
+    done = run_flow(monkeypatch, cluster, namespaces=["t1"], default_deny="ingress", cluster_baselines=[ADMIN_ENTRY])
+    assert done.failed and cluster.writes() == []
+    assert [p["field"] for p in done.result["problems"]] == ["cluster_baselines"]
+    assert "serves no policy.networking.k8s.io API" in done.result["msg"]
+    # an empty list (prune this set's baselines) on such a cluster is not an error
+    cluster = Cluster(policy_versions=())
+    done = run_flow(monkeypatch, cluster, namespaces=["t1"], cluster_baselines=[])
+    assert not done.failed and done.result["baselines"] == [] and cluster.writes() == []
+
+
+@pytest.mark.parametrize("forced, served, kind, path", [
+    ("v1alpha1", ("v1alpha2", "v1alpha1"), "AdminNetworkPolicy", ANP_PATH),
+    ("v1alpha2", ("v1alpha2", "v1alpha1"), "ClusterNetworkPolicy", CNP_PATH),
+])
+def test_forced_cluster_baseline_api_writes_that_version(monkeypatch, forced, served, kind, path):
+    cluster = Cluster(policy_versions=served)
+    done = run_flow(monkeypatch, cluster, namespaces=["t1"], cluster_baselines=[ADMIN_ENTRY],
+                    cluster_baseline_api=forced)
+    assert not done.failed, done.result
+    assert done.result["baseline_api"] == forced
+    assert [(b["kind"], b["name"], b["method"]) for b in done.result["baselines"]] == [(kind, "kvnet-guard", "created")]
+    assert cluster.writes() == [("POST", path)]
+
+
+def test_forced_cluster_baseline_api_not_served_is_refused(monkeypatch):
+    cluster = Cluster(policy_versions=("v1alpha1",))
+    done = run_flow(monkeypatch, cluster, namespaces=["t1"], cluster_baselines=[ADMIN_ENTRY],
+                    cluster_baseline_api="v1alpha2")
+    assert done.failed and cluster.writes() == []
+    assert [p["field"] for p in done.result["problems"]] == ["cluster_baseline_api"]
+
+
+@pytest.mark.parametrize("forced, kind", [("auto", "ClusterNetworkPolicy"), ("v1alpha2", "ClusterNetworkPolicy"),
+                                          ("v1alpha1", "AdminNetworkPolicy")])
+def test_rendered_with_baselines_sends_no_request(monkeypatch, forced, kind):
+    cluster = Cluster()
+    done = run_flow(monkeypatch, cluster, state="rendered", namespaces=["t1"], default_deny="ingress",
+                    cluster_baselines=[ADMIN_ENTRY], cluster_baseline_api=forced, rules=[STORAGE_RULE])
+    assert not done.failed and not done.result["changed"]
+    assert cluster.requests == []   # nothing read, nothing written
+    assert [(b["kind"], b["name"], b["method"]) for b in done.result["baselines"]] == [
+        (kind, "kvnet-guard", "rendered")]
+    assert sorted(p["kind"] for p in done.result["policies"]) == ["MultiNetworkPolicy", "NetworkPolicy"]
+
+
+def test_check_mode_with_baselines_writes_nothing(monkeypatch):
+    cluster = Cluster(policy_versions=("v1alpha2", "v1alpha1"))
+    done = run_flow(monkeypatch, cluster, check_mode=True, namespaces=["t1"], cluster_baselines=[ADMIN_ENTRY])
+    assert not done.failed and done.result["changed"] and cluster.writes() == []
+    assert [b["method"] for b in done.result["baselines"]] == ["created"]
+
+
+def test_peer_only_network_rule_lists_the_vms(monkeypatch):
+    """A MultiNetworkPolicy rule without a target selector (it targets every launcher pod) but with a peer
+    template_selector: the VMs are read, so netpol_multi can check the peer selector against them."""
+    web = {"metadata": {"namespace": "t1", "name": "web", "labels": {"app": "web"}},
+           "spec": {"template": {"metadata": {"labels": {"app": "frontend"}}, "spec": {"networks": [
+               {"name": "storage", "multus": {"networkName": "storage"}}]}}}}
+    cluster = Cluster(vms=[web])
+    rule_ = dict(STORAGE_RULE, peers=[{"template_selector": {"app": "web"}}])
+    done = run_flow(monkeypatch, cluster, namespaces=["t1"], rules=[rule_])
+    assert ("LIST", "/apis/kubevirt.io/v1/namespaces/t1/virtualmachines") in cluster.requests
+    assert done.failed and cluster.writes() == []
+    assert [p["field"] for p in done.result["problems"]] == ["peers[0].template_selector"]
