@@ -56,14 +56,11 @@ class BindingPlugin:
             raise
         return items[0] if items else None
 
-    def converge(self):
+    def check_cluster(self, kv, hco, settings, wanted, current, network_now):
+        """What the cluster makes impossible, before any write: (problems, VMs using
+        the plugin being removed, VMs binding bridge to the pod network)."""
         p = self.params
         name, state = p.get("name"), p["state"]
-        kv = KubeVirtInfo.read(self.session)
-        if not kv.installed:
-            self.runner.fail("KubeVirt is not installed in this cluster (no KubeVirt CR found)")
-        hco = self.find_hyperconverged()
-        settings = dict((field, p[option]) for option, field in SETTINGS if p.get(option) is not None)
         problems = bp.check_versions(Problems(), p, kv)
         if hco is not None and settings:
             problems.add("HyperConverged %s/%s" % (hco["metadata"]["namespace"], hco["metadata"]["name"]),
@@ -71,10 +68,6 @@ class BindingPlugin:
                          "this cluster is managed by the HyperConverged operator (OpenShift Virtualization), which "
                          "owns the KubeVirt CR and reverts direct changes; the HyperConverged API has no field for "
                          "these settings. Leave them to the platform's defaults")
-        target = hco if hco is not None else kv.cr
-        binding_path = bp.HCO_BINDING_PATH if hco is not None else bp.KUBEVIRT_BINDING_PATH
-        wanted = bp.entry(p) if name and state == "present" else None
-        current = bp.registered(target, binding_path, name) if name else None
         users = []
         if name and state == "absent" and (current is not None or bp.registered(kv.cr, bp.KUBEVIRT_BINDING_PATH, name)):
             users = bp.users_of(name, self.session.list(VM.path()), self.session.list(VMI.path()))
@@ -85,7 +78,6 @@ class BindingPlugin:
                                  " and %d more" % (len(users) - MAX_USERS_SHOWN) if len(users) > MAX_USERS_SHOWN
                                  else ""))
         bridge_users = []
-        network_now = kv.configuration.get("network") or {}
         if settings.get("permitBridgeInterfaceOnPodNetwork") is False and \
                 network_now.get("permitBridgeInterfaceOnPodNetwork") is not False:
             bridge_users = bp.bridge_on_pod_users(self.session.list(VM.path()))
@@ -99,6 +91,22 @@ class BindingPlugin:
             if self.session.get(NAD.path(ns, nad_name)) is None:
                 problems.add("task", "network_attachment_definition", "NetworkAttachmentDefinition %s not found; "
                              "create it first (kubevirt_net.core.kubevirt_network)" % nad)
+        return problems, users, bridge_users
+
+    def converge(self):
+        p = self.params
+        name, state = p.get("name"), p["state"]
+        kv = KubeVirtInfo.read(self.session)
+        if not kv.installed:
+            self.runner.fail("KubeVirt is not installed in this cluster (no KubeVirt CR found)")
+        hco = self.find_hyperconverged()
+        settings = dict((field, p[option]) for option, field in SETTINGS if p.get(option) is not None)
+        target = hco if hco is not None else kv.cr
+        binding_path = bp.HCO_BINDING_PATH if hco is not None else bp.KUBEVIRT_BINDING_PATH
+        wanted = bp.entry(p) if name and state == "present" else None
+        current = bp.registered(target, binding_path, name) if name else None
+        network_now = kv.configuration.get("network") or {}
+        problems, users, bridge_users = self.check_cluster(kv, hco, settings, wanted, current, network_now)
         if problems:
             self.runner.fail_problems(problems)
         if target is hco:

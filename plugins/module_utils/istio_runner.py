@@ -125,8 +125,7 @@ class IstioRun:
         try:
             self._run()
         except ApiError as err:
-            self.runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason,
-                             findings=self.findings)
+            self.runner.fail_api(err, findings=self.findings)
 
     def _fail_on_problems(self, **extra):
         if self.problems:

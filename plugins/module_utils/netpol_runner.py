@@ -350,10 +350,9 @@ def _render(module, runner, params, templates, baselines, explicit, selector, fi
 
 
 def run(module):
-    """The kubevirt_network_policies flow, on the module built by the module file."""
+    """The kubevirt_network_policies flow, on the module built by the module file:
+    check the task, read and plan (``_plan``), write (``_execute``), report (``_report``)."""
     params = module.params
-    state = params["state"]
-    policy_set = params["policy_set"]
     runner = Run(module)
     problems = Problems()
     findings: List[Dict[str, Any]] = []
@@ -362,78 +361,104 @@ def run(module):
     baselines = netpol_admin.parse(problems, params.get("cluster_baselines"), params["name_prefix"])
     if problems:
         runner.fail(problems.render(), problems=problems.items)
-    if state == "rendered":
+    if params["state"] == "rendered":
         _render(module, runner, params, templates, baselines, explicit, selector, findings)
+    try:
+        planned = _plan(module, runner, templates, baselines, explicit, selector, findings)
+        labelled, results, baseline_results = _execute(module, runner, planned)
+    except ApiError as err:
+        runner.fail_api(err)
+    _report(module, runner, planned, templates, baselines, findings, labelled, results, baseline_results)
 
-    session = runner.session
+
+class _Planned:
+    """What ``_plan`` read and decided: the server version, the target namespaces,
+    the list scope, one plan per policy kind, the baseline plan and the
+    namespaces to label."""
+
+    def __init__(self, version, targets, scope, kinds, baseline_plan, to_label):
+        self.version, self.targets, self.scope = version, targets, scope
+        self.kinds, self.baseline_plan, self.to_label = kinds, baseline_plan, to_label
+
+
+def _plan(module, runner, templates, baselines, explicit, selector, findings):
+    """Read the cluster and plan every kind; refuse (before any write) what cannot work."""
+    params, session, problems = module.params, runner.session, Problems()
+    state = params["state"]
     multi = netpol_multi.multi_templates(templates)
     single = [t for t in templates if not t.networks]
-    try:
-        version = session.server_version()
-        namespaces = dict(((o.get("metadata") or {}).get("name"), o)
-                          for o in session.list(NAMESPACE.path(), page_size=CLUSTER_PAGE))
-        targets = resolve_targets(explicit, selector, namespaces, state, problems, findings)
-        to_label = []
-        if state == "present":
-            to_label = gate(version, templates, namespaces, params["label_namespaces"], problems, findings)
-        if problems:
-            runner.fail(problems.render(), problems=problems.items, server_version="%d.%d" % version)
+    version = session.server_version()
+    namespaces = dict(((o.get("metadata") or {}).get("name"), o)
+                      for o in session.list(NAMESPACE.path(), page_size=CLUSTER_PAGE))
+    targets = resolve_targets(explicit, selector, namespaces, state, problems, findings)
+    to_label = []
+    if state == "present":
+        to_label = gate(version, templates, namespaces, params["label_namespaces"], problems, findings)
+    if problems:
+        runner.fail(problems.render(), problems=problems.items, server_version="%d.%d" % version)
 
-        scope = params["list_scope"]
-        if scope == "auto":
-            scope = "cluster" if (selector is not None or len(targets) > AUTO_CLUSTER_LIST_ABOVE
-                                  or params["prune_scope"] == "cluster") else "namespace"
-        kinds = [KindPlan(NETWORK_POLICY, single, list_policies(session, scope, targets))]
-        existing_multi = list_multi_policies(session, scope, targets)
-        if existing_multi is None:
-            if multi and state == "present":
-                problems.add("task", "rules[].network", "this cluster does not serve MultiNetworkPolicy "
-                             "(k8s.cni.cncf.io/v1beta1 multi-networkpolicies): install the multi-networkpolicy "
-                             "CRD and an implementation (OVN-Kubernetes, multi-networkpolicy-iptables) first")
-        else:
-            kinds.append(KindPlan(MULTI_NETWORK_POLICY, multi, existing_multi))
-        for kind_plan in kinds:
-            kind_plan.prepare(params, targets, problems, findings)
-        baseline_plan = BaselinePlan(baselines) if baselines is not None else None
-        if baseline_plan is not None:
-            baseline_plan.prepare(session, params, problems, findings)
+    scope = params["list_scope"]
+    if scope == "auto":
+        scope = "cluster" if (selector is not None or len(targets) > AUTO_CLUSTER_LIST_ABOVE
+                              or params["prune_scope"] == "cluster") else "namespace"
+    kinds = [KindPlan(NETWORK_POLICY, single, list_policies(session, scope, targets))]
+    existing_multi = list_multi_policies(session, scope, targets)
+    if existing_multi is None:
+        if multi and state == "present":
+            problems.add("task", "rules[].network", "this cluster does not serve MultiNetworkPolicy "
+                         "(k8s.cni.cncf.io/v1beta1 multi-networkpolicies): install the multi-networkpolicy "
+                         "CRD and an implementation (OVN-Kubernetes, multi-networkpolicy-iptables) first")
+    else:
+        kinds.append(KindPlan(MULTI_NETWORK_POLICY, multi, existing_multi))
+    for kind_plan in kinds:
+        kind_plan.prepare(params, targets, problems, findings)
+    baseline_plan = BaselinePlan(baselines) if baselines is not None else None
+    if baseline_plan is not None:
+        baseline_plan.prepare(session, params, problems, findings)
 
-        vms_by_namespace = None
-        wants_vms = params["vm_checks"] and any(t.vm_policy for t in templates) and targets
-        if state == "present" and wants_vms:
-            vms_by_namespace = list_vms(session, scope, targets, findings)
-        if state == "present" and multi and targets and not problems:
-            nad_scope = "cluster" if scope == "cluster" else "namespace"
-            nads = list_nads(session, nad_scope, netpol_multi.nad_namespaces(multi, targets))
-            netpol_multi.check(multi, targets, nads, vms_by_namespace or None, problems, findings)
-        if problems:
-            runner.fail(problems.render(), problems=problems.items, server_version="%d.%d" % version)
+    vms_by_namespace = None
+    wants_vms = params["vm_checks"] and any(t.vm_policy for t in templates) and targets
+    if state == "present" and wants_vms:
+        vms_by_namespace = list_vms(session, scope, targets, findings)
+    if state == "present" and multi and targets and not problems:
+        nad_scope = "cluster" if scope == "cluster" else "namespace"
+        nads = list_nads(session, nad_scope, netpol_multi.nad_namespaces(multi, targets))
+        netpol_multi.check(multi, targets, nads, vms_by_namespace or None, problems, findings)
+    if problems:
+        runner.fail(problems.render(), problems=problems.items, server_version="%d.%d" % version)
 
-        if state == "present":
-            if params["default_deny"] != "none":
-                kv_namespaces = kubevirt_namespaces(session)
-            else:
-                kv_namespaces = ()
-            findings.extend(netpol_report.baseline_findings(params, templates, targets, kv_namespaces))
-            if vms_by_namespace:
-                findings.extend(netpol_report.vm_findings(templates, vms_by_namespace))
+    if state == "present":
+        kv_namespaces = kubevirt_namespaces(session) if params["default_deny"] != "none" else ()
+        findings.extend(netpol_report.baseline_findings(params, templates, targets, kv_namespaces))
+        if vms_by_namespace:
+            findings.extend(netpol_report.vm_findings(templates, vms_by_namespace))
+    return _Planned(version, targets, scope, kinds, baseline_plan, to_label)
 
-        labelled = []
-        for name in to_label:
-            if not module.check_mode:
-                session.request("PATCH", NAMESPACE.path(None, name), content_type=MERGE_PATCH,
-                                body={"metadata": {"labels": {netpol.NAME_LABEL: name}}})
-            labelled.append(name)
 
-        results = []
-        for kind_plan in kinds:
-            results.extend(kind_plan.execute(session, params, targets, module.check_mode))
-        baseline_results = [] if baseline_plan is None else baseline_plan.execute(session, params, module.check_mode)
-    except ApiError as err:
-        runner.fail("Kubernetes API error: %s" % err, status=err.status, reason=err.reason)
+def _execute(module, runner, planned):
+    """Label the namespaces that need it, then write every kind's plan and the
+    baselines; (labelled namespaces, policy results, baseline results)."""
+    session, params = runner.session, module.params
+    labelled = []
+    for name in planned.to_label:
+        if not module.check_mode:
+            session.request("PATCH", NAMESPACE.path(None, name), content_type=MERGE_PATCH,
+                            body={"metadata": {"labels": {netpol.NAME_LABEL: name}}})
+        labelled.append(name)
+    results = []
+    for kind_plan in planned.kinds:
+        results.extend(kind_plan.execute(session, params, planned.targets, module.check_mode))
+    baseline_results = [] if planned.baseline_plan is None else planned.baseline_plan.execute(
+        session, params, module.check_mode)
+    return labelled, results, baseline_results
 
+
+def _report(module, runner, planned, templates, baselines, findings, labelled, results, baseline_results):
+    """The task's result (per policy, per namespace, totals, findings, diff) and its end."""
+    params = module.params
+    state, policy_set = params["state"], params["policy_set"]
     origins = dict((t.name, t.origin) for t in templates)
-    counts = dict((ns, dict((c, 0) for c in COUNTS)) for ns in targets)
+    counts = dict((ns, dict((c, 0) for c in COUNTS)) for ns in planned.targets)
     policies = []
     for result in results:
         entry = {"namespace": result["namespace"], "name": result["name"], "kind": result["kind"],
@@ -455,9 +480,9 @@ def run(module):
     results_all = results + baseline_results
     changed = bool(labelled) or any(r["method"] != UNCHANGED and not r.get("error") for r in results_all)
     out = dict(changed=changed, policies=policies, namespaces=counts, totals=totals, findings=findings,
-               labelled_namespaces=labelled, server_version="%d.%d" % version, policy_set=policy_set,
-               list_scope=scope, declared=[t.name for t in templates], baselines=baseline_entries,
-               baseline_api=None if baseline_plan is None else baseline_plan.version)
+               labelled_namespaces=labelled, server_version="%d.%d" % planned.version, policy_set=policy_set,
+               list_scope=planned.scope, declared=[t.name for t in templates], baselines=baseline_entries,
+               baseline_api=None if planned.baseline_plan is None else planned.baseline_plan.version)
     if params["report"]:
         out["report"] = netpol_report.markdown_report(dict(out, state=state, check_mode=module.check_mode))
     if module._diff and changed:  # pylint: disable=protected-access
