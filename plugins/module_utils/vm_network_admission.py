@@ -82,10 +82,36 @@ def check(problems: Any, where: str, spec: Dict[str, Any], kv: Any,
     networks = spec.get("networks") or []
     ifaces = _ifaces(spec)
     by_name = dict((n.get("name"), n) for n in networks)
-    network_config = kv.configuration.get("network") or {} if kv is not None else {}
     changed = set(changed_names if changed_names is not None else [i.get("name") for i in ifaces])
+    _check_sources(problems, where, networks)
+    _check_names(problems, where, networks, ifaces, by_name)
+    primary = _primary(networks)
+    for idx, iface in enumerate(ifaces):
+        name = iface.get("name", "")
+        on_pod = "pod" in (by_name.get(name) or {})
+        _check_binding(problems, where, idx, iface, on_pod, kv, name in changed)
+        _check_state(problems, where, idx, iface, primary, kv, name in changed)
+        # netiface.go validateInterfacesFields
+        if not INTERFACE_NAME.match(str(name)):
+            problems.add(where, _iface_path(idx, "name"), "Network interface name can only contain alphabetical "
+                         "characters, numbers, dashes (-) or underscores (_): %r" % (name,))
+        if iface.get("pciAddress") and not vmspec.PCI_ADDRESS.match(iface["pciAddress"]):
+            problems.add(where, _iface_path(idx, "pciAddress"), "interface %s has malformed PCI address (%s)."
+                         % (name, iface["pciAddress"]))
+        if iface.get("model") and iface["model"] not in vmspec.MODELS:
+            problems.add(where, _iface_path(idx, "model"), "interface %s uses model %s that is not supported."
+                         % (name, iface["model"]))
+        _check_mac(problems, where, idx, iface, name in changed)
+        if on_pod and iface.get("ports") is not None:
+            _check_ports(problems, where, idx, iface["ports"])
+        _check_port_ranges(problems, where, idx, iface, on_pod, kv)
+        if iface.get("dhcpOptions") is not None:
+            _check_dhcp(problems, where, idx, iface["dhcpOptions"] or {})
+    return problems
 
-    # netsource.go
+
+def _check_sources(problems: Any, where: str, networks: List[Dict[str, Any]]) -> None:
+    """netsource.go: one pod network, one Multus default, not both; one source per network."""
     pods = [n for n in networks if "pod" in n]
     defaults = [n for n in networks if (n.get("multus") or {}).get("default")]
     if len(pods) > 1:
@@ -104,7 +130,10 @@ def check(problems: Any, where: str, spec: Dict[str, Any], kv: Any,
         if "multus" in net and not (net.get("multus") or {}).get("networkName"):
             problems.add(where, _net_path(idx, "multus.networkName"), "CNI delegating plugin must have a networkName")
 
-    # netiface.go: names unique, 1:1
+
+def _check_names(problems: Any, where: str, networks: List[Dict[str, Any]], ifaces: List[Dict[str, Any]],
+                 by_name: Dict[Any, Dict[str, Any]]) -> None:
+    """netiface.go: names unique, interfaces and networks 1:1."""
     seen = set()
     for idx, net in enumerate(networks):
         if net.get("name") in seen:
@@ -124,94 +153,83 @@ def check(problems: Any, where: str, spec: Dict[str, Any], kv: Any,
             problems.add(where, _net_path(idx, "name"), "network %r has no interface of that name: KubeVirt "
                          "refuses networks without an interface (delete it or add the interface)" % net.get("name"))
 
-    primary = _primary(networks)
-    for idx, iface in enumerate(ifaces):
-        name = iface.get("name", "")
-        net = by_name.get(name) or {}
-        on_pod = "pod" in net
-        keys = [k for k in vmspec.BINDINGS if k in iface]
-        binding = vmspec.binding_of(iface)
-        # binding.go / passt.go
-        removed = [k for k in vmspec.REMOVED_BINDINGS if k in iface]
-        if len(keys) != 1 and not (removed and not keys):
-            problems.add(where, _iface_path(idx), "logical %s interface must have exactly one binding method or "
-                         "binding plugin" % name)
-        if binding == "masquerade" and not on_pod:
-            problems.add(where, _iface_path(idx, "masquerade"), "Masquerade interface only implemented with pod "
-                         "network: use bridge (or sriov) on a Multus network")
-        if binding == "masquerade" and macaddr.canonical(iface.get("macAddress") or "") == RESERVED_MASQUERADE_MAC:
-            problems.add(where, _iface_path(idx, "macAddress"), "The requested MAC address is reserved for the "
-                         "in-pod bridge. Please choose another one.")
-        if binding == "passtBinding":
-            if kv is not None and not kv.at_least(1, 8):
-                problems.add(where, _iface_path(idx, "passtBinding"), "the core passt binding exists from KubeVirt "
-                             "1.8; this cluster runs %s (use the passt binding plugin there)" % kv.version_text)
-            elif kv is not None and not kv.gate_enabled("PasstBinding"):
-                problems.add(where, _iface_path(idx, "passtBinding"), "PasstBinding feature gate is not enabled: add "
-                             "it to spec.configuration.developerConfiguration.featureGates of the KubeVirt CR%s"
-                             % (" (and remove it from disabledFeatureGates)" if "PasstBinding" in kv.disabled_gates
-                                else ""))
-            if not on_pod:
-                problems.add(where, _iface_path(idx, "passtBinding"), "PasstBinding interface only implemented with "
-                             "pod network")
-        if binding == "bridge" and on_pod and network_config.get("permitBridgeInterfaceOnPodNetwork") is False:
-            # binding.go validateBridgeBinding, run on every VM create and update
-            problems.add(where, _iface_path(idx, "name"), "Bridge on pod network configuration is not enabled under "
-                         "kubevirt-config (permitBridgeInterfaceOnPodNetwork: false), and KubeVirt refuses every "
-                         "create and update of a VM with interface %r bridged to the pod network: use masquerade, "
-                         "or allow it with kubevirt_net.core.kubevirt_binding_plugin "
-                         "permit_bridge_interface_on_pod_network=true" % name)
-        if binding == "binding":
-            plugin = (iface.get("binding") or {}).get("name")
-            if kv is not None and not kv.at_least(1, 1):
-                problems.add(where, _iface_path(idx, "binding"), "network binding plugins exist from KubeVirt 1.1")
-            elif kv is not None and not kv.gate_enabled("NetworkBindingPlugins"):
-                problems.add(where, _iface_path(idx, "binding"), "binding plugins need the NetworkBindingPlugins "
-                             "feature gate before KubeVirt 1.5 (GA); enable it in the KubeVirt CR")
-            if kv is not None and name in changed and plugin not in kv.binding_plugins:
-                problems.add(where, _iface_path(idx, "binding.name"), "binding plugin %r is not registered in the "
-                             "KubeVirt CR (spec.configuration.network.binding has: %s); the VM would not start. "
-                             "Register it with kubevirt_net.core.kubevirt_binding_plugin"
-                             % (plugin, ", ".join(sorted(kv.binding_plugins)) or "none"))
-        for key in removed if name in changed else []:
-            problems.add(where, _iface_path(idx, key), "the %s binding was removed in KubeVirt 1.3; use the %s "
-                         "instead" % (key, "core passt binding" if key == "passt" else "%s binding plugin" % key))
-        # admit.go: interface state
-        state = iface.get("state") or ""
-        if state not in STATES:
-            problems.add(where, _iface_path(idx, "state"), "logical %s interface state value is unsupported: %s"
-                         % (name, state))
-        if state in ("up", "down"):
-            if binding == "sriov":
-                problems.add(where, _iface_path(idx, "state"), "%r interface's state %r is not supported for SR-IOV "
-                             "NICs" % (name, state))
-            if kv is not None and not kv.at_least(1, 5) and name in changed:
-                problems.add(where, _iface_path(idx, "state"), "interface link state exists from KubeVirt 1.5; this "
-                             "cluster runs %s" % kv.version_text)
-        if state == "absent":
-            if binding != "bridge":
-                problems.add(where, _iface_path(idx, "state"), "%r interface's state \"absent\" is supported only for "
-                             "bridge binding" % name)
-            if primary is not None and primary.get("name") == name:
-                problems.add(where, _iface_path(idx, "state"), "%r interface's state \"absent\" is not supported on "
-                             "default networks" % name)
-        # netiface.go validateInterfacesFields
-        if not INTERFACE_NAME.match(str(name)):
-            problems.add(where, _iface_path(idx, "name"), "Network interface name can only contain alphabetical "
-                         "characters, numbers, dashes (-) or underscores (_): %r" % (name,))
-        if iface.get("pciAddress") and not vmspec.PCI_ADDRESS.match(iface["pciAddress"]):
-            problems.add(where, _iface_path(idx, "pciAddress"), "interface %s has malformed PCI address (%s)."
-                         % (name, iface["pciAddress"]))
-        if iface.get("model") and iface["model"] not in vmspec.MODELS:
-            problems.add(where, _iface_path(idx, "model"), "interface %s uses model %s that is not supported."
-                         % (name, iface["model"]))
-        _check_mac(problems, where, idx, iface, name in changed)
-        if on_pod and iface.get("ports") is not None:
-            _check_ports(problems, where, idx, iface["ports"])
-        _check_port_ranges(problems, where, idx, iface, on_pod, kv)
-        if iface.get("dhcpOptions") is not None:
-            _check_dhcp(problems, where, idx, iface["dhcpOptions"] or {})
-    return problems
+
+def _check_binding(problems: Any, where: str, idx: int, iface: Dict[str, Any], on_pod: bool, kv: Any,
+                   changed: bool) -> None:
+    """binding.go / passt.go: one binding per interface, and what each binding needs."""
+    name = iface.get("name", "")
+    network_config = kv.configuration.get("network") or {} if kv is not None else {}
+    keys = [k for k in vmspec.BINDINGS if k in iface]
+    binding = vmspec.binding_of(iface)
+    removed = [k for k in vmspec.REMOVED_BINDINGS if k in iface]
+    if len(keys) != 1 and not (removed and not keys):
+        problems.add(where, _iface_path(idx), "logical %s interface must have exactly one binding method or "
+                     "binding plugin" % name)
+    if binding == "masquerade" and not on_pod:
+        problems.add(where, _iface_path(idx, "masquerade"), "Masquerade interface only implemented with pod "
+                     "network: use bridge (or sriov) on a Multus network")
+    if binding == "masquerade" and macaddr.canonical(iface.get("macAddress") or "") == RESERVED_MASQUERADE_MAC:
+        problems.add(where, _iface_path(idx, "macAddress"), "The requested MAC address is reserved for the "
+                     "in-pod bridge. Please choose another one.")
+    if binding == "passtBinding":
+        if kv is not None and not kv.at_least(1, 8):
+            problems.add(where, _iface_path(idx, "passtBinding"), "the core passt binding exists from KubeVirt "
+                         "1.8; this cluster runs %s (use the passt binding plugin there)" % kv.version_text)
+        elif kv is not None and not kv.gate_enabled("PasstBinding"):
+            problems.add(where, _iface_path(idx, "passtBinding"), "PasstBinding feature gate is not enabled: add "
+                         "it to spec.configuration.developerConfiguration.featureGates of the KubeVirt CR%s"
+                         % (" (and remove it from disabledFeatureGates)" if "PasstBinding" in kv.disabled_gates
+                            else ""))
+        if not on_pod:
+            problems.add(where, _iface_path(idx, "passtBinding"), "PasstBinding interface only implemented with "
+                         "pod network")
+    if binding == "bridge" and on_pod and network_config.get("permitBridgeInterfaceOnPodNetwork") is False:
+        # binding.go validateBridgeBinding, run on every VM create and update
+        problems.add(where, _iface_path(idx, "name"), "Bridge on pod network configuration is not enabled under "
+                     "kubevirt-config (permitBridgeInterfaceOnPodNetwork: false), and KubeVirt refuses every "
+                     "create and update of a VM with interface %r bridged to the pod network: use masquerade, "
+                     "or allow it with kubevirt_net.core.kubevirt_binding_plugin "
+                     "permit_bridge_interface_on_pod_network=true" % name)
+    if binding == "binding":
+        plugin = (iface.get("binding") or {}).get("name")
+        if kv is not None and not kv.at_least(1, 1):
+            problems.add(where, _iface_path(idx, "binding"), "network binding plugins exist from KubeVirt 1.1")
+        elif kv is not None and not kv.gate_enabled("NetworkBindingPlugins"):
+            problems.add(where, _iface_path(idx, "binding"), "binding plugins need the NetworkBindingPlugins "
+                         "feature gate before KubeVirt 1.5 (GA); enable it in the KubeVirt CR")
+        if kv is not None and changed and plugin not in kv.binding_plugins:
+            problems.add(where, _iface_path(idx, "binding.name"), "binding plugin %r is not registered in the "
+                         "KubeVirt CR (spec.configuration.network.binding has: %s); the VM would not start. "
+                         "Register it with kubevirt_net.core.kubevirt_binding_plugin"
+                         % (plugin, ", ".join(sorted(kv.binding_plugins)) or "none"))
+    for key in removed if changed else []:
+        problems.add(where, _iface_path(idx, key), "the %s binding was removed in KubeVirt 1.3; use the %s "
+                     "instead" % (key, "core passt binding" if key == "passt" else "%s binding plugin" % key))
+
+
+def _check_state(problems: Any, where: str, idx: int, iface: Dict[str, Any], primary: Optional[Dict[str, Any]],
+                 kv: Any, changed: bool) -> None:
+    """admit.go: the interface's link state."""
+    name = iface.get("name", "")
+    binding = vmspec.binding_of(iface)
+    state = iface.get("state") or ""
+    if state not in STATES:
+        problems.add(where, _iface_path(idx, "state"), "logical %s interface state value is unsupported: %s"
+                     % (name, state))
+    if state in ("up", "down"):
+        if binding == "sriov":
+            problems.add(where, _iface_path(idx, "state"), "%r interface's state %r is not supported for SR-IOV "
+                         "NICs" % (name, state))
+        if kv is not None and not kv.at_least(1, 5) and changed:
+            problems.add(where, _iface_path(idx, "state"), "interface link state exists from KubeVirt 1.5; this "
+                         "cluster runs %s" % kv.version_text)
+    if state == "absent":
+        if binding != "bridge":
+            problems.add(where, _iface_path(idx, "state"), "%r interface's state \"absent\" is supported only for "
+                         "bridge binding" % name)
+        if primary is not None and primary.get("name") == name:
+            problems.add(where, _iface_path(idx, "state"), "%r interface's state \"absent\" is not supported on "
+                         "default networks" % name)
 
 
 def _check_mac(problems: Any, where: str, idx: int, iface: Dict[str, Any], changed: bool) -> None:
