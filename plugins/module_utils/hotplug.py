@@ -100,76 +100,11 @@ def plan_vm(problems, vm, requests, running):
                          % (("an interface", "network") if network is None else ("a network", "interface")))
             continue
         if req.get("state", "present") == "absent":
-            if iface is None:
-                plan.changes.append((name, UNCHANGED, "not present"))
-                continue
-            if vmspec.is_primary(network):
-                problems.add(where, field, "is on the primary network (%s); KubeVirt never unplugs the primary "
-                             "interface%s" % ("pod" if "pod" in network else "Multus default",
-                                              "" if running else " (on a stopped VM, redeclare the VM's networks "
-                                              "with kubevirt_net.core.kubevirt_vm_network instead)"))
-                continue
-            if not running:
-                # A stopped VM has no VMI: removing a secondary interface is a plain template edit
-                # (KubeVirt v1.9.0 pkg/network/controllers/vm.go clearDetachedIfacesFromVM drops
-                # every 'absent' entry when there is no VMI), so its binding does not matter.
-                removals.append((i_index, n_index))
-                plan.changes.append((name, REMOVE, "removed from the stopped VM"))
-                continue
-            binding = vmspec.binding_of(iface)
-            if binding not in vmspec.UNPLUG_BINDINGS:
-                problems.add(where, field, "has binding %r; KubeVirt hot-unplugs only bridge interfaces "
-                             "(remove it from the template and restart the VM instead)" % binding)
-                continue
-            if iface.get("state") == "absent":
-                plan.changes.append((name, UNCHANGED, "unplug already requested"))
-            else:
-                new_ifaces[i_index]["state"] = "absent"
-                plan.changes.append((name, UNPLUG, "state: absent"))
-            continue
-        # state present
-        binding = req.get("binding") or "bridge"
-        if iface is None:
-            if (len(ifaces) == 0 and len(networks) == 0
-                    and template_autoattach(vm)):
-                problems.add(where, "interfaces", "the VM declares no interfaces, so KubeVirt attaches the pod "
-                             "network implicitly; adding one would remove it. Declare the pod interface "
-                             "explicitly in the template first")
-                continue
-            new_ifaces.append(new_interface(req))
-            new_networks.append({"name": name, "multus": {"networkName": req["network"]}})
-            plan.changes.append((name, PLUG, "%s on %s" % (binding, req["network"])))
-            continue
-        if vmspec.is_primary(network):
-            problems.add(where, field, "is the primary network of the VM; choose another interface name")
-            continue
-        if iface.get("state") == "absent":
-            problems.add(where, field, "is being unplugged (state: absent); wait until KubeVirt removed it, "
-                         "then plug it again")
-            continue
-        current_binding = vmspec.binding_of(iface)
-        if current_binding != binding:
-            problems.add(where, field, "exists with binding %r; changing a binding is not live-updatable: unplug it "
-                         "and plug a new interface, or change the template and restart" % current_binding)
-            continue
-        differs = []
-        if (iface.get("model") or "virtio") != (req.get("model") or "virtio"):
-            differs.append("model %s -> %s" % (iface.get("model") or "virtio", req.get("model") or "virtio"))
-        if req.get("mac_address") and vmspec.normal_mac(iface.get("macAddress") or "") != vmspec.normal_mac(
-                req["mac_address"]):
-            differs.append("macAddress %s -> %s" % (iface.get("macAddress"), req["mac_address"]))
-        if differs:
-            problems.add(where, field, "exists with %s; these are not live-updatable: unplug and plug under a new "
-                         "name, or change the template and restart" % ", ".join(differs))
-            continue
-        current_ref = vmspec.nad_reference(network)
-        if current_ref is None:
-            problems.add(where, field, "exists on a non-Multus network; choose another interface name")
-        elif _same_ref(current_ref, req["network"], namespace):
-            plan.changes.append((name, UNCHANGED, "%s on %s" % (binding, current_ref)))
+            _plan_absent(problems, where, field, name, (i_index, iface, n_index, network), running, new_ifaces,
+                         plan, removals)
         else:
-            new_networks[n_index]["multus"]["networkName"] = req["network"]
-            plan.changes.append((name, SWAP, "%s -> %s" % (current_ref, req["network"])))
+            _plan_present(problems, where, field, req, (iface, n_index, network), vm, new_ifaces, new_networks,
+                          plan)
     for i_index, n_index in sorted(removals, reverse=True):
         new_ifaces[i_index] = None
         new_networks[n_index] = None
@@ -178,6 +113,87 @@ def plan_vm(problems, vm, requests, running):
     if plan.changed:
         plan.ops = list_patch(vm, ifaces, networks, new_ifaces, new_networks)
     return plan
+
+
+def _plan_absent(problems, where, field, name, found, running, new_ifaces, plan, removals):
+    """One ``state: absent`` request: unplug (running), remove (stopped) or refuse."""
+    i_index, iface, n_index, network = found
+    if iface is None:
+        plan.changes.append((name, UNCHANGED, "not present"))
+        return
+    if vmspec.is_primary(network):
+        problems.add(where, field, "is on the primary network (%s); KubeVirt never unplugs the primary "
+                     "interface%s" % ("pod" if "pod" in network else "Multus default",
+                                      "" if running else " (on a stopped VM, redeclare the VM's networks "
+                                      "with kubevirt_net.core.kubevirt_vm_network instead)"))
+        return
+    if not running:
+        # A stopped VM has no VMI: removing a secondary interface is a plain template edit
+        # (KubeVirt v1.9.0 pkg/network/controllers/vm.go clearDetachedIfacesFromVM drops
+        # every 'absent' entry when there is no VMI), so its binding does not matter.
+        removals.append((i_index, n_index))
+        plan.changes.append((name, REMOVE, "removed from the stopped VM"))
+        return
+    binding = vmspec.binding_of(iface)
+    if binding not in vmspec.UNPLUG_BINDINGS:
+        problems.add(where, field, "has binding %r; KubeVirt hot-unplugs only bridge interfaces "
+                     "(remove it from the template and restart the VM instead)" % binding)
+        return
+    if iface.get("state") == "absent":
+        plan.changes.append((name, UNCHANGED, "unplug already requested"))
+    else:
+        new_ifaces[i_index]["state"] = "absent"
+        plan.changes.append((name, UNPLUG, "state: absent"))
+
+
+def _plan_present(problems, where, field, req, found, vm, new_ifaces, new_networks, plan):
+    """One ``state: present`` request: plug, swap the network, nothing, or refuse."""
+    iface, n_index, network = found
+    name = req["interface"]
+    namespace = (vm.get("metadata") or {}).get("namespace")
+    ifaces, networks = vmspec.interfaces_of(vm), vmspec.networks_of(vm)
+    binding = req.get("binding") or "bridge"
+    if iface is None:
+        if (len(ifaces) == 0 and len(networks) == 0
+                and template_autoattach(vm)):
+            problems.add(where, "interfaces", "the VM declares no interfaces, so KubeVirt attaches the pod "
+                         "network implicitly; adding one would remove it. Declare the pod interface "
+                         "explicitly in the template first")
+            return
+        new_ifaces.append(new_interface(req))
+        new_networks.append({"name": name, "multus": {"networkName": req["network"]}})
+        plan.changes.append((name, PLUG, "%s on %s" % (binding, req["network"])))
+        return
+    if vmspec.is_primary(network):
+        problems.add(where, field, "is the primary network of the VM; choose another interface name")
+        return
+    if iface.get("state") == "absent":
+        problems.add(where, field, "is being unplugged (state: absent); wait until KubeVirt removed it, "
+                     "then plug it again")
+        return
+    current_binding = vmspec.binding_of(iface)
+    if current_binding != binding:
+        problems.add(where, field, "exists with binding %r; changing a binding is not live-updatable: unplug it "
+                     "and plug a new interface, or change the template and restart" % current_binding)
+        return
+    differs = []
+    if (iface.get("model") or "virtio") != (req.get("model") or "virtio"):
+        differs.append("model %s -> %s" % (iface.get("model") or "virtio", req.get("model") or "virtio"))
+    if req.get("mac_address") and vmspec.normal_mac(iface.get("macAddress") or "") != vmspec.normal_mac(
+            req["mac_address"]):
+        differs.append("macAddress %s -> %s" % (iface.get("macAddress"), req["mac_address"]))
+    if differs:
+        problems.add(where, field, "exists with %s; these are not live-updatable: unplug and plug under a new "
+                     "name, or change the template and restart" % ", ".join(differs))
+        return
+    current_ref = vmspec.nad_reference(network)
+    if current_ref is None:
+        problems.add(where, field, "exists on a non-Multus network; choose another interface name")
+    elif _same_ref(current_ref, req["network"], namespace):
+        plan.changes.append((name, UNCHANGED, "%s on %s" % (binding, current_ref)))
+    else:
+        new_networks[n_index]["multus"]["networkName"] = req["network"]
+        plan.changes.append((name, SWAP, "%s -> %s" % (current_ref, req["network"])))
 
 
 def template_autoattach(vm):
