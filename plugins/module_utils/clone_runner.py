@@ -518,12 +518,13 @@ class Cloner:
         if self.params["state"] == "rendered":
             self.runner.exit(changed=False, clones=[self.rendered(p) for p in plans])
         todo = [p for p in plans if p["method"] != "unchanged"]
-        results = dict((p["name"], {"name": p["name"], "method": "unchanged", "vm": existing[p["name"]]})
-                       for p in plans if p["method"] == "unchanged")
+        results = dict((p["name"], {"name": p["name"], "method": "unchanged", "vm": existing[p["name"]],
+                                    "pending": []}) for p in plans if p["method"] == "unchanged")
         if self.module.check_mode:
             for p in todo:
                 results[p["name"]] = {"name": p["name"], "method": p["method"], "vm": p["expected"],
-                                      "clone": p.get("clone") or p["manifest"], "patches": p["patches"],
+                                      "clone": p.get("clone") or (p["manifest"] if p["method"] != "complete" else None),
+                                      "patches": p["patches"],
                                       "pending": list(p.get("steps") or ["clone"] + self.after_steps(p))}
                 if p["post"]:
                     results[p["name"]]["post_clone_patch"] = p["post"]
