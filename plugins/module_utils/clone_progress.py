@@ -37,6 +37,19 @@ def unfinished(clones: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return running[-1] if running else None
 
 
+def made_target(vm_clone: Dict[str, Any], vm: Dict[str, Any], last_restore: str) -> bool:
+    """Whether the target ``vm`` was made by ``vm_clone``'s restore: KubeVirt writes
+    ``<restore name>-<restore uid>`` into the target's ``last_restore`` annotation
+    (pkg/storage/snapshot/restore.go setLastRestoreAnnotation) and the clone names its restore in
+    ``status.restoreName``.  An unfinished clone whose restore did not make an existing target never
+    finishes: the restore refuses a target that exists and is not its source (restore.go
+    errorRestoreToExistingTarget) - a duplicate, e.g. from a POST whose answer was lost and which
+    landed late."""
+    restore = (vm_clone.get("status") or {}).get("restoreName")
+    mark = ((vm.get("metadata") or {}).get("annotations") or {}).get(last_restore) or ""
+    return bool(restore) and mark.startswith(restore + "-")
+
+
 def same_overrides(vm_clone: Dict[str, Any], digest: str, annotation: str) -> bool:
     """Whether ``vm_clone`` was made with the overrides of ``digest``: its annotation, or (a clone made
     before the annotation existed) the identity patch carrying the digest among its ``spec.patches``."""
@@ -48,12 +61,11 @@ def same_overrides(vm_clone: Dict[str, Any], digest: str, annotation: str) -> bo
 
 def is_stopped(vm: Dict[str, Any]) -> bool:
     """A VM the ``start`` subresource has not started: KubeVirt's start turns ``runStrategy: Halted``
-    into ``Always`` and ``running: false`` into ``true`` (pkg/virt-api/rest/subresource.go); with
-    ``Manual`` it only asks for a VMI, so the status tells."""
+    into ``Always`` and ``running: false`` into ``true`` (pkg/virt-api/rest/lifecycle.go
+    StartVMRequestHandler, getRunningPatch).  Other strategies (``Manual``: start only asks for a VMI)
+    are not judged: the spec does not tell whether start ran."""
     spec = vm.get("spec") or {}
-    if spec.get("running") is False or spec.get("runStrategy") == "Halted":
-        return True
-    return spec.get("runStrategy") == "Manual" and (vm.get("status") or {}).get("printableStatus") in (None, "Stopped")
+    return spec.get("running") is False or spec.get("runStrategy") == "Halted"
 
 
 def missing_steps(vm: Dict[str, Any], post: Dict[str, Any], start: bool, cleanup: bool,

@@ -239,6 +239,14 @@ class Cloner:
                 listed[path] = self.session.list(path, label_selector=CLONE_SELECTOR)
             clones = clone_progress.of_target(listed[path], self.params["source"], plan["name"])
             running = clone_progress.unfinished(clones)
+            vm = existing[plan["name"]]
+            if running is not None and vm is not None and not clone_progress.made_target(
+                    running, vm, clone_utils.LAST_RESTORE):
+                self.module.warn("VirtualMachineClone %s/%s (of %s into %s) has not finished and never will: the "
+                                 "target exists and was not made by it (a duplicate, e.g. from a request whose "
+                                 "answer was lost); delete it" % (self.namespace, running["metadata"]["name"],
+                                                                 self.params["source"], plan["name"]))
+                running = None
             if running is not None:
                 name = running["metadata"]["name"]
                 if plan["method"] == "recreate" or not clone_progress.same_overrides(
@@ -251,7 +259,7 @@ class Cloner:
                     continue
                 plan.update(method="resume", clone=name, steps=["clone"] + self.after_steps(plan))
             elif plan["method"] == "unchanged":
-                steps = clone_progress.missing_steps(existing[plan["name"]], plan["post"], self.params["start"],
+                steps = clone_progress.missing_steps(vm, plan["post"], self.params["start"],
                                                      self.params["cleanup"], clones)
                 if steps:
                     plan.update(method="complete", steps=steps, finished=[

@@ -40,8 +40,8 @@ def test_missing_after_clone_steps():
     assert clone_progress.missing_steps(unlabelled, post, True, False, [vm_clone("a", "Succeeded")]) == [
         "post_clone_patch"]
     assert clone_progress.is_stopped({"spec": {"running": False}})
-    assert clone_progress.is_stopped({"spec": {"runStrategy": "Manual"}, "status": {"printableStatus": "Stopped"}})
-    assert not clone_progress.is_stopped({"spec": {"runStrategy": "Manual"}, "status": {"printableStatus": "Running"}})
+    assert not clone_progress.is_stopped({"spec": {"runStrategy": "Manual"}, "status": {"printableStatus": "Stopped"}})
+    assert not clone_progress.is_stopped({"spec": {"runStrategy": "Always"}})
 
 
 def cloner(clones, **params):
@@ -81,3 +81,24 @@ def test_a_finished_clone_is_unchanged_only_with_every_step_in_place():
     plans = [plan("unchanged", post={"metadata": {"labels": {"a": "b"}}})]
     cloner([]).progress(Problems(), plans, {"web-1": vm})
     assert plans[0]["method"] == "unchanged"
+
+
+def test_an_unfinished_clone_that_did_not_make_the_existing_target_is_a_stray():
+    """A duplicate (a late POST): its restore is refused as the target exists; it is not followed."""
+    made = {"metadata": {"labels": {}, "annotations": {clone.LAST_RESTORE: "restore-abc-uid-1"}},
+            "spec": {"runStrategy": "Halted"}}
+    mine = dict(vm_clone("first", "CreatingTargetVM"), status={"phase": "CreatingTargetVM",
+                                                               "restoreName": "restore-abc"})
+    assert clone_progress.made_target(mine, made, clone.LAST_RESTORE)
+    plans = [plan("unchanged")]
+    cloner([mine]).progress(Problems(), plans, {"web-1": made})
+    assert plans[0]["method"] == "resume" and plans[0]["clone"] == "first"
+
+    stray = dict(vm_clone("late", "RestoreInProgress"), status={"phase": "RestoreInProgress",
+                                                                "restoreName": "restore-late"})
+    warnings = []
+    c = cloner([stray])
+    c.module.warn = warnings.append
+    plans = [plan("unchanged")]
+    c.progress(Problems(), plans, {"web-1": made})
+    assert plans[0]["method"] == "unchanged" and "never will" in warnings[0]
