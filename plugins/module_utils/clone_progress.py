@@ -46,8 +46,10 @@ def made_target(vm_clone: Dict[str, Any], vm: Dict[str, Any], last_restore: str)
     errorRestoreToExistingTarget) - a duplicate, e.g. from a POST whose answer was lost and which
     landed late."""
     restore = (vm_clone.get("status") or {}).get("restoreName")
+    if not restore:
+        return False
     mark = ((vm.get("metadata") or {}).get("annotations") or {}).get(last_restore) or ""
-    return bool(restore) and mark.startswith(restore + "-")
+    return str(mark).startswith("%s-" % restore)
 
 
 def same_overrides(vm_clone: Dict[str, Any], digest: str, annotation: str) -> bool:

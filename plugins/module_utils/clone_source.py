@@ -5,13 +5,13 @@
 its snapshot will hold it, a VirtualMachineSnapshot through its VirtualMachineSnapshotContent."""
 
 import copy
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, NoReturn
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     CONTROLLER_REVISION, VM_SNAPSHOT, VM_SNAPSHOT_CONTENT, VMI)
 
 
-def snapshot_vm(session: Any, namespace: str, name: str, fail: Callable[[str], Any]) -> Dict[str, Any]:
+def snapshot_vm(session: Any, namespace: str, name: str, fail: Callable[[str], NoReturn]) -> Dict[str, Any]:
     """The VM the VirtualMachineSnapshot ``name`` holds, read as KubeVirt's clone controller reads it
     (pkg/virt-controller/watch/clone/clone.go getVmFromSnapshot/getSnapshotContent): the
     VirtualMachineSnapshotContent named in the snapshot's ``status.virtualMachineSnapshotContentName``
