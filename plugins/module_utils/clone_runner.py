@@ -242,10 +242,10 @@ class Cloner:
             vm = existing[plan["name"]]
             if running is not None and vm is not None and not clone_progress.made_target(
                     running, vm, clone_utils.LAST_RESTORE):
+                stray = (self.namespace, running["metadata"]["name"], self.params["source"], plan["name"])
                 self.module.warn("VirtualMachineClone %s/%s (of %s into %s) has not finished and never will: the "
                                  "target exists and was not made by it (a duplicate, e.g. from a request whose "
-                                 "answer was lost); delete it" % (self.namespace, running["metadata"]["name"],
-                                                                 self.params["source"], plan["name"]))
+                                 "answer was lost); delete it" % stray)
                 running = None
             if running is not None:
                 name = running["metadata"]["name"]

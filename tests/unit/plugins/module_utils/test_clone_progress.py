@@ -25,8 +25,8 @@ def test_the_newest_unfinished_clone_of_the_target_is_found():
 def test_same_overrides_by_annotation_or_by_the_identity_patch():
     assert clone_progress.same_overrides(vm_clone("a", None, digest="d1"), "d1", clone.CLONE_DIGEST)
     assert not clone_progress.same_overrides(vm_clone("a", None, digest="d2"), "d1", clone.CLONE_DIGEST)
-    old = {"metadata": {"name": "a"}, "spec": {"patches": [clone.encode_patch(op) for op in
-                                                            clone.identity_patches("golden", "d1")]}}
+    patches = [clone.encode_patch(op) for op in clone.identity_patches("golden", "d1")]
+    old = {"metadata": {"name": "a"}, "spec": {"patches": patches}}
     assert clone_progress.same_overrides(old, "d1", clone.CLONE_DIGEST)
     assert not clone_progress.same_overrides(old, "d9", clone.CLONE_DIGEST)
 
