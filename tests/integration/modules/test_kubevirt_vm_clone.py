@@ -315,3 +315,31 @@ def test_rerun_after_a_timed_out_wait_is_not_a_false_success(lab, namespace, run
     settled = run_playbook(play([clone("c", task)])).tasks["c"]
     assert not settled["changed"] and settled["clones"][0]["method"] == "unchanged"
     assert request_log.writes(include_dry_run=True) == []
+
+
+SNAPSHOTS = "/apis/snapshot.kubevirt.io/v1beta1/namespaces/%s/virtualmachinesnapshots"
+
+
+def test_a_snapshot_source_is_planned_against_the_vm_it_holds(lab, namespace, run_playbook, request_log):
+    """Issue 18: the VM of a VirtualMachineSnapshot is in its VirtualMachineSnapshotContent
+    (spec.source.virtualMachine), not in the VM it was taken of, which changed since."""
+    setup(lab, namespace)
+    lab.request("POST", SNAPSHOTS % namespace, {
+        "apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineSnapshot", "metadata": {"name": "snap"},
+        "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "golden"}}})
+    wait_for(lambda: (lab.request("GET", SNAPSHOTS % namespace + "/snap").get("status") or {}).get("readyToUse"),
+             timeout=90, message="snapshot ready")
+    # today's golden has no "old" interface any more; the snapshot still has it
+    lab.request("PATCH", "%s/golden" % (VM_PATH % namespace), [
+        {"op": "remove", "path": "/spec/template/spec/domain/devices/interfaces/2"},
+        {"op": "remove", "path": "/spec/template/spec/networks/2"}], content_type="application/json-patch+json")
+    task = dict(namespace=namespace, source="snap", source_kind="VirtualMachineSnapshot", target="from-snap",
+                networks=[{"interface": "old", "state": "absent"}], wait_timeout=120, wait_sleep=0.2)
+    res = run_playbook(play([clone("c", task)])).tasks["c"]
+    assert res["clones"][0]["phases"][-1] == "Succeeded"
+    assert [i["name"] for i in ifaces(get_vm(lab, namespace, "from-snap"))] == ["default", "prod"]
+
+    request_log.mark()
+    missing = run_playbook(play([clone("c", dict(task, source="no-snap"))]), expect_rc=2).tasks["c"]
+    assert "VirtualMachineSnapshot %s/no-snap (source) not found" % namespace in missing["msg"]
+    assert request_log.writes(include_dry_run=True) == []
