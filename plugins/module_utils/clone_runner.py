@@ -12,7 +12,7 @@ import time
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import clone as clone_utils
-from ansible_collections.kubevirt_net.core.plugins.module_utils import clone_progress, clone_source
+from ansible_collections.kubevirt_net.core.plugins.module_utils import clone_own_patches, clone_progress, clone_source
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, MERGE_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import rename_binding_values
@@ -183,7 +183,7 @@ class Cloner:
         verbatim = clone_utils.verbatim_mac_interfaces(source, opts)
         kv_opts = dict(opts, new_mac_addresses=dict((k, v) for k, v in macs.items()
                                                     if k in source_names and k not in verbatim) or None)
-        clone_utils.check_kubevirt_patches(local, where, source, kv_opts)  # e.g. a serial with ':' (issue 18)
+        clone_own_patches.check(local, where, source, kv_opts)  # e.g. a serial with ':' (issue 18)
         base = clone_utils.kubevirt_base(source, kv_opts, self.namespace)
         typed, post = clone_utils.override_patches(local, where, base, opts)
         typed = clone_utils.verbatim_mac_patches(base, macs, verbatim) + typed

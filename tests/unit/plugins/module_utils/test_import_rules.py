@@ -24,7 +24,7 @@ EXECUTOR = {"reconcile", "writes", "waits", "hotplug_engine", "api", "module", "
 PURE = {"nad", "cni", "ipam", "netpol", "netpol_eval", "netpol_admin", "netpol_eval_tiers", "netpol_fields",
         "netpol_model", "netpol_sets", "netpol_impact",
         "netpol_multi", "netpol_report", "sriov_capacity", "istio", "istio_options", "istio_vms", "istio_objects",
-        "istio_verify", "vm_service", "clone", "clone_progress", "hotplug", "vmspec",
+        "istio_verify", "vm_service", "clone", "clone_own_patches", "clone_progress", "hotplug", "vmspec",
         "vm_network", "vm_network_admission", "vm_network_checks", "vm_network_live", "binding_plugin", "planner",
         "targets", "selectors", "macaddr",
         "validate", "retry", "resources"}
