@@ -291,7 +291,7 @@ def test_kubevirt_own_serial_patch_is_checked_against_the_restore_webhook(serial
     src["spec"]["template"]["spec"]["domain"]["firmware"] = {"serial": "old"}
     problems = Problems()
     clone_own_patches.check(problems, "target web-1", src,
-                                 opts(new_smbios_serial=serial, new_mac_addresses={"prod": "02-00-00-00-00-09"}))
+                            opts(new_smbios_serial=serial, new_mac_addresses={"prod": "02-00-00-00-00-09"}))
     assert [p["field"] for p in problems.items] == (["new_smbios_serial"] if refused else [])
     if refused:
         assert "without ':' and ','" in problems.items[0]["message"]
