@@ -12,13 +12,14 @@ import time
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import clone as clone_utils
+from ansible_collections.kubevirt_net.core.plugins.module_utils import clone_own_patches, clone_progress, clone_source
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, MERGE_PATCH, ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import rename_binding_values
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    CONTROLLER_REVISION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, VM, VM_CLONE, VM_CLONE_V1ALPHA1, VM_SNAPSHOT, VMI)
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, VM, VM_CLONE, VM_CLONE_V1ALPHA1, VMI)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import fan_out, poll
@@ -182,6 +183,7 @@ class Cloner:
         verbatim = clone_utils.verbatim_mac_interfaces(source, opts)
         kv_opts = dict(opts, new_mac_addresses=dict((k, v) for k, v in macs.items()
                                                     if k in source_names and k not in verbatim) or None)
+        clone_own_patches.check(local, where, source, kv_opts)  # e.g. a serial with ':' (issue 18)
         base = clone_utils.kubevirt_base(source, kv_opts, self.namespace)
         typed, post = clone_utils.override_patches(local, where, base, opts)
         typed = clone_utils.verbatim_mac_patches(base, macs, verbatim) + typed
@@ -221,51 +223,63 @@ class Cloner:
                 kv_opts, self.namespace, flat, plan["api"].version, plan["server_patches"], kv.at_least(1, 8))
         else:
             plan["manifest"] = clone_utils.clone_manifest(kv_opts, self.namespace, flat, "v1beta1", True, True)
+        plan["manifest"]["metadata"]["annotations"] = {clone_utils.CLONE_DIGEST: digest}  # clone_progress
         return plan
+
+    def progress(self, problems, plans, existing):
+        """How far each target's clone got (issue 19): an unfinished VirtualMachineClone this
+        collection made of the same source into the target (an earlier run timed out, or did not
+        wait) is waited for instead of starting a second one (method ``resume``); a target whose
+        clone finished but whose after-clone steps are missing gets them (``complete``).  Only a
+        finished clone with every step in place is ``unchanged``.  One LIST of the managed clones."""
+        listed = {}
+        for plan in plans:
+            path = plan["api"].path(self.namespace)
+            if path not in listed:
+                listed[path] = self.session.list(path, label_selector=CLONE_SELECTOR)
+            clones = clone_progress.of_target(listed[path], self.params["source"], plan["name"])
+            running = clone_progress.unfinished(clones)
+            vm = existing[plan["name"]]
+            if running is not None and vm is not None and not clone_progress.made_target(
+                    running, vm, clone_utils.LAST_RESTORE):
+                stray = (self.namespace, running["metadata"]["name"], self.params["source"], plan["name"])
+                self.module.warn("VirtualMachineClone %s/%s (of %s into %s) has not finished and never will: the "
+                                 "target exists and was not made by it (a duplicate, e.g. from a request whose "
+                                 "answer was lost); delete it" % stray)
+                running = None
+            if running is not None:
+                name = running["metadata"]["name"]
+                if plan["method"] == "recreate" or not clone_progress.same_overrides(
+                        running, plan["digest"], clone_utils.CLONE_DIGEST):
+                    problems.add("target %s" % plan["name"], "name", "VirtualMachineClone %s/%s (of %s into %s, "
+                                 "made by an earlier run with other overrides) has not finished (phase %s): wait "
+                                 "for it, or delete it and the VM it made, then run again" % (
+                                     self.namespace, name, self.params["source"], plan["name"],
+                                     clone_progress.phase_of(running) or "unset"))
+                    continue
+                plan.update(method="resume", clone=name, steps=["clone"] + self.after_steps(plan))
+            elif plan["method"] == "unchanged":
+                steps = clone_progress.missing_steps(vm, plan["post"], self.params["start"],
+                                                     self.params["cleanup"], clones)
+                if steps:
+                    plan.update(method="complete", steps=steps, finished=[
+                        c["metadata"]["name"] for c in clones if clone_progress.phase_of(c) == "Succeeded"])
+
+    def after_steps(self, plan):
+        """The steps after the clone this run takes for ``plan``."""
+        return [step for step, wanted in ((clone_progress.POST_CLONE_PATCH, bool(plan["post"])),
+                                          (clone_progress.START, self.params["start"]),
+                                          (clone_progress.CLEANUP, self.params["cleanup"])) if wanted]
 
     # --------------------------------------------------------------- read
     def read_source(self):
         if self.params["source_kind"] == "VirtualMachineSnapshot":
-            snap = self.session.get(VM_SNAPSHOT.path(self.namespace, self.params["source"]))
-            if snap is None:
-                self.runner.fail("VirtualMachineSnapshot %s/%s not found (source)"
-                                 % (self.namespace, self.params["source"]))
-            source_vm = ((snap.get("status") or {}).get("virtualMachine")) or self.session.get(
-                VM.path(self.namespace, (snap.get("spec") or {}).get("source", {}).get("name")))
-            return source_vm or {"metadata": {"name": self.params["source"]}, "spec": {"template": {"spec": {}}}}
+            return clone_source.snapshot_vm(self.session, self.namespace, self.params["source"], self.runner.fail)
         vm = self.session.get(VM.path(self.namespace, self.params["source"]))
         if vm is None:
             self.runner.fail("source VirtualMachine %s/%s not found; check source and namespace"
                              % (self.namespace, self.params["source"]), api_requests=self.runner.api_requests())
-        return self.online_spec(vm)
-
-    def online_spec(self, vm):
-        """The VM as KubeVirt snapshots it.  A running source is snapshotted from
-        the revision its VMI started with, with today's volumes, disks and data
-        volume templates (pkg/storage/snapshot/source.go, Spec/getVMRevision):
-        NICs hot-plugged since the start are not in it, so patches must not
-        assume them (the restore would fail with "missing path" for ever)."""
-        vmi = self.session.get(VMI.path(self.namespace, self.params["source"]))
-        name = ((vmi or {}).get("status") or {}).get("virtualMachineRevisionName")
-        if not name:
-            return vm
-        revision = self.session.get(CONTROLLER_REVISION.path(self.namespace, name))
-        spec = (((revision or {}).get("data") or {}).get("spec"))
-        if not spec:
-            return vm
-        online = json.loads(json.dumps(vm))
-        online["spec"] = json.loads(json.dumps(spec))
-        current, snap = vm.get("spec") or {}, online["spec"]
-        if "dataVolumeTemplates" in current:
-            snap["dataVolumeTemplates"] = current["dataVolumeTemplates"]
-        tmpl_now = (current.get("template") or {}).get("spec") or {}
-        tmpl = snap.setdefault("template", {}).setdefault("spec", {})
-        if "volumes" in tmpl_now:
-            tmpl["volumes"] = tmpl_now["volumes"]
-        disks = ((tmpl_now.get("domain") or {}).get("devices") or {}).get("disks")
-        if disks is not None:
-            tmpl.setdefault("domain", {}).setdefault("devices", {})["disks"] = disks
-        return online
+        return clone_source.online_spec(self.session, self.namespace, vm)
 
     @property
     def session(self):
@@ -310,30 +324,79 @@ class Cloner:
 
     # -------------------------------------------------------------- write
     def execute(self, plan):
-        result = {"name": plan["name"], "method": plan["method"], "phases": [], "patches": plan["patches"]}
+        result = {"name": plan["name"], "method": plan["method"], "phases": [], "patches": plan["patches"],
+                  "pending": list(plan.get("steps") or ["clone"] + self.after_steps(plan))}
         start = time.monotonic()
         try:
-            if plan["method"] == "recreate":
-                self.session.request("DELETE", VM.path(self.namespace, plan["name"]))
-                result["_written"] = True
-                self.wait_gone(plan["name"])
-            created = self.create_clone(plan)
-            result["_written"] = True
-            result["clone"] = created["metadata"]["name"]
-            if self.params["wait"]:
-                self.wait_clone(plan, result)
-                if not result.get("error"):
-                    self.after_clone(plan, result)
-                if not result.get("error") and self.params["cleanup"]:
-                    self.session.request("DELETE", plan["api"].path(self.namespace, result["clone"]))
-                if not result.get("error") and self.params["start"]:
-                    vm_action(self.session, self.namespace, plan["name"], "start")
-                if not result.get("error"):
-                    result["vm"] = self.session.get(VM.path(self.namespace, plan["name"]))
+            if plan["method"] == "complete":
+                self.complete(plan, result)
+            else:
+                self.clone(plan, result)
+            if not result.get("error") and not result["pending"]:
+                result["vm"] = self.session.get(VM.path(self.namespace, plan["name"]))
         except ApiError as err:
             result["error"] = str(err)
         result["duration"] = round(time.monotonic() - start, 2)
         return result
+
+    def clone(self, plan, result):
+        """Clone (or, for ``resume``, follow the clone an earlier run made), wait, then the after-clone
+        steps; ``result["pending"]`` keeps what is not done."""
+        if plan["method"] == "recreate":
+            self.session.request("DELETE", VM.path(self.namespace, plan["name"]))
+            result["_written"] = True
+            self.wait_gone(plan["name"])
+        if plan["method"] == "resume":
+            result["clone"] = plan["clone"]
+            if not self.params["wait"]:
+                self.module.warn("target %s: VirtualMachineClone %s from an earlier run has not finished; not "
+                                 "waiting for it (wait=false), pending: %s"
+                                 % (plan["name"], plan["clone"], ", ".join(result["pending"])))
+        else:
+            created = self.create_clone(plan)
+            result["_written"] = True
+            result["clone"] = created["metadata"]["name"]
+        if not self.params["wait"]:
+            return
+        self.wait_clone(plan, result)
+        if result.get("error"):
+            return
+        result["_finished"] = True  # KubeVirt made the target while this run waited
+        result["pending"].remove("clone")
+        self.after_clone(plan, result)
+        if result.get("error"):
+            return
+        self.done(result, clone_progress.POST_CLONE_PATCH)
+        if self.params["cleanup"]:
+            self.session.request("DELETE", plan["api"].path(self.namespace, result["clone"]))
+            self.done(result, clone_progress.CLEANUP)
+        if self.params["start"]:
+            vm_action(self.session, self.namespace, plan["name"], "start")
+            self.done(result, clone_progress.START)
+
+    @staticmethod
+    def done(result, step):
+        if step in result["pending"]:
+            result["pending"].remove(step)
+
+    def complete(self, plan, result):
+        """The after-clone steps missing on a target whose clone finished (an earlier run stopped after
+        the clone: its wait timed out, it did not wait, or a step failed)."""
+        if clone_progress.POST_CLONE_PATCH in plan["steps"]:
+            self.session.request("PATCH", VM.path(self.namespace, plan["name"]), body=plan["post"],
+                                 content_type=MERGE_PATCH)
+            result["_written"] = True
+            result["post_clone_patch"] = plan["post"]
+            self.done(result, clone_progress.POST_CLONE_PATCH)
+        if clone_progress.CLEANUP in plan["steps"]:
+            for name in plan["finished"]:
+                self.session.request("DELETE", plan["api"].path(self.namespace, name))
+                result["_written"] = True
+            self.done(result, clone_progress.CLEANUP)
+        if clone_progress.START in plan["steps"]:
+            vm_action(self.session, self.namespace, plan["name"], "start")
+            result["_written"] = True
+            self.done(result, clone_progress.START)
 
     def create_clone(self, plan):
         """POST the VirtualMachineClone (its name is generated).  When the
@@ -378,6 +441,7 @@ class Cloner:
             if plan["post"]:
                 self.session.request("PATCH", VM.path(self.namespace, plan["name"]), body=plan["post"],
                                      content_type=MERGE_PATCH)
+                result["_written"] = True
                 result["post_clone_patch"] = plan["post"]
         except ApiError as err:
             result["error"] = "the clone succeeded but patching the target afterwards failed: %s" % err
@@ -405,7 +469,10 @@ class Cloner:
 
         status = poll(finished, deadline, self.params["wait_sleep"], session=self.session)
         if status is None:
-            result["error"] = "timed out after %ss; last phase %s" % (self.params["wait_timeout"], last.get("phase"))
+            result["error"] = ("timed out after %ss; last phase %s; KubeVirt goes on with VirtualMachineClone %s: run "
+                               "again to wait for it and finish (pending: %s)" % (
+                                   self.params["wait_timeout"], last.get("phase"), result["clone"],
+                                   ", ".join(result["pending"])))
             return
         result["status"] = status
         if status.get("phase") == "Failed":
@@ -417,7 +484,7 @@ class Cloner:
 
     def cleanup_failed(self, plan, result):
         """Delete a half-made target, only when this run created it."""
-        if plan["method"] not in ("create", "recreate"):
+        if plan["method"] not in ("create", "recreate", "resume"):  # resume: the clone an earlier run made
             return
         target = self.session.get(VM.path(self.namespace, plan["name"]))
         if target is not None:
@@ -450,6 +517,8 @@ class Cloner:
                 return self.absent(targets, existing)
             plans = [self.plan(problems, source, t, kv, existing[t["name"]]) for t in targets]
             self.preflight_cluster(problems, plans, kv)
+            if self.params["state"] != "rendered" and not problems:
+                self.progress(problems, plans, existing)
         except ApiError as err:
             self.runner.fail_api(err)
         if problems:
@@ -457,12 +526,14 @@ class Cloner:
         if self.params["state"] == "rendered":
             self.runner.exit(changed=False, clones=[self.rendered(p) for p in plans])
         todo = [p for p in plans if p["method"] != "unchanged"]
-        results = dict((p["name"], {"name": p["name"], "method": "unchanged", "vm": existing[p["name"]]})
-                       for p in plans if p["method"] == "unchanged")
+        results = dict((p["name"], {"name": p["name"], "method": "unchanged", "vm": existing[p["name"]],
+                                    "pending": []}) for p in plans if p["method"] == "unchanged")
         if self.module.check_mode:
             for p in todo:
                 results[p["name"]] = {"name": p["name"], "method": p["method"], "vm": p["expected"],
-                                      "clone": p["manifest"], "patches": p["patches"]}
+                                      "clone": p.get("clone") or (p["manifest"] if p["method"] != "complete" else None),
+                                      "patches": p["patches"],
+                                      "pending": list(p.get("steps") or ["clone"] + self.after_steps(p))}
                 if p["post"]:
                     results[p["name"]]["post_clone_patch"] = p["post"]
         elif todo:
@@ -470,9 +541,11 @@ class Cloner:
                 results[item["name"]] = item
         ordered = [self.describe(results[t["name"]], source) for t in targets]
         # what the server confirmed: a clone whose writes all failed changed nothing
-        changed = bool(todo) and (self.module.check_mode or any(results[p["name"]].get("_written") for p in todo))
+        changed = bool(todo) and (self.module.check_mode or any(
+            results[p["name"]].get("_written") or results[p["name"]].get("_finished") for p in todo))
         for item in ordered:
-            if item.get("error") and not item.pop("_written", False):
+            finished = item.pop("_finished", False)
+            if item.get("error") and not item.pop("_written", False) and not finished:
                 item.update(planned=item["method"], method="failed")
             item.pop("_written", None)
         out = dict(changed=changed, clones=ordered)

@@ -46,6 +46,8 @@ KUBEVIRT = ResourceType("kubevirt.io", "v1", "kubevirts", "KubeVirt")
 VM_CLONE = ResourceType("clone.kubevirt.io", "v1beta1", "virtualmachineclones", "VirtualMachineClone")
 VM_CLONE_V1ALPHA1 = ResourceType("clone.kubevirt.io", "v1alpha1", "virtualmachineclones", "VirtualMachineClone")
 VM_SNAPSHOT = ResourceType("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshots", "VirtualMachineSnapshot")
+VM_SNAPSHOT_CONTENT = ResourceType("snapshot.kubevirt.io", "v1beta1", "virtualmachinesnapshotcontents",
+                                   "VirtualMachineSnapshotContent")
 # KubeVirt's aggregated API (virt-api): VM actions are subresources of this path
 # (pkg/virt-api/api.go: start, stop, restart, migrate, ...), e.g. VM_SUBRESOURCES.path(ns, name, "restart")
 VM_SUBRESOURCES = ResourceType("subresources.kubevirt.io", "v1", "virtualmachines", "VirtualMachine")

@@ -6,6 +6,7 @@ write, naming the field and the fix (issue 19)."""
 import pytest
 
 from tests.integration.bad_input_cases import case, case_ids, lab_table
+from tests.integration.modules.kubevirt_objects import VM_PATH, vm_manifest
 
 M = "kubevirt_vm_clone"
 
@@ -88,12 +89,31 @@ def cases(ns):
         case("cl-patch-shape", M, clone(ns, patches=[{"path": "/spec/running"}]), "patches[0]", "{op, path"),
         case("cl-patch-labels-map", M, clone(ns, patches=[
             {"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}]), "patches[0]", "'labels' option"),
+        # KubeVirt's own serial patch (vm-target.go addSmbiosSerialPatches) is not escaped: the restore
+        # webhook would split it on ':' and ',' and the clone would hang in RestoreInProgress
+        case("cl-serial-colon", M, clone(ns, source=FIRMWARE_SOURCE, new_smbios_serial="rack:1"),
+             "new_smbios_serial", "without ':' and ','"),
+        case("cl-serial-comma", M, clone(ns, source=FIRMWARE_SOURCE, new_smbios_serial="a,b"),
+             "new_smbios_serial", "without ':' and ','"),
     ]
+
+
+FIRMWARE_SOURCE = "fw-source"
+
+
+def with_firmware_source(lab):
+    """The cases, after creating the stopped VM ``fw-source`` with firmware (so KubeVirt patches its serial)."""
+    def make(ns):
+        manifest = vm_manifest(FIRMWARE_SOURCE, running=False)
+        manifest["spec"]["template"]["spec"]["domain"]["firmware"] = {"serial": "fw-1"}
+        lab.request("POST", VM_PATH % ns, manifest)
+        return cases(ns)
+    return make
 
 
 @pytest.fixture(scope="module", name="table")
 def table_fixture(lab, tmp_path_factory):
-    yield from lab_table(lab, tmp_path_factory, cases)
+    yield from lab_table(lab, tmp_path_factory, with_firmware_source(lab))
 
 
 @pytest.mark.parametrize("case_id", case_ids(cases))

@@ -246,3 +246,100 @@ def test_a_clone_the_restore_webhook_refuses_never_finishes(lab, namespace):
     assert status.get("phase") == "RestoreInProgress" and not status.get("restoreName")
     with pytest.raises(LabError, match="404"):
         get_vm(lab, namespace, "never")
+
+
+def clone_posts(request_log):
+    return [e for e in request_log.entries() if e["method"] == "POST" and e["path"].endswith("/virtualmachineclones")]
+
+
+def test_rerun_after_a_timed_out_wait_is_not_a_false_success(lab, namespace, run_playbook, request_log):
+    """Issue 19 item 2 for clones: a source whose volume KubeVirt cannot snapshot (its PVC does not exist)
+    keeps the clone pending (pkg/virt-controller/watch/clone/clone.go createSnapshotFromVm,
+    validateVolumeSnapshotStatus), so the first run's wait times out after the POST.  Re-runs must
+    follow that clone (no second VirtualMachineClone) and report it pending, not ok; once KubeVirt can go
+    on, a re-run waits for it and does the after-clone steps (labels, cleanup); a step undone later is
+    done again (``complete``); only then is the target unchanged."""
+    setup(lab, namespace)
+    source = copy.deepcopy(SOURCE)
+    source["metadata"] = {"name": "stuck-src"}  # no labels: the labels override is a post-clone patch
+    tmpl = source["spec"]["template"]["spec"]
+    tmpl["domain"]["devices"]["disks"] = [{"name": "data", "disk": {"bus": "virtio"}}]
+    tmpl["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "no-such-pvc"}}]
+    lab.request("POST", VM_PATH % namespace, source)
+    task = dict(namespace=namespace, source="stuck-src", target="stuck-copy", labels={"app": "stuck-copy"},
+                wait_sleep=0.2)
+    request_log.mark()
+    first = run_playbook(play([clone("c", task, wait_timeout=2)]), expect_rc=2).tasks["c"]
+    assert "timed out" in first["msg"] and "run again" in first["msg"]
+    assert first["clones"][0]["pending"] == ["clone", "post_clone_patch", "cleanup"]
+    assert len(clone_posts(request_log)) == 1
+
+    request_log.mark()
+    again = run_playbook(play([clone("c", task, wait_timeout=2)]), expect_rc=2).tasks["c"]
+    entry = again["clones"][0]
+    assert not again["changed"] and entry["method"] == "failed" and entry["planned"] == "resume"
+    assert entry["clone"] == first["clones"][0]["clone"] and "timed out" in again["msg"]
+    assert entry["pending"] == ["clone", "post_clone_patch", "cleanup"]
+    nowait = run_playbook(play([clone("c", task, wait=False)])).tasks["c"]
+    assert not nowait["changed"] and nowait["clones"][0]["method"] == "resume"
+    assert nowait["clones"][0]["pending"] == ["clone", "post_clone_patch", "cleanup"]
+    assert any("has not finished" in w for w in nowait["warnings"])
+    assert request_log.writes(include_dry_run=True) == []  # no second VirtualMachineClone, nothing else
+
+    # KubeVirt can go on once the volume is gone from the source
+    lab.request("PATCH", "%s/stuck-src" % (VM_PATH % namespace), [
+        {"op": "remove", "path": "/spec/template/spec/volumes"},
+        {"op": "remove", "path": "/spec/template/spec/domain/devices/disks"}],
+        content_type="application/json-patch+json")
+    request_log.mark()
+    done = run_playbook(play([clone("c", task, wait_timeout=120)])).tasks["c"]
+    entry = done["clones"][0]
+    # KubeVirt may finish before this run reads the clone (then only the after-clone steps are left)
+    assert done["changed"] and entry["method"] in ("resume", "complete") and entry["pending"] == []
+    assert entry["method"] == "complete" or entry["phases"][-1] == "Succeeded"
+    assert entry["post_clone_patch"] == {"metadata": {"labels": {"app": "stuck-copy"}}}
+    assert clone_posts(request_log) == []
+    assert get_vm(lab, namespace, "stuck-copy")["metadata"]["labels"] == {"app": "stuck-copy"}
+    assert lab.request("GET", CLONES % namespace)["items"] == []  # cleanup
+
+    # an after-clone step undone later is not "unchanged"
+    lab.request("PATCH", "%s/stuck-copy" % (VM_PATH % namespace), {"metadata": {"labels": None}},
+                content_type="application/merge-patch+json")
+    request_log.mark()
+    fixed = run_playbook(play([clone("c", task)])).tasks["c"]
+    assert fixed["changed"] and fixed["clones"][0]["method"] == "complete" and fixed["clones"][0]["pending"] == []
+    assert [(w["method"], w["path"].rsplit("/", 1)[-1]) for w in request_log.writes()] == [("PATCH", "stuck-copy")]
+    assert get_vm(lab, namespace, "stuck-copy")["metadata"]["labels"] == {"app": "stuck-copy"}
+
+    request_log.mark()
+    settled = run_playbook(play([clone("c", task)])).tasks["c"]
+    assert not settled["changed"] and settled["clones"][0]["method"] == "unchanged"
+    assert request_log.writes(include_dry_run=True) == []
+
+
+SNAPSHOTS = "/apis/snapshot.kubevirt.io/v1beta1/namespaces/%s/virtualmachinesnapshots"
+
+
+def test_a_snapshot_source_is_planned_against_the_vm_it_holds(lab, namespace, run_playbook, request_log):
+    """Issue 18: the VM of a VirtualMachineSnapshot is in its VirtualMachineSnapshotContent
+    (spec.source.virtualMachine), not in the VM it was taken of, which changed since."""
+    setup(lab, namespace)
+    lab.request("POST", SNAPSHOTS % namespace, {
+        "apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineSnapshot", "metadata": {"name": "snap"},
+        "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "golden"}}})
+    wait_for(lambda: (lab.request("GET", SNAPSHOTS % namespace + "/snap").get("status") or {}).get("readyToUse"),
+             timeout=90, message="snapshot ready")
+    # today's golden has no "old" interface any more; the snapshot still has it
+    lab.request("PATCH", "%s/golden" % (VM_PATH % namespace), [
+        {"op": "remove", "path": "/spec/template/spec/domain/devices/interfaces/2"},
+        {"op": "remove", "path": "/spec/template/spec/networks/2"}], content_type="application/json-patch+json")
+    task = dict(namespace=namespace, source="snap", source_kind="VirtualMachineSnapshot", target="from-snap",
+                networks=[{"interface": "old", "state": "absent"}], wait_timeout=120, wait_sleep=0.2)
+    res = run_playbook(play([clone("c", task)])).tasks["c"]
+    assert res["clones"][0]["phases"][-1] == "Succeeded"
+    assert [i["name"] for i in ifaces(get_vm(lab, namespace, "from-snap"))] == ["default", "prod"]
+
+    request_log.mark()
+    missing = run_playbook(play([clone("c", dict(task, source="no-snap"))]), expect_rc=2).tasks["c"]
+    assert "VirtualMachineSnapshot %s/no-snap (source) not found" % namespace in missing["msg"]
+    assert request_log.writes(include_dry_run=True) == []

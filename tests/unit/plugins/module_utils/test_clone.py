@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import clone
+from ansible_collections.kubevirt_net.core.plugins.module_utils import clone, clone_own_patches
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 SOURCE = {
@@ -282,3 +282,35 @@ def test_a_patch_outside_what_restore_takes_says_what_it_takes():
     assert "/spec/..., /metadata/labels/<key>" in clone._missing_hint("/status/ready", base)
     assert "missing parent" in clone._missing_hint("/spec/template/x/y", base)
     assert clone._missing_hint("/metadata/annotations/x", base) == ""
+
+
+# ------------------------------------------------------------ KubeVirt's own patches (vm-target.go, issue 18)
+@pytest.mark.parametrize("serial,refused", [("SER-1", False), ("a:b", True), ("a,b", True), ("", False)])
+def test_kubevirt_own_serial_patch_is_checked_against_the_restore_webhook(serial, refused):
+    src = json.loads(json.dumps(SOURCE))
+    src["spec"]["template"]["spec"]["domain"]["firmware"] = {"serial": "old"}
+    problems = Problems()
+    clone_own_patches.check(problems, "target web-1", src,
+                            opts(new_smbios_serial=serial, new_mac_addresses={"prod": "02-00-00-00-00-09"}))
+    assert [p["field"] for p in problems.items] == (["new_smbios_serial"] if refused else [])
+    if refused:
+        assert "without ':' and ','" in problems.items[0]["message"]
+        assert "RestoreInProgress" in problems.items[0]["message"]
+
+
+def test_kubevirt_patches_are_written_as_go_marshals_them():
+    op = {"op": "replace", "path": "/spec/template/spec/domain/firmware/serial", "value": "a:b"}
+    assert clone_own_patches.go_marshal(op) == '{"op":"replace","path":"/spec/template/spec/domain/firmware/serial","value":"a:b"}'
+    # a colon MAC would be refused (validatePatches splits on ':'); the module sends the dash form
+    mac = {"op": "replace", "path": "/spec/template/spec/domain/devices/interfaces/1/macAddress",
+           "value": "02:00:00:00:00:09"}
+    assert clone.restore_webhook_causes(clone_own_patches.go_marshal(mac)) != []
+    problems = Problems()
+    clone_own_patches.check(problems, "t", SOURCE, opts(new_mac_addresses={"prod": "02:00:00:00:00:09"}))
+    assert problems.items == []
+
+
+def test_a_serial_is_not_patched_when_the_source_has_no_firmware():
+    problems = Problems()
+    clone_own_patches.check(problems, "t", SOURCE, opts(new_smbios_serial="a:b"))
+    assert problems.items == []

@@ -3,7 +3,7 @@
 
 import types
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils import clone_runner
+from ansible_collections.kubevirt_net.core.plugins.module_utils import clone_source
 
 
 def vm(networks, volumes=None):
@@ -15,9 +15,8 @@ def vm(networks, volumes=None):
 
 
 def cloner(objects):
-    fake = types.SimpleNamespace(namespace="ns", params={"source": "web"},
-                                 session=types.SimpleNamespace(get=objects.get))
-    return lambda source: clone_runner.Cloner.online_spec(fake, source)
+    session = types.SimpleNamespace(get=objects.get)
+    return lambda source: clone_source.online_spec(session, "ns", source)
 
 
 def test_running_source_uses_the_start_revision_with_todays_volumes():

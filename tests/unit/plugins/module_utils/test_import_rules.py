@@ -19,12 +19,12 @@ MODULE_UTILS = os.path.join(ROOT, "plugins", "module_utils")
 PACKAGE = "ansible_collections.kubevirt_net.core.plugins.module_utils"
 
 # files that talk to the API or carry plans out
-EXECUTOR = {"reconcile", "writes", "waits", "hotplug_engine", "api", "module", "istio_cluster"}
+EXECUTOR = {"reconcile", "writes", "waits", "hotplug_engine", "api", "module", "istio_cluster", "clone_source"}
 # pure planning and rule files: no I/O of their own
 PURE = {"nad", "cni", "ipam", "netpol", "netpol_eval", "netpol_admin", "netpol_eval_tiers", "netpol_fields",
         "netpol_model", "netpol_sets", "netpol_impact",
         "netpol_multi", "netpol_report", "sriov_capacity", "istio", "istio_options", "istio_vms", "istio_objects",
-        "istio_verify", "vm_service", "clone", "hotplug", "vmspec",
+        "istio_verify", "vm_service", "clone", "clone_own_patches", "clone_progress", "hotplug", "vmspec",
         "vm_network", "vm_network_admission", "vm_network_checks", "vm_network_live", "binding_plugin", "planner",
         "targets", "selectors", "macaddr",
         "validate", "retry", "resources"}
