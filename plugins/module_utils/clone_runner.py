@@ -93,6 +93,7 @@ class Cloner:
         self.runner = Run(module)
         self.pollers = {}
         self.pollers_lock = threading.Lock()
+        self._deadline = None   # task_deadline()
 
     def poller(self, api):
         path = api.path(self.namespace)
@@ -447,8 +448,15 @@ class Cloner:
             result["error"] = "the clone succeeded but patching the target afterwards failed: %s" % err
             self.cleanup_failed(plan, result)
 
+    def task_deadline(self):
+        """The one deadline of the task's waits (reads and sleeps are cut to it): ``wait_timeout``
+        bounds the task's waiting as a whole, however many clones it runs, not each wait on its own."""
+        if self._deadline is None:
+            self._deadline = Deadline(self.params["wait_timeout"])
+        return self._deadline
+
     def wait_gone(self, name):
-        deadline = Deadline(self.params["wait_timeout"])  # reads and sleeps are cut to it
+        deadline = self.task_deadline()
 
         def gone():
             return True if self.session.get(VM.path(self.namespace, name)) is None else None
@@ -456,7 +464,7 @@ class Cloner:
             raise ApiError("DELETE", name, None, message="the old target VM was not deleted in time")
 
     def wait_clone(self, plan, result):
-        deadline = Deadline(self.params["wait_timeout"])  # reads and sleeps are cut to it
+        deadline = self.task_deadline()
         poller = self.poller(plan["api"])
         last = {}
 
@@ -537,6 +545,7 @@ class Cloner:
                 if p["post"]:
                     results[p["name"]]["post_clone_patch"] = p["post"]
         elif todo:
+            self.task_deadline()   # starts when the writes start, shared by every clone's waits
             for item in fan_out(self.execute, todo, self.params["max_concurrency"]):
                 results[item["name"]] = item
         ordered = [self.describe(results[t["name"]], source) for t in targets]

@@ -102,3 +102,33 @@ def test_an_unfinished_clone_that_did_not_make_the_existing_target_is_a_stray():
     plans = [plan("unchanged")]
     c.progress(Problems(), plans, {"web-1": made})
     assert plans[0]["method"] == "unchanged" and "never will" in warnings[0]
+
+
+def test_every_clone_of_a_task_waits_within_one_wait_timeout():
+    """issue 19 item 5: a batch beyond max_concurrency used to wait about ceil(N/c) x wait_timeout,
+    each wait_clone starting a fresh deadline."""
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
+    from tests.unit.plugins.module_utils.session_double import Clock, TimeBounds
+
+    clock = Clock(now=0.0)
+
+    class Session(TimeBounds):
+        lists = 0
+
+        def list(self, path, label_selector=None):
+            Session.lists += 1
+            clock.now += 1.0   # every read costs a second
+            return [vm_clone("c1", "RestoreInProgress"), vm_clone("c2", "RestoreInProgress")]
+
+    c = cloner([], wait_timeout=10, wait_sleep=1.0)
+    c.runner._session = Session()  # pylint: disable=protected-access
+    c._deadline = Deadline(10, clock=clock, sleep=clock.sleep)  # pylint: disable=protected-access
+    assert c.task_deadline() is c.task_deadline()
+    results = []
+    for name in ("c1", "c2"):
+        result = {"clone": name, "phases": [], "pending": ["clone"]}
+        c.wait_clone(plan("create"), result)
+        results.append(result)
+    assert all("timed out after 10s" in r["error"] for r in results)
+    # the first wait used the task's 10 s; the second had none left: it looked once more and stopped
+    assert clock.now <= 12.5, clock.now
