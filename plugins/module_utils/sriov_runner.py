@@ -42,17 +42,10 @@ def make_host(module):
                             write_timeout=params["write_timeout"], wait_timeout=params["wait_timeout"])
 
 
-def run(module):
-    """The flow of vfio_sriov, on the module built by the module file."""
-    if option_error(module.params):
-        module.fail_json(msg=option_error(module.params))
-    params = module.params
-    state = params["state"]
-    desired = sriov_sysfs.Desired(pf=params["pf"], pf_pci_address=params["pf_pci_address"],
-                                  num_vfs=params["num_vfs"], driver=params["driver"], vfs=params["vfs"],
-                                  state=state)
-    host = make_host(module)
-
+def check_before_writes(module, host, desired):
+    """The input, the host and (with num_vfs) the management-PF rule, before any
+    write, also in check mode and for gathered: (problems, the PF's PCI address)."""
+    params, state = module.params, desired.state
     problems = Problems()
     sriov_sysfs.validate_input(desired, problems)
     address = None
@@ -66,6 +59,21 @@ def run(module):
                                                    desired.num_vfs)
         if problem:
             problems.add(desired.label, "num_vfs", problem)
+    return problems, address
+
+
+def run(module):
+    """The flow of vfio_sriov, on the module built by the module file."""
+    if option_error(module.params):
+        module.fail_json(msg=option_error(module.params))
+    params = module.params
+    state = params["state"]
+    desired = sriov_sysfs.Desired(pf=params["pf"], pf_pci_address=params["pf_pci_address"],
+                                  num_vfs=params["num_vfs"], driver=params["driver"], vfs=params["vfs"],
+                                  state=state)
+    host = make_host(module)
+
+    problems, address = check_before_writes(module, host, desired)
     if problems:
         module.fail_json(msg=problems.render(), problems=problems.items, changed=False, changed_steps=[],
                          host=host.facts())

@@ -312,41 +312,47 @@ class VmNetwork:
                 self.patches.append(ops)
         result["after"] = vmn.typed_config(vmn.template_of(vm))
         if waiting:
-            seen = writer.observe(self.name, generation_of(vm), deadline, expect_restart=bool(result["nonlive"]))
-            guessed = seen is None and "desiredGeneration" not in ((writer.last or {}).get("status") or {})
-            if guessed:
-                self.module.warn("KubeVirt's VM controller reports no status.desiredGeneration and set no "
-                                 "RestartRequired condition within %ss; restart_required is the module's prediction"
-                                 % self.params["wait_timeout"])
-                seen = writer.last or vm
-            if seen is None:
-                self.runner.fail("timed out after %ss waiting for KubeVirt to process generation %s of "
-                                 "VirtualMachine %s/%s (status.desiredGeneration)" % (
-                                     self.params["wait_timeout"], generation_of(vm), self.namespace, self.name),
-                                 **result)
-            cond = restart_required(seen)
-            current_vmi = self.session.get(VMI.path(self.namespace, self.name))
-            # only a condition that transitioned after this write, or one this change (or the declared
-            # network) explains, is acted on; an older unrelated one is a finding
-            ours = bool(cond) and bool(hotplug.restart_newly_set(self._before, seen) or result["nonlive"]
-                                       or hotplug.network_restart_required(seen, current_vmi))
-            result["restart_required"] = ours or (guessed and bool(result["nonlive"]))
-            result["restart_condition"] = cond
-            result["findings"] = [hotplug.restart_finding(seen, cond)] if cond and not ours else []
-            result["pending_start"] = vm_network_live.pending_start(seen, current_vmi)
-            if self.params["restart"] and (result["restart_required"] or result["pending_start"]):
-                writer.restart(self.name)
-                result["restarted"] = True
-                new_vmi = writer.wait_restarted(self.name, (current_vmi or {}).get("metadata", {}).get("uid"),
-                                                deadline)
-                if new_vmi is None:
-                    self.runner.fail("VirtualMachine %s/%s was restarted but no new running VMI without "
-                                     "RestartRequired appeared within %ss" % (self.namespace, self.name,
-                                                                              self.params["wait_timeout"]), **result)
-                result.update(restart_required=False, pending_start=vm_network_live.pending_start(seen, new_vmi))
+            self.verdict(vm, writer, deadline, result)
         result["duration"] = round(time.monotonic() - start, 2)
         self.warn_findings(result)
         self.runner.exit(changed=True, **result)
+
+    def verdict(self, vm, writer, deadline, result):
+        """After the writes: wait for KubeVirt to process the generation, read its
+        RestartRequired verdict (ours or an older finding) and, with restart=true,
+        restart and wait for the new VMI - all within the task's ``deadline``."""
+        seen = writer.observe(self.name, generation_of(vm), deadline, expect_restart=bool(result["nonlive"]))
+        guessed = seen is None and "desiredGeneration" not in ((writer.last or {}).get("status") or {})
+        if guessed:
+            self.module.warn("KubeVirt's VM controller reports no status.desiredGeneration and set no "
+                             "RestartRequired condition within %ss; restart_required is the module's prediction"
+                             % self.params["wait_timeout"])
+            seen = writer.last or vm
+        if seen is None:
+            self.runner.fail("timed out after %ss waiting for KubeVirt to process generation %s of "
+                             "VirtualMachine %s/%s (status.desiredGeneration)" % (
+                                 self.params["wait_timeout"], generation_of(vm), self.namespace, self.name),
+                             **result)
+        cond = restart_required(seen)
+        current_vmi = self.session.get(VMI.path(self.namespace, self.name))
+        # only a condition that transitioned after this write, or one this change (or the declared
+        # network) explains, is acted on; an older unrelated one is a finding
+        ours = bool(cond) and bool(hotplug.restart_newly_set(self._before, seen) or result["nonlive"]
+                                   or hotplug.network_restart_required(seen, current_vmi))
+        result["restart_required"] = ours or (guessed and bool(result["nonlive"]))
+        result["restart_condition"] = cond
+        result["findings"] = [hotplug.restart_finding(seen, cond)] if cond and not ours else []
+        result["pending_start"] = vm_network_live.pending_start(seen, current_vmi)
+        if self.params["restart"] and (result["restart_required"] or result["pending_start"]):
+            writer.restart(self.name)
+            result["restarted"] = True
+            new_vmi = writer.wait_restarted(self.name, (current_vmi or {}).get("metadata", {}).get("uid"),
+                                            deadline)
+            if new_vmi is None:
+                self.runner.fail("VirtualMachine %s/%s was restarted but no new running VMI without "
+                                 "RestartRequired appeared within %ss" % (self.namespace, self.name,
+                                                                          self.params["wait_timeout"]), **result)
+            result.update(restart_required=False, pending_start=vm_network_live.pending_start(seen, new_vmi))
 
     def final_patch(self, kv, running):
         default_iface = (kv.configuration.get("network") or {}).get("defaultNetworkInterface") or "bridge"
