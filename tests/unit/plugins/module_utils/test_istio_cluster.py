@@ -10,32 +10,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import (
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import SERVICE, VM, VM_SUBRESOURCES, VMI
-from tests.unit.plugins.module_utils.session_double import Clock, TimeBounds
-
-
-# pylint: disable=unused-argument
-class FakeSession(TimeBounds):
-    def __init__(self, objects=None, lists=None):
-        self.objects = objects or {}
-        self.lists = lists or {}
-        self.calls = []
-
-    def get(self, path, query=None):
-        self.calls.append(("GET", path))
-        return self.objects.get(path)
-
-    def list(self, path, label_selector=None, field_selector=None, page_size=500):
-        self.calls.append(("LIST", path, label_selector))
-        answer = self.lists.get(path)
-        if isinstance(answer, Exception):
-            raise answer
-        return list(answer or [])
-
-    def request(self, method, path, body=None, query=None, content_type=None, **kwargs):
-        self.calls.append((method, path))
-        if method == "POST":
-            raise ApiError(method, path, 409, {"reason": "AlreadyExists"})
-        raise AssertionError("unexpected %s %s" % (method, path))
+from tests.unit.plugins.module_utils.session_double import Clock, FakeSession
 
 
 def test_api_group_versions_preferred_first():

@@ -5,7 +5,7 @@ import pytest
 from ansible_collections.kubevirt_net.core.plugins.module_utils import nad
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-from tests.unit.plugins.module_utils.session_double import TimeBounds
+from tests.unit.plugins.module_utils.session_double import FakeSession
 
 
 def bridge(name, namespace="vms", **ipam):
@@ -121,66 +121,48 @@ def test_good_labels_and_annotation_keys():
     assert [p["field"] for p in found.items] == ["annotations.bad key", "annotations.ok"]
 
 
-class Session(TimeBounds):
-    def __init__(self, answers):
-        self.answers, self.paths = answers, []
-
-    def get(self, path):
-        self.paths.append(path)
-        answer = self.answers[path]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
 def test_missing_namespaces_one_get_each_and_forbidden_reads_are_not_missing():
-    session = Session({"/api/v1/namespaces/vms": {"kind": "Namespace"}, "/api/v1/namespaces/nope": None,
+    session = FakeSession({"/api/v1/namespaces/vms": {"kind": "Namespace"}, "/api/v1/namespaces/nope": None,
                        "/api/v1/namespaces/hidden": ApiError("GET", "/api/v1/namespaces/hidden", status=403)})
     assert nad.missing_namespaces(session, ["vms", "nope", "hidden", "vms"]) == ["nope"]
-    assert sorted(session.paths) == ["/api/v1/namespaces/%s" % n for n in ("hidden", "nope", "vms")]
+    assert sorted(session.paths("GET")) == ["/api/v1/namespaces/%s" % n for n in ("hidden", "nope", "vms")]
 
 
 def test_missing_namespaces_passes_other_errors_on():
-    session = Session({"/api/v1/namespaces/x": ApiError("GET", "/api/v1/namespaces/x", status=500)})
+    session = FakeSession({"/api/v1/namespaces/x": ApiError("GET", "/api/v1/namespaces/x", status=500)})
     with pytest.raises(ApiError):
         nad.missing_namespaces(session, ["x"])
 
 
 # ------------------------------------------------- overlaps across namespaces (overlap_scope)
-class ListSession(TimeBounds):
-    def __init__(self, answer):
-        self.answer, self.paths = answer, []
-
-    def list(self, path, **_kwargs):
-        self.paths.append(path)
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return list(self.answer)
+def listing(answer):
+    """The shared FakeSession answering every LIST with ``answer``."""
+    return FakeSession(lists={"*": answer})
 
 
 def test_overlap_in_another_namespace_on_the_same_bridge_warns_by_default_and_is_refused_at_cluster_scope():
     mine = bridge("a", "vms", type="host-local", subnet="10.0.0.0/24")
     foreign = existing(bridge("b", "team-b", type="host-local", subnet="10.0.0.0/24"))
     neighbour = existing(bridge("c", "vms", type="host-local", subnet="10.9.0.0/24"))
-    session = ListSession([foreign, neighbour])
+    session = listing([foreign, neighbour])
     local, everywhere, warnings = nad.read_nads(session, ["vms"], "namespace")
     # one cluster-wide LIST serves both the task's namespace and the overlap check
-    assert session.paths == ["/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"]
+    assert session.paths("LIST") == ["/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"]
     assert list(local) == [("vms", "c")] and len(everywhere) == 2
     problems = Problems()
     nad.check_overlaps(problems, [mine], everywhere, warnings=warnings, local={"vms"})
     assert not problems and len(warnings) == 1
     assert "team-b/b" in warnings[0] and "br1" in warnings[0] and "overlap_scope=cluster" in warnings[0]
-    _local, everywhere, warnings = nad.read_nads(ListSession([foreign]), ["vms"], "cluster")
+    _local, everywhere, warnings = nad.read_nads(listing([foreign]), ["vms"], "cluster")
     assert warnings is None
     nad.check_overlaps(problems, [mine], everywhere, warnings=warnings, local={"vms"})
     assert len(problems) == 1 and "team-b/b" in problems.items[0]["message"]
 
 
 def test_nothing_to_check_lists_per_namespace():
-    session = ListSession([])
+    session = listing([])
     nad.read_nads(session, ["b", "a"])
-    assert session.paths == ["/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions" % n
+    assert session.paths("LIST") == ["/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions" % n
                              for n in ("a", "b")]
 
 
@@ -196,19 +178,19 @@ def test_cluster_wide_list_forbidden():
     forbidden = ApiError("GET", "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions", status=403,
                          body={"reason": "Forbidden"})
 
-    class Namespaced(ListSession):
+    class Namespaced(FakeSession):
         def list(self, path, **_kwargs):
-            self.paths.append(path)
+            self.calls.append(("LIST", path))
             if "/namespaces/" not in path:
                 raise forbidden
             return [existing(bridge("x"))]
 
-    session = Namespaced(None)
+    session = Namespaced()
     local, everywhere, warnings = nad.read_nads(session, ["vms"], "namespace")
     assert list(local) == [("vms", "x")] and everywhere == local
     assert len(warnings) == 1 and "not checked" in warnings[0]
     with pytest.raises(ApiError):
-        nad.read_nads(Namespaced(None), ["vms"], "cluster")
+        nad.read_nads(Namespaced(), ["vms"], "cluster")
 
 
 def test_many_foreign_overlaps_are_capped_with_a_count():

@@ -10,7 +10,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiEr
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.modules import kubevirt_network_policies
-from tests.unit.plugins.module_utils.session_double import TimeBounds
+from tests.unit.plugins.module_utils.session_double import FakeSession, TimeBounds
 
 BASE = {"name_prefix": "kvnet-", "default_deny": "none", "allow_dns": False, "dns_namespace": "kube-system",
         "dns_namespace_selector": None, "dns_pod_selector": None, "allow_same_namespace": False,
@@ -108,20 +108,6 @@ def test_name_label_gate_refuses_other_operators_on_old_servers():
     assert "NotIn" in problems.items[0]["message"]
 
 
-class Session(TimeBounds):
-    def __init__(self, stored):
-        self.stored = stored
-        self.requests = []
-
-    def get(self, path, query=None):
-        self.requests.append(("GET", path))
-        return copy.deepcopy(self.stored)
-
-    def request(self, method, path, body=None, **_):
-        self.requests.append((method, path))
-        raise ApiError(method, path, 409, {"reason": "AlreadyExists", "message": "already exists"})
-
-
 @pytest.mark.parametrize("labels,fragment", [
     ({}, "not managed by kubevirt_net.core"),
     ({"app.kubernetes.io/managed-by": "kubevirt_net.core", netpol.POLICY_SET_LABEL: "other"}, "policy set 'other'"),
@@ -130,11 +116,11 @@ def test_executor_never_takes_over_a_policy_that_is_not_ours(labels, fragment):
     desired = templates_with(default_deny="both")[0].manifest("ns", "default")
     theirs = {"metadata": {"name": desired["metadata"]["name"], "namespace": "ns", "labels": labels,
                            "resourceVersion": "3", "uid": "u"}, "spec": {"podSelector": {}}}
-    session = Session(theirs)
+    session = FakeSession({netpol.PolicyKind().resource.path("ns", theirs["metadata"]["name"]): theirs})
     executor = netpol_runner.PolicyExecutor(session, netpol.PolicyKind(), "default")
     [result] = executor.run([Action(CREATE, desired)])
     assert fragment in str(result["error"])
-    assert [m for m, _p in session.requests] == ["POST", "GET"]  # no PATCH of their object
+    assert [m for m, _p in session.calls] == ["POST", "GET"]  # no PATCH of their object
 
 
 def test_base_params_cover_the_module_options():

@@ -6,39 +6,20 @@ import pytest
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import TemplateWriter, guarded_patch
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
-from tests.unit.plugins.module_utils.session_double import TimeBounds
+from tests.unit.plugins.module_utils.session_double import FakeSession, TimeBounds
 
 PATH = "/apis/kubevirt.io/v1/namespaces/vms/virtualmachines/vm1"
 
 
-class FakeSession(TimeBounds):
-    """A VM store that answers GET/PATCH like the API server (JSON Patch, generation bumps),
-    with scripted failures."""
+def session_with(obj, failures=()):
+    """The shared FakeSession holding the VM at PATH; ``failures`` (a status, an
+    exception or a callable) are served to its PATCHes in turn."""
+    return FakeSession({PATH: obj}, failures={("PATCH", PATH): [
+        ApiError("PATCH", PATH, f) if isinstance(f, int) else f for f in failures]})
 
-    def __init__(self, obj, failures=()):
-        self.obj = obj
-        self.failures = list(failures)
-        self.calls = []
 
-    def get(self, path):
-        self.calls.append(("GET", path))
-        return copy.deepcopy(self.obj)
-
-    def request(self, method, path, body=None, content_type=None):
-        self.calls.append((method, path))
-        if self.failures:
-            failure = self.failures.pop(0)
-            if callable(failure):
-                failure(self)
-            else:
-                raise ApiError(method, path, failure)
-        try:
-            patched = jsonpatch.apply_patch(copy.deepcopy(self.obj), body)
-        except jsonpatch.JsonPatchTestFailed:
-            raise ApiError(method, path, 422, message="test failed")
-        patched["metadata"]["generation"] += 1
-        self.obj = patched
-        return copy.deepcopy(patched)
+def stored(session):
+    return session.objects[PATH]
 
 
 def vm(generation=1, hostname=None):
@@ -59,16 +40,16 @@ def set_hostname(value):
 
 def test_a_concurrent_spec_change_is_read_again_and_replanned():
     def someone_else(session):
-        session.obj["spec"]["template"]["spec"]["subdomain"] = "theirs"
-        session.obj["metadata"]["generation"] += 1
-    session = FakeSession(vm(), failures=[someone_else])
+        stored(session)["spec"]["template"]["spec"]["subdomain"] = "theirs"
+        stored(session)["metadata"]["generation"] += 1
+    session = session_with(vm(), failures=[someone_else])
     obj, ops = guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert obj["spec"]["template"]["spec"] == {"domain": {"devices": {}}, "hostname": "h", "subdomain": "theirs"}
     assert [c[0] for c in session.calls] == ["PATCH", "GET", "PATCH"] and ops[0]["value"] == 2
 
 
 def test_a_refusal_without_a_concurrent_change_is_raised():
-    session = FakeSession(vm(), failures=[422])
+    session = session_with(vm(), failures=[422])
     with pytest.raises(ApiError) as err:
         guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert err.value.status == 422 and [c[0] for c in session.calls] == ["PATCH", "GET"]
@@ -76,10 +57,10 @@ def test_a_refusal_without_a_concurrent_change_is_raised():
 
 def test_a_lost_answer_is_verified_before_repeating_and_counts_as_this_runs_write():
     def lands_then_connection_drops(session):
-        session.obj["spec"]["template"]["spec"]["hostname"] = "h"
-        session.obj["metadata"]["generation"] += 1
+        stored(session)["spec"]["template"]["spec"]["hostname"] = "h"
+        stored(session)["metadata"]["generation"] += 1
         raise ApiError("PATCH", PATH, None, message="connection reset")
-    session = FakeSession(vm(), failures=[lands_then_connection_drops])
+    session = session_with(vm(), failures=[lands_then_connection_drops])
     done = guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
     # issue 19 item 4: the read-back confirms the write landed: it is this run's, not "unchanged"
     assert done.obj["spec"]["template"]["spec"]["hostname"] == "h" and done.written and done.lost_answer
@@ -89,23 +70,23 @@ def test_a_lost_answer_is_verified_before_repeating_and_counts_as_this_runs_writ
 
 def test_a_change_someone_else_made_is_not_this_runs_write():
     def someone_else_sets_it(session):
-        session.obj["spec"]["template"]["spec"]["hostname"] = "h"
-        session.obj["metadata"]["generation"] += 1
+        stored(session)["spec"]["template"]["spec"]["hostname"] = "h"
+        stored(session)["metadata"]["generation"] += 1
         raise ApiError("PATCH", PATH, 409, message="the object has been modified")
-    session = FakeSession(vm(), failures=[someone_else_sets_it])
+    session = session_with(vm(), failures=[someone_else_sets_it])
     done = guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert not done.written and done.ops == [] and done.obj["spec"]["template"]["spec"]["hostname"] == "h"
 
 
 def test_other_errors_are_not_retried_and_gives_up_after_bounded_tries():
     with pytest.raises(ApiError) as err:
-        guarded_patch(FakeSession(vm(), failures=[403]), PATH, vm(), set_hostname("h"), "VirtualMachine")
+        guarded_patch(session_with(vm(), failures=[403]), PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert err.value.status == 403
 
     def always_moving(session):
-        session.obj["metadata"]["generation"] += 1
+        stored(session)["metadata"]["generation"] += 1
         raise ApiError("PATCH", PATH, 409)
-    session = FakeSession(vm(), failures=[always_moving] * 10)
+    session = session_with(vm(), failures=[always_moving] * 10)
     with pytest.raises(ApiError) as err:
         guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert "gave up after 5 tries" in str(err.value)
@@ -270,12 +251,12 @@ def test_an_older_unrelated_restart_required_is_a_finding_and_restart_true_does_
 # ------------------------------------------------------------ issue 19 item 5: time bounds, conflicts
 def test_a_lost_race_backs_off_before_the_object_is_read_again():
     def always_moving(session):
-        session.obj["metadata"]["generation"] += 1
+        stored(session)["metadata"]["generation"] += 1
         raise ApiError("PATCH", PATH, 409)
-    session = FakeSession(vm(), failures=[always_moving] * 2)
+    session = session_with(vm(), failures=[always_moving] * 2)
     guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert session.conflict_pauses == [1, 2]
-    lost = FakeSession(vm(), failures=[lambda s: (_item for _item in ()).throw(ApiError("PATCH", PATH, None))])
+    lost = session_with(vm(), failures=[lambda s: (_item for _item in ()).throw(ApiError("PATCH", PATH, None))])
     guarded_patch(lost, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert not getattr(lost, "conflict_pauses", [])  # a lost answer is no contention: read back at once
 
