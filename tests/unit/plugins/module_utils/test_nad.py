@@ -123,7 +123,7 @@ def test_good_labels_and_annotation_keys():
 
 def test_missing_namespaces_one_get_each_and_forbidden_reads_are_not_missing():
     session = FakeSession({"/api/v1/namespaces/vms": {"kind": "Namespace"}, "/api/v1/namespaces/nope": None,
-                       "/api/v1/namespaces/hidden": ApiError("GET", "/api/v1/namespaces/hidden", status=403)})
+                           "/api/v1/namespaces/hidden": ApiError("GET", "/api/v1/namespaces/hidden", status=403)})
     assert nad.missing_namespaces(session, ["vms", "nope", "hidden", "vms"]) == ["nope"]
     assert sorted(session.paths("GET")) == ["/api/v1/namespaces/%s" % n for n in ("hidden", "nope", "vms")]
 
@@ -163,7 +163,7 @@ def test_nothing_to_check_lists_per_namespace():
     session = listing([])
     nad.read_nads(session, ["b", "a"])
     assert session.paths("LIST") == ["/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions" % n
-                             for n in ("a", "b")]
+                                     for n in ("a", "b")]
 
 
 def test_overlap_scope_namespace_still_refuses_inside_the_tasks_namespaces():
