@@ -21,45 +21,77 @@ certificate verification error is never retried.
 
 
 import contextlib
+import importlib.util
 import json
 import socket
 import ssl
 import threading
 import time
+from typing import Any, Dict, List
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import MIN_REQUEST_SECONDS, policy_for
 
-try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    HAS_K8S_CORE = True
-except ImportError:  # pragma: no cover - reported by the module
-    HAS_K8S_CORE = False
+# kubernetes.core's client and the kubernetes library are imported when the first
+# ApiSession is made (load_client_libraries), not when a module starts: a task refused
+# for its options, before any request, does not pay for them (about 0.6 s of CPU each).
+HAS_K8S_CORE = importlib.util.find_spec("ansible_collections.kubernetes.core") is not None
+get_api_client = None   # set by load_client_libraries
+Retry = None
 
-try:
-    from kubernetes.dynamic.exceptions import DynamicApiError
-    from urllib3.exceptions import HTTPError as TransportError
-    from urllib3.exceptions import NewConnectionError, ConnectTimeoutError, ReadTimeoutError
-    from urllib3.util.retry import Retry
-    HAS_KUBERNETES = True
-except ImportError:  # pragma: no cover - reported by the module
-    HAS_KUBERNETES = False
-    Retry = None  # type: ignore[assignment,misc]
 
-    # stand-ins so the except clauses below stay valid without the client (the module reports it missing)
-    class DynamicApiError(Exception):  # type: ignore[no-redef]
-        pass
+# until the libraries are loaded (or without them: the module reports them missing) the
+# except clauses below name these stand-ins; load_client_libraries rebinds the names
+class DynamicApiError(Exception):
+    pass
 
-    class TransportError(Exception):  # type: ignore[no-redef]
-        pass
 
-    class NewConnectionError(Exception):  # type: ignore[no-redef]
-        pass
+class TransportError(Exception):
+    pass
 
-    class ConnectTimeoutError(Exception):  # type: ignore[no-redef]
-        pass
 
-    class ReadTimeoutError(Exception):  # type: ignore[no-redef]
-        pass
+class NewConnectionError(Exception):
+    pass
+
+
+class ConnectTimeoutError(Exception):
+    pass
+
+
+class ReadTimeoutError(Exception):
+    pass
+
+
+_LOAD_LOCK = threading.Lock()
+_LOADED = []  # type: List[bool]
+
+
+def load_client_libraries() -> None:
+    """Import kubernetes.core's ``get_api_client`` and the kubernetes / urllib3
+    names this file catches, once (an ImportError leaves the stand-ins)."""
+    with _LOAD_LOCK:
+        if _LOADED:
+            return
+        _LOADED.append(True)
+        names = {}  # type: Dict[str, Any]
+        try:
+            from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (  # noqa: F811
+                get_api_client as client_factory)
+            names["get_api_client"] = client_factory
+        except ImportError:  # pragma: no cover - reported by the module
+            pass
+        try:
+            from kubernetes.dynamic import exceptions as dynamic_exceptions
+            from urllib3 import exceptions as transport_exceptions
+            from urllib3.util import retry as urllib3_retry
+        except ImportError:  # pragma: no cover - reported by the module
+            pass
+        else:
+            names.update(DynamicApiError=dynamic_exceptions.DynamicApiError, TransportError=transport_exceptions.HTTPError,
+                         NewConnectionError=transport_exceptions.NewConnectionError,
+                         ConnectTimeoutError=transport_exceptions.ConnectTimeoutError,
+                         ReadTimeoutError=transport_exceptions.ReadTimeoutError, Retry=urllib3_retry.Retry)
+        globals().update(names)
+
 
 WRITE_METHODS = frozenset(["POST", "PUT", "PATCH", "DELETE"])
 JSON = "application/json"
@@ -183,6 +215,7 @@ class ApiSession:
         self.policy = policy or policy_for(params.get("api_retries"))
         self.request_timeout = params.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT
         self._sleep = sleep
+        load_client_libraries()
         if dynamic_client is None:
             # kubernetes.core's client reads the API's discovery documents (when not cached) with
             # no timeout: bound each socket operation of those requests by request_timeout too
