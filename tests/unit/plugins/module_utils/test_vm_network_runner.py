@@ -1,6 +1,5 @@
 import copy
 
-import jsonpatch
 import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
