@@ -136,6 +136,28 @@ def sidecar_injectors(webhook_configurations):
     return found
 
 
+def injector_services(webhook_configurations):
+    """The Services Istio's sidecar-injector webhooks call, as
+    ``{(namespace, name): set of istio.io/rev}`` (istiod's chart points them at
+    Service ``istiod[-<revision>]`` in the Istio namespace); webhooks called by
+    URL are left out (nothing to check)."""
+    found = {}
+    for item in webhook_configurations or []:
+        rev = ((item.get("metadata") or {}).get("labels") or {}).get(REV_LABEL) or "default"
+        for hook in item.get("webhooks") or []:
+            if not str(hook.get("name") or "").endswith("sidecar-injector.istio.io"):
+                continue
+            service = (hook.get("clientConfig") or {}).get("service") or {}
+            if service.get("namespace") and service.get("name"):
+                found.setdefault((service["namespace"], service["name"]), set()).add(rev)
+    return found
+
+
+def ready_addresses(endpoints):
+    """How many ready addresses an Endpoints object lists (0 for None)."""
+    return sum(len(subset.get("addresses") or []) for subset in (endpoints or {}).get("subsets") or [])
+
+
 def broken_istio(istio_version):
     """True for the Istio releases whose CNI plugin ignores the old kubevirtInterfaces annotation
     (see BROKEN_ISTIO_RANGES); a version without a patch number counts as .0."""

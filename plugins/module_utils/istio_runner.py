@@ -20,7 +20,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Ru
 from ansible_collections.kubevirt_net.core.plugins.module_utils.targets import resolve_targets
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Action, Executor, key_of, plan)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, NAMESPACE, POD, SERVICE, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import ENDPOINTS, NAD, NAMESPACE, POD, SERVICE, VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 
@@ -210,7 +210,8 @@ class IstioRun:
 
     def _injector_preflight(self, session):
         """Istio's CRDs without istiod's sidecar injector: enrolled VMs would restart without a sidecar."""
-        injectors = istio.sidecar_injectors(mutating_webhooks(session))
+        configurations = mutating_webhooks(session)
+        injectors = istio.sidecar_injectors(configurations)
         revision = self.params.get("revision")
         if injectors is None:
             self.findings.append({"kind": "injector-unknown", "message": "cannot check for Istio's sidecar injector: "
@@ -226,6 +227,35 @@ class IstioRun:
                                   "(registered: %s): pods labelled istio.io/rev=%s get no sidecar until istiod of "
                                   "that revision is installed" % (revision, ", ".join(
                                       "%s (rev %s)" % kv for kv in sorted(injectors.items())), revision)})
+        else:
+            self._injector_ready(session, configurations)
+
+    def _injector_ready(self, session, configurations):
+        """A registered injector whose Service has no ready endpoint (istiod scaled to 0, crash-looping):
+        kube-apiserver cannot call it, so launcher pods fail to be created (the chart's failurePolicy: Fail)
+        or start without istio-proxy (Ignore). Only the injectors of this task's revision count; webhooks
+        called by URL cannot be checked."""
+        wanted = self.params.get("revision") if self.params["mode"] == "revision" else "default"
+        services = dict((key, revs) for key, revs in istio.injector_services(configurations).items()
+                        if wanted in revs)
+        if not services:
+            return
+        ready = {}
+        for namespace, name in sorted(services):
+            try:
+                ready[(namespace, name)] = istio.ready_addresses(session.get(ENDPOINTS.path(namespace, name)))
+            except ApiError as err:
+                if err.status != 403:
+                    raise
+                self.findings.append({"kind": "injector-unknown", "message": "cannot read the Endpoints of the "
+                                      "sidecar injector's Service %s/%s (403): make sure istiod runs" % (namespace, name)})
+                return
+        if not any(ready.values()):
+            self.problems.add("cluster", "istio sidecar injector", "the sidecar injector of revision %r is registered "
+                              "but its Service has no ready endpoint (%s), so istiod is not serving: launcher pods "
+                              "would fail to be created or start without istio-proxy. Make istiod ready first "
+                              "(kubectl -n %s get deploy,pods -l app=istiod)" % (
+                                  wanted, ", ".join("%s/%s" % key for key in sorted(ready)), sorted(ready)[0][0]))
 
     # ------------------------------------------------- phase: namespaces
     def _read_namespaces(self, session):

@@ -27,7 +27,8 @@ description:
     VMI to be Ready and its virt-launcher pod to carry (or, with O(state=absent), to lose) the C(istio-proxy)
     container.
   - Every refusal is decided before the first write - Istio CRDs missing, Istio's sidecar injector not registered
-    (no C(*sidecar-injector.istio.io) webhook - istiod is not running), namespace missing or in ambient mode
+    (no C(*sidecar-injector.istio.io) webhook - istiod is not running) or registered for this task's revision but
+    with no ready endpoint behind its Service (istiod scaled down or failing), namespace missing or in ambient mode
     (KubeVirt does not support ambient), C(bridge) on the pod network without O(fix_binding), another non-mesh
     binding, Istio-reserved ports (15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090) in the
     interface C(ports), IPv6-only pod networks, Service name or port collisions, target ports the interface does not

@@ -1,11 +1,13 @@
-"""kubevirt_vm_istio against the lab (kube-apiserver 1.20, emulated KubeVirt
-1.9 with Istio's sidecar injector on), judged by what the server stores, by
-the launcher pods the emulated virt-controller and injector render, and by
-the proxy's request log."""
+"""kubevirt_vm_istio against the lab (kube-apiserver 1.34, KubeVirt v1.9.0's
+own virt-api and virt-controller, the lab's stand-in for Istio's sidecar
+injector), judged by what the server stores, by the launcher pods
+virt-controller renders and the injector mutates, and by the proxy's request
+log."""
 
 # pylint: disable=redefined-outer-name,unused-argument
 import pytest
 
+from lab.cluster import LabError
 from tests.integration.helpers import play, wait_for
 from tests.integration.istio_fixtures import (  # noqa: F401  pylint: disable=unused-import
     DR_PATH, INJECT, NAD_PATH, PA_PATH, SERVICE_PATH, VM_PATH, containers, create_vm, endpoints_ips, get, istio_lab,
@@ -405,3 +407,47 @@ def test_a_503_is_retried_and_a_lasting_500_fails_cleanly(istio_lab, namespace, 
     assert "error" in pa
     # the run reports exactly what it did: the rest was already in place, nothing else written
     assert failed["api_requests"]["writes"] == 2   # two tries of the PeerAuthentication
+
+
+def test_an_injector_whose_service_has_no_ready_endpoint_is_refused(istio_lab, make_namespace, run_playbook,
+                                                                    request_log):
+    # istiod's chart registers istio-sidecar-injector-<rev> calling Service istiod-<rev>; with istiod scaled
+    # to 0 the Service has no ready endpoint and kube-apiserver cannot call the webhook. The objectSelector
+    # keeps kube-apiserver from calling this stand-in for the lab's own pods.
+    lab = istio_lab
+    mwc = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+    lab.request("POST", mwc, {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "istio-sidecar-injector-canary", "labels": {"istio.io/rev": "canary"}},
+        "webhooks": [{"name": "rev.namespace.sidecar-injector.istio.io", "admissionReviewVersions": ["v1"],
+                      "sideEffects": "None", "failurePolicy": "Ignore",
+                      "objectSelector": {"matchLabels": {"kubevirt-net.test/never": "x"}},
+                      "clientConfig": {"service": {"namespace": "istio-system", "name": "istiod-canary",
+                                                   "path": "/inject"}},
+                      "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                                 "resources": ["pods"]}]}]})
+    ns_path = "/api/v1/namespaces/istio-system"
+    try:
+        try:
+            lab.request("POST", "/api/v1/namespaces", {"metadata": {"name": "istio-system"}})
+        except LabError:
+            pass   # already there
+        space = make_namespace()
+        create_vm(lab, space, "api", running=False)
+        options = dict(namespaces=[space], mode="revision", revision="canary")
+        request_log.mark()
+        refused = result_of(run_playbook(play(task("mesh", ignore_errors=True, **options))), "mesh")
+        assert refused["failed"] and "no ready endpoint" in refused["msg"] and "istio-system/istiod-canary" in \
+            refused["msg"], refused["msg"]
+        assert request_log.writes() == []
+        # istiod-canary ready: one address behind the Service
+        lab.request("POST", ns_path + "/endpoints", {"metadata": {"name": "istiod-canary"}, "subsets": [
+            {"addresses": [{"ip": "10.244.9.9"}], "ports": [{"name": "https-webhook", "port": 15017}]}]})
+        done = result_of(run_playbook(play(task("mesh", **options))), "mesh")
+        assert not done.get("failed") and ns_labels(lab, space).get("istio.io/rev") == "canary"
+    finally:
+        for path in (mwc + "/istio-sidecar-injector-canary", ns_path + "/endpoints/istiod-canary"):
+            try:
+                lab.request("DELETE", path)
+            except LabError:
+                pass

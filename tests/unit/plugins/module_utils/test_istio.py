@@ -453,3 +453,24 @@ def test_rendered_state_renders_the_namespace_label():
     assert not problems
     desired = istio.namespace_desired("shop", {"metadata": {"name": "shop"}}, config)
     assert desired["metadata"]["labels"] == {"istio-injection": "enabled"}
+
+
+def test_injector_services_and_ready_addresses():
+    hook = {"name": "rev.namespace.sidecar-injector.istio.io",
+            "clientConfig": {"service": {"namespace": "istio-system", "name": "istiod-canary"}}}
+    configurations = [
+        {"metadata": {"name": "istio-sidecar-injector-canary", "labels": {"istio.io/rev": "canary"}},
+         "webhooks": [hook, dict(hook, name="rev.object.sidecar-injector.istio.io")]},
+        {"metadata": {"name": "istio-sidecar-injector"},   # no rev label: the default revision
+         "webhooks": [{"name": "namespace.sidecar-injector.istio.io",
+                       "clientConfig": {"service": {"namespace": "istio-system", "name": "istiod"}}}]},
+        {"metadata": {"name": "by-url"}, "webhooks": [{"name": "object.sidecar-injector.istio.io",
+                                                        "clientConfig": {"url": "https://istiod.example:15017"}}]},
+        {"metadata": {"name": "other"}, "webhooks": [{"name": "x.example.com", "clientConfig": {
+            "service": {"namespace": "a", "name": "b"}}}]},
+    ]
+    assert istio.injector_services(configurations) == {("istio-system", "istiod-canary"): {"canary"},
+                                                       ("istio-system", "istiod"): {"default"}}
+    assert istio.ready_addresses(None) == 0
+    assert istio.ready_addresses({"subsets": [{"notReadyAddresses": [{"ip": "10.0.0.1"}]}]}) == 0
+    assert istio.ready_addresses({"subsets": [{"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}]}]}) == 2
