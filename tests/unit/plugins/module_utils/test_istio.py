@@ -464,8 +464,8 @@ def test_injector_services_and_ready_addresses():
         {"metadata": {"name": "istio-sidecar-injector"},   # no rev label: the default revision
          "webhooks": [{"name": "namespace.sidecar-injector.istio.io",
                        "clientConfig": {"service": {"namespace": "istio-system", "name": "istiod"}}}]},
-        {"metadata": {"name": "by-url"}, "webhooks": [{"name": "object.sidecar-injector.istio.io",
-                                                        "clientConfig": {"url": "https://istiod.example:15017"}}]},
+        {"metadata": {"name": "by-url"},
+         "webhooks": [{"name": "object.sidecar-injector.istio.io", "clientConfig": {"url": "https://istiod.example"}}]},
         {"metadata": {"name": "other"}, "webhooks": [{"name": "x.example.com", "clientConfig": {
             "service": {"namespace": "a", "name": "b"}}}]},
     ]
