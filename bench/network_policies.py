@@ -18,7 +18,8 @@ POLICY_LABELS = {"app.kubernetes.io/managed-by": "kubevirt_net.core", "kubevirt-
 ROLE_VARS = {
     "network_policies_default_deny": "both",
     "network_policies_allow_dns": True,
-    "network_policies_label_namespaces": True,  # the lab is Kubernetes 1.20 (one PATCH of kube-system, once)
+    # on Kubernetes >= 1.21 (the lab runs 1.34) every namespace has kubernetes.io/metadata.name: no PATCH
+    "network_policies_label_namespaces": True,
     "network_policies_allow_same_namespace": False,
     "network_policies_rules": [
         {"name": "db-from-app", "direction": "ingress", "template_selector": {"app": "db"},

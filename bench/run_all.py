@@ -171,7 +171,8 @@ def _num(value, fmt="%.2f"):
 def markdown(results, info, args, failed):
     out = ["# Benchmarks", "",
            "Written by `python -m bench.run_all%s` (`make bench`) on %s UTC. Every scenario starts its own lab "
-           "cluster (kube-apiserver 1.20 + etcd behind the lab proxy) and runs the collection's way and the "
+           "cluster (etcd and kube-apiserver 1.34 with KubeVirt v1.9.0's virt-api and virt-controller, behind the lab "
+           "proxy) and runs the collection's way and the "
            "comparison **in the same run**; requests and writes are counted by the lab proxy's request log "
            "(writes = POST/PUT/PATCH/DELETE). Seconds are wall time of one `ansible-playbook` process, Ansible's "
            "start-up included; %s. The ratios and request counts are the point, not the seconds."
