@@ -186,3 +186,31 @@ def merge_patch(target, patch):
         else:
             out[key] = merge_patch(out.get(key), value)
     return out
+
+
+class Done(Exception):
+    """How a flow ended under ``FakeRun``: ``failed`` and the module result."""
+
+    def __init__(self, failed, result):
+        super().__init__(result.get("msg"))
+        self.failed, self.result = failed, result
+
+
+class FakeRun:
+    """The module.Run double: holds the session; ``fail`` and ``exit`` raise ``Done``."""
+
+    def __init__(self, session=None):
+        self.session = session
+
+    def fail(self, msg, **extra):
+        raise Done(True, dict(extra, msg=msg))
+
+    def fail_problems(self, problems, **extra):
+        self.fail(problems.render(), problems=problems.items, **extra)
+
+    def fail_api(self, err, context=None, **extra):
+        report = err.report(context)
+        self.fail(report["msg"], **dict(extra, status=report["status"], reason=report["reason"]))
+
+    def exit(self, **result):
+        raise Done(False, result)

@@ -6,7 +6,7 @@ import pytest
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-from tests.unit.plugins.module_utils.session_double import Clock, TimeBounds
+from tests.unit.plugins.module_utils.session_double import Clock, FakeRun, TimeBounds
 
 
 def vm(ifaces=None, networks=None):
@@ -286,14 +286,6 @@ class FakeModule:
         self.warnings.append(text)
 
 
-class FakeRunner:
-    def __init__(self, session):
-        self.session = session
-
-    def fail(self, msg, **extra):
-        raise AssertionError(msg)
-
-
 class Cluster(TimeBounds):
     """Answers the runner's reads; ``vmis`` may be a list of answers served in turn."""
 
@@ -334,7 +326,7 @@ def running_vmi(ifaces=None, statuses=None, migratable_=True, extra_conditions=(
 def runner_for(cluster, requests, **params):
     from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine
     module = FakeModule(**params)
-    return HotplugEngine(module.params, requests, FakeRunner(cluster), module.warn), module
+    return HotplugEngine(module.params, requests, FakeRun(cluster), module.warn), module
 
 
 class KVInfo(KV):

@@ -10,7 +10,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiEr
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.modules import kubevirt_network_policies
-from tests.unit.plugins.module_utils.session_double import FakeSession, TimeBounds
+from tests.unit.plugins.module_utils.session_double import Done, FakeRun, FakeSession, TimeBounds
 
 BASE = {"name_prefix": "kvnet-", "default_deny": "none", "allow_dns": False, "dns_namespace": "kube-system",
         "dns_namespace_selector": None, "dns_pod_selector": None, "allow_same_namespace": False,
@@ -216,26 +216,6 @@ def test_forcing_v1alpha1_writes_adminnetworkpolicies():
 
 
 # ------------------------------------------------------- the whole flow on a fake cluster (no lab)
-class Done(Exception):
-    def __init__(self, failed, result):
-        super().__init__(result.get("msg"))
-        self.failed = failed
-        self.result = result
-
-
-class FakeRun:
-    session = None
-
-    def __init__(self, module):
-        self.module = module
-
-    def fail(self, msg, **extra):
-        raise Done(True, dict(extra, msg=msg))
-
-    def exit(self, **result):
-        raise Done(False, result)
-
-
 class Module:
     def __init__(self, check_mode=False, **params):
         from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -296,8 +276,7 @@ class Cluster(TimeBounds):
 
 
 def run_flow(monkeypatch, cluster, check_mode=False, **params):
-    FakeRun.session = cluster
-    monkeypatch.setattr(netpol_runner, "Run", FakeRun)
+    monkeypatch.setattr(netpol_runner, "Run", lambda _module: FakeRun(cluster))
     module = Module(check_mode=check_mode, **params)
     with pytest.raises(Done) as done:
         netpol_runner.run(module)

@@ -5,7 +5,7 @@ import pytest
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import TemplateWriter, guarded_patch
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
-from tests.unit.plugins.module_utils.session_double import FakeSession, TimeBounds
+from tests.unit.plugins.module_utils.session_double import Done, FakeRun, FakeSession, TimeBounds
 
 PATH = "/apis/kubevirt.io/v1/namespaces/vms/virtualmachines/vm1"
 
@@ -120,12 +120,6 @@ def test_observe_without_generation_tracking_takes_the_expected_outcome_as_signa
 
 
 # ------------------------------------------- issue 18 item 5, issue 19 item 2: the module's flow
-class Exit(Exception):
-    def __init__(self, failed, result):
-        super(Exit, self).__init__(result.get("msg"))
-        self.failed, self.result = failed, result
-
-
 class Cluster(TimeBounds):
     """What kubevirt_vm_network reads; ``vmis`` is served in turn (the last one repeats). Any write fails the test."""
 
@@ -157,17 +151,6 @@ class Cluster(TimeBounds):
     def request(self, method, path, body=None, content_type=None):
         self.writes.append((method, path))
         raise AssertionError("unexpected write %s %s" % (method, path))
-
-
-class Runner:
-    def __init__(self, session):
-        self.session = session
-
-    def fail(self, msg, **result):
-        raise Exit(True, dict(result, msg=msg))
-
-    def exit(self, **result):
-        raise Exit(False, result)
 
 
 class Module:
@@ -209,8 +192,8 @@ def converge(cluster, **params):
     flow = runner_mod.VmNetwork.__new__(runner_mod.VmNetwork)
     flow.module, flow.params, flow.namespace, flow.name = module, module.params, "vms", "vm1"
     flow.state, flow.config, flow.runner, flow.patches, flow._before = "merged", module.params["config"], \
-        Runner(cluster), [], None
-    with pytest.raises(Exit) as done:
+        FakeRun(cluster), [], None
+    with pytest.raises(Done) as done:
         flow.converge()
     return done.value, module
 

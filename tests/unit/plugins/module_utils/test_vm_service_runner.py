@@ -6,6 +6,7 @@ import contextlib
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_service_runner
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
+from tests.unit.plugins.module_utils.session_double import Done, FakeRun
 
 
 class Clock:
@@ -38,22 +39,10 @@ class Session:
         return []
 
 
-class Failed(Exception):
-    pass
-
-
-class Run:
-    def __init__(self, session):
-        self.session = session
-
-    def fail(self, msg, **_out):
-        raise Failed(msg)
-
-
 def service(session):
     runner = vm_service_runner.VmService.__new__(vm_service_runner.VmService)
     runner.params = {"name": "db", "wait_timeout": 10, "wait_sleep": 1.0, "ports": []}
-    runner.namespace, runner.runner = "vms", Run(session)
+    runner.namespace, runner.runner = "vms", FakeRun(session)
     return runner
 
 
@@ -64,7 +53,7 @@ def test_the_endpoints_wait_gets_only_what_the_task_has_left():
     session = Session(clock, cost=0.5)
     try:
         service(session).wait_endpoints({"app": "db"}, [], [], {}, {}, deadline)
-    except Failed as failed:
+    except Done as failed:
         assert "after 10s" in str(failed)
     else:
         raise AssertionError("the wait did not fail")
