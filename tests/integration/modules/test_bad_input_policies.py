@@ -38,9 +38,9 @@ def cases(ns):
         case("np-selector-operator", M, pol(ns, namespaces=None, namespace_selector={"match_expressions": [
             {"key": "team", "operator": "Equals", "values": ["a"]}]}), "operator", "In"),
         case("np-selector-values", M, pol(ns, namespaces=None, namespace_selector={"match_expressions": [
-            {"key": "team", "operator": "In"}]}), "values", "non-empty"),
+            {"key": "team", "operator": "In"}]}), "values", "at least one value"),
         case("np-selector-exists-values", M, pol(ns, namespaces=None, namespace_selector={"match_expressions": [
-            {"key": "team", "operator": "Exists", "values": ["a"]}]}), "values", "must be empty"),
+            {"key": "team", "operator": "Exists", "values": ["a"]}]}), "values", "takes no values"),
         case("np-selector-key", M, pol(ns, namespaces=None, namespace_selector={"bad key": "x"}),
              "namespace_selector", "bad key"),
         case("np-rendered-selector", M, pol(ns, namespaces=None, namespace_selector={"team": "a"},
