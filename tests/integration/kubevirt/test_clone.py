@@ -145,6 +145,12 @@ def test_clone_gets_new_macs_filters_and_patches(lab, custom, namespace):
     assert get_vm(custom, namespace, "src")["spec"] == source["spec"]  # the source is left alone
 
     reasons = [r for n, r, _m in events(lab, namespace, "VirtualMachineClone") if n == "c1"]
+    # virt-controller reads the source from its VM informer (clone.go retrieveCloneInfo ->
+    # getSource on vmStore); when the clone is synced before that cache has the VM just
+    # created, sync returns isClonePending with SourceDoesNotExist and the clone is synced
+    # again once the VM arrives. Under CI load that happens, so leading ones are allowed.
+    while reasons[:1] == ["SourceDoesNotExist"]:
+        reasons.pop(0)
     assert reasons == ["SnapshotCreated", "SnapshotReady", "RestoreCreated", "RestoreReady", "TargetVMCreated",
                        "PVCBound"]
 
