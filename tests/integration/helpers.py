@@ -9,7 +9,7 @@ import sys
 import time
 
 
-def wait_for(probe, timeout=30.0, interval=0.1, message="condition"):
+def wait_for(probe, timeout=120.0, interval=0.1, message="condition"):
     """Call ``probe()`` until it returns a truthy value; return that value.
     Exceptions from the probe count as "not yet" until the timeout."""
     deadline = time.monotonic() + timeout

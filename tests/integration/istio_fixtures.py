@@ -92,7 +92,7 @@ def vmi_or_none(lab, namespace, name):
     return next((i for i in get(lab, VMI_PATH % namespace)["items"] if i["metadata"]["name"] == name), None)
 
 
-def wait_ready(lab, namespace, name, timeout=60):
+def wait_ready(lab, namespace, name, timeout=180):
     def ready():
         vmi = vmi_or_none(lab, namespace, name)
         status = (vmi or {}).get("status") or {}

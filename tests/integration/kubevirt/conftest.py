@@ -64,7 +64,7 @@ class KubeVirtClient:
         items = self.get("virtualmachineinstances")["items"]
         return next((i for i in items if i["metadata"]["name"] == name), None)
 
-    def running(self, name, timeout=60):
+    def running(self, name, timeout=180):
         return wait_for(lambda: (self.vmi_or_none(name) or {}).get("status", {}).get("phase") == "Running"
                         and self.vmi(name), timeout=timeout, message="VMI %s Running" % name)
 

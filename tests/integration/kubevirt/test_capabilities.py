@@ -58,7 +58,7 @@ def test_nodes_carry_their_allocatable_resources(lab):
 @pytest.mark.usefixtures("config_restored")
 def test_workload_update_methods_can_be_emptied(lab):
     lab.set_config(workload_update_methods=[])
-    wait_for(lambda: kubevirt(lab)["spec"]["workloadUpdateStrategy"] == {"workloadUpdateMethods": []}, timeout=10,
+    wait_for(lambda: kubevirt(lab)["spec"]["workloadUpdateStrategy"] == {"workloadUpdateMethods": []}, timeout=180,
              message="workloadUpdateMethods: [] in the KubeVirt CR")
 
 
@@ -78,9 +78,9 @@ def test_gates_rollout_strategy_and_version_follow_the_capabilities(lab):
             and kv["spec"]["configuration"]["vmRolloutStrategy"] == "Stage"
             and kv["status"]["observedKubeVirtVersion"] == KUBEVIRT_VERSION)
 
-    wait_for(applied, timeout=10, message="the new capabilities in the KubeVirt CR")
+    wait_for(applied, timeout=180, message="the new capabilities in the KubeVirt CR")
     lab.set_config(vm_rollout_strategy=None)
-    wait_for(lambda: "vmRolloutStrategy" not in kubevirt(lab)["spec"]["configuration"], timeout=10,
+    wait_for(lambda: "vmRolloutStrategy" not in kubevirt(lab)["spec"]["configuration"], timeout=180,
              message="vmRolloutStrategy unset (KubeVirt's default)")
 
 
@@ -93,7 +93,7 @@ def test_fields_the_lab_does_not_own_survive_capability_changes(lab):
     try:
         lab.set_config(feature_gates=["Snapshot"])
         wait_for(lambda: kubevirt(lab)["spec"]["configuration"]["developerConfiguration"]["featureGates"] ==
-                 ["Snapshot"], timeout=10, message="the feature gate")
+                 ["Snapshot"], timeout=180, message="the feature gate")
         assert kubevirt(lab)["spec"]["configuration"]["network"]["binding"] == binding
     finally:
         lab.request("PATCH", KUBEVIRT, {"spec": {"configuration": {"network": {"binding": None}}}},
@@ -107,8 +107,8 @@ def test_nodes_follow_the_capabilities(lab):
                                             **{"openshift.io/mlxnics": "4"}))
     lab.set_config(nodes=[first, {"name": "node09", "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"}}])
     wait_for(lambda: lab.request("GET", "/api/v1/nodes/" + first["name"])["status"]["allocatable"] ==
-             first["allocatable"], timeout=10, message="node01's new allocatable resources")
+             first["allocatable"], timeout=180, message="node01's new allocatable resources")
     assert lab.request("GET", "/api/v1/nodes/node09")["status"]["allocatable"]["cpu"] == "8"
     for gone in nodes[1:]:
-        wait_for(lambda name=gone["name"]: node_exists(lab, name) is None, timeout=10,
+        wait_for(lambda name=gone["name"]: node_exists(lab, name) is None, timeout=180,
                  message="node %s removed" % gone["name"])

@@ -79,7 +79,7 @@ def wait_clone(custom, namespace, predicate, message, name="c1"):
         clone = get_clone(custom, namespace, name)
         return clone if predicate(clone) else None
 
-    return wait_for(probe, timeout=30, message=message)
+    return wait_for(probe, timeout=120, message=message)
 
 
 def wait_phase(custom, namespace, phase, name="c1"):
@@ -162,7 +162,7 @@ def test_phases_follow_kubevirts_order(api, custom, namespace):
     seen = []
     stream = k8s_watch.Watch()
     for event in stream.stream(custom.list_namespaced_custom_object, *CLONE, namespace, "virtualmachineclones",
-                               resource_version=listing["metadata"]["resourceVersion"], timeout_seconds=30):
+                               resource_version=listing["metadata"]["resourceVersion"], timeout_seconds=180):
         status = event["object"].get("status") or {}
         step = (status.get("phase"), bool(status.get("snapshotName")), bool(status.get("restoreName")),
                 status.get("targetName"))
@@ -228,7 +228,7 @@ def test_deleting_the_target_deletes_the_succeeded_clone(custom, namespace):
             return exc.status == 404
         return False
 
-    wait_for(gone, timeout=30, message="the clone to be deleted with its target")
+    wait_for(gone, timeout=120, message="the clone to be deleted with its target")
 
 
 # ------------------------------------------------------------ where KubeVirt waits
@@ -258,7 +258,7 @@ def test_existing_target_keeps_the_restore_failing_until_it_goes(lab, custom, na
     create_vm(custom, namespace, vm_body())
     existing = create_vm(custom, namespace, vm_body("dst"))
     clone = create_clone(custom, namespace, clone_body(target="dst"))
-    message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=30, message="the restore's error")
+    message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=120, message="the restore's error")
     assert message == ("VirtualMachineRestore encountered error restore source and restore target are different but "
                        "restore target already exists")
     stuck = get_clone(custom, namespace)
@@ -278,7 +278,7 @@ def test_patch_that_does_not_apply_is_a_restore_error(lab, custom, namespace):
     create_vm(custom, namespace, vm_body())
     bad = '{"op":"remove","path":"/spec/template/spec/nodeSelector"}'
     clone = create_clone(custom, namespace, clone_body(target="dst", patches=[bad]))
-    message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=30, message="the restore's error")
+    message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=120, message="the restore's error")
     assert message.startswith("VirtualMachineRestore encountered error error patching VM dst: failed to apply patch "
                               "for VM [\n")
     assert bad in message
@@ -295,7 +295,7 @@ def test_target_the_webhook_refuses_is_a_restore_error(lab, custom, namespace):
                json.dumps({"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/1/masquerade",
                            "value": {}})]
     clone = create_clone(custom, namespace, clone_body(target="dst", patches=patches))
-    message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=30, message="the restore's error")
+    message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=120, message="the restore's error")
     assert message == ('VirtualMachineRestore encountered error admission webhook "virtualmachine-validator.kubevirt.io" '
                        'denied the request: Masquerade interface only implemented with pod network')
 

@@ -47,7 +47,7 @@ def dns_objects(lab, namespace):
 @pytest.mark.usefixtures("dns_objects")
 def test_hostname_dot_subdomain_resolves_to_the_pod(lab, namespace):
     name = "vmi-a.mysub.%s.svc.cluster.local" % namespace
-    wait_for(lambda: ask(lab, name)["rcode"] == "NOERROR", timeout=30,
+    wait_for(lambda: ask(lab, name)["rcode"] == "NOERROR", timeout=120,
              message="%s to resolve once the endpoints exist" % name)
     answer = ask(lab, name)
     assert answer == {"name": name, "type": "A", "rcode": "NOERROR",
@@ -59,7 +59,7 @@ def test_hostname_dot_subdomain_resolves_to_the_pod(lab, namespace):
 
 @pytest.mark.usefixtures("dns_objects")
 def test_vmi_name_under_svc_is_not_a_record(lab, namespace):
-    wait_for(lambda: ask(lab, "vmi-a.mysub.%s.svc.cluster.local" % namespace)["answers"], timeout=30,
+    wait_for(lambda: ask(lab, "vmi-a.mysub.%s.svc.cluster.local" % namespace)["answers"], timeout=120,
              message="the endpoints")
     for name in ("vmi-a", "virt-launcher-vmi-a-x7k2p", "mysub-vmi-a"):
         assert ask(lab, "%s.%s.svc.cluster.local" % (name, namespace)) == {
@@ -69,14 +69,14 @@ def test_vmi_name_under_svc_is_not_a_record(lab, namespace):
 
 def test_service_name_resolves_to_its_cluster_ip(lab, namespace, dns_objects):
     name = "web.%s.svc.cluster.local" % namespace
-    answer = wait_for(lambda: ask(lab, name)["answers"], timeout=30, message=name)
+    answer = wait_for(lambda: ask(lab, name)["answers"], timeout=120, message=name)
     assert [a["data"] for a in answer] == [dns_objects["cluster_ip"]]
 
 
 @pytest.mark.usefixtures("dns_objects")
 def test_the_udp_server_gives_the_same_answer(lab, namespace):
     name = "vmi-a.mysub.%s.svc.cluster.local" % namespace
-    wait_for(lambda: ask(lab, name)["answers"], timeout=30, message=name)
+    wait_for(lambda: ask(lab, name)["answers"], timeout=120, message=name)
     with open(lab.path("dns.port"), encoding="utf-8") as handle:
         port = int(handle.read())
     qname = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"

@@ -10,8 +10,8 @@ def test_daemonset_follows_the_capability(lab):
     saved = lab.get_config()["dynamic_networks"]
     try:
         lab.set_config(dynamic_networks=True)
-        assert wait_for(lambda: len(lab.request("GET", DS)["items"]) == 1, timeout=30, message="DaemonSet")
+        assert wait_for(lambda: len(lab.request("GET", DS)["items"]) == 1, timeout=120, message="DaemonSet")
         lab.set_config(dynamic_networks=False)
-        assert wait_for(lambda: lab.request("GET", DS)["items"] == [], timeout=30, message="DaemonSet gone")
+        assert wait_for(lambda: lab.request("GET", DS)["items"] == [], timeout=120, message="DaemonSet gone")
     finally:
         lab.set_config(dynamic_networks=saved)

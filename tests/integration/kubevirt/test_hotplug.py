@@ -39,7 +39,7 @@ def test_in_place_with_the_dynamic_networks_controller(kv, capabilities):
             steps.append(state)
         return state[2] == "domain, guest-agent, multus-status"
 
-    wait_for(progress, timeout=60, interval=0.05, message="blue in the domain")
+    wait_for(progress, timeout=180, interval=0.05, message="blue in the domain")
     assert steps[-3:] == [(True, ["blue-net"], None), (True, ["blue-net"], "multus-status"),
                           (True, ["blue-net"], "domain, guest-agent, multus-status")]
     blue = kv.interface(kv.vmi("web"), "blue")
@@ -51,7 +51,7 @@ def test_in_place_with_the_dynamic_networks_controller(kv, capabilities):
         vm = kv.get("virtualmachines", "web")
         return vm["status"].get("desiredGeneration") == vm["metadata"]["generation"] and vm
 
-    vm = wait_for(observed, timeout=30, message="generation seen by the VM controller")
+    vm = wait_for(observed, timeout=120, message="generation seen by the VM controller")
     # a live update does not make a new start revision, and the VM controller bumps the VMI's
     # kubevirt.io/vm-generation (status.observedGeneration) only when the VMI's start revision
     # equals the template (pkg/virt-controller/watch/vm/vm.go conditionallyBumpGenerationAnnotationOnVmi,
@@ -73,7 +73,7 @@ def settled(kv, vmi):
     source = vmi["status"]["migrationState"]["sourcePod"]
     wait_for(lambda: [m for m in kv.migrations() if (m.get("status") or {}).get("phase") == "Succeeded"]
              and {p["metadata"]["name"]: p["status"].get("phase") for p in kv.pods(vmi)}.get(source) == "Succeeded"
-             and len(running_pods(kv, vmi)) == 1, timeout=60,
+             and len(running_pods(kv, vmi)) == 1, timeout=180,
              message="the migration Succeeded and the source launcher exited")
     migrations = kv.migrations()
     assert [m["status"]["phase"] for m in migrations] == ["Succeeded"]
@@ -86,10 +86,10 @@ def test_migration_without_the_dynamic_networks_controller(kv, capabilities):
     kv.vm("db")
     source = kv.running("db")
     kv.add_interface("db", BLUE_IFACE, BLUE_NET)
-    pending = wait_for(lambda: kv.condition(kv.vmi("db"), "MigrationRequired"), timeout=30, message="pending")
+    pending = wait_for(lambda: kv.condition(kv.vmi("db"), "MigrationRequired"), timeout=120, message="pending")
     assert (pending["status"], pending["reason"]) == ("False", "AutoMigrationPending")
     done = wait_for(lambda: info_source(kv, "db") == "domain, guest-agent, multus-status" and kv.vmi("db"),
-                    timeout=60, message="blue attached after the migration")
+                    timeout=180, message="blue attached after the migration")
     [migration] = settled(kv, done)
     assert migration["metadata"]["name"].startswith("kubevirt-workload-update-")
     assert "kubevirt.io/workloadUpdateMigration" in migration["metadata"]["annotations"]
@@ -108,7 +108,7 @@ def test_without_live_migrate_migration_required_stays(kv, capabilities):
     kv.running("stuck")
     kv.add_interface("stuck", BLUE_IFACE, BLUE_NET)
     required = wait_for(lambda: (kv.condition(kv.vmi("stuck"), "MigrationRequired") or {}).get("status") == "True"
-                        and kv.condition(kv.vmi("stuck"), "MigrationRequired"), timeout=30, message="required")
+                        and kv.condition(kv.vmi("stuck"), "MigrationRequired"), timeout=120, message="required")
     assert required["reason"] == "AutoMigrationDueToLiveUpdate"
     vmi = kv.vmi("stuck")
     assert kv.interface(vmi, "blue") is None
@@ -129,7 +129,7 @@ def test_sriov_hotplug_always_migrates(kv, lab, capabilities):
     source = kv.running("fast")
     kv.add_interface("fast", {"name": "vf", "sriov": {}}, {"name": "vf", "multus": {"networkName": "sriov-net"}})
     done = wait_for(lambda: info_source(kv, "fast", "vf") == "domain, guest-agent, multus-status" and kv.vmi("fast"),
-                    timeout=60, message="VF attached after the migration")
+                    timeout=180, message="VF attached after the migration")
     assert done["status"]["nodeName"] != source["status"]["nodeName"]
     settled(kv, done)
     [pod] = running_pods(kv, done)
@@ -141,7 +141,7 @@ def test_unplug_removes_the_interface_from_vm_and_vmi(kv, capabilities):
     kv.nad("blue-net")
     kv.vm("web", [{"name": "default", "masquerade": {}}, BLUE_IFACE], [{"name": "default", "pod": {}}, BLUE_NET])
     kv.running("web")
-    wait_for(lambda: info_source(kv, "web") == "domain, guest-agent, multus-status", timeout=30, message="plugged")
+    wait_for(lambda: info_source(kv, "web") == "domain, guest-agent, multus-status", timeout=120, message="plugged")
     vm = kv.get("virtualmachines", "web")
     ifaces = vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
     kv.patch("virtualmachines", "web", [
@@ -158,7 +158,7 @@ def test_unplug_removes_the_interface_from_vm_and_vmi(kv, capabilities):
                  [i["name"] for i in vmi["status"]["interfaces"]])
         return names == (["default"],) * 5
 
-    wait_for(gone, timeout=60, message="blue gone from VM and VMI")
+    wait_for(gone, timeout=180, message="blue gone from VM and VMI")
     selections, attached = pod_networks(kv, kv.vmi("web"))
     assert selections == [] and [e["interface"] for e in attached] == ["eth0"]
     assert kv.migrations() == []
@@ -174,9 +174,9 @@ def test_a_vmi_that_cannot_migrate_is_left_alone(kv, capabilities):
     assert kv.condition(pinned, "LiveMigratable")["status"] == "False"
     kv.add_interface("pinned", BLUE_IFACE, BLUE_NET)
     wait_for(lambda: (kv.condition(kv.vmi("pinned"), "MigrationRequired") or {}).get("status") == "True",
-             timeout=30, message="MigrationRequired=True")
+             timeout=120, message="MigrationRequired=True")
     kv.add_interface("free", BLUE_IFACE, BLUE_NET)      # the workload updater migrates this one only
-    wait_for(lambda: info_source(kv, "free") == "domain, guest-agent, multus-status", timeout=60,
+    wait_for(lambda: info_source(kv, "free") == "domain, guest-agent, multus-status", timeout=180,
              message="free migrated")
     assert [m["spec"]["vmiName"] for m in kv.migrations()] == ["free"]
     assert kv.interface(kv.vmi("pinned"), "blue") is None
@@ -191,7 +191,7 @@ def test_nad_swap_is_applied_by_a_migration(kv, capabilities):
     kv.patch("virtualmachines", "swap", [{"op": "replace", "path": "/spec/template/spec/networks/1/multus/networkName",
                                           "value": "green-net"}])
     moved = wait_for(lambda: (kv.interface(kv.vmi("swap"), "blue") or {}).get("ipAddress", "").startswith("10.32.0.")
-                     and kv.vmi("swap"), timeout=60, message="blue on green-net")
+                     and kv.vmi("swap"), timeout=180, message="blue on green-net")
     assert moved["spec"]["networks"][1]["multus"]["networkName"] == "green-net"
     assert [m["status"]["phase"] for m in kv.migrations()] == ["Succeeded"]
     assert kv.condition(moved, "MigrationRequired") is None

@@ -51,7 +51,7 @@ def test_migrate_subresource_moves_the_vmi(kv, capabilities):
         phases = {p["metadata"]["name"]: p["status"].get("phase") for p in kv.pods(after)}
         return phases if phases.get(source_pod["metadata"]["name"]) == "Succeeded" else None
 
-    pods = wait_for(exited, timeout=30, message="the source launcher exited")
+    pods = wait_for(exited, timeout=120, message="the source launcher exited")
     assert pods[state["targetPod"]] == "Running"
     [target_pod] = [p for p in kv.pods(after) if p["metadata"]["name"] == state["targetPod"]]
     assert target_pod["spec"]["nodeName"] == state["targetNode"]
@@ -63,7 +63,7 @@ def test_migrate_subresource_moves_the_vmi(kv, capabilities):
     # (pkg/network/setup/netstat.go from the target pod's cache), which may come after the
     # migration controller marked the migration Succeeded
     wait_for(lambda: kv.interface(kv.vmi("mover"), "default")["ipAddress"] == target_pod["status"]["podIP"],
-             timeout=30, message="the primary interface reports the target pod's IP")
+             timeout=120, message="the primary interface reports the target pod's IP")
     assert kv.get("virtualmachines", "mover")["status"]["printableStatus"] == "Running"
 
 

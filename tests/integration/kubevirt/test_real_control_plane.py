@@ -46,7 +46,7 @@ def test_subresources_are_discoverable_and_served_by_virt_api(lab):
     assert out.returncode == 0, out.stderr
     raw = json.loads(subprocess.run([kubectl, "--kubeconfig", lab.kubeconfig, "get", "--raw",
                                      "/apis/subresources.kubevirt.io/v1"], capture_output=True, text=True,
-                                    timeout=60, check=True).stdout)
+                                    timeout=180, check=True).stdout)
     names = {r["name"] for r in raw["resources"]}
     assert {"virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart",
             "virtualmachines/migrate"} <= names
@@ -63,7 +63,7 @@ def test_start_and_stop_through_the_subresource_api(lab, kv):
     kv.running("sub")
     lab.request("PUT", base + "/stop", {}, direct=False)
     assert kv.get("virtualmachines", "sub")["spec"]["runStrategy"] == "Halted"
-    wait_for(lambda: kv.vmi_or_none("sub") is None, timeout=60, message="stopped")
+    wait_for(lambda: kv.vmi_or_none("sub") is None, timeout=180, message="stopped")
     # the viewer may read, but the subresource needs update on virtualmachines/start
     with pytest.raises(LabError) as err:
         lab.request("PUT", base + "/start", {}, token="viewer", direct=False)
@@ -115,19 +115,19 @@ def test_hot_plug_goes_through_the_real_controller(kv):
     kv.add_interface("hp", BLUE_IFACE, BLUE_NET)
     # virt-controller copies the template's new interface into the running VMI...
     wait_for(lambda: [i for i in kv.vmi("hp")["spec"]["domain"]["devices"]["interfaces"] if i["name"] == "blue"],
-             timeout=60, message="the VMI spec got the interface")
+             timeout=180, message="the VMI spec got the interface")
     # ...and the launcher pod's Multus annotation
     vmi = kv.vmi("hp")
     [pod] = [p for p in kv.pods(vmi) if not p["metadata"].get("deletionTimestamp")]
     wait_for(lambda: "blue-net" in (kv.get("pods", pod["metadata"]["name"], group="")["metadata"].get(
-        "annotations") or {}).get("k8s.v1.cni.cncf.io/networks", ""), timeout=60, message="pod annotation")
+        "annotations") or {}).get("k8s.v1.cni.cncf.io/networks", ""), timeout=180, message="pod annotation")
 
     # the node side plugs it into the domain
     def in_domain():
         entry = kv.interface(kv.vmi("hp"), "blue")
         return entry if entry and "domain" in entry.get("infoSource", "") else None
 
-    entry = wait_for(in_domain, timeout=60, message="blue in the domain")
+    entry = wait_for(in_domain, timeout=180, message="blue in the domain")
     assert "multus-status" in entry["infoSource"] and entry["ipAddress"].startswith("10.78.0.")
 
 
@@ -145,6 +145,6 @@ def test_controller_rbac_follows_the_kubevirt_cr(lab, capabilities):
 
     assert can_read_nads() is False
     capabilities(disabled_feature_gates=["ExternalNetResourceInjection"])
-    wait_for(can_read_nads, timeout=60, message="NAD read granted")
+    wait_for(can_read_nads, timeout=180, message="NAD read granted")
     capabilities(disabled_feature_gates=[])
-    wait_for(lambda: not can_read_nads(), timeout=60, message="NAD read revoked")
+    wait_for(lambda: not can_read_nads(), timeout=180, message="NAD read revoked")

@@ -55,12 +55,12 @@ def test_plain_migration_succeeds(kv):
     # the source virt-launcher exits once its domain migrated away; KubeVirt keeps the
     # Completed pod (it only garbage-collects source pods beyond the 5 newest migrations)
     wait_for(lambda: (pod_named(kv, source_pod["metadata"]["name"]) or {}).get("status", {}).get("phase")
-             == "Succeeded", timeout=30, message="source pod Succeeded")
+             == "Succeeded", timeout=120, message="source pod Succeeded")
     running = [p["metadata"]["name"] for p in kv.pods(after) if p["status"].get("phase") == "Running"]
     assert running == [state["targetPod"]]
     default = wait_for(lambda: (kv.interface(kv.vmi("mover"), "default") or {}).get("ipAddress")
                        == target_pod["status"]["podIP"] and kv.interface(kv.vmi("mover"), "default"),
-                       timeout=30, message="default interface on the target pod's IP")
+                       timeout=120, message="default interface on the target pod's IP")
     assert default["infoSource"] == "domain, guest-agent"
     assert default["mac"] == kv.interface(before, "default")["mac"]
 
@@ -80,7 +80,7 @@ def test_hotplug_without_dynamic_networks_migrates(kv, capabilities):
         vmi = kv.vmi("plugged")
         red = kv.interface(vmi, "red")
         return red and "domain" in red.get("infoSource", "") and vmi
-    after = wait_for(plugged, timeout=60, message="red in the domain")
+    after = wait_for(plugged, timeout=180, message="red in the domain")
     state = after["status"]["migrationState"]
     assert state["migrationUid"] == migration["metadata"]["uid"] and state["completed"] is True
     assert after["status"]["nodeName"] == state["targetNode"] != before["status"]["nodeName"]
@@ -107,14 +107,14 @@ def test_deleting_a_running_migration_aborts_it(kv, capabilities):
         state = vmi["status"]["migrationState"]
         return state.get("failed") and "kubevirt.io/migrationTargetNodeName" not in vmi["metadata"]["labels"] \
             and vmi
-    after = wait_for(aborted, timeout=60, message="abort reported and cleaned up")
+    after = wait_for(aborted, timeout=180, message="abort reported and cleaned up")
     state = after["status"]["migrationState"]
     assert state["abortRequested"] is True and state["abortStatus"] == "Succeeded"
     assert state["failureReason"] == "Live migration has been aborted" and state["completed"] is True
     assert after["status"]["nodeName"] == before["status"]["nodeName"] == state["sourceNode"]
     assert after["status"]["phase"] == "Running"
     wait_for(lambda: (pod_named(kv, state["targetPod"]) or {}).get("status", {}).get("phase") == "Succeeded",
-             timeout=30, message="target launcher exited")
+             timeout=120, message="target launcher exited")
     assert pod_named(kv, source_pod["metadata"]["name"])["status"]["phase"] == "Running"
-    wait_for(lambda: not [m for m in kv.migrations() if m["metadata"]["name"] == "abort-1"], timeout=30,
+    wait_for(lambda: not [m for m in kv.migrations() if m["metadata"]["name"] == "abort-1"], timeout=120,
              message="the deleted migration gone once final")

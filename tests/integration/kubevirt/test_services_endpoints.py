@@ -21,11 +21,11 @@ def test_template_labels_get_endpoints_vm_labels_get_none(kv):
     service(kv, "classic-mistake", {"only-on-the-vm": "yes"})
     ip = kv.interface(vmi, "default")["ipAddress"]
     endpoints = wait_for(lambda: (kv.get("endpoints", "good", group="").get("subsets") or [None])[0],
-                         timeout=60, message="Endpoints of good")
+                         timeout=180, message="Endpoints of good")
     assert [a["ip"] for a in endpoints["addresses"]] == [ip]
     assert endpoints["addresses"][0]["targetRef"]["name"] == kv.pods(vmi)[0]["metadata"]["name"]
     headless = wait_for(lambda: (kv.get("endpoints", "web-dns", group="").get("subsets") or [None])[0],
-                        timeout=60, message="Endpoints of the headless service")
+                        timeout=180, message="Endpoints of the headless service")
     assert headless["addresses"][0]["hostname"] == "www"
     mistake = kv.get("endpoints", "classic-mistake", group="")
     assert not mistake.get("subsets")

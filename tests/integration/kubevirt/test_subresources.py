@@ -109,14 +109,14 @@ def test_start_stop_restart_and_their_refusals(kv):
         return vmi and vmi["metadata"]["uid"] != first["metadata"]["uid"] and vmi["status"].get("phase") == "Running" \
             and vmi
 
-    second = wait_for(restarted, timeout=60, message="a new VMI after restart")
+    second = wait_for(restarted, timeout=180, message="a new VMI after restart")
     assert not kv.get("virtualmachines", "sub")["status"].get("stateChangeRequests")
     assert kv.pods(first) == [] or all(p["metadata"].get("deletionTimestamp") for p in kv.pods(first))
 
     call(kv, "stop", "sub")
     assert kv.get("virtualmachines", "sub")["spec"]["runStrategy"] == "Halted"
     wait_for(lambda: kv.vmi_or_none("sub") is None and
-             kv.get("virtualmachines", "sub")["status"]["printableStatus"] == "Stopped", timeout=60,
+             kv.get("virtualmachines", "sub")["status"]["printableStatus"] == "Stopped", timeout=180,
              message="stopped")
     assert refused(kv, "restart", "sub")[1].endswith("RunStategy Halted does not support manual restart requests")
     assert kv.pods(second) == []
@@ -126,12 +126,12 @@ def test_manual_run_strategy_uses_state_change_requests(kv):
     kv.vm("man", run_strategy="Manual")
     call(kv, "start", "man")
     vmi = kv.running("man")
-    wait_for(lambda: not kv.get("virtualmachines", "man")["status"].get("stateChangeRequests"), timeout=30,
+    wait_for(lambda: not kv.get("virtualmachines", "man")["status"].get("stateChangeRequests"), timeout=120,
              message="start request done")
     call(kv, "stop", "man")
     requests = kv.get("virtualmachines", "man")["status"].get("stateChangeRequests")
     assert requests in ([{"action": "Stop", "uid": vmi["metadata"]["uid"]}], None)
-    wait_for(lambda: kv.vmi_or_none("man") is None, timeout=60, message="stopped")
+    wait_for(lambda: kv.vmi_or_none("man") is None, timeout=180, message="stopped")
     assert kv.get("virtualmachines", "man")["spec"]["runStrategy"] == "Manual"
 
 
@@ -164,7 +164,7 @@ def test_guest_agent_reads(kv):
         GROUP, kv.namespace), bearer(kv, "admin"))
     assert (status, body) == (404, "404: Page Not Found")
     kv.patch("virtualmachines", "agent", {"spec": {"runStrategy": "Halted"}}, merge=True)
-    wait_for(lambda: kv.vmi_or_none("agent") is None, timeout=60, message="stopped")
+    wait_for(lambda: kv.vmi_or_none("agent") is None, timeout=180, message="stopped")
     # a VMI that is gone: FetchVirtualMachineInstance's NotFound, written by
     # httpGetRequestHandler as a 500 with the message as text
     status, body = raw(kv.lab, "GET", "%s/namespaces/%s/virtualmachineinstances/agent/guestosinfo" % (

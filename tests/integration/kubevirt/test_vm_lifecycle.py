@@ -34,7 +34,7 @@ def test_user_guide_vm_runs_with_both_interfaces(kv):
     assert kv.condition(vmi, "LiveMigratable")["status"] == "True"
     # Ready is virt-controller's (pkg/virt-controller/watch/vmi/lifecycle.go, from the pod's
     # readiness once the VMI runs): it may follow virt-handler's Running by a sync
-    wait_for(lambda: (kv.condition(kv.vmi("ug"), "Ready") or {}).get("status") == "True", timeout=30,
+    wait_for(lambda: (kv.condition(kv.vmi("ug"), "Ready") or {}).get("status") == "True", timeout=120,
              message="VMI Ready")
 
     [pod] = kv.pods(vmi)
@@ -55,7 +55,7 @@ def test_user_guide_vm_runs_with_both_interfaces(kv):
     assert pod["status"]["phase"] == "Running" and pod["status"]["podIP"] == default["ipAddress"]
 
     vm = wait_for(lambda: kv.get("virtualmachines", "ug")["status"].get("ready") and
-                  kv.get("virtualmachines", "ug"), timeout=30, message="VM ready")
+                  kv.get("virtualmachines", "ug"), timeout=120, message="VM ready")
     status = vm["status"]
     assert (status["printableStatus"], status["created"], status["runStrategy"]) == ("Running", True, "Always")
     assert kv.condition(vm, "Ready")["status"] == "True" and kv.condition(vm, "RestartRequired") is None
@@ -82,7 +82,7 @@ def test_run_strategies_and_legacy_running(kv, lab):
     kv.vm("rerun", run_strategy="RerunOnFailure")
     for name in ("legacy", "once", "rerun"):
         kv.running(name)
-    stopped = wait_for(lambda: kv.condition(kv.get("virtualmachines", "halted"), "Ready"), timeout=30,
+    stopped = wait_for(lambda: kv.condition(kv.get("virtualmachines", "halted"), "Ready"), timeout=120,
                        message="Ready condition of the halted VM")
     assert (stopped["status"], stopped["reason"]) == ("False", "VMINotExists")
     for name in ("halted", "manual"):
@@ -96,7 +96,7 @@ def test_run_strategies_and_legacy_running(kv, lab):
     kv.patch("virtualmachines", "legacy", {"spec": {"running": False}}, merge=True)
     vm = wait_for(lambda: kv.vmi_or_none("legacy") is None and
                   kv.get("virtualmachines", "legacy")["status"]["printableStatus"] == "Stopped" and
-                  kv.get("virtualmachines", "legacy"), timeout=30, message="legacy VM stopped")
+                  kv.get("virtualmachines", "legacy"), timeout=120, message="legacy VM stopped")
     assert kv.condition(vm, "Ready")["reason"] == "VMINotExists"
     assert not [p for p in kv.pods() if p["metadata"]["name"].startswith("virt-launcher-legacy-")]
 
@@ -112,7 +112,7 @@ def test_intermediate_states_are_observable_with_a_reconcile_delay(kv, capabilit
             seen.append(status["printableStatus"])
         return status.get("printableStatus") == "Running"
 
-    wait_for(printable, timeout=60, interval=0.05, message="VM Running")
+    wait_for(printable, timeout=180, interval=0.05, message="VM Running")
     assert seen[-2:] == ["Starting", "Running"]
     kv.patch("virtualmachines", "slow", {"spec": {"runStrategy": "Halted"}}, merge=True)
     seen.clear()
@@ -121,7 +121,7 @@ def test_intermediate_states_are_observable_with_a_reconcile_delay(kv, capabilit
         printable()
         return seen[-1] == "Stopped"
 
-    wait_for(stopped, timeout=60, interval=0.05, message="VM Stopped")
+    wait_for(stopped, timeout=180, interval=0.05, message="VM Stopped")
     # the real VM controller answers the runStrategy change at once (it deletes the VMI and
     # reports Stopping: pkg/virt-controller/watch/vm/vm.go setPrintableStatus,
     # isVirtualMachineStatusStopping), so Running may already be gone at the first read;
@@ -133,5 +133,5 @@ def test_vm_deletion_removes_vmi_and_pod(kv):
     kv.vm("gone")
     vmi = kv.running("gone")
     kv.lab.request("DELETE", kv.path("virtualmachines", "gone"))
-    wait_for(lambda: kv.vmi_or_none("gone") is None and not kv.pods(vmi), timeout=60,
+    wait_for(lambda: kv.vmi_or_none("gone") is None and not kv.pods(vmi), timeout=180,
              message="VMI and launcher pod garbage-collected")

@@ -18,24 +18,24 @@ def test_restart_required_follows_the_template(kv):
     kv.running("rr")
     kv.patch("virtualmachines", "rr", {"spec": {"template": {"spec": {"domain": {"resources": {
         "requests": {"memory": "256Mi"}}}}}}}, merge=True)
-    cond = wait_for(lambda: restart_required(kv, "rr"), timeout=30, message="RestartRequired")
+    cond = wait_for(lambda: restart_required(kv, "rr"), timeout=120, message="RestartRequired")
     assert (cond["status"], cond["message"]) == ("True", RESTART_MESSAGE)
     kv.patch("virtualmachines", "rr", {"spec": {"template": {"spec": {"domain": {"resources": {
         "requests": {"memory": "128Mi"}}}}}}}, merge=True)
-    wait_for(lambda: restart_required(kv, "rr") is None, timeout=30, message="RestartRequired cleared on revert")
+    wait_for(lambda: restart_required(kv, "rr") is None, timeout=120, message="RestartRequired cleared on revert")
 
     kv.add_interface("rr", {"name": "blue", "bridge": {}}, {"name": "blue", "multus": {"networkName": "blue-net"}})
-    wait_for(lambda: kv.interface(kv.vmi("rr"), "blue"), timeout=30, message="blue hot-plugged")
+    wait_for(lambda: kv.interface(kv.vmi("rr"), "blue"), timeout=120, message="blue hot-plugged")
     assert restart_required(kv, "rr") is None
     kv.patch("virtualmachines", "rr", [{"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/0/model",
                                         "value": "e1000"}])
-    wait_for(lambda: restart_required(kv, "rr"), timeout=30, message="RestartRequired on a model change")
+    wait_for(lambda: restart_required(kv, "rr"), timeout=120, message="RestartRequired on a model change")
     kv.patch("virtualmachines", "rr", {"spec": {"runStrategy": "Halted"}}, merge=True)
-    wait_for(lambda: kv.vmi_or_none("rr") is None, timeout=60, message="stopped")
+    wait_for(lambda: kv.vmi_or_none("rr") is None, timeout=180, message="stopped")
     kv.patch("virtualmachines", "rr", {"spec": {"runStrategy": "Always"}}, merge=True)
     vmi = kv.running("rr")
     assert vmi["spec"]["domain"]["devices"]["interfaces"][0]["model"] == "e1000"
-    wait_for(lambda: restart_required(kv, "rr") is None, timeout=30, message="cleared by the restart")
+    wait_for(lambda: restart_required(kv, "rr") is None, timeout=120, message="cleared by the restart")
 
 
 def test_sriov_vm_waits_for_a_node_with_the_resource(kv, lab, capabilities):
@@ -44,7 +44,7 @@ def test_sriov_vm_waits_for_a_node_with_the_resource(kv, lab, capabilities):
                         for n in nodes])
     kv.nad("sriov-net", resource="openshift.io/intelnics")
     kv.vm("sriov", SRIOV_IFACES, SRIOV_NETS)
-    cond = wait_for(lambda: kv.condition(kv.vmi("sriov"), "PodScheduled"), timeout=30, message="PodScheduled")
+    cond = wait_for(lambda: kv.condition(kv.vmi("sriov"), "PodScheduled"), timeout=120, message="PodScheduled")
     assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
     # kube-scheduler 1.34's own wording (the filter result, then the preemption verdict)
     assert cond["message"].startswith("0/%d nodes are available: %d Insufficient openshift.io/intelnics." % (
@@ -58,7 +58,7 @@ def test_sriov_vm_waits_for_a_node_with_the_resource(kv, lab, capabilities):
     # the printable status is "ErrorUnschedulable" (kubevirt.io/api core/v1 types.go
     # VirtualMachineStatusUnschedulable; vm.go isVirtualMachineStatusUnschedulable)
     assert wait_for(lambda: kv.get("virtualmachines", "sriov")["status"]["printableStatus"] == "ErrorUnschedulable",
-                    timeout=30, message="VM ErrorUnschedulable")
+                    timeout=120, message="VM ErrorUnschedulable")
     capabilities(nodes=[dict(nodes[1], allocatable=dict(nodes[1]["allocatable"], **{"openshift.io/intelnics": "2"})),
                         nodes[0]])
     vmi = kv.running("sriov")
@@ -86,9 +86,9 @@ def test_missing_nad_keeps_the_vmi_scheduling(kv):
     kv.vm("nonad", [{"name": "default", "masquerade": {}}, {"name": "red", "bridge": {}}],
           [{"name": "default", "pod": {}}, {"name": "red", "multus": {"networkName": "red-net"}}])
     event = wait_for(lambda: [e for e in kv.get("events", group="")["items"] if e["reason"] == "FailedCreatePodSandBox"],
-                     timeout=30, message="sandbox failure event")[0]
+                     timeout=120, message="sandbox failure event")[0]
     assert 'cannot find a network-attachment-definition (red-net) in namespace (%s)' % kv.namespace in event["message"]
-    vmi = wait_for(lambda: kv.vmi("nonad")["status"].get("phase") == "Scheduling" and kv.vmi("nonad"), timeout=30,
+    vmi = wait_for(lambda: kv.vmi("nonad")["status"].get("phase") == "Scheduling" and kv.vmi("nonad"), timeout=120,
                    message="VMI Scheduling")
     [pod] = kv.pods(vmi)
     assert pod["status"]["phase"] == "Pending" and pod["spec"]["nodeName"]
@@ -107,7 +107,7 @@ def test_launch_manifest_failures_are_synchronized_conditions(kv, capabilities):
                         # pkg/network/netbinding/netbinding.go (NetBindingPluginSidecarList), whose
                         # wording this is (not pkg/network/multus/annotation.go's)
                         ("plugin", "couldn't find configuration for network binding: not-registered")):
-        cond = wait_for(lambda name=name: kv.condition(kv.vmi(name), "Synchronized"), timeout=30, message=name)
+        cond = wait_for(lambda name=name: kv.condition(kv.vmi(name), "Synchronized"), timeout=120, message=name)
         assert (cond["status"], cond["reason"]) == ("False", "FailedCreate")
         assert cond["message"] == "failed to render launch manifest: " + cause
         assert kv.vmi(name)["status"]["phase"] == "Pending" and kv.pods(kv.vmi(name)) == []

@@ -37,7 +37,7 @@ def test_without_live_migrate_migration_required_stays_and_nothing_else(lab, nam
               {"name": "net1", "multus": {"networkName": "br-x"}})
     cond = wait_for(lambda: (condition(get_vmi(lab, namespace, "stuck"), "MigrationRequired") or {}).get(
         "status") == "True" and condition(get_vmi(lab, namespace, "stuck"), "MigrationRequired"),
-        timeout=60, message="MigrationRequired=True")
+        timeout=180, message="MigrationRequired=True")
     assert cond["reason"] == "AutoMigrationDueToLiveUpdate"
     assert migrations(lab, namespace) == []
     vmi = get_vmi(lab, namespace, "stuck")
@@ -50,7 +50,7 @@ def test_non_live_change_sets_restart_required(lab, namespace):
     wait_running(lab, namespace, "rr")
     lab.request("PATCH", "%s/rr" % (VM_PATH % namespace), {"spec": {"template": {"spec": {"domain": {
         "resources": {"requests": {"memory": "256Mi"}}}}}}}, content_type="application/merge-patch+json")
-    cond = wait_for(lambda: condition(get_vm(lab, namespace, "rr"), "RestartRequired"), timeout=30,
+    cond = wait_for(lambda: condition(get_vm(lab, namespace, "rr"), "RestartRequired"), timeout=120,
                     message="RestartRequired")
     assert cond["status"] == "True" and cond["message"] == "a non-live-updatable field was changed in the template spec"
 
@@ -61,7 +61,7 @@ def test_sriov_vm_unschedulable_without_the_resource(lab, namespace):
     vm["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"].append({"name": "vf", "sriov": {}})
     vm["spec"]["template"]["spec"]["networks"].append({"name": "vf", "multus": {"networkName": "sriov-none"}})
     lab.request("POST", VM_PATH % namespace, vm)
-    cond = wait_for(lambda: condition(get_vmi(lab, namespace, "sr"), "PodScheduled"), timeout=30,
+    cond = wait_for(lambda: condition(get_vmi(lab, namespace, "sr"), "PodScheduled"), timeout=120,
                     message="PodScheduled condition")
     assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
     assert "Insufficient example.com/none" in cond["message"]

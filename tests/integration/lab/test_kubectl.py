@@ -95,10 +95,10 @@ def test_get_apply_patch_watch_delete(kubectl, lab, namespace, kind, name, manif
     try:
         # change the object only once the watch request reached the server
         wait_for(lambda: [e for e in lab.log(seq) if e["path"].endswith("/" + plural) and "watch=" in e["query"]],
-                 timeout=30, message="kubectl's watch request")
+                 timeout=120, message="kubectl's watch request")
         kubectl("patch", kind, name, "--type=merge", "-p", '{"metadata":{"labels":{"watched":"yes"}}}',
                 ns=namespace)
-        assert done.wait(30), "watch saw %r" % seen
+        assert done.wait(120), "watch saw %r" % seen
     finally:
         watch.kill()
         watch.wait()

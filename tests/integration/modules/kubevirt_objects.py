@@ -47,7 +47,7 @@ def get_vmi(lab, namespace, name):
     return lab.request("GET", "%s/%s" % (VMI_PATH % namespace, name))
 
 
-def wait_running(lab, namespace, name, timeout=60):
+def wait_running(lab, namespace, name, timeout=180):
     return wait_for(lambda: (get_vmi(lab, namespace, name).get("status") or {}).get("phase") == "Running" and
                     get_vmi(lab, namespace, name), timeout=timeout, message="VMI %s/%s Running" % (namespace, name))
 

@@ -78,7 +78,7 @@ def test_register_rerun_check_update_refuse_in_use_remove(lab, namespace, run_pl
 
     lab.request("DELETE", "%s/user" % (VM_PATH % namespace))
     wait_for(lambda: not [v for v in lab.request("GET", VM_PATH % namespace)["items"]
-                          if v["metadata"]["name"] == "user"], timeout=30, message="VM user deleted")
+                          if v["metadata"]["name"] == "user"], timeout=120, message="VM user deleted")
     request_log.mark()
     remove = plugin("rm", name=name, state="absent")
     result = run_playbook(play([remove, dict(remove, name="again")]))
@@ -151,7 +151,7 @@ def hyperconverged(lab):
         return lab.request("POST", HCO_PATH % "kubevirt", {
             "apiVersion": "hco.kubevirt.io/v1beta1", "kind": "HyperConverged",
             "metadata": {"name": "kubevirt-hyperconverged"}, "spec": {}})
-    wait_for(create, timeout=30, message="HyperConverged CRD established")
+    wait_for(create, timeout=120, message="HyperConverged CRD established")
     yield "%s/kubevirt-hyperconverged" % (HCO_PATH % "kubevirt")
     lab.request("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + HCO_CRD)
 
@@ -161,7 +161,7 @@ def hyperconverged(lab):
         except LabError as exc:
             return "-> 404" in str(exc)
         return False
-    wait_for(gone, timeout=60, message="HyperConverged CRD deleted")
+    wait_for(gone, timeout=180, message="HyperConverged CRD deleted")
 
 
 @pytest.mark.usefixtures("kubevirt_network_restored")

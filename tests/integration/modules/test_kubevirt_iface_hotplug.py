@@ -270,7 +270,7 @@ def test_unplug_without_dynamic_networks_needs_a_migration(lab, namespace, run_p
     create_nad(lab, namespace, "br-u")
     vm_with_nic(lab, namespace, "un", "br-u")
     wait_for(lambda: "domain" in ((vmi_iface(get_vmi(lab, namespace, "un"), "net1") or {}).get("infoSource") or ""),
-             timeout=60, message="net1 in the domain")
+             timeout=180, message="net1 in the domain")
     unplug = play([hotplug("unplug", namespace=namespace, vm="un", interface="net1", state="absent",
                            dynamic_networks="false", wait_timeout=60)])
     request_log.mark()
@@ -343,7 +343,7 @@ def test_an_older_restart_required_is_reported_not_acted_on(lab, namespace, run_
     lab.request("PATCH", "%s/rr" % (VM_PATH % namespace), {"spec": {"template": {"spec": {"domain": {
         "resources": {"requests": {"memory": "256Mi"}}}}}}}, content_type="application/merge-patch+json")
     since = wait_for(lambda: (kv_condition(get_vm(lab, namespace, "rr"), "RestartRequired") or {}).get(
-        "lastTransitionTime"), timeout=30, message="RestartRequired from the memory change")
+        "lastTransitionTime"), timeout=120, message="RestartRequired from the memory change")
     request_log.mark()
     res = run_playbook(play([hotplug("plug", namespace=namespace, vm="rr", interface="net1", network="br-rr",
                                      dynamic_networks="true", restart_if_required=True)])).tasks["plug"]

@@ -116,7 +116,7 @@ def test_snapshot_gate_off_is_refused_before_any_write(lab, namespace, run_playb
         from tests.integration.helpers import wait_for
         wait_for(lambda: "Snapshot" in (lab.request("GET", "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts/"
                                                     "kubevirt")["spec"]["configuration"].get(
-            "developerConfiguration") or {}).get("disabledFeatureGates", []), timeout=30, message="gate off")
+            "developerConfiguration") or {}).get("disabledFeatureGates", []), timeout=120, message="gate off")
         request_log.mark()
         res = run_playbook(play([clone("c", namespace=namespace, source="golden", target="t9")]),
                            expect_rc=2).tasks["c"]
@@ -240,7 +240,7 @@ def test_a_clone_the_restore_webhook_refuses_never_finishes(lab, namespace):
         events = lab.request("GET", "/api/v1/namespaces/%s/events" % namespace)["items"]
         return [e for e in events if e.get("reason") == "RestoreCreationFailed"
                 and e["involvedObject"].get("name") == "old-style"]
-    events = wait_for(refused, timeout=60, message="RestoreCreationFailed event")
+    events = wait_for(refused, timeout=180, message="RestoreCreationFailed event")
     assert 'one ":" expected' in events[0]["message"] and events[0]["type"] == "Warning"
     status = lab.request("GET", CLONES % namespace + "/old-style").get("status") or {}
     assert status.get("phase") == "RestoreInProgress" and not status.get("restoreName")

@@ -55,7 +55,7 @@ def test_converge_labels_annotates_services_mtls_then_nothing_to_do(istio_lab, n
     assert service["spec"]["ports"][0]["targetPort"] == 8080
     pod_ips = sorted(launcher_pod(lab, namespace, v)["status"]["podIP"] for v in vmis)
     assert wait_for(lambda: endpoints_ips(lab, namespace, "web") == pod_ips and pod_ips,
-                    timeout=60, message="Endpoints of web")
+                    timeout=180, message="Endpoints of web")
     # PeerAuthentication STRICT, DestinationRule ISTIO_MUTUAL, the istio-cni NAD
     pa = get(lab, PA_PATH % namespace, "default")
     assert pa["spec"] == {"mtls": {"mode": "STRICT"}}

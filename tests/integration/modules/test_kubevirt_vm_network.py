@@ -377,7 +377,7 @@ def test_an_unrelated_restart_required_is_a_finding_even_with_restart_true(lab, 
     lab.request("PATCH", "%s/mem" % (VM_PATH % namespace), {"spec": {"template": {"spec": {"domain": {
         "resources": {"requests": {"memory": "256Mi"}}}}}}}, content_type="application/merge-patch+json")
     since = wait_for(lambda: (vm_condition(lab, namespace, "mem", "RestartRequired") or {}).get("lastTransitionTime"),
-                     timeout=30, message="RestartRequired from the memory change")
+                     timeout=120, message="RestartRequired from the memory change")
     task = play([vmnet("m", vm="mem", namespace=namespace, restart=True, dynamic_networks="true",
                        config={"interfaces": [{"name": "net1", "network": "br-rr"}]})])
     request_log.mark()

@@ -47,7 +47,7 @@ def launcher_pod(lab, ns, vmi):
     return pods[0] if pods else None
 
 
-def wait_running(lab, ns, name, timeout=60):
+def wait_running(lab, ns, name, timeout=180):
     """The emulated VMI Running and its launcher pod Ready with an IP."""
     def probe():
         vmi = lab.request("GET", "%s/%s" % (VMI_PATH % ns, name))
@@ -174,7 +174,7 @@ def test_q2_nodeport_service_selecting_vm_labels(lab, namespace, run_playbook, r
             svc_type="NodePort")
     service(lab, namespace, "web-ok", {"kubevirt.io/domain": "web"}, [{"port": 80, "targetPort": 8080}],
             svc_type="NodePort")
-    assert wait_for(ready_endpoints(lab, namespace, "web-ok"), timeout=30, message="endpoints of web-ok") == [
+    assert wait_for(ready_endpoints(lab, namespace, "web-ok"), timeout=120, message="endpoints of web-ok") == [
         pod["status"]["podIP"]]
     assert ready_endpoints(lab, namespace, "web-np")() == []   # the real controller agrees: no endpoint
 
@@ -255,10 +255,10 @@ def test_q3_hotplug_network_not_found_and_pending_plug(lab, namespace, run_playb
         vm, _vmi, _pod = launch(lab, namespace, "db")
         lab.set_config(workload_update_methods=[], dynamic_networks=False)
         wait_for(lambda: not lab.request("GET", "/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts/kubevirt")[
-            "spec"].get("workloadUpdateStrategy", {}).get("workloadUpdateMethods"), timeout=30,
+            "spec"].get("workloadUpdateStrategy", {}).get("workloadUpdateMethods"), timeout=120,
             message="LiveMigrate removed from the KubeVirt CR")
         wait_for(lambda: not lab.request("GET", "/apis/apps/v1/daemonsets?labelSelector=app%3Ddynamic-networks-"
-                                                "controller")["items"], timeout=30,
+                                                "controller")["items"], timeout=120,
                  message="the dynamic-networks controller gone")
         template = vm["spec"]["template"]["spec"]
         lab.request("PATCH", VM_PATH % namespace + "/db", [
@@ -276,10 +276,10 @@ def test_q3_hotplug_network_not_found_and_pending_plug(lab, namespace, run_playb
             {"op": "add", "path": "/spec/template/spec/domain/devices/interfaces/0/model", "value": "e1000"}],
             content_type=JSON_PATCH)
         wait_for(lambda: [c for c in lab.request("GET", VMI_PATH % namespace + "/db")["status"].get("conditions", [])
-                          if c["type"] == "MigrationRequired" and c["status"] == "True"], timeout=30,
+                          if c["type"] == "MigrationRequired" and c["status"] == "True"], timeout=120,
                  message="MigrationRequired on the VMI")
         wait_for(lambda: [c for c in lab.request("GET", VM_PATH % namespace + "/db")["status"].get("conditions", [])
-                          if c["type"] == "RestartRequired"], timeout=30, message="RestartRequired on the VM")
+                          if c["type"] == "RestartRequired"], timeout=120, message="RestartRequired on the VM")
 
         res = doctor(run_playbook, request_log, namespace=namespace, vm="db", checks=["interfaces", "hotplug"])
         report = vm_report(res, "db")
@@ -369,7 +369,7 @@ def test_q5_sriov_resource_and_migration_target(lab, namespace, run_playbook, re
     create_vm(lab, namespace, "seed", networks=[{"name": "default", "pod": {}},
                                                 {"name": "vf", "multus": {"networkName": "seed-net"}}], **sriov)
     wait_for(lambda: [c for c in (lab.request("GET", VMI_PATH % namespace + "/seed").get("status") or {}).get(
-        "conditions", []) if c["type"] == "PodScheduled" and c["status"] == "False"], timeout=30,
+        "conditions", []) if c["type"] == "PodScheduled" and c["status"] == "False"], timeout=120,
         message="the seed VM unschedulable")
 
     res = doctor(run_playbook, request_log, namespace=namespace, checks=["interfaces", "sriov"])
@@ -400,7 +400,7 @@ def test_q6_dns_name_resolves_and_egress_policy_blocks_dns(lab, namespace, run_p
     service(lab, namespace, "site", {"app": "www"}, [{"port": 80}], clusterIP="None")
     policy(lab, namespace, "www-egress", {"matchLabels": {"app": "www"}}, types=["Egress"],
            egress=[{"ports": [{"protocol": "TCP", "port": 443}]}])
-    wait_for(ready_endpoints(lab, namespace, "site"), timeout=30, message="endpoints of the headless Service")
+    wait_for(ready_endpoints(lab, namespace, "site"), timeout=120, message="endpoints of the headless Service")
 
     res = doctor(run_playbook, request_log, namespace=namespace, checks=["dns"])
     report = vm_report(res, "www")
@@ -410,7 +410,7 @@ def test_q6_dns_name_resolves_and_egress_policy_blocks_dns(lab, namespace, run_p
     def ask(name):
         return lab.request("GET", "/_lab/dns?name=%s&type=A" % name, direct=False)
 
-    answer = wait_for(lambda: ask(fqdn)["answers"], timeout=30, message=fqdn)
+    answer = wait_for(lambda: ask(fqdn)["answers"], timeout=120, message=fqdn)
     assert [a["data"] for a in answer] == [pod["status"]["podIP"]]
     assert ask("www.%s.svc.cluster.local" % namespace)["rcode"] == "NXDOMAIN"
     assert "is NOT a record" not in " ".join(f["message"] for f in report["findings"])   # it has a name

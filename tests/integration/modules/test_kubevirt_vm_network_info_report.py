@@ -39,7 +39,7 @@ def test_report_has_findings_and_a_mermaid_diagram(lab, namespace, ansible_env, 
     service(lab, namespace, "wrong", {"vm": "front"}, [{"port": 80}])      # selects nothing the pods carry
     policy(lab, namespace, "back-from-front", {"matchLabels": {"app": "back"}},
            ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "front"}}}], "ports": [{"port": 8080}]}])
-    wait_for(ready_endpoints(lab, namespace, "back"), timeout=30, message="endpoints of back")
+    wait_for(ready_endpoints(lab, namespace, "back"), timeout=120, message="endpoints of back")
     report = tmp_path / "doctor.md"
 
     request_log.mark()

@@ -34,7 +34,7 @@ def test_a_stalled_api_server_ends_the_task_after_request_timeout(lab, namespace
     assert lab.request("GET", NAD_PATH % namespace)["items"] == []
     # the two stalled LISTs are logged when their 25 s are up: wait for them here, or they land in
     # the request log of the next test on this lab
-    wait_for(lambda: len([e for e in request_log.entries() if e.get("fault") == "latency"]) >= 2, timeout=60,
+    wait_for(lambda: len([e for e in request_log.entries() if e.get("fault") == "latency"]) >= 2, timeout=180,
              message="the two stalled LISTs answered")
 
 

@@ -43,7 +43,7 @@ def test_site_converges_then_reruns_without_writes(lab, capabilities, ansible_en
     assert web["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/inject"] == "true"
     wait_for(lambda: any(i["name"] == "storage" for i in (get(
         "/apis/kubevirt.io/v1/namespaces/tenant-a/virtualmachineinstances/web").get("status") or {}).get(
-        "interfaces") or []), timeout=60, message="the hot-plugged NIC in the VMI status")
+        "interfaces") or []), timeout=180, message="the hot-plugged NIC in the VMI status")
     clone = get("/apis/kubevirt.io/v1/namespaces/tenant-a/virtualmachines/web-dr")
     nets = {n["name"]: n for n in clone["spec"]["template"]["spec"]["networks"]}
     assert nets["storage"]["multus"]["networkName"] == "backup"

@@ -82,7 +82,7 @@ def test_role_rolling_restart_and_in_mesh_check(istio_lab, make_namespace, run_p
     pods = [launcher_pod(lab, space, vmi_or_none(lab, space, n)) for n in ("web-0", "web-1")]
     assert all("istio-proxy" in containers(p) for p in pods)
     ips = sorted(p["status"]["podIP"] for p in pods)
-    assert wait_for(lambda: endpoints_ips(lab, space, "web") == ips, timeout=60, message="Endpoints of web")
+    assert wait_for(lambda: endpoints_ips(lab, space, "web") == ips, timeout=180, message="Endpoints of web")
 
 
 def test_role_in_mesh_check_fails_without_restart(istio_lab, make_namespace, run_playbook):
