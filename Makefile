@@ -9,7 +9,7 @@ venv:
 	@bash hack/venv.sh "$(VENV)"
 
 # the test-only system packages of bindep.txt (apt), e.g. FUSE for the sriov_host tests
-system-deps:
+system-deps: venv
 	@bash hack/system-deps.sh
 
 # etcd 3.6, Kubernetes 1.34 and KubeVirt v1.9.0's control plane from Go modules (cached by version)

@@ -390,6 +390,28 @@ def test_service_problems():
     assert len(problems) == 3
 
 
+def test_service_udp_target_ports_are_warned_as_outside_the_mesh():
+    open_vm = istio_vms.check_vm(vm(), check()[0], "bridge", Problems(), [])
+    decl, problems = service_decl(ports=[{"port": 53, "target_port": 5353, "protocol": "udp"},
+                                         {"port": 54, "target_port": 5353, "protocol": "UDP", "name": "dns-b"},
+                                         {"port": 80, "target_port": 8080, "app_protocol": "http"}])
+    assert not problems
+    problems, findings = Problems(), []
+    istio_objects.service_problems(decl, "shop", [open_vm], {}, problems, findings)
+    assert not problems
+    udp = [f for f in findings if f["kind"] == "udp-outside-mesh"]
+    assert len(udp) == 1 and udp[0]["service"] == "shop/web" and udp[0]["ports"] == [5353]
+    assert "Envoy proxies TCP only" in udp[0]["message"] and "masquerade.go" in udp[0]["message"]
+    # TCP only: no finding; UDP but no VM selected: the "selects no VM" finding, not the UDP one
+    tcp, _p = service_decl()
+    findings = []
+    istio_objects.service_problems(tcp, "shop", [open_vm], {}, Problems(), findings)
+    assert "udp-outside-mesh" not in [f["kind"] for f in findings]
+    findings = []
+    istio_objects.service_problems(decl, "shop", [], {}, Problems(), findings)
+    assert [f["kind"] for f in findings] == ["service-selects-no-vm"]
+
+
 def test_service_selecting_no_vm_warns():
     decl, _problems = service_decl(template_selector={"app": "nothing"})
     problems, findings = Problems(), []
