@@ -125,10 +125,6 @@ class LabelSelector:
             out["matchExpressions"] = expressions
         return out
 
-    def describe(self) -> str:
-        text = self.to_query()
-        return "{%s}" % text if text else "{} (everything)"
-
 
 def key_problem(key: Any) -> Optional[str]:
     if not isinstance(key, str) or not key:

@@ -139,8 +139,13 @@ def test_refuse_unlabelled_names_option_and_fix():
 
 
 def test_describe():
-    assert parse("").describe() == "{} (everything)"
-    assert parse({"b": "2", "a": "1"}).describe() == "{a=1,b=2}"
+    """The one renderer for messages: matchLabels sorted, then the expressions in their order."""
+    assert selectors.describe({}) == selectors.describe(None) == "{} (everything)"
+    assert selectors.describe({"matchLabels": {"b": "2", "a": "1"}}) == "{a=1,b=2}"
+    assert selectors.describe({"matchLabels": {"a": "1"}, "matchExpressions": [
+        {"key": "t", "operator": "NotIn", "values": ["x", "y"]}, {"key": "k", "operator": "Exists"}]}) \
+        == "{a=1,t notin (x,y),k}"
+    assert not hasattr(selectors.LabelSelector, "describe")  # one renderer, not two that differ
 
 
 # ------------------------------------------------- kubevirt_iface_hotplug use
