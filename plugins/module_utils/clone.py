@@ -159,6 +159,13 @@ def check_filters(problems, where: str, field: str, filters: Optional[List[str]]
                          "and '*' only at the end, e.g. ['*', '!debug'] (keep all but keys matching 'debug')"
                          % (text,))
             continue
+        if text == "!*":
+            # vm-target.go turns only a plain "*" into ".*"; the negation's "*" goes to
+            # regexp.MatchString, which fails on it, logs and matches nothing: no key is removed
+            problems.add(where, name, "'!*' removes nothing: KubeVirt passes the '*' of a negation to Go's regexp, "
+                         "which refuses it, so the filter matches no key; to remove every key give %s: [] "
+                         "(keep nothing), or list the keys to remove, e.g. ['*', '!debug']" % field)
+            continue
         if body == "*":
             continue
         if _RE2_DIFFERENT.search(body):

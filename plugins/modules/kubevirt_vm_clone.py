@@ -94,7 +94,8 @@ options:
         only when a filter without C(!) matches it, so a list of negations alone, or C([]), keeps B(nothing);
         write C(["*", "!debug"]) for "all but debug".
       - KubeVirt's clone webhook allows C(!) only at the beginning and C(*) only at the end; filters that are not
-        regular expressions (they would silently match nothing) are refused.
+        regular expressions (they would silently match nothing) are refused, and so is C(!*), which KubeVirt
+        ignores (the negation's C(*) is not a regular expression, so it removes nothing).
     type: list
     elements: str
   annotation_filters:

@@ -45,6 +45,7 @@ def cases(ns):
              "mac_address", "broadcast"),
         # filters (KubeVirt matches them with Go's RE2)
         case("cl-filter-bang", M, clone(ns, label_filters=["app!"]), "label_filters", "'!'"),
+        case("cl-filter-negated-star", M, clone(ns, label_filters=["*", "!*"]), "label_filters[1]", "removes nothing"),
         case("cl-filter-lookahead", M, clone(ns, annotation_filters=["(?=x)y"]), "annotation_filters", "RE2"),
         case("cl-filter-regex", M, clone(ns, template_label_filters=["app("]), "template_label_filters",
              "regular expression"),

@@ -97,6 +97,15 @@ def test_bad_filters_are_refused(bad):
     assert problems.items[0]["field"] == "label_filters[0]"
 
 
+def test_negated_star_is_refused_as_kubevirt_ignores_it():
+    # what KubeVirt does with it: the negation's "*" is no regexp, so ["*", "!*"] keeps everything
+    assert clone.kept_keys(LABELS, ["*", "!*"]) == sorted(LABELS)
+    problems = Problems()
+    clone.check_filters(problems, "clone", "annotation_filters", ["*", "!*"])
+    assert [p["field"] for p in problems.items] == ["annotation_filters[1]"]
+    assert "removes nothing" in problems.items[0]["message"] and "annotation_filters: []" in problems.items[0]["message"]
+
+
 def test_a_filter_matching_every_key_warns():
     problems = Problems()
     warnings = clone.check_filters(problems, "clone", "label_filters", ["*", "!x*", "app"])
