@@ -153,22 +153,26 @@ class Namespaced:
 
 
 class Network(Namespaced):
+    """Three NADs per case, as in the issue's report (three NADs reported created under
+    lasting 503s): the fault rule hits the first POST (or every one), the others go through."""
     module = "kubevirt_network"
-    net = {"name": "fm", "type": "bridge", "bridge": "br-fm", "ipam": {"type": "host-local", "subnet": "10.88.0.0/24"}}
+    names = ("fm-a", "fm-b", "fm-c")
+    nets = [{"name": name, "type": "bridge", "bridge": "br-" + name,
+             "ipam": {"type": "host-local", "subnet": "10.88.%d.0/24" % index}} for index, name in enumerate(names)]
 
     def write_rule(self, ns):
         return "POST", "/namespaces/%s/network-attachment-definitions$" % ns
 
     def task(self, ns):
-        return self.module, dict(COMMON, namespace=ns, networks=[self.net])
+        return self.module, dict(COMMON, namespace=ns, networks=self.nets)
 
     def state(self, ns):
-        return [o["metadata"]["name"] for o in self.lab.request("GET", NAD_PATH % ns)["items"]] == ["fm"]
+        return sorted(o["metadata"]["name"] for o in self.lab.request("GET", NAD_PATH % ns)["items"]) == list(self.names)
 
     def objects(self, result):
         return [(n["name"], n["method"]) for n in result.get("networks") or []]
 
-    done, failed = [("fm", "created")], [("fm", "failed")]
+    done, failed = [(name, "created") for name in names], [(name, "failed") for name in names]
 
 
 class Policies(Namespaced):
