@@ -20,7 +20,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_mo
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval_tiers as tiers
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
-    INFO, MAX_FLOW_VMS, WARNING, finding, meta)
+    INFO, MAX_FLOW_VMS, PEER_VM_KIND, VM_KIND, WARNING, VmView, finding, meta)
 
 ADMIN_KINDS = ("ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
 MULTI_KIND = "MultiNetworkPolicy"
@@ -73,7 +73,7 @@ def check_networks(snap: Any, view: Any, peer: Any, direction: str, views: Seque
     spaces = snap.namespace_labels()
     found: List[Dict[str, Any]] = []
     rows = []
-    peer_view = _peer_view(view, peer, views)
+    peer_view = _peer_view(snap, view, peer, views)
     for network, interface, binding in vm_networks(view):
         endpoint = endpoint_on(view, interface, network)
         row: Dict[str, Any] = {"network": network, "interface": interface, "binding": binding}
@@ -99,11 +99,18 @@ def check_networks(snap: Any, view: Any, peer: Any, direction: str, views: Seque
     return {"networks": rows}, found
 
 
-def _peer_view(view: Any, peer: Any, views: Sequence[Any]) -> Any:
+def _peer_view(snap: Any, view: Any, peer: Any, views: Sequence[Any]) -> Any:
+    """The peer VM's view: one of the reported VMs, or the peer the runner read
+    for the question alone (PEER_VM_KIND, when ``vm`` names only the subject);
+    without it the peer would have no labels and no rule selecting it could match."""
     if peer is None or not peer.vm:
         return None
     namespace = peer.namespace or view.namespace
-    return next((v for v in views if v.namespace == namespace and v.name == peer.vm), None)
+    found = next((v for v in views if v.namespace == namespace and v.name == peer.vm), None)
+    if found is not None:
+        return found
+    vm = snap.find(VM_KIND, namespace, peer.vm) or snap.find(PEER_VM_KIND, namespace, peer.vm)
+    return VmView(snap, vm) if vm is not None else None
 
 
 def _peer_endpoint(view: Any, peer: Any, peer_view: Any, network: str) -> Optional[nm.Endpoint]:

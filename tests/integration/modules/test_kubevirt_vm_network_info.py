@@ -526,3 +526,34 @@ def test_reachability_per_network_with_multinetworkpolicy_and_admin_tier(lab, na
     assert reads.count("/apis/k8s.cni.cncf.io/v1beta1/namespaces/%s/multi-networkpolicies" % namespace) == 1
     assert reads.count("/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies") == 1
     assert request_log.writes() == []
+
+
+def test_egress_on_a_multus_network_is_decided_by_the_senders_multinetworkpolicy(lab, namespace, run_playbook,
+                                                                                  request_log):
+    """Egress from a VM on a secondary network: the sender's MultiNetworkPolicy
+    for that network decides (port 443 to the server allowed, 22 not), while
+    the pod network, which no policy selects, stays open."""
+    nad(lab, namespace, "storage")
+    on_storage = dict(ifaces=[{"name": "default", "masquerade": {}}, {"name": "storage", "bridge": {}}],
+                      networks=[{"name": "default", "pod": {}}, {"name": "storage", "multus": {"networkName": "storage"}}])
+    launch(lab, namespace, "client", **on_storage)
+    launch(lab, namespace, "server", **on_storage)
+    create(lab, "/apis/k8s.cni.cncf.io/v1beta1/namespaces/%s/multi-networkpolicies" % namespace, {
+        "apiVersion": "k8s.cni.cncf.io/v1beta1", "kind": "MultiNetworkPolicy",
+        "metadata": {"name": "client-egress", "annotations": {"k8s.v1.cni.cncf.io/policy-for": "storage"}},
+        "spec": {"podSelector": {"matchLabels": {"app": "client"}}, "policyTypes": ["Egress"],
+                 "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "server"}}}],
+                             "ports": [{"protocol": "TCP", "port": 443}]}]}})
+    ssh, https = doctor_many(run_playbook, request_log, [
+        dict(namespace=namespace, vm="client", checks=["reachability"], peer={"vm": "server", "port": port},
+             direction="egress") for port in (22, 443)])
+    storage = "%s/storage" % namespace
+    for res, outcome in ((ssh, "denied"), (https, "allowed")):
+        rows = dict((r["network"], r) for r in vm_report(res, "client")["reachability"]["networks"])
+        assert set(rows) == {"pod", storage}, rows
+        assert rows["pod"]["results"][0]["outcome"] == "allowed", rows["pod"]
+        result = rows[storage]["results"][0]
+        # denied: the isolating policy; allowed: its rule that selects the server by its pod labels
+        assert result["outcome"] == outcome and result["tier"] == "MultiNetworkPolicy", json.dumps(result)
+        assert result["deciding"] == ["MultiNetworkPolicy %s/client-egress%s" % (
+            namespace, " rule 0 (pods app=server)" if outcome == "allowed" else "")], json.dumps(result)

@@ -172,3 +172,28 @@ def test_an_anp_denies_while_a_cnp_is_also_served():
     pod = rows["pod"]["results"][0]
     assert (pod["outcome"], pod["tier"]) == ("denied", "Admin")
     assert pod["deciding"] == ["AdminNetworkPolicy no-storage ingress rule 0 'deny' (Deny)"]
+
+
+def test_egress_to_a_peer_vm_read_only_as_the_peer_matches_its_labels():
+    """``vm: a`` with ``peer: {vm: b}``: the runner reads b as PEER_VM_KIND (not
+    reported on). Its labels must still be seen, or a MultiNetworkPolicy rule
+    selecting b by podSelector would never match it."""
+    egress = {"kind": "MultiNetworkPolicy", "metadata": {"name": "a-egress", "namespace": NS,
+                                                         "annotations": {POLICY_FOR: "storage"}},
+              "spec": {"podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Egress"],
+                       "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "b"}}}],
+                                   "ports": [{"protocol": "TCP", "port": 443}]}]}}
+    vm_b, vmi_b, pod_b = storage_vm("b", "10.244.1.2", "192.168.50.2")
+    snap = snapshot(storage_vm("a", "10.244.1.1", "192.168.50.1") + [vmi_b, pod_b],
+                    namespaces=[namespace(NS, {"kubernetes.io/metadata.name": NS})], version=(1, 34))
+    snap.add(doctor.PEER_VM_KIND, NS, [vm_b])
+    snap.add(doctor.MULTI_POLICY_KIND, NS, [egress])
+    snap.admin_policies = []
+    for port, outcome in ((443, "allowed"), (22, "denied")):
+        result = doctor_diagnose.diagnose(snap, checks=["reachability"], peer={"vm": "b", "port": port},
+                                          direction="egress")
+        assert [r["name"] for r in result["vms"]] == ["a"]
+        rows, _report = rows_of(result, "a")
+        answer = rows["%s/storage" % NS]["results"][0]
+        assert answer["outcome"] == outcome, answer
+        assert answer["deciding"][0].startswith("MultiNetworkPolicy %s/a-egress" % NS)
