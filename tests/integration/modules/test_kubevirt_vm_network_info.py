@@ -528,8 +528,7 @@ def test_reachability_per_network_with_multinetworkpolicy_and_admin_tier(lab, na
     assert request_log.writes() == []
 
 
-def test_egress_on_a_multus_network_is_decided_by_the_senders_multinetworkpolicy(lab, namespace, run_playbook,
-                                                                                  request_log):
+def test_egress_on_a_multus_network_is_decided_by_the_senders_policy(lab, namespace, run_playbook, request_log):
     """Egress from a VM on a secondary network: the sender's MultiNetworkPolicy
     for that network decides (port 443 to the server allowed, 22 not), while
     the pod network, which no policy selects, stays open."""
