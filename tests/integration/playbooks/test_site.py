@@ -63,6 +63,9 @@ def test_site_converges_then_reruns_without_writes(lab, capabilities, ansible_en
     assert multi["kvnet-storage-same-tenant"]["metadata"]["annotations"][
         "k8s.v1.cni.cncf.io/policy-for"] == "tenant-a/storage"
     assert "storage network filtered by MultiNetworkPolicy tenant-a/kvnet-storage-same-tenant" in first
+    # and answers the question: the same tenant gets in on the storage VLAN, tenant B does not
+    assert "tenant-a/web:3260 on tenant-a/storage: allowed from tenant-a" in first
+    assert "tenant-a/web:3260 on tenant-a/storage: denied from tenant-b" in first
 
     request_log.mark()
     second = run_site(ansible_env)
