@@ -35,6 +35,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import macaddr, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 CLONED_FROM = "kubevirt-net.io/cloned-from"
 CLONE_DIGEST = "kubevirt-net.io/clone-digest"
@@ -144,7 +145,7 @@ def verbatim_mac_patches(base: Dict[str, Any], macs: Dict[str, str], names: List
 _RE2_DIFFERENT = re.compile(r"\(\?[=!<>]|\\[1-9pPzQE]|\[:|[*+?}][+]")
 
 
-def check_filters(problems, where: str, field: str, filters: Optional[List[str]]) -> List[str]:
+def check_filters(problems: Problems, where: str, field: str, filters: Optional[List[str]]) -> List[str]:
     """The clone admitter's syntax (pkg/virt-api/webhooks/validating-webhook/
     admitters/vmclone-admitter.go validateFilters: ``!`` only first, ``*``
     only last, ``!`` alone refused) plus what vm-target.go then does with
@@ -187,7 +188,7 @@ def check_filters(problems, where: str, field: str, filters: Optional[List[str]]
     return warnings
 
 
-def check_target_options(problems, where: str, opts: Dict[str, Any]) -> None:
+def check_target_options(problems: Problems, where: str, opts: Dict[str, Any]) -> None:
     """The options the module applies to the target VM itself, checked before
     the clone is created (issue 19): label keys and values as the API server
     checks them (the labels are written after KubeVirt built the VM, so a bad
@@ -449,7 +450,7 @@ def _mac_for(opts: Dict[str, Any], name: str) -> Optional[str]:
     return restore_mac(mac) if mac else None
 
 
-def override_patches(problems, where: str, base: Dict[str, Any],
+def override_patches(problems: Problems, where: str, base: Dict[str, Any],
                      opts: Dict[str, Any]) -> Tuple[List[Tuple[str, Op]], Dict[str, Any]]:
     """The typed overrides as (option, JSON Patch operation) against ``base``
     (what KubeVirt built), and a merge patch for what no restore patch can
@@ -570,7 +571,7 @@ def _missing_hint(path: str, base: Dict[str, Any]) -> str:
     return ""
 
 
-def express(problems, where: str, base: Dict[str, Any],
+def express(problems: Problems, where: str, base: Dict[str, Any],
             sourced: List[Tuple[str, Op]]) -> Tuple[Optional[Dict[str, Any]], List[Op]]:
     """Turn each (option, operation) into operations KubeVirt's restore
     webhook accepts (objects and lists split member by member, ':' and ','

@@ -17,6 +17,7 @@ from typing import Any, Dict, Tuple
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.clone import (
     WEBHOOK, Op, kubevirt_patches, restore_webhook_causes)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 
 def go_marshal(op: Op) -> str:
@@ -45,7 +46,7 @@ def _kubevirt_patch_option(op: Op, source: Dict[str, Any]) -> Tuple[str, str]:
     return "source", "change the source VM"
 
 
-def check(problems, where: str, source: Dict[str, Any], opts: Dict[str, Any]) -> None:
+def check(problems: Problems, where: str, source: Dict[str, Any], opts: Dict[str, Any]) -> None:
     """KubeVirt's own patches (what the clone controller emits from ``newMacAddresses``,
     ``newSMBiosSerial``, the filters and the firmware UUID: ``kubevirt_patches``) as
     generateStringPatchOperations writes them, checked with the port of validatePatches: KubeVirt

@@ -8,18 +8,19 @@ wait on one LIST of clones per poll -> clean up."""
 
 import json
 import time
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import clone as clone_utils
 from ansible_collections.kubevirt_net.core.plugins.module_utils import clone_own_patches, clone_progress, clone_source
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission, vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, MERGE_PATCH, ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, MERGE_PATCH, ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import rename_binding_values
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, VM, VM_CLONE, VM_CLONE_V1ALPHA1, VMI)
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, VM, VM_CLONE, VM_CLONE_V1ALPHA1, VMI, ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import fan_out, poll
@@ -69,7 +70,7 @@ class ClonePoller:
         self.read_at = None
         self.items = {}
 
-    def get(self, name):
+    def get(self, name: str) -> Optional[Dict[str, Any]]:
         with self.lock:
             if self.read_at is None or time.monotonic() - self.read_at >= self.interval:
                 try:
@@ -95,7 +96,7 @@ class Cloner:
         self.pollers_lock = threading.Lock()
         self._deadline = None   # task_deadline()
 
-    def poller(self, api):
+    def poller(self, api: ResourceType) -> ClonePoller:
         path = api.path(self.namespace)
         with self.pollers_lock:
             if path not in self.pollers:
@@ -103,7 +104,7 @@ class Cloner:
             return self.pollers[path]
 
     # ------------------------------------------------------------ options
-    def targets(self, problems):
+    def targets(self, problems: Problems) -> List[Dict[str, Any]]:
         rename_binding_values(self.module, self.params.get("networks"), "networks")
         shared = dict((k, self.params.get(k)) for k in self.target_spec if k != "name")
         if not self.params.get("targets"):
@@ -121,7 +122,7 @@ class Cloner:
             out.append(merged)
         return out
 
-    def options(self, target):
+    def options(self, target: Dict[str, Any]) -> Dict[str, Any]:
         opts = dict((k, self.params.get(k)) for k in ("source", "source_kind", "label_filters", "annotation_filters",
                                                       "template_label_filters", "template_annotation_filters",
                                                       "volume_name_policy"))
@@ -134,7 +135,7 @@ class Cloner:
         opts["new_mac_addresses"] = macs or None
         return opts
 
-    def check(self, problems, targets):
+    def check(self, problems: Problems, targets: List[Dict[str, Any]]) -> None:
         where = "clone"
         problems.dns_subdomain(where, "source", self.params.get("source"))
         for field in ("label_filters", "annotation_filters", "template_label_filters",
@@ -166,7 +167,8 @@ class Cloner:
             target["_raw"] = _raw_patches(problems, twhere, opts.get("patches"))
 
     # --------------------------------------------------------------- plan
-    def plan(self, problems, source, target, kv, existing):
+    def plan(self, problems: Problems, source: Dict[str, Any], target: Dict[str, Any], kv: Optional[KubeVirtInfo],
+             existing: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         """What KubeVirt will build (restore.go + vm-target.go), the
         overrides as patches its restore webhook accepts, tried in KubeVirt's
         order; then the VM admission checks on the expected target."""
@@ -191,7 +193,7 @@ class Cloner:
         digest = clone_utils.digest_of(dict(opts, patches=target["_raw"]), self.params["source"])
         sourced = typed + [("patches[%d]" % i, op) for i, op in enumerate(target["_raw"])] + \
             [("annotations", op) for op in clone_utils.identity_patches(self.params["source"], digest)]
-        expected, flat = None, []
+        expected, flat = None, []  # type: Optional[Dict[str, Any]], List[clone_utils.Op]
         if not local:
             patched, flat = clone_utils.express(local, where, base, sourced)
             if patched is not None:
@@ -227,7 +229,8 @@ class Cloner:
         plan["manifest"]["metadata"]["annotations"] = {clone_utils.CLONE_DIGEST: digest}  # clone_progress
         return plan
 
-    def progress(self, problems, plans, existing):
+    def progress(self, problems: Problems, plans: List[Dict[str, Any]],
+                 existing: Dict[str, Optional[Dict[str, Any]]]) -> None:
         """How far each target's clone got (issue 19): an unfinished VirtualMachineClone this
         collection made of the same source into the target (an earlier run timed out, or did not
         wait) is waited for instead of starting a second one (method ``resume``); a target whose
@@ -260,20 +263,21 @@ class Cloner:
                     continue
                 plan.update(method="resume", clone=name, steps=["clone"] + self.after_steps(plan))
             elif plan["method"] == "unchanged":
+                assert vm is not None  # "unchanged" comes from plan(): the target exists with this digest
                 steps = clone_progress.missing_steps(vm, plan["post"], self.params["start"],
                                                      self.params["cleanup"], clones)
                 if steps:
                     plan.update(method="complete", steps=steps, finished=[
                         c["metadata"]["name"] for c in clones if clone_progress.phase_of(c) == "Succeeded"])
 
-    def after_steps(self, plan):
+    def after_steps(self, plan: Dict[str, Any]) -> List[str]:
         """The steps after the clone this run takes for ``plan``."""
         return [step for step, wanted in ((clone_progress.POST_CLONE_PATCH, bool(plan["post"])),
                                           (clone_progress.START, self.params["start"]),
                                           (clone_progress.CLEANUP, self.params["cleanup"])) if wanted]
 
     # --------------------------------------------------------------- read
-    def read_source(self):
+    def read_source(self) -> Dict[str, Any]:
         if self.params["source_kind"] == "VirtualMachineSnapshot":
             return clone_source.snapshot_vm(self.session, self.namespace, self.params["source"], self.runner.fail)
         vm = self.session.get(VM.path(self.namespace, self.params["source"]))
@@ -283,10 +287,10 @@ class Cloner:
         return clone_source.online_spec(self.session, self.namespace, vm)
 
     @property
-    def session(self):
+    def session(self) -> ApiSession:
         return self.runner.session
 
-    def preflight_cluster(self, problems, plans, kv):
+    def preflight_cluster(self, problems: Problems, plans: List[Dict[str, Any]], kv: KubeVirtInfo) -> None:
         if not kv.installed:
             problems.add("cluster", "KubeVirt", "is not installed (no KubeVirt CR found)")
             return
@@ -300,7 +304,7 @@ class Cloner:
             for net in plan["opts"].get("networks") or []:
                 if net.get("network") and net.get("state") != "absent":
                     refs.add(vmspec.split_reference(net["network"], self.namespace))
-        existing = set()
+        existing = set()  # type: Set[Tuple[str, str]]
         for ns in sorted(set(r[0] for r in refs)):
             existing.update((ns, n["metadata"]["name"]) for n in self.session.list(NAD.path(ns)))
         for ns, name in sorted(refs - existing):
@@ -311,7 +315,7 @@ class Cloner:
         if wanted:
             used = vmspec.macs_in_use(self.session.list(VM.path(self.namespace)),
                                       self.session.list(VMI.path(self.namespace)))
-            seen = {}
+            seen = {}  # type: Dict[str, str]
             for target, iface, mac in wanted:
                 mac_n = vmspec.normal_mac(clone_utils.restore_mac(mac))
                 owner = used.get(mac_n)
@@ -324,7 +328,7 @@ class Cloner:
                 seen[mac_n] = "%s %s" % (target, iface)
 
     # -------------------------------------------------------------- write
-    def execute(self, plan):
+    def execute(self, plan: Dict[str, Any]) -> Dict[str, Any]:
         result = {"name": plan["name"], "method": plan["method"], "phases": [], "patches": plan["patches"],
                   "pending": list(plan.get("steps") or ["clone"] + self.after_steps(plan))}
         start = time.monotonic()
@@ -340,7 +344,7 @@ class Cloner:
         result["duration"] = round(time.monotonic() - start, 2)
         return result
 
-    def clone(self, plan, result):
+    def clone(self, plan: Dict[str, Any], result: Dict[str, Any]) -> None:
         """Clone (or, for ``resume``, follow the clone an earlier run made), wait, then the after-clone
         steps; ``result["pending"]`` keeps what is not done."""
         if plan["method"] == "recreate":
@@ -376,11 +380,11 @@ class Cloner:
             self.done(result, clone_progress.START)
 
     @staticmethod
-    def done(result, step):
+    def done(result: Dict[str, Any], step: str) -> None:
         if step in result["pending"]:
             result["pending"].remove(step)
 
-    def complete(self, plan, result):
+    def complete(self, plan: Dict[str, Any], result: Dict[str, Any]) -> None:
         """The after-clone steps missing on a target whose clone finished (an earlier run stopped after
         the clone: its wait timed out, it did not wait, or a step failed)."""
         if clone_progress.POST_CLONE_PATCH in plan["steps"]:
@@ -399,7 +403,7 @@ class Cloner:
             result["_written"] = True
             self.done(result, clone_progress.START)
 
-    def create_clone(self, plan):
+    def create_clone(self, plan: Dict[str, Any]) -> Dict[str, Any]:
         """POST the VirtualMachineClone (its name is generated).  When the
         answer is lost (reset, timeout) the POST may have landed: the clones
         of this target are read back before it is sent again, so one run
@@ -419,7 +423,7 @@ class Cloner:
                     return landed
         return self.session.request("POST", path, body=plan["manifest"])
 
-    def find_clone(self, plan):
+    def find_clone(self, plan: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         """The newest unfinished VirtualMachineClone this collection made of
         ``plan``'s source into its target, or None."""
         spec = plan["manifest"]["spec"]
@@ -430,7 +434,7 @@ class Cloner:
         mine.sort(key=lambda c: c["metadata"].get("creationTimestamp") or "")
         return mine[-1] if mine else None
 
-    def after_clone(self, plan, result):
+    def after_clone(self, plan: Dict[str, Any], result: Dict[str, Any]) -> None:
         """What the clone could not carry: on KubeVirt < 1.6 every override (no
         ``patches`` field); labels for a source without labels (the restore
         webhook refuses a patch of /metadata/labels itself).  A failure deletes
@@ -448,27 +452,27 @@ class Cloner:
             result["error"] = "the clone succeeded but patching the target afterwards failed: %s" % err
             self.cleanup_failed(plan, result)
 
-    def task_deadline(self):
+    def task_deadline(self) -> Deadline:
         """The one deadline of the task's waits (reads and sleeps are cut to it): ``wait_timeout``
         bounds the task's waiting as a whole, however many clones it runs, not each wait on its own."""
         if self._deadline is None:
             self._deadline = Deadline(self.params["wait_timeout"])
         return self._deadline
 
-    def wait_gone(self, name):
+    def wait_gone(self, name: str) -> None:
         deadline = self.task_deadline()
 
-        def gone():
+        def gone() -> Optional[bool]:
             return True if self.session.get(VM.path(self.namespace, name)) is None else None
         if poll(gone, deadline, self.params["wait_sleep"], session=self.session) is None:
             raise ApiError("DELETE", name, None, message="the old target VM was not deleted in time")
 
-    def wait_clone(self, plan, result):
+    def wait_clone(self, plan: Dict[str, Any], result: Dict[str, Any]) -> None:
         deadline = self.task_deadline()
         poller = self.poller(plan["api"])
         last = {}
 
-        def finished():
+        def finished() -> Optional[Dict[str, Any]]:
             status = (poller.get(result["clone"]) or {}).get("status") or {}
             phase = last["phase"] = status.get("phase")
             if phase and (not result["phases"] or result["phases"][-1] != phase):
@@ -490,7 +494,7 @@ class Cloner:
             result["error"] = "clone %s failed: %s" % (result["clone"], "; ".join(reasons) or "no reason given")
             self.cleanup_failed(plan, result)
 
-    def cleanup_failed(self, plan, result):
+    def cleanup_failed(self, plan: Dict[str, Any], result: Dict[str, Any]) -> None:
         """Delete a half-made target, only when this run created it."""
         if plan["method"] not in ("create", "recreate", "resume"):  # resume: the clone an earlier run made
             return
@@ -500,7 +504,7 @@ class Cloner:
             result["partial_target_deleted"] = True
 
     # --------------------------------------------------------------- main
-    def run(self):
+    def run(self) -> None:
         if not self.params.get("source"):
             self.module.fail_json(msg="source is required (the VirtualMachine or VirtualMachineSnapshot to clone)")
         problems = Problems()
@@ -569,14 +573,14 @@ class Cloner:
         self.runner.exit(**out)
 
     @staticmethod
-    def rendered(plan):
+    def rendered(plan: Dict[str, Any]) -> Dict[str, Any]:
         out = {"name": plan["name"], "method": "rendered", "clone": plan["manifest"], "vm": plan["expected"],
                "patches": plan["patches"]}
         if plan["post"]:
             out["post_clone_patch"] = plan["post"]
         return out
 
-    def describe(self, result, source):
+    def describe(self, result: Dict[str, Any], source: Dict[str, Any]) -> Dict[str, Any]:
         vm = result.get("vm") or {}
         old = dict((i.get("name"), i.get("macAddress")) for i in vmspec.interfaces_of(source))
         new = dict((i.get("name"), i.get("macAddress")) for i in vmspec.interfaces_of(vm))
@@ -584,7 +588,7 @@ class Cloner:
         result["macs"] = dict((name, {"old": old.get(name), "new": new.get(name)}) for name in sorted(set(old) | set(new)))
         return result
 
-    def absent(self, targets, existing):
+    def absent(self, targets: List[Dict[str, Any]], existing: Dict[str, Optional[Dict[str, Any]]]) -> None:
         results, changed = [], False
         for target in targets:
             vm = existing[target["name"]]

@@ -17,12 +17,13 @@ import copy
 from typing import Any, Dict, List, Optional, Tuple  # noqa: F401 pylint: disable=unused-import
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN, Problems
 
 PLUG, UNPLUG, REMOVE, SWAP, UNCHANGED = "plug", "unplug", "remove", "swap", "unchanged"
 
 
-def check_request(problems, where, req):
+def check_request(problems: Problems, where: str, req: Dict[str, Any]) -> None:
     """Validate one interface request (no cluster needed)."""
     name = req.get("interface")
     if not name or len(name) > 63 or not DNS1123_LABEL.match(name):
@@ -53,12 +54,12 @@ def check_request(problems, where, req):
 
 
 class VmPlan:
-    def __init__(self):
-        self.ops = []
-        self.changes = []   # (interface, action, detail)
+    def __init__(self) -> None:
+        self.ops = []  # type: List[Dict[str, Any]]
+        self.changes = []  # type: List[Tuple[str, str, str]]  # (interface, action, detail)
 
     @property
-    def changed(self):
+    def changed(self) -> bool:
         return any(action != UNCHANGED for _name, action, _detail in self.changes)
 
 
@@ -66,7 +67,7 @@ def _same_ref(a, b, namespace):
     return vmspec.split_reference(a, namespace) == vmspec.split_reference(b, namespace)
 
 
-def new_interface(req):
+def new_interface(req: Dict[str, Any]) -> Dict[str, Any]:
     """The interface a plug request adds.  ``fields`` (optional) carries further
     v1.Interface fields (ports, bootOrder, ...) as KubeVirt spells them; KubeVirt
     copies the whole interface into the VMI, so they travel with the plug."""
@@ -79,7 +80,7 @@ def new_interface(req):
     return iface
 
 
-def plan_vm(problems, vm, requests, running):
+def plan_vm(problems: Problems, vm: Dict[str, Any], requests: List[Dict[str, Any]], running: bool) -> VmPlan:
     """The JSON Patch (and what it does) for ``requests`` on ``vm``.  Problems
     that make a request impossible are added to ``problems``."""
     meta = vm.get("metadata") or {}
@@ -89,7 +90,7 @@ def plan_vm(problems, vm, requests, running):
     networks = vmspec.networks_of(vm)
     new_ifaces, new_networks = copy.deepcopy(ifaces), copy.deepcopy(networks)
     plan = VmPlan()
-    removals = []
+    removals = []  # type: List[Tuple[int, int]]
     for req in requests:
         name = req["interface"]
         field = "interface %s" % name
@@ -196,12 +197,13 @@ def _plan_present(problems, where, field, req, found, vm, new_ifaces, new_networ
         plan.changes.append((name, SWAP, "%s -> %s" % (current_ref, req["network"])))
 
 
-def template_autoattach(vm):
+def template_autoattach(vm: Dict[str, Any]) -> bool:
     devices = (vmspec.template_spec(vm).get("domain") or {}).get("devices") or {}
     return devices.get("autoattachPodInterface", True) is not False
 
 
-def list_patch(vm, ifaces, networks, new_ifaces, new_networks):
+def list_patch(vm: Dict[str, Any], ifaces: List[Dict[str, Any]], networks: List[Dict[str, Any]],
+               new_ifaces: List[Dict[str, Any]], new_networks: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """test-then-replace of both lists: both change in one atomic request, and
     only if nobody changed them since they were read."""
     ops = []
@@ -218,25 +220,25 @@ def list_patch(vm, ifaces, networks, new_ifaces, new_networks):
 
 
 # ------------------------------------------------------------- completion
-def iface_status(vmi, name):
+def iface_status(vmi: Optional[Dict[str, Any]], name: str) -> Optional[Dict[str, Any]]:
     for entry in (vmi or {}).get("status", {}).get("interfaces") or []:
         if entry.get("name") == name:
             return entry
     return None
 
 
-def in_domain(entry):
+def in_domain(entry: Optional[Dict[str, Any]]) -> bool:
     return entry is not None and "domain" in [s.strip() for s in (entry.get("infoSource") or "").split(",")]
 
 
-def plug_done(vmi, name):
+def plug_done(vmi: Optional[Dict[str, Any]], name: str) -> bool:
     """KubeVirt's completion signal: the interface is in the domain and no
     migration is still required."""
     cond = vmspec.condition(vmi or {}, "MigrationRequired")
     return in_domain(iface_status(vmi, name)) and not (cond and cond.get("status") == "True")
 
 
-def unplug_done(vm, vmi, name):
+def unplug_done(vm: Dict[str, Any], vmi: Optional[Dict[str, Any]], name: str) -> bool:
     in_vm = vmspec.find(vmspec.interfaces_of(vm), name)[1] is not None
     vmi_ifaces = (((vmi or {}).get("spec") or {}).get("domain") or {}).get("devices", {}).get("interfaces") or []
     in_vmi = vmspec.find(vmi_ifaces, name)[1] is not None or iface_status(vmi, name) is not None
@@ -244,8 +246,7 @@ def unplug_done(vm, vmi, name):
 
 
 # ------------------------------------------------ declared is not done
-def still_pending(vm, vmi, name, state):
-    # type: (Dict[str, Any], Optional[Dict[str, Any]], str, str) -> Optional[str]
+def still_pending(vm: Dict[str, Any], vmi: Optional[Dict[str, Any]], name: str, state: str) -> Optional[str]:
     """What KubeVirt still owes for an interface the VM template already
     declares (a write of an earlier run whose wait timed out, or whose reply
     was lost): PLUG while the VMI does not report it in the domain, UNPLUG
@@ -255,8 +256,7 @@ def still_pending(vm, vmi, name, state):
     return None if plug_done(vmi, name) else PLUG
 
 
-def declared_pending(vm, vmi):
-    # type: (Dict[str, Any], Optional[Dict[str, Any]]) -> List[Tuple[str, str, str]]
+def declared_pending(vm: Dict[str, Any], vmi: Optional[Dict[str, Any]]) -> List[Tuple[str, str, str]]:
     """Every hot-plug of the running VM's template that the VMI has not
     completed: interfaces KubeVirt hot-plugs (bridge/sriov on a secondary
     Multus network, pkg/network/controllers/vm.go applyDynamicIfaceRequestOnVMI)
@@ -279,8 +279,7 @@ def declared_pending(vm, vmi):
     return out
 
 
-def pending_detail(vmi, name, action):
-    # type: (Optional[Dict[str, Any]], str, str) -> str
+def pending_detail(vmi: Optional[Dict[str, Any]], name: str, action: str) -> str:
     if action == UNPLUG:
         return "declared absent, still in the VMI"
     entry = iface_status(vmi, name)
@@ -290,14 +289,12 @@ def pending_detail(vmi, name, action):
 
 
 # ---------------------------------------------------- RestartRequired
-def restart_condition(vm):
-    # type: (Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]
+def restart_condition(vm: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     cond = vmspec.condition(vm or {}, "RestartRequired")
     return cond if cond and cond.get("status") == "True" else None
 
 
-def restart_newly_set(before, after):
-    # type: (Optional[Dict[str, Any]], Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]
+def restart_newly_set(before: Optional[Dict[str, Any]], after: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     """RestartRequired=True on ``after`` (the VM read after this module's
     write) that was not already there on ``before`` (the VM read before it).
 
@@ -318,8 +315,7 @@ def restart_newly_set(before, after):
     return cond
 
 
-def restart_finding(vm, cond):
-    # type: (Dict[str, Any], Dict[str, Any]) -> str
+def restart_finding(vm: Dict[str, Any], cond: Dict[str, Any]) -> str:
     meta = vm.get("metadata") or {}
     return ("VirtualMachine %s/%s already had RestartRequired=True (since %s: %s) before this change; it was not "
             "caused by it and is not acted on: restart the VM (virtctl restart %s -n %s) when the pending template "
@@ -328,8 +324,7 @@ def restart_finding(vm, cond):
                                      meta.get("namespace")))
 
 
-def network_restart_required(vm, vmi):
-    # type: (Dict[str, Any], Optional[Dict[str, Any]]) -> bool
+def network_restart_required(vm: Dict[str, Any], vmi: Optional[Dict[str, Any]]) -> bool:
     """KubeVirt v1.9.0 pkg/network/vmliveupdate/restart.go IsRestartRequired:
     the template's interfaces/networks differ from the running VMI's in a way
     only a restart applies (an interface or network of the VMI removed or
@@ -343,10 +338,10 @@ def network_restart_required(vm, vmi):
     desired_ifaces = dict((i.get("name"), i) for i in vmspec.interfaces_of(vm))
     desired_nets = dict((n.get("name"), n) for n in vmspec.networks_of(vm))
 
-    def without_state(iface):
+    def without_state(iface: Dict[str, Any]) -> Dict[str, Any]:
         return dict((k, v) for k, v in iface.items() if k != "state")
 
-    def without_nad(net):
+    def without_nad(net: Dict[str, Any]) -> Dict[str, Any]:
         net = copy.deepcopy(net)
         if isinstance(net.get("multus"), dict):
             net["multus"].pop("networkName", None)
@@ -369,8 +364,7 @@ def network_restart_required(vm, vmi):
 MIGRATE, EVICT, STUCK = "migrate", "evict", "stuck"
 
 
-def needs_migration(actions, dynamic, sriov_plug):
-    # type: (List[str], bool, bool) -> bool
+def needs_migration(actions: List[str], dynamic: bool, sriov_plug: bool) -> bool:
     """Whether KubeVirt needs a migration to finish these actions on a running
     VMI: KubeVirt v1.9.0 pkg/network/migration/evaluator.go - an SR-IOV plug at
     once (shouldMigrateOnIfaceHotplug), a bridge plug and an unplug
@@ -382,8 +376,7 @@ def needs_migration(actions, dynamic, sriov_plug):
     return not dynamic and any(a in (PLUG, UNPLUG) for a in actions)
 
 
-def workload_update_outcome(kv, vmi):
-    # type: (Any, Optional[Dict[str, Any]]) -> Tuple[str, str]
+def workload_update_outcome(kv: KubeVirtInfo, vmi: Optional[Dict[str, Any]]) -> Tuple[str, str]:
     """What KubeVirt does with a VMI once it has MigrationRequired=True,
     following KubeVirt v1.9.0
     pkg/virt-controller/watch/workload-updater/workload-updater.go
@@ -427,8 +420,7 @@ def workload_update_outcome(kv, vmi):
 NRI_WEBHOOK = "network-resources-injector"
 
 
-def resources_injector_present(webhook_configurations):
-    # type: (Optional[List[Dict[str, Any]]]) -> bool
+def resources_injector_present(webhook_configurations: Optional[List[Dict[str, Any]]]) -> bool:
     """Whether network-resources-injector is deployed: a
     MutatingWebhookConfiguration named after it (its own manifests and the
     SR-IOV network operator name it network-resources-injector-config).

@@ -20,11 +20,11 @@ file does the I/O.
 
 import copy
 import time
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, sriov_capacity, vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import mutating_webhooks
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo, mutating_webhooks
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import NAD, POD, VM, VMI, VMIM
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
@@ -69,17 +69,19 @@ class HotplugEngine:
         self.connection = connection
         self.warn = warn
         self.old_migrations: Set[str] = set()
-        self._nodes = None
-        self._pods = None           # non-terminal pods of every namespace (SR-IOV capacity), once read
-        self._webhooks = False      # the MutatingWebhookConfigurations once read (None: not readable)
+        self._nodes: Optional[List[Dict[str, Any]]] = None
+        # non-terminal pods of every namespace (SR-IOV capacity), once read (False: not readable)
+        self._pods: Union[None, bool, List[Dict[str, Any]]] = None
+        # the MutatingWebhookConfigurations once read (None: not readable)
+        self._webhooks: Union[bool, None, List[Dict[str, Any]]] = False
         self._pending: Dict[str, List[Tuple[str, str, Any]]] = {}  # VM name -> [(interface, PLUG|UNPLUG, detail)] declared but not done
         self._needs: Dict[str, bool] = {}  # VM name -> whether KubeVirt needs a migration to finish
-        self._dynamic = None        # the dynamic-networks controller, once looked up
+        self._dynamic: Optional[bool] = None  # the dynamic-networks controller, once looked up
         self._injector_warned = False
 
     # ------------------------------------------------------------ reading
     @property
-    def session(self):
+    def session(self) -> ApiSession:
         return self.connection.session
 
     def read_vms(self) -> Optional[List[Dict[str, Any]]]:
@@ -95,14 +97,14 @@ class HotplugEngine:
         wanted = selectors.parse("template_selector", template)
         return [vm for vm in vms if wanted.matches(vmspec.template_labels(vm))]
 
-    def selector_query(self):
+    def selector_query(self) -> str:
         """vm_selector in canonical labelSelector form ('' = every VM: vm_selector_all or a template_selector)."""
         return selectors.parse("vm_selector", self.params.get("vm_selector") or "").to_query()
 
-    def read_vmis(self):
+    def read_vmis(self) -> Dict[str, Dict[str, Any]]:
         return dict((o["metadata"]["name"], o) for o in self.session.list(VMI.path(self.namespace)))
 
-    def dynamic_networks(self):
+    def dynamic_networks(self) -> bool:
         setting = self.params["dynamic_networks"]
         if setting != "auto":
             return setting == "true"
@@ -111,7 +113,8 @@ class HotplugEngine:
         return self._dynamic
 
     # ---------------------------------------------------------- preflight
-    def preflight(self, problems, vms, vmis, kv):
+    def preflight(self, problems: Problems, vms: List[Dict[str, Any]], vmis: Mapping[str, Optional[Dict[str, Any]]],
+                  kv: KubeVirtInfo) -> Tuple[Dict[str, Tuple[hotplug.VmPlan, bool]], bool]:
         plugs = [r for r in self.requests if r.get("state") != "absent"]
         nads = {}
         for ns in sorted(set(vmspec.split_reference(r["network"], self.namespace)[0] for r in plugs)):
@@ -144,7 +147,7 @@ class HotplugEngine:
             new_vfs = [iface for iface, action, _detail in plan.changes if action == hotplug.PLUG and iface in sriov_nads]
             for iface in new_vfs:   # only a new VF needs the injector
                 self.check_injector(problems, "interface %s" % iface, sriov_nads[iface], kv)
-            if running and new_vfs:
+            if running and new_vfs and vmi is not None:  # running: vmi is not None
                 self.check_migration_target(problems, vm, vmi, nads, sriov_nads, new_vfs)
             self._pending[name] = self.pending_of(vm, vmi, plan) if running else []
             actions = [c[1] for c in plan.changes if c[1] in (hotplug.PLUG, hotplug.SWAP, hotplug.UNPLUG)] + [
@@ -158,7 +161,8 @@ class HotplugEngine:
                 self.check_migratable(problems, vm, vmi, kv)
         return plans, bool(dynamic)
 
-    def expect(self, problems, vm, vmi, kv, pending):
+    def expect(self, problems: Problems, vm: Dict[str, Any], vmi: Optional[Dict[str, Any]], kv: KubeVirtInfo,
+               pending: Sequence[Tuple[str, str, str]]) -> None:
         """Also wait for ``pending`` [(interface, PLUG|UNPLUG, detail)] on the
         running ``vm`` (kubevirt_vm_network: hot-plugs its template declares
         that the VMI has not finished), with the same migration preflight."""
@@ -175,7 +179,7 @@ class HotplugEngine:
         new_vfs = [n for n, a, _d in pending if a == hotplug.PLUG and vmspec.binding_of(
             vmspec.find(vmspec.interfaces_of(vm), n)[1] or {}) == "sriov"]
         if new_vfs and vmi is not None:
-            nads, sriov_nads = {}, {}
+            nads, sriov_nads = {}, {}  # type: Dict[Tuple[str, str], Dict[str, Any]], Dict[str, Optional[Dict[str, Any]]]
             networks = dict((n.get("name"), n) for n in vmspec.networks_of(vm))
             for iface in new_vfs:
                 reference = ((networks.get(iface) or {}).get("multus") or {}).get("networkName")
@@ -188,7 +192,7 @@ class HotplugEngine:
                 sriov_nads[iface] = nads.get(key)
             self.check_migration_target(problems, vm, vmi, nads, sriov_nads, new_vfs)
 
-    def pending_of(self, vm, vmi, plan):
+    def pending_of(self, vm: Dict[str, Any], vmi: Optional[Dict[str, Any]], plan: hotplug.VmPlan) -> List[Tuple[str, str, str]]:
         """Requested interfaces the template already has as asked (no write)
         whose hot-plug or unplug the VMI has not finished: "already declared"
         is not "done" (a re-run after a timed-out wait or a lost reply)."""
@@ -202,7 +206,7 @@ class HotplugEngine:
                 out.append((name, left, hotplug.pending_detail(vmi, name, left)))
         return out
 
-    def check_sriov(self, problems, where, nad, kv=None):
+    def check_sriov(self, problems: Problems, where: str, nad: Dict[str, Any], kv: Optional[KubeVirtInfo] = None) -> None:
         resource = ((nad.get("metadata") or {}).get("annotations") or {}).get("k8s.v1.cni.cncf.io/resourceName")
         if not resource:
             problems.add(where, "network", "NetworkAttachmentDefinition %s/%s has no k8s.v1.cni.cncf.io/resourceName "
@@ -218,7 +222,9 @@ class HotplugEngine:
                          "hosts (kubevirt_net.core.sriov_host) and the device plugin first" % resource)
         self.check_injector(problems, where, nad, kv)
 
-    def check_migration_target(self, problems, vm, vmi, nads, sriov_nads, new_vfs):
+    def check_migration_target(self, problems: Problems, vm: Dict[str, Any], vmi: Dict[str, Any],
+                               nads: Dict[Tuple[str, str], Dict[str, Any]],
+                               sriov_nads: Mapping[str, Optional[Dict[str, Any]]], new_vfs: List[str]) -> None:
         """A new VF on a running VM arrives through a live migration whose target
         pod requests every SR-IOV resource of the VM on another node
         (sriov_capacity): refuse before writing when no node can take it, so the
@@ -227,7 +233,7 @@ class HotplugEngine:
         (no anti-affinity to its old node), and the module restarts it instead."""
         if self.params.get("restart_if_required") or self.params.get("restart"):
             return
-        needs = {}
+        needs = {}  # type: Dict[str, int]
         for iface in vmspec.interfaces_of(vm):
             if vmspec.binding_of(iface) != "sriov" or iface.get("name") in new_vfs:
                 continue
@@ -257,6 +263,7 @@ class HotplugEngine:
                           "target of an SR-IOV hot-plug was not checked" % (err.reason or err.status))
         if self._pods is False:
             return
+        assert self._pods is not True  # never True: the pods, or False when they cannot be listed
         if self._nodes is None:
             self._nodes = self.session.list("/api/v1/nodes")
         fits, why = sriov_capacity.migration_targets(self._nodes, self._pods, vmi, needs)
@@ -267,7 +274,7 @@ class HotplugEngine:
                          "is stopped" % (", ".join(new_vfs), ", ".join("%d x %s" % (n, r) for r, n in
                                                                        sorted(needs.items())), why))
 
-    def target_pod_cause(self, name):
+    def target_pod_cause(self, name: str) -> Optional[str]:
         """kube-scheduler's reason for a VM's Pending migration target pod, or None."""
         try:
             vmi = self.session.get(VMI.path(self.namespace, name))
@@ -279,7 +286,8 @@ class HotplugEngine:
             return None
         return sriov_capacity.target_pod_unschedulable(pods, vmi)
 
-    def check_injector(self, problems, where, nad, kv):
+    def check_injector(self, problems: Problems, where: str, nad: Optional[Dict[str, Any]],
+                       kv: Optional[KubeVirtInfo]) -> None:
         """A new SR-IOV interface: with ExternalNetResourceInjection on,
         network-resources-injector must be deployed (hotplug.resources_injector_present)."""
         resource = ((((nad or {}).get("metadata") or {}).get("annotations") or {}).get(
@@ -301,14 +309,16 @@ class HotplugEngine:
                           "is deployed; with ExternalNetResourceInjection on (KubeVirt 1.9 default) the SR-IOV "
                           "resource %r is requested only by it" % resource)
 
-    def injector_present(self):
+    def injector_present(self) -> Optional[bool]:
         """hotplug.resources_injector_present on the cluster's webhooks (one
         LIST per task); None when they cannot be read (RBAC)."""
         if self._webhooks is False:
             self._webhooks = mutating_webhooks(self.session)
+        assert self._webhooks is not True  # never True: False until read, then the list or None
         return None if self._webhooks is None else hotplug.resources_injector_present(self._webhooks)
 
-    def check_macs(self, problems, vms, vmis):
+    def check_macs(self, problems: Problems, vms: List[Dict[str, Any]],
+                   vmis: Mapping[str, Optional[Dict[str, Any]]]) -> None:
         unfiltered = self.params.get("vm_selector") is None and self.params.get("template_selector") is None
         all_vms = vms if unfiltered and len(vms) > 1 else self.session.list(VM.path(self.namespace))
         used = vmspec.macs_in_use(all_vms, list(vmis.values()))
@@ -320,7 +330,8 @@ class HotplugEngine:
                     problems.add("interface %s" % req["interface"], "mac_address",
                                  "%s is already used by %s; choose another MAC" % (mac, user))
 
-    def check_migratable(self, problems, vm, vmi, kv):
+    def check_migratable(self, problems: Problems, vm: Dict[str, Any], vmi: Optional[Dict[str, Any]],
+                         kv: KubeVirtInfo) -> None:
         """The change needs a migration (hotplug.needs_migration): refuse
         before writing when KubeVirt will not migrate the VM (it would wait
         for ever) or would evict it instead (hotplug.workload_update_outcome)."""
@@ -359,7 +370,8 @@ class HotplugEngine:
                          "migrate_if_required=true" % (why, fix))
 
     # ------------------------------------------------------------ writing
-    def patch_vm(self, vm, plan, running):
+    def patch_vm(self, vm: Dict[str, Any], plan: hotplug.VmPlan,
+                 running: bool) -> Tuple[Dict[str, Any], hotplug.VmPlan, bool]:
         """Apply one VM's patch (writes.guarded_patch); on a lost race read
         again and re-plan.  Returns (VM after, plan applied, written): the plan
         is the one whose patch the server confirmed (also after a lost answer
@@ -368,7 +380,7 @@ class HotplugEngine:
         built = []  # every plan built, in order
         path = VM.path(self.namespace, vm_key(vm))
 
-        def build(obj):
+        def build(obj: Dict[str, Any]) -> List[Dict[str, Any]]:
             if obj is vm:
                 current = plan
             else:
@@ -379,7 +391,7 @@ class HotplugEngine:
             built.append(current)
             return current.ops if current.changed else []
 
-        def refused(fresh, sent_against):
+        def refused(fresh: Dict[str, Any], sent_against: Dict[str, Any]) -> bool:
             # not a lost race: the server refused the change itself
             return vmspec.interfaces_of(fresh) == vmspec.interfaces_of(sent_against) and \
                 vmspec.networks_of(fresh) == vmspec.networks_of(sent_against)
@@ -394,14 +406,14 @@ class HotplugEngine:
         return done.obj, built[-1], done.written
 
     # ------------------------------------------------------------ waiting
-    def wait(self, pending, deadline=None):
+    def wait(self, pending: Dict[str, Dict[str, Any]], deadline: Optional[Deadline] = None) -> None:
         """pending: name -> result dict of running VMs that changed.  ``deadline``
         (a ``Deadline``; wait_timeout from now by default): reads and sleeps are cut to it."""
         deadline = deadline or Deadline(self.params["wait_timeout"])
         migrations_wanted = self.params["migrate_if_required"]
         failed = []
 
-        def probe():
+        def probe() -> Optional[bool]:
             try:
                 with self.session.within(deadline):  # the reads only: a restart or a migration is not cut
                     vmis = self.read_vmis()
@@ -409,7 +421,7 @@ class HotplugEngine:
                         vms = dict((vm_key(v), v) for v in [self.session.get(VM.path(self.namespace,
                                                                                      self.params["vm"]))] if v)
                     else:
-                        vms = dict((vm_key(v), v) for v in self.read_vms())
+                        vms = dict((vm_key(v), v) for v in self.read_vms() or [])  # a list: no params["vm"]
                     migrations = self.session.list(VMIM.path(self.namespace)) if any(
                         r.get("needs_migration") for r in pending.values()) or migrations_wanted else []
             except ApiError as err:  # a failed read while waiting is retried until the deadline
@@ -437,7 +449,8 @@ class HotplugEngine:
                 if cause:
                     result["error"] += "; the cause: " + cause
 
-    def progress(self, result, vm, vmi, migrations):
+    def progress(self, result: Dict[str, Any], vm: Optional[Dict[str, Any]], vmi: Optional[Dict[str, Any]],
+                 migrations: List[Dict[str, Any]]) -> bool:
         """Advance one VM; True when it is done (or failed)."""
         if vm is None:
             result["error"] = "the VirtualMachine disappeared while waiting"
@@ -485,7 +498,7 @@ class HotplugEngine:
         result["pending"], result["_pending"] = [], []
         return True
 
-    def refresh_pending(self, results, vmis):
+    def refresh_pending(self, results: List[Dict[str, Any]], vmis: Mapping[str, Optional[Dict[str, Any]]]) -> None:
         """A patch that found its change already made (a lost reply, another
         writer) leaves nothing written: what the VMI still lacks is pending."""
         for result in results:
@@ -493,7 +506,8 @@ class HotplugEngine:
                 pending = self.pending_of(result["_after"], vmis.get(result["name"]), result["_plan"])
                 result.update(_pending=pending, pending=[p[0] for p in pending])
 
-    def new_result(self, vm, plan, running, dynamic, start):  # pylint: disable=unused-argument
+    def new_result(self, vm: Dict[str, Any], plan: hotplug.VmPlan, running: bool, dynamic: bool,  # pylint: disable=unused-argument
+                   start: float) -> Dict[str, Any]:
         """The per-VM result (and working state) that apply() and wait() use.
         ``pending``: interfaces already declared whose hot-plug KubeVirt has not
         finished; ``findings``: what the module saw but did not cause (an older
@@ -511,16 +525,16 @@ class HotplugEngine:
             "needs_migration": bool(running and (plan.changed or pending) and self._needs.get(vm_key(vm))),
         }
 
-    def remember_migrations(self, results):
+    def remember_migrations(self, results: List[Dict[str, Any]]) -> None:
         """Before patching: migrations that exist already are not ours to follow."""
         if self.params["wait"] and (any(r["needs_migration"] for r in results) or self.params["migrate_if_required"]):
             self.old_migrations = set(m["metadata"]["name"] for m in self.session.list(VMIM.path(self.namespace)))
 
-    def apply(self, results):
+    def apply(self, results: List[Dict[str, Any]]) -> None:
         """Patch the VMs whose plan changes something, concurrently (at most
         max_concurrency at a time).  A result's ``_written`` says whether the
         server confirmed a write of this run."""
-        def one(result):
+        def one(result: Dict[str, Any]) -> None:
             try:
                 vm, plan, written = self.patch_vm(result["_vm"], result["_plan"], result["running"])
                 result.update(_after=vm, _plan=plan, _changes=plan.changes, _written=written)

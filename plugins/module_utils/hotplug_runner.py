@@ -15,10 +15,11 @@ kubevirt_vm_network shares; this file holds the options and the report.
 """
 
 import time
+from typing import Any, Dict, List, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine, apply_ops, vm_key
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
@@ -47,13 +48,13 @@ class Hotplug:
         self.engine = HotplugEngine(self.params, self.requests, self.runner, self.warn)
 
     @property
-    def session(self):
+    def session(self) -> ApiSession:
         return self.runner.session
 
-    def warn(self, msg):
+    def warn(self, msg: str) -> None:
         self.module.warn(msg)
 
-    def check_target(self, problems):
+    def check_target(self, problems: Problems) -> None:
         """vm_selector, checked before any request: well-formed, and not one that
         takes every VM (empty, or negative terms only) unless vm_selector_all."""
         if self.params.get("vm"):
@@ -75,7 +76,7 @@ class Hotplug:
             except selectors.SelectorError as err:
                 problems.add("task", err.field, err.problem)
 
-    def no_match(self, vms):
+    def no_match(self, vms: List[Dict[str, Any]]) -> None:
         """A selector that matched no VM: a refusal (the usual cause is the other kind of labels), or with
         allow_no_match a warning and nothing to do."""
         given = ", ".join("%s %r" % (f, self.params[f]) for f in ("vm_selector", "template_selector")
@@ -89,7 +90,7 @@ class Hotplug:
                          "empty match", vms=vms, changed=False)
 
     # --------------------------------------------------------------- main
-    def run(self):
+    def run(self) -> None:
         problems = Problems()
         for index, req in enumerate(self.requests):
             hotplug.check_request(problems, "interfaces[%d]" % index if self.params.get("interfaces")
@@ -113,6 +114,7 @@ class Hotplug:
             if vms is None:
                 self.runner.fail("VirtualMachine %s/%s not found; check the name and the namespace (vm, namespace)"
                                  % (self.namespace, self.params["vm"]))
+            assert vms is not None  # runner.fail does not return
             if not vms and not self.params.get("vm"):
                 self.no_match(vms)
             vmis = self.engine.read_vmis()
@@ -140,7 +142,8 @@ class Hotplug:
                                  and (r["_plan"].changed or r["_pending"])))
         self.finish(results, changed, kv, start)
 
-    def admit(self, problems, vms, plans, kv):
+    def admit(self, problems: Problems, vms: List[Dict[str, Any]], plans: Dict[str, Tuple[hotplug.VmPlan, bool]],
+              kv: KubeVirtInfo) -> None:
         """virt-api's VM admitter judges the whole template on every update, not
         only the interface this task adds (pkg/virt-api/webhooks/validating-webhook/
         admitters/vms-admitter.go -> pkg/network/admitter): run the same rules on
@@ -155,7 +158,7 @@ class Hotplug:
             admission.check(problems, "VirtualMachine %s/%s" % (self.namespace, vm_key(vm)), after, kv,
                             changed_names=changed)
 
-    def finish(self, results, changed, kv, start):
+    def finish(self, results: List[Dict[str, Any]], changed: bool, kv: KubeVirtInfo, start: float) -> None:
         out_vms, failed = [], []
         diff_before, diff_after = {}, {}
         for result in results:

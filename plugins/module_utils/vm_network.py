@@ -20,6 +20,7 @@ admission rules in vm_network_admission.py.
 
 import copy
 import re
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import istio, vmspec
 
@@ -59,14 +60,14 @@ TEMPLATE_SPEC_PATH = "/spec/template/spec"
 
 
 # ------------------------------------------------------------ typed <-> API
-def api_binding(binding):
+def api_binding(binding: str) -> Dict[str, Any]:
     """The interface keys for a typed binding: {'bridge': {}} or {'binding': {'name': x}}."""
     if binding.startswith(PLUGIN_PREFIX):
         return {"binding": {"name": binding[len(PLUGIN_PREFIX):]}}
     return {API_BINDINGS[binding]: {}}
 
 
-def typed_binding(iface):
+def typed_binding(iface: Dict[str, Any]) -> Optional[str]:
     key = vmspec.binding_of(iface)
     if key == "binding":
         return PLUGIN_PREFIX + str((iface.get("binding") or {}).get("name"))
@@ -75,11 +76,11 @@ def typed_binding(iface):
     return key  # a removed binding (slirp, macvtap, passt): shown as it is
 
 
-def default_binding(network):
+def default_binding(network: Optional[str]) -> str:
     return "masquerade" if network == POD else "bridge"
 
 
-def api_source(cfg):
+def api_source(cfg: Dict[str, Any]) -> Dict[str, Any]:
     """The network source of a typed interface: {'pod': {}} or {'multus': {...}}."""
     if cfg.get("network") == POD:
         return {"pod": {}}
@@ -89,7 +90,7 @@ def api_source(cfg):
     return {"multus": multus}
 
 
-def api_ports(ports):
+def api_ports(ports: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     out = []
     for port in ports:
         entry = {}
@@ -102,7 +103,7 @@ def api_ports(ports):
     return out
 
 
-def api_dhcp(options):
+def api_dhcp(options: Dict[str, Any]) -> Dict[str, Any]:
     out = {}
     for typed, field in (("boot_file_name", "bootFileName"), ("tftp_server_name", "tftpServerName")):
         if options.get(typed):
@@ -114,7 +115,7 @@ def api_dhcp(options):
     return out
 
 
-def dns_config(dns):
+def dns_config(dns: Dict[str, Any]) -> Dict[str, Any]:
     """A copy of a DNS config without its unset parts.  The typed option
     ``dns_config`` and the API's ``dnsConfig`` spell their fields alike
     (nameservers, searches, options[].name/value; name is required by both),
@@ -130,7 +131,7 @@ def dns_config(dns):
     return out
 
 
-def set_options(iface, cfg):
+def set_options(iface: Dict[str, Any], cfg: Dict[str, Any]) -> Dict[str, Any]:
     """Write the typed options that are set in ``cfg`` onto the API interface."""
     if cfg.get("binding"):
         for key in ALL_BINDING_KEYS:
@@ -155,7 +156,7 @@ def set_options(iface, cfg):
     return iface
 
 
-def build_interface(cfg):
+def build_interface(cfg: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """API (interface, network) exactly as the typed ``cfg`` says (defaults for the rest)."""
     binding = cfg.get("binding") or default_binding(cfg.get("network"))
     iface = {"name": cfg["name"]}
@@ -166,7 +167,8 @@ def build_interface(cfg):
     return iface, network
 
 
-def merge_interface(iface, network, cfg):
+def merge_interface(iface: Dict[str, Any], network: Dict[str, Any],
+                    cfg: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """API (interface, network) with the typed options set in ``cfg`` changed and
     everything else (including fields these options do not cover) kept."""
     iface, network = copy.deepcopy(iface), copy.deepcopy(network)
@@ -189,7 +191,7 @@ def merge_interface(iface, network, cfg):
     return iface, network
 
 
-def typed_interface(iface, network):
+def typed_interface(iface: Dict[str, Any], network: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The typed form of one API interface and its network (what gathered returns)."""
     out = {"name": iface.get("name")}
     network = network or {}
@@ -210,23 +212,23 @@ def typed_interface(iface, network):
                         for p in iface["ports"]]
     dhcp = iface.get("dhcpOptions")
     if dhcp:
-        typed = {}
+        typed_dhcp = {}  # type: Dict[str, Any]
         for key, field in (("boot_file_name", "bootFileName"), ("tftp_server_name", "tftpServerName"),
                            ("ntp_servers", "ntpServers")):
             if dhcp.get(field):
-                typed[key] = dhcp[field]
+                typed_dhcp[key] = dhcp[field]
         if dhcp.get("privateOptions"):
-            typed["private_options"] = [{"option": o.get("option"), "value": o.get("value")}
-                                        for o in dhcp["privateOptions"]]
-        out["dhcp_options"] = typed
+            typed_dhcp["private_options"] = [{"option": o.get("option"), "value": o.get("value")}
+                                             for o in dhcp["privateOptions"]]
+        out["dhcp_options"] = typed_dhcp
     if iface.get("state") in ("up", "down"):
         out["link_state"] = iface["state"]
     return out
 
 
-def interface_details(iface, network):
+def interface_details(iface: Dict[str, Any], network: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """What the typed options cannot express: a pending unplug, fields they do not cover."""
-    out = {}
+    out = {}  # type: Dict[str, Any]
     if iface.get("state") == "absent":
         out["unplug_pending"] = True
     unmanaged = dict((k, v) for k, v in iface.items() if k not in _MANAGED_IFACE_KEYS)
@@ -240,11 +242,11 @@ _MANAGED_IFACE_KEYS = set(["name", "ports", "dhcpOptions", "state"] + list(ALL_B
                           + [field for _t, field in SCALAR_FIELDS])
 
 
-def typed_config(spec):
+def typed_config(spec: Dict[str, Any]) -> Dict[str, Any]:
     """The typed declaration of a template spec (gathered / before / after)."""
     networks = spec.get("networks") or []
     ifaces = ((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []
-    out = {"interfaces": [typed_interface(i, vmspec.find(networks, i.get("name"))[1]) for i in ifaces]}
+    out = {"interfaces": [typed_interface(i, vmspec.find(networks, i.get("name"))[1]) for i in ifaces]}  # type: Dict[str, Any]
     for typed, field in DNS_FIELDS:
         if spec.get(field) is not None:
             out[typed] = dns_config(spec[field]) if typed == "dns_config" else spec[field]
@@ -255,11 +257,11 @@ def typed_config(spec):
     return out
 
 
-def config_details(spec):
+def config_details(spec: Dict[str, Any]) -> Dict[str, Any]:
     """The rest of the picture beside typed_config (gathered_details)."""
     networks = spec.get("networks") or []
     devices = (spec.get("domain") or {}).get("devices") or {}
-    out = {"interfaces": {}}
+    out = {"interfaces": {}}  # type: Dict[str, Any]
     for iface in devices.get("interfaces") or []:
         details = interface_details(iface, vmspec.find(networks, iface.get("name"))[1])
         if details:
@@ -272,7 +274,7 @@ def config_details(spec):
     return out
 
 
-def pod_source(networks):
+def pod_source(networks: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     for network in networks:
         if "pod" in network:
             return network.get("pod") or {}
@@ -280,7 +282,7 @@ def pod_source(networks):
 
 
 # ------------------------------------------------------------ port names
-def port_name_problem(name):
+def port_name_problem(name: str) -> Optional[str]:
     """k8s IsValidPortName (IANA_SVC_NAME), as KubeVirt applies it to interface ports."""
     if len(name) > PORT_NAME_MAX:
         return "must be no more than 15 characters"
@@ -297,7 +299,8 @@ def port_name_problem(name):
 class Desired:
     """The template a state leads to, and notes on how it was derived."""
 
-    def __init__(self, ifaces, networks, fields, notes):
+    def __init__(self, ifaces: List[Dict[str, Any]], networks: List[Dict[str, Any]], fields: Dict[str, Any],
+                 notes: List[str]) -> None:
         self.ifaces = ifaces
         self.networks = networks
         self.fields = fields        # template-spec field -> value (None: absent)
@@ -314,11 +317,12 @@ def _implicit_pod(spec, default_interface):
     return {"name": "default", binding: {}}, {"name": "default", "pod": {}}
 
 
-def dns_fields(spec):
+def dns_fields(spec: Dict[str, Any]) -> Dict[str, Any]:
     return dict((field, copy.deepcopy(spec.get(field))) for _t, field in DNS_FIELDS)
 
 
-def desired(spec, config, state, default_interface="bridge"):
+def desired(spec: Dict[str, Any], config: Optional[Dict[str, Any]], state: str,
+            default_interface: str = "bridge") -> Desired:
     """The interfaces, networks and DNS fields ``state`` makes of template ``spec``."""
     config = config or {}
     notes = []
@@ -426,23 +430,23 @@ def _apply_cidrs(networks, config, state):
         pod["pod"] = source
 
 
-def cidr_without_pod(config, desired_state):
+def cidr_without_pod(config: Dict[str, Any], desired_state: Desired) -> List[str]:
     """Names of CIDR options given while the desired VM has no pod network."""
     if any("pod" in n for n in desired_state.networks):
         return []
     return [typed for typed, _f, _v in CIDR_FIELDS if config.get(typed)]
 
 
-def template_of(vm):
+def template_of(vm: Dict[str, Any]) -> Dict[str, Any]:
     return vmspec.template_spec(vm)
 
 
-def current(vm):
+def current(vm: Dict[str, Any]) -> Desired:
     spec = template_of(vm)
     return Desired(vmspec.interfaces_of(vm), vmspec.networks_of(vm), dns_fields(spec), [])
 
 
-def apply_desired(spec, want):
+def apply_desired(spec: Dict[str, Any], want: Desired) -> Dict[str, Any]:
     """A copy of template ``spec`` with ``want`` in it."""
     spec = copy.deepcopy(spec)
     devices = spec.setdefault("domain", {}).setdefault("devices", {})
@@ -458,7 +462,7 @@ def apply_desired(spec, want):
     return spec
 
 
-def same(spec, want):
+def same(spec: Dict[str, Any], want: Desired) -> bool:
     """Whether template ``spec`` already declares ``want``."""
     return _comparable(spec) == _comparable(apply_desired(spec, want))
 
@@ -475,7 +479,7 @@ def _pointer(field):
     return "%s/%s" % (TEMPLATE_SPEC_PATH, field.replace("~", "~0").replace("/", "~1"))
 
 
-def template_patch(vm, want):
+def template_patch(vm: Dict[str, Any], want: Desired) -> List[Dict[str, Any]]:
     """The JSON Patch that turns ``vm``'s template into ``want``: it first tests
     ``metadata.generation`` (bumped by every spec change, untouched by status
     updates), so a concurrent spec writer makes it fail with 422 instead of
@@ -507,7 +511,8 @@ def template_patch(vm, want):
     return ops if len(ops) > 1 else []
 
 
-def rendered_vm(name, namespace, want, labels=None):
+def rendered_vm(name: Optional[str], namespace: Optional[str], want: Desired,
+                labels: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """A VirtualMachine manifest carrying only the network declaration."""
     spec = apply_desired({"domain": {"devices": {}}}, want)
     meta = {"name": name or "vm"}
@@ -520,7 +525,7 @@ def rendered_vm(name, namespace, want, labels=None):
             "spec": {"template": template}}
 
 
-def istio_ports_listed(want):
+def istio_ports_listed(want: Desired) -> List[Tuple[Optional[str], int]]:
     """(interface, port) pairs that list an Istio-reserved port."""
     found = []
     for iface in want.ifaces:

@@ -9,9 +9,10 @@ KubeVirt's own admission rules are in vm_network_admission.py."""
 
 import ipaddress
 import re
+from typing import Any, Dict, Optional
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import macaddr, vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN, Problems
 from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network import (
     API_BINDINGS, CIDR_FIELDS, DELETED, INTERFACE_NAME, MAX_NAMESERVERS, MAX_SEARCH_CHARS, MAX_SEARCHES, OVERRIDDEN,
     PLUGIN_PREFIX, POD, RENDERED, REPLACED, RESERVED_MASQUERADE_MAC, default_binding, port_name_problem)
@@ -24,7 +25,7 @@ def _is_ipv4(text):
         return False
 
 
-def check_network_ref(problems, where, value):
+def check_network_ref(problems: Problems, where: str, value: Any) -> None:
     if value == POD:
         return
     parts = str(value).split("/")
@@ -33,7 +34,7 @@ def check_network_ref(problems, where, value):
                      "'pod', '<name>' or '<namespace>/<name>'" % (value,))
 
 
-def check_binding(problems, where, value):
+def check_binding(problems: Problems, where: str, value: str) -> None:
     if value in API_BINDINGS:
         return
     if value.startswith(PLUGIN_PREFIX) and re.match(r"^[A-Za-z0-9][-A-Za-z0-9_.]*$", value[len(PLUGIN_PREFIX):]):
@@ -42,7 +43,7 @@ def check_binding(problems, where, value):
                  "plugin:<name> for a registered network binding plugin" % (value,))
 
 
-def check_interface(problems, index, cfg, state):
+def check_interface(problems: Problems, index: int, cfg: Dict[str, Any], state: str) -> None:
     """Checks of one typed interface that need no cluster."""
     where = "config.interfaces[%d]" % index
     name = cfg.get("name")
@@ -101,7 +102,7 @@ def check_interface(problems, index, cfg, state):
                          "server hands out IPv4 NTP servers only)" % (server,))
 
 
-def check_config(problems, config, state):
+def check_config(problems: Problems, config: Optional[Dict[str, Any]], state: str) -> None:
     """Every check of the task's ``config`` that needs no cluster."""
     config = config or {}
     ifaces = config.get("interfaces") or []
@@ -136,7 +137,7 @@ def check_config(problems, config, state):
                         value, family, "10.0.2.0/24" if family == 4 else "fd10:0:2::/120"))
 
 
-def check_dns(problems, config):
+def check_dns(problems: Problems, config: Dict[str, Any]) -> None:
     hostname, subdomain = config.get("hostname"), config.get("subdomain")
     if hostname and (len(hostname) > 63 or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", hostname)):
         problems.add("config", "hostname", "%r is not a DNS label: at most 63 lowercase letters, digits and '-', "

@@ -7,8 +7,10 @@ for a restart, and whether a VM is still to start."""
 
 
 import copy
+from typing import Any, Dict, List, Optional
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network import (
     ALL_BINDING_KEYS, DNS_FIELDS, Desired, pod_source, template_of, typed_binding)
 
@@ -33,7 +35,7 @@ def _live_fields(iface):
                 if k not in ("name", "model", "macAddress", "pciAddress") + ALL_BINDING_KEYS)
 
 
-def plan_running(vm, want, kv):
+def plan_running(vm: Dict[str, Any], want: Desired, kv: Optional[KubeVirtInfo]) -> LivePlan:
     """Split the change for a running VM the way KubeVirt 1.9 treats it
     (pkg/network/controllers/vm.go, pkg/network/vmliveupdate/restart.go):
     what it does live (NIC hot-plug, hot-unplug of bridge NICs, network swap)
@@ -123,7 +125,7 @@ def plan_running(vm, want, kv):
     return plan
 
 
-def pending_start(vm, vmi):
+def pending_start(vm: Dict[str, Any], vmi: Optional[Dict[str, Any]]) -> List[str]:
     """Interfaces of the VM template the running VMI does not have (added
     without hot-plug): they exist only after the next start."""
     if vmi is None:

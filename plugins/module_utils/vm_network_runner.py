@@ -19,13 +19,14 @@
 
 
 import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network as vmn
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_checks, vm_network_live
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import rename_binding_values
 from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
@@ -52,10 +53,10 @@ class VmNetwork:
         self._before = None  # the VM as read before any write
 
     @property
-    def session(self):
+    def session(self) -> ApiSession:
         return self.runner.session
 
-    def hotplug_params(self):
+    def hotplug_params(self) -> Dict[str, Any]:
         """The kubevirt_iface_hotplug options the shared hot-plug flow reads."""
         return dict(vm=self.name, vm_selector=None, namespace=self.namespace,
                     migrate_if_required=self.params["migrate_if_required"], restart_if_required=False,
@@ -63,14 +64,14 @@ class VmNetwork:
                     wait=self.params["wait"], wait_timeout=self.params["wait_timeout"],
                     wait_sleep=self.params["wait_sleep"], restart=bool(self.params.get("restart")))
 
-    def fail(self, problems):
+    def fail(self, problems: Problems) -> None:
         self.runner.fail_problems(problems)
 
-    def hotplug_engine(self, requests):
+    def hotplug_engine(self, requests: List[Dict[str, Any]]) -> HotplugEngine:
         return HotplugEngine(self.hotplug_params(), requests, self.runner, self.module.warn)
 
     # ------------------------------------------------------------ checks
-    def check_options(self):
+    def check_options(self) -> Problems:
         problems = Problems()
         vm_network_checks.check_config(problems, self.config, self.state)
         if self.state != vmn.RENDERED:
@@ -88,7 +89,8 @@ class VmNetwork:
             problems.add("task", "wait_timeout", "must not be negative")
         return problems
 
-    def check_cluster(self, problems, vm, want, kv, hotplug_requests):
+    def check_cluster(self, problems: Problems, vm: Dict[str, Any], want: vmn.Desired, kv: KubeVirtInfo,
+                      hotplug_requests: List[Dict[str, Any]]) -> None:
         """Admission mirror, NADs, MACs, SR-IOV resources (what hot-plug's own
         preflight does not already check)."""
         where = "VirtualMachine %s/%s" % (self.namespace, self.name)
@@ -96,7 +98,7 @@ class VmNetwork:
         cur_ifaces, cur_networks = vmspec.interfaces_of(vm), vmspec.networks_of(vm)
         changed = []
         for iface in want.ifaces:
-            name = iface.get("name")
+            name = iface.get("name")  # type: Any
             if vmspec.find(cur_ifaces, name)[1] != iface or \
                     vmspec.find(cur_networks, name)[1] != vmspec.find(want.networks, name)[1]:
                 changed.append(name)
@@ -112,7 +114,7 @@ class VmNetwork:
         if problems:
             return
         covered = set(r["interface"] for r in hotplug_requests if r.get("state") != "absent")
-        refs = {}
+        refs = {}  # type: Dict[Tuple[str, str], List[str]]
         for name in changed:
             network = vmspec.find(want.networks, name)[1] or {}
             ref = vmspec.nad_reference(network)
@@ -143,7 +145,7 @@ class VmNetwork:
                 if vmspec.normal_mac(mac) in used:
                     problems.add(where, "interface %s" % name, "mac_address %s is already used by %s; choose another "
                                  "MAC" % (mac, used[vmspec.normal_mac(mac)]))
-        seen = {}
+        seen = {}  # type: Dict[str, str]
         for iface in want.ifaces:
             mac = iface.get("macAddress")
             if mac and vmspec.normal_mac(mac) in seen:
@@ -156,7 +158,7 @@ class VmNetwork:
                              "get it" % (name, port, ", ".join(str(p) for p in vmn.ISTIO_PORTS)))
 
     # ------------------------------------------------------------ states
-    def rendered(self):
+    def rendered(self) -> None:
         problems = self.check_options()
         if problems:
             self.fail(problems)
@@ -168,7 +170,7 @@ class VmNetwork:
         manifest = vmn.rendered_vm(self.name, self.namespace, want)
         self.runner.exit(changed=False, rendered=manifest, after=vmn.typed_config(vmn.template_of(manifest)))
 
-    def run(self):
+    def run(self) -> None:
         if self.state == vmn.RENDERED:
             self.rendered()
         problems = self.check_options()
@@ -179,7 +181,7 @@ class VmNetwork:
         except ApiError as err:
             self.runner.fail_api(err, patches=self.patches)
 
-    def converge(self):
+    def converge(self) -> None:
         kv = KubeVirtInfo.read(self.session)
         if not kv.installed:
             self.runner.fail("KubeVirt is not installed in this cluster (no KubeVirt CR found)")
@@ -239,12 +241,15 @@ class VmNetwork:
                 result["patches"] = ([hp_plan.ops] if hp_plan is not None and hp_plan.changed else []) + [
                     vmn.template_patch(vm, final)]
             if declared and not self.module.check_mode and self.params["wait"]:
+                # declared (and no problems): the hot-plug engine and its plan were made above
+                assert hp is not None and hp_plan is not None and dynamic is not None
                 self.wait_declared(vm, hp, hp_plan, dynamic, result)
             self.warn_findings(result)
             self.runner.exit(changed=changed or will_restart, **result)
         self.write(vm, vmi, kv, hp, hp_plan, dynamic, result, changed)
 
-    def wait_declared(self, vm, hp, hp_plan, dynamic, result):
+    def wait_declared(self, vm: Dict[str, Any], hp: HotplugEngine, hp_plan: hotplug.VmPlan, dynamic: bool,
+                      result: Dict[str, Any]) -> None:
         """Nothing to write, but hot-plugs declared earlier are not finished:
         wait for them like for a new one (a re-run after a timed-out wait must
         not report ok while the VMI lacks the interface)."""
@@ -257,7 +262,7 @@ class VmNetwork:
         if hp_result.get("error"):
             self.runner.fail("VirtualMachine %s/%s: %s" % (self.namespace, self.name, hp_result["error"]), **result)
 
-    def warn_findings(self, result):
+    def warn_findings(self, result: Dict[str, Any]) -> None:
         for finding in result.get("findings") or []:
             self.module.warn(finding)
         if result.get("pending_hotplug"):
@@ -266,7 +271,8 @@ class VmNetwork:
                                                      for p in result["pending_hotplug"]),
                 ": check mode" if self.module.check_mode else ", wait=false"))
 
-    def write(self, vm, vmi, kv, hp, hp_plan, dynamic, result, changed):
+    def write(self, vm: Dict[str, Any], vmi: Optional[Dict[str, Any]], kv: KubeVirtInfo, hp: Optional[HotplugEngine],
+              hp_plan: Optional[hotplug.VmPlan], dynamic: Optional[bool], result: Dict[str, Any], changed: bool) -> None:
         """Live part first (and, when waiting, until KubeVirt reports it done),
         then the rest of the template, then KubeVirt's verdict on it."""
         writer = TemplateWriter(self.session, self.namespace, self.params["wait_timeout"], self.params["wait_sleep"])
@@ -275,8 +281,9 @@ class VmNetwork:
         running = result["vm"]["running"]
         waiting = running and self.params["wait"]
         result.update(restarted=False, restart_condition=None, patches=self.patches)
-        hp_result = hp.new_result(vm, hp_plan, True, dynamic, start) if hp is not None else None
-        if hp_result is not None:
+        if hp is not None:
+            assert hp_plan is not None and dynamic is not None  # converge() sets them with hp
+            hp_result = hp.new_result(vm, hp_plan, True, dynamic, start)
             # with restart=true and changes that need the restart anyway, the new VMI gets the
             # plugged NICs at its start: waiting for a live plug first (an SR-IOV plug needs a
             # migration, possibly to nowhere) would only delay, or fail, what the restart does
@@ -317,7 +324,7 @@ class VmNetwork:
         self.warn_findings(result)
         self.runner.exit(changed=True, **result)
 
-    def verdict(self, vm, writer, deadline, result):
+    def verdict(self, vm: Dict[str, Any], writer: TemplateWriter, deadline: Deadline, result: Dict[str, Any]) -> None:
         """After the writes: wait for KubeVirt to process the generation, read its
         RestartRequired verdict (ours or an older finding) and, with restart=true,
         restart and wait for the new VMI - all within the task's ``deadline``."""
@@ -333,6 +340,7 @@ class VmNetwork:
                              "VirtualMachine %s/%s (status.desiredGeneration)" % (
                                  self.params["wait_timeout"], generation_of(vm), self.namespace, self.name),
                              **result)
+        assert seen is not None  # runner.fail does not return
         cond = restart_required(seen)
         current_vmi = self.session.get(VMI.path(self.namespace, self.name))
         # only a condition that transitioned after this write, or one this change (or the declared
@@ -354,10 +362,10 @@ class VmNetwork:
                                                                           self.params["wait_timeout"]), **result)
             result.update(restart_required=False, pending_start=vm_network_live.pending_start(seen, new_vmi))
 
-    def final_patch(self, kv, running):
+    def final_patch(self, kv: KubeVirtInfo, running: bool) -> Callable[[Dict[str, Any]], List[Dict[str, Any]]]:
         default_iface = (kv.configuration.get("network") or {}).get("defaultNetworkInterface") or "bridge"
 
-        def build(fresh):
+        def build(fresh: Dict[str, Any]) -> List[Dict[str, Any]]:
             want = vmn.desired(vmn.template_of(fresh), self.config, self.state, default_iface)
             final = vm_network_live.plan_running(fresh, want, kv).final if running else want
             return vmn.template_patch(fresh, final)

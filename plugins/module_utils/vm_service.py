@@ -16,6 +16,7 @@ headless Service of that name.
 
 import copy
 import re
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
@@ -40,11 +41,11 @@ metadata_labels = vmspec.metadata_labels
 hostname_of = vmspec.hostname_of
 
 
-def matches(selector, labels):
+def matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def common_labels(vms):
+def common_labels(vms: List[Dict[str, Any]]) -> Dict[str, str]:
     """The template labels every one of ``vms`` carries with the same value."""
     if not vms:
         return {}
@@ -55,17 +56,17 @@ def common_labels(vms):
     return common
 
 
-def selector_text(selector):
+def selector_text(selector: Mapping[str, str]) -> str:
     """The label selector query of a Service's ``spec.selector`` (a label map)."""
     return selectors.query({"matchLabels": selector})
 
 
-def dns_name(vm, subdomain, namespace, cluster_domain):
+def dns_name(vm: Dict[str, Any], subdomain: str, namespace: str, cluster_domain: str) -> str:
     return "%s.%s.%s.svc.%s" % (hostname_of(vm), subdomain, namespace, cluster_domain.strip("."))
 
 
 # ------------------------------------------------------------ ports
-def pod_interface(vm):
+def pod_interface(vm: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     """(interface, binding) of the VM's pod-network interface, or (None, None)."""
     _network, iface = vmspec.pod_interface(vm)
     if iface is not None:
@@ -75,13 +76,13 @@ def pod_interface(vm):
     return None, None
 
 
-def port_key(port):
+def port_key(port: Dict[str, Any]) -> Tuple[str, Optional[int]]:
     return (port.get("protocol") or "TCP", port.get("port"))
 
 
-def target_of(port):
+def target_of(port: Dict[str, Any]) -> Union[int, str, None]:
     """The Service port's targetPort (defaults to port)."""
-    target = port.get("target_port")
+    target = port.get("target_port")  # type: Any
     if target in (None, ""):
         return port.get("port")
     if isinstance(target, int) or str(target).isdigit():
@@ -89,7 +90,7 @@ def target_of(port):
     return str(target)
 
 
-def check_ports(problems, vm, ports):
+def check_ports(problems: Problems, vm: Dict[str, Any], ports: List[Dict[str, Any]]) -> None:
     """Every Service target port must reach the guest: with masquerade or passt
     and a non-empty ``ports`` list it must be listed; a named target port must
     be a named interface port (KubeVirt publishes interface ports as the
@@ -123,7 +124,7 @@ def check_ports(problems, vm, ports):
                              ", ".join("%s/%s" % (p.get("port"), p.get("protocol") or "TCP") for p in listed)))
 
 
-def forwarded_ports(vm):
+def forwarded_ports(vm: Dict[str, Any]) -> Union[List[str], str, None]:
     iface, binding = pod_interface(vm)
     if iface is None:
         return None
@@ -133,7 +134,7 @@ def forwarded_ports(vm):
 
 
 # ------------------------------------------------------------ the Service
-def service_ports(ports, service_type):
+def service_ports(ports: List[Dict[str, Any]], service_type: str) -> List[Dict[str, Any]]:
     out = []
     for port in ports:
         entry = {"port": port["port"], "protocol": port.get("protocol") or "TCP", "targetPort": target_of(port)}
@@ -145,7 +146,7 @@ def service_ports(ports, service_type):
     return out
 
 
-def manifest(params, selector):
+def manifest(params: Dict[str, Any], selector: Mapping[str, str]) -> Dict[str, Any]:
     """The Service this task wants."""
     kind = params["type"]
     labels = dict(params.get("labels") or {})
@@ -168,7 +169,7 @@ def manifest(params, selector):
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
 
 
-def is_headless(service):
+def is_headless(service: Optional[Dict[str, Any]]) -> bool:
     return ((service or {}).get("spec") or {}).get("clusterIP") == "None"
 
 
@@ -188,10 +189,10 @@ class ServiceKind(Kind):
     with the API server's defaults (protocol, targetPort, sessionAffinity,
     externalTrafficPolicy, allocated nodePorts) not counted as differences."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super(ServiceKind, self).__init__(SERVICE)
 
-    def view(self, obj):
+    def view(self, obj: Dict[str, Any]) -> Dict[str, Any]:
         spec = obj.get("spec") or {}
         meta = obj.get("metadata") or {}
         out = {"labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {}),
@@ -206,7 +207,7 @@ class ServiceKind(Kind):
                 "timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT
         return out
 
-    def same(self, desired, current):
+    def same(self, desired: Dict[str, Any], current: Dict[str, Any]) -> bool:
         want, have = self.view(desired), self.view(current)
         pinned = any(p.get("nodePort") for p in want["ports"])
         if not pinned:
@@ -216,7 +217,7 @@ class ServiceKind(Kind):
         have["annotations"] = dict((k, v) for k, v in have["annotations"].items() if k in want["annotations"])
         return want == have
 
-    def patch(self, desired, current):
+    def patch(self, desired: Dict[str, Any], current: Dict[str, Any]) -> Dict[str, Any]:
         spec = copy.deepcopy(desired["spec"])
         kind = spec.get("type")
         current_ports = (current.get("spec") or {}).get("ports") or []
@@ -237,7 +238,7 @@ class ServiceKind(Kind):
             meta["annotations"] = desired["metadata"]["annotations"]
         return {"metadata": meta, "spec": spec}
 
-    def expected(self, desired, current):
+    def expected(self, desired: Dict[str, Any], current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         if current is None:
             return desired
         out = copy.deepcopy(current)
@@ -253,16 +254,17 @@ class ServiceKind(Kind):
         return out
 
 
-def needs_recreate(desired, current):
+def needs_recreate(desired: Dict[str, Any], current: Optional[Dict[str, Any]]) -> bool:
     """clusterIP is immutable: switching between headless and not needs a new Service."""
     return current is not None and is_headless(desired) != is_headless(current)
 
 
 # ------------------------------------------------------------ diagnosis
-def diagnose(selector, vms, vmis, pods, endpoints, ports):
+def diagnose(selector: Dict[str, str], vms: List[Dict[str, Any]], vmis: List[Dict[str, Any]], pods: List[Dict[str, Any]],
+             endpoints: Optional[Dict[str, Any]], ports: List[Dict[str, Any]]) -> List[str]:
     """Why a Service with ``selector`` has no ready endpoint, in plain words."""
-    reasons = []
-    vmis = dict((v["metadata"]["name"], v) for v in vmis)
+    reasons = []  # type: List[str]
+    vmi_by_name = dict((v["metadata"]["name"], v) for v in vmis)
     ready = [a for s in (endpoints or {}).get("subsets") or [] for a in s.get("addresses") or []]
     not_ready = [a for s in (endpoints or {}).get("subsets") or [] for a in s.get("notReadyAddresses") or []]
     by_template = [vm for vm in vms if matches(selector, template_labels(vm))]
@@ -277,7 +279,7 @@ def diagnose(selector, vms, vmis, pods, endpoints, ports):
                            % (vm["metadata"]["name"], selector_text(selector)))
         for vm in by_template:
             name = vm["metadata"]["name"]
-            vmi = vmis.get(name)
+            vmi = vmi_by_name.get(name)
             if vmi is None or (vmi.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 reasons.append("VirtualMachine %s is stopped (runStrategy %s): start it" % (
                     name, (vm.get("spec") or {}).get("runStrategy") or ("Always" if (vm.get("spec") or {}).get(

@@ -16,9 +16,11 @@
 """
 
 
+from typing import Any, Dict, List, Optional, Tuple
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_service as svc
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
@@ -42,14 +44,14 @@ class VmService:
             self.params["type"] = svc.HEADLESS if self.params["dns"] else "ClusterIP"
 
     @property
-    def session(self):
+    def session(self) -> ApiSession:
         return self.runner.session
 
-    def fail_problems(self, problems, **extra):
+    def fail_problems(self, problems: Problems, **extra: Any) -> None:
         self.runner.fail_problems(problems, **extra)
 
     # ------------------------------------------------------------ checks
-    def check_options(self):
+    def check_options(self) -> Problems:
         p = self.params
         problems = Problems()
         name = p["name"]
@@ -114,7 +116,8 @@ class VmService:
                          "RestartRequired)")
         return problems
 
-    def pick(self, problems, vms, kv):
+    def pick(self, problems: Problems, vms: List[Dict[str, Any]],
+             kv: KubeVirtInfo) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
         """(group of VMs, selector)."""
         p = self.params
         by_name = dict((v["metadata"]["name"], v) for v in vms)
@@ -150,7 +153,7 @@ class VmService:
         return group, selector
 
     # ------------------------------------------------------------ main
-    def run(self):
+    def run(self) -> None:
         problems = self.check_options()
         if problems:
             self.fail_problems(problems)
@@ -161,7 +164,7 @@ class VmService:
         except ApiError as err:
             self.runner.fail_api(err)
 
-    def absent(self):
+    def absent(self) -> None:
         current = self.session.get(SERVICE.path(self.namespace, self.params["name"]))
         vms_changed = []
         if self.params["dns"]:
@@ -183,7 +186,7 @@ class VmService:
                 writer.patch(vm, lambda fresh: subdomain_patch(fresh, None, self.params["name"]))
         self.runner.exit(**out)
 
-    def present(self):
+    def present(self) -> None:
         p = self.params
         kv = KubeVirtInfo.read(self.session)
         vms = self.session.list(VM.path(self.namespace))
@@ -244,7 +247,8 @@ class VmService:
             self.wait_endpoints(selector, group, vms, out, running, deadline)
         self.runner.exit(**out)
 
-    def vm_entry(self, vm, running, subdomain_change, stale):
+    def vm_entry(self, vm: Dict[str, Any], running: Dict[str, Dict[str, Any]], subdomain_change: bool,
+                 stale: bool) -> Dict[str, Any]:
         name = vm["metadata"]["name"]
         entry = {"name": name, "running": name in running, "forwarded_ports": svc.forwarded_ports(vm)}
         if self.params["dns"]:
@@ -253,7 +257,8 @@ class VmService:
             entry["restart_required"] = stale
         return entry
 
-    def set_subdomains(self, vms, stale, running, out, deadline):
+    def set_subdomains(self, vms: List[Dict[str, Any]], stale: List[Dict[str, Any]], running: Dict[str, Dict[str, Any]],
+                       out: Dict[str, Any], deadline: Deadline) -> None:
         """Patch the subdomain into the templates of ``vms``.  A running VM's pod
         keeps the hostname and subdomain it was created with (``stale``: its VMI
         lacks the subdomain), so its DNS name needs a restart - KubeVirt reports
@@ -283,13 +288,14 @@ class VmService:
             else:
                 entries[name]["restart_condition"] = restart_required(after)
 
-    def wait_endpoints(self, selector, group, vms, out, running, deadline):
+    def wait_endpoints(self, selector: Dict[str, str], group: List[Dict[str, Any]], vms: List[Dict[str, Any]],
+                       out: Dict[str, Any], running: Dict[str, Dict[str, Any]], deadline: Deadline) -> None:
         """Wait, within the task's ``deadline`` (reads and sleeps are cut to it), for the endpoints."""
         p = self.params
         expected = max(1, len([v for v in group if v["metadata"]["name"] in running]))
-        seen = {"endpoints": None, "ready": []}
+        seen = {"endpoints": None, "ready": []}  # type: Dict[str, Any]
 
-        def probe():
+        def probe() -> Optional[bool]:
             try:
                 endpoints = self.session.get(ENDPOINTS.path(self.namespace, p["name"]))
             except ApiError:
@@ -317,7 +323,7 @@ class VmService:
                 len(ready), expected), p["wait_timeout"], "; ".join(reasons)), **out)
 
 
-def subdomain_patch(vm, subdomain, only_if):
+def subdomain_patch(vm: Dict[str, Any], subdomain: Optional[str], only_if: Optional[str]) -> List[Dict[str, Any]]:
     """JSON Patch setting (or, with None, removing) the template's subdomain."""
     spec = vmspec.template_spec(vm)
     current = spec.get("subdomain")
