@@ -8,7 +8,7 @@ wait on one LIST of clones per poll -> clean up."""
 
 import json
 import time
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -17,6 +17,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import clone_own
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, MERGE_PATCH, ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import rename_binding_values
+from ansible_collections.kubevirt_net.core.plugins.module_utils.hotplug_engine import HotplugEngine
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
@@ -304,12 +305,14 @@ class Cloner:
             for net in plan["opts"].get("networks") or []:
                 if net.get("network") and net.get("state") != "absent":
                     refs.add(vmspec.split_reference(net["network"], self.namespace))
-        existing = set()  # type: Set[Tuple[str, str]]
+        nads = {}  # type: Dict[Tuple[str, str], Dict[str, Any]]
         for ns in sorted(set(r[0] for r in refs)):
-            existing.update((ns, n["metadata"]["name"]) for n in self.session.list(NAD.path(ns)))
-        for ns, name in sorted(refs - existing):
+            for nad in self.session.list(NAD.path(ns)):
+                nads[(ns, nad["metadata"]["name"])] = nad
+        for ns, name in sorted(refs - set(nads)):
             problems.add("networks", name, "NetworkAttachmentDefinition %s/%s not found; create it first or reference "
                          "another with '<namespace>/<name>'" % (ns, name))
+        self.check_sriov(problems, plans, nads, kv)
         wanted = [(p["name"], iface, mac) for p in plans
                   for iface, mac in (p["opts"].get("new_mac_addresses") or {}).items()]
         if wanted:
@@ -326,6 +329,27 @@ class Cloner:
                     problems.add("target %s" % target, "new_mac_addresses.%s" % iface,
                                  "%s is also given to %s" % (mac, seen[mac_n]))
                 seen[mac_n] = "%s %s" % (target, iface)
+
+    def check_sriov(self, problems: Problems, plans: List[Dict[str, Any]],
+                    nads: Dict[Tuple[str, str], Dict[str, Any]], kv: KubeVirtInfo) -> None:
+        """An override that gives the clone an SR-IOV interface on a NAD gets the
+        checks a hot-plug of one gets (HotplugEngine.check_sriov: the NAD's
+        resourceName, a node whose status.allocatable offers it, and
+        network-resources-injector while ExternalNetResourceInjection is on), so
+        the clone is refused now instead of its VM failing to schedule later."""
+        tools = None  # type: Optional[HotplugEngine]
+        for plan in plans:
+            if plan["method"] == "unchanged" or plan["expected"] is None:
+                continue
+            ifaces = dict((i.get("name"), i) for i in vmspec.interfaces_of(plan["expected"]))
+            for index, net in enumerate(plan["opts"].get("networks") or []):
+                nad = nads.get(vmspec.split_reference(net["network"], self.namespace)) if net.get("network") else None
+                if nad is None or net.get("state") == "absent" or \
+                        vmspec.binding_of(ifaces.get(net.get("interface")) or {}) != "sriov":
+                    continue
+                tools = tools or HotplugEngine({"namespace": self.namespace}, [], self.runner, self.module.warn)
+                tools.check_sriov(problems, "target %s networks[%d] (interface %s)" % (
+                    plan["name"], index, net.get("interface")), nad, kv)
 
     # -------------------------------------------------------------- write
     def execute(self, plan: Dict[str, Any]) -> Dict[str, Any]:

@@ -6,7 +6,7 @@ write, naming the field and the fix (issue 19)."""
 import pytest
 
 from tests.integration.bad_input_cases import case, case_ids, lab_table
-from tests.integration.modules.kubevirt_objects import VM_PATH, vm_manifest
+from tests.integration.modules.kubevirt_objects import VM_PATH, create_nad, vm_manifest
 
 M = "kubevirt_vm_clone"
 
@@ -66,6 +66,12 @@ def cases(ns):
              "networks", "pod network"),
         case("cl-net-nad-missing", M, clone(ns, networks=[{"interface": "net1", "network": "no-such-nad"}]),
              "no-such-nad", "create it first"),
+        # an SR-IOV interface the clone would get: the hot-plug's checks (HotplugEngine.check_sriov)
+        case("cl-sriov-no-resource-name", M,
+             clone(ns, networks=[{"interface": "net1", "network": "br-a", "binding": "sriov"}]),
+             "networks[0] (interface net1)", "resourceName"),
+        case("cl-sriov-no-node", M, clone(ns, networks=[{"interface": "net1", "network": VF_NAD, "binding": "sriov"}]),
+             "networks[0] (interface net1)", "no node offers the SR-IOV resource"),
         # labels and DNS names
         case("cl-labels-key", M, clone(ns, labels={"bad key": "x"}), "labels.bad key", "at most 63"),
         case("cl-labels-value", M, clone(ns, labels={"tier": "not valid!"}), "labels.tier", "label value"),
@@ -100,14 +106,17 @@ def cases(ns):
 
 
 FIRMWARE_SOURCE = "fw-source"
+VF_NAD = "vf-nowhere"   # an SR-IOV NAD whose resource no lab node offers
 
 
 def with_firmware_source(lab):
-    """The cases, after creating the stopped VM ``fw-source`` with firmware (so KubeVirt patches its serial)."""
+    """The cases, after creating the stopped VM ``fw-source`` with firmware (so KubeVirt patches its serial)
+    and the SR-IOV NAD ``vf-nowhere``."""
     def make(ns):
         manifest = vm_manifest(FIRMWARE_SOURCE, running=False)
         manifest["spec"]["template"]["spec"]["domain"]["firmware"] = {"serial": "fw-1"}
         lab.request("POST", VM_PATH % ns, manifest)
+        create_nad(lab, ns, VF_NAD, resource_name="example.com/no-such-vf")
         return cases(ns)
     return make
 
