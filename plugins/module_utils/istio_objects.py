@@ -175,18 +175,18 @@ def service_problems(decl: ServiceDecl, namespace: str, vms: Sequence[VmCheck], 
         if not any(selects(other_selector, template_labels(c.vm)) for c in selected):
             continue
         for port in (other.get("spec") or {}).get("ports") or []:
-            target = port_number(port.get("targetPort", port.get("port")))
+            other_target = port_number(port.get("targetPort", port.get("port")))
             for decl_port in decl.ports:
-                if decl_port["targetPort"] != target or decl_port["protocol"] != (port.get("protocol") or "TCP"):
+                if decl_port["targetPort"] != other_target or decl_port["protocol"] != (port.get("protocol") or "TCP"):
                     continue
-                assert target is not None   # equal to the declared (checked, numeric) targetPort
+                assert other_target is not None   # equal to the declared (checked, numeric) targetPort
                 theirs = port.get("appProtocol") or _name_protocol(port.get("name"))
                 ours = decl_port.get("appProtocol") or _name_protocol(decl_port.get("name"))
                 if theirs and ours and theirs != ours:
                     problems.add(where, "ports %s" % decl_port["name"],
                                  "target port %d is also exposed by Service %s/%s as %s, but here as %s: Istio "
                                  "cannot treat one workload port as two protocols; use the same app_protocol"
-                                 % (target, namespace, name, theirs, ours))
+                                 % (other_target, namespace, name, theirs, ours))
 
 
 def _name_protocol(name):
