@@ -119,6 +119,12 @@ class Endpoint:
         return "Endpoint(%s)" % self.name
 
 
+# what Endpoint.coerce takes: an Endpoint, an IP/CIDR string, a Pod object or {namespace, labels, ips, named_ports} / {cidr}
+EndpointLike = Union[Endpoint, str, Mapping[str, Any]]
+# what Namespaces takes: a Namespaces, {name: labels} or Namespace objects
+NamespacesLike = Union["Namespaces", Mapping[str, Any], Iterable[Dict[str, Any]]]
+
+
 # ------------------------------------------------------------------- policies
 def policy_name(policy: Mapping[str, Any]) -> str:
     meta = policy.get("metadata") or {}
@@ -134,7 +140,7 @@ def policy_types(policy: Mapping[str, Any]) -> List[str]:
     return [INGRESS, EGRESS] if spec.get("egress") else [INGRESS]
 
 
-def selects(policy: Mapping[str, Any], endpoint: Union[Endpoint, str, Mapping[str, Any]]) -> bool:
+def selects(policy: Mapping[str, Any], endpoint: EndpointLike) -> bool:
     """Whether ``policy`` applies to ``endpoint`` (a pod of its namespace)."""
     endpoint = Endpoint.coerce(endpoint)
     meta = policy.get("metadata") or {}
@@ -143,8 +149,7 @@ def selects(policy: Mapping[str, Any], endpoint: Union[Endpoint, str, Mapping[st
     return selector_matches((policy.get("spec") or {}).get("podSelector") or {}, endpoint.labels)
 
 
-def applying(policies: Iterable[Dict[str, Any]], endpoint: Union[Endpoint, str, Mapping[str, Any]],
-             direction: str) -> List[Dict[str, Any]]:
+def applying(policies: Iterable[Dict[str, Any]], endpoint: EndpointLike, direction: str) -> List[Dict[str, Any]]:
     """The policies that isolate ``endpoint`` for ``direction``."""
     return [p for p in policies if direction in policy_types(p) and selects(p, endpoint)]
 
