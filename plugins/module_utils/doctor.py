@@ -16,6 +16,7 @@ model: it imports none of them.  Every finding has ``check``, ``severity`` (erro
 
 
 import hashlib
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
@@ -42,7 +43,7 @@ TERMINAL_PHASES = ("Succeeded", "Failed")
 MAX_FLOW_VMS = 25
 
 
-def finding(check, severity, code, message, fix, **details):
+def finding(check: str, severity: str, code: str, message: str, fix: Optional[str], **details: Any) -> Dict[str, Any]:
     """One diagnosis; ``fix`` says what to do ("" is never returned)."""
     out = {"check": check, "severity": severity, "code": code, "message": message,
            "fix": fix or "nothing to do"}
@@ -50,7 +51,7 @@ def finding(check, severity, code, message, fix, **details):
     return out
 
 
-def vmi_id(name):
+def vmi_id(name: str) -> str:
     """KubeVirt 1.7+ label vmi.kubevirt.io/id: the VMI name, hashed beyond 63."""
     if len(name) <= 63:
         return name
@@ -58,16 +59,16 @@ def vmi_id(name):
     return "%s-%s" % (name[:63 - 8 - 1], digest[:8])
 
 
-def hostname_of(spec, name):
+def hostname_of(spec: Dict[str, Any], name: str) -> str:
     """dns.SanitizeHostname: spec.hostname, else the VMI name's first label (at most 63)."""
     return spec.get("hostname") or name.split(".")[0][:63]
 
 
-def meta(obj):
+def meta(obj: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     return (obj or {}).get("metadata") or {}
 
 
-def key(obj):
+def key(obj: Optional[Dict[str, Any]]) -> str:
     return "%s/%s" % (meta(obj).get("namespace"), meta(obj).get("name"))
 
 
@@ -91,11 +92,11 @@ class Snapshot:
         self.unreadable = []         # {"what", "error"} of optional reads that failed
         self.admin_policies = []     # ClusterNetworkPolicy / AdminNetworkPolicy / BaselineAdminNetworkPolicy (kind set)
 
-    def add(self, kind, namespace, items):
+    def add(self, kind: str, namespace: Optional[str], items: Iterable[Dict[str, Any]]) -> None:
         self.objects.setdefault((kind, namespace), [])
         self.objects[(kind, namespace)].extend(items)
 
-    def add_cluster_wide(self, kind, items, namespaces=()):
+    def add_cluster_wide(self, kind: str, items: Iterable[Dict[str, Any]], namespaces: Iterable[str] = ()) -> None:
         """A cluster-wide LIST: file each object under its namespace (and mark
         ``namespaces`` as read even when empty)."""
         for namespace in namespaces:
@@ -103,53 +104,53 @@ class Snapshot:
         for item in items:
             self.objects.setdefault((kind, meta(item).get("namespace")), []).append(item)
 
-    def has(self, kind, namespace):
+    def has(self, kind: str, namespace: Optional[str]) -> bool:
         return (kind, namespace) in self.objects
 
-    def list(self, kind, namespace):
+    def list(self, kind: str, namespace: Optional[str]) -> List[Dict[str, Any]]:
         return self.objects.get((kind, namespace)) or []
 
-    def find(self, kind, namespace, name):
+    def find(self, kind: str, namespace: Optional[str], name: Optional[str]) -> Optional[Dict[str, Any]]:
         for obj in self.list(kind, namespace):
             if meta(obj).get("name") == name:
                 return obj
         return None
 
-    def all(self, kind):
+    def all(self, kind: str) -> List[Dict[str, Any]]:
         out = []
         for (obj_kind, _ns), items in sorted(self.objects.items(), key=lambda kv: str(kv[0])):
             if obj_kind == kind:
                 out.extend(items)
         return out
 
-    def namespace_labels(self):
+    def namespace_labels(self) -> nm.Namespaces:
         return nm.Namespaces(list(self.namespaces.values()), name_label=self.name_label)
 
     @property
-    def name_label(self):
+    def name_label(self) -> bool:
         """API servers >= 1.21 label every namespace kubernetes.io/metadata.name."""
         return self.server_version >= (1, 21)
 
-    def policies(self, namespaces=None):
+    def policies(self, namespaces: Optional[Iterable[Optional[str]]] = None) -> List[Dict[str, Any]]:
         if namespaces is None:
             return self.all(POLICY_KIND)
         return [p for ns in namespaces for p in self.list(POLICY_KIND, ns)]
 
-    def multi_policies(self):
+    def multi_policies(self) -> List[Dict[str, Any]]:
         return self.all(MULTI_POLICY_KIND)
 
 
-def active(pod):
+def active(pod: Dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES and not meta(pod).get("deletionTimestamp")
 
 
-def pod_ips(pod):
+def pod_ips(pod: Optional[Dict[str, Any]]) -> List[str]:
     status = (pod or {}).get("status") or {}
     ips = [p.get("ip") for p in status.get("podIPs") or [] if p.get("ip")]
     return ips or ([status["podIP"]] if status.get("podIP") else [])
 
 
-def pod_ready(pod):
+def pod_ready(pod: Dict[str, Any]) -> bool:
     for cond in (pod.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
             return cond.get("status") == "True"
@@ -204,7 +205,7 @@ class VmView:
 
     # ------------------------------------------------------------- labels
     @property
-    def predicted_pod_labels(self):
+    def predicted_pod_labels(self) -> Dict[str, str]:
         """What KubeVirt puts on the virt-launcher pod when it creates one now."""
         labels = dict(self.template_labels)
         labels[LAUNCHER_LABEL] = "virt-launcher"
@@ -216,7 +217,7 @@ class VmView:
         return labels
 
     @property
-    def pod_labels(self):
+    def pod_labels(self) -> Dict[str, str]:
         """The labels Services and NetworkPolicies see: the running pod's, or
         the ones the next pod will get."""
         if self.pod is not None:
@@ -224,7 +225,7 @@ class VmView:
         return self.predicted_pod_labels
 
     @property
-    def selector_labels(self):
+    def selector_labels(self) -> Dict[str, str]:
         """Labels that select this VM's pod and survive a restart."""
         if self.template_labels:
             return dict(self.template_labels)
@@ -234,22 +235,22 @@ class VmView:
 
     # ---------------------------------------------------------- networking
     @property
-    def interfaces(self):
+    def interfaces(self) -> List[Dict[str, Any]]:
         return list(((self.spec.get("domain") or {}).get("devices") or {}).get("interfaces") or [])
 
     @property
-    def networks(self):
+    def networks(self) -> List[Dict[str, Any]]:
         return list(self.spec.get("networks") or [])
 
     @property
-    def template_interfaces(self):
+    def template_interfaces(self) -> List[Dict[str, Any]]:
         return vmspec.interfaces_of(self.vm)
 
     @property
-    def template_networks(self):
+    def template_networks(self) -> List[Dict[str, Any]]:
         return vmspec.networks_of(self.vm)
 
-    def primary(self):
+    def primary(self) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
         """(interface, network) on the primary network, or (None, None)."""
         for network in self.networks:
             if vmspec.is_primary(network):
@@ -261,7 +262,7 @@ class VmView:
             return {"name": "default", binding: {}, "implicit": True}, {"name": "default", "pod": {}}
         return None, None
 
-    def named_ports(self):
+    def named_ports(self) -> Dict[Tuple[str, str], int]:
         """(name, protocol) -> port of the pod: its container ports, or the
         interface ports KubeVirt turns into container ports."""
         named = dict(nm.Endpoint.pod(self.pod).named_ports) if self.pod is not None else {}
@@ -271,7 +272,7 @@ class VmView:
                     named.setdefault((port["name"], port.get("protocol") or "TCP"), int(port["port"]))
         return named
 
-    def endpoint(self):
+    def endpoint(self) -> nm.Endpoint:
         if self.pod is not None:
             endpoint = nm.Endpoint.pod(self.pod, name="VM %s/%s" % (self.namespace, self.name))
             endpoint.named_ports = self.named_ports()
@@ -280,11 +281,11 @@ class VmView:
                                     name="VM %s/%s" % (self.namespace, self.name))
 
     @property
-    def ref(self):
+    def ref(self) -> str:
         return "VirtualMachine %s/%s" % (self.namespace, self.name)
 
 
-def vm_views(snap):
+def vm_views(snap: Snapshot) -> List[VmView]:
     return [VmView(snap, vm) for vm in snap.all(VM_KIND)]
 
 
@@ -305,9 +306,9 @@ class PeerSpec:
             if params.get("pod_selector") else None
 
     @staticmethod
-    def problems(params):
+    def problems(params: Optional[Dict[str, Any]]) -> List[str]:
         """Input problems of the ``peer`` option (before any request)."""
-        problems = []
+        problems: List[str] = []
         if not params:
             return problems
         kinds = [k for k in ("vm", "pod_selector", "cidr") if params.get(k)]
@@ -342,7 +343,7 @@ class PeerSpec:
             problems.append("peer.port: %r is neither a port number nor a port name" % (port,))
         return problems
 
-    def describe(self, default_namespace):
+    def describe(self, default_namespace: Optional[str]) -> str:
         if self.cidr:
             return self.cidr
         namespace = self.namespace or default_namespace
@@ -352,18 +353,18 @@ class PeerSpec:
             return "pods %s in %s" % (selectors.text(self.selector), namespace)
         return "pods in namespace %s" % namespace
 
-    def port_text(self):
+    def port_text(self) -> str:
         if self.protocol == nm.ICMP:
             return "ICMP"
         return "%s/%s" % (self.protocol, self.port)
 
 
 # ------------------------------------------------------------ the report
-def sort_findings(findings):
+def sort_findings(findings: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return sorted(findings, key=lambda f: (SEVERITY_ORDER.get(f["severity"], 3), f["check"], f["code"]))
 
 
-def summarize(reports):
+def summarize(reports: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     counts = {ERROR: 0, WARNING: 0, INFO: 0}
     for report in reports:
         for item in report["findings"]:

@@ -8,23 +8,27 @@ doctor_impact); they import only the shared model in ``doctor``, so there is
 no import cycle."""
 
 
+from typing import Any, Collection, Dict, List, Optional
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
     doctor_dns, doctor_impact, doctor_interfaces, doctor_istio, doctor_networks, doctor_traffic)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
-    CHECKS, ERROR, INFO, PeerSpec, WARNING, finding, meta, pod_ips, sort_findings, summarize, vm_views)
+    CHECKS, ERROR, INFO, PeerSpec, Snapshot, WARNING, finding, meta, pod_ips, sort_findings, summarize, vm_views)
 
 
-def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=None):
+def diagnose(snap: Snapshot, checks: Collection[str] = CHECKS, peer: Optional[Dict[str, Any]] = None,
+             direction: str = "both", pending_policies: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     """One report per VirtualMachine in ``snap`` (sorted by namespace/name)."""
     views = sorted(vm_views(snap), key=lambda v: (v.namespace, v.name))
     peer_spec = PeerSpec(peer) if peer else None
-    reports = []
+    reports: List[Dict[str, Any]] = []
     for view in views:
-        report = {"name": view.name, "namespace": view.namespace, "running": view.running,
-                  "phase": view.phase or ("Stopped" if view.vmi is None else "Pending"),
-                  "node": view.node, "pod": meta(view.pod).get("name"),
-                  "pod_ips": pod_ips(view.pod),
-                  "labels": {"vm": view.vm_labels, "template": view.template_labels, "pod": view.pod_labels}}
+        report: Dict[str, Any] = {
+            "name": view.name, "namespace": view.namespace, "running": view.running,
+            "phase": view.phase or ("Stopped" if view.vmi is None else "Pending"),
+            "node": view.node, "pod": meta(view.pod).get("name"),
+            "pod_ips": pod_ips(view.pod),
+            "labels": {"vm": view.vm_labels, "template": view.template_labels, "pod": view.pod_labels}}
         findings = []
         if not view.running:
             findings.append(finding("interfaces", INFO, "vm-not-running",
@@ -49,7 +53,7 @@ def diagnose(snap, checks=CHECKS, peer=None, direction="both", pending_policies=
             findings.extend(found + more)
         report["findings"] = sort_findings(findings)
         reports.append(report)
-    result = {"vms": reports, "summary": summarize(reports)}
+    result: Dict[str, Any] = {"vms": reports, "summary": summarize(reports)}
     result["topology"] = doctor_impact.topology(snap, views)
     counts = dict(("%s/%s" % (r["namespace"], r["name"]), r["findings"]) for r in reports)
     for node in result["topology"]["nodes"]:

@@ -5,11 +5,13 @@
 the cluster DNS Service and whether NetworkPolicy lets the VM reach it."""
 
 
+from typing import Any, Dict, List, Tuple
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
-    ERROR, INFO, SERVICE_KIND, WARNING, active, finding, meta)
+    ERROR, INFO, SERVICE_KIND, WARNING, Snapshot, VmView, active, finding, meta)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
     allow_manifest, primary_binding, selecting_services, service_selects)
 
@@ -17,7 +19,7 @@ DNS_SELECTOR = {"k8s-app": "kube-dns"}
 DNS_NAMESPACE = "kube-system"
 
 
-def check_dns(snap, view):
+def check_dns(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     found = []
     spec = view.spec
     domain = snap.cluster_domain

@@ -7,12 +7,14 @@ policies - NetworkPolicies, MultiNetworkPolicies per network, and cluster
 admin policies (split from doctor_traffic)."""
 
 import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_impact as nimpact
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor_networks, vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import MAX_FLOW_VMS, NAD_KIND, meta, pod_ips
+from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
+    MAX_FLOW_VMS, NAD_KIND, PeerSpec, Snapshot, VmView, meta, pod_ips)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
     exposed_ports, selecting_services)
 
@@ -32,11 +34,14 @@ def _ports_label(ports):
     return ", ".join("%s/%s" % (proto, port) if port is not None else "any %s" % proto for port, proto in ports)
 
 
-def topology(snap, views):
+def topology(snap: Snapshot, views: Sequence[VmView]) -> Dict[str, Any]:
     """Nodes (VMs, networks, Services, policies) and edges for a diagram."""
-    used, nodes, edges, index = {}, [], [], {}
+    used: Dict[str, Tuple[str, str]] = {}
+    nodes: List[Dict[str, Any]] = []
+    edges: List[Dict[str, Any]] = []
+    index: Dict[Tuple[str, str], str] = {}
 
-    def node(kind, ident_text, label, **extra):
+    def node(kind: str, ident_text: str, label: Optional[str], **extra: Any) -> str:
         if (kind, ident_text) not in index:
             index[(kind, ident_text)] = _safe_id(kind, ident_text, used)
             nodes.append(dict({"id": index[(kind, ident_text)], "kind": kind, "label": label}, **extra))
@@ -46,7 +51,8 @@ def topology(snap, views):
     for view in views:
         vm_id = node("vm", "%s/%s" % (view.namespace, view.name), view.name, namespace=view.namespace,
                      phase=view.phase or "Stopped", ips=pod_ips(view.pod))
-        for iface in view.interfaces or ([view.primary()[0]] if view.primary()[0] else []):
+        primary_iface = view.primary()[0]
+        for iface in view.interfaces or ([primary_iface] if primary_iface else []):
             network = vmspec.find(view.networks, iface.get("name"))[1] or ({"pod": {}} if iface.get("implicit")
                                                                            else {})
             if "pod" in network:
@@ -87,8 +93,10 @@ def topology(snap, views):
                 s_ep, d_ep = endpoints[id(src)], endpoints[id(dst)]
                 if not nm.applying(policies, s_ep, nm.EGRESS) and not nm.applying(policies, d_ep, nm.INGRESS):
                     continue
-                ports = exposed_ports(snap, dst) or [(None, "TCP")]
-                allowed, denied, deciding = [], [], []
+                ports: Sequence[Tuple[Optional[int], str]] = exposed_ports(snap, dst) or [(None, "TCP")]
+                allowed: List[Tuple[Optional[int], str]] = []
+                denied: List[Tuple[Optional[int], str]] = []
+                deciding: List[str] = []
                 for port, protocol in ports[:8]:
                     verdict = ne.evaluate(policies, spaces, (), s_ep, d_ep, port, protocol, name_label=snap.name_label)
                     (allowed if verdict.allowed else denied).append((port, protocol))
@@ -105,7 +113,8 @@ def topology(snap, views):
             "flows_evaluated": len(views) <= MAX_FLOW_VMS}
 
 
-def policy_impact(snap, views, pending, peer):
+def policy_impact(snap: Snapshot, views: Sequence[VmView], pending: List[Dict[str, Any]],
+                  peer: Optional[PeerSpec]) -> Dict[str, Any]:
     """The VM->VM and VM->CIDR flows the pending policies would newly deny or
     allow, computed before anything is applied."""
     current = snap.policies()
@@ -131,7 +140,7 @@ def policy_impact(snap, views, pending, peer):
             endpoints.append(nm.Endpoint.external(cidr))
         except ValueError:
             continue
-    ports = []
+    ports: List[Tuple[Optional[int], str]] = []
     for view in views[:MAX_FLOW_VMS]:
         for entry in exposed_ports(snap, view):
             if entry not in ports:

@@ -5,23 +5,26 @@
 hot-plug readiness, SR-IOV resources and migration constraints."""
 
 
+from typing import Any, Dict, List, Optional, Tuple
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug as hp
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
-    ERROR, INFO, NAD_KIND, POD_KIND, RESOURCE_ANNOTATION, VMIM_KIND, WARNING, active, finding, meta)
+    ERROR, INFO, NAD_KIND, POD_KIND, RESOURCE_ANNOTATION, VMIM_KIND, WARNING, Snapshot, VmView, active, finding, meta)
 
 FORWARDING_BINDINGS = ("masquerade", "passtBinding")
 NRI_WEBHOOK = hp.NRI_WEBHOOK
 
 
-def network_source(network):
+def network_source(network: Dict[str, Any]) -> Optional[str]:
     for source in ("pod", "multus", "resourceClaim"):
         if source in network:
             return source
     return None
 
 
-def nad_of(snap, view, network):
+def nad_of(snap: Snapshot, view: VmView,
+           network: Dict[str, Any]) -> Tuple[Optional[str], Optional[str], Optional[Dict[str, Any]]]:
     """(namespace, name, object or None) of a Multus network's NAD."""
     reference = vmspec.nad_reference(network)
     if not reference:
@@ -38,7 +41,7 @@ def _sources(entry):
     return [s.strip() for s in ((entry or {}).get("infoSource") or "").split(",") if s.strip()]
 
 
-def check_interfaces(snap, view):
+def check_interfaces(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """Spec interfaces joined with the VMI status by name; missing NADs;
     pending hot-plugs; MigrationRequired / RestartRequired."""
     found = []
@@ -58,7 +61,7 @@ def check_interfaces(snap, view):
                                  view.ref, vmspec.binding_of(primary_iface)),
                              "declare the interface and network explicitly before adding secondary ones"))
     for name in names:
-        iface = vmi_ifaces.get(name) or template_ifaces.get(name) or (primary_iface if name == "default" else {})
+        iface = vmi_ifaces.get(name) or template_ifaces.get(name) or ((primary_iface or {}) if name == "default" else {})
         network = networks.get(name) or template_networks.get(name) or (
             {"name": "default", "pod": {}} if iface.get("implicit") else None)
         entry = _status_entry(view, name)
@@ -239,7 +242,7 @@ def _live_migratable(view):
     return cond.get("status") == "True", cond.get("message") or cond.get("reason")
 
 
-def check_hotplug(snap, view):
+def check_hotplug(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """What a NIC plug/unplug would do now, and why not when it cannot."""
     kv = snap.kubevirt
     found = []
@@ -393,23 +396,23 @@ def _injector_present(snap):
     return hp.resources_injector_present(snap.webhooks)  # shared with the hot-plug preflight
 
 
-def check_sriov(snap, view):
+def check_sriov(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """Per SR-IOV interface: the NAD's resource, which nodes offer it and how
     many VFs are free, and whether the VM can migrate (SR-IOV VMs can, when
     another node has a free VF of the same resource)."""
-    found = []
+    found: List[Dict[str, Any]] = []
     rows = []
     sriov = [i for i in view.interfaces if "sriov" in i]
     if not sriov:
         return {"interfaces": []}, found
     kv = snap.kubevirt
-    needed = {}
+    needed: Dict[str, int] = {}
     for iface in sriov:
         network = vmspec.find(view.networks, iface.get("name"))[1] or {}
         nad_ns, nad_name, nad = nad_of(snap, view, network)
         resource = (meta(nad).get("annotations") or {}).get(RESOURCE_ANNOTATION) if nad else None
-        row = {"interface": iface.get("name"), "nad": "%s/%s" % (nad_ns, nad_name) if nad_name else None,
-               "resource_name": resource, "nodes": []}
+        row: Dict[str, Any] = {"interface": iface.get("name"), "nad": "%s/%s" % (nad_ns, nad_name) if nad_name else None,
+                               "resource_name": resource, "nodes": []}
         rows.append(row)
         where = "%s interface %s" % (view.ref, iface.get("name"))
         if nad is None:

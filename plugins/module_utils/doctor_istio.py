@@ -5,17 +5,19 @@
 requirement at a time (split from doctor_traffic).  The sidecar injectors are
 found among the webhooks as kubevirt_vm_istio finds them (istio.sidecar_injectors)."""
 
+from typing import Any, Dict, List, Optional, Tuple
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import istio
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
-    ERROR, INFO, NAD_KIND, WARNING, finding, meta, pod_ips)
+    ERROR, INFO, NAD_KIND, WARNING, Snapshot, VmView, finding, meta, pod_ips)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import (
     ISTIO_CNI_SELECTOR, primary_binding, selecting_services)
 
 
 # ------------------------------------------------------------------- istio
-def check_istio(snap, view):
-    found = []
+def check_istio(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    found: List[Dict[str, Any]] = []
     ns_labels = (snap.namespace_labels().of(view.namespace))
     injection = ns_labels.get("istio-injection")
     ns_enabled = injection == "enabled" or ("istio.io/rev" in ns_labels and injection != "disabled")
@@ -78,7 +80,7 @@ def _requirements(snap, view, injector, namespace, annotation):
                 if int(p["port"]) in istio.RESERVED_PORTS]
     has_service = any(how == "pod" for _s, how in selecting_services(snap, view))
 
-    def req(ident, text, passed, detail, fix):
+    def req(ident: str, text: str, passed: Optional[bool], detail: str, fix: str) -> Dict[str, Any]:
         return {"id": ident, "requirement": text, "passed": passed, "detail": detail, "fix": fix}
 
     return [

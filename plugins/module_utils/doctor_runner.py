@@ -8,6 +8,7 @@ never sends anything but GET requests."""
 
 
 import copy
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose, doctor_networks, netpol_admin
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
@@ -19,7 +20,8 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     DAEMONSET, ENDPOINTS, KUBEVIRT,
-    MULTI_NETWORK_POLICY, MUTATING_WEBHOOK, NAD, NAMESPACE, NETWORK_POLICY, NODE, POD, SERVICE, VM, VMI, VMIM)
+    MULTI_NETWORK_POLICY, MUTATING_WEBHOOK, NAD, NAMESPACE, NETWORK_POLICY, NODE, POD, SERVICE, VM, VMI, VMIM,
+    ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 DYNAMIC_NETWORKS_SELECTOR = "app=dynamic-networks-controller"
@@ -29,11 +31,12 @@ KINDS = ((doctor.VMI_KIND, VMI), (doctor.POD_KIND, POD), (doctor.SERVICE_KIND, S
          (doctor.VMIM_KIND, VMIM))
 OPTIONAL_STATUS = (401, 403, 404)
 PENDING_KINDS = ("NetworkPolicy", "MultiNetworkPolicy") + doctor_networks.ADMIN_KINDS
+T = TypeVar("T")
 
 
-def check_params(params):
+def check_params(params: Dict[str, Any]) -> List[str]:
     """Problems with the options, as texts; nothing is read before they are fixed."""
-    problems = []
+    problems: List[str] = []
     for option in ("namespace", "vm"):
         value = params.get(option)
         if value is not None and (len(value) > 253 or not (DNS1123_LABEL if option == "namespace"
@@ -64,7 +67,7 @@ def check_params(params):
     return problems
 
 
-def pending_policies(params):
+def pending_policies(params: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
     if params.get("policies") is None:
         return None
     out = []
@@ -86,18 +89,19 @@ class Reader:
         self.session = session
         self.reads = []
 
-    def list(self, resource, namespace=None, label_selector=None, field_selector=None):
+    def list(self, resource: ResourceType, namespace: Optional[str] = None, label_selector: Optional[str] = None,
+             field_selector: Optional[str] = None) -> List[Dict[str, Any]]:
         path = resource.path(namespace)
         text = path + "".join("?%s=%s" % (k, v) for k, v in (("labelSelector", label_selector),
                                                              ("fieldSelector", field_selector)) if v)
         self.reads.append(text)
         return self.session.list(path, label_selector=label_selector, field_selector=field_selector)
 
-    def get(self, path):
+    def get(self, path: str) -> Dict[str, Any]:
         self.reads.append(path)
         return self.session.get(path)
 
-    def optional(self, snap, what, call, *args, **kwargs):
+    def optional(self, snap: doctor.Snapshot, what: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> Optional[T]:
         """A read the diagnosis can do without (e.g. forbidden by RBAC)."""
         try:
             return call(*args, **kwargs)
@@ -108,7 +112,7 @@ class Reader:
             return None
 
 
-def collect(reader, params):
+def collect(reader: Reader, params: Dict[str, Any]) -> doctor.Snapshot:
     """The Snapshot for these options: phase 1 reads the VMs and the kinds of
     their namespaces; phase 2 reads what the VMs turn out to need."""
     session = reader.session
@@ -230,7 +234,7 @@ def _phase_two(reader, snap, params, scope):
                                         field_selector="status.phase!=Succeeded,status.phase!=Failed")
 
 
-def run(module):
+def run(module: Any) -> None:
     """The doctor's flow, on the module built by kubevirt_vm_network_info."""
     runner = Run(module)
     params = module.params

@@ -8,6 +8,7 @@ doctor_istio, the topology and the impact preview in doctor_impact."""
 
 
 import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
@@ -15,25 +16,25 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_se
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
-    ENDPOINTS_KIND, ERROR, INFO, PEER_VM_KIND, POD_KIND, SERVICE_KIND, VM_KIND, WARNING, VmView,
+    ENDPOINTS_KIND, ERROR, INFO, PEER_VM_KIND, POD_KIND, SERVICE_KIND, VM_KIND, WARNING, PeerSpec, Snapshot, VmView,
     active, finding, meta, pod_ips)
 
 ISTIO_CNI_SELECTOR = "k8s-app=istio-cni-node"
 
 
 # ----------------------------------------------------------------- helpers
-def service_selects(selector, labels):
+def service_selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def primary_binding(view):
+def primary_binding(view: VmView) -> Tuple[Optional[str], Optional[Dict[str, Any]]]:
     iface, _network = view.primary()
     return vmspec.binding_of(iface) if iface else None, iface
 
 
-def selecting_services(snap, view):
+def selecting_services(snap: Snapshot, view: VmView) -> List[Tuple[Dict[str, Any], str]]:
     """[(service, how)] with how = pod | template-not-applied | vm-labels-only."""
-    out = []
+    out: List[Tuple[Dict[str, Any], str]] = []
     for svc in snap.list(SERVICE_KIND, view.namespace):
         selector = (svc.get("spec") or {}).get("selector") or {}
         if not selector:
@@ -47,10 +48,10 @@ def selecting_services(snap, view):
     return out
 
 
-def exposed_ports(snap, view):
+def exposed_ports(snap: Snapshot, view: VmView) -> List[Tuple[int, str]]:
     """(port, protocol) the VM serves as far as the cluster knows: Service
     target ports and the primary interface's forwarded ports."""
-    ports = []
+    ports: List[Tuple[int, str]] = []
     named = view.named_ports()
     for svc, how in selecting_services(snap, view):
         if how != "pod":
@@ -104,7 +105,9 @@ def _slug(text):
     return re.sub(r"[^a-z0-9-]+", "-", str(text).lower()).strip("-")[:40] or "peer"
 
 
-def allow_manifest(snap, direction, subject_ns, subject_labels, peer, peer_labels, port, protocol):
+def allow_manifest(snap: Snapshot, direction: str, subject_ns: Optional[str], subject_labels: Optional[Mapping[str, str]],
+                   peer: nm.Endpoint, peer_labels: Optional[Mapping[str, str]], port: Union[int, str, None],
+                   protocol: str) -> Tuple[Dict[str, Any], Optional[str]]:
     """A NetworkPolicy that would allow the flow on ``subject``'s side, and
     an optional note (e.g. a namespace label it relies on)."""
     entry, note = _peer_entry(snap, peer, peer_labels, subject_ns)
@@ -127,7 +130,7 @@ def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol
     src, dst = verdict.source, verdict.destination
     vm_name = "VM %s/%s" % (view.namespace, view.name)
 
-    def labels_for(end):
+    def labels_for(end: nm.Endpoint) -> Optional[Mapping[str, str]]:
         return vm_side_labels if end.name == vm_name else peer_labels_of(end)
     # the side that denies gets the rule: egress on the source, ingress on the destination
     for result, direction, subject, other in ((verdict.egress, nm.EGRESS, src, dst),
@@ -184,7 +187,8 @@ def _aggregate(verdicts):
     return "partial"
 
 
-def check_reachability(snap, view, peer, direction, views):
+def check_reachability(snap: Snapshot, view: VmView, peer: Optional[PeerSpec], direction: str,
+                       views: Sequence[VmView]) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     policies = snap.policies()
     namespaces = snap.namespace_labels()
     endpoint = view.endpoint()
@@ -212,7 +216,7 @@ def check_reachability(snap, view, peer, direction, views):
         nm.INGRESS if direction == "ingress" else nm.EGRESS]
     labels_of = dict((id(ep), labels) for ep, labels in targets)
 
-    def peer_labels_of(endpoint_):
+    def peer_labels_of(endpoint_: nm.Endpoint) -> Mapping[str, str]:
         if id(endpoint_) in labels_of and labels_of[id(endpoint_)] is not None:
             return labels_of[id(endpoint_)]
         return endpoint_.labels
@@ -338,7 +342,7 @@ def _node_addresses(snap, only=None):
     return out
 
 
-def check_services(snap, view):
+def check_services(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """The Services that select the VM (or think they do): selector, ports against what the interface forwards,
     NetworkPolicy from outside for NodePort/LoadBalancer, node ports, load balancer, endpoints."""
     found = []
@@ -348,9 +352,10 @@ def check_services(snap, view):
     for svc, how in selecting_services(snap, view):
         spec = svc.get("spec") or {}
         name = meta(svc).get("name")
-        row = {"name": name, "type": spec.get("type") or "ClusterIP", "selector": spec.get("selector"),
-               "cluster_ip": spec.get("clusterIP"), "match": how, "ports": [],
-               "external_traffic_policy": spec.get("externalTrafficPolicy")}
+        row: Dict[str, Any] = {
+            "name": name, "type": spec.get("type") or "ClusterIP", "selector": spec.get("selector"),
+            "cluster_ip": spec.get("clusterIP"), "match": how, "ports": [],
+            "external_traffic_policy": spec.get("externalTrafficPolicy")}
         rows.append(row)
         where = "Service %s/%s" % (view.namespace, name)
         if how == "vm-labels-only":
@@ -400,7 +405,8 @@ class _VmPorts:
         self.binding, self.iface = primary_binding(view)
         self.forwarded = [(int(p["port"]), p.get("protocol") or "TCP") for p in (self.iface or {}).get("ports") or []]
 
-    def check(self, snap, row, port, where, name):
+    def check(self, snap: Snapshot, row: Dict[str, Any], port: Dict[str, Any], where: str,
+              name: Optional[str]) -> List[Dict[str, Any]]:
         """Adds the port's entry to ``row``; returns its findings."""
         target, number = _resolve_target(port, self.named)
         protocol = port.get("protocol") or "TCP"

@@ -27,12 +27,14 @@ VM's template labels.  Template changes reach the pod at the next restart.
 
 import copy
 import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import parse_version
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE, ResourceType)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 INJECT = "sidecar.istio.io/inject"
 INJECTION_LABEL = "istio-injection"
@@ -67,29 +69,39 @@ APP_PROTOCOL_MINIMUM = (1, 20)   # Service ports[].appProtocol GA (dropped by ol
 PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-def peer_authentication(version):
+class NamespaceConfig(Protocol):
+    """What the namespace decisions read of istio_options.Config (which imports this file)."""
+    state: str
+    mode: str
+
+    @property
+    def injection_labels(self) -> Dict[str, Optional[str]]:
+        """Desired namespace labels (None removes the key)."""
+
+
+def peer_authentication(version: str) -> ResourceType:
     return ResourceType("security.istio.io", version, "peerauthentications", "PeerAuthentication")
 
 
-def destination_rule(version):
+def destination_rule(version: str) -> ResourceType:
     return ResourceType("networking.istio.io", version, "destinationrules", "DestinationRule")
 
 
 # ---------------------------------------------------------------- accessors
-def template_labels(vm):
+def template_labels(vm: Dict[str, Any]) -> Dict[str, str]:
     return dict((((vm.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
 
 
-def template_annotations(vm):
+def template_annotations(vm: Dict[str, Any]) -> Dict[str, str]:
     return dict((((vm.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations") or {})
 
 
-def vm_ref(vm):
+def vm_ref(vm: Dict[str, Any]) -> str:
     meta = vm.get("metadata") or {}
     return "%s/%s" % (meta.get("namespace"), meta.get("name"))
 
 
-def pod_interface(vm):
+def pod_interface(vm: Dict[str, Any]) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
     """(network, interface) of the VM's pod network; (None, None) without one."""
     interfaces = vmspec.interfaces_of(vm)
     for network in vmspec.networks_of(vm):
@@ -99,26 +111,26 @@ def pod_interface(vm):
     return None, None
 
 
-def autoattached(vm):
+def autoattached(vm: Dict[str, Any]) -> bool:
     """No interfaces and no networks: KubeVirt adds a default pod interface."""
     devices = ((vmspec.template_spec(vm).get("domain") or {}).get("devices") or {})
     return (not vmspec.interfaces_of(vm) and not vmspec.networks_of(vm)
             and devices.get("autoattachPodInterface") is not False)
 
 
-def port_number(value):
+def port_number(value: Any) -> Optional[int]:
     try:
         return int(value)
     except (TypeError, ValueError):
         return None
 
 
-def selects(selector, labels):
+def selects(selector: Mapping[str, str], labels: Optional[Mapping[str, str]]) -> bool:
     return bool(selector) and all((labels or {}).get(k) == v for k, v in selector.items())
 
 
 # ------------------------------------------- injectors and version matrix
-def sidecar_injectors(webhook_configurations):
+def sidecar_injectors(webhook_configurations: Optional[Iterable[Dict[str, Any]]]) -> Optional[Dict[Optional[str], str]]:
     """The Istio sidecar-injector webhooks among the cluster's
     MutatingWebhookConfigurations (kubevirt.mutating_webhooks), as
     ``{configuration name: istio.io/rev label}``; None when they could not be
@@ -128,7 +140,7 @@ def sidecar_injectors(webhook_configurations):
     ``*sidecar-injector.istio.io`` and labels it ``istio.io/rev``."""
     if webhook_configurations is None:
         return None
-    found = {}
+    found: Dict[Optional[str], str] = {}
     for item in webhook_configurations:
         if any(str(hook.get("name") or "").endswith("sidecar-injector.istio.io") for hook in item.get("webhooks") or []):
             meta = item.get("metadata") or {}
@@ -136,12 +148,12 @@ def sidecar_injectors(webhook_configurations):
     return found
 
 
-def injector_services(webhook_configurations):
+def injector_services(webhook_configurations: Optional[Iterable[Dict[str, Any]]]) -> Dict[Tuple[str, str], Set[str]]:
     """The Services Istio's sidecar-injector webhooks call, as
     ``{(namespace, name): set of istio.io/rev}`` (istiod's chart points them at
     Service ``istiod[-<revision>]`` in the Istio namespace); webhooks called by
     URL are left out (nothing to check)."""
-    found = {}
+    found: Dict[Tuple[str, str], Set[str]] = {}
     for item in webhook_configurations or []:
         rev = ((item.get("metadata") or {}).get("labels") or {}).get(REV_LABEL) or "default"
         for hook in item.get("webhooks") or []:
@@ -153,19 +165,19 @@ def injector_services(webhook_configurations):
     return found
 
 
-def ready_addresses(endpoints):
+def ready_addresses(endpoints: Optional[Dict[str, Any]]) -> int:
     """How many ready addresses an Endpoints object lists (0 for None)."""
     return sum(len(subset.get("addresses") or []) for subset in (endpoints or {}).get("subsets") or [])
 
 
-def broken_istio(istio_version):
+def broken_istio(istio_version: Sequence[int]) -> bool:
     """True for the Istio releases whose CNI plugin ignores the old kubevirtInterfaces annotation
     (see BROKEN_ISTIO_RANGES); a version without a patch number counts as .0."""
     version = tuple((list(istio_version) + [0, 0, 0])[:3])
     return any(low <= version < high for low, high in BROKEN_ISTIO_RANGES)
 
 
-def matrix_problem(kubevirt_version, istio_version):
+def matrix_problem(kubevirt_version: Optional[Sequence[int]], istio_version: Optional[Sequence[int]]) -> Optional[str]:
     """Why this KubeVirt/Istio pair cannot work, or None."""
     if kubevirt_version is None or istio_version is None:
         return None
@@ -179,22 +191,23 @@ def matrix_problem(kubevirt_version, istio_version):
     return None
 
 
-def istio_version_from_image(image):
+def istio_version_from_image(image: Optional[str]) -> Optional[Tuple[int, ...]]:
     """(major, minor, patch) from an istiod/pilot image tag such as 'docker.io/istio/pilot:1.26.2-distroless'."""
     tag = str(image or "").rpartition(":")[2]
     return parse_version(tag)
 
 
 # --------------------------------------------------------------- namespaces
-def labels_of(obj):
+def labels_of(obj: Dict[str, Any]) -> Dict[str, str]:
     return dict((obj.get("metadata") or {}).get("labels") or {})
 
 
-def annotations_of(obj):
+def annotations_of(obj: Dict[str, Any]) -> Dict[str, str]:
     return dict((obj.get("metadata") or {}).get("annotations") or {})
 
 
-def namespace_findings(namespace, obj, config, problems, findings):
+def namespace_findings(namespace: str, obj: Dict[str, Any], config: NamespaceConfig, problems: Problems,
+                       findings: List[Dict[str, Any]]) -> None:
     """Refusals and warnings for one namespace (before any write)."""
     labels = labels_of(obj)
     where = "namespace %s" % namespace
@@ -214,11 +227,12 @@ def namespace_findings(namespace, obj, config, problems, findings):
                          "message": "namespace %s had %s=disabled: it is switched on" % (namespace, INJECTION_LABEL)})
 
 
-def namespace_desired(namespace, obj, config):
+def namespace_desired(namespace: str, obj: Dict[str, Any], config: NamespaceConfig) -> Optional[Dict[str, Any]]:
     """The namespace labels/annotations to write (None: nothing to change)."""
     labels, annotations = labels_of(obj), annotations_of(obj)
     marked = [k for k in (annotations.get(NS_MARK) or "").split(",") if k]
-    want_labels, want_annotations = {}, {}
+    want_labels: Dict[str, Optional[str]] = {}
+    want_annotations: Dict[str, Optional[str]] = {}
     if config.state != "absent":   # present, rendered
         added = list(marked)
         for key, value in config.injection_labels.items():
@@ -246,7 +260,7 @@ def namespace_desired(namespace, obj, config):
             want_annotations[NS_MARK] = None
     if not want_labels and not want_annotations:
         return None
-    meta = {"name": namespace}
+    meta: Dict[str, Any] = {"name": namespace}
     if want_labels:
         meta["labels"] = want_labels
     if want_annotations:
@@ -254,7 +268,7 @@ def namespace_desired(namespace, obj, config):
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
-def injection_expected(labels, state="present", config=None):
+def injection_expected(labels: Mapping[str, str], state: str = "present", config: Optional[NamespaceConfig] = None) -> bool:
     """Whether Istio injects pods of a namespace with these labels."""
     if config is not None and state == "present":
         labels = dict(labels)
@@ -275,7 +289,7 @@ class NamespaceKind(Kind):
     def __init__(self):
         super(NamespaceKind, self).__init__(NAMESPACE)
 
-    def view(self, obj):
+    def view(self, obj: Dict[str, Any]) -> Dict[str, Any]:
         labels, annotations = labels_of(obj), annotations_of(obj)
         view = {"name": (obj.get("metadata") or {}).get("name"),
                 "labels": dict((k, labels[k]) for k in (INJECTION_LABEL, REV_LABEL) if labels.get(k) is not None)}
@@ -283,21 +297,21 @@ class NamespaceKind(Kind):
             view["annotations"] = {NS_MARK: annotations[NS_MARK]}
         return view
 
-    def same(self, desired, current):
+    def same(self, desired: Dict[str, Any], current: Dict[str, Any]) -> bool:
         have_labels, have_annotations = labels_of(current), annotations_of(current)
         meta = desired["metadata"]
         return (all(have_labels.get(k) == v for k, v in (meta.get("labels") or {}).items())
                 and all(have_annotations.get(k) == v for k, v in (meta.get("annotations") or {}).items()))
 
-    def patch(self, desired, current):
+    def patch(self, desired: Dict[str, Any], current: Dict[str, Any]) -> Dict[str, Any]:
         meta = desired["metadata"]
-        patch = {"metadata": {}}
+        patch: Dict[str, Dict[str, Any]] = {"metadata": {}}
         for field in ("labels", "annotations"):
             if meta.get(field):
                 patch["metadata"][field] = dict(meta[field])
         return patch
 
-    def expected(self, desired, current):
+    def expected(self, desired: Dict[str, Any], current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         obj = copy.deepcopy(current or {"metadata": {"name": desired["metadata"]["name"]}})
         meta = obj.setdefault("metadata", {})
         for field in ("labels", "annotations"):

@@ -78,7 +78,8 @@ class Reader:
         out: Dict[str, Dict[str, List[Dict[str, Any]]]] = dict(
             (name, dict((ns, []) for ns in self.targets)) for name in jobs)
 
-        def one(call):
+        def one(call: Tuple[str, Optional[str], Any, Optional[str]]
+                ) -> Tuple[Tuple[str, Optional[str], Any, Optional[str]], List[Dict[str, Any]]]:
             return call, self.session.list(call[2], label_selector=call[3], page_size=CLUSTER_PAGE)
 
         answers = fan_out(one, calls, self.workers)
@@ -141,7 +142,7 @@ class RollingRestart:
         return done, errors, fresh
 
     def _restart(self, batch: List[Key], errors: Dict[Key, str]) -> List[Key]:
-        def restart(key):
+        def restart(key: Key) -> Tuple[Key, Optional[str]]:
             try:
                 vm_action(self.session, key[0], key[1], "restart")
                 return key, None

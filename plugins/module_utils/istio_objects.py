@@ -8,25 +8,29 @@ as this module's so that it never takes over an object it did not make."""
 
 
 import copy
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol
 from ansible_collections.kubevirt_net.core.plugins.module_utils.istio import (
     APP_PROTOCOLS, APP_PROTOCOL_MINIMUM, CNI_NAD_NAME, COMPONENT, COMPONENT_LABEL, DESTINATION_RULE_NAME, MTLS_MODES,
     OWNED_LABELS, SSH_PORT, labels_of, port_number, selects, template_labels)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.istio_options import ServiceDecl
+from ansible_collections.kubevirt_net.core.plugins.module_utils.istio_vms import VmCheck
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 
-def owned_meta(name, namespace):
+def owned_meta(name: str, namespace: str) -> Dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": dict(OWNED_LABELS)}
 
 
-def is_ours(obj):
+def is_ours(obj: Dict[str, Any]) -> bool:
     labels = labels_of(obj)
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(COMPONENT_LABEL) == COMPONENT
 
 
-def service_manifest(decl, namespace, server_version=None):
+def service_manifest(decl: ServiceDecl, namespace: str, server_version: Optional[Sequence[int]] = None) -> Dict[str, Any]:
     ports = []
     for port in decl.ports:
         entry = dict(port)
@@ -37,25 +41,25 @@ def service_manifest(decl, namespace, server_version=None):
             "spec": {"type": decl.type, "selector": dict(decl.selector or {}), "ports": ports}}
 
 
-def peer_authentication_manifest(namespace, mode, name="default", version="v1"):
+def peer_authentication_manifest(namespace: str, mode: str, name: str = "default", version: str = "v1") -> Dict[str, Any]:
     return {"apiVersion": "security.istio.io/%s" % version, "kind": "PeerAuthentication",
             "metadata": owned_meta(name, namespace), "spec": {"mtls": {"mode": MTLS_MODES[mode]}}}
 
 
-def destination_rule_manifest(namespace, cluster_domain="cluster.local", version="v1"):
+def destination_rule_manifest(namespace: str, cluster_domain: str = "cluster.local", version: str = "v1") -> Dict[str, Any]:
     return {"apiVersion": "networking.istio.io/%s" % version, "kind": "DestinationRule",
             "metadata": owned_meta(DESTINATION_RULE_NAME, namespace),
             "spec": {"host": "*.%s.svc.%s" % (namespace, cluster_domain), "exportTo": ["."],
                      "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}}
 
 
-def cni_nad_manifest(namespace):
+def cni_nad_manifest(namespace: str) -> Dict[str, Any]:
     """The empty NAD Multus needs to run Istio CNI as a chained plugin for the pod."""
     return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
             "metadata": owned_meta(CNI_NAD_NAME, namespace)}
 
 
-def normalize_service_spec(spec):
+def normalize_service_spec(spec: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     spec = spec or {}
     ports = []
     for port in spec.get("ports") or []:
@@ -81,24 +85,24 @@ class OwnedKind(Kind):
             return normalize_service_spec(obj.get("spec"))
         return copy.deepcopy(obj.get("spec") or {})
 
-    def view(self, obj):
+    def view(self, obj: Dict[str, Any]) -> Dict[str, Any]:
         meta = obj.get("metadata") or {}
         labels = labels_of(obj)
         return {"namespace": meta.get("namespace"), "name": meta.get("name"),
                 "labels": dict((k, labels.get(k)) for k in OWNED_LABELS),
                 "spec": self._spec(obj)}
 
-    def same(self, desired, current):
+    def same(self, desired: Dict[str, Any], current: Dict[str, Any]) -> bool:
         have = labels_of(current)
         if any(have.get(k) != v for k, v in OWNED_LABELS.items()):
             return False
         want, spec = self._spec(desired), self._spec(current)
         return all(spec.get(k) == v for k, v in want.items())
 
-    def patch(self, desired, current):
-        patch = {"metadata": {"labels": dict(OWNED_LABELS)}}
+    def patch(self, desired: Dict[str, Any], current: Dict[str, Any]) -> Dict[str, Any]:
+        patch: Dict[str, Any] = {"metadata": {"labels": dict(OWNED_LABELS)}}
         want, have = desired.get("spec") or {}, current.get("spec") or {}
-        spec = {}
+        spec: Dict[str, Any] = {}
         for key, value in want.items():
             old = have.get(key)
             if isinstance(value, dict) and isinstance(old, dict) and key == "selector":
@@ -114,7 +118,7 @@ class OwnedKind(Kind):
             patch["spec"] = spec
         return patch
 
-    def expected(self, desired, current):
+    def expected(self, desired: Dict[str, Any], current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         if current is None:
             return desired
         out = copy.deepcopy(current)
@@ -123,7 +127,8 @@ class OwnedKind(Kind):
         return out
 
 
-def service_problems(decl, namespace, vms, existing, problems, findings):
+def service_problems(decl: ServiceDecl, namespace: str, vms: Sequence[VmCheck], existing: Mapping[str, Dict[str, Any]],
+                     problems: Problems, findings: List[Dict[str, Any]]) -> None:
     """Collisions and forwarding problems of one declared Service in one namespace.
     ``vms`` are the selected VMs' checks of the namespace; ``existing`` the
     namespace's Services by name."""
@@ -170,17 +175,18 @@ def service_problems(decl, namespace, vms, existing, problems, findings):
         if not any(selects(other_selector, template_labels(c.vm)) for c in selected):
             continue
         for port in (other.get("spec") or {}).get("ports") or []:
-            target = port_number(port.get("targetPort", port.get("port")))
+            other_target = port_number(port.get("targetPort", port.get("port")))
             for decl_port in decl.ports:
-                if decl_port["targetPort"] != target or decl_port["protocol"] != (port.get("protocol") or "TCP"):
+                if decl_port["targetPort"] != other_target or decl_port["protocol"] != (port.get("protocol") or "TCP"):
                     continue
+                assert other_target is not None   # equal to the declared (checked, numeric) targetPort
                 theirs = port.get("appProtocol") or _name_protocol(port.get("name"))
                 ours = decl_port.get("appProtocol") or _name_protocol(decl_port.get("name"))
                 if theirs and ours and theirs != ours:
                     problems.add(where, "ports %s" % decl_port["name"],
                                  "target port %d is also exposed by Service %s/%s as %s, but here as %s: Istio "
                                  "cannot treat one workload port as two protocols; use the same app_protocol"
-                                 % (target, namespace, name, theirs, ours))
+                                 % (other_target, namespace, name, theirs, ours))
 
 
 def _name_protocol(name):

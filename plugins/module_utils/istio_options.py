@@ -7,13 +7,13 @@ namespaces, VM entries (names, template_selector) and Service declarations
 
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.istio import (
     APP_PROTOCOLS, INJECTION_LABEL, PORT_NAME, RESERVED_PORTS, REV_LABEL, SERVICE_TYPES, template_labels)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import parse_version
-from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN, Problems
 
 
 class Config:
@@ -41,14 +41,14 @@ class Config:
         self.services = []
 
     @property
-    def injection_labels(self):
+    def injection_labels(self) -> Dict[str, Optional[str]]:
         """Desired namespace labels (None removes the key)."""
         if self.mode == "revision":
             return {REV_LABEL: self.revision, INJECTION_LABEL: None}
         return {INJECTION_LABEL: "enabled"}
 
 
-def check_params(params, problems):
+def check_params(params: Dict[str, Any], problems: Problems) -> Config:
     """Every option, checked before any request; returns a ``Config``."""
     config = Config(params)
     for index, name in enumerate(params.get("namespaces") or []):
@@ -56,13 +56,16 @@ def check_params(params, problems):
             config.explicit.append(name)
     if params.get("namespace_selector") is not None:
         config.selector = netpol.parse_selector(problems, "task", "namespace_selector", params["namespace_selector"])
+        parsed = selectors.from_api(config.selector)
         if config.selector == {}:
             problems.add("task", "namespace_selector", "is empty and would select every namespace (kube-system, "
                                                        "istio-system, ...): give labels, or list namespaces")
             config.selector = None
-        elif config.selector is not None and selectors.from_api(config.selector).selects_unlabelled:
-            problems.add("task", "namespace_selector", selectors.everything_problem(
-                selectors.from_api(config.selector), "namespace (kube-system, istio-system, ...)", "list namespaces"))
+        elif parsed is not None and parsed.selects_unlabelled:
+            problem = selectors.everything_problem(parsed, "namespace (kube-system, istio-system, ...)",
+                                                   "list namespaces")
+            assert problem is not None   # everything_problem explains every selector that selects unlabelled ones
+            problems.add("task", "namespace_selector", problem)
             config.selector = None
     elif not params.get("namespaces"):
         problems.add("task", "namespaces", "no target namespaces: set namespaces and/or namespace_selector")
@@ -98,7 +101,7 @@ def check_params(params, problems):
     return config
 
 
-def dns_subdomain_ok(value):
+def dns_subdomain_ok(value: object) -> bool:
     return isinstance(value, str) and bool(DNS1123_SUBDOMAIN.match(value))
 
 
@@ -109,10 +112,10 @@ class VmEntry:
         self.selector = selector
         self.where = where
 
-    def applies_to(self, namespace):
+    def applies_to(self, namespace: Optional[str]) -> bool:
         return self.namespace is None or self.namespace == namespace
 
-    def selects(self, vm):
+    def selects(self, vm: Dict[str, Any]) -> bool:
         meta = vm.get("metadata") or {}
         if not self.applies_to(meta.get("namespace")):
             return False
@@ -179,7 +182,7 @@ class ServiceDecl:
     type: str
     where: str
 
-    def target_ports(self):
+    def target_ports(self) -> List[Tuple[int, str]]:
         return [(p["targetPort"], p["protocol"]) for p in self.ports]
 
 

@@ -9,6 +9,8 @@ conflict-safe writes of the differences only -> optional rolling restart in
 bounded batches -> the per-VM verify report."""
 
 
+from typing import Optional
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
     istio, istio_objects, istio_options, istio_verify, istio_vms)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -20,7 +22,8 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Ru
 from ansible_collections.kubevirt_net.core.plugins.module_utils.targets import resolve_targets
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Action, Executor, key_of, plan)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import ENDPOINTS, NAD, NAMESPACE, POD, SERVICE, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
+    ENDPOINTS, NAD, NAMESPACE, POD, SERVICE, VM, VMI, ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 
@@ -43,11 +46,11 @@ class Cluster:
         self.default_binding = "bridge"
 
     @property
-    def pa_resource(self):
+    def pa_resource(self) -> Optional[ResourceType]:
         return istio.peer_authentication(self.pa_version) if self.pa_version else None
 
     @property
-    def dr_resource(self):
+    def dr_resource(self) -> Optional[ResourceType]:
         return istio.destination_rule(self.dr_version) if self.dr_version else None
 
 
@@ -86,7 +89,7 @@ class IstioRun:
         self.running = {}           # (namespace, name) -> VMI
 
     # ------------------------------------------------------------ rendered
-    def rendered(self):
+    def rendered(self) -> None:
         config = self.config
         objects = []
         for namespace in config.explicit:
@@ -116,7 +119,7 @@ class IstioRun:
                 "method": "rendered", "resource": obj}
 
     # ----------------------------------------------------------------- run
-    def run(self):
+    def run(self) -> None:
         self.config = config = istio_options.check_params(self.params, self.problems)
         if self.problems:
             self.runner.fail(self.problems.render(), problems=self.problems.items, findings=self.findings)

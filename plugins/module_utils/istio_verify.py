@@ -6,14 +6,20 @@ to join (or leave) the mesh, whether a restarted one is done (VMI Ready, the
 virt-launcher pod with or without istio-proxy), and the per-VM verify report."""
 
 
+from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Tuple
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import CREATE, DELETE, UNCHANGED, UPDATE
+from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import (
+    CREATE, DELETE, UNCHANGED, UPDATE, Action, Kind)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.istio import (
     INJECT, MESH_BINDINGS, annotations_of, autoattached, labels_of, pod_interface, selects, template_annotations,
     template_labels)
 
+# (job, Kind, executor result) of every write of a run: job is "owned", "namespace" or "vm"
+WriteResult = Tuple[str, Kind, Dict[str, Any]]
 
-def pod_of(vmi, pods):
+
+def pod_of(vmi: Optional[Dict[str, Any]], pods: Iterable[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     """The newest non-terminated launcher pod of a VMI."""
     if not vmi:
         return None
@@ -26,18 +32,19 @@ def pod_of(vmi, pods):
     return sorted(mine, key=lambda p: (p["metadata"].get("creationTimestamp") or ""))[-1]
 
 
-def has_proxy(pod):
+def has_proxy(pod: Optional[Dict[str, Any]]) -> bool:
     spec = (pod or {}).get("spec") or {}
     return any(c.get("name") == "istio-proxy" for c in (spec.get("containers") or []) + (spec.get("initContainers") or []))
 
 
-def vmi_ready(vmi):
+def vmi_ready(vmi: Optional[Dict[str, Any]]) -> bool:
     if not vmi or (vmi.get("status") or {}).get("phase") != "Running":
         return False
     return (vmspec.condition(vmi, "Ready") or {}).get("status") == "True"
 
 
-def needs_restart(state, vm_after, vmi, pod, injecting):
+def needs_restart(state: str, vm_after: Dict[str, Any], vmi: Optional[Dict[str, Any]], pod: Optional[Dict[str, Any]],
+                  injecting: bool) -> bool:
     """Whether the running VM's pod does not (yet) match its template and its
     namespace as far as Istio goes: the inject annotation on the VMI, the
     binding, and a sidecar exactly when the namespace injects."""
@@ -58,12 +65,14 @@ def needs_restart(state, vm_after, vmi, pod, injecting):
     return pod is not None and has_proxy(pod) != bool(injecting)
 
 
-def verify_entry(vm_after, vmi, pod, services, mtls_mode, state, restart_required, action):
+def verify_entry(vm_after: Dict[str, Any], vmi: Optional[Dict[str, Any]], pod: Optional[Dict[str, Any]],
+                 services: Iterable[Dict[str, Any]], mtls_mode: Optional[str], state: str, restart_required: bool,
+                 action: str) -> Dict[str, Any]:
     meta = vm_after.get("metadata") or {}
     _net, iface = pod_interface(vm_after)
     binding = vmspec.binding_of(iface) if iface is not None else ("bridge" if autoattached(vm_after) else None)
     labels = template_labels(vm_after)
-    selecting = sorted((s.get("metadata") or {}).get("name") for s in services
+    selecting = sorted(s["metadata"].get("name") for s in services   # Services read or rendered: metadata is set
                        if selects((s.get("spec") or {}).get("selector") or {}, labels))
     annotated = str(template_annotations(vm_after).get(INJECT, "")).lower() == "true"
     running = vmi is not None
@@ -77,9 +86,10 @@ def verify_entry(vm_after, vmi, pod, services, mtls_mode, state, restart_require
 
 
 # -------------------------------------------------------------- report
-def mtls_modes(targets, pas, owned_plans):
+def mtls_modes(targets: Iterable[str], pas: Mapping[str, List[Dict[str, Any]]],
+               owned_plans: Iterable[Tuple[Kind, List[Action]]]) -> Dict[str, Optional[str]]:
     """namespace -> the namespace-wide PeerAuthentication mode after the run (read, then as planned)."""
-    modes = {}
+    modes: Dict[str, Optional[str]] = {}
     for namespace in targets:
         for pa in pas.get(namespace) or []:
             if not (pa.get("spec") or {}).get("selector"):
@@ -95,7 +105,7 @@ def mtls_modes(targets, pas, owned_plans):
     return modes
 
 
-def report_objects(results):
+def report_objects(results: Iterable[WriteResult]) -> List[Dict[str, Any]]:
     """The per-object part of the report (VMs are in the per-VM report)."""
     objects = []
     for _type, kind, result in results:
@@ -109,7 +119,8 @@ def report_objects(results):
     return objects
 
 
-def report_totals(results, restarted, vm_report):
+def report_totals(results: Iterable[WriteResult], restarted: Collection[Tuple[str, str]],
+                  vm_report: Iterable[Dict[str, Any]]) -> Dict[str, int]:
     """How many objects each method touched (failed writes are not counted), restarts."""
     totals = dict((m, 0) for m in (CREATE, UPDATE, DELETE, UNCHANGED))
     for _type, _kind, result in results:
@@ -120,9 +131,10 @@ def report_totals(results, restarted, vm_report):
     return totals
 
 
-def report_diff(results):
+def report_diff(results: Iterable[WriteResult]) -> Dict[str, Dict[str, Any]]:
     """--diff: before and after of every object that changed, labelled '<Kind> <namespace>/<name>'."""
-    before, after = {}, {}
+    before: Dict[str, Any] = {}
+    after: Dict[str, Any] = {}
     for _type, kind, result in results:
         if result["method"] == UNCHANGED:
             continue

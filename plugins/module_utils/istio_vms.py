@@ -7,13 +7,16 @@ annotation, masquerade when fix_binding)."""
 
 
 import copy
+from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.istio import (
     INJECT, MESH_BINDINGS, RESERVED_PORTS, SSH_PORT, autoattached, pod_interface, port_number, template_annotations,
     vm_ref)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.istio_options import Config
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import VM
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 
 class VmCheck:
@@ -30,7 +33,8 @@ class VmCheck:
         self.autoattach = False
 
 
-def check_vm(vm, config, default_binding, problems, findings):
+def check_vm(vm: Dict[str, Any], config: Config, default_binding: Optional[str], problems: Problems,
+             findings: List[Dict[str, Any]]) -> VmCheck:
     """Refusals and warnings for one selected VM; returns a ``VmCheck``."""
     check = VmCheck(vm)
     where = "VirtualMachine %s" % check.ref
@@ -81,8 +85,8 @@ def check_vm(vm, config, default_binding, problems, findings):
     masquerade = check.binding == "masquerade" or check.fix
     if masquerade and ssh_bypasses_mesh(check.ports, check.port_ranges):
         findings.append(ssh_finding(check.ref, listed=bool(check.ports or check.port_ranges)))
-    udp = sorted(set(port_number(p.get("port")) for p in check.ports
-                     if str(p.get("protocol") or "TCP").upper() == "UDP" and port_number(p.get("port")) != SSH_PORT))
+    udp_numbers = [port_number(p.get("port")) for p in check.ports if str(p.get("protocol") or "TCP").upper() == "UDP"]
+    udp = sorted(set(n for n in udp_numbers if n is not None and n != SSH_PORT))
     if udp and masquerade:
         findings.append({"kind": "udp-outside-mesh", "vm": check.ref, "ports": udp,
                          "message": "%s: UDP port(s) %s do not reach the guest in the mesh: with the sidecar, "
@@ -92,7 +96,7 @@ def check_vm(vm, config, default_binding, problems, findings):
     return check
 
 
-def ssh_bypasses_mesh(ports, port_ranges):
+def ssh_bypasses_mesh(ports: Sequence[Dict[str, Any]], port_ranges: Sequence[Dict[str, Any]]) -> bool:
     """Whether KubeVirt forwards TCP port 22 straight to the guest of a masquerade
     interface in the mesh: pkg/network/setup/netpod/masquerade/masquerade.go (v1.9.0)
     forwards istio.NonProxiedPorts() (22) when it is listed in ``ports``, falls in a
@@ -104,7 +108,7 @@ def ssh_bypasses_mesh(ports, port_ranges):
     return any((port_number(r.get("start")) or 0) <= SSH_PORT <= (port_number(r.get("end")) or 0) for r in port_ranges)
 
 
-def ssh_finding(ref, listed=True):
+def ssh_finding(ref: str, listed: bool = True) -> Dict[str, Any]:
     why = ("" if listed else " (the interface lists no ports, so KubeVirt forwards every port, and 22 goes around "
                              "the sidecar)")
     return {"kind": "ssh-outside-mesh", "vm": ref,
@@ -114,9 +118,9 @@ def ssh_finding(ref, listed=True):
                        % (ref, why)}
 
 
-def ipv6_only(vmi, pod):
+def ipv6_only(vmi: Optional[Dict[str, Any]], pod: Optional[Dict[str, Any]]) -> bool:
     """True when the running VM's pod network has IPv6 addresses only."""
-    ips = []
+    ips: List[str] = []
     for status_iface in (vmi or {}).get("status", {}).get("interfaces") or []:
         if status_iface.get("podInterfaceName") in (None, "eth0") or status_iface.get("name") == "default":
             ips.extend(status_iface.get("ipAddresses") or ([status_iface["ipAddress"]]
@@ -129,7 +133,7 @@ def ipv6_only(vmi, pod):
     return bool(ips) and all(":" in ip for ip in ips)
 
 
-def transform_vm(vm, state, fix):
+def transform_vm(vm: Dict[str, Any], state: str, fix: bool) -> Dict[str, Any]:
     """The VM as this module wants it: the inject annotation set (present) or
     removed (absent); with ``fix`` the pod interface's bridge -> masquerade
     (an autoattached default interface is written out explicitly)."""
@@ -162,7 +166,7 @@ def transform_vm(vm, state, fix):
     return out
 
 
-def vm_desired(vm, state, fix):
+def vm_desired(vm: Dict[str, Any], state: str, fix: bool) -> Dict[str, Any]:
     """The plan entry for a VM (the Kind re-derives the change from what it reads)."""
     meta = vm.get("metadata") or {}
     return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
@@ -178,7 +182,7 @@ class VmKind(Kind):
     def __init__(self):
         super(VmKind, self).__init__(VM)
 
-    def view(self, obj):
+    def view(self, obj: Dict[str, Any]) -> Dict[str, Any]:
         meta = obj.get("metadata") or {}
         view = {"namespace": meta.get("namespace"), "name": meta.get("name"),
                 "template_annotations": {INJECT: template_annotations(obj).get(INJECT)}}
@@ -192,16 +196,16 @@ class VmKind(Kind):
         intent = desired.get("_istio") or {}
         return transform_vm(current, intent.get("state", "present"), intent.get("fix", False))
 
-    def same(self, desired, current):
+    def same(self, desired: Dict[str, Any], current: Dict[str, Any]) -> bool:
         return self.view(self._want(desired, current)) == self.view(current)
 
-    def expected(self, desired, current):
+    def expected(self, desired: Dict[str, Any], current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         return self._want(desired, current) if current is not None else desired
 
-    def patch(self, desired, current):
+    def patch(self, desired: Dict[str, Any], current: Dict[str, Any]) -> Dict[str, Any]:
         want = self._want(desired, current)
         annotation = template_annotations(want).get(INJECT)
-        patch = {"spec": {"template": {"metadata": {"annotations": {INJECT: annotation}}}}}
+        patch: Dict[str, Any] = {"spec": {"template": {"metadata": {"annotations": {INJECT: annotation}}}}}
         if vmspec.interfaces_of(want) != vmspec.interfaces_of(current):
             spec = patch["spec"]["template"].setdefault("spec", {})
             spec["domain"] = {"devices": {"interfaces": vmspec.interfaces_of(want)}}

@@ -25,7 +25,7 @@ the VM's ``spec.template.metadata.labels`` (not the VM's own
 
 
 import copy
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_fields, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import (
@@ -34,7 +34,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields im
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, MULTI_NETWORK_POLICY, NETWORK_POLICY, ResourceType)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN, Problems
 
 POLICY_SET_LABEL = "kubevirt-net.io/policy-set"
 DESCRIPTION_ANNOTATION = "kubevirt-net.io/description"
@@ -108,7 +108,7 @@ def _rule(peer_key, peers, ports):
     return rule
 
 
-def declare(params, problems):
+def declare(params: Dict[str, Any], problems: Problems) -> List[Template]:
     """The policy templates of a declaration (``params`` as the module gets them)."""
     prefix = params.get("name_prefix") or ""
     templates = []
@@ -244,9 +244,9 @@ def _rule_template(problems, prefix, index, rule, names):
     return Template(full, "rule " + name, spec, rule.get("description"), vm_policy=bool(target), networks=networks)
 
 
-def uses_end_port(templates):
+def uses_end_port(templates: Iterable[Template]) -> List[Tuple[Template, str, Dict[str, Any]]]:
     """[(template, where)] of every endPort in the templates."""
-    found = []
+    found: List[Tuple[Template, str, Dict[str, Any]]] = []
     for template in templates:
         for direction in ("ingress", "egress"):
             for r_index, rule in enumerate(template.spec.get(direction) or []):
@@ -256,9 +256,9 @@ def uses_end_port(templates):
     return found
 
 
-def namespace_selectors(templates):
+def namespace_selectors(templates: Iterable[Template]) -> List[Tuple[Template, Dict[str, Any]]]:
     """[(template, selector)] of every namespaceSelector in the templates."""
-    found = []
+    found: List[Tuple[Template, Dict[str, Any]]] = []
     for template in templates:
         for direction, key in (("ingress", "from"), ("egress", "to")):
             for rule in template.spec.get(direction) or []:
@@ -269,12 +269,12 @@ def namespace_selectors(templates):
 
 
 # -------------------------------------------------------------- comparison
-def normalize_spec(spec):
+def normalize_spec(spec: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """A stored or rendered NetworkPolicySpec with the server's defaults made
     explicit and empty parts dropped: protocol TCP, policyTypes inferred
     ([Ingress] plus Egress when there are egress rules), selectors sorted."""
     spec = spec or {}
-    out = {"podSelector": normalize_selector(spec.get("podSelector"))}
+    out: Dict[str, Any] = {"podSelector": normalize_selector(spec.get("podSelector"))}
     for direction, key in (("ingress", "from"), ("egress", "to")):
         rules = []
         for rule in spec.get(direction) or []:
@@ -315,17 +315,17 @@ def _normalize_port(port):
     return out
 
 
-def is_managed(obj):
+def is_managed(obj: Dict[str, Any]) -> bool:
     return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
 
 
-def policy_set_of(obj):
+def policy_set_of(obj: Dict[str, Any]) -> Optional[str]:
     return ((obj.get("metadata") or {}).get("labels") or {}).get(POLICY_SET_LABEL)
 
 
-def merge_patch(current, desired):
+def merge_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> Dict[str, Any]:
     """The JSON merge patch (RFC 7386) that turns dict ``current`` into ``desired``."""
-    patch = {}
+    patch: Dict[str, Any] = {}
     for key in current:
         if key not in desired:
             patch[key] = None

@@ -50,11 +50,11 @@ Public API (pure, no cluster access), by file::
 
 
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_model import (
-    EGRESS, ICMP, INGRESS, IPBLOCK_NOTE, MAX_PORT, PROTOCOLS, Endpoint, EvaluationError, Namespaces, applying,
-    policy_name)
+    EGRESS, ICMP, INGRESS, IPBLOCK_NOTE, MAX_PORT, PROTOCOLS, Endpoint, EndpointLike, EvaluationError, Namespaces,
+    NamespacesLike, applying, policy_name)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import matches as selector_matches, text as selector_text
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_sets import IPSet, merge_ports, ports_text
 
@@ -208,10 +208,10 @@ class DirectionResult:
         self.rules = list(rules)   # "<ns>/<policy> rule <i> (<peer>)" of the allowing rules
 
     @property
-    def isolated(self):
+    def isolated(self) -> bool:
         return bool(self.isolating)
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         return {"applicable": self.applicable, "isolated": self.isolated, "isolating_policies": self.isolating,
                 "allowing_policies": self.allowing, "allowing_rules": self.rules, "allowed": self.coverage}
 
@@ -236,10 +236,10 @@ class Verdict:
     allowed_ports: Optional[str] = None
 
     @property
-    def outcome(self):
+    def outcome(self) -> str:
         return "allowed" if self.allowed else "partial" if self.partial else "denied"
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         result = {"source": self.source.name, "destination": self.destination.name, "port": self.port,
                   "protocol": self.protocol, "allowed": self.allowed, "partial": self.partial,
                   "outcome": self.outcome, "deciding_policies": self.deciding_policies, "reasons": self.reasons,
@@ -266,7 +266,9 @@ def _query_ports(port, protocol, destination):
     return [(number, number)], number
 
 
-def evaluate(policies, namespaces, pods, source, destination, port, protocol="TCP", name_label=False):
+def evaluate(policies: Sequence[Dict[str, Any]], namespaces: NamespacesLike, pods: Optional[Iterable[Dict[str, Any]]],
+             source: EndpointLike, destination: EndpointLike, port: Union[int, str, None], protocol: Optional[str] = "TCP",
+             name_label: bool = False) -> Verdict:
     """Would a connection from ``source`` to ``destination`` on ``port``/``protocol``
     be allowed by ``policies``?
 
@@ -283,8 +285,8 @@ def evaluate(policies, namespaces, pods, source, destination, port, protocol="TC
     src, dst = _resolve_ends(pods, source, destination)
     spaces = Namespaces(namespaces, name_label=name_label)
     query_ports, number = _query_ports(port, protocol, dst)
-    notes = []
-    reasons = []
+    notes: List[str] = []
+    reasons: List[str] = []
 
     # the egress side: the source pod's policies, the destination's addresses
     if src.is_pod:
@@ -327,7 +329,8 @@ def evaluate(policies, namespaces, pods, source, destination, port, protocol="TC
     deciding = _deciding(egress, ingress, allowed, partial)
     if not allowed and not partial and eg_cov != "none" and in_cov != "none":
         reasons.append("the ports the egress side allows and the ports the ingress side allows do not overlap")
-    allowed_cidrs = allowed_ports = None
+    allowed_cidrs: Optional[List[str]] = None
+    allowed_ports: Optional[str] = None
     if partial:
         if not src.is_pod or (dst.is_pod and in_cov == "some"):
             allowed_cidrs = _allowed_cidrs(src, in_rects) if ingress.isolated else src.address_set().cidrs()
@@ -344,7 +347,7 @@ def _resolve_ends(pods, source, destination):
     by_name = dict(("%s/%s" % ((p.get("metadata") or {}).get("namespace"), (p.get("metadata") or {}).get("name")), p)
                    for p in pods or [])
 
-    def resolve(value):
+    def resolve(value: EndpointLike) -> Endpoint:
         if isinstance(value, str) and value in by_name:
             return Endpoint.pod(by_name[value])
         return Endpoint.coerce(value)
@@ -430,7 +433,7 @@ def _coverage(query_ips, query_ports, rects, isolated):
 
 
 def _allowed_port_union(query_ports, eg_rects, in_rects, eg_isolated, in_isolated):
-    def side(rects, isolated):
+    def side(rects: Sequence[_Rect], isolated: bool) -> List[Tuple[int, int]]:
         if not isolated:
             return list(query_ports)
         return merge_ports([p for r in rects for p in r.ports])

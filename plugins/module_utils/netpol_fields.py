@@ -8,9 +8,10 @@ newer servers enforce: label selectors, CIDRs and ``except``, ports and
 (``netpol``, ``netpol_multi``).  Pure logic, no API access."""
 
 import re
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 try:
     import netaddr
@@ -28,7 +29,7 @@ IPV4_LEADING_ZERO = re.compile(r"(^|\.)0[0-9]")
 # key/value rules and matching live in module_utils/selectors.py (one home for every module)
 
 
-def parse_selector(problems, where, field, value):
+def parse_selector(problems: Problems, where: str, field: str, value: Any) -> Optional[Dict[str, Any]]:
     """A canonical Kubernetes label selector from an option, or None when not given.
 
     Accepted forms: ``{match_labels: {...}, match_expressions: [{key, operator, values}]}``
@@ -49,10 +50,10 @@ def parse_selector(problems, where, field, value):
     return normalize_selector({"matchLabels": dict(labels), "matchExpressions": list(expressions)})
 
 
-def normalize_selector(selector):
+def normalize_selector(selector: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     """Deterministic form: empty parts dropped, expressions and their values sorted."""
     selector = selector or {}
-    out = {}
+    out: Dict[str, Any] = {}
     labels = selector.get("matchLabels") or {}
     if labels:
         out["matchLabels"] = dict((k, labels[k]) for k in sorted(labels))
@@ -67,7 +68,7 @@ def normalize_selector(selector):
     return out
 
 
-def name_selector(names):
+def name_selector(names: Iterable[str]) -> Dict[str, Any]:
     """Namespaces by name: the label the API server sets on every namespace (1.21+)."""
     names = sorted(set(names))
     if len(names) == 1:
@@ -75,9 +76,10 @@ def name_selector(names):
     return {"matchExpressions": [{"key": NAME_LABEL, "operator": "In", "values": names}]}
 
 
-def name_label_use(selector):
+def name_label_use(selector: Mapping[str, Any]) -> Tuple[Set[str], Set[str]]:
     """(names, other_operators) of a namespace selector's use of ``kubernetes.io/metadata.name``."""
-    names, others = set(), set()
+    names: Set[str] = set()
+    others: Set[str] = set()
     value = (selector.get("matchLabels") or {}).get(NAME_LABEL)
     if value is not None:
         names.add(value)
@@ -92,7 +94,7 @@ def name_label_use(selector):
 
 
 # --------------------------------------------------------------- addresses
-def parse_cidr(problems, where, field, value):
+def parse_cidr(problems: Problems, where: str, field: str, value: Any) -> Any:
     """A canonical CIDR (netaddr IPNetwork) or None, with the API server's strict rules."""
     if not isinstance(value, str) or not value:
         problems.add(where, field, "is required: a CIDR such as 10.0.0.0/8 or fd00::/64")
@@ -123,7 +125,7 @@ def parse_cidr(problems, where, field, value):
     return net.cidr
 
 
-def check_except(problems, where, field, cidr, value):
+def check_except(problems: Problems, where: str, field: str, cidr: Any, value: Any) -> bool:
     net = parse_cidr(problems, where, field, value)
     if net is None or cidr is None:
         return False
@@ -139,7 +141,7 @@ def check_except(problems, where, field, cidr, value):
 
 
 # ------------------------------------------------------------------- ports
-def parse_port(problems, where, field, item):
+def parse_port(problems: Problems, where: str, field: str, item: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """A rendered NetworkPolicyPort from ``{port, protocol, end_port}``, or None."""
     ok = True
     protocol = item.get("protocol") or "TCP"
@@ -187,7 +189,9 @@ def parse_port(problems, where, field, item):
     return rendered
 
 
-def parse_list(problems, where, field, items, parse_one, empty_fix):
+def parse_list(problems: Problems, where: str, field: str, items: Optional[Sequence[Any]],
+               parse_one: Callable[[Problems, str, str, Any], Optional[Dict[str, Any]]],
+               empty_fix: str) -> Optional[List[Dict[str, Any]]]:
     """``[parse_one(problems, where, "<field>[i]", item)]`` without the refused
     items; [] when the option is left out, None (a problem naming ``empty_fix``)
     when it is an empty list, which would mean something else in the API."""
@@ -204,13 +208,14 @@ def parse_list(problems, where, field, items, parse_one, empty_fix):
     return parsed
 
 
-def parse_ports(problems, where, field, items):
+def parse_ports(problems: Problems, where: str, field: str,
+                items: Optional[Sequence[Dict[str, Any]]]) -> Optional[List[Dict[str, Any]]]:
     return parse_list(problems, where, field, items, parse_port,
                       "omit ports to allow every port, or list at least one")
 
 
 # ------------------------------------------------------------------- peers
-def parse_peer(problems, where, field, item):
+def parse_peer(problems: Problems, where: str, field: str, item: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     selectors = [k for k in ("template_selector", "namespace_selector", "namespaces") if item.get(k) is not None]
     block = item.get("cidr") is not None or item.get("except") is not None
     if block and selectors:
@@ -228,10 +233,10 @@ def parse_peer(problems, where, field, item):
             ok = check_except(problems, where, "%s.except[%d]" % (field, index), cidr, value) and ok
         if not ok:
             return None
-        block = {"cidr": str(cidr)}
+        ip_block: Dict[str, Any] = {"cidr": str(cidr)}
         if excepts:
-            block["except"] = sorted(set(excepts), key=lambda c: (netaddr.IPNetwork(c).version, netaddr.IPNetwork(c)))
-        return {"ipBlock": block}
+            ip_block["except"] = sorted(set(excepts), key=lambda c: (netaddr.IPNetwork(c).version, netaddr.IPNetwork(c)))
+        return {"ipBlock": ip_block}
     if item.get("namespace_selector") is not None and item.get("namespaces") is not None:
         problems.add(where, field, "use either namespace_selector or namespaces, not both")
         return None
@@ -260,7 +265,8 @@ def parse_peer(problems, where, field, item):
     return peer
 
 
-def parse_peers(problems, where, field, items):
+def parse_peers(problems: Problems, where: str, field: str,
+                items: Optional[Sequence[Dict[str, Any]]]) -> Optional[List[Dict[str, Any]]]:
     return parse_list(problems, where, field, items, parse_peer,
                       "omit peers to allow any peer, or list at least one")
 
@@ -270,7 +276,7 @@ POD_NETWORK = "pod"
 NetworkRef = Tuple[Optional[str], str]   # (namespace or None = each target namespace, NAD name)
 
 
-def parse_networks(problems: Any, where: str, field: str, value: Any) -> Optional[List[NetworkRef]]:
+def parse_networks(problems: Problems, where: str, field: str, value: Any) -> Optional[List[NetworkRef]]:
     """The Multus networks a rule is for, as ``[(namespace or None, nad name)]``
     (None: the NAD in each target namespace), ``[]`` for the pod network, or
     None after a problem.  ``value`` is a string, a comma-separated string or

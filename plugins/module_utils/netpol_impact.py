@@ -6,9 +6,11 @@ given endpoints and ports that it opens or closes (evaluated before and after
 with netpol_eval.evaluate)."""
 
 
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_eval import evaluate
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_model import (
-    Endpoint, EvaluationError, policy_name)
+    Endpoint, EndpointLike, EvaluationError, NamespacesLike, policy_name)
 
 
 class FlowChange:
@@ -17,11 +19,11 @@ class FlowChange:
         self.after = after
 
     @property
-    def change(self):
+    def change(self) -> str:
         order = {"denied": 0, "partial": 1, "allowed": 2}
         return "newly_allowed" if order[self.after.outcome] > order[self.before.outcome] else "newly_denied"
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         return {"source": self.after.source.name, "destination": self.after.destination.name,
                 "port": self.after.port, "protocol": self.after.protocol, "change": self.change,
                 "before": self.before.outcome, "after": self.after.outcome,
@@ -29,7 +31,7 @@ class FlowChange:
                 "reasons": self.after.reasons}
 
 
-def merge_policies(current, changes):
+def merge_policies(current: Iterable[Dict[str, Any]], changes: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """``current`` policies with ``changes`` applied: a change replaces the
     policy of the same namespace/name or adds it; a change with
     ``state: absent`` removes it."""
@@ -43,15 +45,17 @@ def merge_policies(current, changes):
     return list(result.values())
 
 
-def impact(before, after, namespaces, endpoints, ports, name_label=False):
+def impact(before: Sequence[Dict[str, Any]], after: Sequence[Dict[str, Any]], namespaces: NamespacesLike,
+           endpoints: Iterable[EndpointLike], ports: Iterable[Tuple[Union[int, str, None], str]],
+           name_label: bool = False) -> List[FlowChange]:
     """The flows between ``endpoints`` (every ordered pair of distinct
     endpoints, at least one of them a pod) on ``ports`` (list of
     ``(port, protocol)``) whose outcome differs between the ``before`` and
     ``after`` policy sets, as ``FlowChange`` objects."""
-    endpoints = [Endpoint.coerce(e) for e in endpoints]
+    ends = [Endpoint.coerce(e) for e in endpoints]
     changes = []
-    for src in endpoints:
-        for dst in endpoints:
+    for src in ends:
+        for dst in ends:
             if src is dst or (not src.is_pod and not dst.is_pod):
                 continue
             for port, protocol in ports:

@@ -9,6 +9,7 @@ addresses, nodes), namespaces and their labels, which policies select a pod
 
 import ipaddress
 import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_sets import IPSet
 from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import matches as selector_matches, text as selector_text
@@ -49,14 +50,14 @@ class Endpoint:
         self.node_name = node_name
 
     @classmethod
-    def pod(cls, pod, name=None):
+    def pod(cls, pod: Dict[str, Any], name: Optional[str] = None) -> "Endpoint":
         """From a Pod object (labels, status.podIPs, container ports, node)."""
         meta = pod.get("metadata") or {}
         status = pod.get("status") or {}
         ips = [entry.get("ip") for entry in status.get("podIPs") or [] if entry.get("ip")]
         if not ips and status.get("podIP"):
             ips = [status["podIP"]]
-        named = {}
+        named: Dict[Tuple[str, str], int] = {}
         spec = pod.get("spec") or {}
         for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
             for port in container.get("ports") or []:
@@ -66,22 +67,24 @@ class Endpoint:
                    name=name or "%s/%s" % (meta.get("namespace"), meta.get("name")), node_name=spec.get("nodeName"))
 
     @classmethod
-    def workload(cls, namespace, labels, ips=None, named_ports=None, name=None, node_name=None):
+    def workload(cls, namespace: Optional[str], labels: Optional[Mapping[str, str]], ips: Optional[Iterable[str]] = None,
+                 named_ports: Optional[Mapping[Tuple[str, str], int]] = None, name: Optional[str] = None,
+                 node_name: Optional[str] = None) -> "Endpoint":
         """A pod described by its parts (e.g. a VM that is not running yet)."""
         return cls("pod", namespace=namespace, labels=labels, ips=ips, named_ports=named_ports,
                    name=name or "pod in %s" % namespace, node_name=node_name)
 
     @classmethod
-    def external(cls, cidr, name=None):
+    def external(cls, cidr: str, name: Optional[str] = None) -> "Endpoint":
         IPSet.parse(cidr)  # validates
         return cls("external", cidr=str(cidr), name=name or str(cidr))
 
     @classmethod
-    def node(cls, node_name, ips, name=None):
+    def node(cls, node_name: str, ips: Iterable[str], name: Optional[str] = None) -> "Endpoint":
         return cls("node", ips=ips, node_name=node_name, name=name or "node %s" % node_name)
 
     @classmethod
-    def coerce(cls, value):
+    def coerce(cls, value: Union["Endpoint", str, Mapping[str, Any]]) -> "Endpoint":
         if isinstance(value, Endpoint):
             return value
         if isinstance(value, str):
@@ -96,10 +99,10 @@ class Endpoint:
         raise EvaluationError("not an endpoint: %r" % (value,))
 
     @property
-    def is_pod(self):
+    def is_pod(self) -> bool:
         return self.kind == "pod"
 
-    def address_set(self):
+    def address_set(self) -> IPSet:
         if self.kind == "external":
             return IPSet.parse(self.cidr)
         if not self.ips:
@@ -109,20 +112,26 @@ class Endpoint:
             result = result.union(IPSet.parse(ip))
         return result
 
-    def resolve_port(self, name, protocol):
+    def resolve_port(self, name: str, protocol: str) -> Optional[int]:
         return self.named_ports.get((name, protocol))
 
     def __repr__(self):
         return "Endpoint(%s)" % self.name
 
 
+# what Endpoint.coerce takes: an Endpoint, an IP/CIDR string, a Pod object or {namespace, labels, ips, named_ports} / {cidr}
+EndpointLike = Union[Endpoint, str, Mapping[str, Any]]
+# what Namespaces takes: a Namespaces, {name: labels} or Namespace objects
+NamespacesLike = Union["Namespaces", Mapping[str, Any], Iterable[Dict[str, Any]]]
+
+
 # ------------------------------------------------------------------- policies
-def policy_name(policy):
+def policy_name(policy: Mapping[str, Any]) -> str:
     meta = policy.get("metadata") or {}
     return "%s/%s" % (meta.get("namespace"), meta.get("name"))
 
 
-def policy_types(policy):
+def policy_types(policy: Mapping[str, Any]) -> List[str]:
     """The effective policyTypes (the API server's defaulting when empty)."""
     spec = policy.get("spec") or {}
     types = [t for t in spec.get("policyTypes") or [] if t in (INGRESS, EGRESS)]
@@ -131,7 +140,7 @@ def policy_types(policy):
     return [INGRESS, EGRESS] if spec.get("egress") else [INGRESS]
 
 
-def selects(policy, endpoint):
+def selects(policy: Mapping[str, Any], endpoint: EndpointLike) -> bool:
     """Whether ``policy`` applies to ``endpoint`` (a pod of its namespace)."""
     endpoint = Endpoint.coerce(endpoint)
     meta = policy.get("metadata") or {}
@@ -140,7 +149,7 @@ def selects(policy, endpoint):
     return selector_matches((policy.get("spec") or {}).get("podSelector") or {}, endpoint.labels)
 
 
-def applying(policies, endpoint, direction):
+def applying(policies: Iterable[Dict[str, Any]], endpoint: EndpointLike, direction: str) -> List[Dict[str, Any]]:
     """The policies that isolate ``endpoint`` for ``direction``."""
     return [p for p in policies if direction in policy_types(p) and selects(p, endpoint)]
 
@@ -167,7 +176,7 @@ class Namespaces:
             for name, labels in self.labels.items():
                 labels.setdefault(NAME_LABEL, name)
 
-    def of(self, name):
+    def of(self, name: Optional[str]) -> Dict[str, str]:
         if name not in self.labels:
             self.unknown.add(name)
             return {}
@@ -175,7 +184,7 @@ class Namespaces:
 
 
 # ------------------------------------------------------------ checks and text
-def check_policy(policy):
+def check_policy(policy: Mapping[str, Any]) -> List[str]:
     """What kube-apiserver's validation would reject in a NetworkPolicy (the
     rules that matter for evaluation), as texts; [] when valid."""
     problems = []
@@ -246,7 +255,7 @@ def _check_peer(peer, where):
     return problems
 
 
-def describe_policy(policy):
+def describe_policy(policy: Mapping[str, Any]) -> List[str]:
     """kubectl-describe-like lines for a policy (for reports)."""
     spec = policy.get("spec") or {}
     lines = ["selects pods %s in %s; isolates %s" % (

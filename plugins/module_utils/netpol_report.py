@@ -5,6 +5,9 @@
 warnings about the baselines and the VMs the policies select, and the
 Markdown report of a run.  Pure logic, no API access."""
 
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol import Template
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_fields import NAME_LABEL
 from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import matches as selector_matches
 
@@ -21,9 +24,9 @@ VM_FINDINGS = {
 }
 
 
-def same_namespace_pod_selectors(template):
+def same_namespace_pod_selectors(template: Template) -> List[Dict[str, Any]]:
     """Pod selectors of peers without a namespaceSelector (they select in the policy's namespace)."""
-    found = []
+    found: List[Dict[str, Any]] = []
     for direction, key in (("ingress", "from"), ("egress", "to")):
         for rule in template.spec.get(direction) or []:
             for peer in rule.get(key) or []:
@@ -33,7 +36,8 @@ def same_namespace_pod_selectors(template):
 
 
 # ---------------------------------------------------------------- findings
-def baseline_findings(params, templates, namespaces, kubevirt_namespaces):
+def baseline_findings(params: Dict[str, Any], templates: Iterable[Template], namespaces: Iterable[str],
+                      kubevirt_namespaces: Iterable[Optional[str]]) -> List[Dict[str, Any]]:
     """Warnings about the baselines: default deny over KubeVirt's own
     namespace, egress denied without DNS, and allow policies in a direction
     default-deny does not close (on their own they isolate that direction)."""
@@ -69,7 +73,7 @@ def baseline_findings(params, templates, namespaces, kubevirt_namespaces):
 
 
 # -------------------------------------------------------------------- VMs
-def launcher_labels(vm):
+def launcher_labels(vm: Dict[str, Any]) -> Dict[str, str]:
     """The labels the virt-launcher pod of ``vm`` carries: the template's
     labels plus the ones KubeVirt adds (kubevirt.io, vm.kubevirt.io/name)."""
     template = ((vm.get("spec") or {}).get("template") or {})
@@ -79,7 +83,7 @@ def launcher_labels(vm):
     return labels
 
 
-def secondary_networks(vm):
+def secondary_networks(vm: Dict[str, Any]) -> Tuple[List[str], bool]:
     """(multus network names, has a pod network) of a VM's template."""
     networks = ((((vm.get("spec") or {}).get("template") or {}).get("spec") or {}).get("networks")) or []
     secondary, primary = [], not networks  # no networks at all: KubeVirt adds the default pod network
@@ -91,7 +95,8 @@ def secondary_networks(vm):
     return secondary, primary
 
 
-def vm_findings(templates, vms_by_namespace, limit=5):
+def vm_findings(templates: Sequence[Template], vms_by_namespace: Mapping[str, List[Dict[str, Any]]],
+                limit: int = 5) -> List[Dict[str, Any]]:
     """Warnings about the VMs the declared policies are meant to select.
 
     * ``vm-metadata-labels``: a selector matches a VM's ``metadata.labels`` but
@@ -100,7 +105,7 @@ def vm_findings(templates, vms_by_namespace, limit=5):
     * ``multus``: a policy selects VMs that also use Multus secondary networks,
       which NetworkPolicy does not filter."""
     findings = []
-    covered = set()   # (namespace, nad name) that a MultiNetworkPolicy of this declaration filters
+    covered: Set[Tuple[str, str]] = set()   # (namespace, nad name) that a MultiNetworkPolicy of this declaration filters
     for template in templates:
         for namespace in vms_by_namespace:
             covered.update((ref[0] or namespace, ref[1]) for ref in getattr(template, "networks", ()))
@@ -146,7 +151,7 @@ def _few(items, limit):
 
 
 # ------------------------------------------------------------------ report
-def markdown_report(summary):
+def markdown_report(summary: Dict[str, Any]) -> str:
     """A Markdown report of a run (``summary`` as built by the runner)."""
     check = summary.get("check_mode")
     verb = "would be " if check else ""

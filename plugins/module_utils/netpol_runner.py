@@ -8,11 +8,11 @@ per namespace -> plan -> (check mode: stop) -> concurrent writes of the
 differences only."""
 
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
     netpol, netpol_admin, netpol_multi, netpol_report, selectors)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
     CREATE, DELETE, UNCHANGED, UPDATE, Executor, diff_of, key_of, plan)
@@ -59,22 +59,24 @@ def other_set_message(key: Tuple[str, str], obj: Dict[str, Any], what: str = "Ne
 
 
 # ---------------------------------------------------------------- targets
-def check_task(params, problems):
+def check_task(params: Dict[str, Any], problems: Problems) -> Tuple[List[str], Optional[Dict[str, Any]]]:
     """Target options; returns (explicit namespace names, canonical selector or None)."""
-    explicit = []
+    explicit: List[str] = []
     for index, name in enumerate(params.get("namespaces") or []):
         if problems.dns_label("task", "namespaces[%d]" % index, name) and name not in explicit:
             explicit.append(name)
     selector = None
     if params.get("namespace_selector") is not None:
         selector = netpol.parse_selector(problems, "task", "namespace_selector", params["namespace_selector"])
+        parsed = selectors.from_api(selector)
         if selector == {}:
             problems.add("task", "namespace_selector", "is empty and would select every namespace (kube-system, "
                                                        "kubevirt, ...): give labels, or list namespaces")
             selector = None
-        elif selector is not None and selectors.from_api(selector).selects_unlabelled:
-            problems.add("task", "namespace_selector", selectors.everything_problem(
-                selectors.from_api(selector), "namespace (kube-system, kubevirt, ...)", "list namespaces"))
+        elif parsed is not None and parsed.selects_unlabelled:
+            problem = selectors.everything_problem(parsed, "namespace (kube-system, kubevirt, ...)", "list namespaces")
+            assert problem is not None   # everything_problem explains every selector that selects unlabelled ones
+            problems.add("task", "namespace_selector", problem)
             selector = None
     elif not params.get("namespaces"):
         problems.add("task", "namespaces", "no target namespaces: set namespaces and/or namespace_selector")
@@ -93,7 +95,8 @@ def check_task(params, problems):
 
 
 # ------------------------------------------------------------ version gates
-def gate(version, templates, namespaces, label_namespaces, problems, findings):
+def gate(version: Tuple[int, int], templates: List[netpol.Template], namespaces: Mapping[str, Dict[str, Any]],
+         label_namespaces: bool, problems: Problems, findings: List[Dict[str, Any]]) -> List[str]:
     """Refuse what this API server would get wrong; returns the namespaces to
     label with ``kubernetes.io/metadata.name`` (``label_namespaces``)."""
     text = "%d.%d" % version
@@ -104,7 +107,7 @@ def gate(version, templates, namespaces, label_namespaces, problems, findings):
                          "and silently drops it, so the policy would open only port %s instead of %s-%s and every "
                          "run would report a change: list the ports one by one, or upgrade the cluster"
                          % (text, port.get("port"), port.get("port"), port["endPort"]))
-    to_label = []
+    to_label: List[str] = []
     if version >= netpol.NAME_LABEL_MINIMUM:
         return to_label
     seen = set()
@@ -143,7 +146,7 @@ def gate(version, templates, namespaces, label_namespaces, problems, findings):
 
 
 # --------------------------------------------------------------- reading
-def list_policies(session, scope: str, targets: List[str],
+def list_policies(session: ApiSession, scope: str, targets: List[str],
                   resource: ResourceType = NETWORK_POLICY) -> Dict[Tuple[str, str], Dict[str, Any]]:
     """One LIST per (kind, namespace), or one cluster-wide LIST of the managed ones."""
     existing = {}
@@ -157,7 +160,8 @@ def list_policies(session, scope: str, targets: List[str],
     return existing
 
 
-def list_multi_policies(session, scope: str, targets: List[str]) -> Optional[Dict[Tuple[str, str], Dict[str, Any]]]:
+def list_multi_policies(session: ApiSession, scope: str,
+                        targets: List[str]) -> Optional[Dict[Tuple[str, str], Dict[str, Any]]]:
     """The MultiNetworkPolicies, or None when the cluster does not serve the kind (no CRD)."""
     try:
         return list_policies(session, scope, targets, MULTI_NETWORK_POLICY)
@@ -167,7 +171,7 @@ def list_multi_policies(session, scope: str, targets: List[str]) -> Optional[Dic
         raise
 
 
-def list_nads(session, scope: str, namespaces: List[str]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+def list_nads(session: ApiSession, scope: str, namespaces: List[str]) -> Dict[Tuple[str, str], Dict[str, Any]]:
     """The NADs of ``namespaces``: one LIST each, or one cluster-wide LIST."""
     if scope == "cluster":
         items = session.list(NAD.path(), page_size=CLUSTER_PAGE)
@@ -177,8 +181,8 @@ def list_nads(session, scope: str, namespaces: List[str]) -> Dict[Tuple[str, str
     return dict((key_of(obj), obj) for obj in items if key_of(obj)[0] in wanted)
 
 
-def kubevirt_namespaces(session):
-    names = set(["kubevirt"])
+def kubevirt_namespaces(session: ApiSession) -> Set[Optional[str]]:
+    names: Set[Optional[str]] = set(["kubevirt"])
     try:
         for obj in session.list(KUBEVIRT.path()):
             names.add((obj.get("metadata") or {}).get("namespace"))
@@ -188,9 +192,10 @@ def kubevirt_namespaces(session):
     return names
 
 
-def list_vms(session, scope, targets, findings):
+def list_vms(session: ApiSession, scope: str, targets: List[str],
+             findings: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
     wanted = set(targets)
-    by_namespace = dict((n, []) for n in targets)
+    by_namespace: Dict[str, List[Dict[str, Any]]] = dict((n, []) for n in targets)
     try:
         if scope == "cluster":
             items = session.list(VM.path(), page_size=CLUSTER_PAGE)
@@ -248,7 +253,8 @@ class KindPlan:
             self.deletions = [o for k, o in sorted(self.ours.items())
                               if k not in keep and (cluster_prune or k[0] in target_set)]
 
-    def execute(self, session, params: Dict[str, Any], targets: List[str], check_mode: bool) -> List[Dict[str, Any]]:
+    def execute(self, session: ApiSession, params: Dict[str, Any], targets: List[str],
+                check_mode: bool) -> List[Dict[str, Any]]:
         state, policy_set = params["state"], params["policy_set"]
         desired = [] if state == "absent" else [t.manifest(ns, policy_set) for ns in targets for t in self.templates]
         kind = netpol.PolicyKind(self.resource)
@@ -269,7 +275,8 @@ class BaselinePlan:
         self.version: Optional[str] = None
         self.kinds: List[KindPlan] = []
 
-    def prepare(self, session, params: Dict[str, Any], problems: Problems, findings: List[Dict[str, Any]]) -> None:
+    def prepare(self, session: ApiSession, params: Dict[str, Any], problems: Problems,
+                findings: List[Dict[str, Any]]) -> None:
         try:   # discovery, also when the version is forced: every served kind counts for the priority check
             group = session.get("/apis/" + netpol_admin.GROUP)
         except ApiError as err:
@@ -313,7 +320,7 @@ class BaselinePlan:
             self.kinds.append(plan_)
         netpol_admin.priority_clashes(problems, self.baselines, version, existing_all, params["policy_set"])
 
-    def execute(self, session, params: Dict[str, Any], check_mode: bool) -> List[Dict[str, Any]]:
+    def execute(self, session: ApiSession, params: Dict[str, Any], check_mode: bool) -> List[Dict[str, Any]]:
         state, policy_set = params["state"], params["policy_set"]
         results = []
         for plan_ in self.kinds:
@@ -349,7 +356,7 @@ def _render(module, runner, params, templates, baselines, explicit, selector, fi
                 policy_set=policy_set, declared=[t.name for t in templates])
 
 
-def run(module):
+def run(module: Any) -> None:
     """The kubevirt_network_policies flow, on the module built by the module file:
     check the task, read and plan (``_plan``), write (``_execute``), report (``_report``)."""
     params = module.params

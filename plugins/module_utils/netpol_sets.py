@@ -6,6 +6,7 @@ minus exceptions, pod IPs, both families) and merged port intervals."""
 
 
 import ipaddress
+from typing import Iterable, List, Tuple
 
 
 class IPSet:
@@ -14,8 +15,8 @@ class IPSet:
     Version 0 is a pseudo address space with the single point 0: the identity
     of a pod that has no IP yet (selectors can match it, ipBlocks cannot)."""
 
-    def __init__(self, intervals=()):
-        merged = []
+    def __init__(self, intervals: Iterable[Tuple[int, int, int]] = ()) -> None:
+        merged: List[Tuple[int, int, int]] = []
         for version, start, end in sorted(intervals):
             if merged and merged[-1][0] == version and start <= merged[-1][2] + 1:
                 if end > merged[-1][2]:
@@ -25,13 +26,13 @@ class IPSet:
         self.intervals = tuple(merged)
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls, text: object) -> "IPSet":
         """An IP address or CIDR (host bits are ignored, as for ipBlock)."""
         net = ipaddress.ip_network(str(text).strip(), strict=False)
         return cls([(net.version, int(net.network_address), int(net.broadcast_address))])
 
     @classmethod
-    def identity(cls):
+    def identity(cls) -> "IPSet":
         return cls([(0, 0, 0)])
 
     def __bool__(self):
@@ -46,10 +47,10 @@ class IPSet:
     def __hash__(self):
         return hash(self.intervals)
 
-    def union(self, other):
+    def union(self, other: "IPSet") -> "IPSet":
         return IPSet(self.intervals + other.intervals)
 
-    def intersection(self, other):
+    def intersection(self, other: "IPSet") -> "IPSet":
         out = []
         for v1, s1, e1 in self.intervals:
             for v2, s2, e2 in other.intervals:
@@ -57,7 +58,7 @@ class IPSet:
                     out.append((v1, max(s1, s2), min(e1, e2)))
         return IPSet(out)
 
-    def difference(self, other):
+    def difference(self, other: "IPSet") -> "IPSet":
         out = list(self.intervals)
         for v2, s2, e2 in other.intervals:
             nxt = []
@@ -72,10 +73,10 @@ class IPSet:
             out = nxt
         return IPSet(out)
 
-    def contains(self, other):
+    def contains(self, other: "IPSet") -> bool:
         return not other.difference(self)
 
-    def cidrs(self):
+    def cidrs(self) -> List[str]:
         """The set as CIDR strings (the pseudo identity shows as 'pod')."""
         out = []
         for version, start, end in self.intervals:
@@ -87,9 +88,9 @@ class IPSet:
         return out
 
 
-def merge_ports(intervals):
+def merge_ports(intervals: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
     """Merged, sorted port intervals."""
-    merged = []
+    merged: List[Tuple[int, int]] = []
     for start, end in sorted(intervals):
         if merged and start <= merged[-1][1] + 1:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
@@ -98,5 +99,5 @@ def merge_ports(intervals):
     return merged
 
 
-def ports_text(intervals):
+def ports_text(intervals: Iterable[Tuple[int, int]]) -> str:
     return ",".join(str(s) if s == e else "%d-%d" % (s, e) for s, e in intervals)

@@ -296,6 +296,16 @@ def test_udp_ports_are_warned_as_outside_the_mesh():
     assert not [f for f in check_vm(tcp_only)[2] if f["kind"] == "udp-outside-mesh"]
 
 
+def test_udp_port_entry_without_a_number_is_left_out_of_the_udp_finding():
+    # a ports entry without a number has none to report (sorting it with the numbered ones raised TypeError)
+    machine = vm(interfaces=[{"name": "default", "masquerade": {}, "ports": [
+        {"port": 53, "protocol": "UDP"}, {"protocol": "UDP"}, {"port": 8080}]}])
+    _result, problems, findings = check_vm(machine)
+    assert not problems
+    udp = [f for f in findings if f["kind"] == "udp-outside-mesh"]
+    assert len(udp) == 1 and udp[0]["ports"] == [53]
+
+
 def test_other_pod_bindings_and_missing_pod_network_are_refused():
     _r, problems, _problems = check_vm(vm(interfaces=[{"name": "default", "binding": {"name": "managedtap"}}]))
     assert "binding binding" in problems.items[0]["message"]
