@@ -360,6 +360,14 @@ def parse(field: str, value: Any) -> Optional[LabelSelector]:
                         % (value,))
 
 
+@overload
+def from_api(selector: None) -> None: ...
+
+
+@overload
+def from_api(selector: Mapping[str, Any]) -> LabelSelector: ...
+
+
 def from_api(selector: Optional[Mapping[str, Any]]) -> Optional[LabelSelector]:
     """A selector read from an API object, without validation: unknown
     operators are kept (they match nothing); ``None`` stays ``None``."""
