@@ -39,7 +39,10 @@ import os
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
+
+if TYPE_CHECKING:  # for the type checker only: on the host the boot script imports this file alone
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 VFIO = "vfio-pci"
 KERNEL = "kernel"
@@ -573,11 +576,9 @@ class LocalProblems:
         return "%d invalid input(s), nothing was changed:\n- %s" % (len(lines), "\n- ".join(lines))
 
 
-class ProblemSink(Protocol):
-    """Where validation reports a problem: LocalProblems here, validate.Problems in the module."""
-
-    def add(self, where: str, field: str, message: str) -> None:
-        ...
+# Where validation reports a problem: LocalProblems in the boot script, validate.Problems in the module
+# (typing.Protocol would need Python 3.8 on the host; the boot unit runs the host's python3)
+ProblemSink = Union[LocalProblems, "Problems"]
 
 
 def validate_input(desired: Desired, problems: ProblemSink) -> None:
