@@ -7,7 +7,7 @@ carry the API requests made (so a user sees that nothing was written)."""
 
 
 import traceback
-from typing import Any, Dict, Optional
+from typing import Any, Dict, NoReturn, Optional
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -76,11 +76,12 @@ class Run:
         return {"total": len(self._session.requests), "writes": self._session.write_count,
                 "retries": self._session.retries}
 
-    def fail(self, msg: str, **extra: Any) -> None:
+    def fail(self, msg: str, **extra: Any) -> NoReturn:
         extra.setdefault("api_requests", self.api_requests())
         self.module.fail_json(msg=msg, **extra)
+        raise AssertionError("fail_json returned")  # AnsibleModule.fail_json exits (sys.exit)
 
-    def fail_api(self, err: ApiError, context: Optional[str] = None, **extra: Any) -> None:
+    def fail_api(self, err: ApiError, context: Optional[str] = None, **extra: Any) -> NoReturn:
         """Fail with an ``ApiError``: status, reason and the server's message,
         always (ApiError.report)."""
         report = err.report(context)
@@ -88,10 +89,11 @@ class Run:
             extra.setdefault(key, report[key])
         self.fail(report["msg"], **extra)
 
-    def fail_problems(self, problems: Problems, **extra: Any) -> None:
+    def fail_problems(self, problems: Problems, **extra: Any) -> NoReturn:
         """Fail with the problems found before any write."""
         self.fail(problems.render(), problems=problems.items, **extra)
 
-    def exit(self, **result: Any) -> None:
+    def exit(self, **result: Any) -> NoReturn:
         result.setdefault("api_requests", self.api_requests())
         self.module.exit_json(**result)
+        raise AssertionError("exit_json returned")  # AnsibleModule.exit_json exits (sys.exit)
