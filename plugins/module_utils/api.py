@@ -27,9 +27,9 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import MIN_REQUEST_SECONDS, policy_for
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import MIN_REQUEST_SECONDS, Deadline, policy_for
 
 # kubernetes.core's client and the kubernetes library are imported when the first
 # ApiSession is made (load_client_libraries), not when a module starts: a task refused
@@ -112,7 +112,8 @@ class ApiError(Exception):
 
     sent = True
 
-    def __init__(self, method, path, status=None, body=None, message=None):
+    def __init__(self, method: str, path: str, status: Optional[int] = None, body: Any = None,
+                 message: Optional[str] = None) -> None:
         self.method = method
         self.path = path
         self.status = status
@@ -125,10 +126,10 @@ class ApiError(Exception):
             method, path, status, " " + self.reason if self.reason else "", self.message))
 
     @property
-    def causes(self):
+    def causes(self) -> List[Dict[str, Any]]:
         return self.details.get("causes") or []
 
-    def report(self, context=None):
+    def report(self, context: Optional[str] = None) -> Dict[str, Any]:
         """The failure as a module result: ``msg`` ("Kubernetes API error: ..."
         with method, path, status, reason and the server's message, after
         ``context`` when given) and ``status``, ``reason``, ``message`` as
@@ -163,7 +164,7 @@ def _causes(exc):
         stack.extend(arg for arg in getattr(item, "args", ()) if isinstance(arg, BaseException))
 
 
-def tls_verify_error(exc):
+def tls_verify_error(exc: BaseException) -> Optional[BaseException]:
     """The certificate verification failure inside a transport error, else
     None.  Such an error never heals by retrying."""
     for item in _causes(exc):
@@ -180,7 +181,7 @@ def _is_a(exc, kinds):
     return any(isinstance(item, kinds) for item in _causes(exc))
 
 
-def tls_message(host, cause):
+def tls_message(host: Optional[str], cause: BaseException) -> str:
     reason = getattr(cause, "verify_message", None) or str(cause)
     return ("TLS certificate verification of the API server %sfailed (%s); retrying cannot heal this, so the task "
             "stops here: trust the CA that signed the server's certificate with ca_cert (or the kubeconfig's "
@@ -245,7 +246,7 @@ class ApiSession:
 
     # -------------------------------------------------------------- deadline
     @contextlib.contextmanager
-    def within(self, deadline):
+    def within(self, deadline: Deadline) -> Iterator[Deadline]:
         """Requests made in this block (by this thread) end by ``deadline``:
         their timeout and their retry back-off are cut to the time left, and a
         request is not sent once it has passed."""
@@ -257,17 +258,17 @@ class ApiSession:
             self._local.deadline = previous
 
     @property
-    def deadline(self):
+    def deadline(self) -> Optional[Deadline]:
         return getattr(self._local, "deadline", None)
 
-    def pause(self, seconds):
+    def pause(self, seconds: float) -> None:
         """Sleep ``seconds``, cut to the deadline of the current wait."""
         deadline = self.deadline
         seconds = deadline.cut(seconds) if deadline is not None else seconds
         if seconds > 0:
             self._sleep(seconds)
 
-    def conflict_pause(self, attempt):
+    def conflict_pause(self, attempt: int) -> None:
         """Back off after the ``attempt``-th lost race (409 Conflict) before the
         object is read again and the write retried: jittered exponential
         (``RetryPolicy.conflict_delay``).  Every conflict-retry loop calls this."""
@@ -275,11 +276,11 @@ class ApiSession:
 
     # ---------------------------------------------------------------- basics
     @property
-    def write_count(self):
+    def write_count(self) -> int:
         return sum(1 for method, _path, _status in self.requests if method in WRITE_METHODS)
 
-    def request(self, method, path, body=None, query=None, content_type=None, retry_unsafe=False,
-                timeout=None):
+    def request(self, method: str, path: str, body: Any = None, query: Optional[Dict[str, Any]] = None,
+                content_type: Optional[str] = None, retry_unsafe: bool = False, timeout: Optional[float] = None) -> Any:
         """Send one API request; return the decoded JSON answer.
 
         Retries 429/5xx answers and (for idempotent methods, or when
@@ -293,8 +294,8 @@ class ApiSession:
             # 1.25+, GA in 1.27; older servers ignore the parameter)
             query.setdefault("fieldValidation", "Strict")
         query_params = [(k, v) for k, v in query.items() if v is not None]
-        params = {"query_params": query_params, "serialize": False,
-                  "header_params": {"Accept": ACCEPT}}
+        params: Dict[str, Any] = {"query_params": query_params, "serialize": False,
+                                  "header_params": {"Accept": ACCEPT}}
         if content_type:
             params["content_type"] = content_type
         timeout = timeout or self.request_timeout
@@ -359,7 +360,7 @@ class ApiSession:
         self.retries += 1
         self._sleep(delay)
 
-    def get(self, path, query=None):
+    def get(self, path: str, query: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
         """GET an object; None when it does not exist."""
         try:
             return self.request("GET", path, query=query)
@@ -368,9 +369,11 @@ class ApiSession:
                 return None
             raise
 
-    def list(self, path, label_selector=None, field_selector=None, page_size=500):
+    def list(self, path: str, label_selector: Optional[str] = None, field_selector: Optional[str] = None,
+             page_size: int = 500) -> List[Dict[str, Any]]:
         """All items of a collection, following ``continue`` tokens."""
-        items, token = [], None
+        items: List[Dict[str, Any]] = []
+        token = None
         while True:
             answer = self.request("GET", path, query={
                 "labelSelector": label_selector, "fieldSelector": field_selector,
@@ -381,14 +384,14 @@ class ApiSession:
                 return items
 
     # --------------------------------------------------------------- version
-    def server_version(self):
+    def server_version(self) -> Tuple[int, int]:
         """(major, minor) of the API server, e.g. (1, 20)."""
         if self._version is None:
             info = self.request("GET", "/version")
             self._version = parse_server_version(info)
         return self._version
 
-    def require_server(self, minimum, feature):
+    def require_server(self, minimum: Sequence[int], feature: str) -> None:
         """Raise ``UnsupportedByServer`` when the API server is older than ``minimum``."""
         version = self.server_version()
         if version < tuple(minimum):
@@ -396,16 +399,16 @@ class ApiSession:
 
 
 class UnsupportedByServer(Exception):
-    def __init__(self, feature, minimum, actual):
+    def __init__(self, feature: str, minimum: Sequence[int], actual: Tuple[int, int]) -> None:
         self.feature = feature
         super(UnsupportedByServer, self).__init__(
             "%s needs Kubernetes %d.%d or newer; this API server is %d.%d" % (
                 feature, minimum[0], minimum[1], actual[0], actual[1]))
 
 
-def parse_server_version(info):
+def parse_server_version(info: Dict[str, Any]) -> Tuple[int, int]:
     """(major, minor) from a /version answer; tolerates '20+' style minors."""
-    def number(text):
+    def number(text: Any) -> int:
         digits = ""
         for char in str(text or ""):
             if not char.isdigit():

@@ -14,9 +14,11 @@ removal of a plugin in use is refused here.
 
 
 import re
+from typing import Any, Dict, Iterable, List, Optional
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import DNS1123_SUBDOMAIN, Problems
 
 PLUGIN_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
@@ -40,9 +42,9 @@ VERSION_GATES = (
 DOMAIN_ATTACHMENT_SINCE = {"tap": (1, 1, 1), "managedTap": (1, 4, 0)}
 
 
-def entry(params):
+def entry(params: Dict[str, Any]) -> Dict[str, Any]:
     """The v1.InterfaceBindingPlugin the options describe."""
-    out = {}
+    out: Dict[str, Any] = {}
     if params.get("sidecar_image"):
         out["sidecarImage"] = params["sidecar_image"]
     if params.get("network_attachment_definition"):
@@ -62,10 +64,10 @@ def entry(params):
     return out
 
 
-def typed(api_entry):
+def typed(api_entry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The options of a registered plugin (for the result)."""
     api_entry = api_entry or {}
-    out = {}
+    out: Dict[str, Any] = {}
     for option, field in (("sidecar_image", "sidecarImage"), ("network_attachment_definition",
                                                               "networkAttachmentDefinition"),
                           ("domain_attachment_type", "domainAttachmentType"), ("downward_api", "downwardAPI"),
@@ -79,7 +81,7 @@ def typed(api_entry):
     return out
 
 
-def check_options(problems, params):
+def check_options(problems: Problems, params: Dict[str, Any]) -> Problems:
     """Checks that need no cluster."""
     name = params.get("name")
     if name is not None and (not PLUGIN_NAME.match(name) or len(name) > 63):
@@ -117,7 +119,7 @@ def check_options(problems, params):
     return problems
 
 
-def check_versions(problems, params, kv):
+def check_versions(problems: Problems, params: Dict[str, Any], kv: KubeVirtInfo) -> Problems:
     """KubeVirt version and feature-gate rules of the options given."""
     version = kv.version or (1, 9, 0)
     if params.get("name") and params.get("state") != "absent":
@@ -139,7 +141,7 @@ def check_versions(problems, params, kv):
     return problems
 
 
-def users_of(name, vms, vmis):
+def users_of(name: str, vms: Iterable[Dict[str, Any]], vmis: Iterable[Dict[str, Any]]) -> List[str]:
     """'VirtualMachine ns/vm interface x' for every reference to plugin ``name``."""
     users = []
     for kind, objects in (("VirtualMachine", vms), ("VirtualMachineInstance", vmis)):
@@ -156,7 +158,7 @@ def users_of(name, vms, vmis):
     return users
 
 
-def bridge_on_pod_users(vms):
+def bridge_on_pod_users(vms: Iterable[Dict[str, Any]]) -> List[str]:
     """VMs whose template binds bridge to the pod network."""
     users = []
     for vm in vms:
@@ -182,14 +184,16 @@ def _walk(obj, path):
     return node
 
 
-def patch(obj, binding_path, name, wanted, settings, settings_path="/spec/configuration/network"):
+def patch(obj: Dict[str, Any], binding_path: str, name: Optional[str], wanted: Optional[Dict[str, Any]],
+          settings: Dict[str, Any], settings_path: str = "/spec/configuration/network") -> List[Dict[str, Any]]:
     """JSON Patch on the KubeVirt (or HyperConverged) CR: tests
     ``metadata.generation``, creates missing parents, sets or (``wanted`` None)
     removes the plugin entry and sets the cluster ``settings`` (field -> value)."""
-    ops = [{"op": "test", "path": "/metadata/generation", "value": (obj.get("metadata") or {}).get("generation")}]
-    present = {}
+    ops: List[Dict[str, Any]] = [{"op": "test", "path": "/metadata/generation",
+                                  "value": (obj.get("metadata") or {}).get("generation")}]
+    present: Dict[str, bool] = {}
 
-    def ensure(path):
+    def ensure(path: str) -> None:
         parts = [p for p in path.split("/") if p]
         for depth in range(1, len(parts) + 1):
             prefix = "/" + "/".join(parts[:depth])
@@ -215,5 +219,5 @@ def patch(obj, binding_path, name, wanted, settings, settings_path="/spec/config
     return ops if len(ops) > 1 else []
 
 
-def registered(obj, binding_path, name):
+def registered(obj: Dict[str, Any], binding_path: str, name: str) -> Optional[Dict[str, Any]]:
     return (_walk(obj, binding_path) or {}).get(name)

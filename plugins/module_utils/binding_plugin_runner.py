@@ -13,8 +13,10 @@
 """
 
 
+from typing import Any, Dict, List, Optional, Tuple
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import binding_plugin as bp
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import HYPERCONVERGED, KUBEVIRT, NAD, VM, VMI
@@ -27,16 +29,16 @@ MAX_USERS_SHOWN = 10
 
 
 class BindingPlugin:
-    def __init__(self, module):
+    def __init__(self, module: Any) -> None:
         self.module = module
         self.params = module.params
         self.runner = Run(module)
 
     @property
-    def session(self):
+    def session(self) -> ApiSession:
         return self.runner.session
 
-    def run(self):
+    def run(self) -> None:
         problems = bp.check_options(Problems(), self.params)
         if problems:
             self.runner.fail_problems(problems)
@@ -45,7 +47,7 @@ class BindingPlugin:
         except ApiError as err:
             self.runner.fail_api(err)
 
-    def find_hyperconverged(self):
+    def find_hyperconverged(self) -> Optional[Dict[str, Any]]:
         if self.params["hyperconverged"] == "never":
             return None
         try:
@@ -56,7 +58,9 @@ class BindingPlugin:
             raise
         return items[0] if items else None
 
-    def check_cluster(self, kv, hco, settings, wanted, current, network_now):
+    def check_cluster(self, kv: KubeVirtInfo, hco: Optional[Dict[str, Any]], settings: Dict[str, Any],
+                      wanted: Optional[Dict[str, Any]], current: Optional[Dict[str, Any]],
+                      network_now: Dict[str, Any]) -> Tuple[Problems, List[str], List[str]]:
         """What the cluster makes impossible, before any write: (problems, VMs using
         the plugin being removed, VMs binding bridge to the pod network)."""
         p = self.params
@@ -93,7 +97,7 @@ class BindingPlugin:
                              "create it first (kubevirt_net.core.kubevirt_network)" % nad)
         return problems, users, bridge_users
 
-    def converge(self):
+    def converge(self) -> None:
         p = self.params
         name, state = p.get("name"), p["state"]
         kv = KubeVirtInfo.read(self.session)
@@ -110,17 +114,18 @@ class BindingPlugin:
         if problems:
             self.runner.fail_problems(problems)
         if target is hco:
+            assert hco is not None  # target is kv.cr (a dict) without a HyperConverged CR
             path = HYPERCONVERGED.path(hco["metadata"]["namespace"], hco["metadata"]["name"])
             kind = "HyperConverged"
         else:
             path = KUBEVIRT.path(target["metadata"]["namespace"], target["metadata"]["name"])
             kind = "KubeVirt"
 
-        def build(obj):
+        def build(obj: Dict[str, Any]) -> List[Dict[str, Any]]:
             return bp.patch(obj, binding_path, name, wanted, settings)
 
         ops = build(target)
-        out = dict(changed=bool(ops), kubevirt=kv.as_dict(), target={
+        out: Dict[str, Any] = dict(changed=bool(ops), kubevirt=kv.as_dict(), target={
             "kind": kind, "namespace": target["metadata"]["namespace"], "name": target["metadata"]["name"]})
         if name:
             out["plugin"] = {"name": name, "before": bp.typed(current) if current is not None else None,

@@ -123,7 +123,7 @@ def verbatim_mac_interfaces(source: Dict[str, Any], opts: Dict[str, Any]) -> Lis
     """Source interfaces with a new MAC whose target binding passes the MAC verbatim to libvirt."""
     overrides = dict((n.get("interface"), n.get("binding")) for n in opts.get("networks") or [])
     macs = opts.get("new_mac_addresses") or {}
-    return [i.get("name") for i in vmspec.interfaces_of(source) if i.get("name") in macs and
+    return [i["name"] for i in vmspec.interfaces_of(source) if i.get("name") in macs and
             (overrides.get(i.get("name")) or vmspec.binding_of(i)) in VERBATIM_MAC_BINDINGS]
 
 
@@ -476,6 +476,7 @@ def override_patches(problems: Problems, where: str, base: Dict[str, Any],
                 continue
             if network is not None and vmspec.is_primary(network) and len(ifaces) == 1:
                 problems.add(where, field, "would drop the only interface; keep it or add another")
+            assert i_index is not None  # find() gives an index with the interface
             removals.append((i_index, n_index))
             continue
         if iface is None:
@@ -496,6 +497,7 @@ def override_patches(problems: Problems, where: str, base: Dict[str, Any],
             ops.append((field, {"op": "add", "path": vmspec.NETWORKS_PATH + "/-",
                                 "value": {"name": name, "multus": {"networkName": net["network"]}}}))
             continue
+        assert i_index is not None  # find() gives an index with the interface
         ipath = "%s/%d" % (vmspec.IFACES_PATH, i_index)
         if net.get("network"):
             if network is not None and vmspec.is_primary(network) and "pod" in network:
@@ -505,6 +507,7 @@ def override_patches(problems: Problems, where: str, base: Dict[str, Any],
             if network is None:
                 problems.add(where, field, "interface %r has no network entry in the source VM" % name)
                 continue
+            assert n_index is not None  # find() gives an index with the network
             if vmspec.nad_reference(network) != net["network"]:
                 ops.append((field, {"op": "replace", "path": "%s/%d/multus/networkName"
                                     % (vmspec.NETWORKS_PATH, n_index), "value": net["network"]}))

@@ -10,9 +10,10 @@ snake_case; the CNI's own spelling is produced here and only here.
 
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import ipam as ipam_utils
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 try:
     import netaddr
@@ -44,12 +45,12 @@ INTERFACE_OPTIONS = ("bridge", "master")
 TYPE_SPECIFIC = sorted(set(opt for opts in TYPE_OPTIONS.values() for opt in opts))
 
 
-def dumps(config):
+def dumps(config: Dict[str, Any]) -> str:
     """The one serialisation of a CNI config: sorted keys, no whitespace."""
     return json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
-def parse(text):
+def parse(text: Any) -> Optional[Dict[str, Any]]:
     """Parse a NAD's ``spec.config``; None when it is not JSON."""
     try:
         value = json.loads(text) if isinstance(text, str) else text
@@ -58,7 +59,7 @@ def parse(text):
     return value if isinstance(value, dict) else None
 
 
-def check_network(problems, net):
+def check_network(problems: Problems, net: Dict[str, Any]) -> None:
     """Validate one network option dict (after argument-spec parsing)."""
     where = "network %s/%s" % (net.get("namespace") or "?", net.get("name") or "?")
     problems.dns_subdomain(where, "name", net.get("name"))
@@ -172,7 +173,9 @@ def build_config(net: Dict[str, Any]) -> Dict[str, Any]:
     name = net["name"]
     if kind == "cni_config":
         raw = net["cni_config"]
-        config = dict(parse(raw) if isinstance(raw, str) else raw)
+        parsed = parse(raw) if isinstance(raw, str) else raw
+        assert parsed is not None  # check_network refuses a cni_config that is not a JSON object
+        config = dict(parsed)
         config.setdefault("name", name)
         return config
     config = {"cniVersion": net.get("cni_version") or "0.3.1", "name": name}
@@ -220,7 +223,7 @@ def _set(config, key, value):
         config[key] = value
 
 
-def l2_key(config):
+def l2_key(config: Dict[str, Any]) -> Optional[Tuple[Any, ...]]:
     """What layer-2 segment a CNI config attaches to, or None when unknown.
     Two networks on the same segment must not hand out the same addresses."""
     for plugin in config.get("plugins") or [config]:
@@ -239,14 +242,14 @@ def l2_key(config):
     return None
 
 
-def ipam_kind(config):
+def ipam_kind(config: Dict[str, Any]) -> Optional[str]:
     for plugin in config.get("plugins") or [config]:
         if plugin.get("ipam"):
             return plugin["ipam"].get("type")
     return None
 
 
-def ovn_pools(config):
+def ovn_pools(config: Dict[str, Any]) -> "netaddr.IPSet":
     """Addresses an OVN layer2/localnet network hands out (its subnets minus excludes)."""
     pools = netaddr.IPSet()
     if config.get("type") != OVN_CNI:
@@ -260,7 +263,7 @@ def ovn_pools(config):
     return pools
 
 
-def address_pools(config):
+def address_pools(config: Dict[str, Any]) -> "netaddr.IPSet":
     try:
         return ipam_utils.pools_from_cni(config) | ovn_pools(config)
     except (ValueError, TypeError, AttributeError, netaddr.AddrFormatError):

@@ -265,7 +265,7 @@ def declared_pending(vm: Dict[str, Any], vmi: Optional[Dict[str, Any]]) -> List[
     out = []  # type: List[Tuple[str, str, str]]
     networks = vmspec.networks_of(vm)
     for iface in vmspec.interfaces_of(vm):
-        name = iface.get("name")
+        name = iface["name"]  # required by the VM schema
         network = vmspec.find(networks, name)[1] or {}
         if iface.get("state") == "absent":
             action = still_pending(vm, vmi, name, "absent")

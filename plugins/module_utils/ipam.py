@@ -6,6 +6,10 @@ the CNI IPAM plugins expect it (host-local, whereabouts, static, dhcp), and
 read back from any CNI config to know which addresses a network hands out."""
 
 
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+
 try:
     import netaddr
     HAS_NETADDR = True
@@ -16,16 +20,17 @@ IPAM_TYPES = ("none", "host-local", "whereabouts", "static", "dhcp")
 RANGE_KEYS = ("subnet", "range_start", "range_end", "gateway", "exclude")
 
 
-def ranges_of(ipam):
+def ranges_of(ipam: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The ranges of an ``ipam`` option: the top-level shorthand first, then ``ranges``."""
-    ranges = []
+    ranges: List[Dict[str, Any]] = []
     if ipam.get("subnet") or any(ipam.get(k) for k in ("range_start", "range_end", "gateway", "exclude")):
         ranges.append(dict((k, ipam.get(k)) for k in RANGE_KEYS))
     ranges.extend(ipam.get("ranges") or [])
     return ranges
 
 
-def parse_address(problems, where, field, value, version=None):
+def parse_address(problems: Problems, where: str, field: str, value: Any,
+                  version: Optional[int] = None) -> Optional["netaddr.IPAddress"]:
     try:
         addr = netaddr.IPAddress(str(value))
     except (netaddr.AddrFormatError, ValueError, TypeError):
@@ -37,7 +42,8 @@ def parse_address(problems, where, field, value, version=None):
     return addr
 
 
-def parse_network(problems, where, field, value, strict=True):
+def parse_network(problems: Problems, where: str, field: str, value: Any,
+                  strict: bool = True) -> Optional["netaddr.IPNetwork"]:
     try:
         net = netaddr.IPNetwork(str(value))
     except (netaddr.AddrFormatError, ValueError, TypeError):
@@ -52,7 +58,7 @@ def parse_network(problems, where, field, value, strict=True):
     return net
 
 
-def usable_bounds(net):
+def usable_bounds(net: "netaddr.IPNetwork") -> Tuple["netaddr.IPAddress", "netaddr.IPAddress"]:
     """First and last assignable address of a subnet (IPv4 skips network/broadcast)."""
     if net.version == 4 and net.prefixlen <= 30:
         return netaddr.IPAddress(net.first + 1), netaddr.IPAddress(net.last - 1)
@@ -61,7 +67,7 @@ def usable_bounds(net):
     return netaddr.IPAddress(net.first, net.version), netaddr.IPAddress(net.last, net.version)
 
 
-def check_ipam(problems, where, ipam):
+def check_ipam(problems: Problems, where: str, ipam: Dict[str, Any]) -> Optional["netaddr.IPSet"]:
     """Validate an ``ipam`` option dict; returns the allocatable IPSet (or None)."""
     kind = ipam.get("type") or "none"
     field = "ipam"
@@ -179,7 +185,7 @@ def _describe(ipset):
 
 
 # --------------------------------------------------------------- rendering
-def render_ipam(ipam):
+def render_ipam(ipam: Dict[str, Any]) -> Dict[str, Any]:
     """The CNI ``ipam`` object for a validated option dict (deterministic)."""
     kind = ipam.get("type") or "none"
     if kind == "none":
@@ -188,6 +194,7 @@ def render_ipam(ipam):
         return {"type": "dhcp"}
     routes = [dict((k, v) for k, v in (("dst", r.get("dst")), ("gw", r.get("gw"))) if v)
               for r in ipam.get("routes") or []]
+    out: Dict[str, Any]
     if kind == "static":
         out = {"type": "static", "addresses": [
             dict((k, v) for k, v in (("address", a["address"]), ("gateway", a.get("gateway"))) if v)
@@ -228,7 +235,7 @@ def _whereabouts_range(rng):
 
 
 # ------------------------------------------------------------------ reading
-def pools_from_cni(config):
+def pools_from_cni(config: Dict[str, Any]) -> "netaddr.IPSet":
     """The addresses a CNI config's IPAM can hand out (IPSet), from a parsed
     config of any NAD (ours or not).  Unknown shapes give an empty set."""
     pools = netaddr.IPSet()
@@ -283,5 +290,5 @@ def _pools_of_ipam(ipam):
     return pools
 
 
-def describe_pools(pools):
+def describe_pools(pools: "netaddr.IPSet") -> str:
     return _describe(pools)

@@ -9,9 +9,9 @@ injector, network-resources-injector)."""
 
 
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import KUBEVIRT, MUTATING_WEBHOOK
 
 # pkg/virt-config/featuregate at v1.9.0 (network-relevant gates)
@@ -22,7 +22,7 @@ BETA_GATES = {"PasstBinding": (1, 8), "ExternalNetResourceInjection": (1, 8),
 BETA_ON_BY_DEFAULT_FROM = (1, 9)
 
 
-def parse_version(text):
+def parse_version(text: Optional[str]) -> Optional[Tuple[int, ...]]:
     """(major, minor, patch) from 'v1.9.0', '1.8.3-rc.1'; None when unknown."""
     match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or ""))
     if not match:
@@ -33,7 +33,7 @@ def parse_version(text):
 class KubeVirtInfo:
     """The KubeVirt CR of a cluster (None when KubeVirt is not installed)."""
 
-    def __init__(self, cr):
+    def __init__(self, cr: Optional[Dict[str, Any]]) -> None:
         self.cr = cr or {}
         self.installed = bool(cr)
         status = self.cr.get("status") or {}
@@ -50,15 +50,15 @@ class KubeVirtInfo:
         self.binding_plugins = dict((self.configuration.get("network") or {}).get("binding") or {})
 
     @classmethod
-    def read(cls, session):
+    def read(cls, session: ApiSession) -> "KubeVirtInfo":
         """One LIST across namespaces (the CR is usually kubevirt/kubevirt)."""
         items = session.list(KUBEVIRT.path())
         return cls(items[0] if items else None)
 
-    def at_least(self, major, minor):
+    def at_least(self, major: int, minor: int) -> bool:
         return self.version is None or self.version[:2] >= (major, minor)
 
-    def gate_enabled(self, gate):
+    def gate_enabled(self, gate: str) -> bool:
         """KubeVirt's featuregate.IsEnabled: GA > explicit enable > explicit
         disable > Beta default-on (from 1.9.0)."""
         version = self.version[:2] if self.version else (1, 9)
@@ -71,10 +71,10 @@ class KubeVirtInfo:
         return gate in BETA_GATES and version >= BETA_ON_BY_DEFAULT_FROM
 
     @property
-    def live_migrate(self):
+    def live_migrate(self) -> bool:
         return "LiveMigrate" in self.workload_update_methods
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         return {"installed": self.installed, "version": self.version_text,
                 "workload_update_methods": self.workload_update_methods,
                 "vm_rollout_strategy": self.rollout_strategy,

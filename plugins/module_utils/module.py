@@ -7,14 +7,16 @@ carry the API requests made (so a user sees that nothing was written)."""
 
 
 import traceback
+from typing import Any, Dict, NoReturn, Optional
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import (
-    HAS_K8S_CORE, ApiSession, tls_message, tls_verify_error)
+    HAS_K8S_CORE, ApiError, ApiSession, tls_message, tls_verify_error)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import argument_spec, option_error
 from ansible_collections.kubevirt_net.core.plugins.module_utils.connection_hint import (
     is_config_error, missing_connection_message)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 try:
     from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
@@ -28,7 +30,7 @@ except ImportError:  # pragma: no cover
     NETADDR_IMPORT_ERROR = traceback.format_exc()
 
 
-def build_module(module_spec, wait=False, needs_netaddr=False, **kwargs):
+def build_module(module_spec: Dict[str, Any], wait: bool = False, needs_netaddr: bool = False, **kwargs: Any) -> Any:
     """An AnsibleK8SModule (kubeconfig secrets redacted from logs) with the
     collection's common options; fails early on missing libraries."""
     kwargs.setdefault("supports_check_mode", True)
@@ -47,12 +49,12 @@ def build_module(module_spec, wait=False, needs_netaddr=False, **kwargs):
 class Run:
     """Per-run state: the lazily built API session and the request summary."""
 
-    def __init__(self, module):
+    def __init__(self, module: Any) -> None:
         self.module = module
-        self._session = None
+        self._session: Optional[ApiSession] = None
 
     @property
-    def session(self):
+    def session(self) -> ApiSession:
         if self._session is None:
             try:
                 self._session = ApiSession(self.module)
@@ -65,19 +67,21 @@ class Run:
                 else:
                     msg = "cannot connect to the Kubernetes API: %s" % exc
                 self.module.fail_json(msg=msg, api_requests=self.api_requests())
+        assert self._session is not None  # fail_json does not return
         return self._session
 
-    def api_requests(self):
+    def api_requests(self) -> Dict[str, int]:
         if self._session is None:
             return {"total": 0, "writes": 0, "retries": 0}
         return {"total": len(self._session.requests), "writes": self._session.write_count,
                 "retries": self._session.retries}
 
-    def fail(self, msg, **extra):
+    def fail(self, msg: str, **extra: Any) -> NoReturn:
         extra.setdefault("api_requests", self.api_requests())
         self.module.fail_json(msg=msg, **extra)
+        raise AssertionError("fail_json returned")  # AnsibleModule.fail_json exits (sys.exit)
 
-    def fail_api(self, err, context=None, **extra):
+    def fail_api(self, err: ApiError, context: Optional[str] = None, **extra: Any) -> NoReturn:
         """Fail with an ``ApiError``: status, reason and the server's message,
         always (ApiError.report)."""
         report = err.report(context)
@@ -85,10 +89,11 @@ class Run:
             extra.setdefault(key, report[key])
         self.fail(report["msg"], **extra)
 
-    def fail_problems(self, problems, **extra):
+    def fail_problems(self, problems: Problems, **extra: Any) -> NoReturn:
         """Fail with the problems found before any write."""
         self.fail(problems.render(), problems=problems.items, **extra)
 
-    def exit(self, **result):
+    def exit(self, **result: Any) -> NoReturn:
         result.setdefault("api_requests", self.api_requests())
         self.module.exit_json(**result)
+        raise AssertionError("exit_json returned")  # AnsibleModule.exit_json exits (sys.exit)

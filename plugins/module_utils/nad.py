@@ -6,18 +6,19 @@ this collection owns, address-overlap checks on shared layer-2 segments, and
 which VMs use a network (delete protection)."""
 
 
-from typing import Any, Dict, Iterable, List
+from typing import Any, Collection, Dict, Iterable, List, Optional, Set, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import cni, vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind, key_of
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
+from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Key, Kind, key_of
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAD, NAMESPACE)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 DESCRIPTION_ANNOTATION = "description"
 
 
-def manifest(net):
+def manifest(net: Dict[str, Any]) -> Dict[str, Any]:
     """The NAD for a validated network option dict."""
     config = cni.build_config(net)
     labels = dict(net.get("labels") or {})
@@ -64,17 +65,17 @@ class NadKind(Kind):
     """Owned: the labels and annotations we set, and ``spec.config`` compared
     as parsed JSON (never as a string)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super(NadKind, self).__init__(NAD)
 
-    def view(self, obj):
+    def view(self, obj: Dict[str, Any]) -> Dict[str, Any]:
         meta = obj.get("metadata") or {}
         config = (obj.get("spec") or {}).get("config")
         return {"name": meta.get("name"), "namespace": meta.get("namespace"),
                 "labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {}),
                 "config": cni.parse(config) if cni.parse(config) is not None else config}
 
-    def expected(self, desired, current):
+    def expected(self, desired: Dict[str, Any], current: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         """``current`` once patched: our labels/annotations merged, our config."""
         if current is None:
             return desired
@@ -83,21 +84,22 @@ class NadKind(Kind):
         meta["annotations"] = dict(meta.get("annotations") or {}, **(desired["metadata"].get("annotations") or {}))
         return dict(current, metadata=meta, spec=dict(current.get("spec") or {}, **desired["spec"]))
 
-    def same(self, desired, current):
+    def same(self, desired: Dict[str, Any], current: Dict[str, Any]) -> bool:
         want, have = self.view(desired), self.view(current)
         return (want["config"] == have["config"]
                 and all(have["labels"].get(k) == v for k, v in want["labels"].items())
                 and all(have["annotations"].get(k) == v for k, v in want["annotations"].items()))
 
-    def patch(self, desired, current):
+    def patch(self, desired: Dict[str, Any], current: Dict[str, Any]) -> Dict[str, Any]:
         meta = desired["metadata"]
-        patch = {"metadata": {"labels": dict(meta.get("labels") or {})}, "spec": dict(desired["spec"])}
+        patch: Dict[str, Dict[str, Any]] = {"metadata": {"labels": dict(meta.get("labels") or {})}, "spec": dict(desired["spec"])}
         if meta.get("annotations"):
             patch["metadata"]["annotations"] = dict(meta["annotations"])
         return patch
 
 
-def read_nads(session, namespaces, scope=None):
+def read_nads(session: ApiSession, namespaces: Iterable[str], scope: Optional[str] = None
+              ) -> Tuple[Dict[Key, Dict[str, Any]], Dict[Key, Dict[str, Any]], Optional[List[str]]]:
     """The NADs of ``namespaces`` (key -> object), every NAD to check overlaps
     against, and the warnings list for ``check_overlaps``.
 
@@ -109,8 +111,8 @@ def read_nads(session, namespaces, scope=None):
     fails the task."""
     wanted = set(namespaces)
 
-    def per_namespace():
-        found = {}
+    def per_namespace() -> Dict[Key, Dict[str, Any]]:
+        found: Dict[Key, Dict[str, Any]] = {}
         for namespace in sorted(wanted):
             for obj in session.list(NAD.path(namespace)):
                 found[key_of(obj)] = obj
@@ -133,7 +135,9 @@ def read_nads(session, namespaces, scope=None):
     return existing, everything, ([] if scope == "namespace" else None)
 
 
-def check_overlaps(problems, desired, existing, removed=(), warnings=None, local=None):
+def check_overlaps(problems: Problems, desired: Iterable[Dict[str, Any]], existing: Dict[Key, Dict[str, Any]],
+                   removed: Collection[Key] = (), warnings: Optional[List[str]] = None,
+                   local: Optional[Collection[str]] = None) -> None:
     """Networks on one layer-2 segment must not hand out the same addresses.
 
     ``desired``: the NADs this run writes; ``existing``: every NAD read (key ->
@@ -146,12 +150,12 @@ def check_overlaps(problems, desired, existing, removed=(), warnings=None, local
     an overlap with a network outside ``local`` is appended to ``warnings``
     instead of refused (overlap_scope=namespace)."""
     final = dict((k, v) for k, v in existing.items() if k not in removed)
-    ours = set()
+    ours: Set[Key] = set()
     for obj in desired:
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
         final[key] = obj
         ours.add(key)
-    segments = {}
+    segments: Dict[Tuple[Any, ...], List[Tuple[Key, Any, Optional[str]]]] = {}
     for key in sorted(final):
         config = cni.parse((final[key].get("spec") or {}).get("config"))
         if not config:
@@ -161,7 +165,7 @@ def check_overlaps(problems, desired, existing, removed=(), warnings=None, local
         if segment is None or not pools:
             continue
         segments.setdefault(segment, []).append((key, pools, cni.ipam_kind(config)))
-    shared = {}  # networks often repeat one range: intersect each distinct pair of ranges once
+    shared: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], Any] = {}  # networks often repeat one range: intersect each distinct pair of ranges once
     foreign = 0
     for segment, members in segments.items():
         ranges = [tuple(str(c) for c in pools.iter_cidrs()) for _key, pools, _kind in members]
@@ -194,6 +198,7 @@ def check_overlaps(problems, desired, existing, removed=(), warnings=None, local
                                  "give each network its own range_start/range_end or exclude"
                                  % (_short(overlap), other[0], other[1], _segment_text(segment)))
     if foreign > problems.max_per_field:
+        assert warnings is not None  # foreign is only counted with warnings
         warnings.append("... and %d more overlaps with networks in other namespaces"
                         % (foreign - problems.max_per_field))
 
@@ -212,9 +217,10 @@ def _segment_text(segment):
     return "%s %s" % (kind, segment[1])
 
 
-def users_of(vms, vmis):
+def users_of(vms: Iterable[Dict[str, Any]],
+             vmis: Iterable[Dict[str, Any]]) -> Dict[Tuple[Optional[str], str], List[str]]:
     """(namespace, nad name) -> sorted list of 'VirtualMachine ns/name' users."""
-    users = {}
+    users: Dict[Tuple[Optional[str], str], Set[str]] = {}
     for kind, objects in (("VirtualMachine", vms), ("VirtualMachineInstance", vmis)):
         for obj in objects:
             meta = obj.get("metadata") or {}

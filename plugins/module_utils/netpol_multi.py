@@ -89,7 +89,7 @@ def vms_on(vms: Sequence[Dict[str, Any]], network: str) -> List[Dict[str, Any]]:
     """The VMs whose template attaches the NAD ``<ns>/<nad>`` ``network``."""
     found = []
     for vm in vms:
-        namespace = (vm.get("metadata") or {}).get("namespace")
+        namespace = (vm.get("metadata") or {}).get("namespace") or ""
         for net in vmspec.networks_of(vm):
             ref = vmspec.nad_reference(net)
             if ref and "%s/%s" % vmspec.split_reference(ref, namespace) == network:

@@ -5,6 +5,8 @@
 LIST per namespace -> plan -> (check mode: stop) -> writes."""
 
 
+from typing import Any, Dict, List
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import cni
@@ -17,7 +19,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 
-def collect_networks(params, problems, network_spec):
+def collect_networks(params: Dict[str, Any], problems: Problems, network_spec: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The network dicts of this task: one from the top-level options, or the
     ``networks`` items (each validated with the same spec, defaults from the top)."""
     if params.get("networks") is None:
@@ -40,7 +42,7 @@ def collect_networks(params, problems, network_spec):
     return networks
 
 
-def check(networks, state, problems):
+def check(networks: List[Dict[str, Any]], state: str, problems: Problems) -> None:
     seen = set()
     for index, net in enumerate(networks):
         where = "network %s/%s" % (net.get("namespace"), net.get("name"))
@@ -74,7 +76,7 @@ def _entry(result, users=None):
     return entry
 
 
-def run(module, network_spec):
+def run(module: Any, network_spec: Dict[str, Any]) -> None:
     """The kubevirt_network flow; ``network_spec``: the options of one network
     (the module's argument spec), checked here for each ``networks`` item."""
     params = module.params

@@ -19,7 +19,9 @@ concurrently, with the conflict and fault handling every module needs:
   has ``method: failed``, the planned method in ``planned`` and ``error``.
 """
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, MERGE_PATCH
+from typing import Any, Dict, List
+
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession, MERGE_PATCH
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import (  # noqa: F401 pylint: disable=unused-import
     CREATE, DELETE, UNCHANGED, UPDATE, Action, Kind, diff_of, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.waits import fan_out
@@ -29,13 +31,13 @@ FAILED = "failed"   # the method of an action whose write the server did not con
 
 
 class Executor:
-    def __init__(self, session, kind, check_mode=False, workers=8):
+    def __init__(self, session: ApiSession, kind: Kind, check_mode: bool = False, workers: int = 8) -> None:
         self.session = session
         self.kind = kind
         self.check_mode = check_mode
         self.workers = workers
 
-    def run(self, actions):
+    def run(self, actions: List[Action]) -> List[Dict[str, Any]]:
         """Carry out ``actions``; returns one result dict per action, in order.
         An ApiError of one object does not stop the others: its result has
         ``error`` and the caller decides how to fail."""

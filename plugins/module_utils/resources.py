@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 
 class ResourceType:
-    def __init__(self, group, version, plural, kind, namespaced=True):
+    def __init__(self, group: str, version: str, plural: str, kind: str, namespaced: bool = True) -> None:
         self.group = group
         self.version = version
         self.plural = plural
@@ -18,7 +18,7 @@ class ResourceType:
         self.namespaced = namespaced
 
     @property
-    def api_version(self):
+    def api_version(self) -> str:
         return "%s/%s" % (self.group, self.version) if self.group else self.version
 
     def path(self, namespace: Optional[str] = None, name: Optional[str] = None,

@@ -6,7 +6,7 @@
 
 import random
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 # Methods that may be repeated without changing the outcome.
 IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
@@ -25,8 +25,9 @@ class RetryPolicy:
     others (``retry_unsafe``), e.g. after reading the object back.
     """
 
-    def __init__(self, attempts=5, base_delay=0.5, max_delay=10.0, jitter=0.2, rand=None,
-                 conflict_base_delay=0.1, conflict_max_delay=2.0):
+    def __init__(self, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 10.0, jitter: float = 0.2,
+                 rand: Optional[Callable[[], float]] = None, conflict_base_delay: float = 0.1,
+                 conflict_max_delay: float = 2.0) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.attempts = attempts
@@ -37,7 +38,8 @@ class RetryPolicy:
         self.conflict_max_delay = conflict_max_delay
         self._rand = rand or random.random
 
-    def should_retry(self, attempt, method, status=None, transport_error=False, retry_unsafe=False):
+    def should_retry(self, attempt: int, method: str, status: Optional[int] = None, transport_error: bool = False,
+                     retry_unsafe: bool = False) -> bool:
         """``attempt`` is the number of the try that just failed (1-based)."""
         if attempt >= self.attempts:
             return False
@@ -45,7 +47,7 @@ class RetryPolicy:
             return method.upper() in IDEMPOTENT_METHODS or retry_unsafe
         return status in RETRYABLE_STATUSES
 
-    def delay(self, attempt, retry_after=None):
+    def delay(self, attempt: int, retry_after: Optional[Union[str, float]] = None) -> float:
         """Seconds to wait before try ``attempt + 1``."""
         parsed = parse_retry_after(retry_after)
         if parsed is not None:
@@ -53,7 +55,7 @@ class RetryPolicy:
         backoff = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
         return backoff * (1 + self.jitter * self._rand())
 
-    def conflict_delay(self, attempt):
+    def conflict_delay(self, attempt: int) -> float:
         """Seconds to wait after the ``attempt``-th lost race (409 Conflict, or a
         guarded patch refused because the object changed) before reading the
         object again: exponential (0.1, 0.2, 0.4, ... capped at 2 s) with "equal
@@ -124,7 +126,7 @@ def policy_for(api_retries: Optional[int] = None, **kwargs: Any) -> "RetryPolicy
     return RetryPolicy(attempts=retries + 1, **kwargs)
 
 
-def parse_retry_after(value):
+def parse_retry_after(value: Optional[Union[str, float]]) -> Optional[float]:
     """Seconds from a ``Retry-After`` header (delta-seconds form), else None."""
     if value is None:
         return None

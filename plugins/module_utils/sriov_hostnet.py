@@ -21,6 +21,8 @@ devices on top of any of them (``link``)."""
 import json
 from typing import Dict, List, Optional, Set, Tuple
 
+from ansible_collections.kubevirt_net.core.plugins.module_utils.sriov_sysfs import CommandRunner
+
 # addresses that are the host's: not loopback (host) or link-local (link) scope
 GLOBAL_SCOPES = ("global", "site")
 
@@ -36,7 +38,7 @@ def _run_json(runner, argv: List[str]) -> Optional[list]:
     return data if isinstance(data, list) else None
 
 
-def read(runner) -> Optional[Tuple[list, list]]:
+def read(runner: CommandRunner) -> Optional[Tuple[list, list]]:
     """(links with addr_info, IPv4 + IPv6 routes of the main table); None when ``ip`` cannot tell.  A kernel
     without IPv6 (ipv6.disable=1) refuses the IPv6 route dump ("Address family not supported by protocol"):
     then there are no IPv6 routes."""
@@ -79,7 +81,7 @@ def carried(links: List[dict], routes: List[dict], name: str) -> List[str]:
     devices = stacked(links, name)
     out: List[str] = []
 
-    def where(dev):
+    def where(dev: str) -> str:
         return "" if dev == name else " (on %s, which %s is part of)" % (dev, name)
 
     for link in links:
@@ -100,7 +102,7 @@ def carried(links: List[dict], routes: List[dict], name: str) -> List[str]:
     return out
 
 
-def management_problem(runner, pf_name: Optional[str], pf_address: str, current: int,
+def management_problem(runner: CommandRunner, pf_name: Optional[str], pf_address: str, current: int,
                        wanted: int) -> Optional[str]:
     """A message when changing the VF count from ``current`` to ``wanted`` would reset a PF that carries the
     host's network, or when ``ip`` cannot tell; None when it is safe."""

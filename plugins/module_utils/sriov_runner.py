@@ -6,6 +6,8 @@
 The argument spec lives in plugins/modules/vfio_sriov.py."""
 
 
+from typing import Any, Dict, List, Optional, Tuple
+
 from ansible_collections.kubevirt_net.core.plugins.module_utils import sriov_hostnet, sriov_sysfs
 from ansible_collections.kubevirt_net.core.plugins.module_utils.args import option_error
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
@@ -14,21 +16,21 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import 
 class ModuleRunner(sriov_sysfs.CommandRunner):
     """Commands through AnsibleModule.run_command (logged, no shell)."""
 
-    def __init__(self, module):
+    def __init__(self, module: Any) -> None:
         super(ModuleRunner, self).__init__()
         self.module = module
 
-    def find(self, name):
+    def find(self, name: str) -> Optional[str]:
         return self.module.get_bin_path(name)
 
-    def run(self, argv):
+    def run(self, argv: List[str]) -> Tuple[int, str, str]:
         binary = self.find(argv[0])
         if binary is None:
             return 127, "", "%s: command not found" % argv[0]
         return self.module.run_command([binary] + list(argv[1:]))
 
 
-def pf_result(pf, numvfs=None):
+def pf_result(pf: Dict[str, Any], numvfs: Optional[int] = None) -> Dict[str, Any]:
     return {
         "name": pf["name"], "pci": pf["pci"], "vendor_id": pf["vendor_id"], "device_id": pf["device_id"],
         "vf_device_id": pf["vf_device_id"], "driver": pf["driver"], "totalvfs": pf["totalvfs"],
@@ -36,13 +38,14 @@ def pf_result(pf, numvfs=None):
     }
 
 
-def make_host(module):
+def make_host(module: Any) -> sriov_sysfs.Host:
     params = module.params
     return sriov_sysfs.Host(params["sysfs_root"], runner=ModuleRunner(module),
                             write_timeout=params["write_timeout"], wait_timeout=params["wait_timeout"])
 
 
-def check_before_writes(module, host, desired):
+def check_before_writes(module: Any, host: sriov_sysfs.Host,
+                        desired: sriov_sysfs.Desired) -> Tuple[Problems, Optional[str]]:
     """The input, the host and (with num_vfs) the management-PF rule, before any
     write, also in check mode and for gathered: (problems, the PF's PCI address)."""
     params, state = module.params, desired.state
@@ -62,7 +65,7 @@ def check_before_writes(module, host, desired):
     return problems, address
 
 
-def run(module):
+def run(module: Any) -> None:
     """The flow of vfio_sriov, on the module built by the module file."""
     if option_error(module.params):
         module.fail_json(msg=option_error(module.params))
@@ -77,6 +80,7 @@ def run(module):
     if problems:
         module.fail_json(msg=problems.render(), problems=problems.items, changed=False, changed_steps=[],
                          host=host.facts())
+    assert address is not None  # validate_host returns None only with a problem
 
     pf = host.pf(address)
     if state == "gathered":
@@ -135,7 +139,7 @@ def run(module):
     module.exit_json(**result)
 
 
-def planned_vfs(vfs, desired):
+def planned_vfs(vfs: List[Dict[str, Any]], desired: sriov_sysfs.Desired) -> List[Dict[str, Any]]:
     """The VFs as they will be: the wanted driver on every one."""
     out = []
     for vf in vfs:
@@ -148,6 +152,6 @@ def planned_vfs(vfs, desired):
     return out
 
 
-def diff(address, before, after):
+def diff(address: str, before: str, after: str) -> Dict[str, str]:
     return {"before": before, "after": after,
             "before_header": "%s (sysfs)" % address, "after_header": "%s (sysfs)" % address}

@@ -39,6 +39,10 @@ import os
 import re
 import threading
 import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
+
+if TYPE_CHECKING:  # for the type checker only: on the host the boot script imports this file alone
+    from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 VFIO = "vfio-pci"
 KERNEL = "kernel"
@@ -80,15 +84,20 @@ ERRNO_HINTS = {
     "unbind": {errno.ENODEV: "the device is not bound to that driver"},
 }
 
+T = TypeVar("T")
+# One step of a plan: (description, the write that performs it; called without arguments, the lambdas
+# bind their values as defaults)
+Action = Tuple[str, Callable[..., None]]
+
 
 class SriovError(Exception):
     """A failed step; ``state`` is filled with the host's state afterwards."""
 
-    def __init__(self, message, step=None, code=None):
+    def __init__(self, message: str, step: Optional[str] = None, code: Optional[int] = None) -> None:
         super(SriovError, self).__init__(message)
         self.message = message
         self.step = step
-        self.state = None
+        self.state: Optional[str] = None
         self.errno = code
 
 
@@ -99,7 +108,7 @@ class WriteTimeout(SriovError):
 class SysfsWriter:
     """One write(2) of the whole value, as ``echo value > attribute`` does."""
 
-    def write(self, path, value):
+    def write(self, path: str, value: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
         try:
             os.write(fd, value.encode("ascii"))
@@ -112,7 +121,7 @@ class CommandRunner:
     commands through AnsibleModule.run_command, the boot script through
     subprocess; this base finds binaries and runs nothing."""
 
-    def find(self, name):
+    def find(self, name: str) -> Optional[str]:
         paths = os.environ.get("PATH", "").split(os.pathsep) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
         for directory in paths:
             candidate = os.path.join(directory, name)
@@ -120,11 +129,11 @@ class CommandRunner:
                 return candidate
         return None
 
-    def run(self, argv):
+    def run(self, argv: List[str]) -> Tuple[int, str, str]:
         return 127, "", "%s: no command runner configured" % argv[0]
 
 
-def normalize_pci(address):
+def normalize_pci(address: Optional[str]) -> Optional[str]:
     """``3b:00.0`` or ``0000:3B:00.0`` -> ``0000:3b:00.0``; None when it is no PCI address."""
     match = PCI_ADDRESS.match(address or "")
     if not match:
@@ -133,7 +142,7 @@ def normalize_pci(address):
     return "%s:%s:%s.%s" % ((domain or "0000").lower(), bus.lower(), dev.lower(), func)
 
 
-def vf_address(pf_address, offset, stride, index):
+def vf_address(pf_address: str, offset: int, stride: int, index: int) -> str:
     """The routing ID arithmetic of the SR-IOV capability (First VF Offset, VF Stride)."""
     domain, bus, devfn = pf_address[:4], int(pf_address[5:7], 16), pf_address[8:]
     dev, func = devfn.split(".")
@@ -142,17 +151,19 @@ def vf_address(pf_address, offset, stride, index):
     return "%s:%02x:%02x.%d" % (domain, (rid >> 8) & 0xff, (rid >> 3) & 0x1f, rid & 0x7)
 
 
-def kernel_args_for(cpu_vendor):
+def kernel_args_for(cpu_vendor: Optional[str]) -> List[str]:
     """The x86 vendors' IOMMU arguments; none for other CPUs (aarch64 has no vendor_id in /proc/cpuinfo, and
     its SMMU is not switched on by these arguments)."""
-    return list(IOMMU_KERNEL_ARGS.get(cpu_vendor, []))
+    return list(IOMMU_KERNEL_ARGS.get(cpu_vendor or "", []))
 
 
 class Host:
     """The host's sysfs and procfs below ``root``, read and written in one place."""
 
-    def __init__(self, root="/", writer=None, runner=None, write_timeout=120.0, wait_timeout=60.0,
-                 poll_interval=0.05, clock=None, sleep=None):
+    def __init__(self, root: Optional[str] = "/", writer: Optional[SysfsWriter] = None,
+                 runner: Optional[CommandRunner] = None, write_timeout: float = 120.0,
+                 wait_timeout: float = 60.0, poll_interval: float = 0.05,
+                 clock: Optional[Callable[[], float]] = None, sleep: Optional[Callable[[float], None]] = None) -> None:
         self.root = root or "/"
         self.writer = writer or SysfsWriter()
         self.runner = runner or CommandRunner()
@@ -161,60 +172,62 @@ class Host:
         self.poll_interval = poll_interval
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
-        self.writes = []
+        self.writes: List[Dict[str, str]] = []
         # seconds between tries of a 0 -> M sriov_numvfs write that a busy PF driver refused
         self.busy_retry_delays = (1, 2, 4, 8, 16)
 
     # ------------------------------------------------------------ paths
-    def path(self, *parts):
+    def path(self, *parts: str) -> str:
         return os.path.join(self.root, *[part.lstrip("/") for part in parts])
 
-    def dev(self, address, *parts):
+    def dev(self, address: str, *parts: str) -> str:
         return self.path("sys/bus/pci/devices", address, *parts)
 
-    def rel(self, path):
+    def rel(self, path: str) -> str:
         """The path as the host sees it (``/sys/...``), for messages."""
         return "/" + os.path.relpath(path, self.root)
 
     # ------------------------------------------------------------ reads
-    def read(self, path, default=None):
+    def read(self, path: str, default: Optional[str] = None) -> Optional[str]:
         try:
             with open(path, "r") as handle:
                 return handle.read().strip()
         except (IOError, OSError):
             return default
 
-    def read_int(self, path, default=None):
+    def read_int(self, path: str, default: Optional[int] = None) -> Optional[int]:
         value = self.read(path)
+        if value is None:
+            return default
         try:
             return int(value, 0)
         except (TypeError, ValueError):
             return default
 
-    def link_name(self, path):
+    def link_name(self, path: str) -> Optional[str]:
         """basename of a symlink's target (``driver``, ``iommu_group``), None without one."""
         try:
             return os.path.basename(os.readlink(path))
         except (IOError, OSError):
             return None
 
-    def listdir(self, path):
+    def listdir(self, path: str) -> List[str]:
         try:
             return sorted(os.listdir(path))
         except (IOError, OSError):
             return []
 
-    def exists(self, path):
+    def exists(self, path: str) -> bool:
         return os.path.lexists(path)
 
     # ------------------------------------------------------------ writes
-    def write(self, path, value):
+    def write(self, path: str, value: str) -> None:
         """Write and record one value; a write that blocks longer than
         write_timeout fails (kernel drivers can block on these writes)."""
         self.writes.append({"path": self.rel(path), "value": value})
-        box = {}
+        box: Dict[str, BaseException] = {}
 
-        def target():
+        def target() -> None:
             try:
                 self.writer.write(path, value)
             except BaseException as exc:  # pylint: disable=broad-except
@@ -237,13 +250,13 @@ class Host:
             if isinstance(error, (IOError, OSError)):
                 attribute = os.path.basename(path)
                 hints = ERRNO_HINTS.get(attribute, {})
-                hint = hints.get(error.errno)
+                hint = hints.get(error.errno) if error.errno is not None else None
                 raise SriovError("writing %r to %s failed: %s%s" % (
                     value.strip(), self.rel(path), os.strerror(error.errno) if error.errno else error,
                     " (%s)" % hint if hint else ""), code=error.errno)
             raise error
 
-    def wait_for(self, probe, what):
+    def wait_for(self, probe: Callable[[], T], what: str) -> T:
         """Poll ``probe`` until it returns a truthy value, at most wait_timeout seconds."""
         deadline = self.clock() + self.wait_timeout
         while True:
@@ -255,23 +268,23 @@ class Host:
             self.sleep(self.poll_interval)
 
     # ------------------------------------------------------------ host facts
-    def cpu_vendor(self):
+    def cpu_vendor(self) -> Optional[str]:
         for line in (self.read(self.path("proc/cpuinfo"), "") or "").splitlines():
             key, _sep, value = line.partition(":")
             if key.strip() == "vendor_id":
                 return value.strip()
         return None
 
-    def cmdline(self):
+    def cmdline(self) -> List[str]:
         return (self.read(self.path("proc/cmdline"), "") or "").split()
 
-    def iommu_groups(self):
+    def iommu_groups(self) -> int:
         return len(self.listdir(self.path("sys/kernel/iommu_groups")))
 
-    def vfio_pci_loaded(self):
+    def vfio_pci_loaded(self) -> bool:
         return os.path.isdir(self.path("sys/bus/pci/drivers", VFIO))
 
-    def vfio_pci_installed(self):
+    def vfio_pci_installed(self) -> Optional[bool]:
         """Whether modprobe could load vfio-pci (module file or built in)."""
         release = self.read(self.path("proc/sys/kernel/osrelease"))
         if not release:
@@ -282,7 +295,7 @@ class Host:
         return bool(re.search(r"(^|/)vfio-pci\.ko", self.read(os.path.join(base, "modules.dep"), "") or "",
                               re.M))
 
-    def facts(self):
+    def facts(self) -> Dict[str, Any]:
         vendor = self.cpu_vendor()
         wanted = kernel_args_for(vendor)
         cmdline = self.cmdline()
@@ -296,7 +309,7 @@ class Host:
         }
 
     # ------------------------------------------------------------ PCI devices
-    def sriov_pfs(self):
+    def sriov_pfs(self) -> List[Tuple[str, List[str], int]]:
         """Every SR-IOV capable PF: [(address, [netdev names], totalvfs)]."""
         found = []
         for address in self.listdir(self.path("sys/bus/pci/devices")):
@@ -305,7 +318,7 @@ class Host:
                 found.append((address, self.listdir(self.dev(address, "net")), total))
         return found
 
-    def describe_pfs(self):
+    def describe_pfs(self) -> str:
         pfs = self.sriov_pfs()
         if not pfs:
             return "this host has no SR-IOV capable PF (none under /sys/bus/pci/devices has sriov_totalvfs)"
@@ -313,7 +326,7 @@ class Host:
             "%s (%s, up to %d VFs)" % ("/".join(names) or "no netdev", address, total)
             for address, names, total in pfs)
 
-    def resolve_pf(self, name=None, address=None):
+    def resolve_pf(self, name: Optional[str] = None, address: Optional[str] = None) -> Tuple[Optional[str], Optional[str]]:
         """(pci address, problem): exactly one of them is None."""
         if name:
             link = self.path("sys/class/net", name, "device")
@@ -337,7 +350,7 @@ class Host:
                           "%s" % (label, address, self.describe_pfs()))
         return address, None
 
-    def pf(self, address):
+    def pf(self, address: str) -> Dict[str, Any]:
         names = self.listdir(self.dev(address, "net"))
         vendor = (self.read(self.dev(address, "vendor")) or "").replace("0x", "")
         device = (self.read(self.dev(address, "device")) or "").replace("0x", "")
@@ -357,7 +370,7 @@ class Host:
             "stride": self.read_int(self.dev(address, "sriov_stride")),
         }
 
-    def vf_links(self, address):
+    def vf_links(self, address: str) -> Dict[int, str]:
         """{index: vf address} from the PF's virtfnN links."""
         links = {}
         for entry in self.listdir(self.dev(address)):
@@ -368,7 +381,7 @@ class Host:
                     links[int(match.group(1))] = target
         return links
 
-    def vf(self, index, address):
+    def vf(self, index: int, address: str) -> Dict[str, Any]:
         override = self.read(self.dev(address, "driver_override"))
         return {
             "index": index,
@@ -379,11 +392,11 @@ class Host:
             "device_id": (self.read(self.dev(address, "device")) or "").replace("0x", "") or None,
         }
 
-    def vfs(self, address):
+    def vfs(self, address: str) -> List[Dict[str, Any]]:
         return [self.vf(index, vf) for index, vf in sorted(self.vf_links(address).items())]
 
     # ------------------------------------------------------------ ip link (VF settings through the PF)
-    def ip_link_show(self, name):
+    def ip_link_show(self, name: Optional[str]) -> Optional[List[Dict[str, Any]]]:
         """The JSON list ``ip -j link show dev <name>`` prints; None when unknown (no name, no netdev, no ``ip``)."""
         if not name:
             return None
@@ -395,7 +408,7 @@ class Host:
         except ValueError:
             return None
 
-    def vf_settings(self, pf_name):
+    def vf_settings(self, pf_name: Optional[str]) -> Optional[Dict[int, Dict[str, Any]]]:
         """{index: settings} as ``ip -j link show`` reports them; None when unknown."""
         links = self.ip_link_show(pf_name)
         if links is None:
@@ -406,14 +419,14 @@ class Host:
                 settings[int(info.get("vf"))] = parse_vfinfo(info)
         return settings
 
-    def ip_link_set_vf(self, pf_name, index, args):
+    def ip_link_set_vf(self, pf_name: str, index: int, args: List[str]) -> None:
         argv = ["ip", "link", "set", "dev", pf_name, "vf", str(index)] + args
         self.writes.append({"command": " ".join(argv)})
         rc, out, err = self.runner.run(argv)
         if rc != 0:
             raise SriovError("'%s' failed (rc=%s): %s" % (" ".join(argv), rc, (err or out).strip()))
 
-    def link_admin_up(self, name):
+    def link_admin_up(self, name: Optional[str]) -> Optional[bool]:
         """Whether the netdev is administratively up (IFF_UP, the ``UP`` flag of ``ip -j link show``);
         None when unknown (no netdev or no ``ip``)."""
         links = self.ip_link_show(name)
@@ -421,14 +434,14 @@ class Host:
             return None
         return bool(links) and "UP" in (links[0].get("flags") or [])
 
-    def link_set_up(self, name):
+    def link_set_up(self, name: str) -> None:
         argv = ["ip", "link", "set", "dev", name, "up"]
         self.writes.append({"command": " ".join(argv)})
         rc, out, err = self.runner.run(argv)
         if rc != 0:
             raise SriovError("'%s' failed (rc=%s): %s" % (" ".join(argv), rc, (err or out).strip()))
 
-    def vfio_holders(self, vf):
+    def vfio_holders(self, vf: Dict[str, Any]) -> List[str]:
         """Processes that hold the VF open through vfio: ["pid 4242 (qemu-kvm) holds /dev/vfio/42", ...].
 
         A VM's QEMU opens the VF's IOMMU group (/dev/vfio/<group>, drivers/vfio/group.c) or, with iommufd,
@@ -458,7 +471,7 @@ class Host:
         return sorted(set(found))
 
 
-def parse_vfinfo(info):
+def parse_vfinfo(info: Dict[str, Any]) -> Dict[str, Any]:
     """One ``vfinfo_list`` entry of ``ip -j link show`` -> our setting names.
     iproute2 leaves out vlan/qos/rates when 0 and spoofchk/trust when the
     driver does not report them."""
@@ -480,7 +493,7 @@ def parse_vfinfo(info):
     }
 
 
-def ip_args(current, wanted):
+def ip_args(current: Dict[str, Any], wanted: Dict[str, Any]) -> List[str]:
     """``ip link set ... vf N`` arguments that turn ``current`` into ``wanted``
     (only the settings given in ``wanted``); [] when nothing differs."""
     args = []
@@ -504,7 +517,7 @@ def ip_args(current, wanted):
     return args
 
 
-def normalize_vf_settings(item):
+def normalize_vf_settings(item: Dict[str, Any]) -> Dict[str, Any]:
     out = {}
     for key in VF_SETTINGS:
         value = item.get(key)
@@ -520,14 +533,15 @@ def normalize_vf_settings(item):
 class Desired:
     """What one PF should look like."""
 
-    def __init__(self, pf=None, pf_pci_address=None, num_vfs=None, driver=VFIO, vfs=None, state="present"):
+    def __init__(self, pf: Optional[str] = None, pf_pci_address: Optional[str] = None, num_vfs: Optional[int] = None,
+                 driver: Optional[str] = VFIO, vfs: Optional[List[Dict[str, Any]]] = None, state: str = "present") -> None:
         self.pf_name = pf
         self.pf_pci_address = pf_pci_address
         self.num_vfs = 0 if state == "absent" else num_vfs
         self.driver = driver or VFIO
         self.state = state
-        self.vfs = {}
-        self.duplicates = []
+        self.vfs: Dict[int, Dict[str, Any]] = {}
+        self.duplicates: List[int] = []
         for item in vfs or []:
             index = int(item["index"])
             if index in self.vfs:
@@ -535,11 +549,11 @@ class Desired:
             self.vfs[index] = normalize_vf_settings(item)
 
     @property
-    def label(self):
+    def label(self) -> str:
         return "PF %s" % (self.pf_name or self.pf_pci_address)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Dict[str, Any]) -> "Desired":
         return cls(pf=data.get("name") or data.get("pf"), pf_pci_address=data.get("pci") or data.get("pf_pci_address"),
                    num_vfs=data.get("num_vfs"), driver=data.get("driver", VFIO), vfs=data.get("vfs"),
                    state=data.get("state", "present"))
@@ -548,21 +562,26 @@ class Desired:
 class LocalProblems:
     """The subset of validate.Problems the boot-time script needs."""
 
-    def __init__(self):
-        self.items = []
+    def __init__(self) -> None:
+        self.items: List[Dict[str, str]] = []
 
-    def add(self, where, field, message):
+    def add(self, where: str, field: str, message: str) -> None:
         self.items.append({"object": where, "field": field, "message": message})
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.items)
 
-    def render(self):
+    def render(self) -> str:
         lines = ["%s: %s: %s" % (p["object"], p["field"], p["message"]) for p in self.items]
         return "%d invalid input(s), nothing was changed:\n- %s" % (len(lines), "\n- ".join(lines))
 
 
-def validate_input(desired, problems):
+# Where validation reports a problem: LocalProblems in the boot script, validate.Problems in the module
+# (typing.Protocol would need Python 3.8 on the host; the boot unit runs the host's python3)
+ProblemSink = Union[LocalProblems, "Problems"]
+
+
+def validate_input(desired: Desired, problems: ProblemSink) -> None:
     """Checks that need no host."""
     where = desired.label
     if desired.pf_name is not None and not NETDEV_NAME.match(desired.pf_name):
@@ -613,13 +632,14 @@ def validate_input(desired, problems):
             problems.add(where, field + ".max_tx_rate", "%r is negative: use Mbps, 0 for no limit" % (rate,))
 
 
-def validate_host(host, desired, problems, gathered=False):
+def validate_host(host: Host, desired: Desired, problems: ProblemSink, gathered: bool = False) -> Optional[str]:
     """Checks against the host, before any write; returns the PF's address or None."""
     where = desired.label
     address, problem = host.resolve_pf(desired.pf_name, desired.pf_pci_address)
     if problem:
         problems.add(where, "pf" if desired.pf_name else "pf_pci_address", problem)
         return None
+    assert address is not None  # resolve_pf: exactly one of address and problem is None
     pf = host.pf(address)
     num = desired.num_vfs
     if isinstance(num, int) and num > pf["totalvfs"]:
@@ -650,7 +670,7 @@ def validate_host(host, desired, problems, gathered=False):
     return address
 
 
-def iommu_problem(host, facts):
+def iommu_problem(host: Host, facts: Dict[str, Any]) -> str:
     args = facts["kernel_args_wanted"]
     missing = facts["kernel_args_missing"]
     vendor = facts["cpu_vendor"] or "unknown CPU vendor"
@@ -675,27 +695,28 @@ class Reconciler:
     them, re-reading the host between the PF-level and the VF-level part, and
     verifies the end state by reading it back."""
 
-    def __init__(self, host, desired, address):
+    def __init__(self, host: Host, desired: Desired, address: str) -> None:
         self.host = host
         self.desired = desired
         self.address = address
-        self.steps = []
-        self.current = None
+        self.steps: List[str] = []
+        self.current: Optional[str] = None
 
     # ------------------------------------------------------------ helpers
-    def step(self, text):
+    def step(self, text: str) -> None:
         self.steps.append(text)
 
     def _vf_label(self, vf):
         return "VF%d %s" % (vf["index"], vf["pci"])
 
-    def wanted_num(self):
+    def wanted_num(self) -> int:
         return self.desired.num_vfs or 0
 
     # ------------------------------------------------------------ planning
-    def pf_actions(self, pf):
+    def pf_actions(self, pf: Dict[str, Any]) -> List[Action]:
         """[(description, callable)] for autoprobe and sriov_numvfs."""
-        host, actions = self.host, []
+        host = self.host
+        actions: List[Action] = []
         num, current = self.wanted_num(), pf["numvfs"]
         numvfs_path = host.dev(self.address, "sriov_numvfs")
         autoprobe_path = host.dev(self.address, "sriov_drivers_autoprobe")
@@ -751,7 +772,7 @@ class Reconciler:
             return False
         return all(host.exists(host.dev(vf)) for vf in links.values())
 
-    def predicted_vfs(self, pf):
+    def predicted_vfs(self, pf: Dict[str, Any]) -> List[Dict[str, Any]]:
         """The VFs as they will be after the PF-level steps (check mode)."""
         num = self.wanted_num()
         if num == pf["numvfs"]:
@@ -772,9 +793,11 @@ class Reconciler:
                         "new": True})
         return out
 
-    def vf_actions(self, pf, vfs, settings):
+    def vf_actions(self, pf: Dict[str, Any], vfs: List[Dict[str, Any]],
+                   settings: Optional[Dict[int, Dict[str, Any]]]) -> List[Action]:
         """[(description, callable)] per VF: settings through the PF first, then the driver."""
-        host, actions = self.host, []
+        host = self.host
+        actions: List[Action] = []
         driver = self.desired.driver
         need_probe = []
         for vf in vfs:
@@ -854,11 +877,11 @@ class Reconciler:
         return vf["pci"]
 
     # ------------------------------------------------------------ teardown of existing VFs
-    def teardown(self, pf):
+    def teardown(self, pf: Dict[str, Any]) -> bool:
         """Whether the steps destroy existing VFs (any change of a non-zero count goes through 0)."""
         return bool(pf["numvfs"]) and self.wanted_num() != pf["numvfs"]
 
-    def teardown_blockers(self, pf):
+    def teardown_blockers(self, pf: Dict[str, Any]) -> List[str]:
         """Why destroying this PF's VFs is unsafe now: a VF held open through vfio (a running VM), or a VF on
         a driver other than the one this configuration puts it on (someone else uses it)."""
         if not self.teardown(pf):
@@ -877,7 +900,7 @@ class Reconciler:
                 found.append("%s is bound to vfio-pci, not its kernel driver" % label)
         return found
 
-    def refuse_unsafe_teardown(self, pf):
+    def refuse_unsafe_teardown(self, pf: Dict[str, Any]) -> None:
         blockers = self.teardown_blockers(pf)
         if blockers:
             raise SriovError(
@@ -887,7 +910,7 @@ class Reconciler:
                     pf["numvfs"], self.wanted_num(), self.address, "; ".join(blockers)), step="safety check")
 
     # ------------------------------------------------------------ run
-    def plan(self):
+    def plan(self) -> Tuple[Dict[str, Any], List[Dict[str, Any]], List[str]]:
         pf = self.host.pf(self.address)
         steps = [text for text, _action in self.pf_actions(pf)]
         vfs = self.predicted_vfs(pf)
@@ -895,7 +918,7 @@ class Reconciler:
         steps += [text for text, _action in self.vf_actions(pf, vfs, settings)]
         return pf, vfs, steps
 
-    def apply(self):
+    def apply(self) -> None:
         self.current = None
         try:
             pf = self.host.pf(self.address)
@@ -922,7 +945,7 @@ class Reconciler:
             err.state = self.describe()
             raise
 
-    def verify(self):
+    def verify(self) -> None:
         """Read the end state back; raise when it is not the desired one."""
         host = self.host
         pf = host.pf(self.address)
@@ -947,7 +970,7 @@ class Reconciler:
         if wrong:
             raise SriovError("the host does not read back as configured: %s" % "; ".join(wrong))
 
-    def describe(self):
+    def describe(self) -> str:
         """The host's state of this PF, for failure messages."""
         host = self.host
         try:
@@ -965,7 +988,8 @@ class Reconciler:
         return "; ".join(parts)
 
 
-def result_vfs(host, address, pf_name, vfs=None):
+def result_vfs(host: Host, address: str, pf_name: Optional[str],
+               vfs: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
     """The VF list returned to the user, with MAC/VLAN where ip reports them."""
     vfs = host.vfs(address) if vfs is None else vfs
     settings = host.vf_settings(pf_name) or {}
@@ -982,7 +1006,8 @@ def result_vfs(host, address, pf_name, vfs=None):
     return out
 
 
-def render_state(pf, vfs, desired=None, steps=None):
+def render_state(pf: Dict[str, Any], vfs: List[Dict[str, Any]], desired: Optional[Desired] = None,
+                 steps: Optional[List[str]] = None) -> str:
     """A small, stable text form of a PF's state for --diff."""
     lines = ["pf: %s%s" % (pf["pci"], " (%s)" % pf["name"] if pf.get("name") else ""),
              "sriov_numvfs: %s" % pf["numvfs"]]
@@ -996,7 +1021,7 @@ def render_state(pf, vfs, desired=None, steps=None):
     return "\n".join(lines) + "\n"
 
 
-def run_pf(host, desired, check_mode=False, force=False):
+def run_pf(host: Host, desired: Desired, check_mode: bool = False, force: bool = False) -> Dict[str, Any]:
     """Validate, plan or apply one PF; returns a result dict (raises SriovError with .state on failure)."""
     problems = LocalProblems()
     validate_input(desired, problems)
@@ -1005,6 +1030,7 @@ def run_pf(host, desired, check_mode=False, force=False):
         address = validate_host(host, desired, problems)
     if problems:
         raise SriovError(problems.render())
+    assert address is not None  # validate_host returns None only with a problem
     reconciler = Reconciler(host, desired, address)
     pf_before = host.pf(address)
     vfs_before = host.vfs(address)

@@ -8,7 +8,7 @@ primary network, what can be hot-plugged or unplugged)."""
 
 import hashlib
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
@@ -23,48 +23,48 @@ IFACES_PATH = "/spec/template/spec/domain/devices/interfaces"
 NETWORKS_PATH = "/spec/template/spec/networks"
 
 
-def template_spec(vm):
+def template_spec(vm: Dict[str, Any]) -> Dict[str, Any]:
     return ((vm.get("spec") or {}).get("template") or {}).get("spec") or {}
 
 
-def interfaces_of(vm):
+def interfaces_of(vm: Dict[str, Any]) -> List[Dict[str, Any]]:
     return list(((template_spec(vm).get("domain") or {}).get("devices") or {}).get("interfaces") or [])
 
 
-def networks_of(vm):
+def networks_of(vm: Dict[str, Any]) -> List[Dict[str, Any]]:
     return list(template_spec(vm).get("networks") or [])
 
 
-def binding_of(iface):
+def binding_of(iface: Dict[str, Any]) -> Optional[str]:
     for name in BINDINGS + REMOVED_BINDINGS:
         if name in iface:
             return name
     return None
 
 
-def find(items, name):
+def find(items: Iterable[Dict[str, Any]], name: Optional[str]) -> Tuple[Optional[int], Optional[Dict[str, Any]]]:
     for index, item in enumerate(items):
         if item.get("name") == name:
             return index, item
     return None, None
 
 
-def is_primary(network):
+def is_primary(network: Dict[str, Any]) -> bool:
     """The pod network, or a Multus network marked default (vmispec.LookUpDefaultNetwork)."""
     return "pod" in network or bool((network.get("multus") or {}).get("default"))
 
 
-def nad_reference(network):
+def nad_reference(network: Dict[str, Any]) -> Optional[str]:
     return (network.get("multus") or {}).get("networkName")
 
 
-def split_reference(reference, namespace):
+def split_reference(reference: Optional[str], namespace: str) -> Tuple[str, str]:
     """'<nad>' or '<ns>/<nad>' -> (namespace, name)."""
     ref_ns, _sep, name = str(reference).rpartition("/")
     return (ref_ns or namespace, name)
 
 
-def is_running(vm):
+def is_running(vm: Dict[str, Any]) -> bool:
     spec = vm.get("spec") or {}
     status = vm.get("status") or {}
     if spec.get("runStrategy") in ("Always", "RerunOnFailure") or spec.get("running") is True:
@@ -72,17 +72,17 @@ def is_running(vm):
     return bool(status.get("ready") or status.get("printableStatus") in ("Running", "Migrating", "Starting"))
 
 
-def condition(obj, kind):
+def condition(obj: Dict[str, Any], kind: str) -> Optional[Dict[str, Any]]:
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind:
             return cond
     return None
 
 
-def macs_in_use(vms, vmis):
+def macs_in_use(vms: Iterable[Dict[str, Any]], vmis: Iterable[Dict[str, Any]]) -> Dict[str, str]:
     """MAC (lowercase, colon form) -> 'VirtualMachine ns/name iface' for every
     MAC set in VM templates or reported by VMIs."""
-    used = {}
+    used: Dict[str, str] = {}
     for vm in vms:
         meta = vm.get("metadata") or {}
         for iface in interfaces_of(vm):
@@ -98,7 +98,7 @@ def macs_in_use(vms, vmis):
     return used
 
 
-def normal_mac(mac):
+def normal_mac(mac: str) -> str:
     return str(mac).lower().replace("-", ":")
 
 
