@@ -87,15 +87,15 @@ class Cloner:
     ``targets`` item (the module's argument spec), checked here because an
     item's unset options take the task's values."""
 
-    def __init__(self, module, target_spec):
+    def __init__(self, module: Any, target_spec: Dict[str, Any]) -> None:
         self.module = module
         self.target_spec = target_spec
         self.params = module.params
         self.namespace = self.params["namespace"]
         self.runner = Run(module)
-        self.pollers = {}
+        self.pollers: Dict[str, ClonePoller] = {}
         self.pollers_lock = threading.Lock()
-        self._deadline = None   # task_deadline()
+        self._deadline: Optional[Deadline] = None   # task_deadline()
 
     def poller(self, api: ResourceType) -> ClonePoller:
         path = api.path(self.namespace)
@@ -606,8 +606,8 @@ class Cloner:
 
     def describe(self, result: Dict[str, Any], source: Dict[str, Any]) -> Dict[str, Any]:
         vm = result.get("vm") or {}
-        old = dict((i.get("name"), i.get("macAddress")) for i in vmspec.interfaces_of(source))
-        new = dict((i.get("name"), i.get("macAddress")) for i in vmspec.interfaces_of(vm))
+        old = dict((i.get("name") or "", i.get("macAddress")) for i in vmspec.interfaces_of(source))
+        new = dict((i.get("name") or "", i.get("macAddress")) for i in vmspec.interfaces_of(vm))
         result = dict(result)
         result["macs"] = dict((name, {"old": old.get(name), "new": new.get(name)}) for name in sorted(set(old) | set(new)))
         return result

@@ -106,11 +106,9 @@ def plan_vm(problems: Problems, vm: Dict[str, Any], requests: List[Dict[str, Any
         else:
             _plan_present(problems, where, field, req, (iface, n_index, network), vm, new_ifaces, new_networks,
                           plan)
-    for i_index, n_index in sorted(removals, reverse=True):
-        new_ifaces[i_index] = None
-        new_networks[n_index] = None
-    new_ifaces = [i for i in new_ifaces if i is not None]
-    new_networks = [n for n in new_networks if n is not None]
+    dropped_ifaces, dropped_networks = set(r[0] for r in removals), set(r[1] for r in removals)
+    new_ifaces = [i for index, i in enumerate(new_ifaces) if index not in dropped_ifaces]
+    new_networks = [n for index, n in enumerate(new_networks) if index not in dropped_networks]
     if plan.changed:
         plan.ops = list_patch(vm, ifaces, networks, new_ifaces, new_networks)
     return plan

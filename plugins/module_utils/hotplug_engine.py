@@ -118,8 +118,8 @@ class HotplugEngine:
         plugs = [r for r in self.requests if r.get("state") != "absent"]
         nads = {}
         for ns in sorted(set(vmspec.split_reference(r["network"], self.namespace)[0] for r in plugs)):
-            for nad in self.session.list(NAD.path(ns)):
-                nads[(ns, nad["metadata"]["name"])] = nad
+            for item in self.session.list(NAD.path(ns)):
+                nads[(ns, item["metadata"]["name"])] = item
         for req in plugs:
             ns, name = vmspec.split_reference(req["network"], self.namespace)
             nad = nads.get((ns, name))
@@ -246,8 +246,8 @@ class HotplugEngine:
             resource = _resource_of(nads.get(key)) if key else None
             if resource:
                 needs[resource] = needs.get(resource, 0) + 1
-        for iface in new_vfs:
-            resource = _resource_of(sriov_nads.get(iface))
+        for vf in new_vfs:
+            resource = _resource_of(sriov_nads.get(vf))
             if resource:
                 needs[resource] = needs.get(resource, 0) + 1
         if not needs:
@@ -321,7 +321,7 @@ class HotplugEngine:
                    vmis: Mapping[str, Optional[Dict[str, Any]]]) -> None:
         unfiltered = self.params.get("vm_selector") is None and self.params.get("template_selector") is None
         all_vms = vms if unfiltered and len(vms) > 1 else self.session.list(VM.path(self.namespace))
-        used = vmspec.macs_in_use(all_vms, list(vmis.values()))
+        used = vmspec.macs_in_use(all_vms, [v for v in vmis.values() if v is not None])
         for req in self.requests:
             mac = req.get("mac_address")
             if mac and req.get("state") != "absent":

@@ -338,9 +338,9 @@ def desired(spec: Dict[str, Any], config: Optional[Dict[str, Any]], state: str,
     if state == OVERRIDDEN:
         ifaces, networks = [], []
         for cfg in wanted:
-            iface, network = build_interface(cfg)
-            ifaces.append(iface)
-            networks.append(network)
+            built_iface, built_network = build_interface(cfg)
+            ifaces.append(built_iface)
+            networks.append(built_network)
         for typed, field in DNS_FIELDS:
             fields[field] = _dns_value(typed, config.get(typed))
     elif state == DELETED:
@@ -371,11 +371,11 @@ def desired(spec: Dict[str, Any], config: Optional[Dict[str, Any]], state: str,
                     new_network["pod"] = copy.deepcopy(network["pod"])  # CIDRs are top-level options
             else:
                 new_iface, new_network = merge_interface(iface, network, cfg)
-            if iface is None:
+            if iface is None or i_index is None:
                 ifaces.append(new_iface)
             else:
                 ifaces[i_index] = new_iface
-            if network is None:
+            if network is None or n_index is None:
                 networks.append(new_network)
             else:
                 networks[n_index] = new_network

@@ -71,7 +71,7 @@ def plan_running(vm: Dict[str, Any], want: Desired, kv: Optional[KubeVirtInfo]) 
         current_network = vmspec.find(cur_networks, name)[1]
         binding = vmspec.binding_of(iface)
         if current_iface is None:
-            if (hotplug_ok and not implicit and binding in vmspec.HOTPLUG_BINDINGS
+            if (hotplug_ok and not implicit and binding in vmspec.HOTPLUG_BINDINGS and network is not None
                     and _is_multus_secondary(network) and current_network is None):
                 req = {"interface": name, "network": network["multus"]["networkName"], "binding": binding,
                        "model": iface.get("model"), "mac_address": iface.get("macAddress"),
@@ -88,7 +88,7 @@ def plan_running(vm: Dict[str, Any], want: Desired, kv: Optional[KubeVirtInfo]) 
         if current_iface == iface and current_network == network:
             continue
         if (current_iface == iface and swap_ok and hotplug_ok and binding in vmspec.HOTPLUG_BINDINGS
-                and _is_multus_secondary(current_network) and _is_multus_secondary(network)
+                and _is_multus_secondary(current_network) and network is not None and _is_multus_secondary(network)
                 and _without_ref(current_network) == _without_ref(network)):
             plan.requests.append({"interface": name, "network": network["multus"]["networkName"],
                                   "binding": binding, "model": iface.get("model"),
@@ -132,8 +132,8 @@ def pending_start(vm: Dict[str, Any], vmi: Optional[Dict[str, Any]]) -> List[str
         return []
     current = [i.get("name") for i in (((vmi.get("spec") or {}).get("domain") or {}).get("devices") or {}).get(
         "interfaces") or []]
-    return [i.get("name") for i in vmspec.interfaces_of(vm)
-            if i.get("state") != "absent" and i.get("name") not in current]
+    return [i["name"] for i in vmspec.interfaces_of(vm)
+            if i.get("name") and i.get("state") != "absent" and i["name"] not in current]
 
 
 def _without_ref(network):

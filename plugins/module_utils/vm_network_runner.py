@@ -40,17 +40,17 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import (
 
 # ------------------------------------------------------------ the module
 class VmNetwork:
-    def __init__(self, module):
+    def __init__(self, module: Any) -> None:
         self.module = module
-        self.params = module.params
-        self.namespace = self.params["namespace"]
-        self.name = self.params["vm"]
-        self.state = self.params["state"]
-        self.config = self.params.get("config") or {}
+        self.params = module.params  # type: Dict[str, Any]
+        self.namespace = self.params["namespace"]  # type: str
+        self.name = self.params["vm"]  # type: str
+        self.state = self.params["state"]  # type: str
+        self.config = self.params.get("config") or {}  # type: Dict[str, Any]
         rename_binding_values(module, self.config.get("interfaces"), "config.interfaces")
         self.runner = Run(module)
-        self.patches = []
-        self._before = None  # the VM as read before any write
+        self.patches = []  # type: List[Any]
+        self._before = None  # type: Optional[Dict[str, Any]]  # the VM as read before any write
 
     @property
     def session(self) -> ApiSession:
@@ -133,10 +133,10 @@ class VmNetwork:
                     problems.add(where, "interface %s" % name, "NetworkAttachmentDefinition %r not found in namespace "
                                  "%r (searched: %s/%s). Create it with kubevirt_net.core.kubevirt_network.%s"
                                  % (key[1], key[0], key[0], key[1], hint))
-                elif vmspec.binding_of(vmspec.find(want.ifaces, name)[1]) == "sriov":
+                elif vmspec.binding_of(vmspec.find(want.ifaces, name)[1] or {}) == "sriov":
                     tools.check_sriov(problems, "interface %s" % name, nads[key], kv)
-        macs = [(n, vmspec.find(want.ifaces, n)[1].get("macAddress")) for n in changed if n not in covered]
-        macs = [(n, m) for n, m in macs if m]
+        macs: List[Tuple[str, str]] = [(n, m) for n, m in ((n, (vmspec.find(want.ifaces, n)[1] or {}).get("macAddress"))
+                                                        for n in changed if n not in covered) if m]
         if macs:
             others = [v for v in self.session.list(VM.path(self.namespace)) if v["metadata"]["name"] != self.name]
             vmis = [v for v in self.session.list(VMI.path(self.namespace)) if v["metadata"]["name"] != self.name]
@@ -147,12 +147,12 @@ class VmNetwork:
                                  "MAC" % (mac, used[vmspec.normal_mac(mac)]))
         seen = {}  # type: Dict[str, str]
         for iface in want.ifaces:
-            mac = iface.get("macAddress")
-            if mac and vmspec.normal_mac(mac) in seen:
+            own = iface.get("macAddress")
+            if own and vmspec.normal_mac(own) in seen:
                 problems.add(where, "interface %s" % iface["name"], "mac_address %s is also set on interface %s"
-                             % (mac, seen[vmspec.normal_mac(mac)]))
-            elif mac:
-                seen[vmspec.normal_mac(mac)] = iface["name"]
+                             % (own, seen[vmspec.normal_mac(own)]))
+            elif own:
+                seen[vmspec.normal_mac(own)] = iface["name"]
         for name, port in vmn.istio_ports_listed(want):
             self.module.warn("interface %s lists port %d, which Istio's sidecar uses (%s); with Istio the VM does not "
                              "get it" % (name, port, ", ".join(str(p) for p in vmn.ISTIO_PORTS)))
@@ -220,7 +220,7 @@ class VmNetwork:
         # module's to act on; any other one was caused by something else: a finding, not acted on
         network_restart = bool(pending_restart) and hotplug.network_restart_required(vm, vmi)
         pending_now = [n for n in vm_network_live.pending_start(vm, vmi) if n not in [p[0] for p in declared]] if running else []
-        result = dict(vm={"name": self.name, "namespace": self.namespace, "running": running},
+        result: Dict[str, Any] = dict(vm={"name": self.name, "namespace": self.namespace, "running": running},
                       before=before, notes=want.notes, kubevirt=kv.as_dict(), pending_start=pending_now,
                       findings=[hotplug.restart_finding(vm, pending_restart)]
                       if pending_restart and not network_restart else [],

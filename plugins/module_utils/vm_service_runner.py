@@ -212,7 +212,7 @@ class VmService:
         stale = [v for v in group if p["dns"] and v["metadata"]["name"] in running
                  and (running[v["metadata"]["name"]].get("spec") or {}).get("subdomain") != p["name"]]
         changed = svc_changed or bool(subdomain_vms) or bool(p["restart"] and stale)
-        out = dict(changed=changed, selector=selector, kubevirt=kv.as_dict(),
+        out: Dict[str, Any] = dict(changed=changed, selector=selector, kubevirt=kv.as_dict(),
                    method="recreated" if recreate else actions[0].method)
         out["vms"] = [self.vm_entry(v, running, v in subdomain_vms, v in stale) for v in group]
         if p["dns"]:

@@ -72,8 +72,9 @@ def is_running(vm: Dict[str, Any]) -> bool:
     return bool(status.get("ready") or status.get("printableStatus") in ("Running", "Migrating", "Starting"))
 
 
-def condition(obj: Dict[str, Any], kind: str) -> Optional[Dict[str, Any]]:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
+def condition(obj: Optional[Dict[str, Any]], kind: str) -> Optional[Dict[str, Any]]:
+    """The condition of type ``kind`` of ``obj`` (None for no object)."""
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind:
             return cond
     return None
