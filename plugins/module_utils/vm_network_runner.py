@@ -135,8 +135,8 @@ class VmNetwork:
                                  % (key[1], key[0], key[0], key[1], hint))
                 elif vmspec.binding_of(vmspec.find(want.ifaces, name)[1] or {}) == "sriov":
                     tools.check_sriov(problems, "interface %s" % name, nads[key], kv)
-        macs: List[Tuple[str, str]] = [(n, m) for n, m in ((n, (vmspec.find(want.ifaces, n)[1] or {}).get("macAddress"))
-                                                        for n in changed if n not in covered) if m]
+        asked_macs = ((n, (vmspec.find(want.ifaces, n)[1] or {}).get("macAddress")) for n in changed if n not in covered)
+        macs: List[Tuple[str, str]] = [(n, m) for n, m in asked_macs if m]
         if macs:
             others = [v for v in self.session.list(VM.path(self.namespace)) if v["metadata"]["name"] != self.name]
             vmis = [v for v in self.session.list(VMI.path(self.namespace)) if v["metadata"]["name"] != self.name]
@@ -220,11 +220,11 @@ class VmNetwork:
         # module's to act on; any other one was caused by something else: a finding, not acted on
         network_restart = bool(pending_restart) and hotplug.network_restart_required(vm, vmi)
         pending_now = [n for n in vm_network_live.pending_start(vm, vmi) if n not in [p[0] for p in declared]] if running else []
-        result: Dict[str, Any] = dict(vm={"name": self.name, "namespace": self.namespace, "running": running},
-                      before=before, notes=want.notes, kubevirt=kv.as_dict(), pending_start=pending_now,
-                      findings=[hotplug.restart_finding(vm, pending_restart)]
-                      if pending_restart and not network_restart else [],
-                      pending_hotplug=[{"name": n, "action": a, "detail": d} for n, a, d in declared])
+        result: Dict[str, Any] = dict(
+            vm={"name": self.name, "namespace": self.namespace, "running": running},
+            before=before, notes=want.notes, kubevirt=kv.as_dict(), pending_start=pending_now,
+            findings=[hotplug.restart_finding(vm, pending_restart)] if pending_restart and not network_restart else [],
+            pending_hotplug=[{"name": n, "action": a, "detail": d} for n, a, d in declared])
         result["after"] = vmn.typed_config(vmn.apply_desired(spec, final)) if changed else before
         result["live"] = [{"name": n, "action": a, "detail": d} for n, a, d in hp_plan.changes] if hp_plan else []
         result["nonlive"] = plan.nonlive if plan and changed else []

@@ -213,7 +213,7 @@ class VmService:
                  and (running[v["metadata"]["name"]].get("spec") or {}).get("subdomain") != p["name"]]
         changed = svc_changed or bool(subdomain_vms) or bool(p["restart"] and stale)
         out: Dict[str, Any] = dict(changed=changed, selector=selector, kubevirt=kv.as_dict(),
-                   method="recreated" if recreate else actions[0].method)
+                                   method="recreated" if recreate else actions[0].method)
         out["vms"] = [self.vm_entry(v, running, v in subdomain_vms, v in stale) for v in group]
         if p["dns"]:
             out["dns_names"] = [e["dns_name"] for e in out["vms"]]
