@@ -114,7 +114,8 @@ class BindingPlugin:
         if problems:
             self.runner.fail_problems(problems)
         if target is hco:
-            assert hco is not None  # target is kv.cr (a dict) without a HyperConverged CR
+            if hco is None:
+                raise AssertionError("target is kv.cr (a dict) without a HyperConverged CR")
             path = HYPERCONVERGED.path(hco["metadata"]["namespace"], hco["metadata"]["name"])
             kind = "HyperConverged"
         else:

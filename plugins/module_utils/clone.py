@@ -476,7 +476,8 @@ def override_patches(problems: Problems, where: str, base: Dict[str, Any],
                 continue
             if network is not None and vmspec.is_primary(network) and len(ifaces) == 1:
                 problems.add(where, field, "would drop the only interface; keep it or add another")
-            assert i_index is not None  # find() gives an index with the interface
+            if i_index is None:
+                raise AssertionError("find() gives an index with the interface")
             removals.append((i_index, n_index))
             continue
         if iface is None:
@@ -497,7 +498,8 @@ def override_patches(problems: Problems, where: str, base: Dict[str, Any],
             ops.append((field, {"op": "add", "path": vmspec.NETWORKS_PATH + "/-",
                                 "value": {"name": name, "multus": {"networkName": net["network"]}}}))
             continue
-        assert i_index is not None  # find() gives an index with the interface
+        if i_index is None:
+            raise AssertionError("find() gives an index with the interface")
         ipath = "%s/%d" % (vmspec.IFACES_PATH, i_index)
         if net.get("network"):
             if network is not None and vmspec.is_primary(network) and "pod" in network:
@@ -507,7 +509,8 @@ def override_patches(problems: Problems, where: str, base: Dict[str, Any],
             if network is None:
                 problems.add(where, field, "interface %r has no network entry in the source VM" % name)
                 continue
-            assert n_index is not None  # find() gives an index with the network
+            if n_index is None:
+                raise AssertionError("find() gives an index with the network")
             if vmspec.nad_reference(network) != net["network"]:
                 ops.append((field, {"op": "replace", "path": "%s/%d/multus/networkName"
                                     % (vmspec.NETWORKS_PATH, n_index), "value": net["network"]}))

@@ -264,7 +264,8 @@ class Cloner:
                     continue
                 plan.update(method="resume", clone=name, steps=["clone"] + self.after_steps(plan))
             elif plan["method"] == "unchanged":
-                assert vm is not None  # "unchanged" comes from plan(): the target exists with this digest
+                if vm is None:
+                    raise AssertionError("\"unchanged\" comes from plan(): the target exists with this digest")
                 steps = clone_progress.missing_steps(vm, plan["post"], self.params["start"],
                                                      self.params["cleanup"], clones)
                 if steps:

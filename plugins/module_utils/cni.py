@@ -174,7 +174,8 @@ def build_config(net: Dict[str, Any]) -> Dict[str, Any]:
     if kind == "cni_config":
         raw = net["cni_config"]
         parsed = parse(raw) if isinstance(raw, str) else raw
-        assert parsed is not None  # check_network refuses a cni_config that is not a JSON object
+        if parsed is None:
+            raise AssertionError("check_network refuses a cni_config that is not a JSON object")
         config = dict(parsed)
         config.setdefault("name", name)
         return config

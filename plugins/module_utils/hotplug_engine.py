@@ -263,7 +263,8 @@ class HotplugEngine:
                           "target of an SR-IOV hot-plug was not checked" % (err.reason or err.status))
         if self._pods is False:
             return
-        assert self._pods is not True  # never True: the pods, or False when they cannot be listed
+        if self._pods is True:
+            raise AssertionError("never True: the pods, or False when they cannot be listed")
         if self._nodes is None:
             self._nodes = self.session.list("/api/v1/nodes")
         fits, why = sriov_capacity.migration_targets(self._nodes, self._pods, vmi, needs)
@@ -314,7 +315,8 @@ class HotplugEngine:
         LIST per task); None when they cannot be read (RBAC)."""
         if self._webhooks is False:
             self._webhooks = mutating_webhooks(self.session)
-        assert self._webhooks is not True  # never True: False until read, then the list or None
+        if self._webhooks is True:
+            raise AssertionError("never True: False until read, then the list or None")
         return None if self._webhooks is None else hotplug.resources_injector_present(self._webhooks)
 
     def check_macs(self, problems: Problems, vms: List[Dict[str, Any]],

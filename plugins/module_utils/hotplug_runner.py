@@ -114,7 +114,8 @@ class Hotplug:
             if vms is None:
                 self.runner.fail("VirtualMachine %s/%s not found; check the name and the namespace (vm, namespace)"
                                  % (self.namespace, self.params["vm"]))
-            assert vms is not None  # runner.fail does not return
+            if vms is None:
+                raise AssertionError("runner.fail does not return")
             if not vms and not self.params.get("vm"):
                 self.no_match(vms)
             vmis = self.engine.read_vmis()

@@ -179,7 +179,8 @@ def service_problems(decl: ServiceDecl, namespace: str, vms: Sequence[VmCheck], 
             for decl_port in decl.ports:
                 if decl_port["targetPort"] != other_target or decl_port["protocol"] != (port.get("protocol") or "TCP"):
                     continue
-                assert other_target is not None   # equal to the declared (checked, numeric) targetPort
+                if other_target is None:
+                    raise AssertionError("equal to the declared (checked, numeric) targetPort")
                 theirs = port.get("appProtocol") or _name_protocol(port.get("name"))
                 ours = decl_port.get("appProtocol") or _name_protocol(decl_port.get("name"))
                 if theirs and ours and theirs != ours:

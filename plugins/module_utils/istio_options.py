@@ -64,7 +64,8 @@ def check_params(params: Dict[str, Any], problems: Problems) -> Config:
         elif parsed is not None and parsed.selects_unlabelled:
             problem = selectors.everything_problem(parsed, "namespace (kube-system, istio-system, ...)",
                                                    "list namespaces")
-            assert problem is not None   # everything_problem explains every selector that selects unlabelled ones
+            if problem is None:
+                raise AssertionError("everything_problem explains every selector that selects unlabelled ones")
             problems.add("task", "namespace_selector", problem)
             config.selector = None
     elif not params.get("namespaces"):

@@ -67,7 +67,8 @@ class Run:
                 else:
                     msg = "cannot connect to the Kubernetes API: %s" % exc
                 self.module.fail_json(msg=msg, api_requests=self.api_requests())
-        assert self._session is not None  # fail_json does not return
+        if self._session is None:
+            raise AssertionError("fail_json does not return")
         return self._session
 
     def api_requests(self) -> Dict[str, int]:

@@ -198,7 +198,8 @@ def check_overlaps(problems: Problems, desired: Iterable[Dict[str, Any]], existi
                                  "give each network its own range_start/range_end or exclude"
                                  % (_short(overlap), other[0], other[1], _segment_text(segment)))
     if foreign > problems.max_per_field:
-        assert warnings is not None  # foreign is only counted with warnings
+        if warnings is None:
+            raise AssertionError("foreign is only counted with warnings")
         warnings.append("... and %d more overlaps with networks in other namespaces"
                         % (foreign - problems.max_per_field))
 

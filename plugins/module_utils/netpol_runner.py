@@ -75,7 +75,8 @@ def check_task(params: Dict[str, Any], problems: Problems) -> Tuple[List[str], O
             selector = None
         elif parsed is not None and parsed.selects_unlabelled:
             problem = selectors.everything_problem(parsed, "namespace (kube-system, kubevirt, ...)", "list namespaces")
-            assert problem is not None   # everything_problem explains every selector that selects unlabelled ones
+            if problem is None:
+                raise AssertionError("everything_problem explains every selector that selects unlabelled ones")
             problems.add("task", "namespace_selector", problem)
             selector = None
     elif not params.get("namespaces"):

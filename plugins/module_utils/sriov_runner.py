@@ -80,7 +80,8 @@ def run(module: Any) -> None:
     if problems:
         module.fail_json(msg=problems.render(), problems=problems.items, changed=False, changed_steps=[],
                          host=host.facts())
-    assert address is not None  # validate_host returns None only with a problem
+    if address is None:
+        raise AssertionError("validate_host returns None only with a problem")
 
     pf = host.pf(address)
     if state == "gathered":

@@ -639,7 +639,8 @@ def validate_host(host: Host, desired: Desired, problems: ProblemSink, gathered:
     if problem:
         problems.add(where, "pf" if desired.pf_name else "pf_pci_address", problem)
         return None
-    assert address is not None  # resolve_pf: exactly one of address and problem is None
+    if address is None:
+        raise AssertionError("resolve_pf: exactly one of address and problem is None")
     pf = host.pf(address)
     num = desired.num_vfs
     if isinstance(num, int) and num > pf["totalvfs"]:
@@ -1030,7 +1031,8 @@ def run_pf(host: Host, desired: Desired, check_mode: bool = False, force: bool =
         address = validate_host(host, desired, problems)
     if problems:
         raise SriovError(problems.render())
-    assert address is not None  # validate_host returns None only with a problem
+    if address is None:
+        raise AssertionError("validate_host returns None only with a problem")
     reconciler = Reconciler(host, desired, address)
     pf_before = host.pf(address)
     vfs_before = host.vfs(address)

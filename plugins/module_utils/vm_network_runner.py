@@ -242,7 +242,8 @@ class VmNetwork:
                     vmn.template_patch(vm, final)]
             if declared and not self.module.check_mode and self.params["wait"]:
                 # declared (and no problems): the hot-plug engine and its plan were made above
-                assert hp is not None and hp_plan is not None and dynamic is not None
+                if hp is None or hp_plan is None or dynamic is None:
+                    raise AssertionError("declared (and no problems): converge() made the hot-plug engine and its plan")
                 self.wait_declared(vm, hp, hp_plan, dynamic, result)
             self.warn_findings(result)
             self.runner.exit(changed=changed or will_restart, **result)
@@ -282,7 +283,8 @@ class VmNetwork:
         waiting = running and self.params["wait"]
         result.update(restarted=False, restart_condition=None, patches=self.patches)
         if hp is not None:
-            assert hp_plan is not None and dynamic is not None  # converge() sets them with hp
+            if hp_plan is None or dynamic is None:
+                raise AssertionError("converge() sets them with hp")
             hp_result = hp.new_result(vm, hp_plan, True, dynamic, start)
             # with restart=true and changes that need the restart anyway, the new VMI gets the
             # plugged NICs at its start: waiting for a live plug first (an SR-IOV plug needs a
@@ -340,7 +342,8 @@ class VmNetwork:
                              "VirtualMachine %s/%s (status.desiredGeneration)" % (
                                  self.params["wait_timeout"], generation_of(vm), self.namespace, self.name),
                              **result)
-        assert seen is not None  # runner.fail does not return
+        if seen is None:
+            raise AssertionError("runner.fail does not return")
         cond = restart_required(seen)
         current_vmi = self.session.get(VMI.path(self.namespace, self.name))
         # only a condition that transitioned after this write, or one this change (or the declared
