@@ -94,9 +94,13 @@ def test_run_strategies_and_legacy_running(kv, lab):
     kv.patch("virtualmachines", "halted", {"spec": {"runStrategy": "Always"}}, merge=True)
     kv.running("halted")
     kv.patch("virtualmachines", "legacy", {"spec": {"running": False}}, merge=True)
+    # virt-controller (pkg/virt-controller/watch/vm/vm.go syncReadyConditionFromVMI) copies the
+    # VMI's Ready condition (here PodNotExists) while the VMI exists, and writes VMINotExists at a
+    # later sync, once the VMI is gone from its cache: Stopped can be printed before that sync
     vm = wait_for(lambda: kv.vmi_or_none("legacy") is None and
                   kv.get("virtualmachines", "legacy")["status"]["printableStatus"] == "Stopped" and
-                  kv.get("virtualmachines", "legacy"), timeout=120, message="legacy VM stopped")
+                  (kv.condition(kv.get("virtualmachines", "legacy"), "Ready") or {}).get("reason") == "VMINotExists"
+                  and kv.get("virtualmachines", "legacy"), timeout=120, message="legacy VM stopped (VMINotExists)")
     assert kv.condition(vm, "Ready")["reason"] == "VMINotExists"
     assert not [p for p in kv.pods() if p["metadata"]["name"].startswith("virt-launcher-legacy-")]
 
