@@ -97,6 +97,17 @@ def events(lab, namespace, kind=None):
             if kind is None or e["involvedObject"]["kind"] == kind]
 
 
+def wait_event(lab, namespace, event, kind="VirtualMachineClone"):
+    """Wait for ``event`` (name, reason, message) to be recorded. KubeVirt's controllers record
+    events through client-go's EventRecorder, which posts them from a goroutine after the sync
+    that emitted them (k8s.io/client-go/tools/record/event.go), so a status the same sync wrote
+    can be visible before the event is."""
+    try:
+        return wait_for(lambda: event in events(lab, namespace, kind), timeout=60, message="the event %r" % (event,))
+    except AssertionError:
+        raise AssertionError("%r was not recorded; recorded: %r" % (event, events(lab, namespace, kind))) from None
+
+
 def restore_error(lab, namespace, clone):
     """The restore's Warning event, as KubeVirt's restore controller records it."""
     restore = "tmp-restore-" + clone["metadata"]["uid"]
@@ -144,6 +155,8 @@ def test_clone_gets_new_macs_filters_and_patches(lab, custom, namespace):
     assert firmware["uuid"] != old["uuid"] and firmware["serial"] != old["serial"]
     assert get_vm(custom, namespace, "src")["spec"] == source["spec"]  # the source is left alone
 
+    wait_for(lambda: [r for n, r, _m in events(lab, namespace, "VirtualMachineClone") if n == "c1"][-1:]
+             == ["PVCBound"], timeout=60, message="the clone's last event, PVCBound (events are posted after the sync)")
     reasons = [r for n, r, _m in events(lab, namespace, "VirtualMachineClone") if n == "c1"]
     # virt-controller reads the source from its VM informer (clone.go retrieveCloneInfo ->
     # getSource on vmStore); when the clone is synced before that cache has the VM just
@@ -205,7 +218,7 @@ def test_volumes_without_snapshot_support_keep_the_clone_pending(lab, custom, na
     pending = wait_clone(custom, namespace, lambda c: conditions(c).get("Ready") == ("False", reason),
                          "the clone to report the volumes it cannot snapshot", "prefix")
     assert conditions(pending)["Progressing"] == ("False", "Pending") and "phase" not in pending["status"]
-    assert ("prefix", "VMVolumeSnapshotsInvalid", reason) in events(lab, namespace, "VirtualMachineClone")
+    wait_event(lab, namespace, ("prefix", "VMVolumeSnapshotsInvalid", reason))
     assert [(v["name"], v["enabled"]) for v in get_vm(custom, namespace, "src")["status"]["volumeSnapshotStatuses"]] \
         == [("root", False), ("data", False)]
     assert custom.list_namespaced_custom_object("snapshot.kubevirt.io", "v1beta1", namespace,
@@ -239,7 +252,7 @@ def test_missing_source_waits_and_then_clones(lab, custom, namespace):
                          "the clone to report its missing source")
     assert conditions(pending)["Progressing"] == ("False", "Pending")
     assert "phase" not in pending["status"]
-    assert ("c1", "SourceDoesNotExist", reason) in events(lab, namespace, "VirtualMachineClone")
+    wait_event(lab, namespace, ("c1", "SourceDoesNotExist", reason))
 
     create_vm(custom, namespace, vm_body("later"))
     wait_phase(custom, namespace, "Succeeded")
@@ -331,4 +344,4 @@ def test_source_with_backend_storage_fails(lab, custom, namespace):
     failed = wait_phase(custom, namespace, "Failed")
     reason = "Clone of source with backendstorage is not supported: VM %s/src" % namespace
     assert conditions(failed) == {"Progressing": ("False", "Failed"), "Ready": ("False", reason)}
-    assert ("c1", "SourceVMWithBackendStorageInvalid", reason) in events(lab, namespace, "VirtualMachineClone")
+    wait_event(lab, namespace, ("c1", "SourceVMWithBackendStorageInvalid", reason))

@@ -303,8 +303,10 @@ def test_evict_only_plug_is_accepted_with_restart_if_required(lab, namespace, ru
     assert "domain" in entry["interfaces"][0]["status"]["infoSource"]
     vmi = get_vmi(lab, namespace, "ev")
     assert vmi["metadata"]["uid"] != old["metadata"]["uid"] and migrations(lab, namespace) == []
-    events = lab.request("GET", "/api/v1/namespaces/%s/events" % namespace)["items"]
-    assert any(e.get("reason") == "SuccessfulEvict" for e in events)
+    # events are posted by the recorder's goroutine after the sync that emitted them
+    wait_for(lambda: any(e.get("reason") == "SuccessfulEvict"
+                         for e in lab.request("GET", "/api/v1/namespaces/%s/events" % namespace)["items"]),
+             timeout=60, message="the SuccessfulEvict event")
 
 
 def test_sriov_plug_refused_without_network_resources_injector(lab, namespace, run_playbook, request_log,
