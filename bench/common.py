@@ -87,3 +87,37 @@ def report(title, rows, pairs, out_name):
     with open(os.path.join(REPO, "bench", "results", out_name), "w", encoding="utf-8") as handle:
         json.dump({"title": title, "rows": rows, "ratios": ratios}, handle, indent=2)
     return ratios
+
+
+def per_namespace_report(title, rows, sizes, out_name, goals=None):
+    """Print and save a scenario whose two sides ran on different numbers of
+    namespaces: ``rows`` are [ours first, loop first, ours re-run, loop re-run]
+    and ``sizes`` their namespace counts.  The ratios are per namespace (a loop
+    costs the same per namespace whatever N is); the loop's time extrapolated
+    to the role's N is printed and saved, marked as such."""
+    print("\n== %s; role on %d namespaces, k8s loop on %d" % (title, sizes[0], sizes[1]))
+    print("%-44s %9s %9s %7s %12s" % ("run", "seconds", "requests", "writes", "s/namespace"))
+    for row, size in zip(rows, sizes):
+        row["namespaces"] = size
+        row["seconds_per_namespace"] = round(row["seconds"] / size, 4)
+        print("%-44s %9.2f %9d %7d %12.4f" % (row["label"], row["seconds"], row["requests"], row["writes"],
+                                              row["seconds_per_namespace"]))
+    ratios = []
+    for index, (ours, loop) in enumerate(((rows[0], rows[1]), (rows[2], rows[3]))):
+        ratio = loop["seconds_per_namespace"] / ours["seconds_per_namespace"]
+        extrapolated = loop["seconds_per_namespace"] * ours["namespaces"]
+        entry = {"ours": ours["label"], "loop": loop["label"], "speedup_per_namespace": round(ratio, 1),
+                 "loop_seconds_extrapolated_to_%d" % ours["namespaces"]: round(extrapolated, 1),
+                 "requests_per_namespace_ours": round(ours["requests"] / ours["namespaces"], 3),
+                 "requests_per_namespace_loop": round(loop["requests"] / loop["namespaces"], 3)}
+        goal = ""
+        if goals:
+            entry["goal"] = goals[index]
+            goal = " (goal %dx)" % goals[index]
+        ratios.append(entry)
+        print("speed-up %-36s %7.1fx per namespace%s; loop extrapolated to %d namespaces: %.0f s (measured on %d)"
+              % (ours["label"], ratio, goal, ours["namespaces"], extrapolated, loop["namespaces"]))
+    os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
+    with open(os.path.join(REPO, "bench", "results", out_name), "w", encoding="utf-8") as handle:
+        json.dump({"title": title, "rows": rows, "ratios": ratios}, handle, indent=2)
+    return ratios

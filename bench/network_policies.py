@@ -9,10 +9,8 @@ per-namespace ratio and the loop's time extrapolated to N are printed and
 marked as such."""
 
 import argparse
-import json
-import os
 
-from bench.common import REPO, run_playbook, start_lab
+from bench.common import per_namespace_report, run_playbook, start_lab
 
 POLICY_LABELS = {"app.kubernetes.io/managed-by": "kubevirt_net.core", "kubevirt-net.io/policy-set": "default"}
 ROLE_VARS = {
@@ -92,29 +90,8 @@ def main():
     finally:
         lab.down()
 
-    print("\n== NetworkPolicies: %d per namespace; role on %d namespaces, k8s loop on %d"
-          % (per_ns, args.namespaces, args.loop_namespaces))
-    print("%-44s %9s %9s %7s %12s" % ("run", "seconds", "requests", "writes", "s/namespace"))
-    sizes = [args.namespaces, args.loop_namespaces] * 2
-    for row, size in zip(rows, sizes):
-        row["namespaces"] = size
-        row["seconds_per_namespace"] = round(row["seconds"] / size, 4)
-        print("%-44s %9.2f %9d %7d %12.4f" % (row["label"], row["seconds"], row["requests"], row["writes"],
-                                              row["seconds_per_namespace"]))
-    ratios = []
-    for ours, loop, goal in ((rows[0], rows[1], 50), (rows[2], rows[3], 100)):
-        ratio = loop["seconds_per_namespace"] / ours["seconds_per_namespace"]
-        extrapolated = loop["seconds_per_namespace"] * args.namespaces
-        ratios.append({"ours": ours["label"], "loop": loop["label"], "speedup_per_namespace": round(ratio, 1),
-                       "goal": goal, "loop_seconds_extrapolated_to_%d" % args.namespaces: round(extrapolated, 1),
-                       "requests_per_namespace_ours": round(ours["requests"] / args.namespaces, 3),
-                       "requests_per_namespace_loop": round(loop["requests"] / args.loop_namespaces, 3)})
-        print("speed-up %-36s %7.1fx per namespace (goal %dx); loop extrapolated to %d namespaces: %.0f s "
-              "(measured on %d)" % (ours["label"], ratio, goal, args.namespaces, extrapolated, args.loop_namespaces))
-    os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
-    with open(os.path.join(REPO, "bench", "results", "network_policies.json"), "w", encoding="utf-8") as handle:
-        json.dump({"title": "NetworkPolicies, %d per namespace" % per_ns, "rows": rows, "ratios": ratios},
-                  handle, indent=2)
+    per_namespace_report("NetworkPolicies, %d per namespace" % per_ns, rows,
+                         [args.namespaces, args.loop_namespaces] * 2, "network_policies.json", goals=(50, 100))
 
 
 if __name__ == "__main__":

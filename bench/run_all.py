@@ -31,7 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
 NOT_SCENARIOS = {"__init__", "common", "run_all"}
 # the scenario order in the report (others follow alphabetically)
-ORDER = ["network_policies", "networks", "hotplug", "clones", "istio", "single_object"]
+ORDER = ["network_policies", "multi_network_policies", "networks", "hotplug", "clones", "istio", "single_object"]
 # --scale small: applied to the options a scenario's --help lists
 SMALL = {"--count": 4, "--loop-count": 4, "--namespaces": 10, "--loop-namespaces": 4, "--vms": 4,
          "--loop-vms": 4, "--restart-vms": 2}
