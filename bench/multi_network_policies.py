@@ -11,12 +11,12 @@ NAD LIST per namespace; the loop checks nothing.  As in bench.network_policies,
 the loop runs on fewer namespaces (--loop-namespaces) and the comparison is per
 namespace; the loop's time extrapolated to N is printed and marked as such."""
 
-import argparse
 import json
+import sys
 
-from bench.common import per_namespace_report, run_playbook, start_lab
+from bench import network_policies
+from bench.common import per_namespace_report, start_lab
 
-POLICY_LABELS = {"app.kubernetes.io/managed-by": "kubevirt_net.core", "kubevirt-net.io/policy-set": "default"}
 POLICY_FOR = "k8s.v1.cni.cncf.io/policy-for"
 NAD = "storage"
 NAD_PATH = "/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions"
@@ -43,34 +43,19 @@ SPECS = {
 
 
 def role_play(selector):
-    return [{"hosts": "localhost", "gather_facts": False, "roles": [{
-        "role": "kubevirt_net.core.network_policies",
-        "vars": dict(ROLE_VARS, network_policies_namespace_selector=selector)}]}]
+    return network_policies.role_play(selector, ROLE_VARS)
 
 
 def k8s_loop(namespaces):
-    items = [{"namespace": ns, "name": name, "spec": spec} for ns in namespaces for name, spec in SPECS.items()]
-    return [{"hosts": "localhost", "gather_facts": False, "vars": {"policies": items}, "tasks": [
-        {"name": "multi-network policies", "loop": "{{ policies }}",
-         "loop_control": {"label": "{{ item.namespace }}/{{ item.name }}"},
-         "kubernetes.core.k8s": {"state": "present", "definition": {
-             "apiVersion": MNP_API, "kind": "MultiNetworkPolicy",
-             "metadata": {"name": "{{ item.name }}", "namespace": "{{ item.namespace }}", "labels": POLICY_LABELS,
-                          "annotations": {POLICY_FOR: "{{ item.namespace }}/" + NAD}},
-             "spec": "{{ item.spec }}"}}},
-        {"name": "managed policies", "register": "managed", "kubernetes.core.k8s_info": {
-            "api_version": MNP_API, "kind": "MultiNetworkPolicy",
-            "label_selectors": ["app.kubernetes.io/managed-by=kubevirt_net.core"]}},
-    ]}]
+    return network_policies.k8s_loop(namespaces, SPECS, MNP_API, "MultiNetworkPolicy",
+                                     {POLICY_FOR: "{{ item.namespace }}/" + NAD})
 
 
 def make_namespaces(lab, prefix, count, labels):
     """``count`` namespaces, each with the bridge NAD ``storage``."""
-    names = ["%s-%04d" % (prefix, i) for i in range(count)]
+    names = network_policies.make_namespaces(lab, prefix, count, labels)
     config = json.dumps({"cniVersion": "0.3.1", "name": NAD, "type": "bridge", "bridge": "br-storage", "vlan": 100})
     for name in names:
-        lab.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                   "metadata": {"name": name, "labels": labels}})
         lab.request("POST", NAD_PATH % name, {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
                                               "metadata": {"name": NAD}, "spec": {"config": config}})
     return names
@@ -89,23 +74,11 @@ def stored(lab, namespaces):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--namespaces", type=int, default=200, help="namespaces for the role (default 200)")
-    parser.add_argument("--loop-namespaces", type=int, default=25, help="namespaces for the k8s loop (default 25)")
-    args = parser.parse_args()
+    args = network_policies.arguments(200, 25)
     per_ns = len(SPECS)
     lab = start_lab()
     try:
-        ours = make_namespaces(lab, "ours", args.namespaces, {"bench": "ours"})
-        loop_names = make_namespaces(lab, "loop", args.loop_namespaces, {"bench": "loop"})
-        rows = [
-            run_playbook(lab, role_play({"bench": "ours"}),
-                         "role: first converge, %d ns x %d" % (args.namespaces, per_ns)),
-            run_playbook(lab, k8s_loop(loop_names),
-                         "k8s loop: first converge, %d ns x %d" % (args.loop_namespaces, per_ns)),
-            run_playbook(lab, role_play({"bench": "ours"}), "role: re-run (no change)"),
-            run_playbook(lab, k8s_loop(loop_names), "k8s loop: re-run (no change)"),
-        ]
+        rows, ours = network_policies.compare(lab, args, sys.modules[__name__], per_ns)
         count = len(stored(lab, ours))
         if count != args.namespaces * per_ns:
             raise SystemExit("the role stored %d MultiNetworkPolicies, not %d" % (count, args.namespaces * per_ns))

@@ -9,6 +9,7 @@ per-namespace ratio and the loop's time extrapolated to N are printed and
 marked as such."""
 
 import argparse
+import sys
 
 from bench.common import per_namespace_report, run_playbook, start_lab
 
@@ -36,24 +37,27 @@ SPECS = {
 }
 
 
-def role_play(selector):
+def role_play(selector, role_vars=None):
     return [{"hosts": "localhost", "gather_facts": False, "roles": [{
         "role": "kubevirt_net.core.network_policies",
-        "vars": dict(ROLE_VARS, network_policies_namespace_selector=selector)}]}]
+        "vars": dict(role_vars or ROLE_VARS, network_policies_namespace_selector=selector)}]}]
 
 
-def k8s_loop(namespaces):
-    items = [{"namespace": ns, "name": name, "spec": spec} for ns in namespaces for name, spec in SPECS.items()]
+def k8s_loop(namespaces, specs=None, api_version="networking.k8s.io/v1", kind="NetworkPolicy", annotations=None):
+    """One kubernetes.core.k8s task per policy (``specs``: {name: spec}, in every namespace; ``annotations``
+    may use ``item.namespace``), then the k8s_info a loop needs to prune."""
+    items = [{"namespace": ns, "name": name, "spec": spec} for ns in namespaces for name, spec in (specs or SPECS).items()]
+    metadata = {"name": "{{ item.name }}", "namespace": "{{ item.namespace }}", "labels": POLICY_LABELS}
+    if annotations:
+        metadata["annotations"] = annotations
     return [{"hosts": "localhost", "gather_facts": False, "vars": {"policies": items}, "tasks": [
         {"name": "policies", "loop": "{{ policies }}",
          "loop_control": {"label": "{{ item.namespace }}/{{ item.name }}"},
          "kubernetes.core.k8s": {"state": "present", "definition": {
-             "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-             "metadata": {"name": "{{ item.name }}", "namespace": "{{ item.namespace }}", "labels": POLICY_LABELS},
-             "spec": "{{ item.spec }}"}}},
+             "apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": "{{ item.spec }}"}}},
         # what a loop needs to prune: the managed policies, to diff against the declaration (nothing to delete here)
         {"name": "managed policies", "register": "managed", "kubernetes.core.k8s_info": {
-            "api_version": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "api_version": api_version, "kind": kind,
             "label_selectors": ["app.kubernetes.io/managed-by=kubevirt_net.core"]}},
     ]}]
 
@@ -66,24 +70,39 @@ def make_namespaces(lab, prefix, count, labels):
     return names
 
 
+def compare(lab, args, scenario, per_ns):
+    """The four timed runs of a policy scenario (``scenario``: a module with make_namespaces, role_play
+    and k8s_loop): the role on --namespaces, the loop on --loop-namespaces, then both again.
+    Returns (rows, the role's namespaces)."""
+    ours = scenario.make_namespaces(lab, "ours", args.namespaces, {"bench": "ours"})
+    loop_names = scenario.make_namespaces(lab, "loop", args.loop_namespaces, {"bench": "loop"})
+    rows = [
+        run_playbook(lab, scenario.role_play({"bench": "ours"}),
+                     "role: first converge, %d ns x %d" % (args.namespaces, per_ns)),
+        run_playbook(lab, scenario.k8s_loop(loop_names),
+                     "k8s loop: first converge, %d ns x %d" % (args.loop_namespaces, per_ns)),
+        run_playbook(lab, scenario.role_play({"bench": "ours"}), "role: re-run (no change)"),
+        run_playbook(lab, scenario.k8s_loop(loop_names), "k8s loop: re-run (no change)"),
+    ]
+    return rows, ours
+
+
+def arguments(namespaces, loop_namespaces):
+    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--namespaces", type=int, default=namespaces,
+                        help="namespaces for the role (default %d)" % namespaces)
+    parser.add_argument("--loop-namespaces", type=int, default=loop_namespaces,
+                        help="namespaces for the k8s loop (default %d)" % loop_namespaces)
+    return parser.parse_args()
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--namespaces", type=int, default=1000, help="namespaces for the role (default 1000)")
-    parser.add_argument("--loop-namespaces", type=int, default=50, help="namespaces for the k8s loop (default 50)")
-    args = parser.parse_args()
+    args = arguments(1000, 50)
     per_ns = len(SPECS)
     lab = start_lab()
     try:
-        make_namespaces(lab, "ours", args.namespaces, {"bench": "ours"})
-        loop_names = make_namespaces(lab, "loop", args.loop_namespaces, {"bench": "loop"})
-        rows = [
-            run_playbook(lab, role_play({"bench": "ours"}),
-                         "role: first converge, %d ns x %d" % (args.namespaces, per_ns)),
-            run_playbook(lab, k8s_loop(loop_names),
-                         "k8s loop: first converge, %d ns x %d" % (args.loop_namespaces, per_ns)),
-            run_playbook(lab, role_play({"bench": "ours"}), "role: re-run (no change)"),
-            run_playbook(lab, k8s_loop(loop_names), "k8s loop: re-run (no change)"),
-        ]
+        rows, _ours = compare(lab, args, sys.modules[__name__], per_ns)
         stored = len([o for o in lab.request("GET", "/apis/networking.k8s.io/v1/networkpolicies")["items"]
                       if o["metadata"]["namespace"].startswith("ours-")])
         assert stored == args.namespaces * per_ns, stored

@@ -4,6 +4,7 @@ write counts only (the collection's no-op re-run writes nothing, its first
 run writes exactly what is missing), never times.  Each scenario's own plays
 are reused, so a broken benchmark fails here before anyone runs it big."""
 
+import contextlib
 import uuid
 
 import pytest
@@ -80,22 +81,14 @@ def test_hotplug(lab, two_namespaces):
     assert again["writes"] == 0
 
 
-def test_network_policies(lab):
+@contextlib.contextmanager
+def tagged_namespaces(lab, scenario, prefix, counts):
+    """(ours, loop): namespaces made by ``scenario.make_namespaces``, labelled with a fresh tag; deleted after."""
     tag = uuid.uuid4().hex[:8]
-    ours = network_policies.make_namespaces(lab, "smoke-o-" + tag, 3, {"bench-smoke": tag})
-    loop = network_policies.make_namespaces(lab, "smoke-l-" + tag, 2, {"bench-smoke-loop": tag})
+    ours = scenario.make_namespaces(lab, "%s-o-%s" % (prefix, tag), counts[0], {"bench-smoke": tag})
+    loop = scenario.make_namespaces(lab, "%s-l-%s" % (prefix, tag), counts[1], {"bench-smoke-loop": tag})
     try:
-        per_ns = len(network_policies.SPECS)
-        first = bench_run(lab, network_policies.role_play({"bench-smoke": tag}), "role")
-        looped = bench_run(lab, network_policies.k8s_loop(loop), "loop")
-        again = bench_run(lab, network_policies.role_play({"bench-smoke": tag}), "role again")
-        # the lab's API server (1.34) sets kubernetes.io/metadata.name itself: no namespace is labelled
-        assert first["writes"] == 3 * per_ns
-        assert looped["writes"] >= 2 * per_ns
-        assert again["writes"] == 0
-        stored = [p for p in lab.request("GET", "/apis/networking.k8s.io/v1/networkpolicies")["items"]
-                  if p["metadata"]["namespace"] in ours]
-        assert len(stored) == 3 * per_ns
+        yield ours, loop, {"bench-smoke": tag}
     finally:
         for name in ours + loop:
             try:
@@ -104,16 +97,30 @@ def test_network_policies(lab):
                 pass
 
 
+def converge_both(lab, scenario, selector, loop):
+    """The role, the loop, the role again: their request rows."""
+    return (bench_run(lab, scenario.role_play(selector), "role"), bench_run(lab, scenario.k8s_loop(loop), "loop"),
+            bench_run(lab, scenario.role_play(selector), "role again"))
+
+
+def test_network_policies(lab):
+    with tagged_namespaces(lab, network_policies, "smoke", (3, 2)) as (ours, loop, selector):
+        per_ns = len(network_policies.SPECS)
+        first, looped, again = converge_both(lab, network_policies, selector, loop)
+        # the lab's API server (1.34) sets kubernetes.io/metadata.name itself: no namespace is labelled
+        assert first["writes"] == 3 * per_ns
+        assert looped["writes"] >= 2 * per_ns
+        assert again["writes"] == 0
+        stored = [p for p in lab.request("GET", "/apis/networking.k8s.io/v1/networkpolicies")["items"]
+                  if p["metadata"]["namespace"] in ours]
+        assert len(stored) == 3 * per_ns
+
+
 def test_multi_network_policies(lab):
-    tag = uuid.uuid4().hex[:8]
     mnp = multi_network_policies
-    ours = mnp.make_namespaces(lab, "smoke-mo-" + tag, 2, {"bench-smoke-mnp": tag})
-    loop = mnp.make_namespaces(lab, "smoke-ml-" + tag, 1, {"bench-smoke-mnp-loop": tag})
-    try:
+    with tagged_namespaces(lab, mnp, "smoke-m", (2, 1)) as (ours, loop, selector):
         per_ns = len(mnp.SPECS)
-        first = bench_run(lab, mnp.role_play({"bench-smoke-mnp": tag}), "role")
-        looped = bench_run(lab, mnp.k8s_loop(loop), "loop")
-        again = bench_run(lab, mnp.role_play({"bench-smoke-mnp": tag}), "role again")
+        first, looped, again = converge_both(lab, mnp, selector, loop)
         assert first["writes"] == 2 * per_ns
         assert looped["writes"] >= per_ns
         assert again["writes"] == 0
@@ -124,12 +131,6 @@ def test_multi_network_policies(lab):
         for namespace in ours:
             assert {name: value for (ns, name), value in role_objects.items() if ns == namespace} == \
                 {name: value for (_ns, name), value in loop_objects.items()}
-    finally:
-        for name in ours + loop:
-            try:
-                lab.request("DELETE", "/api/v1/namespaces/" + name)
-            except Exception:  # pylint: disable=broad-except
-                pass
 
 
 def test_run_all_finds_the_scenarios():
