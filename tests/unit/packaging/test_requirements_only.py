@@ -10,6 +10,7 @@ The virtualenv is cached outside the repository by the hash of its inputs
 minute with a warm pip cache)."""
 
 import ast
+import fcntl
 import hashlib
 import json
 import os
@@ -70,14 +71,20 @@ def fresh_venv():
     key = hashlib.sha256((_read("requirements.txt") + core + sys.version).encode()).hexdigest()[:12]
     venv = os.path.join(CACHE, "reqonly-py%s-%s" % (version, key))
     python = os.path.join(venv, "bin", "python")
-    if not os.path.exists(os.path.join(venv, ".installed")):
-        subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
-        proc = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                               "-r", os.path.join(REPO, "requirements.txt"), core],
-                              capture_output=True, text=True, check=False)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        with open(os.path.join(venv, ".installed"), "w", encoding="utf-8") as handle:
-            handle.write(core)
+    os.makedirs(CACHE, exist_ok=True)
+    # one builder at a time: a second test process (another checkout, another xdist worker) that
+    # ran ``venv --clear`` here while the first was installing left a venv marked installed
+    # without its packages
+    with open(venv + ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(venv, ".installed")):
+            subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
+            proc = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                                   "-r", os.path.join(REPO, "requirements.txt"), core],
+                                  capture_output=True, text=True, check=False)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            with open(os.path.join(venv, ".installed"), "w", encoding="utf-8") as handle:
+                handle.write(core)
     return venv
 
 
