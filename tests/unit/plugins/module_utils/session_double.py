@@ -8,6 +8,7 @@ import copy
 
 import jsonpatch
 
+from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 
 
@@ -46,7 +47,7 @@ class FakeSession(TimeBounds):
     ``objects``: {path: object} (a path ends with the object's name);
     ``lists``: {collection path: [items] or an exception}, answered as given
     (``"*"``: the answer for any other path; else a LIST is the objects
-    directly under the path);
+    directly under the path its label selector matches);
     ``failures``: {(method, name or path): [failure, ...]}, each popped by the
     next matching request before it is served: an exception is raised;
     ``"lost"`` applies the write, then raises a status-less ApiError (the
@@ -59,8 +60,10 @@ class FakeSession(TimeBounds):
     ``metadata.resourceVersion`` different from the stored one is 409
     Conflict; a JSON Patch (list body) whose ``test`` fails is 422; every
     write bumps ``resourceVersion``, a change of ``spec`` bumps
-    ``generation``; DELETE of a missing object is 404.  ``calls`` records
-    (method, path) of every request, reads included."""
+    ``generation``; DELETE of a missing object is 404.  Reads follow
+    ``ApiSession``: a GET of a missing object (or of a stored 404) is None.
+    ``calls`` records (method, path) of every request, reads included;
+    ``list_selectors`` (path, label_selector, field_selector) of every LIST."""
 
     def __init__(self, objects=None, lists=None, failures=None):
         self.objects = dict((path, obj if isinstance(obj, Exception) else copy.deepcopy(obj))
@@ -68,6 +71,7 @@ class FakeSession(TimeBounds):
         self.lists = dict(lists or {})
         self.failures = dict((key, list(queue)) for key, queue in (failures or {}).items())
         self.calls = []
+        self.list_selectors = []
         self.rv = 100
 
     # ------------------------------------------------------------ helpers
@@ -78,6 +82,10 @@ class FakeSession(TimeBounds):
     def paths(self, method):
         """The paths of the ``method`` requests made (GET, LIST, POST, ...), in order."""
         return [p for m, p in self.calls if m == method]
+
+    def writes(self):
+        """(method, path) of the requests that are not reads, in order."""
+        return [(m, p) for m, p in self.calls if m not in ("GET", "LIST")]
 
     def names(self, *methods):
         """(method, name) of the requests made, in order (all methods when none given)."""
@@ -111,21 +119,28 @@ class FakeSession(TimeBounds):
     # ------------------------------------------------------------ reads
     def get(self, path, query=None):
         self.calls.append(("GET", path))
+        self._failure("GET", path, lambda: None)
         obj = self.objects.get(path)
+        if isinstance(obj, ApiError) and obj.status == 404:   # ApiSession.get: None when it does not exist
+            return None
         if isinstance(obj, Exception):
             raise obj
         return copy.deepcopy(obj)
 
     def list(self, path, label_selector=None, field_selector=None, page_size=None):
         self.calls.append(("LIST", path))
+        self.list_selectors.append((path, label_selector, field_selector))
+        self._failure("LIST", path, lambda: None)
         if path in self.lists or "*" in self.lists:
             answer = self.lists[path] if path in self.lists else self.lists["*"]
             if isinstance(answer, Exception):
                 raise answer
             return copy.deepcopy(list(answer))
         prefix = path.rstrip("/") + "/"
-        return [copy.deepcopy(o) for p, o in sorted(self.objects.items())
-                if p.startswith(prefix) and "/" not in p[len(prefix):]]
+        wanted = selectors.parse("label_selector", label_selector) if label_selector else None
+        items = [o for p, o in sorted(self.objects.items()) if p.startswith(prefix) and "/" not in p[len(prefix):]]
+        return [copy.deepcopy(o) for o in items
+                if wanted is None or wanted.matches((o.get("metadata") or {}).get("labels"))]
 
     # ------------------------------------------------------------ writes
     def request(self, method, path, body=None, query=None, content_type=None, **_):

@@ -12,6 +12,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import clone, cl
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import VM, VM_CLONE
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from tests.unit.plugins.module_utils.session_double import FakeSession
 
 SOURCE = {
     "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
@@ -25,26 +26,6 @@ PARAMS = {"namespace": "vms", "source": "golden", "source_kind": "VirtualMachine
           "annotation_filters": None, "template_label_filters": None, "template_annotation_filters": None,
           "volume_name_policy": None, "recreate": False, "wait": True, "wait_timeout": 5, "wait_sleep": 0.01,
           "cleanup": True, "start": False, "state": "present", "max_concurrency": 5}
-
-
-class FakeSession:
-    """GETs from ``objects``; every other request is recorded, and raises ``fail[(method, path)]`` if set."""
-
-    def __init__(self, objects=None, fail=None):
-        self.objects = dict(objects or {})
-        self.fail = dict(fail or {})
-        self.sent = []
-
-    def get(self, path):
-        return copy.deepcopy(self.objects.get(path))
-
-    def request(self, method, path, body=None, content_type=None):
-        self.sent.append((method, path, body))
-        if (method, path) in self.fail:
-            raise self.fail[(method, path)]
-        if method == "DELETE":
-            self.objects.pop(path, None)
-        return {}
 
 
 def cloner(session=None, **params):
@@ -112,7 +93,7 @@ def test_a_failed_after_clone_patch_deletes_the_half_made_target():
     del source["metadata"]["labels"]  # labels on a label-less source: a merge patch after the clone
     target = VM.path("vms", "web-1")
     session = FakeSession({target: {"metadata": {"name": "web-1"}}},
-                          fail={("PATCH", target): ApiError("PATCH", target, 422, message="denied by webhook")})
+                          failures={("PATCH", target): [ApiError("PATCH", target, 422, message="denied by webhook")]})
     c = cloner(session)
     problems = Problems()
     p = c.plan(problems, source, {"name": "web-1", "_raw": [], "labels": {"app": "web-1"}}, None, None)
@@ -122,7 +103,8 @@ def test_a_failed_after_clone_patch_deletes_the_half_made_target():
     c.after_clone(p, result)
     assert "patching the target afterwards failed" in result["error"] and "denied by webhook" in result["error"]
     assert result["partial_target_deleted"] is True
-    assert [(m, path) for m, path, _body in session.sent] == [("PATCH", target), ("DELETE", target)]
+    assert session.writes() == [("PATCH", target), ("DELETE", target)]
+    assert target not in session.objects
     assert result["pending"] == ["post_clone_patch", "cleanup"]
 
 
@@ -131,4 +113,4 @@ def test_a_target_an_earlier_run_made_is_not_deleted_by_a_later_failure():
     session = FakeSession({target: {"metadata": {"name": "web-1"}}})
     result = {}
     cloner(session).cleanup_failed({"name": "web-1", "method": "complete"}, result)
-    assert session.sent == [] and "partial_target_deleted" not in result
+    assert session.calls == [] and "partial_target_deleted" not in result

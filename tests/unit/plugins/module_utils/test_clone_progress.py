@@ -3,12 +3,14 @@
 import types
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import clone, clone_progress, clone_runner
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import VM_CLONE
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MANAGED_BY_LABEL, MANAGED_BY_VALUE, VM_CLONE
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
+from tests.unit.plugins.module_utils.session_double import Clock, FakeSession
 
 
 def vm_clone(name, phase, digest="d1", target="web-1", created="2026-12-02T10:00:00Z"):
-    return {"metadata": {"name": name, "creationTimestamp": created, "annotations": {clone.CLONE_DIGEST: digest}},
+    return {"metadata": {"name": name, "creationTimestamp": created, "annotations": {clone.CLONE_DIGEST: digest},
+                         "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}},
             "spec": {"source": {"name": "golden"}, "target": {"name": target}},
             "status": {"phase": phase} if phase else {}}
 
@@ -44,8 +46,9 @@ def test_missing_after_clone_steps():
     assert not clone_progress.is_stopped({"spec": {"runStrategy": "Always"}})
 
 
-def cloner(clones, **params):
-    session = types.SimpleNamespace(list=lambda path, label_selector=None: clones)
+def cloner(clones, failures=None, **params):
+    """A Cloner whose API server holds the VirtualMachineClones ``clones`` (in namespace vms)."""
+    session = FakeSession(dict((VM_CLONE.path("vms", c["metadata"]["name"]), c) for c in clones), failures=failures)
     module = types.SimpleNamespace(params=dict({"namespace": "vms", "source": "golden", "start": False,
                                                 "cleanup": True}, **params))
     c = clone_runner.Cloner(module, {})
@@ -108,20 +111,14 @@ def test_every_clone_of_a_task_waits_within_one_wait_timeout():
     """issue 19 item 5: a batch beyond max_concurrency used to wait about ceil(N/c) x wait_timeout,
     each wait_clone starting a fresh deadline."""
     from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
-    from tests.unit.plugins.module_utils.session_double import Clock, TimeBounds
 
     clock = Clock(now=0.0)
 
-    class Session(TimeBounds):
-        lists = 0
+    def read_takes_a_second(_session):
+        clock.now += 1.0
 
-        def list(self, path, label_selector=None):
-            Session.lists += 1
-            clock.now += 1.0   # every read costs a second
-            return [vm_clone("c1", "RestoreInProgress"), vm_clone("c2", "RestoreInProgress")]
-
-    c = cloner([], wait_timeout=10, wait_sleep=1.0)
-    c.runner._session = Session()  # pylint: disable=protected-access
+    c = cloner([vm_clone("c1", "RestoreInProgress"), vm_clone("c2", "RestoreInProgress")],
+               failures={("LIST", VM_CLONE.path("vms")): [read_takes_a_second] * 100}, wait_timeout=10, wait_sleep=1.0)
     c._deadline = Deadline(10, clock=clock, sleep=clock.sleep)  # pylint: disable=protected-access
     assert c.task_deadline() is c.task_deadline()
     results = []

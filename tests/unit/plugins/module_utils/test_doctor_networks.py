@@ -2,14 +2,13 @@
 answer for a peer with the deciding object and rule, and the impact preview of
 MultiNetworkPolicies and cluster admin policies (no cluster)."""
 
-import copy
-
 import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose, doctor_runner
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 
 from tests.unit.plugins.module_utils.doctor_fixtures import NS, namespace, running, snapshot
+from tests.unit.plugins.module_utils.session_double import FakeSession
 
 STORAGE = [{"name": "default", "pod": {}}, {"name": "storage", "multus": {"networkName": "storage"}}]
 IFACES = [{"name": "default", "masquerade": {}}, {"name": "storage", "bridge": {}}]
@@ -114,27 +113,21 @@ BANP_PATH = "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicie
 MNP_PATH = "/apis/k8s.cni.cncf.io/v1beta1/namespaces/%s/multi-networkpolicies" % NS
 
 
-class DiscoverySession:
-    """GET/LIST only: the APIGroup document of policy.networking.k8s.io
-    serving ``versions`` and one object per admin-policy LIST; anything else
-    is a 404 (a CRD that is not installed)."""
-
-    def __init__(self, versions):
-        self.versions = versions
-        self.stored = {MNP_PATH: [], CNP_PATH: [{"metadata": {"name": "cnp"}}],
-                       ANP_PATH: [{"metadata": {"name": "anp"}}], BANP_PATH: [{"metadata": {"name": "default"}}]}
-
-    def get(self, path):
-        if path != GROUP_PATH or not self.versions:
-            raise ApiError("GET", path, 404, message="not found")
-        return {"kind": "APIGroup", "name": "policy.networking.k8s.io",
-                "versions": [{"groupVersion": "policy.networking.k8s.io/" + v, "version": v} for v in self.versions]}
-
-    def list(self, path, label_selector=None, field_selector=None):
-        served = path.split("/")[3] in self.versions or path == MNP_PATH
-        if path not in self.stored or not served:
-            raise ApiError("GET", path, 404, message="not found")
-        return copy.deepcopy(self.stored[path])
+def discovery_session(versions, cnp=(), anp=(), banp=()):
+    """The API server of a cluster whose policy.networking.k8s.io group serves
+    ``versions`` (none: the group is not served, its GET is a 404, which
+    ApiSession.get answers None) with the objects ``cnp``, ``anp``, ``banp``
+    of each admin-policy kind; a LIST of a kind of an unserved version is a
+    404 (its CRD is not installed)."""
+    objects = {}
+    if versions:
+        objects[GROUP_PATH] = {"kind": "APIGroup", "name": "policy.networking.k8s.io", "versions": [
+            {"groupVersion": "policy.networking.k8s.io/" + v, "version": v} for v in versions]}
+    lists = {MNP_PATH: []}
+    for path, items in ((CNP_PATH, cnp), (ANP_PATH, anp), (BANP_PATH, banp)):
+        served = path.split("/")[3] in versions
+        lists[path] = list(items) if served else ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
+    return FakeSession(objects, lists)
 
 
 # network-policy-api: ClusterNetworkPolicy is v1alpha2 (v0.3.0), AdminNetworkPolicy and
@@ -148,21 +141,35 @@ class DiscoverySession:
     ([], [], []),
 ], ids=["only-v1alpha1", "only-v1alpha2", "both", "none"])
 def test_the_doctor_reads_every_served_admin_policy_kind(versions, reads, kinds):
-    reader = doctor_runner.Reader(DiscoverySession(versions))
+    session = discovery_session(versions, cnp=[{"metadata": {"name": "cnp"}}], anp=[{"metadata": {"name": "anp"}}],
+                                banp=[{"metadata": {"name": "default"}}])
+    reader = doctor_runner.Reader(session)
     snap = doctor.Snapshot((1, 34))
     doctor_runner._read_policy_kinds(reader, snap, NS, [NS])
     assert reader.reads == [MNP_PATH, GROUP_PATH] + reads
+    assert session.calls == [("LIST", MNP_PATH), ("GET", GROUP_PATH)] + [("LIST", path) for path in reads]
     assert [p["kind"] for p in snap.admin_policies] == kinds
-    assert [u["what"] for u in snap.unreadable] == ([] if versions else ["policy.networking.k8s.io API"])
+    # a group the cluster does not serve is a cluster without admin policies, not an unreadable one
+    assert snap.unreadable == []
+
+
+def test_a_forbidden_discovery_of_the_admin_policy_group_is_reported_unreadable():
+    session = discovery_session(["v1alpha2"], cnp=[{"metadata": {"name": "cnp"}}])
+    session.objects[GROUP_PATH] = ApiError("GET", GROUP_PATH, 403, {"reason": "Forbidden", "message": "forbidden"})
+    reader = doctor_runner.Reader(session)
+    snap = doctor.Snapshot((1, 34))
+    doctor_runner._read_policy_kinds(reader, snap, NS, [NS])
+    assert reader.reads == [MNP_PATH, GROUP_PATH]
+    assert snap.admin_policies == []
+    assert snap.unreadable == [{"what": "policy.networking.k8s.io API", "error": "403 forbidden"}]
 
 
 def test_an_anp_denies_while_a_cnp_is_also_served():
     """Both versions served: the AdminNetworkPolicy read next to the ClusterNetworkPolicies decides."""
-    session = DiscoverySession(["v1alpha2", "v1alpha1"])
-    session.stored[ANP_PATH] = [{"metadata": {"name": "no-storage"}, "spec": {
-        "priority": 5, "subject": {"namespaces": {}},
-        "ingress": [{"name": "deny", "action": "Deny", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}]
-    session.stored[BANP_PATH] = []
+    session = discovery_session(["v1alpha2", "v1alpha1"], cnp=[{"metadata": {"name": "cnp"}}], banp=[], anp=[
+        {"metadata": {"name": "no-storage"}, "spec": {
+            "priority": 5, "subject": {"namespaces": {}},
+            "ingress": [{"name": "deny", "action": "Deny", "from": [{"namespaces": {"namespaceSelector": {}}}]}]}}])
     reader = doctor_runner.Reader(session)
     snap = snap_with()
     doctor_runner._read_policy_kinds(reader, snap, NS, [NS])

@@ -1,12 +1,16 @@
 import copy
+import functools
+import time
 
 import jsonpatch
 import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
-from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, hotplug_engine, vmspec
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MUTATING_WEBHOOK, NAD, VM, VMI
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-from tests.unit.plugins.module_utils.session_double import Clock, FakeRun, TimeBounds
+from tests.unit.plugins.module_utils.session_double import Clock, FakeRun, FakeSession
 
 
 def vm(ifaces=None, networks=None):
@@ -286,33 +290,46 @@ class FakeModule:
         self.warnings.append(text)
 
 
-class Cluster(TimeBounds):
-    """Answers the runner's reads; ``vmis`` may be a list of answers served in turn."""
+VM_PATH = VM.path("vms", "vm1")
+VMI_PATH = VMI.path("vms", "vm1")
 
-    def __init__(self, vm_, vmis, webhooks=(), nads=(), nodes=()):
-        self.vm, self.vmis = vm_, vmis if isinstance(vmis, list) else [vmis]
-        self.webhooks, self.nads, self.nodes = list(webhooks), list(nads), list(nodes)
-        self.calls = []
 
-    def list(self, path, label_selector=None, **_kw):
-        self.calls.append(("LIST", path))
-        for word, items in (("mutatingwebhookconfigurations", self.webhooks),
-                            ("network-attachment-definitions", self.nads), ("/nodes", self.nodes),
-                            ("daemonsets", []), ("virtualmachineinstancemigrations", [])):
-            if word in path:
-                return copy.deepcopy(items)
-        if "virtualmachineinstances" in path:
-            answer = self.vmis.pop(0) if len(self.vmis) > 1 else self.vmis[0]
-            return [copy.deepcopy(answer)] if answer else []
-        return [copy.deepcopy(self.vm)]
+class Cluster(FakeSession):
+    """FakeSession holding the VM vm1 of namespace vms, its VMI (none when None), the
+    ``nads``, the ``nodes`` and the mutating ``webhooks``.  Read-only unless
+    ``writable``: a write request fails the test ("no write expected")."""
 
-    def get(self, path):
-        self.calls.append(("GET", path))
-        return copy.deepcopy(self.vm)
+    def __init__(self, vm_, vmi, webhooks=(), nads=(), nodes=(), writable=False, failures=None):
+        objects = {VM_PATH: vm_}
+        if vmi:
+            objects[VMI_PATH] = vmi
+        objects.update((NAD.path(n["metadata"]["namespace"], n["metadata"]["name"]), n) for n in nads)
+        objects.update(("/api/v1/nodes/" + n["metadata"]["name"], n) for n in nodes)
+        objects.update((MUTATING_WEBHOOK.path(None, w["metadata"]["name"]), w) for w in webhooks)
+        super().__init__(objects, failures=failures)
+        self.writable = writable
 
-    def request(self, method, path, body=None, content_type=None):
-        self.calls.append((method, path))
-        raise AssertionError("no write expected: %s %s" % (method, path))
+    @property
+    def vm(self):
+        return self.objects[VM_PATH]
+
+    def request(self, method, path, body=None, query=None, content_type=None, **kwargs):
+        if not self.writable:
+            self.calls.append((method, path))
+            raise AssertionError("no write expected: %s %s" % (method, path))
+        return super().request(method, path, body=body, query=query, content_type=content_type, **kwargs)
+
+
+def kubevirt_finishes(cluster, vmi, after=1):
+    """A sleep for the hot-plug wait's Deadline: after ``after`` sleeps KubeVirt has made ``vmi`` the VMI."""
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        if len(slept) == after:
+            cluster.objects[VMI_PATH] = copy.deepcopy(vmi)
+        time.sleep(seconds)
+    return sleep
 
 
 def running_vmi(ifaces=None, statuses=None, migratable_=True, extra_conditions=()):
@@ -342,7 +359,7 @@ class KVInfo(KV):
 def preflight(cluster, requests, kv, **params):
     hp, module = runner_for(cluster, requests, **params)
     problems = Problems()
-    vmis = dict((v["metadata"]["name"], v) for v in cluster.list("/virtualmachineinstances"))
+    vmis = dict((v["metadata"]["name"], v) for v in cluster.list(VMI.path("vms")))
     hp.preflight(problems, [cluster.vm], vmis, kv)
     return problems, module, hp
 
@@ -390,19 +407,23 @@ def test_sriov_plug_needs_the_injector_when_external_injection_is_on(gates, webh
         assert "network-resources-injector" in problems.items[0]["message"]
 
 
-def test_rerun_of_a_declared_plug_waits_for_the_domain_and_fails_on_timeout():
+def test_rerun_of_a_declared_plug_waits_for_the_domain_and_fails_on_timeout(monkeypatch):
     declared = [{"interface": "net1", "network": "br1"}]
     half = running_vmi([{"name": "net1", "bridge": {}}], [{"name": "net1", "infoSource": "multus-status"}])
     done = running_vmi([{"name": "net1", "bridge": {}}], [{"name": "net1", "infoSource": "domain, multus-status"}])
-    cluster = Cluster(vm(), [half, half, done], nads=[BR1])
+    cluster = Cluster(vm(), half, nads=[BR1])
     problems, _module, hp = preflight(cluster, declared, KVInfo(["LiveMigrate"]), dynamic_networks="true")
     assert not problems and hp._pending["vm1"] == [
         ("net1", "plug", "declared, not in the guest yet (VMI infoSource: multus-status)")]
     result = hp.new_result(cluster.vm, hotplug.plan_vm(Problems(), cluster.vm, declared, True), True, True, 0)
     assert result["method"] == "unchanged" and result["pending"] == ["net1"]
-    hp.wait({"vm1": result})
+    # KubeVirt puts net1 in the domain while the wait sleeps for the first time
+    with monkeypatch.context() as patched:
+        patched.setattr(hotplug_engine, "Deadline", functools.partial(Deadline, sleep=kubevirt_finishes(cluster, done)))
+        hp.wait({"vm1": result})
     assert not result.get("error") and result["pending"] == [] and "domain" in \
         result["interfaces"][0]["status"]["infoSource"]
+    assert cluster.paths("LIST").count(VMI.path("vms")) == 3   # preflight's, then the wait's two
     stuck = Cluster(vm(), half, nads=[BR1])
     _problems, _module, hp = preflight(stuck, declared, KVInfo(["LiveMigrate"]), dynamic_networks="true",
                                        wait_timeout=0.05)
@@ -442,8 +463,6 @@ def test_an_already_declared_vf_is_not_refused_for_a_missing_injector():
 # ------------------------------------------------------------ issue 19 item 5: time bounds, conflicts
 def test_the_wait_ends_at_wait_timeout_not_one_poll_later(monkeypatch):
     """wait_timeout 15 with a 4 s poll: the last sleep is cut to 3 s (it took 16 s, one poll more)."""
-    from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug_engine
-    from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
     clock = Clock(now=0.0)
     monkeypatch.setattr(hotplug_engine, "Deadline", lambda seconds: Deadline(seconds, clock=clock, sleep=clock.sleep))
     monkeypatch.setattr(hotplug_engine.time, "sleep", clock.sleep)
@@ -462,48 +481,39 @@ def test_the_wait_ends_at_wait_timeout_not_one_poll_later(monkeypatch):
 
 def test_a_lost_race_backs_off_before_reading_again():
     declared = [{"interface": "net2", "network": "br2"}]
-    cluster = Cluster(vm(), running_vmi(), nads=[BR1, BR2])
-    conflicts = []
-
-    def request(method, path, body=None, content_type=None):
-        if not conflicts or len(conflicts) < 2:
-            conflicts.append(method)
-            raise ApiError(method, path, 409, message="the object has been modified")
-        return copy.deepcopy(cluster.vm)
-    cluster.request = request
+    conflict = ApiError("PATCH", VM_PATH, 409, message="the object has been modified")
+    cluster = Cluster(vm(), running_vmi(), nads=[BR1, BR2], writable=True,
+                      failures={("PATCH", VM_PATH): [conflict, conflict]})
     hp, _module = runner_for(cluster, declared, dynamic_networks="true")
     plan = hotplug.plan_vm(Problems(), cluster.vm, declared, True)
-    hp.patch_vm(cluster.vm, plan, True)
-    assert conflicts == ["PATCH", "PATCH"] and cluster.conflict_pauses == [1, 2]
+    _after, _applied, written = hp.patch_vm(cluster.vm, plan, True)
+    assert cluster.names() == [("PATCH", "vm1"), ("GET", "vm1")] * 2 + [("PATCH", "vm1")]
+    assert cluster.conflict_pauses == [1, 2]
+    assert written and vmspec.find(vmspec.interfaces_of(cluster.vm), "net2")[1] is not None   # the third PATCH landed
 
 
 def test_a_lost_answer_after_the_patch_landed_is_this_runs_write_and_is_waited_for():
     """issue 19 item 4: a connection dropped once the write had landed: the read-back shows the
     plug is made; it is reported as this run's (written, the plug plan), not as unchanged."""
     declared = [{"interface": "net2", "network": "br2"}]
-    cluster = Cluster(vm(), running_vmi(), nads=[BR1, BR2])
+    cluster = Cluster(vm(), running_vmi(), nads=[BR1, BR2], writable=True, failures={("PATCH", VM_PATH): ["lost"]})
     plan = hotplug.plan_vm(Problems(), cluster.vm, declared, True)
     landed = jsonpatch.apply_patch(copy.deepcopy(cluster.vm), plan.ops)
-
-    def request(method, path, body=None, content_type=None):
-        cluster.calls.append((method, path))
-        cluster.vm = landed
-        raise ApiError(method, path, None, message="connection reset")
-    cluster.request = request
     hp, _module = runner_for(cluster, declared, dynamic_networks="true")
     after, applied, written = hp.patch_vm(vm(), plan, True)
     assert written and applied is plan and [n for n, a, _d in applied.changes if a == hotplug.PLUG] == ["net2"]
     assert vmspec.find(vmspec.interfaces_of(after), "net2")[1] is not None
     assert [m for m, _p in cluster.calls] == ["PATCH", "GET"]
     # someone else's change (a 409, then the fresh VM already has it) is not this run's write
-    cluster.vm = vm()
+    cluster.objects[VM_PATH] = vm()
 
-    def conflict(method, path, body=None, content_type=None):
-        cluster.vm = landed
-        raise ApiError(method, path, 409, message="the object has been modified")
-    cluster.request = conflict
+    def someone_else_plugs_it(session):
+        session.objects[VM_PATH] = copy.deepcopy(landed)
+        raise ApiError("PATCH", VM_PATH, 409, message="the object has been modified")
+    cluster.failures[("PATCH", VM_PATH)] = [someone_else_plugs_it]
     _after, applied, written = hp.patch_vm(vm(), plan, True)
     assert not written and not applied.changed
+    assert [m for m, _p in cluster.calls] == ["PATCH", "GET"] * 2   # read again, nothing written over theirs
 
 
 def test_the_whole_planned_template_goes_through_the_admission_mirror():

@@ -2,6 +2,7 @@ import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo, mutating_webhooks, parse_version
+from tests.unit.plugins.module_utils.session_double import FakeSession
 
 
 def cr(version, gates=(), disabled=(), methods=None, rollout=None):
@@ -42,34 +43,27 @@ def test_live_migrate_rollout_and_missing_kubevirt():
     assert not KubeVirtInfo(None).installed
 
 
-class WebhookSession:
-    def __init__(self, answer):
-        self.answer = answer
-        self.paths = []
-
-    def list(self, path, **_kwargs):
-        self.paths.append(path)
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
-
-
 MWC = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 
 
+def failing_list(status):
+    """A session whose LIST of MutatingWebhookConfigurations fails with ``status``."""
+    return FakeSession(lists={MWC: ApiError("GET", MWC, status)})
+
+
 def test_mutating_webhooks_is_one_list():
-    session = WebhookSession([{"metadata": {"name": "istio-sidecar-injector"}}])
+    session = FakeSession({MWC + "/istio-sidecar-injector": {"metadata": {"name": "istio-sidecar-injector"}}})
     assert mutating_webhooks(session) == [{"metadata": {"name": "istio-sidecar-injector"}}]
-    assert session.paths == [MWC]
+    assert session.calls == [("LIST", MWC)]
 
 
 @pytest.mark.parametrize("status", [401, 403, 404])
 def test_mutating_webhooks_unreadable_is_none(status):
-    assert mutating_webhooks(WebhookSession(ApiError("GET", MWC, status))) is None
+    assert mutating_webhooks(failing_list(status)) is None
 
 
 @pytest.mark.parametrize("status", [409, 500, 503])
 def test_mutating_webhooks_other_errors_are_raised(status):
     with pytest.raises(ApiError) as caught:
-        mutating_webhooks(WebhookSession(ApiError("GET", MWC, status)))
+        mutating_webhooks(failing_list(status))
     assert caught.value.status == status

@@ -135,6 +135,9 @@ def test_missing_namespaces_passes_other_errors_on():
 
 
 # ------------------------------------------------- overlaps across namespaces (overlap_scope)
+NAD_PATH_VMS = "/apis/k8s.cni.cncf.io/v1/namespaces/vms/network-attachment-definitions"
+
+
 def listing(answer):
     """The shared FakeSession answering every LIST with ``answer``."""
     return FakeSession(lists={"*": answer})
@@ -175,22 +178,19 @@ def test_overlap_scope_namespace_still_refuses_inside_the_tasks_namespaces():
 
 
 def test_cluster_wide_list_forbidden():
-    forbidden = ApiError("GET", "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions", status=403,
-                         body={"reason": "Forbidden"})
+    everywhere_path = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions"
+    forbidden = ApiError("GET", everywhere_path, status=403, body={"reason": "Forbidden"})
 
-    class Namespaced(FakeSession):
-        def list(self, path, **_kwargs):
-            self.calls.append(("LIST", path))
-            if "/namespaces/" not in path:
-                raise forbidden
-            return [existing(bridge("x"))]
+    def namespaced():   # may list the NADs of namespace vms only
+        return FakeSession({NAD_PATH_VMS + "/x": existing(bridge("x"))}, lists={everywhere_path: forbidden})
 
-    session = Namespaced()
+    session = namespaced()
     local, everywhere, warnings = nad.read_nads(session, ["vms"], "namespace")
     assert list(local) == [("vms", "x")] and everywhere == local
     assert len(warnings) == 1 and "not checked" in warnings[0]
+    assert session.paths("LIST") == [everywhere_path, NAD_PATH_VMS]
     with pytest.raises(ApiError):
-        nad.read_nads(Namespaced(), ["vms"], "cluster")
+        nad.read_nads(namespaced(), ["vms"], "cluster")
 
 
 def test_many_foreign_overlaps_are_capped_with_a_count():

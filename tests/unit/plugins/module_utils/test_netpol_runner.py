@@ -1,16 +1,16 @@
 """The pure parts of the kubevirt_network_policies flow: target checks,
 version gates, and the executor's refusal to touch policies that are not ours."""
 
-import copy
-
 import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_admin, netpol_runner
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, parse_server_version
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
+    MULTI_NETWORK_POLICY, NAD, NETWORK_POLICY, VM)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 from ansible_collections.kubevirt_net.core.plugins.modules import kubevirt_network_policies
-from tests.unit.plugins.module_utils.session_double import Done, FakeRun, FakeSession, TimeBounds
+from tests.unit.plugins.module_utils.session_double import Done, FakeRun, FakeSession
 
 BASE = {"name_prefix": "kvnet-", "default_deny": "none", "allow_dns": False, "dns_namespace": "kube-system",
         "dns_namespace_selector": None, "dns_pod_selector": None, "allow_same_namespace": False,
@@ -139,29 +139,35 @@ BASELINE_PARAMS = {"state": "present", "policy_set": "default", "prune": True, "
                    "cluster_baseline_api": "auto", "max_concurrency": 4}
 
 
-class PolicyApi(TimeBounds):
+POLICY_LIST_PATHS = {"v1alpha2": [CNP_PATH], "v1alpha1": [ANP_PATH, BANP_PATH]}
+
+
+def not_found(path):
+    return ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
+
+
+def policy_objects(versions, stored=None):
+    """(objects, lists) of a FakeSession serving policy.networking.k8s.io ``versions``: the
+    APIGroup (absent when no version is served), the ``stored`` {LIST path: [items]}, and a
+    404 for the LIST of every kind of an unserved version."""
+    objects = dict(("%s/%s" % (path, item["metadata"]["name"]), item)
+                   for path, items in (stored or {}).items() for item in items)
+    if versions:
+        objects[GROUP_PATH] = {"kind": "APIGroup", "versions": [{"version": v} for v in versions]}
+    lists = dict((path, not_found(path)) for version, paths in POLICY_LIST_PATHS.items() if version not in versions
+                 for path in paths)
+    return objects, lists
+
+
+def policy_api(versions, stored=None):
     """policy.networking.k8s.io serving ``versions``; ``stored`` per LIST path; a LIST of an unserved version 404s."""
+    objects, lists = policy_objects(versions, stored)
+    return FakeSession(objects, lists)
 
-    def __init__(self, versions, stored=None):
-        self.versions = versions
-        self.stored = stored or {}
-        self.requests = []
 
-    def get(self, path, query=None):
-        self.requests.append(("GET", path))
-        if path != GROUP_PATH or not self.versions:
-            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
-        return {"kind": "APIGroup", "versions": [{"version": v} for v in self.versions]}
-
-    def list(self, path, page_size=None, **_):
-        self.requests.append(("LIST", path))
-        if path.split("/")[3] not in self.versions:
-            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
-        return copy.deepcopy(self.stored.get(path, []))
-
-    def request(self, method, path, body=None, **_):
-        self.requests.append((method, path))
-        return dict(body or {}, metadata=dict((body or {}).get("metadata") or {}, resourceVersion="1"))
+def writes(session):
+    """(method, path) of the write requests made (a POST under the path of the object it created)."""
+    return [c for c in session.calls if c[0] not in ("GET", "LIST")]
 
 
 def prepare_baselines(session, entries=(ADMIN_ENTRY,), **params):
@@ -187,32 +193,32 @@ VENDOR_CNP = {"metadata": {"name": "vendor-cnp"}, "spec": {"tier": "Admin", "pri
      "ClusterNetworkPolicy vendor-cnp"),
 ], ids=["only-v1alpha1", "only-v1alpha2", "both", "both-forced-v1alpha1"])
 def test_baseline_priority_check_sees_every_served_kind(versions, forced, version, lists, clash):
-    session = PolicyApi(versions, {ANP_PATH: [VENDOR_ANP], CNP_PATH: [VENDOR_CNP]})
+    session = policy_api(versions, {ANP_PATH: [VENDOR_ANP], CNP_PATH: [VENDOR_CNP]})
     plan_, problems = prepare_baselines(session, cluster_baseline_api=forced)
     assert plan_.version == version
-    assert session.requests == [("GET", GROUP_PATH)] + [("LIST", p) for p in lists]
+    assert session.calls == [("GET", GROUP_PATH)] + [("LIST", p) for p in lists]
     # only the chosen version's kinds are planned (written, pruned); the others were read for the check only
     assert [k.resource.version for k in plan_.kinds] == [version] * len(plan_.kinds) and plan_.kinds
     assert "41 in the Admin tier is already used by %s" % clash in problems.render()
 
 
 def test_forcing_a_version_the_cluster_does_not_serve_is_refused_before_any_write():
-    session = PolicyApi(["v1alpha2"])
+    session = policy_api(["v1alpha2"])
     plan_, problems = prepare_baselines(session, cluster_baseline_api="v1alpha1")
     assert plan_.version is None and plan_.kinds == []
     assert problems.items[0]["field"] == "cluster_baseline_api"
     assert "v1alpha1 is not served by this cluster (served: v1alpha2)" in problems.items[0]["message"]
-    assert session.requests == [("GET", GROUP_PATH)]
+    assert session.calls == [("GET", GROUP_PATH)]
 
 
 def test_forcing_v1alpha1_writes_adminnetworkpolicies():
-    session = PolicyApi(["v1alpha2", "v1alpha1"])
+    session = policy_api(["v1alpha2", "v1alpha1"])
     plan_, problems = prepare_baselines(session, cluster_baseline_api="v1alpha1")
     assert not problems and plan_.version == "v1alpha1"
     results = plan_.execute(session, BASELINE_PARAMS, check_mode=False)
     assert [(r["kind"], r["name"], r["method"]) for r in results] == [
         ("AdminNetworkPolicy", "kvnet-guard", "created")]
-    assert [r for r in session.requests if r[0] not in ("GET", "LIST")] == [("POST", ANP_PATH)]
+    assert writes(session) == [("POST", ANP_PATH + "/kvnet-guard")]
 
 
 # ------------------------------------------------------- the whole flow on a fake cluster (no lab)
@@ -231,48 +237,30 @@ class Module:
         self.warnings.append(text)
 
 
-class Cluster(TimeBounds):
-    """A 1.34 API server with namespace ``t1``: ``served`` API versions of
-    policy.networking.k8s.io, MultiNetworkPolicy served or not; every request
-    recorded, writes answered as created."""
-
-    def __init__(self, policy_versions=("v1alpha2",), multi=True, vms=()):
-        self.policy_versions = list(policy_versions)
-        self.multi = multi
-        self.vms = list(vms)
-        self.requests = []
+class ServerVersion(FakeSession):
+    """FakeSession with ``ApiSession.server_version``: parsed from the stored ``/version``
+    object, read with a GET like ApiSession's (not yet a FakeSession capability)."""
 
     def server_version(self):
-        self.requests.append(("GET", "/version"))
-        return (1, 34)
+        return parse_server_version(self.get("/version"))
 
-    def get(self, path, query=None):
-        self.requests.append(("GET", path))
-        if path == GROUP_PATH and self.policy_versions:
-            return {"kind": "APIGroup", "versions": [{"version": v} for v in self.policy_versions]}
-        raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
 
-    def list(self, path, label_selector=None, page_size=None, field_selector=None):
-        self.requests.append(("LIST", path))
-        if path == "/api/v1/namespaces":
-            return [namespace("t1", {"kubernetes.io/metadata.name": "t1"})]
-        if path.startswith(GROUP_PATH + "/") and path.split("/")[3] not in self.policy_versions:
-            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "not found"})
-        if "multi-networkpolicies" in path and not self.multi:
-            raise ApiError("GET", path, 404, {"reason": "NotFound", "message": "the server could not find it"})
-        if path.endswith("/virtualmachines"):
-            return copy.deepcopy(self.vms)
-        if "network-attachment-definitions" in path:
-            return [{"metadata": {"namespace": "t1", "name": "storage"},
-                     "spec": {"config": '{"cniVersion": "0.3.1", "type": "bridge", "ipam": {"type": "static"}}'}}]
-        return []
+T1_NAD = {"metadata": {"namespace": "t1", "name": "storage"},
+          "spec": {"config": '{"cniVersion": "0.3.1", "type": "bridge", "ipam": {"type": "static"}}'}}
 
-    def request(self, method, path, body=None, **_):
-        self.requests.append((method, path))
-        return dict(body or {}, metadata=dict((body or {}).get("metadata") or {}, resourceVersion="1", uid="u"))
 
-    def writes(self):
-        return [r for r in self.requests if r[0] not in ("GET", "LIST")]
+def cluster_of(policy_versions=("v1alpha2",), multi=True, vms=()):
+    """A 1.34 API server with namespace ``t1`` (and its NAD ``storage``): ``policy_versions``
+    of policy.networking.k8s.io served, MultiNetworkPolicy served or not, the VMs ``vms`` of t1."""
+    objects, lists = policy_objects(list(policy_versions))
+    objects.update({"/version": {"major": "1", "minor": "34"},
+                    "/api/v1/namespaces/t1": namespace("t1", {"kubernetes.io/metadata.name": "t1"}),
+                    NAD.path("t1", "storage"): T1_NAD})
+    objects.update((VM.path("t1", vm["metadata"]["name"]), vm) for vm in vms)
+    if not multi:
+        path = MULTI_NETWORK_POLICY.path("t1")
+        lists[path] = ApiError("GET", path, 404, {"reason": "NotFound", "message": "the server could not find it"})
+    return ServerVersion(objects, lists)
 
 
 def run_flow(monkeypatch, cluster, check_mode=False, **params):
@@ -287,28 +275,28 @@ STORAGE_RULE = {"name": "storage", "direction": "ingress", "network": "storage"}
 
 
 def test_multinetworkpolicy_not_served_is_refused_before_any_write(monkeypatch):
-    cluster = Cluster(multi=False)
+    cluster = cluster_of(multi=False)
     done = run_flow(monkeypatch, cluster, namespaces=["t1"], default_deny="ingress", rules=[STORAGE_RULE])
-    assert done.failed and cluster.writes() == []
+    assert done.failed and writes(cluster) == []
     assert "does not serve MultiNetworkPolicy" in done.result["msg"]
     assert [p["field"] for p in done.result["problems"]] == ["rules[].network"]
     # without a network rule the missing CRD does not matter
-    cluster = Cluster(multi=False)
+    cluster = cluster_of(multi=False)
     done = run_flow(monkeypatch, cluster, namespaces=["t1"], default_deny="ingress")
     assert not done.failed
-    assert cluster.writes() == [("POST", "/apis/networking.k8s.io/v1/namespaces/t1/networkpolicies")]
+    assert writes(cluster) == [("POST", "/apis/networking.k8s.io/v1/namespaces/t1/networkpolicies/kvnet-default-deny")]
 
 
 def test_cluster_baselines_without_the_policy_group_are_refused_before_any_write(monkeypatch):
-    cluster = Cluster(policy_versions=())
+    cluster = cluster_of(policy_versions=())
     done = run_flow(monkeypatch, cluster, namespaces=["t1"], default_deny="ingress", cluster_baselines=[ADMIN_ENTRY])
-    assert done.failed and cluster.writes() == []
+    assert done.failed and writes(cluster) == []
     assert [p["field"] for p in done.result["problems"]] == ["cluster_baselines"]
     assert "serves no policy.networking.k8s.io API" in done.result["msg"]
     # an empty list (prune this set's baselines) on such a cluster is not an error
-    cluster = Cluster(policy_versions=())
+    cluster = cluster_of(policy_versions=())
     done = run_flow(monkeypatch, cluster, namespaces=["t1"], cluster_baselines=[])
-    assert not done.failed and done.result["baselines"] == [] and cluster.writes() == []
+    assert not done.failed and done.result["baselines"] == [] and writes(cluster) == []
 
 
 @pytest.mark.parametrize("forced, served, kind, path", [
@@ -316,40 +304,60 @@ def test_cluster_baselines_without_the_policy_group_are_refused_before_any_write
     ("v1alpha2", ("v1alpha2", "v1alpha1"), "ClusterNetworkPolicy", CNP_PATH),
 ])
 def test_forced_cluster_baseline_api_writes_that_version(monkeypatch, forced, served, kind, path):
-    cluster = Cluster(policy_versions=served)
+    cluster = cluster_of(policy_versions=served)
     done = run_flow(monkeypatch, cluster, namespaces=["t1"], cluster_baselines=[ADMIN_ENTRY],
                     cluster_baseline_api=forced)
     assert not done.failed, done.result
     assert done.result["baseline_api"] == forced
     assert [(b["kind"], b["name"], b["method"]) for b in done.result["baselines"]] == [(kind, "kvnet-guard", "created")]
-    assert cluster.writes() == [("POST", path)]
+    assert writes(cluster) == [("POST", path + "/kvnet-guard")]
 
 
 def test_forced_cluster_baseline_api_not_served_is_refused(monkeypatch):
-    cluster = Cluster(policy_versions=("v1alpha1",))
+    cluster = cluster_of(policy_versions=("v1alpha1",))
     done = run_flow(monkeypatch, cluster, namespaces=["t1"], cluster_baselines=[ADMIN_ENTRY],
                     cluster_baseline_api="v1alpha2")
-    assert done.failed and cluster.writes() == []
+    assert done.failed and writes(cluster) == []
     assert [p["field"] for p in done.result["problems"]] == ["cluster_baseline_api"]
 
 
 @pytest.mark.parametrize("forced, kind", [("auto", "ClusterNetworkPolicy"), ("v1alpha2", "ClusterNetworkPolicy"),
                                           ("v1alpha1", "AdminNetworkPolicy")])
 def test_rendered_with_baselines_sends_no_request(monkeypatch, forced, kind):
-    cluster = Cluster()
+    cluster = cluster_of()
     done = run_flow(monkeypatch, cluster, state="rendered", namespaces=["t1"], default_deny="ingress",
                     cluster_baselines=[ADMIN_ENTRY], cluster_baseline_api=forced, rules=[STORAGE_RULE])
     assert not done.failed and not done.result["changed"]
-    assert cluster.requests == []   # nothing read, nothing written
+    assert cluster.calls == []   # nothing read, nothing written
     assert [(b["kind"], b["name"], b["method"]) for b in done.result["baselines"]] == [
         (kind, "kvnet-guard", "rendered")]
     assert sorted(p["kind"] for p in done.result["policies"]) == ["MultiNetworkPolicy", "NetworkPolicy"]
 
 
+def test_a_second_run_on_the_same_cluster_writes_nothing(monkeypatch):
+    """The flow is idempotent: what the first run wrote, the second reads back and leaves alone."""
+    cluster = cluster_of(policy_versions=("v1alpha2", "v1alpha1"))
+    params = dict(namespaces=["t1"], default_deny="both", allow_dns=True, rules=[STORAGE_RULE],
+                  cluster_baselines=[ADMIN_ENTRY])
+    first = run_flow(monkeypatch, cluster, **params)
+    assert not first.failed and first.result["changed"], first.result
+    assert writes(cluster) == [("POST", NETWORK_POLICY.path("t1", "kvnet-default-deny")),
+                               ("POST", NETWORK_POLICY.path("t1", "kvnet-allow-dns")),
+                               ("POST", MULTI_NETWORK_POLICY.path("t1", "kvnet-storage")),
+                               ("POST", CNP_PATH + "/kvnet-guard")]
+    del cluster.calls[:]
+    second = run_flow(monkeypatch, cluster, **params)
+    assert not second.failed, second.result
+    assert second.result["changed"] is False
+    assert writes(cluster) == [] and cluster.calls   # read again, wrote nothing
+    assert [p["method"] for p in second.result["policies"]] == ["unchanged"] * 3
+    assert [b["method"] for b in second.result["baselines"]] == ["unchanged"]
+
+
 def test_check_mode_with_baselines_writes_nothing(monkeypatch):
-    cluster = Cluster(policy_versions=("v1alpha2", "v1alpha1"))
+    cluster = cluster_of(policy_versions=("v1alpha2", "v1alpha1"))
     done = run_flow(monkeypatch, cluster, check_mode=True, namespaces=["t1"], cluster_baselines=[ADMIN_ENTRY])
-    assert not done.failed and done.result["changed"] and cluster.writes() == []
+    assert not done.failed and done.result["changed"] and writes(cluster) == []
     assert [b["method"] for b in done.result["baselines"]] == ["created"]
 
 
@@ -359,9 +367,9 @@ def test_peer_only_network_rule_lists_the_vms(monkeypatch):
     web = {"metadata": {"namespace": "t1", "name": "web", "labels": {"app": "web"}},
            "spec": {"template": {"metadata": {"labels": {"app": "frontend"}}, "spec": {"networks": [
                {"name": "storage", "multus": {"networkName": "storage"}}]}}}}
-    cluster = Cluster(vms=[web])
+    cluster = cluster_of(vms=[web])
     rule_ = dict(STORAGE_RULE, peers=[{"template_selector": {"app": "web"}}])
     done = run_flow(monkeypatch, cluster, namespaces=["t1"], rules=[rule_])
-    assert ("LIST", "/apis/kubevirt.io/v1/namespaces/t1/virtualmachines") in cluster.requests
-    assert done.failed and cluster.writes() == []
+    assert ("LIST", "/apis/kubevirt.io/v1/namespaces/t1/virtualmachines") in cluster.calls
+    assert done.failed and writes(cluster) == []
     assert [p["field"] for p in done.result["problems"]] == ["peers[0].template_selector"]

@@ -5,7 +5,7 @@ import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import SelectorError
-from tests.unit.plugins.module_utils.session_double import TimeBounds
+from tests.unit.plugins.module_utils.session_double import FakeSession
 
 
 def parse(value, field="vm_selector"):
@@ -211,26 +211,6 @@ def test_hotplug_vm_selector_all_is_only_for_selectors():
     assert "vm_selector_all: only applies to vm_selector" in err.value.args[0]["msg"]
 
 
-class ListingSession(TimeBounds):
-    """Answers like the API server: a GET of the collection path is the List."""
-
-    def __init__(self, vms, vmis):
-        self.vms, self.vmis, self.lists = vms, vmis, []
-
-    def list(self, path, label_selector=None, **_kwargs):
-        self.lists.append((path, label_selector))
-        if path.endswith("/virtualmachineinstances"):
-            return self.vmis
-        labels = selectors.parse("q", label_selector or "")
-        return [v for v in self.vms if labels.matches(v["metadata"].get("labels"))]
-
-    def get(self, path, query=None):
-        if path.endswith("/virtualmachines"):
-            return {"kind": "VirtualMachineList", "metadata": {"resourceVersion": "1"}, "items": self.vms}
-        name = path.rsplit("/", 1)[1]
-        return next((v for v in self.vms if v["metadata"]["name"] == name), None)
-
-
 class ListingRunner(NoRequests):
     def __init__(self, module, session):
         super().__init__(module)
@@ -241,18 +221,22 @@ class ListingRunner(NoRequests):
         return self._session
 
 
+VMS = "/apis/kubevirt.io/v1/namespaces/vms/virtualmachines"
+
+
 def test_wait_with_an_every_vm_selector_re_reads_the_vms_by_selector():
     """issue 19: vm_selector '' made wait() GET the collection as if it were one VM -> KeyError 'name'."""
     vm = {"metadata": {"name": "db-1", "labels": {}}, "status": {}}
     vmi = {"metadata": {"name": "db-1"}, "status": {"interfaces": [{"name": "storage", "infoSource": "domain"}]}}
     module = FakeModule(vm_selector="", vm_selector_all=True)
-    session = ListingSession([vm], [vmi])
+    session = FakeSession({VMS + "/db-1": vm, "/apis/kubevirt.io/v1/namespaces/vms/virtualmachineinstances/db-1": vmi})
     flow = hotplug_runner.Hotplug(module, runner=ListingRunner(module, session))
     result = {"name": "db-1", "_start": 0, "interfaces": [{"name": "storage"}], "_vm": vm,
               "_changes": [("storage", hotplug_runner.hotplug.PLUG, "")]}
     flow.engine.wait({"db-1": result})
     assert "error" not in result
-    assert ("/apis/kubevirt.io/v1/namespaces/vms/virtualmachines", "") in session.lists
+    assert (VMS, "", None) in session.list_selectors
+    assert VMS not in session.paths("GET")   # the collection is LISTed, never read as one VM
 
 
 # ------------------------------------- the other modules that take selectors

@@ -1,11 +1,15 @@
 import copy
+import functools
+import time
 
 import pytest
 
+from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug_engine
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import KUBEVIRT, NAD, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import TemplateWriter, guarded_patch
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
-from tests.unit.plugins.module_utils.session_double import Done, FakeRun, FakeSession, TimeBounds
+from tests.unit.plugins.module_utils.session_double import Done, FakeRun, FakeSession
 
 PATH = "/apis/kubevirt.io/v1/namespaces/vms/virtualmachines/vm1"
 
@@ -92,65 +96,59 @@ def test_other_errors_are_not_retried_and_gives_up_after_bounded_tries():
 
 
 def test_observe_waits_for_the_controller_to_see_the_generation():
-    states = [{"status": {"desiredGeneration": 1}}, {"status": {"desiredGeneration": 3, "conditions": [
-        {"type": "RestartRequired", "status": "True"}]}}]
-
-    class Reads(TimeBounds):
-        def get(self, path):
-            return dict(states.pop(0) if len(states) > 1 else states[0], metadata={"generation": 3})
+    synced = {"metadata": {"name": "vm1", "generation": 3}, "status": {"desiredGeneration": 3, "conditions": [
+        {"type": "RestartRequired", "status": "True"}]}}
+    session = FakeSession({PATH: dict(synced, status={"desiredGeneration": 1})})
     slept = []
-    writer = TemplateWriter(Reads(), "vms", wait_sleep=0.5, sleep=slept.append)
+
+    def controller_syncs(seconds):   # while the writer sleeps, KubeVirt's VM controller sees generation 3
+        slept.append(seconds)
+        session.objects[PATH] = copy.deepcopy(synced)
+    writer = TemplateWriter(session, "vms", wait_sleep=0.5, sleep=controller_syncs)
     seen = writer.observe("vm1", 3, deadline=Deadline(3600))
     assert seen["status"]["desiredGeneration"] == 3 and slept == [0.5]
+    assert session.calls == [("GET", PATH)] * 2
     assert writer.observe("vm1", 4, deadline=Deadline(0)) is None
 
 
 def test_observe_without_generation_tracking_takes_the_expected_outcome_as_signal():
-    answers = [{"status": {}}, {"status": {"conditions": [{"type": "RestartRequired", "status": "True"}]}}]
+    restart = {"status": {"conditions": [{"type": "RestartRequired", "status": "True"}]}}
+    session = FakeSession({PATH: {"status": {}}})
 
-    class Reads(TimeBounds):
-        def get(self, path):
-            return answers.pop(0) if len(answers) > 1 else answers[0]
-    writer = TemplateWriter(Reads(), "vms", wait_sleep=0.1, sleep=lambda _s: None)
+    def condition_set(_seconds):   # while the writer sleeps, the VM controller sets RestartRequired
+        session.objects[PATH] = copy.deepcopy(restart)
+    writer = TemplateWriter(session, "vms", wait_sleep=0.1, sleep=condition_set)
     assert writer.observe("vm1", 5, deadline=Deadline(3600), expect_restart=False) == {"status": {}}
     seen = writer.observe("vm1", 5, deadline=Deadline(3600), expect_restart=True)
     assert seen["status"]["conditions"][0]["type"] == "RestartRequired"
-    answers[:] = [{"status": {}}]
+    assert session.calls == [("GET", PATH)] * 3   # the second observe waited for the condition
+    session.objects[PATH] = {"status": {}}
     assert writer.observe("vm1", 5, deadline=Deadline(0), expect_restart=True) is None and writer.last == {"status": {}}
 
 
 # ------------------------------------------- issue 18 item 5, issue 19 item 2: the module's flow
-class Cluster(TimeBounds):
-    """What kubevirt_vm_network reads; ``vmis`` is served in turn (the last one repeats). Any write fails the test."""
+KUBEVIRT_CR = {"metadata": {"name": "kubevirt", "namespace": "kubevirt"},
+               "spec": {"workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]}},
+               "status": {"observedKubeVirtVersion": "v1.9.0"}}
+VMI_PATH = VMI.path("vms", "vm1")
 
-    def __init__(self, vm_, vmis):
-        self.vm, self.vmis = vm_, list(vmis)
-        self.writes = []
 
-    def _vmi(self):
-        return copy.deepcopy(self.vmis.pop(0) if len(self.vmis) > 1 else self.vmis[0])
+def cluster_of(vm_, vmi):
+    """What kubevirt_vm_network reads: the KubeVirt CR, the NAD br1 of namespace vms, the VM vm1 and its VMI."""
+    nad = {"metadata": {"name": "br1", "namespace": "vms"}}
+    return FakeSession({PATH: vm_, VMI_PATH: vmi, NAD.path("vms", "br1"): nad}, lists={KUBEVIRT.path(): [KUBEVIRT_CR]})
 
-    def list(self, path, label_selector=None, **_kw):
-        if "/kubevirts" in path:
-            return [{"metadata": {"name": "kubevirt", "namespace": "kubevirt"},
-                     "spec": {"workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]}},
-                     "status": {"observedKubeVirtVersion": "v1.9.0"}}]
-        if "network-attachment-definitions" in path:
-            return [{"metadata": {"name": "br1", "namespace": "vms"}}]
-        if "virtualmachineinstances" in path and "migrations" not in path:
-            return [self._vmi()]
-        if path.endswith("/virtualmachines"):
-            return [copy.deepcopy(self.vm)]
-        return []
 
-    def get(self, path):
-        if "/virtualmachineinstances/" in path:
-            return self._vmi()
-        return copy.deepcopy(self.vm)
+def kubevirt_finishes(cluster, vmi, after):
+    """A sleep for the hot-plug wait's Deadline: after ``after`` sleeps KubeVirt has made ``vmi`` the VMI."""
+    slept = []
 
-    def request(self, method, path, body=None, content_type=None):
-        self.writes.append((method, path))
-        raise AssertionError("unexpected write %s %s" % (method, path))
+    def sleep(seconds):
+        slept.append(seconds)
+        if len(slept) == after:
+            cluster.objects[VMI_PATH] = copy.deepcopy(vmi)
+        time.sleep(seconds)
+    return sleep
 
 
 class Module:
@@ -195,37 +193,42 @@ def converge(cluster, **params):
         FakeRun(cluster), [], None
     with pytest.raises(Done) as done:
         flow.converge()
+    assert [c for c in cluster.calls if c[0] not in ("GET", "LIST")] == []   # this flow writes nothing here
     return done.value, module
 
 
-def test_a_declared_interface_the_vmi_lacks_is_pending_not_done():
+def test_a_declared_interface_the_vmi_lacks_is_pending_not_done(monkeypatch):
     machine = running_vm()
-    cluster = Cluster(machine, [vmi_of(machine, "multus-status")])
+    cluster = cluster_of(machine, vmi_of(machine, "multus-status"))
     out, module = converge(cluster, wait=False)
     assert not out.failed and not out.result["changed"]
     assert [(p["name"], p["action"]) for p in out.result["pending_hotplug"]] == [("net1", "plug")]
-    assert any("has not finished interface net1" in w for w in module.warnings) and cluster.writes == []
-    stuck, _module = converge(Cluster(machine, [vmi_of(machine, "multus-status")]), wait_timeout=0.05)
+    assert any("has not finished interface net1" in w for w in module.warnings)
+    stuck, _module = converge(cluster_of(machine, vmi_of(machine, "multus-status")), wait_timeout=0.05)
     assert stuck.failed and "net1 in the domain" in stuck.result["msg"]
-    waited, _module = converge(Cluster(machine, [vmi_of(machine, "multus-status")] * 3 +
-                                       [vmi_of(machine, "domain, multus-status")]))
+    # KubeVirt puts net1 in the domain while the hot-plug wait sleeps for the second time
+    cluster = cluster_of(machine, vmi_of(machine, "multus-status"))
+    sleep = kubevirt_finishes(cluster, vmi_of(machine, "domain, multus-status"), after=2)
+    monkeypatch.setattr(hotplug_engine, "Deadline", functools.partial(Deadline, sleep=sleep))
+    waited, _module = converge(cluster)
     assert not waited.failed and not waited.result["changed"] and waited.result["pending_hotplug"] == []
+    assert cluster.paths("LIST").count(VMI.path("vms")) == 3   # read until the interface was in the domain
 
 
 def test_an_older_unrelated_restart_required_is_a_finding_and_restart_true_does_not_restart():
     cond = {"type": "RestartRequired", "status": "True", "lastTransitionTime": "2026-01-01T09:00:00Z",
             "message": "a non-live-updatable field was changed in the template spec"}
     machine = running_vm({"conditions": [cond]})
-    cluster = Cluster(machine, [vmi_of(machine, "domain, multus-status")])   # the memory changed, not the network
+    cluster = cluster_of(machine, vmi_of(machine, "domain, multus-status"))   # the memory changed, not the network
     out, module = converge(cluster, restart=True)
     assert not out.failed and not out.result["changed"] and not out.result["restart_required"]
-    assert "already had RestartRequired=True" in out.result["findings"][0] and cluster.writes == []
+    assert "already had RestartRequired=True" in out.result["findings"][0]
     assert module.warnings == out.result["findings"]
     # a RestartRequired that the declared network explains (the VMI still has the old model) is acted on
     modelled = running_vm({"conditions": [cond]})
     modelled["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"][1]["model"] = "e1000e"
     vmi = vmi_of(running_vm(), "domain, multus-status")
-    out, _module = converge(Cluster(modelled, [vmi]), wait=False, config={"interfaces": [
+    out, _module = converge(cluster_of(modelled, vmi), wait=False, config={"interfaces": [
         {"name": "net1", "network": "br1", "model": "e1000e"}]})
     assert out.result["restart_required"] and out.result["findings"] == []
 
@@ -238,7 +241,7 @@ def test_a_lost_race_backs_off_before_the_object_is_read_again():
     session = session_with(vm(), failures=[always_moving] * 2)
     guarded_patch(session, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert session.conflict_pauses == [1, 2]
-    lost = session_with(vm(), failures=[lambda s: (_item for _item in ()).throw(ApiError("PATCH", PATH, None))])
+    lost = session_with(vm(), failures=[ApiError("PATCH", PATH, None)])   # the answer lost, the write not applied
     guarded_patch(lost, PATH, vm(), set_hostname("h"), "VirtualMachine")
     assert not getattr(lost, "conflict_pauses", [])  # a lost answer is no contention: read back at once
 
@@ -251,13 +254,13 @@ def test_observe_and_wait_restarted_end_at_the_deadline():
         slept.append(seconds)
         now[0] += seconds
 
-    class Reads(TimeBounds):
-        def get(self, path):
-            return {"metadata": {"uid": "old"}, "status": {"desiredGeneration": 1, "phase": "Running"}}
-    reads = Reads()
+    running = {"metadata": {"uid": "old"}, "status": {"desiredGeneration": 1, "phase": "Running"}}
+    reads = FakeSession({PATH: running, VMI.path("vms", "vm1"): running})   # nothing changes
     writer = TemplateWriter(reads, "vms", wait_sleep=4.0, sleep=sleep)
     assert writer.observe("vm1", 2, deadline=Deadline(15, clock=lambda: now[0])) is None
     assert slept == [4.0, 4.0, 4.0, 3.0] and now[0] == 15.0 and reads.deadlines
+    assert reads.calls == [("GET", PATH)] * 5
     slept[:], now[0] = [], 0.0
     assert writer.wait_restarted("vm1", "old", Deadline(6, clock=lambda: now[0])) is None
     assert slept == [4.0, 2.0] and now[0] == 6.0
+    assert reads.calls[5:] == [("GET", VMI.path("vms", "vm1")), ("GET", PATH)] * 3

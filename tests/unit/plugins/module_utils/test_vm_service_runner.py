@@ -2,41 +2,20 @@
 task's waiting as a whole (issue 19 item 5), not the subdomain restarts and
 the endpoints wait each on its own."""
 
-import contextlib
-
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_service_runner
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import ENDPOINTS
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
-from tests.unit.plugins.module_utils.session_double import Done, FakeRun
+from tests.unit.plugins.module_utils.session_double import Clock, Done, FakeRun, FakeSession
+
+ENDPOINTS_DB = ENDPOINTS.path("vms", "db")
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
-class Session:
-    """Endpoints that never become ready; every read advances the clock by ``cost``."""
-
-    def __init__(self, clock, cost):
-        self.clock, self.cost, self.gets = clock, cost, []
-
-    @contextlib.contextmanager
-    def within(self, _deadline):
-        yield self
-
-    def get(self, path):
-        self.gets.append(path)
-        self.clock.now += self.cost
-        return {"subsets": []}
-
-    def list(self, _path, **_kwargs):
-        return []
+def slow_session(clock, cost):
+    """Endpoints that never become ready; every read of them advances the clock by ``cost``."""
+    def read_takes_time(_session):
+        clock.now += cost
+    return FakeSession({ENDPOINTS_DB: {"metadata": {"name": "db", "namespace": "vms"}, "subsets": []}},
+                       failures={("GET", ENDPOINTS_DB): [read_takes_time] * 100})
 
 
 def service(session):
@@ -47,10 +26,10 @@ def service(session):
 
 
 def test_the_endpoints_wait_gets_only_what_the_task_has_left():
-    clock = Clock()
+    clock = Clock(now=0.0)
     deadline = Deadline(10, clock=clock, sleep=clock.sleep)
     clock.now = 8.0   # the restarts before it took 8 of the 10 s
-    session = Session(clock, cost=0.5)
+    session = slow_session(clock, cost=0.5)
     try:
         service(session).wait_endpoints({"app": "db"}, [], [], {}, {}, deadline)
     except Done as failed:
@@ -59,5 +38,6 @@ def test_the_endpoints_wait_gets_only_what_the_task_has_left():
         raise AssertionError("the wait did not fail")
     # 2 s left: reads at 8, 9.5 (+0.5 each, 1 s apart) -> the deadline passes at 10; a fresh
     # 10 s deadline would have polled about 7 times
-    assert len([g for g in session.gets if g.endswith("/endpoints/db")]) <= 2
+    assert len(session.paths("GET")) <= 2 and set(session.paths("GET")) == {ENDPOINTS_DB}
     assert clock.now <= 10.5
+    assert session.deadlines and all(d is deadline for d in session.deadlines)   # every read ran within it
