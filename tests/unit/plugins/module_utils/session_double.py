@@ -9,7 +9,7 @@ import copy
 import jsonpatch
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, parse_server_version
 
 
 class TimeBounds:
@@ -82,6 +82,12 @@ class FakeSession(TimeBounds):
     def paths(self, method):
         """The paths of the ``method`` requests made (GET, LIST, POST, ...), in order."""
         return [p for m, p in self.calls if m == method]
+
+    def server_version(self):
+        """``ApiSession.server_version``: the stored ``/version`` object, read once with a GET."""
+        if getattr(self, "_version", None) is None:
+            self._version = parse_server_version(self.get("/version"))
+        return self._version
 
     def writes(self):
         """(method, path) of the requests that are not reads, in order."""

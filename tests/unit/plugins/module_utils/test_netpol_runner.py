@@ -4,7 +4,7 @@ version gates, and the executor's refusal to touch policies that are not ours.""
 import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, netpol_admin, netpol_runner
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, parse_server_version
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import CREATE, Action
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     MULTI_NETWORK_POLICY, NAD, NETWORK_POLICY, VM)
@@ -237,14 +237,6 @@ class Module:
         self.warnings.append(text)
 
 
-class ServerVersion(FakeSession):
-    """FakeSession with ``ApiSession.server_version``: parsed from the stored ``/version``
-    object, read with a GET like ApiSession's (not yet a FakeSession capability)."""
-
-    def server_version(self):
-        return parse_server_version(self.get("/version"))
-
-
 T1_NAD = {"metadata": {"namespace": "t1", "name": "storage"},
           "spec": {"config": '{"cniVersion": "0.3.1", "type": "bridge", "ipam": {"type": "static"}}'}}
 
@@ -260,7 +252,7 @@ def cluster_of(policy_versions=("v1alpha2",), multi=True, vms=()):
     if not multi:
         path = MULTI_NETWORK_POLICY.path("t1")
         lists[path] = ApiError("GET", path, 404, {"reason": "NotFound", "message": "the server could not find it"})
-    return ServerVersion(objects, lists)
+    return FakeSession(objects, lists)
 
 
 def run_flow(monkeypatch, cluster, check_mode=False, **params):
