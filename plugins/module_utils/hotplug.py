@@ -218,7 +218,7 @@ def list_patch(vm: Dict[str, Any], ifaces: List[Dict[str, Any]], networks: List[
 
 
 # ------------------------------------------------------------- completion
-def iface_status(vmi: Optional[Dict[str, Any]], name: str) -> Optional[Dict[str, Any]]:
+def iface_status(vmi: Optional[Dict[str, Any]], name: Optional[str]) -> Optional[Dict[str, Any]]:
     for entry in (vmi or {}).get("status", {}).get("interfaces") or []:
         if entry.get("name") == name:
             return entry
