@@ -29,9 +29,8 @@ class Config:
         self.destination_rule = bool(params.get("destination_rule"))
         self.cni_nad = bool(params.get("cni_nad"))
         self.restart = params.get("restart") or "never"
-        self.batch_size = params.get("restart_batch_size")
-        if self.batch_size is None:
-            self.batch_size = 5
+        batch_size = params.get("restart_batch_size")
+        self.batch_size: int = 5 if batch_size is None else batch_size
         self.cluster_domain = params.get("cluster_domain") or "cluster.local"
         self.istio_version_text = params.get("istio_version")
         self.istio_version: Optional[Tuple[int, ...]] = None
