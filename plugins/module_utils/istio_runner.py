@@ -9,7 +9,7 @@ conflict-safe writes of the differences only -> optional rolling restart in
 bounded batches -> the per-VM verify report."""
 
 
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
     istio, istio_objects, istio_options, istio_verify, istio_vms)
@@ -513,7 +513,7 @@ class IstioRun:
     # ------------------------------------------------------ phase: report
     def _report(self, plans: Plans, results: List[Tuple[str, Kind, Dict[str, Any]]], vm_results: List[Dict[str, Any]], vm_after: Dict[Tuple[str, str], Dict[str, Any]],
                 ns_labels: Dict[str, Dict[str, str]], pods: Dict[str, List[Dict[str, Any]]],
-                restarts: Tuple[List[Tuple[str, str]], List[Tuple[str, str]], Dict[Tuple[str, str], str]]) -> None:
+                restarts: Tuple[List[Tuple[str, str]], List[Tuple[str, str]], Dict[Tuple[str, str], str]]) -> NoReturn:
         restart_needed, restarted, restart_errors = restarts
         mtls_modes = istio_verify.mtls_modes(self.targets, self.data.get("pas") or {}, plans.owned)
         services_after = self._services_after(results)
