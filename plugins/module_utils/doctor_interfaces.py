@@ -149,7 +149,8 @@ def _network_findings(snap: Snapshot, view: VmView, name: Optional[str], iface: 
     return found
 
 
-def _live_findings(view: VmView, name: Optional[str], iface: Dict[str, Any], entry: Optional[Dict[str, Any]], in_template: bool, in_vmi: bool) -> List[Dict[str, Any]]:
+def _live_findings(view: VmView, name: Optional[str], iface: Dict[str, Any], entry: Optional[Dict[str, Any]],
+                   in_template: bool, in_vmi: bool) -> List[Dict[str, Any]]:
     """The running VM against its template: pending hot-plug or unplug, link down, another MAC."""
     found = []
     binding = vmspec.binding_of(iface)

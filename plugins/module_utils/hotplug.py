@@ -115,7 +115,8 @@ def plan_vm(problems: Problems, vm: Dict[str, Any], requests: List[Dict[str, Any
 
 
 def _plan_absent(problems: Problems, where: str, field: str, name: str,
-                 found: Tuple[Optional[int], Optional[Dict[str, Any]], Optional[int], Optional[Dict[str, Any]]], running: bool, new_ifaces: List[Dict[str, Any]],
+                 found: Tuple[Optional[int], Optional[Dict[str, Any]], Optional[int], Optional[Dict[str, Any]]],
+                 running: bool, new_ifaces: List[Dict[str, Any]],
                  plan: VmPlan, removals: List[Tuple[int, int]]) -> None:
     """One ``state: absent`` request: unplug (running), remove (stopped) or refuse."""
     i_index, iface, n_index, network = found
@@ -149,7 +150,8 @@ def _plan_absent(problems: Problems, where: str, field: str, name: str,
         plan.changes.append((name, UNPLUG, "state: absent"))
 
 
-def _plan_present(problems: Problems, where: str, field: str, req: Dict[str, Any], found: Tuple[Optional[Dict[str, Any]], Optional[int], Optional[Dict[str, Any]]],
+def _plan_present(problems: Problems, where: str, field: str, req: Dict[str, Any],
+                  found: Tuple[Optional[Dict[str, Any]], Optional[int], Optional[Dict[str, Any]]],
                   vm: Dict[str, Any], new_ifaces: List[Dict[str, Any]], new_networks: List[Dict[str, Any]], plan: VmPlan) -> None:
     """One ``state: present`` request: plug, swap the network, nothing, or refuse."""
     iface, n_index, network = found

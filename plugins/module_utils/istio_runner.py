@@ -511,7 +511,8 @@ class IstioRun:
         return needed
 
     # ------------------------------------------------------ phase: report
-    def _report(self, plans: Plans, results: List[Tuple[str, Kind, Dict[str, Any]]], vm_results: List[Dict[str, Any]], vm_after: Dict[Tuple[str, str], Dict[str, Any]],
+    def _report(self, plans: Plans, results: List[Tuple[str, Kind, Dict[str, Any]]], vm_results: List[Dict[str, Any]],
+                vm_after: Dict[Tuple[str, str], Dict[str, Any]],
                 ns_labels: Dict[str, Dict[str, str]], pods: Dict[str, List[Dict[str, Any]]],
                 restarts: Tuple[List[Tuple[str, str]], List[Tuple[str, str]], Dict[Tuple[str, str], str]]) -> NoReturn:
         restart_needed, restarted, restart_errors = restarts

@@ -336,7 +336,8 @@ class BaselinePlan:
         return results
 
 
-def _render(module: Any, runner: Run, params: Dict[str, Any], templates: List[netpol.Template], baselines: Optional[List[netpol_admin.Baseline]], explicit: List[str],
+def _render(module: Any, runner: Run, params: Dict[str, Any], templates: List[netpol.Template],
+            baselines: Optional[List[netpol_admin.Baseline]], explicit: List[str],
             selector: Optional[Dict[str, Any]], findings: List[Dict[str, Any]]) -> NoReturn:
     policy_set = params["policy_set"]
     policies = [{"namespace": ns, "name": t.name, "kind": t.resource.kind, "origin": t.origin, "method": "rendered",
@@ -391,7 +392,8 @@ class _Planned:
         self.kinds, self.baseline_plan, self.to_label = kinds, baseline_plan, to_label
 
 
-def _plan(module: Any, runner: Run, templates: List[netpol.Template], baselines: Optional[List[netpol_admin.Baseline]], explicit: List[str], selector: Optional[Dict[str, Any]],
+def _plan(module: Any, runner: Run, templates: List[netpol.Template], baselines: Optional[List[netpol_admin.Baseline]],
+          explicit: List[str], selector: Optional[Dict[str, Any]],
           findings: List[Dict[str, Any]]) -> _Planned:
     """Read the cluster and plan every kind; refuse (before any write) what cannot work."""
     params, session, problems = module.params, runner.session, Problems()
@@ -464,7 +466,8 @@ def _execute(module: Any, runner: Run, planned: _Planned) -> Tuple[List[str], Li
     return labelled, results, baseline_results
 
 
-def _report(module: Any, runner: Run, planned: _Planned, templates: List[netpol.Template], baselines: Optional[List[netpol_admin.Baseline]], findings: List[Dict[str, Any]],
+def _report(module: Any, runner: Run, planned: _Planned, templates: List[netpol.Template],
+            baselines: Optional[List[netpol_admin.Baseline]], findings: List[Dict[str, Any]],
             labelled: List[str], results: List[Dict[str, Any]], baseline_results: List[Dict[str, Any]]) -> NoReturn:
     """The task's result (per policy, per namespace, totals, findings, diff) and its end."""
     params = module.params
