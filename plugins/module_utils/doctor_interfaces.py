@@ -253,10 +253,11 @@ def check_hotplug(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Di
     migratable, why_not = _live_migratable(view)
     controllers = snap.daemonsets.get("app=dynamic-networks-controller")
     dynamic = bool(controllers) if controllers is not None else None
-    section: Dict[str, Any] = {"kubevirt_version": kv.version_text, "live_migrate": kv.live_migrate,
-               "rollout_strategy": kv.rollout_strategy, "live_migratable": migratable,
-               "live_migratable_reason": why_not, "dynamic_networks_controller": dynamic,
-               "running": view.running, "operations": {}}
+    section: Dict[str, Any] = {
+        "kubevirt_version": kv.version_text, "live_migrate": kv.live_migrate,
+        "rollout_strategy": kv.rollout_strategy, "live_migratable": migratable,
+        "live_migratable_reason": why_not, "dynamic_networks_controller": dynamic,
+        "running": view.running, "operations": {}}
     ops = section["operations"]
     if kv.installed and kv.version and kv.version[:2] < (1, 1):
         text = ("KubeVirt %s predates declarative NIC hot-plug (1.1); only 'virtctl addinterface <vm> "

@@ -35,9 +35,10 @@ def check_istio(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict
     containers = [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("containers") or []] + \
         [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("initContainers") or []]
     sidecar = "istio-proxy" in containers if view.pod is not None else None
-    section: Dict[str, Any] = {"in_mesh_requested": wants, "requirements": requirements, "sidecar_injected": sidecar,
-               "passed": sum(1 for r in requirements if r["passed"]), "failed": [r["id"] for r in requirements
-                                                                                 if r["passed"] is False]}
+    section: Dict[str, Any] = {
+        "in_mesh_requested": wants, "requirements": requirements, "sidecar_injected": sidecar,
+        "passed": sum(1 for r in requirements if r["passed"]),
+        "failed": [r["id"] for r in requirements if r["passed"] is False]}
     if not wants and ns_enabled:
         found.append(finding("istio", INFO, "istio-not-installed",
                              "namespace %s is labelled for Istio injection, but no Istio sidecar injector is "

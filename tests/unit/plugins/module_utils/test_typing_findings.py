@@ -22,10 +22,9 @@ def test_namespaces_take_any_mapping_of_labels():
 
 
 def test_ipblock_except_of_the_other_family_is_reported():
+    block = {"cidr": "10.0.0.0/8", "except": ["fd00::/64", "10.1.0.0/16", "10.0.0.0/8"]}
     policy = {"metadata": {"name": "p", "namespace": "x"},
-              "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
-                       "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["fd00::/64", "10.1.0.0/16",
-                                                                                          "10.0.0.0/8"]}}]}]}}
+              "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"ipBlock": block}]}]}}
     problems = nm.check_policy(policy)
     assert any("except[0]: fd00::/64 must be a strict subset" in p for p in problems), problems
     assert not any("except[1]" in p for p in problems), problems
