@@ -27,16 +27,16 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import MIN_REQUEST_SECONDS, Deadline, policy_for
+from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import MIN_REQUEST_SECONDS, Deadline, RetryPolicy, policy_for
 
 # kubernetes.core's client and the kubernetes library are imported when the first
 # ApiSession is made (load_client_libraries), not when a module starts: a task refused
 # for its options, before any request, does not pay for them (about 0.6 s of CPU each).
 HAS_K8S_CORE = importlib.util.find_spec("ansible_collections.kubernetes.core") is not None
-get_api_client = None   # set by load_client_libraries
-Retry = None
+get_api_client: Any = None   # set by load_client_libraries
+Retry: Any = None
 
 
 # until the libraries are loaded (or without them: the module reports them missing) the
@@ -139,7 +139,7 @@ class ApiError(Exception):
                 "status": self.status, "reason": self.reason, "message": self.message}
 
 
-def _decode(data):
+def _decode(data: Any) -> Any:
     if not data:
         return {}
     if isinstance(data, bytes):
@@ -150,10 +150,11 @@ def _decode(data):
         return data
 
 
-def _causes(exc):
+def _causes(exc: BaseException) -> Iterator[BaseException]:
     """``exc`` and every exception it wraps (urllib3's MaxRetryError.reason,
     __cause__, __context__, exception arguments)."""
-    seen, stack = set(), [exc]
+    seen: Set[int] = set()
+    stack: List[Any] = [exc]
     while stack:
         item = stack.pop()
         if not isinstance(item, BaseException) or id(item) in seen:
@@ -177,7 +178,7 @@ def tls_verify_error(exc: BaseException) -> Optional[BaseException]:
     return None
 
 
-def _is_a(exc, kinds):
+def _is_a(exc: BaseException, kinds: Union[type, Tuple[type, ...]]) -> bool:
     return any(isinstance(item, kinds) for item in _causes(exc))
 
 
@@ -195,7 +196,7 @@ INSECURE_WARNING = ("validate_certs=false: the API server's TLS certificate is n
                     "can read and change this task's requests, tokens included; trust its CA with ca_cert instead")
 
 
-def _single_retry_layer(dynamic):
+def _single_retry_layer(dynamic: Any) -> None:
     """Switch off urllib3's own retries (kubernetes' PoolManager keeps urllib3's
     default: 3 more tries, so a GET that times out would take 4x
     request_timeout, and TLS failures would be repeated); ``RetryPolicy``
@@ -210,7 +211,8 @@ def _single_retry_layer(dynamic):
 class ApiSession:
     """Raw, retrying access to the Kubernetes API for one module run."""
 
-    def __init__(self, module, policy=None, sleep=time.sleep, dynamic_client=None):
+    def __init__(self, module: Any, policy: Optional[RetryPolicy] = None, sleep: Callable[[float], None] = time.sleep,
+                 dynamic_client: Any = None) -> None:
         self.module = module
         params = getattr(module, "params", None) or {}
         self.policy = policy or policy_for(params.get("api_retries"))
@@ -228,13 +230,13 @@ class ApiSession:
                 socket.setdefaulttimeout(previous)
             _single_retry_layer(dynamic_client)
         self.dynamic = dynamic_client
-        self.requests = []  # (method, path, status) of every attempt, for RETURN and tests
+        self.requests: List[Tuple[str, str, Optional[int]]] = []  # (method, path, status) of every attempt, for RETURN and tests
         self.retries = 0
-        self._version = None
+        self._version: Optional[Tuple[int, int]] = None
         self._local = threading.local()  # the deadline of the wait this thread is in
         self._warn_if_insecure()
 
-    def _warn_if_insecure(self):
+    def _warn_if_insecure(self) -> None:
         """One warning per task when certificates are not verified (the option,
         K8S_AUTH_VERIFY_SSL or the kubeconfig's insecure-skip-tls-verify)."""
         config = getattr(self.dynamic, "configuration", None)
@@ -338,7 +340,7 @@ class ApiSession:
                     raise ApiError(method, path, None, message=message)
                 self._backoff(delay)
 
-    def _timeout(self, method, path, timeout):
+    def _timeout(self, method: str, path: str, timeout: float) -> float:
         """The timeout of the next try: ``timeout``, cut to the current deadline;
         ``ApiError`` (not sent) when the deadline has passed."""
         deadline = self.deadline
@@ -351,12 +353,12 @@ class ApiSession:
             raise err
         return min(timeout, left)
 
-    def _time_for(self, delay):
+    def _time_for(self, delay: float) -> bool:
         """Whether a retry after ``delay`` seconds still fits in the current wait."""
         deadline = self.deadline
         return deadline is None or deadline.remaining() - delay >= MIN_REQUEST_SECONDS
 
-    def _backoff(self, delay):
+    def _backoff(self, delay: float) -> None:
         self.retries += 1
         self._sleep(delay)
 

@@ -171,11 +171,11 @@ def bridge_on_pod_users(vms: Iterable[Dict[str, Any]]) -> List[str]:
     return users
 
 
-def _escape(name):
+def _escape(name: str) -> str:
     return name.replace("~", "~0").replace("/", "~1")
 
 
-def _walk(obj, path):
+def _walk(obj: Any, path: str) -> Any:
     node = obj
     for part in [p for p in path.split("/") if p]:
         if not isinstance(node, dict) or part not in node:

@@ -40,7 +40,7 @@ MAX_CREATES = 5
 CLONE_SELECTOR = "%s=%s" % (MANAGED_BY_LABEL, MANAGED_BY_VALUE)
 
 
-def _raw_patches(problems, where, patches):
+def _raw_patches(problems: Problems, where: str, patches: Optional[List[Any]]) -> List[Dict[str, Any]]:
     """User patches (dicts or JSON strings) as dicts."""
     out = []
     for index, patch in enumerate(patches or []):
@@ -65,11 +65,11 @@ class ClonePoller:
     ``interval`` however many clones of a batch are waiting: 20 waiting clones
     cost one request per poll, not twenty."""
 
-    def __init__(self, session, path, interval):
+    def __init__(self, session: ApiSession, path: str, interval: float) -> None:
         self.session, self.path, self.interval = session, path, interval
         self.lock = threading.Lock()
-        self.read_at = None
-        self.items = {}
+        self.read_at: Optional[float] = None
+        self.items: Optional[Dict[str, Dict[str, Any]]] = {}
 
     def get(self, name: str) -> Optional[Dict[str, Any]]:
         with self.lock:

@@ -99,7 +99,7 @@ def check_network(problems: Problems, net: Dict[str, Any]) -> None:
         ipam_utils.check_ipam(problems, where, net.get("ipam") or {})
 
 
-def _check_trunk(problems, where, index, trunk):
+def _check_trunk(problems: Problems, where: str, index: int, trunk: Dict[str, Any]) -> None:
     field = "trunk[%d]" % index
     if trunk.get("id") is not None:
         if trunk.get("min_id") is not None or trunk.get("max_id") is not None:
@@ -114,7 +114,7 @@ def _check_trunk(problems, where, index, trunk):
         problems.add(where, field, "needs id, or both min_id and max_id")
 
 
-def _check_ovn_subnets(problems, where, net):
+def _check_ovn_subnets(problems: Problems, where: str, net: Dict[str, Any]) -> None:
     subnets = []
     for index, cidr in enumerate(net.get("subnets") or []):
         parsed = ipam_utils.parse_network(problems, where, "subnets[%d]" % index, cidr)
@@ -128,7 +128,7 @@ def _check_ovn_subnets(problems, where, net):
         problems.add(where, "subnets", "is required when exclude_subnets is given")
 
 
-def _check_raw(problems, where, raw):
+def _check_raw(problems: Problems, where: str, raw: Any) -> None:
     config = parse(raw) if isinstance(raw, str) else raw
     if not isinstance(config, dict):
         problems.add(where, "cni_config", "is not a JSON object: give a dict or a JSON string of a CNI config")
@@ -140,7 +140,9 @@ def _check_raw(problems, where, raw):
     versions = config.get("cniVersions")
     for index, version in enumerate(versions if isinstance(versions, list) else []):
         _check_version(problems, where, "cni_config.cniVersions[%d]" % index, version)
-    plugins = config.get("plugins") if isinstance(config.get("plugins"), list) else [config]
+    plugins = config.get("plugins")
+    if not isinstance(plugins, list):
+        plugins = [config]
     for index, plugin in enumerate(plugins):
         prefix = "cni_config" if plugin is config else "cni_config.plugins[%d]" % index
         for key, types in (("bridge", ("bridge", "ovs")), ("master", ("macvlan", "ipvlan"))):
@@ -219,7 +221,7 @@ def build_config(net: Dict[str, Any]) -> Dict[str, Any]:
     return config
 
 
-def _set(config, key, value):
+def _set(config: Dict[str, Any], key: str, value: Any) -> None:
     if value is not None:
         config[key] = value
 

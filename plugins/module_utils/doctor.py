@@ -16,7 +16,7 @@ model: it imports none of them.  Every finding has ``check``, ``severity`` (erro
 
 
 import hashlib
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Union, cast
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_sets as nsets
@@ -76,21 +76,23 @@ class Snapshot:
     """Everything the doctor reads, keyed by (kind, namespace).  A (kind,
     namespace) that was not read answers [] (the runner reads what is needed)."""
 
-    def __init__(self, server_version=(1, 20), kubevirt=None, namespaces=None, cluster_domain="cluster.local"):
+    def __init__(self, server_version: Sequence[int] = (1, 20), kubevirt: Any = None,
+                 namespaces: Optional[Iterable[Dict[str, Any]]] = None, cluster_domain: str = "cluster.local") -> None:
         self.server_version = tuple(server_version)
         self.kubevirt = kubevirt if isinstance(kubevirt, KubeVirtInfo) else KubeVirtInfo(kubevirt)
         self.namespaces = dict((meta(n).get("name"), n) for n in namespaces or [])
         self.cluster_domain = cluster_domain
-        self.objects = {}
-        self.nodes = None            # [Node] when read
-        self.all_pods = None         # [Pod] cluster-wide (SR-IOV usage) when read
-        self.all_nads = None         # [NAD] cluster-wide (finding misplaced NADs) when read
-        self.daemonsets = {}         # label selector -> [DaemonSet]
-        self.webhooks = None         # [MutatingWebhookConfiguration] when read
-        self.dns_service = None      # the cluster DNS Service, False when looked for and absent
-        self.dns_pods = []
-        self.unreadable = []         # {"what", "error"} of optional reads that failed
-        self.admin_policies = []     # ClusterNetworkPolicy / AdminNetworkPolicy / BaselineAdminNetworkPolicy (kind set)
+        self.objects: Dict[Tuple[str, Optional[str]], List[Dict[str, Any]]] = {}
+        self.nodes: Optional[List[Dict[str, Any]]] = None      # [Node] when read
+        self.all_pods: Optional[List[Dict[str, Any]]] = None   # [Pod] cluster-wide (SR-IOV usage) when read
+        self.all_nads: Optional[List[Dict[str, Any]]] = None   # [NAD] cluster-wide (finding misplaced NADs) when read
+        self.daemonsets: Dict[str, List[Dict[str, Any]]] = {}  # label selector -> [DaemonSet]
+        self.webhooks: Optional[List[Dict[str, Any]]] = None   # [MutatingWebhookConfiguration] when read
+        # the cluster DNS Service, False when looked for and absent
+        self.dns_service: Union[None, Literal[False], Dict[str, Any]] = None
+        self.dns_pods: List[Dict[str, Any]] = []
+        self.unreadable: List[Dict[str, Any]] = []      # {"what", "error"} of optional reads that failed
+        self.admin_policies: List[Dict[str, Any]] = []  # ClusterNetworkPolicy / AdminNetworkPolicy / BaselineAdminNetworkPolicy (kind set)
 
     def add(self, kind: str, namespace: Optional[str], items: Iterable[Dict[str, Any]]) -> None:
         self.objects.setdefault((kind, namespace), [])
@@ -160,11 +162,12 @@ def pod_ready(pod: Dict[str, Any]) -> bool:
 class VmView:
     """One VirtualMachine with its VMI and virt-launcher pod, as the checks see it."""
 
-    def __init__(self, snap, vm):
+    def __init__(self, snap: Snapshot, vm: Dict[str, Any]) -> None:
         self.snap = snap
         self.vm = vm
-        self.namespace = meta(vm).get("namespace")
-        self.name = meta(vm).get("name")
+        # a VirtualMachine the API listed has both
+        self.namespace = cast(str, meta(vm).get("namespace"))
+        self.name = cast(str, meta(vm).get("name"))
         self.vmi = snap.find(VMI_KIND, self.namespace, self.name)
         status = (self.vmi or {}).get("status") or {}
         self.phase = status.get("phase")
@@ -181,7 +184,7 @@ class VmView:
         self.hostname = hostname_of(self.spec, self.name)
 
     # ------------------------------------------------------------ launcher
-    def _launcher_pods(self):
+    def _launcher_pods(self) -> List[Dict[str, Any]]:
         uid = meta(self.vmi).get("uid")
         pods = []
         for pod in self.snap.list(POD_KIND, self.namespace):
@@ -195,7 +198,7 @@ class VmView:
                 pods.append(pod)
         return pods
 
-    def _active_pod(self):
+    def _active_pod(self) -> Optional[Dict[str, Any]]:
         live = [p for p in self.pods if active(p)]
         if not live:
             return None
@@ -294,7 +297,7 @@ class PeerSpec:
     """The ``peer`` option, checked: vm | pod_selector (+namespace) |
     namespace | cidr, with port and protocol."""
 
-    def __init__(self, params):
+    def __init__(self, params: Optional[Dict[str, Any]]) -> None:
         params = params or {}
         self.vm = params.get("vm")
         self.namespace = params.get("namespace")

@@ -5,7 +5,7 @@
 the cluster DNS Service and whether NetworkPolicy lets the VM reach it."""
 
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
@@ -75,12 +75,12 @@ def check_dns(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict[s
     return section, found
 
 
-def _cluster_dns_ip(snap):
+def _cluster_dns_ip(snap: Snapshot) -> Optional[str]:
     svc = snap.dns_service
     return (svc.get("spec") or {}).get("clusterIP") if svc else None
 
 
-def _resolver(snap, view, section):
+def _resolver(snap: Snapshot, view: VmView, section: Dict[str, Any]) -> List[Dict[str, Any]]:
     found = []
     spec = view.spec
     policy = spec.get("dnsPolicy") or "ClusterFirst"
@@ -128,9 +128,9 @@ def _resolver(snap, view, section):
     return found
 
 
-def _dns_egress(snap, view, policy, config):
+def _dns_egress(snap: Snapshot, view: VmView, policy: str, config: Dict[str, Any]) -> List[Dict[str, Any]]:
     """Is DNS (UDP and TCP 53) to the resolver allowed out of the VM?"""
-    found = []
+    found: List[Dict[str, Any]] = []
     policies = snap.policies()
     endpoint = view.endpoint()
     if not nm.applying(policies, endpoint, nm.EGRESS):

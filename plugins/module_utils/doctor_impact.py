@@ -7,7 +7,7 @@ policies - NetworkPolicies, MultiNetworkPolicies per network, and cluster
 admin policies (split from doctor_traffic)."""
 
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_impact as nimpact
@@ -20,7 +20,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic i
 
 
 # ------------------------------------------------------ topology and impact
-def _safe_id(prefix, text, used):
+def _safe_id(prefix: str, text: str, used: Dict[str, Tuple[str, str]]) -> str:
     base = "%s_%s" % (prefix, re.sub(r"[^A-Za-z0-9_]", "_", text))
     ident, n = base, 1
     while ident in used and used[ident] != (prefix, text):
@@ -30,7 +30,7 @@ def _safe_id(prefix, text, used):
     return ident
 
 
-def _ports_label(ports):
+def _ports_label(ports: Iterable[Tuple[Optional[Any], str]]) -> str:
     return ", ".join("%s/%s" % (proto, port) if port is not None else "any %s" % proto for port, proto in ports)
 
 

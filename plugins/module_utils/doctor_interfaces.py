@@ -11,6 +11,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug a
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor import (
     ERROR, INFO, NAD_KIND, POD_KIND, RESOURCE_ANNOTATION, VMIM_KIND, WARNING, Snapshot, VmView, active, finding, meta)
+from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
 
 FORWARDING_BINDINGS = ("masquerade", "passtBinding")
 NRI_WEBHOOK = hp.NRI_WEBHOOK
@@ -33,11 +34,11 @@ def nad_of(snap: Snapshot, view: VmView,
     return namespace, name, snap.find(NAD_KIND, namespace, name)
 
 
-def _status_entry(view, name):
+def _status_entry(view: VmView, name: Optional[str]) -> Optional[Dict[str, Any]]:
     return hp.iface_status(view.vmi, name) if view.vmi else None
 
 
-def _sources(entry):
+def _sources(entry: Optional[Dict[str, Any]]) -> List[str]:
     return [s.strip() for s in ((entry or {}).get("infoSource") or "").split(",") if s.strip()]
 
 
@@ -97,7 +98,8 @@ def check_interfaces(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List
     return section, found
 
 
-def _interface_row(view, name, iface, entry, binding, in_template, in_vmi):
+def _interface_row(view: VmView, name: Optional[str], iface: Dict[str, Any], entry: Optional[Dict[str, Any]], binding: Optional[str], in_template: bool,
+                   in_vmi: bool) -> Dict[str, Any]:
     """The report row of one interface: spec, VMI spec and status side by side."""
     row = {"name": name, "binding": binding, "model": iface.get("model") or "virtio",
            "state": iface.get("state") or "up", "mac_spec": iface.get("macAddress"),
@@ -114,7 +116,8 @@ def _interface_row(view, name, iface, entry, binding, in_template, in_vmi):
     return row
 
 
-def _network_findings(snap, view, name, iface, network, row):
+def _network_findings(snap: Snapshot, view: VmView, name: Optional[str], iface: Dict[str, Any], network: Dict[str, Any],
+                      row: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The binding against the network it is on, the NAD of a Multus network (fills ``row["network"]``)."""
     found = []
     binding = vmspec.binding_of(iface)
@@ -146,7 +149,8 @@ def _network_findings(snap, view, name, iface, network, row):
     return found
 
 
-def _live_findings(view, name, iface, entry, in_template, in_vmi):
+def _live_findings(view: VmView, name: Optional[str], iface: Dict[str, Any], entry: Optional[Dict[str, Any]],
+                   in_template: bool, in_vmi: bool) -> List[Dict[str, Any]]:
     """The running VM against its template: pending hot-plug or unplug, link down, another MAC."""
     found = []
     binding = vmspec.binding_of(iface)
@@ -187,7 +191,7 @@ def _live_findings(view, name, iface, entry, in_template, in_vmi):
     return found
 
 
-def _missing_nad(snap, view, iface, nad_ns, nad_name):
+def _missing_nad(snap: Snapshot, view: VmView, iface: Optional[str], nad_ns: Optional[str], nad_name: Optional[str]) -> Dict[str, Any]:
     elsewhere = sorted("%s/%s" % (meta(n).get("namespace"), nad_name) for n in snap.all_nads or []
                        if meta(n).get("name") == nad_name and meta(n).get("namespace") != nad_ns)
     message = ("network %s of %s references NetworkAttachmentDefinition %s/%s, which does not exist: the VM "
@@ -205,7 +209,7 @@ def _missing_nad(snap, view, iface, nad_ns, nad_name):
                    elsewhere=elsewhere)
 
 
-def _conditions(view):
+def _conditions(view: VmView) -> List[Dict[str, Any]]:
     found = []
     scheduled = vmspec.condition(view.vmi or {}, "PodScheduled")
     if scheduled and scheduled.get("status") == "False":
@@ -235,7 +239,7 @@ def _conditions(view):
 
 
 # ------------------------------------------------------------------ hotplug
-def _live_migratable(view):
+def _live_migratable(view: VmView) -> Tuple[Optional[bool], Optional[str]]:
     cond = vmspec.condition(view.vmi or {}, "LiveMigratable")
     if cond is None:
         return None, None
@@ -247,12 +251,13 @@ def check_hotplug(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Di
     kv = snap.kubevirt
     found = []
     migratable, why_not = _live_migratable(view)
-    dynamic = snap.daemonsets.get("app=dynamic-networks-controller")
-    dynamic = bool(dynamic) if dynamic is not None else None
-    section = {"kubevirt_version": kv.version_text, "live_migrate": kv.live_migrate,
-               "rollout_strategy": kv.rollout_strategy, "live_migratable": migratable,
-               "live_migratable_reason": why_not, "dynamic_networks_controller": dynamic,
-               "running": view.running, "operations": {}}
+    controllers = snap.daemonsets.get("app=dynamic-networks-controller")
+    dynamic = bool(controllers) if controllers is not None else None
+    section: Dict[str, Any] = {
+        "kubevirt_version": kv.version_text, "live_migrate": kv.live_migrate,
+        "rollout_strategy": kv.rollout_strategy, "live_migratable": migratable,
+        "live_migratable_reason": why_not, "dynamic_networks_controller": dynamic,
+        "running": view.running, "operations": {}}
     ops = section["operations"]
     if kv.installed and kv.version and kv.version[:2] < (1, 1):
         text = ("KubeVirt %s predates declarative NIC hot-plug (1.1); only 'virtctl addinterface <vm> "
@@ -302,7 +307,8 @@ def check_hotplug(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Di
     return section, found
 
 
-def _running_operations(kv, dynamic, migratable, why_not):
+def _running_operations(kv: KubeVirtInfo, dynamic: Optional[bool], migratable: Optional[bool],
+                        why_not: Optional[str]) -> Dict[str, Dict[str, Any]]:
     """plug_bridge, plug_sriov, unplug, swap_network on a running VM: in place with the dynamic-networks
     controller, else by live migration when KubeVirt may migrate it."""
     migration_path = kv.live_migrate and kv.rollout_strategy == "LiveUpdate" and migratable is not False
@@ -314,7 +320,7 @@ def _running_operations(kv, dynamic, migratable, why_not):
     if migratable is False:
         reasons.append("the VMI is not LiveMigratable (%s)" % why_not)
     blocker = "; ".join(reasons)
-    ops = {}
+    ops: Dict[str, Dict[str, Any]] = {}
     if dynamic:
         ops["plug_bridge"] = {"possible": True, "how": "in place (multus-dynamic-networks-controller)", "why": None}
     elif migration_path:
@@ -336,7 +342,7 @@ def _running_operations(kv, dynamic, migratable, why_not):
     return ops
 
 
-def _unplug_per_interface(view, ops):
+def _unplug_per_interface(view: VmView, ops: Dict[str, Any]) -> List[Optional[str]]:
     """Whether each interface can be unplugged (into ``ops["interfaces"]``); returns the names that can."""
     unpluggable = []
     for iface in view.interfaces:
@@ -355,7 +361,7 @@ def _unplug_per_interface(view, ops):
 
 
 # -------------------------------------------------------------------- sriov
-def _quantity(text):
+def _quantity(text: Any) -> int:
     try:
         return int(str(text))
     except ValueError:
@@ -366,7 +372,7 @@ def _quantity(text):
         return 0
 
 
-def _pod_requests(pod, resource):
+def _pod_requests(pod: Dict[str, Any], resource: str) -> int:
     total = 0
     for container in (pod.get("spec") or {}).get("containers") or []:
         resources = container.get("resources") or {}
@@ -376,8 +382,8 @@ def _pod_requests(pod, resource):
     return total
 
 
-def _node_usage(snap, resource):
-    used = {}
+def _node_usage(snap: Snapshot, resource: str) -> Dict[Optional[str], int]:
+    used: Dict[Optional[str], int] = {}
     for pod in snap.all_pods or []:
         node = (pod.get("spec") or {}).get("nodeName")
         if node and active(pod):
@@ -385,14 +391,14 @@ def _node_usage(snap, resource):
     return used
 
 
-def _node_ready(node):
+def _node_ready(node: Dict[str, Any]) -> bool:
     for cond in (node.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
             return cond.get("status") == "True" and not (node.get("spec") or {}).get("unschedulable")
     return False
 
 
-def _injector_present(snap):
+def _injector_present(snap: Snapshot) -> bool:
     return hp.resources_injector_present(snap.webhooks)  # shared with the hot-plug preflight
 
 
@@ -465,7 +471,7 @@ def check_sriov(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict
     return section, found
 
 
-def _offering_nodes(snap, resource):
+def _offering_nodes(snap: Snapshot, resource: str) -> List[Dict[str, Any]]:
     """The nodes with ``resource`` allocatable: how many, used by pods, free, Ready."""
     used = _node_usage(snap, resource)
     offering = []
@@ -479,7 +485,7 @@ def _offering_nodes(snap, resource):
     return offering
 
 
-def _not_requested(snap, view, resource):
+def _not_requested(snap: Snapshot, view: VmView, resource: str) -> Dict[str, Any]:
     """The virt-launcher pod requests no VF of ``resource``: why (ExternalNetResourceInjection) and the fix."""
     injection = snap.kubevirt.gate_enabled("ExternalNetResourceInjection")
     return finding("sriov", ERROR, "sriov-not-requested",
@@ -494,9 +500,9 @@ def _not_requested(snap, view, resource):
                    if injection else "restart the VM so virt-controller adds the request")
 
 
-def _migration_findings(snap, view):
+def _migration_findings(snap: Snapshot, view: VmView) -> List[Dict[str, Any]]:
     """Failed or stuck migrations of this VMI, with the scheduler's words."""
-    found = []
+    found: List[Dict[str, Any]] = []
     migrations = [m for m in snap.list(VMIM_KIND, view.namespace)
                   if (m.get("spec") or {}).get("vmiName") == view.name]
     if not migrations:

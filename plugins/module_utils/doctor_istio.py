@@ -35,9 +35,10 @@ def check_istio(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict
     containers = [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("containers") or []] + \
         [c.get("name") for c in ((view.pod or {}).get("spec") or {}).get("initContainers") or []]
     sidecar = "istio-proxy" in containers if view.pod is not None else None
-    section = {"in_mesh_requested": wants, "requirements": requirements, "sidecar_injected": sidecar,
-               "passed": sum(1 for r in requirements if r["passed"]), "failed": [r["id"] for r in requirements
-                                                                                 if r["passed"] is False]}
+    section: Dict[str, Any] = {
+        "in_mesh_requested": wants, "requirements": requirements, "sidecar_injected": sidecar,
+        "passed": sum(1 for r in requirements if r["passed"]),
+        "failed": [r["id"] for r in requirements if r["passed"] is False]}
     if not wants and ns_enabled:
         found.append(finding("istio", INFO, "istio-not-installed",
                              "namespace %s is labelled for Istio injection, but no Istio sidecar injector is "
@@ -67,7 +68,8 @@ def check_istio(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[Dict
     return section, found
 
 
-def _requirements(snap, view, injector, namespace, annotation):
+def _requirements(snap: Snapshot, view: VmView, injector: Optional[bool], namespace: Tuple[Dict[str, str], bool, bool],
+                  annotation: Tuple[Dict[str, Any], bool, bool]) -> List[Dict[str, Any]]:
     """The eight requirements of KubeVirt's Istio integration, each passed (True/False/None: unknown) with its
     detail and fix."""
     ns_labels, ns_enabled, ambient = namespace
@@ -119,7 +121,7 @@ def _requirements(snap, view, injector, namespace, annotation):
             "remove %s from the interface ports (Istio uses 15000-15090)" % (
                 ", ".join(str(p) for p in reserved) or "them")),
         req("service", "a Service selects the VM", has_service,
-            "selecting Services: %s" % (", ".join(meta(s).get("name") for s, how in selecting_services(snap, view)
+            "selecting Services: %s" % (", ".join(meta(s)["name"] for s, how in selecting_services(snap, view)
                                                   if how == "pod") or "none"),
             "create a Service for the VM's ports (Istio associates workloads through Services)"),
     ]

@@ -8,12 +8,12 @@ never sends anything but GET requests."""
 
 
 import copy
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import doctor, doctor_diagnose, doctor_networks, netpol_admin
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
 from ansible_collections.kubevirt_net.core.plugins.module_utils import selectors, vmspec
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_dns import DNS_NAMESPACE
 from ansible_collections.kubevirt_net.core.plugins.module_utils.doctor_traffic import ISTIO_CNI_SELECTOR, selecting_services
 from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import KubeVirtInfo
@@ -85,9 +85,9 @@ def pending_policies(params: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
 class Reader:
     """GET-only access with a log of what was read."""
 
-    def __init__(self, session):
+    def __init__(self, session: ApiSession) -> None:
         self.session = session
-        self.reads = []
+        self.reads: List[str] = []
 
     def list(self, resource: ResourceType, namespace: Optional[str] = None, label_selector: Optional[str] = None,
              field_selector: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -97,7 +97,7 @@ class Reader:
         self.reads.append(text)
         return self.session.list(path, label_selector=label_selector, field_selector=field_selector)
 
-    def get(self, path: str) -> Dict[str, Any]:
+    def get(self, path: str) -> Optional[Dict[str, Any]]:
         self.reads.append(path)
         return self.session.get(path)
 
@@ -147,7 +147,7 @@ def collect(reader: Reader, params: Dict[str, Any]) -> doctor.Snapshot:
     return snap
 
 
-def _read_policy_kinds(reader, snap, namespace, scope):
+def _read_policy_kinds(reader: Reader, snap: doctor.Snapshot, namespace: Optional[str], scope: Sequence[str]) -> None:
     """MultiNetworkPolicies of the VMs' namespaces and the cluster admin
     policies the cluster serves (discovery: one GET), all optional: a cluster
     without the CRDs has none."""
@@ -164,7 +164,8 @@ def _read_policy_kinds(reader, snap, namespace, scope):
         snap.admin_policies.extend(dict(o, kind=resource.kind) for o in items or [])
 
 
-def _ensure(reader, snap, kind, resource, namespace, optional=False):
+def _ensure(reader: Reader, snap: doctor.Snapshot, kind: str, resource: ResourceType, namespace: Optional[str],
+            optional: bool = False) -> None:
     if snap.has(kind, namespace):
         return
     if optional:
@@ -174,7 +175,7 @@ def _ensure(reader, snap, kind, resource, namespace, optional=False):
         snap.add(kind, namespace, reader.list(resource, namespace))
 
 
-def _phase_two(reader, snap, params, scope):
+def _phase_two(reader: Reader, snap: doctor.Snapshot, params: Dict[str, Any], scope: Sequence[str]) -> None:
     checks = params.get("checks") or doctor.CHECKS
     views = doctor.vm_views(snap)
     peer = params.get("peer") or {}

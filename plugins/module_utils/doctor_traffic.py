@@ -8,7 +8,7 @@ doctor_istio, the topology and the impact preview in doctor_impact."""
 
 
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_model as nm
@@ -70,7 +70,8 @@ def exposed_ports(snap: Snapshot, view: VmView) -> List[Tuple[int, str]]:
     return ports
 
 
-def _namespace_peer(snap, namespace, own_namespace):
+def _namespace_peer(snap: Snapshot, namespace: Optional[str],
+                    own_namespace: Optional[str]) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     """A namespaceSelector that selects ``namespace``, and a note when the
     cluster gives no label to select it by."""
     if namespace == own_namespace:
@@ -83,17 +84,18 @@ def _namespace_peer(snap, namespace, own_namespace):
             "(kubectl label namespace %s %s=%s)" % (namespace, nm.NAME_LABEL, namespace))
 
 
-def _peer_entry(snap, endpoint, labels, own_namespace):
+def _peer_entry(snap: Snapshot, endpoint: nm.Endpoint, labels: Optional[Mapping[str, str]],
+                own_namespace: Optional[str]) -> Tuple[Dict[str, Any], Optional[str]]:
     if endpoint.kind != "pod":
         return {"ipBlock": {"cidr": _as_cidr(endpoint)}}, None
-    entry = {"podSelector": {"matchLabels": dict(labels)} if labels else {}}
+    entry: Dict[str, Any] = {"podSelector": {"matchLabels": dict(labels)} if labels else {}}
     ns_selector, note = _namespace_peer(snap, endpoint.namespace, own_namespace)
     if ns_selector:
         entry["namespaceSelector"] = ns_selector
     return entry, note
 
 
-def _as_cidr(endpoint):
+def _as_cidr(endpoint: nm.Endpoint) -> str:
     if endpoint.cidr:
         return str(nsets.IPSet.parse(endpoint.cidr).cidrs()[0]) if len(nsets.IPSet.parse(endpoint.cidr).cidrs()) == 1 \
             else endpoint.cidr
@@ -101,7 +103,7 @@ def _as_cidr(endpoint):
     return "%s/%d" % (ips[0], 128 if ":" in ips[0] else 32)
 
 
-def _slug(text):
+def _slug(text: Any) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", str(text).lower()).strip("-")[:40] or "peer"
 
 
@@ -124,9 +126,12 @@ def allow_manifest(snap: Snapshot, direction: str, subject_ns: Optional[str], su
     return manifest, note
 
 
-def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol):
+def _fix_for(snap: Snapshot, verdict: ne.Verdict, view: VmView, vm_side_labels: Optional[Mapping[str, str]],
+             peer_labels_of: Callable[[nm.Endpoint], Optional[Mapping[str, str]]], port: Union[int, str, None],
+             protocol: str) -> Tuple[str, List[Dict[str, Any]]]:
     """Text and manifests that would allow a denied verdict."""
-    manifests, notes = [], []
+    manifests: List[Dict[str, Any]] = []
+    notes: List[str] = []
     src, dst = verdict.source, verdict.destination
     vm_name = "VM %s/%s" % (view.namespace, view.name)
 
@@ -150,7 +155,8 @@ def _fix_for(snap, verdict, view, vm_side_labels, peer_labels_of, port, protocol
 
 
 # ------------------------------------------------------------ reachability
-def _resolve_peer(snap, view, peer, views):
+def _resolve_peer(snap: Snapshot, view: VmView, peer: PeerSpec,
+                  views: Sequence[VmView]) -> Tuple[List[Tuple[nm.Endpoint, Optional[Mapping[str, str]]]], List[str], Optional[Dict[str, Any]]]:
     """([(endpoint, labels used for a fix)], notes, problem finding or None)."""
     if peer.cidr:
         return [(nm.Endpoint.external(peer.cidr), None)], [], None
@@ -178,7 +184,7 @@ def _resolve_peer(snap, view, peer, views):
         selectors.text({"matchLabels": labels}) if labels else "(any)", namespace)), labels)], [note], None
 
 
-def _aggregate(verdicts):
+def _aggregate(verdicts: Sequence[Tuple[nm.Endpoint, ne.Verdict]]) -> str:
     outcomes = set(v.outcome for _ep, v in verdicts)
     if outcomes == {"allowed"}:
         return "allowed"
@@ -197,7 +203,7 @@ def check_reachability(snap: Snapshot, view: VmView, peer: Optional[PeerSpec], d
     egress = nm.applying(policies, endpoint, nm.EGRESS)
     binding, _primary_iface = primary_binding(view)
     _iface, primary_net = view.primary()
-    secondary = [n.get("name") for n in view.networks if not vmspec.is_primary(n)]
+    secondary = [n["name"] for n in view.networks if not vmspec.is_primary(n)]  # KubeVirt requires the name
     section = {"primary_network": None if primary_net is None else ("pod" if "pod" in primary_net else "multus-default"),
                "primary_binding": binding,
                "isolated": {"ingress": bool(ingress), "egress": bool(egress)},
@@ -217,8 +223,9 @@ def check_reachability(snap: Snapshot, view: VmView, peer: Optional[PeerSpec], d
     labels_of = dict((id(ep), labels) for ep, labels in targets)
 
     def peer_labels_of(endpoint_: nm.Endpoint) -> Mapping[str, str]:
-        if id(endpoint_) in labels_of and labels_of[id(endpoint_)] is not None:
-            return labels_of[id(endpoint_)]
+        labels = labels_of.get(id(endpoint_))
+        if labels is not None:
+            return labels
         return endpoint_.labels
 
     for direction_name in directions:
@@ -227,7 +234,8 @@ def check_reachability(snap: Snapshot, view: VmView, peer: Optional[PeerSpec], d
     return section, found
 
 
-def _isolation_findings(snap, view, ingress, egress, primary_net, secondary):
+def _isolation_findings(snap: Snapshot, view: VmView, ingress: List[Dict[str, Any]], egress: List[Dict[str, Any]], primary_net: Optional[Dict[str, Any]],
+                        secondary: List[str]) -> List[Dict[str, Any]]:
     """What NetworkPolicy does to the VM whatever the peer: unfiltered networks, isolation, default denies."""
     found = []
     if secondary:
@@ -272,7 +280,10 @@ def _isolation_findings(snap, view, ingress, egress, primary_net, secondary):
     return found
 
 
-def _peer_question(snap, view, peer, direction_name, evaluated, resolved, section):
+def _peer_question(snap: Snapshot, view: VmView, peer: PeerSpec, direction_name: str,
+                   evaluated: Tuple[List[Dict[str, Any]], nm.Namespaces, nm.Endpoint],
+                   resolved: Tuple[List[Tuple[nm.Endpoint, Optional[Mapping[str, str]]]], List[str], Callable[[nm.Endpoint], Optional[Mapping[str, str]]]],
+                   section: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The answer for one direction to the peer (a result row in ``section``), as findings."""
     policies, namespaces, endpoint = evaluated
     targets, notes, peer_labels_of = resolved
@@ -296,7 +307,7 @@ def _peer_question(snap, view, peer, direction_name, evaluated, resolved, sectio
         return found
     outcome = _aggregate(verdicts)
     first_bad = next((v for _t, v in verdicts if v.outcome != "allowed"), verdicts[0][1])
-    deciding = []
+    deciding: List[str] = []
     for _t, verdict in verdicts:
         deciding.extend(n for n in verdict.deciding_policies if n not in deciding)
     result = {"direction": key, "question": question, "peer": peer.describe(view.namespace),
@@ -323,22 +334,22 @@ def _peer_question(snap, view, peer, direction_name, evaluated, resolved, sectio
 
 
 # ----------------------------------------------------------------- services
-def _resolve_target(port, named):
+def _resolve_target(port: Dict[str, Any], named: Dict[Tuple[str, str], int]) -> Tuple[Any, Optional[int]]:
     protocol = port.get("protocol") or "TCP"
-    target = port.get("targetPort", port.get("port"))
+    target: Any = port.get("targetPort", port.get("port"))  # a number or a port name
     if isinstance(target, str) and not target.isdigit():
         return target, named.get((target, protocol))
     return target, int(target)
 
 
-def _node_addresses(snap, only=None):
+def _node_addresses(snap: Snapshot, only: Optional[str] = None) -> List[str]:
     out = []
     for node in snap.nodes or []:
         if only and meta(node).get("name") != only:
             continue
         for address in (node.get("status") or {}).get("addresses") or []:
             if address.get("type") in ("ExternalIP", "InternalIP"):
-                out.append(address.get("address"))
+                out.append(address["address"])  # required in a NodeAddress
     return out
 
 
@@ -383,7 +394,7 @@ def check_services(snap: Snapshot, view: VmView) -> Tuple[Dict[str, Any], List[D
     return {"services": rows}, found
 
 
-def _vm_labels_only(view, spec, where, name):
+def _vm_labels_only(view: VmView, spec: Dict[str, Any], where: str, name: Optional[str]) -> Dict[str, Any]:
     labels = selectors.text({"matchLabels": spec.get("selector")})
     return finding("services", ERROR, "service-selects-vm-labels",
                    "%s selects %s: selector matches VM labels, not template labels. Those are labels "
@@ -398,7 +409,7 @@ def _vm_labels_only(view, spec, where, name):
 class _VmPorts:
     """What the VM's primary interface forwards, and the checks of one Service port against it."""
 
-    def __init__(self, view, policies):
+    def __init__(self, view: VmView, policies: List[Dict[str, Any]]) -> None:
         self.view = view
         self.policies = policies
         self.named = view.named_ports()
@@ -424,10 +435,10 @@ class _VmPorts:
             entry["forwarded"] = False
             found.append(finding("services", ERROR, "port-not-forwarded",
                                  "%s targets %s/%d, but interface %s (%s) forwards only %s to the guest" % (
-                                     where, protocol, number, self.iface.get("name"), self.binding,
+                                     where, protocol, number, (self.iface or {}).get("name"), self.binding,
                                      ", ".join("%s/%d" % (p, n) for n, p in self.forwarded)),
                                  "add {port: %d, protocol: %s} to the ports of interface %s, or remove its "
-                                 "ports list (empty = all ports)" % (number, protocol, self.iface.get("name")),
+                                 "ports list (empty = all ports)" % (number, protocol, (self.iface or {}).get("name")),
                                  service=name))
         if row["type"] in ("NodePort", "LoadBalancer") and entry["forwarded"]:
             verdict = ne.evaluate(self.policies, snap.namespace_labels(), (), nm.Endpoint.external("0.0.0.0/0"),
@@ -447,7 +458,7 @@ class _VmPorts:
         return found
 
 
-def _node_port(snap, view, spec, row, where, name):
+def _node_port(snap: Snapshot, view: VmView, spec: Dict[str, Any], row: Dict[str, Any], where: str, name: Optional[str]) -> Dict[str, Any]:
     local = spec.get("externalTrafficPolicy") == "Local"
     addresses = _node_addresses(snap, view.node if local else None)
     row["node_addresses"] = addresses
@@ -461,7 +472,7 @@ def _node_port(snap, view, spec, row, where, name):
                    "if it still fails: firewalls between client and nodes, and the checks above", service=name)
 
 
-def _load_balancer(svc, row, where, name):
+def _load_balancer(svc: Dict[str, Any], row: Dict[str, Any], where: str, name: Optional[str]) -> List[Dict[str, Any]]:
     ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     row["load_balancer"] = [i.get("ip") or i.get("hostname") for i in ingress]
     if ingress:
@@ -471,7 +482,7 @@ def _load_balancer(svc, row, where, name):
                     "use its NodePort meanwhile", service=name)]
 
 
-def _endpoints(view, ep, row, where, name):
+def _endpoints(view: VmView, ep: Optional[Dict[str, Any]], row: Dict[str, Any], where: str, name: Optional[str]) -> List[Dict[str, Any]]:
     vm_ips = pod_ips(view.pod)
     ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
     not_ready = [a.get("ip") for s in (ep or {}).get("subsets") or [] for a in s.get("notReadyAddresses") or []]

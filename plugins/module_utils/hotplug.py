@@ -63,7 +63,7 @@ class VmPlan:
         return any(action != UNCHANGED for _name, action, _detail in self.changes)
 
 
-def _same_ref(a, b, namespace):
+def _same_ref(a: Optional[str], b: Optional[str], namespace: Optional[str]) -> bool:
     return vmspec.split_reference(a, namespace) == vmspec.split_reference(b, namespace)
 
 
@@ -114,12 +114,17 @@ def plan_vm(problems: Problems, vm: Dict[str, Any], requests: List[Dict[str, Any
     return plan
 
 
-def _plan_absent(problems, where, field, name, found, running, new_ifaces, plan, removals):
+def _plan_absent(problems: Problems, where: str, field: str, name: str,
+                 found: Tuple[Optional[int], Optional[Dict[str, Any]], Optional[int], Optional[Dict[str, Any]]],
+                 running: bool, new_ifaces: List[Dict[str, Any]],
+                 plan: VmPlan, removals: List[Tuple[int, int]]) -> None:
     """One ``state: absent`` request: unplug (running), remove (stopped) or refuse."""
     i_index, iface, n_index, network = found
     if iface is None:
         plan.changes.append((name, UNCHANGED, "not present"))
         return
+    if network is None or i_index is None or n_index is None:
+        raise AssertionError("plan_vm passes an interface with its index and its network's")
     if vmspec.is_primary(network):
         problems.add(where, field, "is on the primary network (%s); KubeVirt never unplugs the primary "
                      "interface%s" % ("pod" if "pod" in network else "Multus default",
@@ -145,7 +150,9 @@ def _plan_absent(problems, where, field, name, found, running, new_ifaces, plan,
         plan.changes.append((name, UNPLUG, "state: absent"))
 
 
-def _plan_present(problems, where, field, req, found, vm, new_ifaces, new_networks, plan):
+def _plan_present(problems: Problems, where: str, field: str, req: Dict[str, Any],
+                  found: Tuple[Optional[Dict[str, Any]], Optional[int], Optional[Dict[str, Any]]],
+                  vm: Dict[str, Any], new_ifaces: List[Dict[str, Any]], new_networks: List[Dict[str, Any]], plan: VmPlan) -> None:
     """One ``state: present`` request: plug, swap the network, nothing, or refuse."""
     iface, n_index, network = found
     name = req["interface"]
@@ -163,6 +170,8 @@ def _plan_present(problems, where, field, req, found, vm, new_ifaces, new_networ
         new_networks.append({"name": name, "multus": {"networkName": req["network"]}})
         plan.changes.append((name, PLUG, "%s on %s" % (binding, req["network"])))
         return
+    if network is None or n_index is None:
+        raise AssertionError("plan_vm passes an interface with its network and the network's index")
     if vmspec.is_primary(network):
         problems.add(where, field, "is the primary network of the VM; choose another interface name")
         return
@@ -218,7 +227,7 @@ def list_patch(vm: Dict[str, Any], ifaces: List[Dict[str, Any]], networks: List[
 
 
 # ------------------------------------------------------------- completion
-def iface_status(vmi: Optional[Dict[str, Any]], name: str) -> Optional[Dict[str, Any]]:
+def iface_status(vmi: Optional[Dict[str, Any]], name: Optional[str]) -> Optional[Dict[str, Any]]:
     for entry in (vmi or {}).get("status", {}).get("interfaces") or []:
         if entry.get("name") == name:
             return entry

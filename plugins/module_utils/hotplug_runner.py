@@ -15,7 +15,7 @@ kubevirt_vm_network shares; this file holds the options and the report.
 """
 
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, selectors, vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vm_network_admission as admission
@@ -30,7 +30,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import 
 REQUEST_FIELDS = ("interface", "network", "binding", "model", "mac_address", "pci_address", "state")
 
 
-def _requests(params):
+def _requests(params: Dict[str, Any]) -> List[Dict[str, Any]]:
     if params.get("interfaces"):
         return [dict(r) for r in params["interfaces"]]
     return [dict((k, params.get(k)) for k in REQUEST_FIELDS)]
@@ -39,7 +39,7 @@ def _requests(params):
 class Hotplug:
     """The kubevirt_iface_hotplug flow: its options, the engine, its report."""
 
-    def __init__(self, module, runner=None):
+    def __init__(self, module: Any, runner: Optional[Run] = None) -> None:
         self.module = module
         self.params = module.params
         self.namespace = self.params["namespace"]

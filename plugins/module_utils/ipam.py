@@ -6,7 +6,7 @@ the CNI IPAM plugins expect it (host-local, whereabouts, static, dhcp), and
 read back from any CNI config to know which addresses a network hands out."""
 
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
@@ -101,7 +101,7 @@ def check_ipam(problems: Problems, where: str, ipam: Dict[str, Any]) -> Optional
     return pools
 
 
-def _check_range(problems, where, prefix, rng, kind):
+def _check_range(problems: Problems, where: str, prefix: str, rng: Dict[str, Any], kind: str) -> Optional["netaddr.IPSet"]:
     if not rng.get("subnet"):
         problems.add(where, prefix + ".subnet", "is required for each range (e.g. '192.168.10.0/24')")
         return None
@@ -152,7 +152,7 @@ def _check_range(problems, where, prefix, rng, kind):
     return pool
 
 
-def _check_static(problems, where, ipam):
+def _check_static(problems: Problems, where: str, ipam: Dict[str, Any]) -> "netaddr.IPSet":
     pools = netaddr.IPSet()
     addresses = ipam.get("addresses") or []
     if not addresses:
@@ -179,7 +179,7 @@ def _check_static(problems, where, ipam):
     return pools
 
 
-def _describe(ipset):
+def _describe(ipset: "netaddr.IPSet") -> str:
     parts = [str(rng[0]) if rng.size == 1 else "%s-%s" % (rng[0], rng[-1]) for rng in ipset.iter_ipranges()]
     return ", ".join(parts[:4]) + (", ..." if len(parts) > 4 else "")
 
@@ -216,7 +216,7 @@ def render_ipam(ipam: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _host_local_range(rng):
+def _host_local_range(rng: Dict[str, Any]) -> Dict[str, Any]:
     out = {"subnet": rng["subnet"]}
     for key, cni in (("range_start", "rangeStart"), ("range_end", "rangeEnd"), ("gateway", "gateway")):
         if rng.get(key):
@@ -224,8 +224,8 @@ def _host_local_range(rng):
     return out
 
 
-def _whereabouts_range(rng):
-    out = {"range": rng["subnet"]}
+def _whereabouts_range(rng: Dict[str, Any]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"range": rng["subnet"]}
     for key in ("range_start", "range_end"):
         if rng.get(key):
             out[key] = rng[key]
@@ -248,7 +248,8 @@ def pools_from_cni(config: Dict[str, Any]) -> "netaddr.IPSet":
     return pools
 
 
-def _span(subnet, start=None, end=None, gateway=None, excludes=(), skip_gateway=False):
+def _span(subnet: str, start: Optional[str] = None, end: Optional[str] = None, gateway: Optional[str] = None,
+          excludes: Optional[Iterable[str]] = (), skip_gateway: bool = False) -> "netaddr.IPSet":
     net = netaddr.IPNetwork(subnet)
     first, last = usable_bounds(net)
     pool = netaddr.IPSet(netaddr.IPRange(netaddr.IPAddress(start) if start else first,
@@ -260,7 +261,7 @@ def _span(subnet, start=None, end=None, gateway=None, excludes=(), skip_gateway=
     return pool
 
 
-def _pools_of_ipam(ipam):
+def _pools_of_ipam(ipam: Dict[str, Any]) -> "netaddr.IPSet":
     kind = ipam.get("type")
     pools = netaddr.IPSet()
     if kind == "host-local":

@@ -286,7 +286,7 @@ def injection_expected(labels: Mapping[str, str], state: str = "present", config
 class NamespaceKind(Kind):
     """Owned: the injection labels and the marker annotation (None removes)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super(NamespaceKind, self).__init__(NAMESPACE)
 
     def view(self, obj: Dict[str, Any]) -> Dict[str, Any]:

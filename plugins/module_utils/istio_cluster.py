@@ -7,7 +7,7 @@ of one run, the executor that never takes over a foreign object, and the
 rolling restart of running VMs in bounded batches."""
 
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import istio, istio_verify
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
@@ -95,7 +95,7 @@ class OwnedExecutor(Executor):
     """Never takes over an object this module did not make: when it reads one
     again (409, lost answer) and it is not ours, that object stops there."""
 
-    def _read(self, obj):
+    def _read(self, obj: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         fresh = super()._read(obj)
         if fresh is not None and not is_ours(fresh):
             raise ApiError("GET", self._path(obj), 409, message="%s %s/%s exists and is not managed by this module: "

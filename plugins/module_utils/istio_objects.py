@@ -17,7 +17,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.istio import (
 from ansible_collections.kubevirt_net.core.plugins.module_utils.istio_options import ServiceDecl
 from ansible_collections.kubevirt_net.core.plugins.module_utils.istio_vms import VmCheck
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import Kind
-from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MANAGED_BY_LABEL, MANAGED_BY_VALUE, ResourceType
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
 
 
@@ -76,11 +76,11 @@ class OwnedKind(Kind):
     """Owned: our labels and the keys of the desired spec (for a Service:
     type, selector and ports, compared after the server's defaults)."""
 
-    def __init__(self, resource, service=False):
+    def __init__(self, resource: ResourceType, service: bool = False) -> None:
         super(OwnedKind, self).__init__(resource)
         self.service = service
 
-    def _spec(self, obj):
+    def _spec(self, obj: Dict[str, Any]) -> Dict[str, Any]:
         if self.service:
             return normalize_service_spec(obj.get("spec"))
         return copy.deepcopy(obj.get("spec") or {})
@@ -190,7 +190,7 @@ def service_problems(decl: ServiceDecl, namespace: str, vms: Sequence[VmCheck], 
                                  % (other_target, namespace, name, theirs, ours))
 
 
-def _name_protocol(name):
+def _name_protocol(name: Optional[str]) -> Optional[str]:
     prefix = str(name or "").split("-", 1)[0]
     if str(name or "").startswith("grpc-web"):
         return "grpc-web"

@@ -7,7 +7,7 @@ namespaces, VM entries (names, template_selector) and Service declarations
 
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple, cast
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol, selectors
 from ansible_collections.kubevirt_net.core.plugins.module_utils.istio import (
@@ -19,7 +19,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import 
 class Config:
     """The checked options of one run."""
 
-    def __init__(self, params):
+    def __init__(self, params: Dict[str, Any]) -> None:
         self.state = params.get("state") or "present"
         self.mode = params.get("mode") or "sidecar"
         self.revision = params.get("revision")
@@ -29,16 +29,15 @@ class Config:
         self.destination_rule = bool(params.get("destination_rule"))
         self.cni_nad = bool(params.get("cni_nad"))
         self.restart = params.get("restart") or "never"
-        self.batch_size = params.get("restart_batch_size")
-        if self.batch_size is None:
-            self.batch_size = 5
+        batch_size = params.get("restart_batch_size")
+        self.batch_size: int = 5 if batch_size is None else batch_size
         self.cluster_domain = params.get("cluster_domain") or "cluster.local"
         self.istio_version_text = params.get("istio_version")
-        self.istio_version = None
-        self.explicit = []
-        self.selector = None
-        self.vm_entries = None      # None: every VM of the target namespaces
-        self.services = []
+        self.istio_version: Optional[Tuple[int, ...]] = None
+        self.explicit: List[str] = []
+        self.selector: Optional[Dict[str, Any]] = None
+        self.vm_entries: Optional[List[VmEntry]] = None      # None: every VM of the target namespaces
+        self.services: List[ServiceDecl] = []
 
     @property
     def injection_labels(self) -> Dict[str, Optional[str]]:
@@ -107,7 +106,7 @@ def dns_subdomain_ok(value: object) -> bool:
 
 
 class VmEntry:
-    def __init__(self, namespace, names, selector, where):
+    def __init__(self, namespace: Optional[str], names: List[str], selector: Optional[Dict[str, Any]], where: str) -> None:
         self.namespace = namespace
         self.names = names
         self.selector = selector
@@ -125,7 +124,7 @@ class VmEntry:
         return self.selector is not None and selectors.matches(self.selector, template_labels(vm))
 
 
-def _selector_dict(problems, where, field, value):
+def _selector_dict(problems: Problems, where: str, field: str, value: Any) -> Optional[Dict[str, Any]]:
     """A template-label selector in API form from a dict (labels, or match_labels/match_expressions) or a
     kubectl-style string ('app=web,tier in (a,b)'); None when not given or invalid (reported)."""
     if isinstance(value, str):
@@ -138,7 +137,7 @@ def _selector_dict(problems, where, field, value):
     return netpol.parse_selector(problems, where, field, value)
 
 
-def _check_vms(items, problems):
+def _check_vms(items: Optional[List[Any]], problems: Problems) -> Optional[List[VmEntry]]:
     if items is None:
         return None
     entries = []
@@ -163,9 +162,12 @@ def _check_vms(items, problems):
                                             "template labels")
                 selector = None
             elif selector is not None and selectors.from_api(selector).selects_unlabelled:
-                problems.add("task", field, selectors.everything_problem(
+                problem = selectors.everything_problem(
                     selectors.from_api(selector), "VM of the target namespaces",
-                    "omit vms to enrol every VM of the target namespaces on purpose"))
+                    "omit vms to enrol every VM of the target namespaces on purpose")
+                if problem is None:
+                    raise AssertionError("everything_problem explains every selector that selects unlabelled ones")
+                problems.add("task", field, problem)
                 selector = None
         if not item.get("names") and item.get("template_selector") is None:
             problems.add("task", where, "selects nothing: give names and/or template_selector (template labels)")
@@ -187,8 +189,9 @@ class ServiceDecl:
         return [(p["targetPort"], p["protocol"]) for p in self.ports]
 
 
-def _check_services(items, problems):
-    decls, seen = [], set()
+def _check_services(items: Optional[List[Any]], problems: Problems) -> List[ServiceDecl]:
+    decls: List[ServiceDecl] = []
+    seen: Set[Tuple[Optional[str], Optional[str]]] = set()
     for index, item in enumerate(items or []):
         where = "services[%d]" % index
         if not isinstance(item, dict):
@@ -223,11 +226,13 @@ def _check_services(items, problems):
         if service_type not in SERVICE_TYPES:
             problems.add("service %s" % name, where + ".type", "%r is not supported: use %s"
                          % (service_type, ", ".join(SERVICE_TYPES)))
-        decls.append(ServiceDecl(name, namespace, selector, ports, service_type, where))
+        # name and selector are None only with a problem added: the run stops on it before any use of the decl
+        decls.append(ServiceDecl(cast(str, name), namespace, cast(Dict[str, str], selector), ports, service_type,
+                                 where))
     return decls
 
 
-def _check_ports(items, service, where, problems):
+def _check_ports(items: Optional[List[Any]], service: Optional[str], where: str, problems: Problems) -> List[Dict[str, Any]]:
     here = "service %s" % service
     if not items:
         problems.add(here, where + ".ports", "needs at least one port (Istio associates a workload with the "
@@ -239,7 +244,8 @@ def _check_ports(items, service, where, problems):
         if not isinstance(item, dict):
             problems.add(here, field, "must be a dict with port (and target_port, protocol, app_protocol, name)")
             continue
-        port, target = item.get("port"), item.get("target_port")
+        port: Any = item.get("port")  # user input: checked below
+        target: Any = item.get("target_port")
         if target is None:
             target = port
         good = problems.int_range(here, field + ".port", port, 1, 65535) and port is not None

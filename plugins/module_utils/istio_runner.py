@@ -9,11 +9,11 @@ conflict-safe writes of the differences only -> optional rolling restart in
 bounded batches -> the per-VM verify report."""
 
 
-from typing import Optional
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
     istio, istio_objects, istio_options, istio_verify, istio_vms)
-from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError
+from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.istio_cluster import (
     CLUSTER_PAGE, LAUNCHER_SELECTOR, OwnedExecutor, Reader, RollingRestart, api_group, detect_istio_version,
     pick_version)
@@ -21,7 +21,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.kubevirt import 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.targets import resolve_targets
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
-    CREATE, DELETE, UNCHANGED, UPDATE, Action, Executor, key_of, plan)
+    CREATE, DELETE, UNCHANGED, UPDATE, Action, Executor, Kind, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     ENDPOINTS, NAD, NAMESPACE, POD, SERVICE, VM, VMI, ResourceType)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
@@ -35,14 +35,14 @@ DEFERRED, RESTARTED = "deferred", "restarted"
 class Cluster:
     """What one run learnt about the cluster before reading namespaces."""
 
-    def __init__(self, version):
+    def __init__(self, version: Tuple[int, int]) -> None:
         self.version = version
         self.server = "%d.%d" % version
-        self.pa_version = None      # security.istio.io version (PeerAuthentication)
-        self.dr_version = None      # networking.istio.io version (DestinationRule)
+        self.pa_version: Optional[str] = None      # security.istio.io version (PeerAuthentication)
+        self.dr_version: Optional[str] = None      # networking.istio.io version (DestinationRule)
         self.multus = False
-        self.kubevirt = None
-        self.istio_version = None
+        self.kubevirt: Optional[KubeVirtInfo] = None
+        self.istio_version: Optional[Tuple[int, ...]] = None
         self.default_binding = "bridge"
 
     @property
@@ -57,14 +57,14 @@ class Cluster:
 class Plans:
     """What the writes phase carries out, and what the later phases need of it."""
 
-    def __init__(self):
-        self.owned = []             # [(OwnedKind, [Action])]
+    def __init__(self) -> None:
+        self.owned: List[Tuple[istio_objects.OwnedKind, List[Action]]] = []
         self.ns_kind = istio.NamespaceKind()
-        self.ns_desired = []
-        self.ns_actions = []
+        self.ns_desired: List[Dict[str, Any]] = []
+        self.ns_actions: List[Action] = []
         self.vm_kind = istio_vms.VmKind()
-        self.vm_actions = []
-        self.deferred = []          # running VMs left alone by restart=stopped_only
+        self.vm_actions: List[Action] = []
+        self.deferred: List[Tuple[str, str]] = []  # running VMs left alone by restart=stopped_only
 
 
 # ---------------------------------------------------------------- the run
@@ -72,21 +72,41 @@ class IstioRun:
     """One module run, phase by phase: cluster -> namespaces -> reads ->
     selection and refusals -> plan -> writes -> restarts -> report."""
 
-    def __init__(self, module):
+    def __init__(self, module: Any) -> None:
         self.module = module
         self.params = module.params
         self.runner = Run(module)
         self.problems = Problems()
-        self.findings = []
-        self.config = None
+        self.findings: List[Dict[str, Any]] = []
+        self._config: Optional[istio_options.Config] = None    # run() checks the options first
         self.present = True
-        self.cluster = None
-        self.namespaces = {}        # name -> Namespace object
-        self.targets = []
-        self.scope = None
-        self.data = {}              # job -> {namespace: [objects]}
-        self.selected = {}          # namespace -> [VmCheck]
-        self.running = {}           # (namespace, name) -> VMI
+        self._cluster: Optional[Cluster] = None                 # _run() reads the cluster before the other phases
+        self.namespaces: Dict[str, Dict[str, Any]] = {}        # name -> Namespace object
+        self.targets: List[str] = []
+        self.scope: Optional[str] = None
+        self.data: Dict[str, Dict[str, List[Dict[str, Any]]]] = {}  # job -> {namespace: [objects]}
+        self.selected: Dict[str, List[istio_vms.VmCheck]] = {}      # namespace -> [VmCheck]
+        self.running: Dict[Tuple[str, str], Dict[str, Any]] = {}    # (namespace, name) -> VMI
+
+    @property
+    def config(self) -> istio_options.Config:
+        if self._config is None:
+            raise AssertionError("run() checks the options before any phase")
+        return self._config
+
+    @config.setter
+    def config(self, config: istio_options.Config) -> None:
+        self._config = config
+
+    @property
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            raise AssertionError("_run() reads the cluster before the phases that use it")
+        return self._cluster
+
+    @cluster.setter
+    def cluster(self, cluster: Cluster) -> None:
+        self._cluster = cluster
 
     # ------------------------------------------------------------ rendered
     def rendered(self) -> None:
@@ -114,7 +134,7 @@ class IstioRun:
                          namespaces={})
 
     @staticmethod
-    def _rendered(obj):
+    def _rendered(obj: Dict[str, Any]) -> Dict[str, Any]:
         return {"kind": obj["kind"], "namespace": obj["metadata"]["namespace"], "name": obj["metadata"]["name"],
                 "method": "rendered", "resource": obj}
 
@@ -130,12 +150,12 @@ class IstioRun:
         except ApiError as err:
             self.runner.fail_api(err, findings=self.findings)
 
-    def _fail_on_problems(self, **extra):
+    def _fail_on_problems(self, **extra: Any) -> None:
         if self.problems:
             self._warn()
             self.runner.fail(self.problems.render(), problems=self.problems.items, findings=self.findings, **extra)
 
-    def _run(self):
+    def _run(self) -> None:
         session = self.runner.session
         self.present = self.config.state == "present"
         self.cluster = self._read_cluster(session)
@@ -150,7 +170,8 @@ class IstioRun:
         ns_labels = self._labels_after(plans, ns_results)
         pods = dict((ns, self.data["pods"][ns]) for ns in self.targets)
         restart_needed = self._restart_needed(plans, vm_after, ns_labels, pods)
-        restarted, restart_errors = [], {}
+        restarted: List[Tuple[str, str]] = []
+        restart_errors: Dict[Tuple[str, str], str] = {}
         if self.config.restart == "rolling" and restart_needed and not any(r.get("error") for _t, _k, r in results):
             if self.module.check_mode:
                 restarted = list(restart_needed)
@@ -164,7 +185,7 @@ class IstioRun:
                      (restart_needed, restarted, restart_errors))
 
     # --------------------------------------------------- phase: the cluster
-    def _read_cluster(self, session):
+    def _read_cluster(self, session: ApiSession) -> Cluster:
         """The Istio APIs, Multus, KubeVirt and the KubeVirt/Istio matrix; refusals go to self.problems."""
         cluster = Cluster(session.server_version())
         present = self.present
@@ -193,9 +214,11 @@ class IstioRun:
             "defaultNetworkInterface") or "bridge"
         return cluster
 
-    def _check_matrix(self, session, cluster):
+    def _check_matrix(self, session: ApiSession, cluster: Cluster) -> None:
         """KubeVirt older than 1.7 with an Istio whose CNI plugin drops its annotation (istio.matrix_problem)."""
         kubevirt = cluster.kubevirt
+        if kubevirt is None:
+            raise AssertionError("_read_cluster reads the KubeVirt CR before the matrix")
         cluster.istio_version = istio_version = self.config.istio_version
         if not (self.present and kubevirt.installed and not kubevirt.at_least(*istio.BROKEN_KUBEVIRT_BELOW)):
             return
@@ -207,11 +230,11 @@ class IstioRun:
                                   "Istio 1.25.0-1.26.4 and 1.27.0-1.27.1 do not work with it"
                                   % (kubevirt.version_text, self.params["istio_namespace"])})
         problem = istio.matrix_problem(kubevirt.version, istio_version)
-        if problem:
+        if problem and istio_version is not None:  # matrix_problem needs both versions
             self.problems.add("cluster", "KubeVirt %s / Istio %s" % (kubevirt.version_text, ".".join(
                 str(p) for p in istio_version)), problem)
 
-    def _injector_preflight(self, session):
+    def _injector_preflight(self, session: ApiSession) -> None:
         """Istio's CRDs without istiod's sidecar injector: enrolled VMs would restart without a sidecar."""
         configurations = mutating_webhooks(session)
         injectors = istio.sidecar_injectors(configurations)
@@ -233,7 +256,7 @@ class IstioRun:
         else:
             self._injector_ready(session, configurations)
 
-    def _injector_ready(self, session, configurations):
+    def _injector_ready(self, session: ApiSession, configurations: Optional[List[Dict[str, Any]]]) -> None:
         """A registered injector whose Service has no ready endpoint (istiod scaled to 0, crash-looping):
         kube-apiserver cannot call it, so launcher pods fail to be created (the chart's failurePolicy: Fail)
         or start without istio-proxy (Ignore). Only the injectors of this task's revision count; webhooks
@@ -261,9 +284,9 @@ class IstioRun:
                                   wanted, ", ".join("%s/%s" % key for key in sorted(ready)), sorted(ready)[0][0]))
 
     # ------------------------------------------------- phase: namespaces
-    def _read_namespaces(self, session):
+    def _read_namespaces(self, session: ApiSession) -> None:
         config = self.config
-        self.namespaces = dict(((o.get("metadata") or {}).get("name"), o)
+        self.namespaces = dict((o["metadata"]["name"], o)
                                for o in session.list(NAMESPACE.path(), page_size=CLUSTER_PAGE))
         self.targets = targets = resolve_targets(config.explicit, config.selector, self.namespaces, config.state,
                                                  self.problems, self.findings)
@@ -280,7 +303,7 @@ class IstioRun:
             istio.namespace_findings(namespace, self.namespaces[namespace], config, self.problems, self.findings)
 
     # --------------------------------------------------- phase: the reads
-    def _read_objects(self, session):
+    def _read_objects(self, session: ApiSession) -> None:
         """One LIST per (kind, namespace), or per kind across the cluster above AUTO_CLUSTER_LIST_ABOVE namespaces."""
         scope = self.params["list_scope"]
         if scope == "auto":
@@ -298,7 +321,7 @@ class IstioRun:
                             for ns in self.targets for vmi in self.data["vmis"][ns])
 
     # ------------------------------------------ phase: selection, refusals
-    def _select(self):
+    def _select(self) -> None:
         config, data = self.config, self.data
         for namespace in self.targets:
             vms = sorted(data["vms"][namespace], key=lambda v: v["metadata"]["name"])
@@ -317,7 +340,7 @@ class IstioRun:
         for entry in config.vm_entries or []:
             self._check_entry(entry)
 
-    def _check_entry(self, entry):
+    def _check_entry(self, entry: istio_options.VmEntry) -> None:
         """A named VM that does not exist, a template_selector that matches no VM."""
         vms, targets = self.data["vms"], self.targets
         spaces = [entry.namespace] if entry.namespace else targets
@@ -336,13 +359,14 @@ class IstioRun:
                                   "spec.template.metadata.labels, not the VM's own labels): correct it, or set "
                                   "allow_no_match=true to accept an empty match")
 
-    def _selected(self, vm):
+    def _selected(self, vm: Dict[str, Any]) -> bool:
         entries = self.config.vm_entries
         if entries is None:
             return True
         return any(e.selects(vm) for e in entries)
 
-    def _ipv6_checks(self, namespace, checks, data):
+    def _ipv6_checks(self, namespace: str, checks: List[istio_vms.VmCheck],
+                     data: Dict[str, Dict[str, List[Dict[str, Any]]]]) -> None:
         vmis = dict((v["metadata"]["name"], v) for v in data["vmis"][namespace])
         for check in checks:
             vmi = vmis.get(check.vm["metadata"]["name"])
@@ -354,7 +378,7 @@ class IstioRun:
                                   "has IPv6 addresses only: KubeVirt's Istio integration supports IPv4 only "
                                   "(single-stack IPv4 or dual-stack clusters)")
 
-    def _pa_checks(self, namespace, pas):
+    def _pa_checks(self, namespace: str, pas: List[Dict[str, Any]]) -> None:
         for pa in pas:
             name = pa["metadata"]["name"]
             if istio_objects.is_ours(pa):
@@ -371,7 +395,7 @@ class IstioRun:
                                                      namespace, name, mode)})
 
     # -------------------------------------------------------- phase: plan
-    def _plan(self):
+    def _plan(self) -> Plans:
         plans = Plans()
         plans.owned = self._owned_plans() if self.present else self._owned_removals()
         for ns in self.targets:
@@ -394,23 +418,23 @@ class IstioRun:
                     plans.vm_actions.append(Action(UPDATE, desired, check.vm))
         return plans
 
-    def _desired_services(self):
+    def _desired_services(self) -> List[Dict[str, Any]]:
         return [istio_objects.service_manifest(d, ns, self.cluster.version) for ns in self.targets
                 for d in self.config.services if d.namespace in (None, ns)]
 
-    def _ours(self, job):
+    def _ours(self, job: str) -> Dict[Tuple[str, str], Dict[str, Any]]:
         return dict((key_of(o), o) for ns in self.targets for o in self.data[job][ns] if istio_objects.is_ours(o))
 
-    def _owned_plans(self):
+    def _owned_plans(self) -> List[Tuple[istio_objects.OwnedKind, List[Action]]]:
         config, cluster, targets = self.config, self.cluster, self.targets
         service_kind = istio_objects.OwnedKind(SERVICE, service=True)
         owned = [(service_kind, plan(service_kind, self._desired_services(), self._ours("services")))]
-        if config.mtls != "unset" and cluster.pa_resource:
+        if config.mtls != "unset" and cluster.pa_resource and cluster.pa_version:  # pa_resource: pa_version is set
             pas = [istio_objects.peer_authentication_manifest(ns, config.mtls, config.mtls_policy_name,
                                                               cluster.pa_version) for ns in targets]
             kind = istio_objects.OwnedKind(cluster.pa_resource)
             owned.append((kind, plan(kind, pas, self._ours("pas"))))
-        if config.destination_rule and cluster.dr_resource:
+        if config.destination_rule and cluster.dr_resource and cluster.dr_version:  # likewise
             drs = [istio_objects.destination_rule_manifest(ns, config.cluster_domain, cluster.dr_version)
                    for ns in targets]
             kind = istio_objects.OwnedKind(cluster.dr_resource)
@@ -426,7 +450,7 @@ class IstioRun:
             owned.append((istio_objects.OwnedKind(NAD), nad_actions))
         return owned
 
-    def _owned_removals(self):
+    def _owned_removals(self) -> List[Tuple[istio_objects.OwnedKind, List[Action]]]:
         owned = []
         for job, resource in (("services", SERVICE), ("pas", self.cluster.pa_resource),
                               ("drs", self.cluster.dr_resource), ("nads", NAD)):
@@ -437,10 +461,10 @@ class IstioRun:
         return owned
 
     # ------------------------------------------------------ phase: writes
-    def _write(self, session, plans):
+    def _write(self, session: ApiSession, plans: Plans) -> Tuple[List[Tuple[str, Kind, Dict[str, Any]]], List[Dict[str, Any]], List[Dict[str, Any]]]:
         """Concurrent, conflict-safe writes of the differences (check mode: none)."""
         check_mode, workers = self.module.check_mode, self.params["max_concurrency"]
-        results = []
+        results: List[Tuple[str, Kind, Dict[str, Any]]] = []
         for kind, actions in plans.owned:
             executor = OwnedExecutor(session, kind, check_mode=check_mode, workers=workers)
             results.extend(("owned", kind, r) for r in executor.run(actions))
@@ -451,20 +475,22 @@ class IstioRun:
         return results, ns_results, vm_results
 
     # ---------------------------------------------------- phase: restarts
-    def _vms_after(self, plans, vm_results):
+    def _vms_after(self, plans: Plans, vm_results: List[Dict[str, Any]]) -> Dict[Tuple[str, str], Dict[str, Any]]:
         """Each selected VM as the server confirmed it, or as it would be (check mode, failure, deferred)."""
         vm_after = {}
         for result in vm_results:
             key = (result["namespace"], result["name"])
-            obj = result.get("object")
+            obj: Optional[Dict[str, Any]] = result.get("object")
             if self.module.check_mode or obj is None or result.get("error"):
                 action = next(a for a in plans.vm_actions if a.key == key)
+                if action.desired is None or action.current is None:
+                    raise AssertionError("_plan makes each VM action of the VM read and its desired form")
                 obj = plans.vm_kind.expected(action.desired, action.current) if key not in plans.deferred \
                     else action.current
             vm_after[key] = obj
         return vm_after
 
-    def _labels_after(self, plans, ns_results):
+    def _labels_after(self, plans: Plans, ns_results: List[Dict[str, Any]]) -> Dict[str, Dict[str, str]]:
         ns_labels = dict((ns, istio.labels_of(self.namespaces[ns])) for ns in self.targets)
         failed_ns = set(r["name"] for r in ns_results if r.get("error"))
         for desired in plans.ns_desired:
@@ -473,7 +499,8 @@ class IstioRun:
                 ns_labels[name] = istio.labels_of(plans.ns_kind.expected(desired, self.namespaces[name]))
         return ns_labels
 
-    def _restart_needed(self, plans, vm_after, ns_labels, pods):
+    def _restart_needed(self, plans: Plans, vm_after: Dict[Tuple[str, str], Dict[str, Any]], ns_labels: Dict[str, Dict[str, str]],
+                        pods: Dict[str, List[Dict[str, Any]]]) -> List[Tuple[str, str]]:
         needed = []
         for key, vm in sorted(vm_after.items()):
             vmi = self.running.get(key)
@@ -484,7 +511,10 @@ class IstioRun:
         return needed
 
     # ------------------------------------------------------ phase: report
-    def _report(self, plans, results, vm_results, vm_after, ns_labels, pods, restarts):
+    def _report(self, plans: Plans, results: List[Tuple[str, Kind, Dict[str, Any]]], vm_results: List[Dict[str, Any]],
+                vm_after: Dict[Tuple[str, str], Dict[str, Any]],
+                ns_labels: Dict[str, Dict[str, str]], pods: Dict[str, List[Dict[str, Any]]],
+                restarts: Tuple[List[Tuple[str, str]], List[Tuple[str, str]], Dict[Tuple[str, str], str]]) -> NoReturn:
         restart_needed, restarted, restart_errors = restarts
         mtls_modes = istio_verify.mtls_modes(self.targets, self.data.get("pas") or {}, plans.owned)
         services_after = self._services_after(results)
@@ -508,6 +538,8 @@ class IstioRun:
         self._closing_findings(restart_needed, ns_labels, plans.deferred)
         changed = bool(restarted) or any(r["method"] != UNCHANGED and not r.get("error") for _t, _k, r in results)
         cluster = self.cluster
+        if cluster.kubevirt is None:
+            raise AssertionError("_read_cluster reads the KubeVirt CR")
         out = dict(changed=changed, vms=vm_report, objects=istio_verify.report_objects(results),
                    namespaces=dict((ns, {"labels": ns_labels[ns], "mtls": mtls_modes.get(ns),
                                          "vms": len(self.selected[ns])}) for ns in self.targets),
@@ -526,7 +558,7 @@ class IstioRun:
             self.runner.fail("%d change(s) failed: %s" % (len(failures), "; ".join(failures[:10])), **out)
         self.runner.exit(**out)
 
-    def _services_after(self, results):
+    def _services_after(self, results: List[Tuple[str, Kind, Dict[str, Any]]]) -> Dict[str, List[Dict[str, Any]]]:
         """namespace -> the Services the VMs are checked against: foreign ones as read, ours as written."""
         after = dict((ns, [s for s in self.data["services"][ns] if not istio_objects.is_ours(s)])
                      for ns in self.targets)
@@ -540,7 +572,8 @@ class IstioRun:
                     after.setdefault(result["namespace"], []).append(obj)
         return after
 
-    def _closing_findings(self, restart_needed, ns_labels, deferred):
+    def _closing_findings(self, restart_needed: List[Tuple[str, str]], ns_labels: Dict[str, Dict[str, str]],
+                          deferred: List[Tuple[str, str]]) -> None:
         if self.config.restart == "never" and restart_needed and self.present:
             self.findings.append({"kind": "restart-required", "message": "%d running VM(s) pick up the mesh "
                                   "settings at their next restart: %s%s (restart them, or use restart=rolling)" % (
@@ -558,6 +591,6 @@ class IstioRun:
             self.findings.append({"kind": "deferred", "message": "restart=stopped_only left %d running VM(s) "
                                   "unchanged: %s" % (len(deferred), ", ".join("%s/%s" % k for k in deferred[:10]))})
 
-    def _warn(self):
+    def _warn(self) -> None:
         for finding in self.findings:
             self.module.warn(finding["message"])

@@ -22,13 +22,13 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import 
 class VmCheck:
     """What one selected VM needs, and what stops it."""
 
-    def __init__(self, vm):
+    def __init__(self, vm: Dict[str, Any]) -> None:
         self.vm = vm
         self.ref = vm_ref(vm)
-        self.binding = None
-        self.interface = None
-        self.ports = []
-        self.port_ranges = []
+        self.binding: Optional[str] = None
+        self.interface: Optional[str] = None       # its name
+        self.ports: List[Dict[str, Any]] = []      # the interface's ports and portRanges
+        self.port_ranges: List[Dict[str, Any]] = []
         self.fix = False
         self.autoattach = False
 
@@ -76,7 +76,7 @@ def check_vm(vm: Dict[str, Any], config: Config, default_binding: Optional[str],
         problems.add(where, "interface %s" % check.interface,
                      "uses %s binding on the pod network: Istio needs masquerade or passtBinding; change the "
                      "interface binding" % (check.binding or "no"))
-    reserved = sorted(set(int(p.get("port")) for p in check.ports if port_number(p.get("port")) in RESERVED_PORTS))
+    reserved = sorted(set(int(p["port"]) for p in check.ports if port_number(p.get("port")) in RESERVED_PORTS))
     if reserved:
         problems.add(where, "interface %s ports" % check.interface,
                      "lists Istio's reserved port(s) %s: the sidecar owns %s and KubeVirt never forwards them to the "
@@ -179,7 +179,7 @@ class VmKind(Kind):
     interface's binding.  The change is computed from the object read, so a
     409 re-read applies the same intent to the fresh VM."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super(VmKind, self).__init__(VM)
 
     def view(self, obj: Dict[str, Any]) -> Dict[str, Any]:
@@ -192,7 +192,7 @@ class VmKind(Kind):
         return view
 
     @staticmethod
-    def _want(desired, current):
+    def _want(desired: Dict[str, Any], current: Dict[str, Any]) -> Dict[str, Any]:
         intent = desired.get("_istio") or {}
         return transform_vm(current, intent.get("state", "present"), intent.get("fix", False))
 

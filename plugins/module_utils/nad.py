@@ -204,12 +204,12 @@ def check_overlaps(problems: Problems, desired: Iterable[Dict[str, Any]], existi
                         % (foreign - problems.max_per_field))
 
 
-def _short(pools):
+def _short(pools: Any) -> str:  # a netaddr.IPSet (netaddr is imported by ipam only)
     from ansible_collections.kubevirt_net.core.plugins.module_utils.ipam import describe_pools
     return describe_pools(pools)
 
 
-def _segment_text(segment):
+def _segment_text(segment: Tuple[Any, ...]) -> str:
     kind = segment[0]
     if kind in ("bridge", "ovs"):
         return "%s %s, vlan %s" % (kind, segment[1], segment[2])

@@ -95,12 +95,12 @@ class Template:
                 "spec": copy.deepcopy(self.spec)}
 
 
-def _types(ingress, egress):
+def _types(ingress: bool, egress: bool) -> List[str]:
     return [t for t, on in (("Ingress", ingress), ("Egress", egress)) if on]
 
 
-def _rule(peer_key, peers, ports):
-    rule = {}
+def _rule(peer_key: str, peers: Optional[List[Dict[str, Any]]], ports: Optional[List[Dict[str, Any]]]) -> Dict[str, Any]:
+    rule: Dict[str, Any] = {}
     if peers:
         rule[peer_key] = peers
     if ports:
@@ -138,7 +138,7 @@ def declare(params: Dict[str, Any], problems: Problems) -> List[Template]:
         # the directions default-deny closes (ingress alone without one): an
         # egress policy here would otherwise isolate egress by itself
         ingress = deny_ingress or not deny_egress
-        spec = {"podSelector": {}, "policyTypes": _types(ingress, deny_egress)}
+        spec: Dict[str, Any] = {"podSelector": {}, "policyTypes": _types(ingress, deny_egress)}
         if ingress:
             spec["ingress"] = [{"from": [{"podSelector": {}}]}]
         if deny_egress:
@@ -170,7 +170,7 @@ def declare(params: Dict[str, Any], problems: Problems) -> List[Template]:
     return templates
 
 
-def _monitoring(problems, prefix, monitoring):
+def _monitoring(problems: Problems, prefix: str, monitoring: Dict[str, Any]) -> Optional[Template]:
     where = "allow_monitoring"
     nsel = None
     if monitoring.get("namespace_selector") is not None and monitoring.get("namespaces"):
@@ -192,7 +192,7 @@ def _monitoring(problems, prefix, monitoring):
         problems.add(where, "ports", "is required: the metrics ports to open (e.g. [{port: 9100}])")
         return None
     ports = parse_ports(problems, where, "ports", monitoring["ports"])
-    target = {}
+    target: Optional[Dict[str, Any]] = {}
     if monitoring.get("template_selector") is not None:
         target = parse_selector(problems, where, "template_selector", monitoring["template_selector"])
     if peer is None or ports is None or target is None:
@@ -202,7 +202,8 @@ def _monitoring(problems, prefix, monitoring):
         "allow the monitoring system to scrape metrics", vm_policy=bool(target))
 
 
-def _rule_template(problems, prefix, index, rule, names):
+def _rule_template(problems: Problems, prefix: str, index: int, rule: Dict[str, Any],
+                   names: Dict[str, str]) -> Optional[Template]:
     name = rule.get("name")
     where = "rules[%d] (%s)" % (index, name)
     if not isinstance(name, str) or not name:
@@ -221,7 +222,7 @@ def _rule_template(problems, prefix, index, rule, names):
         problems.add(where, "direction", "%r is not supported: use ingress or egress" % (direction,))
         return None
     if rule.get("template_selector") is None:
-        target = dict(matchLabels=dict(VM_POD_LABELS))
+        target: Optional[Dict[str, Any]] = dict(matchLabels=dict(VM_POD_LABELS))
     else:
         target = parse_selector(problems, where, "template_selector", rule["template_selector"])
     peers = parse_peers(problems, where, "peers", rule.get("peers"))
@@ -294,12 +295,13 @@ def normalize_spec(spec: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     return out
 
 
-def _normalize_peer(peer):
-    out = {}
+def _normalize_peer(peer: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    given = peer or {}
     for key in ("podSelector", "namespaceSelector"):
-        if key in (peer or {}) and peer[key] is not None:
-            out[key] = normalize_selector(peer[key])
-    block = (peer or {}).get("ipBlock")
+        if key in given and given[key] is not None:
+            out[key] = normalize_selector(given[key])
+    block = given.get("ipBlock")
     if block:
         out["ipBlock"] = {"cidr": block.get("cidr")}
         if block.get("except"):
@@ -307,11 +309,12 @@ def _normalize_peer(peer):
     return out
 
 
-def _normalize_port(port):
-    out = {"protocol": (port or {}).get("protocol") or "TCP"}
+def _normalize_port(port: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    given = port or {}
+    out: Dict[str, Any] = {"protocol": given.get("protocol") or "TCP"}
     for key in ("port", "endPort"):
-        if (port or {}).get(key) is not None:
-            out[key] = port[key]
+        if given.get(key) is not None:
+            out[key] = given[key]
     return out
 
 

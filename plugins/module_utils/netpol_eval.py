@@ -50,7 +50,7 @@ Public API (pure, no cluster access), by file::
 
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_model import (
     EGRESS, ICMP, INGRESS, IPBLOCK_NOTE, MAX_PORT, PROTOCOLS, Endpoint, EndpointLike, EvaluationError, Namespaces,
@@ -59,7 +59,8 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_sets import IPSet, merge_ports, ports_text
 
 
-def _peer_region(policy, peer_spec, other, query_ips, namespaces):
+def _peer_region(policy: Dict[str, Any], peer_spec: Dict[str, Any], other: Endpoint, query_ips: IPSet,
+                 namespaces: Namespaces) -> Tuple[IPSet, Optional[str]]:
     """The part of ``query_ips`` (the other end's addresses) that one peer
     element matches, and a note about how."""
     namespace = (policy.get("metadata") or {}).get("namespace")
@@ -95,13 +96,14 @@ def _peer_region(policy, peer_spec, other, query_ips, namespaces):
     return query_ips, how
 
 
-def _rule_ports(rule, protocol, destination):
+def _rule_ports(rule: Dict[str, Any], protocol: str, destination: Endpoint) -> Tuple[Optional[List[Tuple[int, int]]], List[str]]:
     """Port intervals of ``protocol`` a rule allows towards ``destination``;
     ``None`` = every port of every protocol (no ``ports``)."""
     ports = rule.get("ports")
     if not ports:
         return None, []
-    intervals, notes = [], []
+    intervals: List[Tuple[int, int]] = []
+    notes: List[str] = []
     for entry in ports:
         if (entry.get("protocol") or "TCP") != protocol:
             continue
@@ -123,7 +125,7 @@ def _rule_ports(rule, protocol, destination):
 
 
 class _Rect:
-    def __init__(self, policy, index, ips, ports, how):
+    def __init__(self, policy: Dict[str, Any], index: int, ips: IPSet, ports: List[Tuple[int, int]], how: Optional[str]) -> None:
         self.policy = policy
         self.index = index
         self.ips = ips
@@ -131,7 +133,8 @@ class _Rect:
         self.how = how
 
 
-def _direction_rects(direction, policies, subject, other, protocol, query_ips, namespaces, notes):
+def _direction_rects(direction: str, policies: Sequence[Dict[str, Any]], subject: Endpoint, other: Endpoint, protocol: str,
+                     query_ips: IPSet, namespaces: Namespaces, notes: List[str]) -> Tuple[List[str], List[_Rect]]:
     """(isolating policy names, allowing rectangles) for ``subject``'s side."""
     isolating = applying(policies, subject, direction)
     rects = []
@@ -163,8 +166,8 @@ def _direction_rects(direction, policies, subject, other, protocol, query_ips, n
     return [policy_name(p) for p in isolating], rects
 
 
-def _boundaries_ip(query_ips, rects):
-    cuts = {}
+def _boundaries_ip(query_ips: IPSet, rects: Sequence[_Rect]) -> List[Tuple[int, int, int]]:
+    cuts: Dict[int, Set[int]] = {}
     for version, start, end in query_ips.intervals:
         cuts.setdefault(version, set()).update([start, end + 1])
     for rect in rects:
@@ -178,28 +181,29 @@ def _boundaries_ip(query_ips, rects):
     return cells
 
 
-def _boundaries_ports(query_ports, rects):
-    cuts = set()
+def _boundaries_ports(query_ports: Sequence[Tuple[int, int]], rects: Sequence[_Rect]) -> List[Tuple[int, int]]:
+    cuts: Set[int] = set()
     for start, end in query_ports:
         cuts.update([start, end + 1])
     for rect in rects:
         for start, end in rect.ports:
             cuts.update([start, end + 1])
-    cells = []
+    cells: List[Tuple[int, int]] = []
     for start, end in query_ports:
         points = sorted(p for p in cuts if start <= p <= end + 1)
         cells.extend((low, high - 1) for low, high in zip(points, points[1:]))
     return cells
 
 
-def _covers(rect, ip_cell, port_cell):
+def _covers(rect: _Rect, ip_cell: Tuple[int, int, int], port_cell: Tuple[int, int]) -> bool:
     version, start, end = ip_cell
     ip_ok = any(v == version and s <= start and end <= e for v, s, e in rect.ips.intervals)
     return ip_ok and any(s <= port_cell[0] and port_cell[1] <= e for s, e in rect.ports)
 
 
 class DirectionResult:
-    def __init__(self, direction, applicable, isolating=(), allowing=(), coverage="all", rules=()):
+    def __init__(self, direction: str, applicable: bool, isolating: Iterable[str] = (), allowing: Iterable[str] = (),
+                 coverage: str = "all", rules: Iterable[str] = ()) -> None:
         self.direction = direction
         self.applicable = applicable
         self.isolating = list(isolating)
@@ -250,7 +254,7 @@ class Verdict:
         return result
 
 
-def _query_ports(port, protocol, destination):
+def _query_ports(port: Union[int, str, None], protocol: str, destination: Endpoint) -> Tuple[List[Tuple[int, int]], Optional[int]]:
     if protocol == ICMP:
         return [(0, 0)], None
     if port is None:
@@ -260,10 +264,10 @@ def _query_ports(port, protocol, destination):
         if not 1 <= number <= MAX_PORT:
             raise EvaluationError("port %s is out of range 1-65535" % port)
         return [(number, number)], number
-    number = destination.resolve_port(port, protocol) if destination.is_pod else None
-    if number is None:
+    resolved = destination.resolve_port(port, protocol) if destination.is_pod else None
+    if resolved is None:
         raise EvaluationError("%s has no %s port named %r" % (destination.name, protocol, port))
-    return [(number, number)], number
+    return [(resolved, resolved)], resolved
 
 
 def evaluate(policies: Sequence[Dict[str, Any]], namespaces: NamespacesLike, pods: Optional[Iterable[Dict[str, Any]]],
@@ -342,7 +346,8 @@ def evaluate(policies: Sequence[Dict[str, Any]], namespaces: NamespacesLike, pod
                    ingress, egress, allowed_cidrs, allowed_ports)
 
 
-def _resolve_ends(pods, source, destination):
+def _resolve_ends(pods: Optional[Iterable[Dict[str, Any]]], source: EndpointLike,
+                  destination: EndpointLike) -> Tuple[Endpoint, Endpoint]:
     """The two Endpoints; a "<namespace>/<name>" string names one of ``pods``."""
     by_name = dict(("%s/%s" % ((p.get("metadata") or {}).get("namespace"), (p.get("metadata") or {}).get("name")), p)
                    for p in pods or [])
@@ -354,9 +359,10 @@ def _resolve_ends(pods, source, destination):
     return resolve(source), resolve(destination)
 
 
-def _direction_reasons(egress, ingress, src, dst, query):
+def _direction_reasons(egress: DirectionResult, ingress: DirectionResult, src: Endpoint, dst: Endpoint,
+                       query: str) -> List[str]:
     """One reason per applicable direction: not isolated, denied, or allowed by which rules."""
-    reasons = []
+    reasons: List[str] = []
     for result, other_name in ((egress, dst.name), (ingress, src.name)):
         if not result.applicable:
             continue
@@ -375,10 +381,10 @@ def _direction_reasons(egress, ingress, src, dst, query):
     return reasons
 
 
-def _deciding(egress, ingress, allowed, partial):
+def _deciding(egress: DirectionResult, ingress: DirectionResult, allowed: bool, partial: bool) -> List[str]:
     """The policies that decide the verdict, in order, without repeats."""
     denied = egress.coverage == "none" or ingress.coverage == "none"
-    deciding = []
+    deciding: List[str] = []
     for result in (egress, ingress):
         if not result.isolated:
             continue
@@ -394,7 +400,7 @@ def _deciding(egress, ingress, allowed, partial):
     return deciding
 
 
-def _query_text(number, port, protocol):
+def _query_text(number: Optional[int], port: Union[int, str, None], protocol: str) -> str:
     if protocol == ICMP:
         return "ICMP"
     if number is None:
@@ -404,7 +410,8 @@ def _query_text(number, port, protocol):
     return "%s/%d" % (protocol, number)
 
 
-def _coverage(query_ips, query_ports, rects, isolated):
+def _coverage(query_ips: IPSet, query_ports: Sequence[Tuple[int, int]], rects: Sequence[_Rect],
+              isolated: bool) -> Tuple[str, List[str], List[str]]:
     """'all' | 'some' | 'none' of the (address, port) query that ``rects``
     allow, and the policies that allow some of it."""
     if not isolated:
@@ -412,7 +419,8 @@ def _coverage(query_ips, query_ports, rects, isolated):
     if not rects:
         return "none", [], []
     covered = uncovered = 0
-    allowing, rules = [], []
+    allowing: List[str] = []
+    rules: List[str] = []
     for ip_cell in _boundaries_ip(query_ips, rects):
         for port_cell in _boundaries_ports(query_ports, rects):
             hits = [r for r in rects if _covers(r, ip_cell, port_cell)]
@@ -432,13 +440,14 @@ def _coverage(query_ips, query_ports, rects, isolated):
     return ("all" if not uncovered else "some"), allowing, rules
 
 
-def _allowed_port_union(query_ports, eg_rects, in_rects, eg_isolated, in_isolated):
+def _allowed_port_union(query_ports: Sequence[Tuple[int, int]], eg_rects: Sequence[_Rect], in_rects: Sequence[_Rect],
+                        eg_isolated: bool, in_isolated: bool) -> List[Tuple[int, int]]:
     def side(rects: Sequence[_Rect], isolated: bool) -> List[Tuple[int, int]]:
         if not isolated:
             return list(query_ports)
         return merge_ports([p for r in rects for p in r.ports])
 
-    allowed = []
+    allowed: List[Tuple[int, int]] = []
     for s1, e1 in side(eg_rects, eg_isolated):
         for s2, e2 in side(in_rects, in_isolated):
             for s3, e3 in query_ports:
@@ -448,11 +457,12 @@ def _allowed_port_union(query_ports, eg_rects, in_rects, eg_isolated, in_isolate
     return merge_ports(allowed)
 
 
-def _ports_meet(query_ports, eg_rects, in_rects, eg_isolated, in_isolated):
+def _ports_meet(query_ports: Sequence[Tuple[int, int]], eg_rects: Sequence[_Rect], in_rects: Sequence[_Rect],
+                eg_isolated: bool, in_isolated: bool) -> bool:
     return bool(_allowed_port_union(query_ports, eg_rects, in_rects, eg_isolated, in_isolated))
 
 
-def _allowed_cidrs(endpoint, rects):
+def _allowed_cidrs(endpoint: Endpoint, rects: Sequence[_Rect]) -> List[str]:
     allowed = IPSet()
     for rect in rects:
         allowed = allowed.union(rect.ips)

@@ -8,13 +8,13 @@ with netpol_eval.evaluate)."""
 
 from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
-from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_eval import evaluate
+from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_eval import Verdict, evaluate
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_model import (
     Endpoint, EndpointLike, EvaluationError, NamespacesLike, policy_name)
 
 
 class FlowChange:
-    def __init__(self, before, after):
+    def __init__(self, before: Verdict, after: Verdict) -> None:
         self.before = before
         self.after = after
 

@@ -7,9 +7,10 @@ addresses, nodes), namespaces and their labels, which policies select a pod
 (policyTypes defaulting), and the static checks and text of one policy."""
 
 
+import collections.abc
 import ipaddress
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.netpol_sets import IPSet
 from ansible_collections.kubevirt_net.core.plugins.module_utils.selectors import matches as selector_matches, text as selector_text
@@ -38,8 +39,10 @@ class Endpoint:
     or a CIDR) or ``node`` (a node's own addresses: always allowed into pods
     on that node, otherwise treated like any address)."""
 
-    def __init__(self, kind, namespace=None, labels=None, ips=None, cidr=None, named_ports=None, name=None,
-                 node_name=None):
+    def __init__(self, kind: str, namespace: Optional[str] = None, labels: Optional[Mapping[str, str]] = None,
+                 ips: Optional[Iterable[Any]] = None, cidr: Optional[str] = None,
+                 named_ports: Optional[Mapping[Tuple[str, str], int]] = None, name: Optional[str] = None,
+                 node_name: Optional[str] = None) -> None:
         self.kind = kind
         self.namespace = namespace
         self.labels = dict(labels or {})
@@ -115,7 +118,7 @@ class Endpoint:
     def resolve_port(self, name: str, protocol: str) -> Optional[int]:
         return self.named_ports.get((name, protocol))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Endpoint(%s)" % self.name
 
 
@@ -158,14 +161,15 @@ class Namespaces:
     """Namespace name -> labels, from a dict or a list of Namespace objects.
     ``name_label`` adds kubernetes.io/metadata.name as API servers >= 1.21 do."""
 
-    def __init__(self, namespaces, name_label=False):
-        self.labels = {}
+    def __init__(self, namespaces: "NamespacesLike", name_label: bool = False) -> None:
+        self.labels: Dict[Optional[str], Dict[str, Any]] = {}
+        self.unknown: Set[Optional[str]]
         if isinstance(namespaces, Namespaces):
             self.labels = dict(namespaces.labels)
             self.unknown = set(namespaces.unknown)
             return
         self.unknown = set()
-        if isinstance(namespaces, dict):
+        if isinstance(namespaces, collections.abc.Mapping):  # {name: labels}, as NamespacesLike promises
             for name, labels in namespaces.items():
                 self.labels[name] = dict(labels or {})
         else:
@@ -208,12 +212,12 @@ def check_policy(policy: Mapping[str, Any]) -> List[str]:
     return problems
 
 
-def _check_port(port, where):
-    problems = []
+def _check_port(port: Dict[str, Any], where: str) -> List[str]:
+    problems: List[str] = []
     protocol = port.get("protocol") or "TCP"
     if protocol not in PROTOCOLS:
         problems.append("%s.protocol: %r is not TCP, UDP or SCTP" % (where, protocol))
-    value = port.get("port")
+    value: Any = port.get("port")  # a number or a name: checked here
     numeric = isinstance(value, int) and not isinstance(value, bool)
     if numeric and not 1 <= value <= MAX_PORT:
         problems.append("%s.port: %d is not a port number (1-65535)" % (where, value))
@@ -228,8 +232,8 @@ def _check_port(port, where):
     return problems
 
 
-def _check_peer(peer, where):
-    problems = []
+def _check_peer(peer: Dict[str, Any], where: str) -> List[str]:
+    problems: List[str] = []
     fields = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if peer.get(k) is not None]
     if not fields:
         problems.append("%s: must specify a peer (podSelector, namespaceSelector or ipBlock)" % where)
@@ -248,11 +252,21 @@ def _check_peer(peer, where):
             except ValueError as exc:
                 problems.append("%s.ipBlock.except[%d]: %r is not a valid CIDR (%s)" % (where, index, text, exc))
                 continue
-            if excluded.version != cidr.version or not excluded.subnet_of(cidr) or \
+            if excluded.version != cidr.version or not _subnet_of(excluded, cidr) or \
                     excluded.prefixlen <= cidr.prefixlen:
                 problems.append("%s.ipBlock.except[%d]: %s must be a strict subset of %s" % (
                     where, index, text, block.get("cidr")))
     return problems
+
+
+def _subnet_of(inner: Union[ipaddress.IPv4Network, ipaddress.IPv6Network],
+               outer: Union[ipaddress.IPv4Network, ipaddress.IPv6Network]) -> bool:
+    """``inner.subnet_of(outer)``, False across IP versions (where subnet_of raises TypeError)."""
+    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return inner.subnet_of(outer)
+    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return inner.subnet_of(outer)
+    return False
 
 
 def describe_policy(policy: Mapping[str, Any]) -> List[str]:
@@ -278,7 +292,7 @@ def describe_policy(policy: Mapping[str, Any]) -> List[str]:
     return lines
 
 
-def _peer_text(peer):
+def _peer_text(peer: Dict[str, Any]) -> str:
     if peer.get("ipBlock") is not None:
         block = peer["ipBlock"]
         return "%s%s" % (block.get("cidr"), " except %s" % ",".join(block["except"]) if block.get("except") else "")

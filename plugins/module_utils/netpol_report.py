@@ -139,12 +139,12 @@ def vm_findings(templates: Sequence[Template], vms_by_namespace: Mapping[str, Li
     return findings
 
 
-def _nad_key(reference, namespace):
+def _nad_key(reference: Any, namespace: Optional[str]) -> Tuple[Optional[str], str]:
     ref_ns, _sep, name = str(reference).rpartition("/")
     return (ref_ns or namespace, name)
 
 
-def _few(items, limit):
+def _few(items: Sequence[str], limit: int) -> str:
     if len(items) <= limit:
         return ", ".join(items)
     return "%s and %d more" % (", ".join(items[:limit]), len(items) - limit)

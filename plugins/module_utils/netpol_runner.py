@@ -8,14 +8,14 @@ per namespace -> plan -> (check mode: stop) -> concurrent writes of the
 differences only."""
 
 
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, NoReturn, Optional, Set, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import (
     netpol, netpol_admin, netpol_multi, netpol_report, selectors)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import MERGE_PATCH, ApiError, ApiSession
 from ansible_collections.kubevirt_net.core.plugins.module_utils.module import Run
 from ansible_collections.kubevirt_net.core.plugins.module_utils.reconcile import (
-    CREATE, DELETE, UNCHANGED, UPDATE, Executor, diff_of, key_of, plan)
+    CREATE, DELETE, UNCHANGED, UPDATE, Executor, Kind, diff_of, key_of, plan)
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import (
     KUBEVIRT, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MULTI_NETWORK_POLICY, NAD, NAMESPACE, NETWORK_POLICY, VM,
     ResourceType)
@@ -34,11 +34,11 @@ class PolicyExecutor(Executor):
     engine reads an object again (409 on create or update, lost answer), a
     policy without the managed-by label, or of another set, stops that object."""
 
-    def __init__(self, session, kind, policy_set, **kwargs):
+    def __init__(self, session: ApiSession, kind: Kind, policy_set: str, **kwargs: Any) -> None:
         super().__init__(session, kind, **kwargs)
         self.policy_set = policy_set
 
-    def _read(self, obj):
+    def _read(self, obj: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         fresh = super()._read(obj)
         what = self.kind.resource.kind
         if fresh is not None and not netpol.is_managed(fresh):
@@ -336,7 +336,9 @@ class BaselinePlan:
         return results
 
 
-def _render(module, runner, params, templates, baselines, explicit, selector, findings):
+def _render(module: Any, runner: Run, params: Dict[str, Any], templates: List[netpol.Template],
+            baselines: Optional[List[netpol_admin.Baseline]], explicit: List[str],
+            selector: Optional[Dict[str, Any]], findings: List[Dict[str, Any]]) -> NoReturn:
     policy_set = params["policy_set"]
     policies = [{"namespace": ns, "name": t.name, "kind": t.resource.kind, "origin": t.origin, "method": "rendered",
                  "resource": t.manifest(ns, policy_set)} for ns in explicit for t in templates]
@@ -384,19 +386,22 @@ class _Planned:
     the list scope, one plan per policy kind, the baseline plan and the
     namespaces to label."""
 
-    def __init__(self, version, targets, scope, kinds, baseline_plan, to_label):
+    def __init__(self, version: Tuple[int, int], targets: List[str], scope: str, kinds: List[KindPlan],
+                 baseline_plan: Optional[BaselinePlan], to_label: List[str]) -> None:
         self.version, self.targets, self.scope = version, targets, scope
         self.kinds, self.baseline_plan, self.to_label = kinds, baseline_plan, to_label
 
 
-def _plan(module, runner, templates, baselines, explicit, selector, findings):
+def _plan(module: Any, runner: Run, templates: List[netpol.Template], baselines: Optional[List[netpol_admin.Baseline]],
+          explicit: List[str], selector: Optional[Dict[str, Any]],
+          findings: List[Dict[str, Any]]) -> _Planned:
     """Read the cluster and plan every kind; refuse (before any write) what cannot work."""
     params, session, problems = module.params, runner.session, Problems()
     state = params["state"]
     multi = netpol_multi.multi_templates(templates)
     single = [t for t in templates if not t.networks]
     version = session.server_version()
-    namespaces = dict(((o.get("metadata") or {}).get("name"), o)
+    namespaces = dict((o["metadata"]["name"], o)
                       for o in session.list(NAMESPACE.path(), page_size=CLUSTER_PAGE))
     targets = resolve_targets(explicit, selector, namespaces, state, problems, findings)
     to_label = []
@@ -443,7 +448,7 @@ def _plan(module, runner, templates, baselines, explicit, selector, findings):
     return _Planned(version, targets, scope, kinds, baseline_plan, to_label)
 
 
-def _execute(module, runner, planned):
+def _execute(module: Any, runner: Run, planned: _Planned) -> Tuple[List[str], List[Dict[str, Any]], List[Dict[str, Any]]]:
     """Label the namespaces that need it, then write every kind's plan and the
     baselines; (labelled namespaces, policy results, baseline results)."""
     session, params = runner.session, module.params
@@ -461,7 +466,9 @@ def _execute(module, runner, planned):
     return labelled, results, baseline_results
 
 
-def _report(module, runner, planned, templates, baselines, findings, labelled, results, baseline_results):
+def _report(module: Any, runner: Run, planned: _Planned, templates: List[netpol.Template],
+            baselines: Optional[List[netpol_admin.Baseline]], findings: List[Dict[str, Any]],
+            labelled: List[str], results: List[Dict[str, Any]], baseline_results: List[Dict[str, Any]]) -> NoReturn:
     """The task's result (per policy, per namespace, totals, findings, diff) and its end."""
     params = module.params
     state, policy_set = params["state"], params["policy_set"]
@@ -502,6 +509,6 @@ def _report(module, runner, planned, templates, baselines, findings, labelled, r
     runner.exit(**out)
 
 
-def _warn(module, findings):
+def _warn(module: Any, findings: List[Dict[str, Any]]) -> None:
     for finding in findings:
         module.warn(finding["message"])

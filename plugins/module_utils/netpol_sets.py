@@ -35,16 +35,16 @@ class IPSet:
     def identity(cls) -> "IPSet":
         return cls([(0, 0, 0)])
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.intervals)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, IPSet) and self.intervals == other.intervals
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         return not self == other
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self.intervals)
 
     def union(self, other: "IPSet") -> "IPSet":

@@ -5,7 +5,7 @@
 LIST per namespace -> plan -> (check mode: stop) -> writes."""
 
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -61,7 +61,7 @@ def check(networks: List[Dict[str, Any]], state: str, problems: Problems) -> Non
             nad_utils.check_metadata(problems, where, net)
 
 
-def _entry(result, users=None):
+def _entry(result: Dict[str, Any], users: Optional[Dict[Tuple[Optional[str], str], List[str]]] = None) -> Dict[str, Any]:
     """One network's result.  ``method`` is what the server confirmed: a write
     that failed is ``failed`` (with ``planned`` and ``error``), never the
     method it was planned as; its ``resource`` is what the cluster held."""

@@ -19,7 +19,7 @@ concurrently, with the conflict and fault handling every module needs:
   has ``method: failed``, the planned method in ``planned`` and ``error``.
 """
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiError, ApiSession, MERGE_PATCH
 from ansible_collections.kubevirt_net.core.plugins.module_utils.planner import (  # noqa: F401 pylint: disable=unused-import
@@ -47,7 +47,7 @@ class Executor:
         return fan_out(self._one, actions, min(self.workers, len(writes)))
 
     # ------------------------------------------------------------ per object
-    def _one(self, action):
+    def _one(self, action: Action) -> Dict[str, Any]:
         after = None if action.desired is None else self.kind.expected(action.desired, action.current)
         result = {"namespace": action.key[0], "name": action.key[1], "method": action.method,
                   "before": self._view(action.current), "after": self._view(after),
@@ -61,6 +61,8 @@ class Executor:
             return result
         try:
             if action.method == DELETE:
+                if action.current is None:
+                    raise AssertionError("plan() deletes only an object it read")
                 self._delete(action.current)
             else:
                 method, obj, before = self._converge(action)
@@ -72,19 +74,21 @@ class Executor:
             result.update(error=err, method=FAILED, planned=action.method)
         return result
 
-    def _view(self, obj):
+    def _view(self, obj: Optional[Dict[str, Any]]) -> Any:
         return None if obj is None else self.kind.view(obj)
 
-    def _path(self, obj):
+    def _path(self, obj: Mapping[str, Any]) -> str:
         namespace, name = key_of(obj)
         return self.kind.resource.path(namespace or None, name)
 
-    def _read(self, obj):
+    def _read(self, obj: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         return self.session.get(self._path(obj))
 
-    def _converge(self, action):
+    def _converge(self, action: Action) -> Tuple[str, Any, Optional[Dict[str, Any]]]:
         """Create or update until the object matches; returns (method, object, before)."""
         desired, current = action.desired, action.current
+        if desired is None:
+            raise AssertionError("a create or an update has a desired object")
         for attempt in range(1, MAX_DECISIONS + 1):
             lost = False
             try:
@@ -107,15 +111,15 @@ class Executor:
                        message="the object kept changing while it was being updated; gave up after %d tries"
                        % MAX_DECISIONS)
 
-    def _create(self, desired):
+    def _create(self, desired: Dict[str, Any]) -> Any:
         return self.session.request("POST", self.kind.resource.path(key_of(desired)[0] or None), body=desired)
 
-    def _update(self, desired, current):
+    def _update(self, desired: Dict[str, Any], current: Dict[str, Any]) -> Any:
         patch = self.kind.patch(desired, current)
         patch.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         return self.session.request("PATCH", self._path(desired), body=patch, content_type=MERGE_PATCH)
 
-    def _delete(self, current):
+    def _delete(self, current: Dict[str, Any]) -> Any:
         try:
             return self.session.request("DELETE", self._path(current), body={
                 "apiVersion": "v1", "kind": "DeleteOptions",

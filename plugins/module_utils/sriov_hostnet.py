@@ -27,7 +27,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.sriov_sysfs impo
 GLOBAL_SCOPES = ("global", "site")
 
 
-def _run_json(runner, argv: List[str]) -> Optional[list]:
+def _run_json(runner: CommandRunner, argv: List[str]) -> Optional[list]:
     rc, out, _err = runner.run(argv)
     if rc != 0:
         return None

@@ -707,7 +707,7 @@ class Reconciler:
     def step(self, text: str) -> None:
         self.steps.append(text)
 
-    def _vf_label(self, vf):
+    def _vf_label(self, vf: Dict[str, Any]) -> str:
         return "VF%d %s" % (vf["index"], vf["pci"])
 
     def wanted_num(self) -> int:
@@ -749,7 +749,7 @@ class Reconciler:
                             lambda: host.write(autoprobe_path, "1\n")))
         return actions
 
-    def _write_numvfs(self, path, num):
+    def _write_numvfs(self, path: str, num: int) -> None:
         delays = list(self.host.busy_retry_delays) if num else []
         while True:
             try:
@@ -764,7 +764,7 @@ class Reconciler:
                 self.host.sleep(delays.pop(0))
         self.host.wait_for(lambda: self._vfs_settled(num), "%d virtfn links of %s" % (num, self.address))
 
-    def _vfs_settled(self, num):
+    def _vfs_settled(self, num: int) -> bool:
         host = self.host
         if host.read_int(host.dev(self.address, "sriov_numvfs")) != num:
             return False
@@ -835,10 +835,10 @@ class Reconciler:
         return actions
 
     # ------------------------------------------------------------ binding, in the kernel's order
-    def _current_driver(self, address):
+    def _current_driver(self, address: str) -> Optional[str]:
         return self.host.link_name(self.host.dev(address, "driver"))
 
-    def _bind_vfio(self, vf):
+    def _bind_vfio(self, vf: Dict[str, Any]) -> None:
         host, address = self.host, self._live_address(vf)
         if not host.exists(host.dev(address, "iommu_group")):
             raise SriovError("%s has no IOMMU group, so vfio-pci cannot take it: check that the IOMMU is on "
@@ -853,7 +853,7 @@ class Reconciler:
         host.write(host.path("sys/bus/pci/drivers", VFIO, "bind"), address)
         host.wait_for(lambda: self._current_driver(address) == VFIO, "%s to be bound to vfio-pci" % address)
 
-    def _bind_kernel(self, vf):
+    def _bind_kernel(self, vf: Dict[str, Any]) -> None:
         host, address = self.host, self._live_address(vf)
         current = self._current_driver(address)
         if current:
@@ -869,7 +869,7 @@ class Reconciler:
                              "E810/X710, ixgbevf for 82599/X540, mlx5_core for Mellanox: e.g. 'modprobe iavf')"
                              % address)
 
-    def _live_address(self, vf):
+    def _live_address(self, vf: Dict[str, Any]) -> str:
         if vf.get("new"):
             address = self.host.vf_links(self.address).get(vf["index"])
             if not address:

@@ -307,7 +307,7 @@ class Desired:
         self.notes = notes
 
 
-def _implicit_pod(spec, default_interface):
+def _implicit_pod(spec: Dict[str, Any], default_interface: Optional[str]) -> Optional[Tuple[Dict[str, Any], Dict[str, Any]]]:
     """KubeVirt's SetDefaultNetworkInterface: a VM without interfaces and networks
     gets ``default`` on the pod network with the cluster's default binding."""
     devices = (spec.get("domain") or {}).get("devices") or {}
@@ -396,13 +396,13 @@ def desired(spec: Dict[str, Any], config: Optional[Dict[str, Any]], state: str,
     return Desired(ifaces, networks, fields, notes)
 
 
-def _typed_net(network):
+def _typed_net(network: Optional[Dict[str, Any]]) -> Any:
     if network is None:
         return None
     return typed_interface({}, network).get("network")
 
 
-def _dns_value(typed, value):
+def _dns_value(typed: str, value: Any) -> Any:
     if value is None or value == "":
         return None
     if typed == "dns_config":
@@ -410,8 +410,8 @@ def _dns_value(typed, value):
     return value
 
 
-def _apply_cidrs(networks, config, state):
-    pod = None
+def _apply_cidrs(networks: List[Dict[str, Any]], config: Dict[str, Any], state: str) -> None:
+    pod: Optional[Dict[str, Any]] = None
     for network in networks:
         if "pod" in network:
             pod = network
@@ -467,7 +467,7 @@ def same(spec: Dict[str, Any], want: Desired) -> bool:
     return _comparable(spec) == _comparable(apply_desired(spec, want))
 
 
-def _comparable(spec):
+def _comparable(spec: Dict[str, Any]) -> Tuple[List[Any], List[Any], bool, List[Any]]:
     devices = (spec.get("domain") or {}).get("devices") or {}
     return (devices.get("interfaces") or [], spec.get("networks") or [],
             devices.get("autoattachPodInterface", True) is not False,
@@ -475,7 +475,7 @@ def _comparable(spec):
 
 
 # ------------------------------------------------------------ the patch
-def _pointer(field):
+def _pointer(field: str) -> str:
     return "%s/%s" % (TEMPLATE_SPEC_PATH, field.replace("~", "~0").replace("/", "~1"))
 
 

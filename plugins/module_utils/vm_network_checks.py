@@ -18,7 +18,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network impor
     PLUGIN_PREFIX, POD, RENDERED, REPLACED, RESERVED_MASQUERADE_MAC, default_binding, port_name_problem)
 
 
-def _is_ipv4(text):
+def _is_ipv4(text: Any) -> bool:
     try:
         return ipaddress.ip_address(str(text)).version == 4
     except ValueError:

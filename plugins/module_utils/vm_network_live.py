@@ -18,18 +18,20 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.vm_network impor
 class LivePlan:
     """How a running VM gets from its template to the desired one."""
 
-    def __init__(self):
-        self.requests = []     # kubevirt_iface_hotplug requests (plug, unplug, swap)
-        self.nonlive = []      # what KubeVirt applies only after a restart, and asks for (RestartRequired)
-        self.deferred = []     # added interfaces KubeVirt cannot hot-plug: attached at the next start, no request
-        self.final = None      # Desired: the template once both steps are done
+    def __init__(self) -> None:
+        self.requests: List[Dict[str, Any]] = []  # kubevirt_iface_hotplug requests (plug, unplug, swap)
+        self.nonlive: List[str] = []   # what KubeVirt applies only after a restart, and asks for (RestartRequired)
+        self.deferred: List[str] = []  # added interfaces KubeVirt cannot hot-plug: attached at the next start, no request
+        self.final: Optional[Desired] = None  # the template once both steps are done
 
 
-def _is_multus_secondary(network):
-    return bool(network) and "multus" in network and not vmspec.is_primary(network)
+def _is_multus_secondary(network: Optional[Dict[str, Any]]) -> bool:
+    if not network:
+        return False
+    return "multus" in network and not vmspec.is_primary(network)
 
 
-def _live_fields(iface):
+def _live_fields(iface: Dict[str, Any]) -> Dict[str, Any]:
     """The interface fields a plug request carries beyond hot-plug's own options."""
     return dict((k, v) for k, v in iface.items()
                 if k not in ("name", "model", "macAddress", "pciAddress") + ALL_BINDING_KEYS)
@@ -88,7 +90,8 @@ def plan_running(vm: Dict[str, Any], want: Desired, kv: Optional[KubeVirtInfo]) 
         if current_iface == iface and current_network == network:
             continue
         if (current_iface == iface and swap_ok and hotplug_ok and binding in vmspec.HOTPLUG_BINDINGS
-                and _is_multus_secondary(current_network) and network is not None and _is_multus_secondary(network)
+                and current_network is not None and _is_multus_secondary(current_network)
+                and network is not None and _is_multus_secondary(network)
                 and _without_ref(current_network) == _without_ref(network)):
             plan.requests.append({"interface": name, "network": network["multus"]["networkName"],
                                   "binding": binding, "model": iface.get("model"),
@@ -136,7 +139,7 @@ def pending_start(vm: Dict[str, Any], vmi: Optional[Dict[str, Any]]) -> List[str
             if i.get("name") and i.get("state") != "absent" and i["name"] not in current]
 
 
-def _without_ref(network):
+def _without_ref(network: Dict[str, Any]) -> Dict[str, Any]:
     network = copy.deepcopy(network)
     network["multus"].pop("networkName", None)
     return network

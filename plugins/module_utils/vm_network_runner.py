@@ -214,6 +214,8 @@ class VmNetwork:
         if problems:
             self.fail(problems)
         final = plan.final if plan else want
+        if final is None:
+            raise AssertionError("plan_running sets the final template")
         changed = not vmn.same(spec, final)
         pending_restart = restart_required(vm) if running else None
         # a RestartRequired the declared network explains (pkg/network/vmliveupdate/restart.go) is this
@@ -371,5 +373,7 @@ class VmNetwork:
         def build(fresh: Dict[str, Any]) -> List[Dict[str, Any]]:
             want = vmn.desired(vmn.template_of(fresh), self.config, self.state, default_iface)
             final = vm_network_live.plan_running(fresh, want, kv).final if running else want
+            if final is None:
+                raise AssertionError("plan_running sets the final template")
             return vmn.template_patch(fresh, final)
         return build

@@ -173,7 +173,7 @@ def is_headless(service: Optional[Dict[str, Any]]) -> bool:
     return ((service or {}).get("spec") or {}).get("clusterIP") == "None"
 
 
-def _norm_ports(ports, keep_node_ports):
+def _norm_ports(ports: Optional[List[Dict[str, Any]]], keep_node_ports: bool) -> List[Dict[str, Any]]:
     out = []
     for port in ports or []:
         entry = {"name": port.get("name"), "port": port.get("port"), "protocol": port.get("protocol") or "TCP",

@@ -35,7 +35,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import (
 
 
 class VmService:
-    def __init__(self, module):
+    def __init__(self, module: Any) -> None:
         self.module = module
         self.params = dict(module.params)
         self.namespace = self.params["namespace"]

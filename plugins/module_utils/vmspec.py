@@ -8,7 +8,7 @@ primary network, what can be hot-plugged or unplugged)."""
 
 import hashlib
 import re
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple, overload
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
@@ -58,7 +58,15 @@ def nad_reference(network: Dict[str, Any]) -> Optional[str]:
     return (network.get("multus") or {}).get("networkName")
 
 
-def split_reference(reference: Optional[str], namespace: str) -> Tuple[str, str]:
+@overload
+def split_reference(reference: Optional[str], namespace: str) -> Tuple[str, str]: ...
+
+
+@overload
+def split_reference(reference: Optional[str], namespace: Optional[str]) -> Tuple[Optional[str], str]: ...
+
+
+def split_reference(reference: Optional[str], namespace: Optional[str]) -> Tuple[Optional[str], str]:
     """'<nad>' or '<ns>/<nad>' -> (namespace, name)."""
     ref_ns, _sep, name = str(reference).rpartition("/")
     return (ref_ns or namespace, name)

@@ -19,7 +19,7 @@ change.
 """
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import vmspec
 from ansible_collections.kubevirt_net.core.plugins.module_utils.api import JSON_PATCH, ApiError
@@ -61,7 +61,7 @@ class GuardedWrite:
         self.written = bool(ops)
         self.lost_answer = lost_answer
 
-    def __iter__(self):  # (obj, ops) unpacking, as guarded_patch returned before
+    def __iter__(self) -> Iterator[Any]:  # (obj, ops) unpacking, as guarded_patch returned before
         return iter((self.obj, self.ops))
 
 
