@@ -5,6 +5,8 @@ netpol) expect.  The cluster model is theirs: namespaces x, y, z; pods a, b,
 c in each; every pod serves TCP/UDP/SCTP 80 and 81 under named ports
 serve-<port>-<proto>."""
 
+import types
+
 import pytest
 
 from ansible_collections.kubevirt_net.core.plugins.module_utils import netpol_eval as ne
@@ -400,3 +402,27 @@ def test_ip_set_arithmetic():
     assert hole.union(nsets.IPSet.parse("10.0.0.128/25")) == whole
     assert not nsets.IPSet.parse("fd00::/64").intersection(whole)
     assert nsets.IPSet.identity().cidrs() == ["pod"]
+
+
+def test_namespaces_take_any_mapping_of_labels():
+    # NamespacesLike promises {name: labels} as any Mapping; only a dict was read as one, and
+    # another Mapping was iterated as Namespace objects (AttributeError: 'str' has no 'get')
+    spaces = nm.Namespaces(types.MappingProxyType({"x": {"team": "a"}}), name_label=True)
+    assert spaces.of("x") == {"team": "a", nm.NAME_LABEL: "x"}
+    policy = {"metadata": {"name": "from-team-a", "namespace": "y"},
+              "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                       "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "a"}}}]}]}}
+    verdict = ne.evaluate([policy], types.MappingProxyType({"x": {"team": "a"}, "y": {}}), None,
+                          {"namespace": "x", "labels": {}, "ips": ["10.0.0.1"]},
+                          {"namespace": "y", "labels": {}, "ips": ["10.0.0.2"]}, 80)
+    assert verdict.allowed
+
+
+def test_ipblock_except_of_the_other_family_is_reported():
+    block = {"cidr": "10.0.0.0/8", "except": ["fd00::/64", "10.1.0.0/16", "10.0.0.0/8"]}
+    policy = {"metadata": {"name": "p", "namespace": "x"},
+              "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"ipBlock": block}]}]}}
+    problems = nm.check_policy(policy)
+    assert any("except[0]: fd00::/64 must be a strict subset" in p for p in problems), problems
+    assert not any("except[1]" in p for p in problems), problems
+    assert any("except[2]: 10.0.0.0/8 must be a strict subset" in p for p in problems), problems
