@@ -27,6 +27,26 @@ def wait_for(probe, timeout=120.0, interval=0.1, message="condition"):
         time.sleep(interval)
 
 
+def wait_equal(probe, expected, timeout=120.0, interval=0.2, message="value"):
+    """Call ``probe()`` until it returns ``expected`` (==); return that value.
+    For state a controller writes asynchronously (a status, a label, an event,
+    the lab DNS's watch cache): on timeout the failure names what was awaited,
+    the expected value and the last value seen (or the probe's last exception)."""
+    deadline = time.monotonic() + timeout
+    last = "(nothing read yet)"
+    while True:
+        try:
+            last = probe()
+            if last == expected:
+                return last
+        except Exception as exc:  # pylint: disable=broad-except
+            last = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %ss waiting for %s to be %r; last seen: %r"
+                                 % (timeout, message, expected, last))
+        time.sleep(interval)
+
+
 def molecule_test(role_dir, env, timeout):
     """``molecule test`` of a role's default scenario; returns its output after
     asserting success.  Molecule keeps "prepared"/"converged" state in

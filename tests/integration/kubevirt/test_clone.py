@@ -11,7 +11,7 @@ from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import wait_equal, wait_for
 
 CLONE = ("clone.kubevirt.io", "v1beta1")
 VM = ("kubevirt.io", "v1")
@@ -114,6 +114,21 @@ def restore_error(lab, namespace, clone):
     found = [m for n, r, m in events(lab, namespace, "VirtualMachineRestore")
              if n == restore and r == "VirtualMachineRestoreError"]
     return found[0] if found else None
+
+
+def wait_restore_in_progress(custom, namespace, name="c1"):
+    """The clone once its phase is RestoreInProgress. The clone controller creates the restore and
+    only then writes that phase with the restore's name, in updateStatus at the end of the same sync
+    (pkg/virt-controller/watch/clone/clone.go syncTargetVM -> createRestoreFromVm; updateStatus), so
+    the restore controller's error about the restore can be recorded before the clone's status lands."""
+    seen = {}
+
+    def phase():
+        seen["clone"] = get_clone(custom, namespace, name)
+        return (seen["clone"].get("status") or {}).get("phase")
+
+    wait_equal(phase, "RestoreInProgress", message="clone %s's phase" % name)
+    return seen["clone"]
 
 
 def interfaces(vm):
@@ -274,7 +289,7 @@ def test_existing_target_keeps_the_restore_failing_until_it_goes(lab, custom, na
     message = wait_for(lambda: restore_error(lab, namespace, clone), timeout=120, message="the restore's error")
     assert message == ("VirtualMachineRestore encountered error restore source and restore target are different but "
                        "restore target already exists")
-    stuck = get_clone(custom, namespace)
+    stuck = wait_restore_in_progress(custom, namespace)
     assert stuck["status"]["phase"] == "RestoreInProgress"
     assert conditions(stuck) == {"Progressing": ("True", "Still processing"), "Ready": ("False", "Still processing")}
     # the restore left the existing target alone (the VM controller may update its status, not its spec)
@@ -295,7 +310,7 @@ def test_patch_that_does_not_apply_is_a_restore_error(lab, custom, namespace):
     assert message.startswith("VirtualMachineRestore encountered error error patching VM dst: failed to apply patch "
                               "for VM [\n")
     assert bad in message
-    assert get_clone(custom, namespace)["status"]["phase"] == "RestoreInProgress"
+    assert wait_restore_in_progress(custom, namespace)["status"]["phase"] == "RestoreInProgress"
     with pytest.raises(ApiException) as err:
         get_vm(custom, namespace, "dst")
     assert err.value.status == 404

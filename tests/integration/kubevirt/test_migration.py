@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import wait_equal, wait_for
 from lab.cluster import LabError
 
 GROUP = "/apis/subresources.kubevirt.io/v1"
@@ -64,7 +64,11 @@ def test_migrate_subresource_moves_the_vmi(kv, capabilities):
     # migration controller marked the migration Succeeded
     wait_for(lambda: kv.interface(kv.vmi("mover"), "default")["ipAddress"] == target_pod["status"]["podIP"],
              timeout=120, message="the primary interface reports the target pod's IP")
-    assert kv.get("virtualmachines", "mover")["status"]["printableStatus"] == "Running"
+    # the VM controller prints Migrating while the VMI's migration runs and Running again at its own
+    # next sync of the VM after the VMI changed (pkg/virt-controller/watch/vm/vm.go updateStatus ->
+    # setPrintableStatus): the VM's status can lag the VMI's
+    wait_equal(lambda: kv.get("virtualmachines", "mover")["status"]["printableStatus"], "Running",
+               message="the VM's printableStatus after the migration")
 
 
 def migrate(kv, vmi_name, name):

@@ -35,7 +35,18 @@ def test_plain_migration_succeeds(kv):
     assert migration["status"]["phase"] == "Succeeded", migration["status"]
     assert [p["phase"] for p in migration["status"]["phaseTransitionTimestamps"]] == PHASES
 
-    after = kv.vmi("mover")
+    # the migration controller writes Succeeded once the target set migrationState.completed; the
+    # target's finalCleanup drops the kubevirt.io/migrationTargetNodeName label in a later write
+    # (pkg/virt-handler/migration-target.go; lab/kubevirt/handler_migration.py steps 6-7)
+    def target_label_gone():
+        vmi = kv.vmi("mover")
+        target = vmi["metadata"]["labels"].get("kubevirt.io/migrationTargetNodeName")
+        if target is not None:
+            raise AssertionError("label kubevirt.io/migrationTargetNodeName=%s" % target)  # wait_for reports it
+        return vmi
+
+    after = wait_for(target_label_gone, timeout=120,
+                     message="the VMI's kubevirt.io/migrationTargetNodeName label removed after the migration")
     state = after["status"]["migrationState"]
     assert state["migrationUid"] == migration["metadata"]["uid"]
     assert state["completed"] is True and not state.get("failed")

@@ -27,5 +27,8 @@ def test_template_labels_get_endpoints_vm_labels_get_none(kv):
     headless = wait_for(lambda: (kv.get("endpoints", "web-dns", group="").get("subsets") or [None])[0],
                         timeout=180, message="Endpoints of the headless service")
     assert headless["addresses"][0]["hostname"] == "www"
-    mistake = kv.get("endpoints", "classic-mistake", group="")
+    # the endpoints controller writes each Service's Endpoints from its own queue (several workers):
+    # good's and web-dns's being there does not mean classic-mistake's (created last) is yet
+    mistake = wait_for(lambda: kv.get("endpoints", "classic-mistake", group=""), timeout=120,
+                       message="the (empty) Endpoints of classic-mistake")
     assert not mistake.get("subsets")

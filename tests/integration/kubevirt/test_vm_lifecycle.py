@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import wait_equal, wait_for
 from lab.cluster import LabError
 
 USER_GUIDE_IFACES = [{"name": "default", "masquerade": {}}, {"name": "red", "bridge": {}}]
@@ -86,6 +86,10 @@ def test_run_strategies_and_legacy_running(kv, lab):
                        message="Ready condition of the halted VM")
     assert (stopped["status"], stopped["reason"]) == ("False", "VMINotExists")
     for name in ("halted", "manual"):
+        # each VM is its own key in the VM controller's queue: the halted VM's status says nothing
+        # about whether the manual VM's first status update (vm.go updateStatus) has landed yet
+        wait_equal(lambda name=name: (kv.get("virtualmachines", name).get("status") or {}).get("printableStatus"),
+                   "Stopped", message="VM %s's printableStatus" % name)
         vm = kv.get("virtualmachines", name)
         # status.created is omitempty in v1.9.0's API (kubevirt.io/api core/v1 types.go): absent when false
         assert vm["status"]["printableStatus"] == "Stopped" and vm["status"].get("created", False) is False

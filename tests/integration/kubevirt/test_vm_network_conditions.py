@@ -49,7 +49,18 @@ def test_sriov_vm_waits_for_a_node_with_the_resource(kv, lab, capabilities):
     # kube-scheduler 1.34's own wording (the filter result, then the preemption verdict)
     assert cond["message"].startswith("0/%d nodes are available: %d Insufficient openshift.io/intelnics." % (
         len(nodes), len(nodes))), cond["message"]
-    events = [e for e in kv.get("events", group="")["items"] if e["reason"] == "FailedScheduling"]
+    # kube-scheduler records FailedScheduling through client-go's events broadcaster
+    # (k8s.io/client-go/tools/events), which posts it from a goroutine after the scheduling cycle
+    # that set the pod's PodScheduled condition: the condition can be seen before the event
+
+    def failed_scheduling():
+        items = kv.get("events", group="")["items"]
+        found = [e for e in items if e["reason"] == "FailedScheduling"]
+        if not found:
+            raise AssertionError("events: %r" % sorted({e["reason"] for e in items}))  # wait_for reports it
+        return found
+
+    events = wait_for(failed_scheduling, timeout=60, message="the FailedScheduling event")
     assert events and events[0]["source"].get("component", events[0].get("reportingComponent")) in (
         "default-scheduler", None) or events[0].get("reportingComponent") == "default-scheduler"
     assert kv.vmi("sriov")["status"]["phase"] == "Scheduling"

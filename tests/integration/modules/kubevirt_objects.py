@@ -2,7 +2,7 @@
 
 import json
 
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import wait_equal, wait_for
 
 VM_PATH = "/apis/kubevirt.io/v1/namespaces/%s/virtualmachines"
 VMI_PATH = "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances"
@@ -62,3 +62,13 @@ def network_names(vm):
 
 def migrations(lab, namespace):
     return lab.request("GET", VMIM_PATH % namespace)["items"]
+
+
+def wait_migration_phases(lab, namespace, expected, timeout=120):
+    """Wait until the namespace's migrations' ``status.phase`` list is ``expected``.
+    virt-controller's migration controller (pkg/virt-controller/watch/migration/migration.go
+    processMigrationPhase) writes Succeeded from its own sync after the target virt-handler set
+    ``migrationState.completed``, while the interfaces the module waits for come from the target's
+    later VMI sync (lab/kubevirt/handler_migration.py steps 6-8): the VMI can be done first."""
+    return wait_equal(lambda: [(m.get("status") or {}).get("phase") for m in migrations(lab, namespace)],
+                      expected, timeout=timeout, message="the migrations' phases in %s" % namespace)

@@ -7,7 +7,7 @@ import yaml
 from tests.integration.helpers import play, wait_for
 from tests.integration.modules.kubevirt_objects import (
     VM_PATH, create_nad, create_vm, get_vm, get_vmi, iface_names, migrations, network_names, vm_manifest,
-    wait_running)
+    wait_migration_phases, wait_running)
 
 
 def hotplug(title, options=None, **more):
@@ -83,8 +83,7 @@ def test_without_dynamic_networks_live_migrate_attaches_by_migration(lab, namesp
                                      dynamic_networks="false")])).tasks["plug"]
     entry = res["vms"][0]
     assert entry["method"] == "migration" and entry["migration"]
-    phases = [m["status"]["phase"] for m in migrations(lab, namespace)]
-    assert phases == ["Succeeded"]
+    wait_migration_phases(lab, namespace, ["Succeeded"])
     assert "domain" in vmi_iface(get_vmi(lab, namespace, "db"), "net1")["infoSource"]
 
 
@@ -285,7 +284,7 @@ def test_unplug_without_dynamic_networks_needs_a_migration(lab, namespace, run_p
     capabilities(workload_update_methods=["LiveMigrate"])
     res = run_playbook(unplug).tasks["unplug"]
     assert res["vms"][0]["method"] == "migration" and res["vms"][0]["interfaces"][0]["action"] == "unplug"
-    assert [m["status"]["phase"] for m in migrations(lab, namespace)] == ["Succeeded"]
+    wait_migration_phases(lab, namespace, ["Succeeded"])
     assert iface_names(get_vm(lab, namespace, "un")) == ["default"]
     assert vmi_iface(get_vmi(lab, namespace, "un"), "net1") is None
 

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from tests.integration.helpers import play, wait_for
+from tests.integration.helpers import play, wait_equal, wait_for
 from tests.integration.modules.kubevirt_objects import VM_PATH, create_nad, get_vm
 from lab.cluster import LabError
 
@@ -242,7 +242,17 @@ def test_a_clone_the_restore_webhook_refuses_never_finishes(lab, namespace):
                 and e["involvedObject"].get("name") == "old-style"]
     events = wait_for(refused, timeout=180, message="RestoreCreationFailed event")
     assert 'one ":" expected' in events[0]["message"] and events[0]["type"] == "Warning"
-    status = lab.request("GET", CLONES % namespace + "/old-style").get("status") or {}
+    # the clone controller records the event (client-go's EventRecorder, from a goroutine) in the
+    # sync whose updateStatus then writes RestoreInProgress (pkg/virt-controller/watch/clone/clone.go
+    # createRestoreFromVm, updateStatus): the event can land before the phase
+    seen = {}
+
+    def phase():
+        seen["status"] = lab.request("GET", CLONES % namespace + "/old-style").get("status") or {}
+        return seen["status"].get("phase")
+
+    wait_equal(phase, "RestoreInProgress", message="clone old-style's phase")
+    status = seen["status"]
     assert status.get("phase") == "RestoreInProgress" and not status.get("restoreName")
     with pytest.raises(LabError, match="404"):
         get_vm(lab, namespace, "never")

@@ -4,7 +4,7 @@ DNS answers from the lab resolver, judged by the request log."""
 import urllib.parse
 
 from tests.integration.modules.kubevirt_objects import VM_PATH, create_vm, get_vm, get_vmi, vm_manifest, wait_running
-from tests.integration.helpers import play
+from tests.integration.helpers import play, wait_for
 
 SERVICE_PATH = "/api/v1/namespaces/%s/services"
 
@@ -25,6 +25,23 @@ def create_vm_with_ports(lab, namespace, name, ports, template_labels=None, runn
 
 def resolve(lab, name):
     return lab.request("GET", "/_lab/dns?name=%s" % urllib.parse.quote(name), direct=False)
+
+
+def wait_resolves_to_vmi(lab, namespace, fqdn, vmi_name, timeout=60):
+    """Wait until the lab DNS answers ``fqdn`` NOERROR with exactly the VMI's primary address. The
+    resolver answers from its own watch of Services and Endpoints (lab/kubevirt/dns.py, like
+    CoreDNS's kubernetes plugin), which can lag the Endpoints the module already read from the API
+    server."""
+    def probe():
+        reply = resolve(lab, fqdn)
+        got = (reply["rcode"], [a["data"] for a in reply["answers"]])
+        want = ("NOERROR", [get_vmi(lab, namespace, vmi_name)["status"]["interfaces"][0]["ipAddress"]])
+        if got != want:
+            raise AssertionError("answered %r, wanted %r" % (got, want))  # wait_for reports the last one
+        return got
+
+    return wait_for(probe, timeout=timeout, interval=0.2,
+                    message="%s to resolve to VMI %s's address" % (fqdn, vmi_name))
 
 
 def test_group_service_endpoints_rerun_check_mode_and_update(lab, namespace, run_playbook, request_log):
@@ -165,10 +182,7 @@ def test_dns_names_resolve_through_the_headless_service(lab, namespace, run_play
     assert not again["changed"] and request_log.writes() == []
     assert {e["hostname"] for e in again["endpoints"]} == {"db-1", "db-2"}
     for name in ("db-1", "db-2"):
-        answer = resolve(lab, "%s.db.%s.svc.cluster.local" % (name, namespace))
-        assert answer["rcode"] == "NOERROR"
-        assert [a["data"] for a in answer["answers"]] == [
-            get_vmi(lab, namespace, name)["status"]["interfaces"][0]["ipAddress"]]
+        wait_resolves_to_vmi(lab, namespace, "%s.db.%s.svc.cluster.local" % (name, namespace), name)
     assert resolve(lab, "db-1.%s.svc.cluster.local" % namespace)["rcode"] == "NXDOMAIN"
 
     request_log.mark()
@@ -199,4 +213,4 @@ def test_dns_on_a_running_vm_needs_a_restart_which_restart_true_does(lab, namesp
     vmi = get_vmi(lab, namespace, "api")
     assert vmi["metadata"]["uid"] != old_uid and vmi["spec"]["subdomain"] == "web"
     assert res["endpoints"][0]["hostname"] == "api"
-    assert [a["data"] for a in resolve(lab, name)["answers"]] == [vmi["status"]["interfaces"][0]["ipAddress"]]
+    wait_resolves_to_vmi(lab, namespace, name, "api")
