@@ -74,8 +74,38 @@ def _memory_dir():
     return None
 
 
-def free_port():
-    with socket.socket() as sock:
+def ephemeral_range(path="/proc/sys/net/ipv4/ip_local_port_range"):
+    """(low, high) of the kernel's ephemeral ports, which it hands out as the
+    local port of every outgoing connection (Linux's default 32768-60999)."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            low, high = (int(v) for v in handle.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port(attempts=200):
+    """A free TCP port on 127.0.0.1 for a lab process to listen on, chosen
+    below the ephemeral range.  A port the kernel picks with bind(0) is an
+    ephemeral one, and between our check and the process's own bind any
+    outgoing connection on the machine (the other xdist worker's lab makes
+    thousands) may take it as its local port: virt-api then panicked with
+    "bind: address already in use" and the worker's whole lab was lost.  Below
+    the range only another listener can take a port, and the choice is random
+    over ~20,000 of them."""
+    low, _high = ephemeral_range()
+    lowest = 10000
+    if low - lowest >= 1000:
+        for _ in range(attempts):
+            port = random.randint(lowest, low - 1)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    with socket.socket() as sock:   # no room below the range: the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
