@@ -97,7 +97,7 @@ def free_port(attempts=200):
     low, _high = ephemeral_range()
     lowest = 10000
     if low - lowest >= 1000:
-        for _ in range(attempts):
+        for _attempt in range(attempts):
             port = random.randint(lowest, low - 1)
             with socket.socket() as sock:
                 try:

@@ -17,7 +17,7 @@ def test_the_range_is_read_from_the_kernel_file(tmp_path):
 
 def test_ports_are_chosen_below_the_ephemeral_range(monkeypatch):
     monkeypatch.setattr(cluster, "ephemeral_range", lambda: (32768, 60999))
-    ports = {cluster.free_port() for _ in range(50)}
+    ports = {cluster.free_port() for _attempt in range(50)}
     assert all(10000 <= port < 32768 for port in ports), sorted(ports)
     assert len(ports) > 1   # random, so two labs rarely race for one
 
