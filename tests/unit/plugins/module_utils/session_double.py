@@ -5,6 +5,7 @@ recorded instead of slept, and a ``Clock`` for deadlines."""
 
 import contextlib
 import copy
+import time
 
 import jsonpatch
 
@@ -63,15 +64,18 @@ class FakeSession(TimeBounds):
     ``generation``; DELETE of a missing object is 404.  Reads follow
     ``ApiSession``: a GET of a missing object (or of a stored 404) is None.
     ``calls`` records (method, path) of every request, reads included;
-    ``list_selectors`` (path, label_selector, field_selector) of every LIST."""
+    ``list_selectors`` (path, label_selector, field_selector) of every LIST.
+    ``on_request(session, method, path)``, when given, runs at every request
+    (a read that costs time on a fake clock, say)."""
 
-    def __init__(self, objects=None, lists=None, failures=None):
+    def __init__(self, objects=None, lists=None, failures=None, on_request=None):
         self.objects = dict((path, obj if isinstance(obj, Exception) else copy.deepcopy(obj))
                             for path, obj in (objects or {}).items())
         self.lists = dict(lists or {})
         self.failures = dict((key, list(queue)) for key, queue in (failures or {}).items())
         self.calls = []
         self.list_selectors = []
+        self.on_request = on_request
         self.rv = 100
 
     # ------------------------------------------------------------ helpers
@@ -96,6 +100,11 @@ class FakeSession(TimeBounds):
     def names(self, *methods):
         """(method, name) of the requests made, in order (all methods when none given)."""
         return [(m, self.name_of(p)) for m, p in self.calls if not methods or m in methods]
+
+    def _record(self, method, path):
+        self.calls.append((method, path))
+        if self.on_request:
+            self.on_request(self, method, path)
 
     def _bump(self, obj, spec_changed):
         self.rv += 1
@@ -124,7 +133,7 @@ class FakeSession(TimeBounds):
 
     # ------------------------------------------------------------ reads
     def get(self, path, query=None):
-        self.calls.append(("GET", path))
+        self._record("GET", path)
         self._failure("GET", path, lambda: None)
         obj = self.objects.get(path)
         if isinstance(obj, ApiError) and obj.status == 404:   # ApiSession.get: None when it does not exist
@@ -134,7 +143,7 @@ class FakeSession(TimeBounds):
         return copy.deepcopy(obj)
 
     def list(self, path, label_selector=None, field_selector=None, page_size=None):
-        self.calls.append(("LIST", path))
+        self._record("LIST", path)
         self.list_selectors.append((path, label_selector, field_selector))
         self._failure("LIST", path, lambda: None)
         if path in self.lists or "*" in self.lists:
@@ -152,7 +161,7 @@ class FakeSession(TimeBounds):
     def request(self, method, path, body=None, query=None, content_type=None, **_):
         if method == "POST":   # recorded under the path of the object it creates
             target = path.rstrip("/") + "/" + body["metadata"]["name"]
-            self.calls.append((method, target))
+            self._record(method, target)
 
             def create():
                 obj = copy.deepcopy(body)
@@ -164,7 +173,7 @@ class FakeSession(TimeBounds):
                 raise ApiError(method, path, 409, {"reason": "AlreadyExists"})
             create()
             return copy.deepcopy(self.objects[target])
-        self.calls.append((method, path))
+        self._record(method, path)
         if method == "DELETE":
             self._failure(method, path, lambda: self.objects.pop(path, None))
             if path not in self.objects:
@@ -194,6 +203,19 @@ class FakeSession(TimeBounds):
             update()
             return copy.deepcopy(self.objects[path])
         raise AssertionError("unexpected %s %s" % (method, path))
+
+
+def store_after_sleeps(session, path, obj, after=1):
+    """A ``sleep`` for a wait's ``Deadline``: at the ``after``-th sleep the API server comes to
+    hold ``obj`` at ``path`` (KubeVirt finishing what the module waits for)."""
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        if len(slept) == after:
+            session.objects[path] = copy.deepcopy(obj)
+        time.sleep(seconds)
+    return sleep
 
 
 def merge_patch(target, patch):

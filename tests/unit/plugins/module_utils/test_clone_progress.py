@@ -46,9 +46,10 @@ def test_missing_after_clone_steps():
     assert not clone_progress.is_stopped({"spec": {"runStrategy": "Always"}})
 
 
-def cloner(clones, failures=None, **params):
+def cloner(clones, on_request=None, **params):
     """A Cloner whose API server holds the VirtualMachineClones ``clones`` (in namespace vms)."""
-    session = FakeSession(dict((VM_CLONE.path("vms", c["metadata"]["name"]), c) for c in clones), failures=failures)
+    session = FakeSession(dict((VM_CLONE.path("vms", c["metadata"]["name"]), c) for c in clones),
+                          on_request=on_request)
     module = types.SimpleNamespace(params=dict({"namespace": "vms", "source": "golden", "start": False,
                                                 "cleanup": True}, **params))
     c = clone_runner.Cloner(module, {})
@@ -114,11 +115,12 @@ def test_every_clone_of_a_task_waits_within_one_wait_timeout():
 
     clock = Clock(now=0.0)
 
-    def read_takes_a_second(_session):
-        clock.now += 1.0
+    def read_takes_a_second(_session, method, path):
+        if (method, path) == ("LIST", VM_CLONE.path("vms")):
+            clock.now += 1.0
 
     c = cloner([vm_clone("c1", "RestoreInProgress"), vm_clone("c2", "RestoreInProgress")],
-               failures={("LIST", VM_CLONE.path("vms")): [read_takes_a_second] * 100}, wait_timeout=10, wait_sleep=1.0)
+               on_request=read_takes_a_second, wait_timeout=10, wait_sleep=1.0)
     c._deadline = Deadline(10, clock=clock, sleep=clock.sleep)  # pylint: disable=protected-access
     assert c.task_deadline() is c.task_deadline()
     results = []

@@ -1,6 +1,5 @@
 import copy
 import functools
-import time
 
 import jsonpatch
 import pytest
@@ -10,7 +9,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils import hotplug, 
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import MUTATING_WEBHOOK, NAD, VM, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
 from ansible_collections.kubevirt_net.core.plugins.module_utils.validate import Problems
-from tests.unit.plugins.module_utils.session_double import Clock, FakeRun, FakeSession
+from tests.unit.plugins.module_utils.session_double import Clock, FakeRun, FakeSession, store_after_sleeps
 
 
 def vm(ifaces=None, networks=None):
@@ -320,18 +319,6 @@ class Cluster(FakeSession):
         return super().request(method, path, body=body, query=query, content_type=content_type, **kwargs)
 
 
-def kubevirt_finishes(cluster, vmi, after=1):
-    """A sleep for the hot-plug wait's Deadline: after ``after`` sleeps KubeVirt has made ``vmi`` the VMI."""
-    slept = []
-
-    def sleep(seconds):
-        slept.append(seconds)
-        if len(slept) == after:
-            cluster.objects[VMI_PATH] = copy.deepcopy(vmi)
-        time.sleep(seconds)
-    return sleep
-
-
 def running_vmi(ifaces=None, statuses=None, migratable_=True, extra_conditions=()):
     vmi = vmi_with(ifaces, statuses, [{"type": "LiveMigratable", "status": "True" if migratable_ else "False",
                                       "reason": "InterfaceNotLiveMigratable"}] + list(extra_conditions))
@@ -419,7 +406,7 @@ def test_rerun_of_a_declared_plug_waits_for_the_domain_and_fails_on_timeout(monk
     assert result["method"] == "unchanged" and result["pending"] == ["net1"]
     # KubeVirt puts net1 in the domain while the wait sleeps for the first time
     with monkeypatch.context() as patched:
-        patched.setattr(hotplug_engine, "Deadline", functools.partial(Deadline, sleep=kubevirt_finishes(cluster, done)))
+        patched.setattr(hotplug_engine, "Deadline", functools.partial(Deadline, sleep=store_after_sleeps(cluster, VMI_PATH, done)))
         hp.wait({"vm1": result})
     assert not result.get("error") and result["pending"] == [] and "domain" in \
         result["interfaces"][0]["status"]["infoSource"]

@@ -1,6 +1,5 @@
 import copy
 import functools
-import time
 
 import pytest
 
@@ -9,7 +8,7 @@ from ansible_collections.kubevirt_net.core.plugins.module_utils.api import ApiEr
 from ansible_collections.kubevirt_net.core.plugins.module_utils.resources import KUBEVIRT, NAD, VMI
 from ansible_collections.kubevirt_net.core.plugins.module_utils.writes import TemplateWriter, guarded_patch
 from ansible_collections.kubevirt_net.core.plugins.module_utils.retry import Deadline
-from tests.unit.plugins.module_utils.session_double import Done, FakeRun, FakeSession
+from tests.unit.plugins.module_utils.session_double import Done, FakeRun, FakeSession, store_after_sleeps
 
 PATH = "/apis/kubevirt.io/v1/namespaces/vms/virtualmachines/vm1"
 
@@ -139,18 +138,6 @@ def cluster_of(vm_, vmi):
     return FakeSession({PATH: vm_, VMI_PATH: vmi, NAD.path("vms", "br1"): nad}, lists={KUBEVIRT.path(): [KUBEVIRT_CR]})
 
 
-def kubevirt_finishes(cluster, vmi, after):
-    """A sleep for the hot-plug wait's Deadline: after ``after`` sleeps KubeVirt has made ``vmi`` the VMI."""
-    slept = []
-
-    def sleep(seconds):
-        slept.append(seconds)
-        if len(slept) == after:
-            cluster.objects[VMI_PATH] = copy.deepcopy(vmi)
-        time.sleep(seconds)
-    return sleep
-
-
 class Module:
     check_mode = False
     _diff = False
@@ -208,7 +195,7 @@ def test_a_declared_interface_the_vmi_lacks_is_pending_not_done(monkeypatch):
     assert stuck.failed and "net1 in the domain" in stuck.result["msg"]
     # KubeVirt puts net1 in the domain while the hot-plug wait sleeps for the second time
     cluster = cluster_of(machine, vmi_of(machine, "multus-status"))
-    sleep = kubevirt_finishes(cluster, vmi_of(machine, "domain, multus-status"), after=2)
+    sleep = store_after_sleeps(cluster, VMI_PATH, vmi_of(machine, "domain, multus-status"), after=2)
     monkeypatch.setattr(hotplug_engine, "Deadline", functools.partial(Deadline, sleep=sleep))
     waited, _module = converge(cluster)
     assert not waited.failed and not waited.result["changed"] and waited.result["pending_hotplug"] == []

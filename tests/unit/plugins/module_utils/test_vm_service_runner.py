@@ -12,10 +12,11 @@ ENDPOINTS_DB = ENDPOINTS.path("vms", "db")
 
 def slow_session(clock, cost):
     """Endpoints that never become ready; every read of them advances the clock by ``cost``."""
-    def read_takes_time(_session):
-        clock.now += cost
+    def read_takes_time(_session, method, path):
+        if (method, path) == ("GET", ENDPOINTS_DB):
+            clock.now += cost
     return FakeSession({ENDPOINTS_DB: {"metadata": {"name": "db", "namespace": "vms"}, "subsets": []}},
-                       failures={("GET", ENDPOINTS_DB): [read_takes_time] * 100})
+                       on_request=read_takes_time)
 
 
 def service(session):
