@@ -78,35 +78,15 @@ class IstioRun:
         self.runner = Run(module)
         self.problems = Problems()
         self.findings: List[Dict[str, Any]] = []
-        self._config: Optional[istio_options.Config] = None    # run() checks the options first
+        self.config: istio_options.Config       # set by run(), which checks the options before any phase
         self.present = True
-        self._cluster: Optional[Cluster] = None                 # _run() reads the cluster before the other phases
+        self.cluster: Cluster                   # set by _run(), which reads the cluster before the other phases
         self.namespaces: Dict[str, Dict[str, Any]] = {}        # name -> Namespace object
         self.targets: List[str] = []
         self.scope: Optional[str] = None
         self.data: Dict[str, Dict[str, List[Dict[str, Any]]]] = {}  # job -> {namespace: [objects]}
         self.selected: Dict[str, List[istio_vms.VmCheck]] = {}      # namespace -> [VmCheck]
         self.running: Dict[Tuple[str, str], Dict[str, Any]] = {}    # (namespace, name) -> VMI
-
-    @property
-    def config(self) -> istio_options.Config:
-        if self._config is None:
-            raise AssertionError("run() checks the options before any phase")
-        return self._config
-
-    @config.setter
-    def config(self, config: istio_options.Config) -> None:
-        self._config = config
-
-    @property
-    def cluster(self) -> Cluster:
-        if self._cluster is None:
-            raise AssertionError("_run() reads the cluster before the phases that use it")
-        return self._cluster
-
-    @cluster.setter
-    def cluster(self, cluster: Cluster) -> None:
-        self._cluster = cluster
 
     # ------------------------------------------------------------ rendered
     def rendered(self) -> None:
